@@ -1,0 +1,11 @@
+export * from './schema/builders.js';
+export * from './schema/common.js';
+export * from './schema/ratelimit.js';
+export * from './schema/queue.js';
+export * from './schema/circuitbreaker.js';
+export * from './schema/degradation.js';
+export * from './schema/cache.js';
+export * from './schema/kinds.js';
+export { crdFor, crdYaml, renderCrds, plainSchema, type Json } from './crd/render.js';
+export { renderReference } from './crd/reference.js';
+export { generatedFiles } from './crd/outputs.js';

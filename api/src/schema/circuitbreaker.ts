@@ -1,0 +1,172 @@
+/** CircuitBreakerPolicy: per-backend breakers (seed §5), outlier detection and active health checks (seed §8.2.2). */
+import { bool, duration, int, list, obj, oneOf, optional, percent, str, type Static } from './builders.js';
+import { TargetRefs, statusCodes } from './common.js';
+
+export const Breaker = obj(
+  'The breaker of each backend: CLOSED passes calls and counts failures; OPEN fails fast (or falls back); after openDuration, HALF_OPEN lets a few probe calls through and closes on success.',
+  {
+    failureStatusCodes: statusCodes('Upstream statuses that count as failures.', { default: [500, 502, 503, 504] }),
+    countTimeouts: bool('Count upstream timeouts as failures.', { default: true }),
+    countConnectErrors: bool('Count refused or reset connections as failures.', { default: true }),
+    consecutiveFailures: optional(
+      int('Open after this many failures in a row, whatever the rate (seed: 5).', { minimum: 1, maximum: 10_000 }),
+    ),
+    failureRatePercent: percent('Open when the failure rate in the window reaches this.', { minimum: 1, default: 50 }),
+    slowCall: optional(
+      obj('Calls slower than threshold count as slow; open when the slow-call rate reaches ratePercent.', {
+        threshold: duration('A call slower than this is slow.'),
+        ratePercent: percent('Slow-call rate that opens the breaker.', { minimum: 1, default: 100 }),
+      }),
+    ),
+    window: obj(
+      'The sliding window the rates are computed over.',
+      {
+        type: oneOf('Count: the last size calls. Time: the calls of the last duration.', ['Count', 'Time'] as const, { default: 'Count' }),
+        size: int('Number of calls in a Count window.', { minimum: 1, maximum: 10_000, default: 100 }),
+        duration: optional(duration('Length of a Time window.')),
+      },
+      {
+        defaulted: true,
+        rules: [
+          {
+            rule: "(self.type == 'Time') == has(self.duration)",
+            message: 'duration is required for a Time window and not allowed for a Count window',
+            fieldPath: '.duration',
+          },
+        ],
+      },
+    ),
+    minimumCalls: int('No rate opens the breaker before the window holds this many calls.', {
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+    }),
+    halfOpen: obj(
+      'The HALF_OPEN state.',
+      {
+        maxProbes: int('Most calls let through at once while HALF_OPEN.', { minimum: 1, maximum: 100, default: 3 }),
+        successThreshold: int('Successful probes that close the breaker (seed: 2); one failed probe opens it again.', {
+          minimum: 1,
+          maximum: 100,
+          default: 2,
+        }),
+      },
+      {
+        defaulted: true,
+        rules: [
+          {
+            rule: 'self.successThreshold <= self.maxProbes',
+            message: 'successThreshold must not exceed maxProbes',
+            fieldPath: '.successThreshold',
+          },
+        ],
+      },
+    ),
+    openDuration: obj(
+      'How long the breaker stays OPEN: base the first time, times multiplierPercent/100 each time it reopens from HALF_OPEN, at most max.',
+      {
+        base: duration('First open duration (seed: 60s).', { default: '60s' }),
+        max: duration('Longest open duration.', { default: '10m' }),
+        multiplierPercent: int('Backoff factor in percent (200 doubles).', { minimum: 100, maximum: 1000, default: 200 }),
+      },
+      {
+        defaulted: true,
+        rules: [{ rule: 'duration(self.base) <= duration(self.max)', message: 'base must not be longer than max', fieldPath: '.base' }],
+      },
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: "!has(self.slowCall) || self.window.type != 'Time' || duration(self.slowCall.threshold) < duration(self.window.duration)",
+        message: 'slowCall.threshold must be shorter than the time window',
+        fieldPath: '.slowCall.threshold',
+      },
+    ],
+  },
+);
+
+export const OutlierDetection = obj(
+  'Passive outlier detection: endpoints (pods) that fail are ejected from load balancing for a while, and re-admitted after.',
+  {
+    interval: duration('How often ejections are evaluated.', { default: '10s' }),
+    consecutive5xx: int('Eject an endpoint after this many 5xx answers in a row (any 5xx counts, 500 included).', {
+      minimum: 1,
+      maximum: 10_000,
+      default: 5,
+    }),
+    consecutiveGatewayErrors: optional(
+      int('Eject after this many 502, 503, 504 or connection errors in a row.', { minimum: 1, maximum: 10_000 }),
+    ),
+    baseEjectionTime: duration('Ejection time, multiplied by the number of times the endpoint was ejected.', { default: '30s' }),
+    maxEjectionTime: duration('Longest ejection.', { default: '300s' }),
+    maxEjectionPercent: percent('Most endpoints of a backend ejected at once; at least one endpoint always stays.', { default: 10 }),
+    failurePercentage: optional(
+      obj('Also eject endpoints whose failure percentage over an interval reaches thresholdPercent.', {
+        thresholdPercent: percent('Failure percentage that ejects.', { minimum: 1, default: 85 }),
+        minimumHosts: int('Only when the backend has at least this many endpoints.', { minimum: 1, maximum: 10_000, default: 5 }),
+        requestVolume: int('Only endpoints with at least this many requests in the interval.', {
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 50,
+        }),
+      }),
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: 'duration(self.baseEjectionTime) <= duration(self.maxEjectionTime)',
+        message: 'baseEjectionTime must not be longer than maxEjectionTime',
+        fieldPath: '.baseEjectionTime',
+      },
+    ],
+  },
+);
+
+export const ActiveHealthCheck = obj(
+  'Active health checks: each gateway probes every endpoint and stops sending traffic to the ones that fail.',
+  {
+    type: oneOf('HTTP sends a request and checks the status; TCP only connects.', ['HTTP', 'TCP'] as const, { default: 'HTTP' }),
+    interval: duration('Time between probes of one endpoint.', { default: '5s' }),
+    timeout: duration('A probe without an answer in this time fails; shorter than interval.', { default: '1s' }),
+    unhealthyThreshold: int('Failed probes in a row that mark an endpoint unhealthy.', { minimum: 1, maximum: 100, default: 3 }),
+    healthyThreshold: int('Passed probes in a row that mark it healthy again.', { minimum: 1, maximum: 100, default: 2 }),
+    http: optional(
+      obj('The HTTP probe; required when type is HTTP.', {
+        path: str('Request path.', { minLength: 1, maxLength: 1024, pattern: '^/[^\\s]*$', default: '/healthz' }),
+        method: oneOf('Request method.', ['GET', 'HEAD'] as const, { default: 'GET' }),
+        expectedStatuses: statusCodes('Statuses that pass.', { default: [200], maxItems: 16 }),
+      }),
+    ),
+  },
+  {
+    rules: [
+      { rule: 'duration(self.timeout) < duration(self.interval)', message: 'timeout must be shorter than interval', fieldPath: '.timeout' },
+      {
+        rule: "(self.type == 'HTTP') == has(self.http)",
+        message: 'http is required when type is HTTP and not allowed for TCP',
+        fieldPath: '.http',
+      },
+    ],
+  },
+);
+
+export const CircuitBreakerPolicySpec = obj(
+  'Breakers, outlier detection and health checks for the backends of the targets: the automatic traffic switching away from failing backends and pods.',
+  {
+    targetRefs: TargetRefs,
+    breaker: optional(Breaker),
+    outlierDetection: optional(OutlierDetection),
+    activeHealthCheck: optional(ActiveHealthCheck),
+  },
+  {
+    rules: [
+      {
+        rule: 'has(self.breaker) || has(self.outlierDetection) || has(self.activeHealthCheck)',
+        message: 'at least one of breaker, outlierDetection and activeHealthCheck must be set',
+      },
+    ],
+  },
+);
+export type CircuitBreakerPolicySpec = Static<typeof CircuitBreakerPolicySpec>;

@@ -1,0 +1,137 @@
+/** Schema pieces shared by the five policy kinds. */
+import {
+  DNS_LABEL_PATTERN,
+  DNS_SUBDOMAIN_PATTERN,
+  HEADER_NAME_PATTERN,
+  duration,
+  int,
+  list,
+  obj,
+  oneOf,
+  optional,
+  str,
+  type Static,
+} from './builders.js';
+
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const TARGET_KINDS = ['Gateway', 'HTTPRoute', 'Service'] as const;
+export const MAX_TARGET_REFS = 16;
+
+export const TargetRef = obj(
+  'A Gateway API object this policy attaches to (GEP-713 policy attachment), in the namespace of the policy.',
+  {
+    group: str(
+      `API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service.`,
+      { maxLength: 253, pattern: `^$|${DNS_SUBDOMAIN_PATTERN}` },
+    ),
+    kind: oneOf(
+      'Kind of the target. A policy on a Gateway sets defaults for every route of that Gateway; a policy on an HTTPRoute (or one of its named rules) overrides them; a policy on a Service applies to every route whose backend it is.',
+      TARGET_KINDS,
+    ),
+    name: str('Name of the target object.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
+    sectionName: optional(
+      str(
+        'Optional part of the target: a listener name of a Gateway, a rule name of an HTTPRoute, or a port name of a Service. Without it the policy applies to the whole object.',
+        { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN },
+      ),
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: `self.kind == 'Service' ? self.group == '' : self.group == '${GATEWAY_API_GROUP}'`,
+        message: `group must be '${GATEWAY_API_GROUP}' for Gateway and HTTPRoute and '' for Service`,
+        fieldPath: '.group',
+      },
+    ],
+  },
+);
+export type TargetRef = Static<typeof TargetRef>;
+
+export const TargetRefs = list(
+  `The objects this policy attaches to: from 1 to ${MAX_TARGET_REFS} Gateways, HTTPRoutes or Services in the policy's namespace.`,
+  TargetRef,
+  {
+    minItems: 1,
+    maxItems: MAX_TARGET_REFS,
+    listType: 'atomic',
+    rules: [
+      {
+        rule: "self.all(a, self.exists_one(b, a.group == b.group && a.kind == b.kind && a.name == b.name && (has(a.sectionName) ? (has(b.sectionName) && a.sectionName == b.sectionName) : !has(b.sectionName))))",
+        message: 'targetRefs must not name the same target twice',
+        reason: 'FieldValueDuplicate',
+      },
+    ],
+  },
+);
+
+/** A name used in metrics, headers and references: an RFC 1123 label. */
+export function labelName(description: string) {
+  return str(description, { minLength: 1, maxLength: 63, pattern: DNS_LABEL_PATTERN });
+}
+
+export function headerName(description: string, options: { readonly default?: string } = {}) {
+  return str(description, { minLength: 1, maxLength: 256, pattern: HEADER_NAME_PATTERN, ...options });
+}
+
+export const Rate = obj('A number of requests (or cost units) per period.', {
+  requests: int('How many requests, or cost units, are allowed per period.', { minimum: 1, maximum: 1_000_000_000 }),
+  per: duration('The period, e.g. 1s for a QPS limit or 1m for a per-minute limit.'),
+});
+export type Rate = Static<typeof Rate>;
+
+export const BackendRef = obj('A backend Service, in the namespace of the policy.', {
+  name: str('Name of the Service.', { minLength: 1, maxLength: 253, pattern: DNS_LABEL_PATTERN }),
+  port: optional(int('Port of the Service; may be left out when the Service has exactly one port.', { minimum: 1, maximum: 65535 })),
+});
+export type BackendRef = Static<typeof BackendRef>;
+
+export const STATUS_CODE_MIN = 100;
+export const STATUS_CODE_MAX = 599;
+
+export function statusCodes(description: string, options: { readonly default?: readonly number[]; readonly maxItems?: number } = {}) {
+  return list(
+    description,
+    int('An HTTP status code.', { minimum: STATUS_CODE_MIN, maximum: STATUS_CODE_MAX }),
+    { maxItems: options.maxItems ?? 32, listType: 'set', ...(options.default ? { default: options.default } : {}) },
+  );
+}
+
+export function stringSet(description: string, item: string, options: { readonly maxItems: number; readonly minItems?: number }) {
+  return list(description, str(item, { minLength: 1, maxLength: 253 }), { listType: 'set', ...options });
+}
+
+/** Status condition, the shape of metav1.Condition. */
+export const Condition = obj('One aspect of the current state of the policy.', {
+  type: str('Type of the condition: Accepted or Enforced.', {
+    minLength: 1,
+    maxLength: 316,
+    pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+  }),
+  status: oneOf('Status of the condition.', ['True', 'False', 'Unknown'] as const),
+  observedGeneration: optional(
+    int('The .metadata.generation the condition was set for.', { minimum: 0, format: 'int64' }),
+  ),
+  lastTransitionTime: str('When the condition last changed status (RFC 3339).', { format: 'date-time', maxLength: 64 }),
+  reason: str('Machine-readable reason in CamelCase, e.g. Accepted, Invalid, TargetNotFound, Conflicted, Pending, NotEnforced.', {
+    minLength: 1,
+    maxLength: 1024,
+    pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+  }),
+  message: str('Human-readable details.', { maxLength: 32768 }),
+});
+export type Condition = Static<typeof Condition>;
+
+export const PolicyStatus = obj('Observed state of the policy, written by the operator.', {
+  observedGeneration: optional(
+    int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' }),
+  ),
+  conditions: optional(
+    list(
+      'Accepted: the operator validated the policy and resolved its targets. Enforced: every connected gateway has acknowledged a configuration that contains this generation.',
+      Condition,
+      { maxItems: 8, listType: 'map', mapKeys: ['type'] },
+    ),
+  ),
+});
+export type PolicyStatus = Static<typeof PolicyStatus>;

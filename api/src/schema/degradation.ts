@@ -1,0 +1,191 @@
+/** DegradationPolicy: fallback chains, feature toggles and their triggers (seed §4). */
+import { bool, duration, int, list, obj, oneOf, optional, percent, str, stringMap, type Static } from './builders.js';
+import { BackendRef, TargetRefs, headerName, labelName, statusCodes } from './common.js';
+
+const TOGGLE_NAME_PATTERN = '^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$';
+
+export const StaticResponse = obj('A response the gateway answers itself, e.g. an empty search result.', {
+  status: int('HTTP status.', { minimum: 200, maximum: 599, default: 200 }),
+  contentType: str('Content-Type of the body.', { maxLength: 256, default: 'application/json' }),
+  body: str('The body.', { maxLength: 65_536, default: '' }),
+  headers: optional(stringMap('Extra response headers.', { maxProperties: 16, valueMaxLength: 1024 })),
+});
+
+export const FallbackStep = obj(
+  'One step of a fallback chain: a backend (for an LLM, optionally with the model to ask it for) or a static response.',
+  {
+    name: labelName('Name of the step, unique in the chain; reported in the x-jarvis-fallback response header and metrics.'),
+    backendRef: optional(BackendRef),
+    model: optional(
+      str('Rewrite the model field of an OpenAI-compatible request body to this model for this step (e.g. gpt-3.5-turbo).', {
+        minLength: 1,
+        maxLength: 256,
+      }),
+    ),
+    static: optional(StaticResponse),
+    timeout: optional(duration('Time limit of this step; the chain moves on when it runs out.')),
+  },
+  {
+    rules: [
+      {
+        rule: 'has(self.backendRef) != has(self.static)',
+        message: 'exactly one of backendRef and static must be set',
+      },
+      { rule: '!has(self.model) || has(self.backendRef)', message: 'model needs a backendRef', fieldPath: '.model' },
+    ],
+  },
+);
+export type FallbackStep = Static<typeof FallbackStep>;
+
+export const Fallback = obj(
+  'An ordered fallback chain: when a step fails, the request goes to the next step. LLM example: gpt-4 → gpt-3.5-turbo → claude-haiku → local-model. RAG example: vector search → keyword search → a static empty result.',
+  {
+    chain: list('The steps, in order; a static step may only come last.', FallbackStep, {
+      minItems: 1,
+      maxItems: 8,
+      listType: 'map',
+      mapKeys: ['name'],
+      rules: [
+        {
+          rule: 'self.all(s, !has(s.static)) || (has(self[size(self) - 1].static) && self.filter(s, has(s.static)).size() == 1)',
+          message: 'a static step may only be the last step of the chain',
+        },
+      ],
+    }),
+    retryOn: obj(
+      'What makes a step fail over to the next.',
+      {
+        statusCodes: statusCodes('Upstream statuses.', { default: [429, 500, 502, 503, 504] }),
+        timeouts: bool('Step timeouts.', { default: true }),
+        connectErrors: bool('Refused or reset connections.', { default: true }),
+        breakerOpen: bool('An open circuit breaker of the step\'s backend (skips the step at once).', { default: true }),
+      },
+      { defaulted: true },
+    ),
+    whenTriggered: optional(
+      obj('Proactive degradation: while any of these triggers is active, requests start at the named step.', {
+        triggers: list('Names of triggers of this policy.', labelName('A trigger name.'), { minItems: 1, maxItems: 8, listType: 'set' }),
+        startAt: labelName('Name of the step to start at.'),
+      }),
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: '!has(self.whenTriggered) || self.chain.exists(s, s.name == self.whenTriggered.startAt)',
+        message: 'whenTriggered.startAt must name a step of the chain',
+        fieldPath: '.whenTriggered.startAt',
+      },
+    ],
+  },
+);
+
+export const TRIGGER_TYPES = ['ErrorRate', 'LatencyP95', 'CPU', 'Memory', 'EventLoopLag'] as const;
+
+export const Trigger = obj(
+  'A load signal that activates degradation above one threshold and deactivates it only below a lower one, after holdFor, so nothing flaps.',
+  {
+    name: labelName('Name of the trigger, referenced by feature toggles and fallback.whenTriggered.'),
+    type: oneOf(
+      'ErrorRate: share of failed upstream calls on the targets. LatencyP95: 95th percentile upstream latency. CPU and Memory: of the gateway\'s host or container. EventLoopLag: of the gateway process.',
+      TRIGGER_TYPES,
+    ),
+    percent: optional(
+      obj(
+        'Thresholds of ErrorRate, CPU and Memory.',
+        {
+          activate: percent('Activate at or above this.'),
+          deactivate: percent('Deactivate below this; lower than activate.'),
+        },
+        { rules: [{ rule: 'self.deactivate < self.activate', message: 'deactivate must be lower than activate', fieldPath: '.deactivate' }] },
+      ),
+    ),
+    latency: optional(
+      obj(
+        'Thresholds of LatencyP95 and EventLoopLag.',
+        {
+          activate: duration('Activate at or above this.'),
+          deactivate: duration('Deactivate below this; shorter than activate.'),
+        },
+        {
+          rules: [
+            {
+              rule: 'duration(self.deactivate) < duration(self.activate)',
+              message: 'deactivate must be shorter than activate',
+              fieldPath: '.deactivate',
+            },
+          ],
+        },
+      ),
+    ),
+    window: duration('The signal is measured over this sliding window.', { default: '60s' }),
+    minSamples: int('ErrorRate and LatencyP95 stay inactive until the window holds this many calls (seed: 100).', {
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 100,
+    }),
+    holdFor: duration('Once active, stay active at least this long.', { default: '30s' }),
+  },
+  {
+    rules: [
+      {
+        rule: "(self.type == 'ErrorRate' || self.type == 'CPU' || self.type == 'Memory') == has(self.percent)",
+        message: 'percent thresholds are required for ErrorRate, CPU and Memory, and not allowed otherwise',
+        fieldPath: '.percent',
+      },
+      {
+        rule: "(self.type == 'LatencyP95' || self.type == 'EventLoopLag') == has(self.latency)",
+        message: 'latency thresholds are required for LatencyP95 and EventLoopLag, and not allowed otherwise',
+        fieldPath: '.latency',
+      },
+    ],
+  },
+);
+export type Trigger = Static<typeof Trigger>;
+
+export const FeatureToggle = obj('A non-core feature (e.g. rerank, hybrid_search) switched off under load.', {
+  name: str('Feature name as the application knows it.', { minLength: 1, maxLength: 63, pattern: TOGGLE_NAME_PATTERN }),
+  enabled: bool('Static switch: false turns the feature off regardless of triggers.', { default: true }),
+  disableWhen: optional(
+    list('Names of triggers that switch the feature off while any of them is active.', labelName('A trigger name.'), {
+      minItems: 1,
+      maxItems: 8,
+      listType: 'set',
+    }),
+  ),
+});
+
+export const DegradationPolicySpec = obj(
+  'Graceful degradation for the targets: fallback chains and feature toggles driven by load triggers.',
+  {
+    targetRefs: TargetRefs,
+    fallback: optional(Fallback),
+    triggers: optional(list('Load signals with hysteresis.', Trigger, { minItems: 1, maxItems: 16, listType: 'map', mapKeys: ['name'] })),
+    featureToggles: optional(
+      list('Features switched off under load.', FeatureToggle, { minItems: 1, maxItems: 32, listType: 'map', mapKeys: ['name'] }),
+    ),
+    featureHeader: headerName(
+      'Request header through which the upstream learns the state of every toggle, e.g. `x-jarvis-features: rerank=off, hybrid_search=on`.',
+      { default: 'x-jarvis-features' },
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: 'has(self.fallback) || has(self.featureToggles)',
+        message: 'at least one of fallback and featureToggles must be set',
+      },
+      {
+        rule: '!has(self.featureToggles) || self.featureToggles.all(t, !has(t.disableWhen) || t.disableWhen.all(n, has(self.triggers) && self.triggers.exists(g, g.name == n)))',
+        message: 'featureToggles[].disableWhen must name triggers of this policy',
+        fieldPath: '.featureToggles',
+      },
+      {
+        rule: '!has(self.fallback) || !has(self.fallback.whenTriggered) || self.fallback.whenTriggered.triggers.all(n, has(self.triggers) && self.triggers.exists(g, g.name == n))',
+        message: 'fallback.whenTriggered.triggers must name triggers of this policy',
+        fieldPath: '.fallback.whenTriggered.triggers',
+      },
+    ],
+  },
+);
+export type DegradationPolicySpec = Static<typeof DegradationPolicySpec>;

@@ -1,0 +1,103 @@
+/** The five policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
+import type { TObject } from '@sinclair/typebox';
+import type { Static } from './builders.js';
+import { CachePolicySpec } from './cache.js';
+import { CircuitBreakerPolicySpec } from './circuitbreaker.js';
+import type { PolicyStatus } from './common.js';
+import { DegradationPolicySpec } from './degradation.js';
+import { QueuePolicySpec } from './queue.js';
+import { RateLimitPolicySpec } from './ratelimit.js';
+
+export const GROUP = 'stability.jarvis.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface KindDefinition {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  /** One line for the CRD and the reference. */
+  readonly summary: string;
+  readonly spec: TObject;
+}
+
+export const KINDS = [
+  {
+    kind: 'RateLimitPolicy',
+    plural: 'ratelimitpolicies',
+    singular: 'ratelimitpolicy',
+    shortNames: ['rlp'],
+    summary:
+      'RateLimitPolicy limits requests at several levels at once (global, route, service, client IP, user, tenant, custom keys), with per-tenant quotas and hot-key protection.',
+    spec: RateLimitPolicySpec,
+  },
+  {
+    kind: 'QueuePolicy',
+    plural: 'queuepolicies',
+    singular: 'queuepolicy',
+    shortNames: ['qpol'],
+    summary:
+      'QueuePolicy bounds in-flight requests and queues the rest by priority class and per-tenant fairness, with deadlines, asynchronous retries and a dead-letter queue.',
+    spec: QueuePolicySpec,
+  },
+  {
+    kind: 'CircuitBreakerPolicy',
+    plural: 'circuitbreakerpolicies',
+    singular: 'circuitbreakerpolicy',
+    shortNames: ['cbp'],
+    summary:
+      'CircuitBreakerPolicy protects backends with circuit breakers, passive outlier detection and active health checks, switching traffic away from failing pods.',
+    spec: CircuitBreakerPolicySpec,
+  },
+  {
+    kind: 'DegradationPolicy',
+    plural: 'degradationpolicies',
+    singular: 'degradationpolicy',
+    shortNames: ['dgp'],
+    summary:
+      'DegradationPolicy defines fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles switched off under load, with hysteresis.',
+    spec: DegradationPolicySpec,
+  },
+  {
+    kind: 'CachePolicy',
+    plural: 'cachepolicies',
+    singular: 'cachepolicy',
+    shortNames: ['cpol'],
+    summary:
+      'CachePolicy caches responses in a bounded in-process LRU and Redis, with tag invalidation, request coalescing and stale-while-revalidate / stale-if-error.',
+    spec: CachePolicySpec,
+  },
+] as const satisfies readonly KindDefinition[];
+
+export type PolicyKind = (typeof KINDS)[number]['kind'];
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+interface Resource<K extends PolicyKind, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: PolicyStatus;
+}
+
+export type RateLimitPolicy = Resource<'RateLimitPolicy', Static<typeof RateLimitPolicySpec>>;
+export type QueuePolicy = Resource<'QueuePolicy', Static<typeof QueuePolicySpec>>;
+export type CircuitBreakerPolicy = Resource<'CircuitBreakerPolicy', Static<typeof CircuitBreakerPolicySpec>>;
+export type DegradationPolicy = Resource<'DegradationPolicy', Static<typeof DegradationPolicySpec>>;
+export type CachePolicy = Resource<'CachePolicy', Static<typeof CachePolicySpec>>;
+export type Policy = RateLimitPolicy | QueuePolicy | CircuitBreakerPolicy | DegradationPolicy | CachePolicy;
+
+export function kindDefinition(kind: string): KindDefinition | undefined {
+  return KINDS.find((k) => k.kind === kind);
+}
