@@ -8,4 +8,4 @@ export * from './schema/cache.js';
 export * from './schema/kinds.js';
 export { crdFor, crdYaml, renderCrds, plainSchema, type Json } from './crd/render.js';
 export { renderReference } from './crd/reference.js';
-export { generatedFiles } from './crd/outputs.js';
+export { generatedFiles, findDrift, type Drift } from './crd/outputs.js';

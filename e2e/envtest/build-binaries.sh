@@ -15,6 +15,7 @@ mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 
 log() { printf '[envtest-build] %s\n' "$*" >&2; }
+command -v go >/dev/null 2>&1 || { log "go is not on PATH: Go 1.24+ is needed to build etcd and kube-apiserver"; exit 1; }
 
 build_etcd() {
   local dir="$CACHE/src/etcd-$ETCD_VERSION"

@@ -51,7 +51,8 @@ function walk(schema: JsonObject, path: string, required: boolean, rows: string[
   }
   if (target !== schema) {
     const itemRules = target['x-kubernetes-validations'];
-    if (Array.isArray(itemRules)) for (const v of itemRules) if (isObject(v)) rules.push(`- \`${childPath}\`: ${String(v.message)} — \`${String(v.rule)}\``);
+    if (Array.isArray(itemRules))
+      for (const v of itemRules) if (isObject(v)) rules.push(`- \`${childPath}\`: ${String(v.message)} — \`${String(v.rule)}\``);
   }
 }
 

@@ -8,7 +8,9 @@ export const CacheKey = obj(
   'What makes two requests the same for the cache. Method and path always count.',
   {
     query: oneOf('All: the whole query string (parameters sorted). None: ignore it.', ['All', 'None'] as const, { default: 'All' }),
-    headers: optional(list('Request headers that are part of the key.', headerName('A header name.'), { minItems: 1, maxItems: 16, listType: 'set' })),
+    headers: optional(
+      list('Request headers that are part of the key.', headerName('A header name.'), { minItems: 1, maxItems: 16, listType: 'set' }),
+    ),
     body: bool('Include a hash of the request body, needed for POST APIs such as LLM completions and RAG retrieval.', { default: false }),
     perTenant: bool('Keep responses of different tenants apart. Turn off only for data that is the same for every tenant.', {
       default: true,
@@ -36,7 +38,12 @@ export const CachePolicySpec = obj(
       'The in-process LRU of every gateway.',
       {
         maxEntries: int('Most entries.', { minimum: 1, maximum: 10_000_000, default: 10_000 }),
-        maxBytes: int('Most bytes of bodies held.', { minimum: 1024, maximum: 16 * 1024 * 1024 * 1024, default: 64 * 1024 * 1024, format: 'int64' }),
+        maxBytes: int('Most bytes of bodies held.', {
+          minimum: 1024,
+          maximum: 16 * 1024 * 1024 * 1024,
+          default: 64 * 1024 * 1024,
+          format: 'int64',
+        }),
         ttl: optional(duration('A shorter freshness for L1 only; at most ttl.')),
       },
       { defaulted: true },
@@ -52,7 +59,7 @@ export const CachePolicySpec = obj(
     staleWhileRevalidate: optional(duration('Serve a stale response this long after it expired while one request refreshes it.')),
     staleIfError: optional(duration('Serve a stale response this long after it expired when the upstream fails.')),
     coalescing: obj(
-      'Identical requests in flight at once wait for the first one\'s response instead of all going upstream.',
+      "Identical requests in flight at once wait for the first one's response instead of all going upstream.",
       {
         enabled: bool('Coalesce identical in-flight requests.', { default: true }),
         maxWait: duration('Longest a follower waits before it goes upstream itself.', { default: '5s' }),

@@ -1,5 +1,5 @@
 /** CircuitBreakerPolicy: per-backend breakers (seed §5), outlier detection and active health checks (seed §8.2.2). */
-import { bool, duration, int, list, obj, oneOf, optional, percent, str, type Static } from './builders.js';
+import { bool, duration, int, obj, oneOf, optional, percent, str, type Static } from './builders.js';
 import { TargetRefs, statusCodes } from './common.js';
 
 export const Breaker = obj(

@@ -20,10 +20,10 @@ export const MAX_TARGET_REFS = 16;
 export const TargetRef = obj(
   'A Gateway API object this policy attaches to (GEP-713 policy attachment), in the namespace of the policy.',
   {
-    group: str(
-      `API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service.`,
-      { maxLength: 253, pattern: `^$|${DNS_SUBDOMAIN_PATTERN}` },
-    ),
+    group: str(`API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service.`, {
+      maxLength: 253,
+      pattern: `^$|${DNS_SUBDOMAIN_PATTERN}`,
+    }),
     kind: oneOf(
       'Kind of the target. A policy on a Gateway sets defaults for every route of that Gateway; a policy on an HTTPRoute (or one of its named rules) overrides them; a policy on a Service applies to every route whose backend it is.',
       TARGET_KINDS,
@@ -57,7 +57,7 @@ export const TargetRefs = list(
     listType: 'atomic',
     rules: [
       {
-        rule: "self.all(a, self.exists_one(b, a.group == b.group && a.kind == b.kind && a.name == b.name && (has(a.sectionName) ? (has(b.sectionName) && a.sectionName == b.sectionName) : !has(b.sectionName))))",
+        rule: 'self.all(a, self.exists_one(b, a.group == b.group && a.kind == b.kind && a.name == b.name && (has(a.sectionName) ? (has(b.sectionName) && a.sectionName == b.sectionName) : !has(b.sectionName))))',
         message: 'targetRefs must not name the same target twice',
         reason: 'FieldValueDuplicate',
       },
@@ -90,11 +90,11 @@ export const STATUS_CODE_MIN = 100;
 export const STATUS_CODE_MAX = 599;
 
 export function statusCodes(description: string, options: { readonly default?: readonly number[]; readonly maxItems?: number } = {}) {
-  return list(
-    description,
-    int('An HTTP status code.', { minimum: STATUS_CODE_MIN, maximum: STATUS_CODE_MAX }),
-    { maxItems: options.maxItems ?? 32, listType: 'set', ...(options.default ? { default: options.default } : {}) },
-  );
+  return list(description, int('An HTTP status code.', { minimum: STATUS_CODE_MIN, maximum: STATUS_CODE_MAX }), {
+    maxItems: options.maxItems ?? 32,
+    listType: 'set',
+    ...(options.default ? { default: options.default } : {}),
+  });
 }
 
 export function stringSet(description: string, item: string, options: { readonly maxItems: number; readonly minItems?: number }) {
@@ -109,9 +109,7 @@ export const Condition = obj('One aspect of the current state of the policy.', {
     pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
   }),
   status: oneOf('Status of the condition.', ['True', 'False', 'Unknown'] as const),
-  observedGeneration: optional(
-    int('The .metadata.generation the condition was set for.', { minimum: 0, format: 'int64' }),
-  ),
+  observedGeneration: optional(int('The .metadata.generation the condition was set for.', { minimum: 0, format: 'int64' })),
   lastTransitionTime: str('When the condition last changed status (RFC 3339).', { format: 'date-time', maxLength: 64 }),
   reason: str('Machine-readable reason in CamelCase, e.g. Accepted, Invalid, TargetNotFound, Conflicted, Pending, NotEnforced.', {
     minLength: 1,
@@ -123,9 +121,7 @@ export const Condition = obj('One aspect of the current state of the policy.', {
 export type Condition = Static<typeof Condition>;
 
 export const PolicyStatus = obj('Observed state of the policy, written by the operator.', {
-  observedGeneration: optional(
-    int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' }),
-  ),
+  observedGeneration: optional(int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' })),
   conditions: optional(
     list(
       'Accepted: the operator validated the policy and resolved its targets. Enforced: every connected gateway has acknowledged a configuration that contains this generation.',

@@ -58,7 +58,7 @@ export const Fallback = obj(
         statusCodes: statusCodes('Upstream statuses.', { default: [429, 500, 502, 503, 504] }),
         timeouts: bool('Step timeouts.', { default: true }),
         connectErrors: bool('Refused or reset connections.', { default: true }),
-        breakerOpen: bool('An open circuit breaker of the step\'s backend (skips the step at once).', { default: true }),
+        breakerOpen: bool("An open circuit breaker of the step's backend (skips the step at once).", { default: true }),
       },
       { defaulted: true },
     ),
@@ -87,7 +87,7 @@ export const Trigger = obj(
   {
     name: labelName('Name of the trigger, referenced by feature toggles and fallback.whenTriggered.'),
     type: oneOf(
-      'ErrorRate: share of failed upstream calls on the targets. LatencyP95: 95th percentile upstream latency. CPU and Memory: of the gateway\'s host or container. EventLoopLag: of the gateway process.',
+      "ErrorRate: share of failed upstream calls on the targets. LatencyP95: 95th percentile upstream latency. CPU and Memory: of the gateway's host or container. EventLoopLag: of the gateway process.",
       TRIGGER_TYPES,
     ),
     percent: optional(
@@ -97,7 +97,9 @@ export const Trigger = obj(
           activate: percent('Activate at or above this.'),
           deactivate: percent('Deactivate below this; lower than activate.'),
         },
-        { rules: [{ rule: 'self.deactivate < self.activate', message: 'deactivate must be lower than activate', fieldPath: '.deactivate' }] },
+        {
+          rules: [{ rule: 'self.deactivate < self.activate', message: 'deactivate must be lower than activate', fieldPath: '.deactivate' }],
+        },
       ),
     ),
     latency: optional(

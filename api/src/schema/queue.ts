@@ -1,6 +1,5 @@
 /** QueuePolicy: concurrency, priority and fair queues with deadlines, async mode and a DLQ (seed §3). */
-import { duration, int, intOneOf, list, obj, oneOf, optional, str, type Static } from './builders.js';
-import { HEADER_NAME_PATTERN } from './builders.js';
+import { HEADER_NAME_PATTERN, duration, int, intOneOf, list, obj, oneOf, optional, str, type Static } from './builders.js';
 import { TargetRefs, headerName, labelName } from './common.js';
 
 export const PriorityClass = obj('A class of requests served before all classes of lower priority.', {
@@ -118,7 +117,13 @@ export const QueuePolicySpec = obj(
             },
             {
               defaulted: true,
-              rules: [{ rule: 'duration(self.initial) <= duration(self.max)', message: 'initial must not be longer than max', fieldPath: '.initial' }],
+              rules: [
+                {
+                  rule: 'duration(self.initial) <= duration(self.max)',
+                  message: 'initial must not be longer than max',
+                  fieldPath: '.initial',
+                },
+              ],
             },
           ),
           resultTTL: duration('How long a finished result can be fetched.', { default: '1h' }),
@@ -126,13 +131,20 @@ export const QueuePolicySpec = obj(
       ),
     ),
     deadLetter: optional(
-      obj('Dead-letter queue in a Redis Stream for requests that failed for good, with the reason; operators can list, replay and purge it.', {
-        stream: optional(
-          str('Name of the Redis Stream; defaults to jarvis:dlq:<namespace>/<name>.', { minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9:_./-]+$' }),
-        ),
-        maxLength: int('Approximate most entries kept (XADD MAXLEN ~).', { minimum: 1, maximum: 10_000_000, default: 100_000 }),
-        retention: duration('Entries older than this are trimmed.', { default: '168h' }),
-      }),
+      obj(
+        'Dead-letter queue in a Redis Stream for requests that failed for good, with the reason; operators can list, replay and purge it.',
+        {
+          stream: optional(
+            str('Name of the Redis Stream; defaults to jarvis:dlq:<namespace>/<name>.', {
+              minLength: 1,
+              maxLength: 256,
+              pattern: '^[A-Za-z0-9:_./-]+$',
+            }),
+          ),
+          maxLength: int('Approximate most entries kept (XADD MAXLEN ~).', { minimum: 1, maximum: 10_000_000, default: 100_000 }),
+          retention: duration('Entries older than this are trimmed.', { default: '168h' }),
+        },
+      ),
     ),
   },
   {

@@ -20,7 +20,7 @@ const burstAtLeastRate = {
 } as const;
 
 export const TenantOverride = obj(
-  'A quota for named tenants that replaces the limit\'s rate for them, e.g. from their plan.',
+  "A quota for named tenants that replaces the limit's rate for them, e.g. from their plan.",
   {
     tenants: list('Tenant identifiers this quota applies to.', str('A tenant identifier.', { minLength: 1, maxLength: 253 }), {
       minItems: 1,
@@ -84,9 +84,7 @@ export const HeaderMatch = obj('An exact match on a request header.', {
 });
 
 export const LimitWhen = obj('Only count requests that match all of these conditions.', {
-  methods: optional(
-    list('HTTP methods to count.', oneOf('An HTTP method.', HTTP_METHODS), { minItems: 1, maxItems: 7, listType: 'set' }),
-  ),
+  methods: optional(list('HTTP methods to count.', oneOf('An HTTP method.', HTTP_METHODS), { minItems: 1, maxItems: 7, listType: 'set' })),
   headers: optional(list('Headers that must match.', HeaderMatch, { minItems: 1, maxItems: 8, listType: 'atomic' })),
 });
 
@@ -199,7 +197,7 @@ export const Hotspot = obj(
       maximum: 1_000_000,
       default: 100,
     }),
-    activateSharePercent: percent('A value turns hot when its share of the route\'s traffic in the window reaches this.', {
+    activateSharePercent: percent("A value turns hot when its share of the route's traffic in the window reaches this.", {
       minimum: 1,
       default: 20,
     }),
@@ -209,7 +207,7 @@ export const Hotspot = obj(
     ),
     cooldown: duration('A value stays hot for at least this long once detected.', { default: '30s' }),
     limit: obj(
-      'The stricter limit applied to each hot value, on top of the policy\'s other levels.',
+      "The stricter limit applied to each hot value, on top of the policy's other levels.",
       {
         algorithm: oneOf('Algorithm of the hot-value limit.', RATE_LIMIT_ALGORITHMS, { default: 'TokenBucket' }),
         rate: Rate,

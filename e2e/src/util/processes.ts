@@ -1,0 +1,165 @@
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+
+import { clock, sleep } from '../clock.js';
+import { errorCode } from './guards.js';
+
+/**
+ * Children (and their scratch folders) this process must not leak: on SIGINT/SIGTERM/SIGHUP
+ * or on exit they are SIGKILLed and the folders removed, synchronously.
+ */
+const ownedChildren = new Set<ChildProcess>();
+/** Children spawned as process-group leaders (detached): the whole group is killed. */
+const groupLeaders = new WeakSet<ChildProcess>();
+const ownedDirs = new Set<string>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let hooksInstalled = false;
+
+function killOwnedSync(): void {
+  for (const child of ownedChildren) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        if (groupLeaders.has(child) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  ownedChildren.clear();
+  for (const dir of ownedDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      /* best effort at exit */
+    }
+  }
+  ownedDirs.clear();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  killOwnedSync();
+  // If nobody else handles the signal, behave like the default handler would (terminate).
+  if (process.listenerCount(signal) === 1) {
+    process.removeListener(signal, onSignal);
+    process.kill(process.pid, signal);
+  }
+}
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  // Prepended: other handlers (vitest's, for one) call process.exit() from their SIGINT/SIGTERM
+  // and 'exit' listeners, and listeners after such a call never run.
+  process.prependListener('exit', killOwnedSync);
+  for (const signal of SIGNALS) process.prependListener(signal, onSignal);
+}
+
+/**
+ * Kill `child` if this process is interrupted or exits — with `group`, its whole process group
+ * (spawn it with `detached: true`). Returns the function that forgets it.
+ */
+export function trackChild(child: ChildProcess, opts: { group?: boolean } = {}): () => void {
+  installHooks();
+  ownedChildren.add(child);
+  if (opts.group) groupLeaders.add(child);
+  const forget = (): void => {
+    ownedChildren.delete(child);
+  };
+  child.once('exit', forget);
+  return forget;
+}
+
+/** Remove `dir` if this process is interrupted or exits. Returns the function that forgets it. */
+export function trackDir(dir: string): () => void {
+  installHooks();
+  ownedDirs.add(dir);
+  return () => {
+    ownedDirs.delete(dir);
+  };
+}
+
+export function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Resolves true once `child` has exited, false if it still runs after `ms`. */
+export function waitForChildExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (hasExited(child)) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      child.removeListener('exit', onExit);
+      resolve(hasExited(child));
+    }, ms);
+    child.once('exit', onExit);
+  });
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL and wait a little more. */
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (hasExited(child)) return;
+  child.kill('SIGTERM');
+  if (await waitForChildExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  if (!(await waitForChildExit(child, 5_000))) {
+    throw new Error(`process ${String(child.pid)} did not exit after SIGKILL`);
+  }
+}
+
+/**
+ * Whether `pid` is a live process (zombies count as dead). When `marker` is given, the
+ * process's command line must contain it (guards against pid reuse); where /proc is not
+ * available that check is skipped.
+ */
+export function isPidAlive(pid: number, marker?: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if (errorCode(err) !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ..." — comm may contain spaces/parens, the state follows the last ')'.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    if (marker !== undefined) {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (!cmdline.includes(marker)) return false;
+    }
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ESRCH') return false;
+    // No /proc (not Linux): trust kill(0).
+  }
+  return true;
+}
+
+/** Stop a process we only know by pid (e.g. from the state file). */
+export async function stopPid(pid: number, opts: { marker?: string; graceMs?: number } = {}): Promise<void> {
+  const alive = (): boolean => isPidAlive(pid, opts.marker);
+  if (!alive()) return;
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch (err) {
+      if (errorCode(err) !== 'ESRCH') throw err;
+    }
+  };
+  const waitGone = async (ms: number): Promise<boolean> => {
+    const deadline = clock.now() + ms;
+    while (clock.now() < deadline) {
+      if (!alive()) return true;
+      await sleep(100);
+    }
+    return !alive();
+  };
+  signal('SIGTERM');
+  if (await waitGone(opts.graceMs ?? 10_000)) return;
+  signal('SIGKILL');
+  if (!(await waitGone(5_000))) throw new Error(`process ${pid} did not exit after SIGKILL`);
+}

@@ -1,0 +1,141 @@
+/**
+ * The policy API on a real kube-apiserver, driven with kubectl: the CRDs install, the examples
+ * are accepted (and defaulted), every invalid example is rejected naming its field, `kubectl
+ * explain` teaches the API, and `kubectl get` shows the printer columns.
+ */
+import { basename, join } from 'node:path';
+import { KINDS } from '@jarvis/api';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { examplesDir, invalidExamples, loadManifests, validExampleFiles } from '../src/examples.js';
+import { kubectlFor, type Kubectl } from '../src/kubectl.js';
+import { repoRoot } from '../src/paths.js';
+
+let kubectl: Kubectl;
+
+beforeAll(async () => {
+  kubectl = kubectlFor(inject('kubeconfig'));
+  await kubectl.ok(['apply', '-f', join(repoRoot, 'crds')]);
+});
+
+describe('examples/', () => {
+  it('applies cleanly: every object is accepted by the apiserver', async () => {
+    const result = await kubectl(['apply', '-f', examplesDir]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const listed = (await kubectl.ok(['get', '-f', examplesDir, '-o', 'name'])).trim().split('\n');
+    const expected = validExampleFiles().flatMap(loadManifests);
+    expect(listed).toHaveLength(expected.length);
+    for (const m of expected)
+      expect(
+        listed.some((line) => line.endsWith(`/${m.metadata.name}`)),
+        m.metadata.name,
+      ).toBe(true);
+  });
+
+  it('gets the schema defaults filled in by the apiserver', async () => {
+    const chat = JSON.parse(await kubectl.ok(['get', 'ratelimitpolicy', 'chat-limits', '-n', 'jarvis', '-o', 'json'])) as {
+      spec: { mode: string; store: string; hotspot: { window: string; topK: number } };
+    };
+    expect(chat.spec.mode).toBe('Enforce');
+    expect(chat.spec.store).toBe('Redis');
+    expect(chat.spec.hotspot).toMatchObject({ window: '10s', topK: 20 });
+    const queue = JSON.parse(await kubectl.ok(['get', 'queuepolicy', 'chat-queue', '-n', 'jarvis', '-o', 'json'])) as {
+      spec: Record<string, unknown>;
+    };
+    expect(queue.spec).toMatchObject({
+      rejectStatus: 503,
+      deadline: { header: 'x-request-deadline-ms' },
+      fairness: { quantum: 1, maxFlows: 10000 },
+    });
+  });
+});
+
+describe('examples/invalid/', () => {
+  for (const example of invalidExamples()) {
+    it(`rejects ${basename(example.file)}, naming ${example.expectField}`, async () => {
+      const result = await kubectl(['apply', '-f', example.file]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('is invalid');
+      expect(result.stderr).toContain(example.expectField);
+      const plural = KINDS.find((k) => k.kind === example.manifest.kind)?.plural ?? '';
+      const after = await kubectl(['get', plural, example.manifest.metadata.name, '-n', 'jarvis']);
+      expect(after.stderr).toContain('NotFound');
+    });
+  }
+});
+
+describe('kubectl explain', () => {
+  it('prints the descriptions of ratelimitpolicies.spec --recursive', async () => {
+    const out = await kubectl.ok(['explain', 'ratelimitpolicies.spec', '--recursive']);
+    expect(out).toContain('Rate limits for the targets');
+    for (const field of ['targetRefs', 'limits', 'algorithm', 'tenantOverrides', 'failureMode', 'hotspot', 'activateSharePercent'])
+      expect(out).toContain(field);
+  });
+
+  it.each(KINDS.map((k) => [k.plural] as const))('describes the fields of %s, nested ones too', async (plural) => {
+    expect(await kubectl.ok(['explain', `${plural}.spec.targetRefs.sectionName`])).toContain('a listener name of a Gateway');
+    expect(await kubectl.ok(['explain', plural])).toMatch(/DESCRIPTION:\s+\S/);
+  });
+});
+
+describe('kubectl get', () => {
+  it('shows Accepted, Enforced and Age, read from the status conditions', async () => {
+    const before = await kubectl.ok(['get', 'ratelimitpolicies', '-n', 'jarvis']);
+    expect(before.split('\n')[0]).toMatch(/^NAME\s+ACCEPTED\s+ENFORCED\s+AGE\s*$/);
+
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const status = {
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Policy accepted', lastTransitionTime: now },
+          { type: 'Enforced', status: 'False', reason: 'Pending', message: 'Waiting for gateways', lastTransitionTime: now },
+        ],
+      },
+    };
+    await kubectl.ok([
+      'patch',
+      'ratelimitpolicy',
+      'gateway-defaults',
+      '-n',
+      'jarvis',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify(status),
+    ]);
+    const row = (await kubectl.ok(['get', 'ratelimitpolicy', 'gateway-defaults', '-n', 'jarvis', '--no-headers'])).trim();
+    expect(row).toMatch(/^gateway-defaults\s+True\s+False\s+\S+$/);
+  });
+
+  it('knows the short names and the jarvis category', async () => {
+    for (const def of KINDS) {
+      const out = await kubectl.ok(['get', def.shortNames[0] ?? def.plural, '-n', 'jarvis', '-o', 'name']);
+      expect(out).toContain(`${def.kind.toLowerCase()}.stability.jarvis.io/`);
+    }
+    const all = await kubectl.ok(['get', 'jarvis', '-n', 'jarvis', '-o', 'name']);
+    const policies = validExampleFiles()
+      .flatMap(loadManifests)
+      .filter((m) => m.apiVersion.startsWith('stability.jarvis.io/'));
+    expect(all.trim().split('\n').sort()).toEqual(
+      policies.map((p) => `${p.kind.toLowerCase()}.stability.jarvis.io/${p.metadata.name}`).sort(),
+    );
+  });
+
+  it('ignores a status written through the main resource (status is a subresource)', async () => {
+    await kubectl.ok([
+      'patch',
+      'cachepolicy',
+      'chat-cache',
+      '-n',
+      'jarvis',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { observedGeneration: 99 } }),
+    ]);
+    const got = JSON.parse(await kubectl.ok(['get', 'cachepolicy', 'chat-cache', '-n', 'jarvis', '-o', 'json'])) as {
+      status?: { observedGeneration?: number };
+    };
+    expect(got.status?.observedGeneration).not.toBe(99);
+  });
+});
