@@ -26,6 +26,7 @@ function step(title, file, argv, env = process.env) {
 
 ensureDeps();
 if (step('build (tsc -b)', bin('tsc'), ['-b']) !== 0) process.exit(1);
+if (step('link workspace binaries', process.execPath, [join(root, 'scripts', 'link-bins.mjs')]) !== 0) process.exit(1);
 if (step('lint (eslint)', bin('eslint'), ['--max-warnings=0', '.']) !== 0) process.exit(1);
 
 const projectIndex = args.indexOf('--project');

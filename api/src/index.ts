@@ -9,3 +9,29 @@ export * from './schema/kinds.js';
 export { crdFor, crdYaml, renderCrds, plainSchema, type Json } from './crd/render.js';
 export { renderReference } from './crd/reference.js';
 export { generatedFiles, findDrift, type Drift } from './crd/outputs.js';
+export * from './ir/types.js';
+export * from './wire/resources.js';
+export { PROTO_DIR, RESOURCES_PROTO, protoIncludeDirs, loadAdsDefinition } from './wire/protos.js';
+export * from './xds/messages.js';
+export * from './xds/scheduler.js';
+export * from './xds/client.js';
+export * from './ir/types.js';
+export { type Immutable, POLICY_KINDS } from './ir/common.js';
+export { compareMatchPrecedence, comparePolicyRefs, compareStrings, sortPolicyRefs } from './ir/order.js';
+export { validateIR, validateGatewayResource, validateBackendResource, type Checked } from './ir/validate.js';
+export { translate, type TranslatorInput, type TranslateOptions } from './translate/translate.js';
+export { CONTROLLER_NAME } from './translate/constants.js';
+export type {
+  TranslateResult,
+  PolicyResult,
+  PolicyReason,
+  RouteParentResult,
+  RouteAcceptedReason,
+  RouteResolvedRefsReason,
+  ParentRefResult,
+  ParseProblem,
+} from './translate/result.js';
+export type { Finding } from './translate/model.js';
+export { durationMs } from './translate/duration.js';
+export { validateManifest, isPolicyManifest, type ManifestResult, type ManifestOptions } from './validate/manifest.js';
+export { formatFieldError, type FieldError, type FieldErrorType } from './validate/errors.js';

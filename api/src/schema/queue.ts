@@ -83,14 +83,12 @@ export const QueuePolicySpec = obj(
       {
         default: duration('Deadline of a request that asks for none.', { default: '30s' }),
         max: duration('Longest deadline a client may ask for.', { default: '120s' }),
-        header: optional(
-          str('Request header in which a client may ask for a shorter deadline, in milliseconds.', {
-            minLength: 1,
-            maxLength: 256,
-            pattern: HEADER_NAME_PATTERN,
-            default: 'x-request-deadline-ms',
-          }),
-        ),
+        header: str('Request header in which a client may ask for a shorter deadline, in milliseconds.', {
+          minLength: 1,
+          maxLength: 256,
+          pattern: HEADER_NAME_PATTERN,
+          default: 'x-request-deadline-ms',
+        }),
       },
       {
         defaulted: true,

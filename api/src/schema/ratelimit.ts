@@ -151,6 +151,11 @@ export const Limit = obj(
         fieldPath: '.action.type',
       },
       {
+        rule: "!has(self.tenantOverrides) || self.algorithm == 'TokenBucket' || self.algorithm == 'GCRA' || self.tenantOverrides.all(o, !has(o.burst))",
+        message: 'tenantOverrides[].burst applies only to the TokenBucket and GCRA algorithms',
+        fieldPath: '.tenantOverrides',
+      },
+      {
         rule: "!has(self.tenantOverrides) || self.scope == 'Tenant'",
         message: 'tenantOverrides apply only to scope Tenant',
         fieldPath: '.tenantOverrides',

@@ -1,0 +1,136 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateIR } from '../ir/validate.js';
+import { main } from './policy.js';
+
+const EXAMPLES = join(import.meta.dirname, '../../../examples');
+
+function run(...argv: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t) });
+  return { code, out, err };
+}
+
+function tmp(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'jarvis-policy-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+describe('jarvis-policy validate', () => {
+  it('accepts examples/ (not recursive: invalid/ is left out)', () => {
+    const r = run('validate', EXAMPLES);
+    expect(r.out).toBe('9 files, 11 policies: 0 errors, 0 warnings\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('rejects every file of examples/invalid/, each at its expected field', () => {
+    const r = run('validate', join(EXAMPLES, 'invalid'));
+    expect(r.code).toBe(1);
+    const files = readdirSync(join(EXAMPLES, 'invalid')).filter((f) => f.endsWith('.yaml'));
+    for (const f of files) expect(r.out).toContain(`${join(EXAMPLES, 'invalid', f)}: `);
+    expect(r.out).toMatch(
+      /^.*ratelimitpolicy-burst-below-rate\.yaml: RateLimitPolicy jarvis\/burst-below-rate: spec\.limits\[0\]\.burst: Invalid value/m,
+    );
+    expect(r.out.trim().split('\n').at(-1)).toBe(`${files.length} files, ${files.length} policies: ${files.length} errors, 0 warnings`);
+  });
+
+  it('-R recurses into invalid/', () => {
+    expect(run('validate', '-R', EXAMPLES).code).toBe(1);
+  });
+
+  it('missing targets are warnings, errors with --strict', () => {
+    const file = join(EXAMPLES, '30-ratelimitpolicies.yaml');
+    const r = run('validate', file);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      `${file}: RateLimitPolicy jarvis/chat-limits: spec.targetRefs[0]: warning: target not found: HTTPRoute jarvis/chat not found`,
+    );
+    expect(r.out).toContain('0 errors, 3 warnings');
+    const strict = run('validate', '--strict', file);
+    expect(strict.code).toBe(1);
+    expect(strict.out).toContain('3 errors, 0 warnings');
+  });
+
+  it('reports semantic problems and conflicts as errors, non-policy objects are inputs', () => {
+    const dir = tmp({
+      'a.yaml': `apiVersion: v1
+kind: Service
+metadata: { name: svc, namespace: ns }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: stability.jarvis.io/v1alpha1
+kind: CachePolicy
+metadata: { name: a, namespace: ns }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: svc }]
+  ttl: 1m
+`,
+      'b.yml': `apiVersion: stability.jarvis.io/v1alpha1
+kind: CachePolicy
+metadata: { name: b, namespace: ns }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: svc }]
+  ttl: 2m
+---
+apiVersion: stability.jarvis.io/v1alpha1
+kind: DegradationPolicy
+metadata: { name: d, namespace: ns }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: svc }]
+  fallback: { chain: [{ name: x, backendRef: { name: svc, port: 8000 } }] }
+`,
+      'notes.txt': 'not a manifest',
+    });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(
+      `${join(dir, 'b.yml')}: CachePolicy ns/b: spec.targetRefs[0]: conflicted: Service ns/svc already has CachePolicy ns/a`,
+    );
+    expect(r.out).toContain(
+      `${join(dir, 'b.yml')}: DegradationPolicy ns/d: spec.fallback.chain[0].backendRef: Service ns/svc has no port 8000`,
+    );
+    expect(r.out).toContain('2 files, 3 policies: 2 errors, 0 warnings');
+  });
+
+  it('names a file whose YAML does not parse, and documents without kind', () => {
+    const dir = tmp({ 'bad.yaml': 'a: [1, 2\n', 'nokind.yaml': 'metadata: { name: x }\n' });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${join(dir, 'bad.yaml')}: YAML: `);
+    expect(r.out).toContain(`${join(dir, 'nokind.yaml')}: document 1: apiVersion and kind are required`);
+  });
+
+  it('exits 2 on usage errors and unreadable paths', () => {
+    expect(run().code).toBe(2);
+    expect(run('lint', EXAMPLES).code).toBe(2);
+    expect(run('validate').code).toBe(2);
+    expect(run('validate', '--bogus', EXAMPLES).code).toBe(2);
+    expect(run('render', '-o', 'xml', EXAMPLES).code).toBe(2);
+    const missing = run('validate', join(EXAMPLES, 'no-such-dir'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('no-such-dir');
+    expect(run('--help').code).toBe(0);
+  });
+});
+
+describe('jarvis-policy render', () => {
+  it('prints the IR of examples/ as JSON that validates', () => {
+    const r = run('render', '-o', 'json', EXAMPLES);
+    expect(r.code).toBe(0);
+    const checked = validateIR(JSON.parse(r.out));
+    expect(checked.ok).toBe(true);
+    if (checked.ok) expect(checked.ir.gateways.map((g) => g.id)).toEqual(['jarvis/jarvis-gateway']);
+  });
+
+  it('prints YAML by default and nothing when validation fails', () => {
+    expect(run('render', EXAMPLES).out).toMatch(/^gateways:\n/);
+    const bad = run('render', '--output=json', join(EXAMPLES, 'invalid'));
+    expect(bad.code).toBe(1);
+    expect(bad.out).toBe('');
+    expect(bad.err).toContain('errors');
+  });
+});

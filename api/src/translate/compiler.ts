@@ -1,0 +1,66 @@
+/** Compiles each accepted policy once, whatever the number of routes or backends it applies to. */
+import type { CacheIR, CircuitBreakerIR, DegradationIR, QueueIR } from '../ir/types.js';
+import type { CachePolicy, CircuitBreakerPolicy, DegradationPolicy, QueuePolicy, RateLimitPolicy } from '../schema/kinds.js';
+import { resolveServicePort } from './backendref.js';
+import type { Catalog } from './catalog.js';
+import { compileCache } from './compile/cache.js';
+import { compileCircuitBreaker } from './compile/circuitbreaker.js';
+import { compileDegradation } from './compile/degradation.js';
+import { compileQueue } from './compile/queue.js';
+import { compileRateLimit, type CompiledRateLimit } from './compile/ratelimit.js';
+import type { ServicePortModel } from './model.js';
+import type { Attached } from './policies.js';
+
+export interface Compiler {
+  rateLimit(a: Attached): CompiledRateLimit;
+  queue(a: Attached): QueueIR;
+  degradation(a: Attached): DegradationIR;
+  cache(a: Attached): CacheIR;
+  circuitBreaker(a: Attached): CircuitBreakerIR;
+  /** The Service ports a DegradationPolicy's fallback chain uses. */
+  fallbackBackends(a: Attached): readonly FallbackBackend[];
+}
+
+export interface FallbackBackend {
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: ServicePortModel;
+}
+
+function memo<T>(compile: (a: Attached) => T): (a: Attached) => T {
+  const done = new Map<Attached, T>();
+  return (a) => {
+    let v = done.get(a);
+    if (v === undefined) {
+      v = compile(a);
+      done.set(a, v);
+    }
+    return v;
+  };
+}
+
+export function compiler(cat: Catalog): Compiler {
+  return {
+    fallbackBackends: memo((a) => {
+      const out: FallbackBackend[] = [];
+      if (a.model.policy.kind !== 'DegradationPolicy') return out;
+      for (const step of a.model.policy.spec.fallback?.chain ?? []) {
+        if (!step.backendRef) continue;
+        const res = resolveServicePort(cat, a.model.meta.namespace, step.backendRef.name, step.backendRef.port);
+        if (res.ok) out.push({ id: res.id, namespace: a.model.meta.namespace, service: step.backendRef.name, port: res.port });
+      }
+      return out;
+    }),
+    rateLimit: memo((a) => compileRateLimit(a.model.policy as RateLimitPolicy, a.ref)),
+    queue: memo((a) => compileQueue(a.model.policy as QueuePolicy, a.ref)),
+    cache: memo((a) => compileCache(a.model.policy as CachePolicy, a.ref)),
+    circuitBreaker: memo((a) => compileCircuitBreaker(a.model.policy as CircuitBreakerPolicy, a.ref)),
+    degradation: memo((a) =>
+      compileDegradation(a.model.policy as DegradationPolicy, a.ref, (ref) => {
+        const res = resolveServicePort(cat, a.model.meta.namespace, ref.name, ref.port);
+        return res.ok ? res.id : undefined;
+      }),
+    ),
+  };
+}

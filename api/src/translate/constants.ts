@@ -1,0 +1,2 @@
+/** The GatewayClass controllerName of Jarvis Stability gateways. */
+export const CONTROLLER_NAME = 'stability.jarvis.io/gateway-controller';

@@ -1,0 +1,103 @@
+/**
+ * Which accepted policies apply to a route, or to a backend, and in which order of precedence
+ * (most specific first; at equal specificity the older policy, then namespace/name order).
+ *
+ * Routes: HTTPRoute rule (sectionName) > HTTPRoute > Service port > Service (a backend of the
+ * rule) > Gateway listener > Gateway.
+ * Backends (CircuitBreakerPolicy): Service port > Service > HTTPRoute rule > HTTPRoute (all its
+ * backends, fallback steps included) > Gateway listener > Gateway.
+ */
+import type { Attached } from './policies.js';
+import { compareAge } from './policyref.js';
+import type { Target } from './targets.js';
+
+/** Where a rule of a route is used: on which gateway and listeners, with which backend Services. */
+export interface RuleContext {
+  readonly gatewayId: string;
+  readonly listeners: readonly string[];
+  readonly routeNamespace: string;
+  readonly routeName: string;
+  readonly ruleName?: string;
+  readonly services: readonly ServiceContext[];
+}
+
+export interface ServiceContext {
+  readonly namespace: string;
+  readonly name: string;
+  readonly portName?: string;
+}
+
+const sameObject = (t: Target, namespace: string, name: string) => t.namespace === namespace && t.name === name;
+
+function gatewayRank(t: Target, ctx: RuleContext): number | undefined {
+  if (t.kind !== 'Gateway' || `${t.namespace}/${t.name}` !== ctx.gatewayId) return undefined;
+  if (t.sectionName === undefined) return 0;
+  return ctx.listeners.includes(t.sectionName) ? 1 : undefined;
+}
+
+function routeRank(t: Target, ctx: RuleContext): number | undefined {
+  if (t.kind !== 'HTTPRoute' || !sameObject(t, ctx.routeNamespace, ctx.routeName)) return undefined;
+  if (t.sectionName === undefined) return 0;
+  return t.sectionName === ctx.ruleName ? 1 : undefined;
+}
+
+function serviceRank(t: Target, services: readonly ServiceContext[]): number | undefined {
+  if (t.kind !== 'Service') return undefined;
+  let best: number | undefined;
+  for (const s of services) {
+    if (!sameObject(t, s.namespace, s.name)) continue;
+    if (t.sectionName === undefined) best = Math.max(best ?? 0, 0);
+    else if (t.sectionName === s.portName) best = 1;
+  }
+  return best;
+}
+
+function ordered(ranked: { a: Attached; rank: number }[]): Attached[] {
+  return ranked.sort((x, y) => y.rank - x.rank || compareAge(x.a.model.meta, y.a.model.meta)).map((x) => x.a);
+}
+
+function best(ranks: (number | undefined)[]): number | undefined {
+  const defined = ranks.filter((r): r is number => r !== undefined);
+  return defined.length > 0 ? Math.max(...defined) : undefined;
+}
+
+/** Policies (of one kind) that apply to a rule, most specific first. */
+export function forRule(policies: readonly Attached[], ctx: RuleContext): Attached[] {
+  const ranked: { a: Attached; rank: number }[] = [];
+  for (const a of policies) {
+    const rank = best(
+      a.targets.map((t) => {
+        const g = gatewayRank(t, ctx);
+        if (g !== undefined) return g;
+        const s = serviceRank(t, ctx.services);
+        if (s !== undefined) return 2 + s;
+        const r = routeRank(t, ctx);
+        return r !== undefined ? 4 + r : undefined;
+      }),
+    );
+    if (rank !== undefined) ranked.push({ a, rank });
+  }
+  return ordered(ranked);
+}
+
+/** CircuitBreakerPolicies that apply to a backend used by `uses`, most specific first. */
+export function forBackend(policies: readonly Attached[], service: ServiceContext, uses: readonly RuleContext[]): Attached[] {
+  const ranked: { a: Attached; rank: number }[] = [];
+  for (const a of policies) {
+    const rank = best(
+      a.targets.map((t) => {
+        const s = serviceRank(t, [service]);
+        if (s !== undefined) return 4 + s;
+        return best(
+          uses.map((ctx) => {
+            const r = routeRank(t, ctx);
+            if (r !== undefined) return 2 + r;
+            return gatewayRank(t, ctx);
+          }),
+        );
+      }),
+    );
+    if (rank !== undefined) ranked.push({ a, rank });
+  }
+  return ordered(ranked);
+}

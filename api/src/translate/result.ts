@@ -1,0 +1,63 @@
+/** What the translator returns besides the IR: per-policy and per-route status, and parse problems. */
+import type { IR, PolicyRef } from '../ir/types.js';
+import type { Finding } from './model.js';
+
+export type PolicyReason = 'Accepted' | 'Invalid' | 'TargetNotFound' | 'Conflicted';
+
+export interface PolicyResult {
+  /** The policy; `uid` when the object had one. */
+  readonly ref: PolicyRef & { readonly uid?: string };
+  /** The Accepted condition. */
+  readonly accepted: { readonly status: boolean; readonly reason: PolicyReason; readonly message: string };
+  /**
+   * Every problem behind the condition, with the field it concerns (`spec.targetRefs[1]`,
+   * `spec.fallback.chain[1].backendRef`): errors when not accepted, notes (targets missing or
+   * lost to a conflict) when accepted.
+   */
+  readonly findings: readonly Finding[];
+}
+
+export type RouteAcceptedReason =
+  'Accepted' | 'NotAllowedByListeners' | 'NoMatchingListenerHostname' | 'NoMatchingParent' | 'UnsupportedValue';
+export type RouteResolvedRefsReason = 'ResolvedRefs' | 'BackendNotFound' | 'InvalidKind' | 'RefNotPermitted';
+
+export interface ParentRefResult {
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly sectionName?: string;
+  readonly port?: number;
+}
+
+/** The status of one parentRef of an HTTPRoute that points at one of our Gateways (RouteParentStatus). */
+export interface RouteParentResult {
+  readonly route: { readonly namespace: string; readonly name: string; readonly generation: number };
+  /** The parentRef, with its defaults (group, kind, namespace) filled in. */
+  readonly parentRef: ParentRefResult;
+  readonly accepted: { readonly status: boolean; readonly reason: RouteAcceptedReason; readonly message: string };
+  readonly resolvedRefs: { readonly status: boolean; readonly reason: RouteResolvedRefsReason; readonly message: string };
+}
+
+/** An input object that could not be parsed (or has a kind/version we do not know in our group). */
+export interface ParseProblem {
+  /** Position of the object in TranslatorInput.objects. */
+  readonly index: number;
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  /** Field path, e.g. `spec.rules[0].matches[1].path.type`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface TranslateResult {
+  readonly ir: IR;
+  /** Sorted by kind, namespace, name. */
+  readonly policies: readonly PolicyResult[];
+  /** Sorted by route namespace/name, then parentRef order. */
+  readonly routes: readonly RouteParentResult[];
+  /** In input order. */
+  readonly problems: readonly ParseProblem[];
+}

@@ -1,0 +1,86 @@
+/** The RouteIRs of one route attachment: one per rule, with the policies that apply to it. */
+import type { PolicyRef, RouteIR } from '../ir/types.js';
+import type { PolicyKind } from '../schema/kinds.js';
+import type { RouteAttachment } from './attach.js';
+import type { Compiler } from './compiler.js';
+import { mergeRateLimits } from './merge.js';
+import type { MatchModel, ValueMatchModel } from './model.js';
+import type { Attached } from './policies.js';
+import { forRule, type RuleContext } from './precedence.js';
+import type { RuleBackends } from './routebackends.js';
+import { compareStrings } from '../ir/order.js';
+
+export interface BuiltRoute {
+  readonly ir: RouteIR;
+  readonly context: RuleContext;
+  /** Every policy compiled into the route. */
+  readonly policies: readonly PolicyRef[];
+  /** The DegradationPolicy that won, if any (its fallback backends are backends of the config). */
+  readonly degradation?: Attached;
+}
+
+/** Sorted by name; of several entries with one name only the first counts (Gateway API). */
+function valueMatches(list: readonly ValueMatchModel[]): { name: string; type: ValueMatchModel['type']; value: string }[] {
+  const seen = new Set<string>();
+  return list
+    .filter((m) => !seen.has(m.name) && seen.add(m.name))
+    .map((m) => ({ name: m.name, type: m.type, value: m.value }))
+    .sort((a, b) => compareStrings(a.name, b.name));
+}
+
+function matchIR(m: MatchModel): RouteIR['matches'][number] {
+  return {
+    path: { type: m.path.type, value: m.path.value },
+    ...(m.method !== undefined ? { method: m.method } : {}),
+    headers: valueMatches(m.headers),
+    queryParams: valueMatches(m.queryParams),
+  };
+}
+
+export function buildRoutes(
+  attachment: RouteAttachment,
+  rules: readonly RuleBackends[],
+  policies: ReadonlyMap<PolicyKind, readonly Attached[]>,
+  compile: Compiler,
+): BuiltRoute[] {
+  const { route } = attachment;
+  const of = (kind: PolicyKind) => policies.get(kind) ?? [];
+  return route.rules.map((rule, index) => {
+    const backends = rules[index]!;
+    const context: RuleContext = {
+      gatewayId: attachment.gatewayId,
+      listeners: attachment.listeners,
+      routeNamespace: route.meta.namespace,
+      routeName: route.meta.name,
+      ...(rule.name !== undefined ? { ruleName: rule.name } : {}),
+      services: backends.backends.map((b) => ({
+        namespace: b.namespace,
+        name: b.service,
+        ...(b.port.name ? { portName: b.port.name } : {}),
+      })),
+    };
+    const rateLimit = mergeRateLimits(forRule(of('RateLimitPolicy'), context).map((a) => ({ ref: a.ref, compiled: compile.rateLimit(a) })));
+    const queue = forRule(of('QueuePolicy'), context)[0];
+    const degradation = forRule(of('DegradationPolicy'), context)[0];
+    const cache = forRule(of('CachePolicy'), context)[0];
+    const ir: RouteIR = {
+      id: `${route.meta.namespace}/${route.meta.name}/${rule.name ?? `rule-${index}`}`,
+      route: { namespace: route.meta.namespace, name: route.meta.name },
+      ruleIndex: index,
+      listeners: attachment.listeners,
+      hostnames: attachment.hostnames,
+      matches: rule.matches.map(matchIR),
+      backends: backends.backends.map((b) => ({ backend: b.id, weight: b.weight })),
+      unresolvedWeight: backends.unresolvedWeight,
+      ...(rateLimit ? { rateLimit } : {}),
+      ...(queue ? { queue: compile.queue(queue) } : {}),
+      ...(degradation ? { degradation: compile.degradation(degradation) } : {}),
+      ...(cache ? { cache: compile.cache(cache) } : {}),
+    };
+    const refs = [
+      ...(rateLimit?.policies ?? []),
+      ...[queue, degradation, cache].filter((a): a is Attached => a !== undefined).map((a) => a.ref),
+    ];
+    return { ir, context, policies: refs, ...(degradation ? { degradation } : {}) };
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * The translator: Kubernetes objects (GatewayClass, Gateway, HTTPRoute, Service, EndpointSlice,
+ * the five policy kinds) → IR, plus the status of every policy and route parent. Pure and
+ * deterministic: the same objects, in any order, give the same result.
+ *
+ *   parse (parse/) → attach routes (attach.ts) → admit policies (policies.ts: Invalid,
+ *   TargetNotFound, Conflicted) → routes with merged policies (routes.ts, precedence.ts,
+ *   merge.ts) → backends with endpoints and breakers (backends.ts) → gateways (gateways.ts).
+ */
+import { compareStrings } from '../ir/order.js';
+import type { IR } from '../ir/types.js';
+import type { PolicyKind } from '../schema/kinds.js';
+import { attachRoutes } from './attach.js';
+import { buildBackends, type BackendUse } from './backends.js';
+import { catalog, key } from './catalog.js';
+import { compiler } from './compiler.js';
+import { buildGateway, type GatewayRoutes } from './gateways.js';
+import { parseInput } from './parse/store.js';
+import { admitPolicies, type Attached } from './policies.js';
+import type { TranslateResult } from './result.js';
+import { resolveRouteBackends, type RouteBackends } from './routebackends.js';
+import { buildRoutes } from './routes.js';
+
+export interface TranslatorInput {
+  /** Plain JSON objects as the apiserver returns them (or as YAML files hold them); other kinds are ignored. */
+  readonly objects: readonly unknown[];
+  /** Namespace of objects without one (files); `default`. */
+  readonly defaultNamespace?: string;
+}
+
+export interface TranslateOptions {
+  /** Only Gateways of a GatewayClass with this controllerName are translated (see CONTROLLER_NAME). */
+  readonly controllerName: string;
+}
+
+export function translate(input: TranslatorInput, options: TranslateOptions): TranslateResult {
+  const { store, problems } = parseInput(input.objects, input.defaultNamespace ?? 'default');
+  const cat = catalog(store, options.controllerName);
+  const compile = compiler(cat);
+
+  const routeBackends = new Map<string, RouteBackends>();
+  for (const [k, route] of cat.routes) routeBackends.set(k, resolveRouteBackends(cat, route));
+  const { attachments, results: routes } = attachRoutes(cat, routeBackends);
+
+  const { attached, results: policies } = admitPolicies(cat);
+  const byKind = new Map<PolicyKind, Attached[]>();
+  for (const a of attached) byKind.set(a.model.kind, [...(byKind.get(a.model.kind) ?? []), a]);
+
+  const perGateway = new Map<string, GatewayRoutes[]>();
+  const uses: BackendUse[] = [];
+  for (const attachment of attachments) {
+    const rk = key(attachment.route.meta.namespace, attachment.route.meta.name);
+    const rules = routeBackends.get(rk)!.rules;
+    const built = buildRoutes(attachment, rules, byKind, compile);
+    perGateway.set(attachment.gatewayId, [...(perGateway.get(attachment.gatewayId) ?? []), { attachment, routes: built }]);
+    built.forEach((r, i) => {
+      for (const b of rules[i]!.backends)
+        uses.push({ id: b.id, namespace: b.namespace, service: b.service, port: b.port, context: r.context });
+      if (r.degradation) for (const f of compile.fallbackBackends(r.degradation)) uses.push({ ...f, context: r.context });
+    });
+  }
+
+  const ir: IR = {
+    gateways: [...cat.ours.entries()]
+      .sort(([a], [b]) => compareStrings(a, b))
+      .map(([id, gateway]) => buildGateway(gateway, perGateway.get(id) ?? [])),
+    backends: buildBackends(cat, uses, byKind.get('CircuitBreakerPolicy') ?? [], compile),
+  };
+  return { ir, policies, routes, problems };
+}

@@ -1,0 +1,105 @@
+/** Runs real jarvis-operator processes for e2e tests, the way a cluster would run its replicas. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clock, sleep } from './clock.js';
+import { repoRoot } from './paths.js';
+import { freePorts } from './envtest/ports.js';
+import { stopChild, trackChild, hasExited } from './util/processes.js';
+import { tailFile } from './util/files.js';
+
+export interface OperatorProcess {
+  readonly id: string;
+  readonly xdsAddress: string;
+  readonly healthUrl: string;
+  readonly logFile: string;
+  readonly child: ChildProcess;
+  /** The value of a metric (summed over its label sets matching `labels`), or undefined. */
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  /** SIGTERM and wait (graceful). */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+export const operatorMain = join(repoRoot, 'operator', 'dist', 'main.js');
+
+export async function startOperator(options: {
+  kubeconfig: string;
+  id: string;
+  leaseDuration?: string;
+  extraArgs?: readonly string[];
+}): Promise<OperatorProcess> {
+  const [xdsPort, healthPort] = await freePorts(2);
+  const dir = mkdtempSync(join(tmpdir(), `jarvis-operator-${options.id}-`));
+  const logFile = join(dir, 'operator.log');
+  const log = createWriteStream(logFile);
+  const child = spawn(
+    process.execPath,
+    [
+      operatorMain,
+      '--kubeconfig',
+      options.kubeconfig,
+      '--xds-listen',
+      `127.0.0.1:${xdsPort}`,
+      '--health-listen',
+      `127.0.0.1:${healthPort}`,
+      '--id',
+      options.id,
+      '--lease-namespace',
+      'default',
+      '--lease-duration',
+      options.leaseDuration ?? '4s',
+      ...(options.extraArgs ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  trackChild(child);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
+
+  const started = clock.now();
+  for (;;) {
+    if (hasExited(child)) throw new Error(`operator ${options.id} exited during start:\n${await tailFile(logFile)}`);
+    const ok = await fetch(`${healthUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (clock.now() - started > 20_000) throw new Error(`operator ${options.id} did not answer /healthz:\n${await tailFile(logFile)}`);
+    await sleep(100);
+  }
+
+  const metric = async (name: string, labels: Record<string, string> = {}) => {
+    const text = await fetch(`${healthUrl}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+    let sum: number | undefined;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([\d.eE+-]+|NaN)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const set = m[2] ?? '';
+      if (!Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) continue;
+      sum = (sum ?? 0) + Number(m[3]);
+    }
+    return sum;
+  };
+
+  return {
+    id: options.id,
+    xdsAddress: `127.0.0.1:${xdsPort}`,
+    healthUrl,
+    logFile,
+    child,
+    metric,
+    stop: () => stopChild(child, 10_000),
+    kill: async () => {
+      child.kill('SIGKILL');
+      await stopChild(child, 2_000);
+    },
+  };
+}

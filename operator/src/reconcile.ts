@@ -1,0 +1,229 @@
+/**
+ * The operator's pipeline: informers (watch/) → translate (the shared translator) → IR → one
+ * consistent xDS snapshot per gateway group (xds/) → status (status/, leader only).
+ *
+ * Translation runs on a coalescing queue (≤ 100 ms after the last change, ≤ 1 s after the first).
+ * Status runs on its own queue, fed by translations and by xDS events (ACK, NACK, connects), so
+ * that `Enforced` follows the gateways without retranslating.
+ */
+import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, encodeResources, translate, type GatewayIR, type IR, type PolicyRef } from '@jarvis/api';
+import type { Clock, Scheduler } from './clock.js';
+import type { KubeClient } from './kube/client.js';
+import type { Logger } from './observe/log.js';
+import type { Metrics } from './observe/metrics.js';
+import { EnforcementTracker, type GatewayView } from './status/enforcement.js';
+import { StatusWriter, type PolicyOutcome, type RouteOutcome } from './status/writer.js';
+import { Informer, type KubeObject } from './watch/informer.js';
+import { CoalescingQueue } from './watch/queue.js';
+import { SOURCES, apiVersionOf, collectionPath } from './watch/sources.js';
+import { makeSnapshot, snapshotFromResources, type GatewayStatus, type Snapshot, type SnapshotCache } from './xds/index.js';
+
+export interface ReconcilerOptions {
+  readonly client: KubeClient;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly controllerName: string;
+  readonly identity: string;
+  readonly namespace?: string;
+  readonly resyncMs: number;
+  readonly cache: SnapshotCache;
+  /** The xDS server's view of connected gateways. */
+  readonly gateways: () => readonly GatewayStatus[];
+}
+
+type Translated = ReturnType<typeof translate>;
+
+/** Backend ids a gateway's routes can send to: route backends and fallback steps. */
+function backendsOf(gateway: GatewayIR): Set<string> {
+  const ids = new Set<string>();
+  for (const route of gateway.routes) {
+    for (const b of route.backends) ids.add(b.backend);
+    for (const step of route.degradation?.fallback?.chain ?? []) if (step.backend !== undefined) ids.add(step.backend);
+  }
+  return ids;
+}
+
+/** Responses that keep backends being removed carry `<version>+retain`; they hold the new content too. */
+export function baseVersion(version: string): string {
+  return version.endsWith('+retain') ? version.slice(0, -'+retain'.length) : version;
+}
+
+export class Reconciler {
+  readonly informers: Informer[];
+  readonly tracker = new EnforcementTracker();
+  readonly #o: ReconcilerOptions;
+  readonly #translateQueue: CoalescingQueue;
+  readonly #statusQueue: CoalescingQueue;
+  readonly #writer: StatusWriter;
+  #last: Translated | undefined;
+  #groups = new Set<string>();
+  #leader = false;
+  #snapshots = 0;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+    const queueOptions = (what: string) => ({
+      debounceMs: 100,
+      maxDelayMs: 1000,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      onError: (err: unknown) => {
+        options.metrics.reconciles.inc({ result: 'error' });
+        options.log.error(`${what} failed`, { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      },
+    });
+    this.#translateQueue = new CoalescingQueue(() => this.#reconcile(), queueOptions('reconcile'));
+    this.#statusQueue = new CoalescingQueue(() => this.#writeStatus(), queueOptions('status'));
+    this.#writer = new StatusWriter({
+      client: options.client,
+      clock: options.clock,
+      log: options.log,
+      metrics: options.metrics,
+      controllerName: options.controllerName,
+      reportingInstance: options.identity,
+    });
+    this.informers = SOURCES.map(
+      (source) =>
+        new Informer({
+          name: source.name,
+          path: collectionPath(source, options.namespace),
+          apiVersion: apiVersionOf(source),
+          kind: source.kind,
+          client: options.client,
+          clock: options.clock,
+          scheduler: options.scheduler,
+          log: options.log,
+          resyncMs: options.resyncMs,
+          onChange: () => {
+            this.#translateQueue.trigger();
+            options.metrics.queueDepth.set(this.#translateQueue.depth);
+          },
+        }),
+    );
+  }
+
+  /** Informers synced and a first config published. */
+  get ready(): boolean {
+    return this.informers.every((i) => i.synced) && this.#snapshots > 0;
+  }
+
+  get lastResult(): Translated | undefined {
+    return this.#last;
+  }
+
+  start(): void {
+    for (const informer of this.informers) informer.start();
+  }
+
+  stop(): void {
+    for (const informer of this.informers) informer.stop();
+    this.#translateQueue.stop();
+    this.#statusQueue.stop();
+  }
+
+  setLeader(leader: boolean): void {
+    this.#leader = leader;
+    this.#o.metrics.leader.set(leader ? 1 : 0);
+    if (leader) this.#statusQueue.trigger();
+  }
+
+  /** Called on xDS events: the Enforced conditions may have changed. */
+  gatewaysChanged(): void {
+    this.#statusQueue.trigger();
+  }
+
+  #lookup = (plural: string, namespace: string, name: string): KubeObject | undefined => {
+    const informer = this.informers.find((i) => i.name === plural);
+    return informer?.list().find((o) => o.metadata.namespace === namespace && o.metadata.name === name);
+  };
+
+  async #reconcile(): Promise<void> {
+    if (!this.informers.every((i) => i.synced)) {
+      // A partial view would delete what is not listed yet: wait for every first list.
+      this.#o.scheduler.after(100, () => this.#translateQueue.trigger());
+      return;
+    }
+    const started = this.#o.clock.now();
+    this.#o.metrics.queueDepth.set(0);
+    const objects = this.informers.flatMap((i) => i.list());
+    const result = translate({ objects }, { controllerName: this.#o.controllerName });
+    for (const p of result.problems)
+      this.#o.log.warn('object not translated', { kind: p.kind, namespace: p.namespace, name: p.name, path: p.path, message: p.message });
+    this.#publish(result.ir);
+    this.#last = result;
+    this.#o.metrics.reconcileDuration.observe((this.#o.clock.now() - started) / 1000);
+    this.#o.metrics.reconciles.inc({ result: 'ok' });
+    this.#o.metrics.policies.reset();
+    for (const p of result.policies) this.#o.metrics.policies.inc({ kind: p.ref.kind, reason: p.accepted.reason });
+    this.#statusQueue.trigger();
+  }
+
+  #publish(ir: IR): void {
+    const encoded = encodeResources(ir);
+    const backendsById = new Map(ir.backends.map((b) => [b.id, b]));
+    const groups = new Set<string>();
+    for (const gateway of ir.gateways) {
+      groups.add(gateway.id);
+      const backendIds = backendsOf(gateway);
+      const snapshot = snapshotFromResources(encoded, { gateways: [gateway.id], backends: [...backendIds].sort() });
+      const backendPolicies: PolicyRef[] = [];
+      for (const id of backendIds) backendPolicies.push(...(backendsById.get(id)?.policies ?? []));
+      this.#set(gateway.id, snapshot, gateway.policies, backendPolicies);
+    }
+    // A Gateway that went away: its gateways drop their config.
+    for (const group of this.#groups) {
+      if (!groups.has(group))
+        this.#set(group, makeSnapshot({ [BACKEND_TYPE_URL]: { resources: [] }, [GATEWAY_TYPE_URL]: { resources: [] } }), [], []);
+    }
+    this.#groups = groups;
+    this.#snapshots++;
+    this.#o.metrics.snapshotVersion.set(this.#snapshots);
+  }
+
+  #set(group: string, snapshot: Snapshot, gatewayPolicies: readonly PolicyRef[], backendPolicies: readonly PolicyRef[]): void {
+    for (const [typeUrl, policies] of [
+      [GATEWAY_TYPE_URL, gatewayPolicies],
+      [BACKEND_TYPE_URL, backendPolicies],
+    ] as const) {
+      const version = snapshot.types.get(typeUrl)?.version;
+      if (version !== undefined) this.tracker.record(group, typeUrl, version, policies);
+    }
+    this.#o.cache.setSnapshot(group, snapshot);
+  }
+
+  #views(): GatewayView[] {
+    return this.#o.gateways().map((g) => ({
+      nodeId: g.nodeId,
+      group: g.group,
+      acked: Object.fromEntries(Object.entries(g.acked).map(([t, v]) => [t, baseVersion(v)])),
+      nacked: g.nacked ?? {},
+    }));
+  }
+
+  async #writeStatus(): Promise<void> {
+    const counters = this.#o.client.counters;
+    for (const [verb, n] of counters) this.#o.metrics.apiRequests.set({ verb }, n);
+    const result = this.#last;
+    if (!this.#leader || !result) return;
+    const views = this.#views();
+    const outcomes: PolicyOutcome[] = result.policies.map((p) => ({
+      ref: p.ref,
+      accepted: p.accepted,
+      enforced: p.accepted.status
+        ? this.tracker.enforced(p.ref, views)
+        : { status: false, reason: 'NotEnforced', message: `Not accepted (${p.accepted.reason}).` },
+    }));
+    await this.#writer.writePolicies(outcomes, this.#lookup);
+    const routes: RouteOutcome[] = result.routes.map((r) => ({
+      namespace: r.route.namespace,
+      name: r.route.name,
+      generation: r.route.generation,
+      parentRef: r.parentRef,
+      accepted: r.accepted,
+      resolvedRefs: r.resolvedRefs,
+    }));
+    await this.#writer.writeRoutes(routes, this.#lookup);
+  }
+}

@@ -1,0 +1,44 @@
+/** The collections the operator watches: its inputs. */
+import { GROUP, KINDS, VERSION } from '@jarvis/api';
+
+export interface Source {
+  /** Informer name and the translator input it feeds. */
+  readonly name: string;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+  readonly kind: string;
+}
+
+export const SOURCES: readonly Source[] = [
+  {
+    name: 'gatewayclasses',
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    plural: 'gatewayclasses',
+    namespaced: false,
+    kind: 'GatewayClass',
+  },
+  { name: 'gateways', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true, kind: 'Gateway' },
+  { name: 'httproutes', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true, kind: 'HTTPRoute' },
+  { name: 'services', group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' },
+  { name: 'endpointslices', group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' },
+  ...KINDS.map((k) => ({ name: k.plural, group: GROUP, version: VERSION, plural: k.plural, namespaced: true, kind: k.kind })),
+];
+
+/** The list/watch path of a source, optionally in one namespace. */
+export function collectionPath(source: Source, namespace?: string): string {
+  const base = source.group === '' ? `/api/${source.version}` : `/apis/${source.group}/${source.version}`;
+  return source.namespaced && namespace
+    ? `${base}/namespaces/${encodeURIComponent(namespace)}/${source.plural}`
+    : `${base}/${source.plural}`;
+}
+
+export function objectPath(source: Source, namespace: string | undefined, name: string): string {
+  return `${collectionPath(source, namespace)}/${encodeURIComponent(name)}`;
+}
+
+export function apiVersionOf(source: Source): string {
+  return source.group === '' ? source.version : `${source.group}/${source.version}`;
+}
