@@ -34,8 +34,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-operator', id: flags.identity }, now: systemClock.now });
-  const metrics = createMetrics();
   const client = createKubeClient(loadKubeConfig(flags.kubeconfig));
+  const metrics = createMetrics(() => client.counters);
   const cache = new SnapshotCache();
   // The reconciler reads the xDS server's view of the gateways; the server reports to the reconciler.
   const server: { xds?: XdsServer } = {};

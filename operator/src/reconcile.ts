@@ -203,8 +203,6 @@ export class Reconciler {
   }
 
   async #writeStatus(): Promise<void> {
-    const counters = this.#o.client.counters;
-    for (const [verb, n] of counters) this.#o.metrics.apiRequests.set({ verb }, n);
     const result = this.#last;
     if (!this.#leader || !result) return;
     const views = this.#views();

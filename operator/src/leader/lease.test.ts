@@ -111,3 +111,24 @@ describe('LeaderElector', () => {
     expect(time.now() - stoppedAt).toBeLessThanOrEqual(2_500);
   });
 });
+
+describe('LeaderElector renewals', () => {
+  it('renews with one request per retry period, and a conflicting write makes it look again', async () => {
+    const time = new ManualTime();
+    const { server, clientFor } = leaseServer();
+    let requests = 0;
+    const base = clientFor('a');
+    const counting: KubeClient = { ...base, request: (...args) => (requests++, base.request(...args)) };
+    const a = elector(time, counting, 'a', []);
+    a.start();
+    await run(time, 4_000);
+    requests = 0;
+    await run(time, 20_000);
+    expect(requests).toBe(10); // one PUT per 2 s retry period, no GET
+    // Someone else writes the lease (e.g. an admin edits it): the cached renewal conflicts.
+    server.lease = { ...server.lease!, metadata: { ...server.lease!.metadata, resourceVersion: String(++server.rv) } };
+    await run(time, 4_000);
+    expect(a.isLeader).toBe(true);
+    expect(server.lease?.spec.holderIdentity).toBe('a');
+  });
+});

@@ -52,6 +52,8 @@ export class LeaderElector {
   /** The lease as last seen, and when (our clock) its record last changed. */
   #observed: { key: string; at: number } | undefined;
   #leaseTransitions = 0;
+  /** The lease as this replica last wrote it while leading: renewals skip the GET. */
+  #cached: Lease | undefined;
 
   constructor(options: LeaderElectorOptions) {
     this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
@@ -75,6 +77,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#cached = undefined;
     if (this.#leader) {
       this.#setLeader(false);
       await this.#release().catch((err: unknown) => this.#o.log.warn('lease release failed', { error: String(err) }));
@@ -95,6 +98,7 @@ export class LeaderElector {
       if (!this.#leader) this.#setLeader(true);
     } else if (this.#leader && now - this.#lastRenewOk >= this.#o.renewDeadlineMs) {
       this.#o.log.warn('lease not renewed within the renew deadline; stepping down', { lease: this.#o.name });
+      this.#cached = undefined;
       this.#setLeader(false);
     }
     if (!this.#stopped) this.#timer = this.#o.scheduler.after(this.#o.retryPeriodMs, () => void this.#round());
@@ -114,6 +118,14 @@ export class LeaderElector {
   async #tryAcquireOrRenew(): Promise<boolean> {
     const now = this.#o.clock.now();
     const { client, identity, name, namespace } = this.#o;
+    if (this.#leader && this.#cached) {
+      // Renew from what we wrote last; a conflict means someone else wrote: look again next round.
+      const renewed: Lease = { ...this.#cached, spec: { ...this.#cached.spec, renewTime: microTime(now) } };
+      const res = await client.request('PUT', `${this.#path}/${encodeURIComponent(name)}`, renewed);
+      this.#cached = res.status === 200 ? (res.body as Lease) : undefined;
+      if (res.status === 200) this.#observed = { key: JSON.stringify(renewed.spec), at: now };
+      return res.status === 200;
+    }
     const got = await client.request('GET', `${this.#path}/${encodeURIComponent(name)}`);
     const spec: LeaseSpec = {
       holderIdentity: identity,
@@ -129,7 +141,8 @@ export class LeaderElector {
         metadata: { name, namespace },
         spec,
       } satisfies Lease);
-      return created.status === 201 || created.status === 200;
+      this.#cached = created.status === 201 || created.status === 200 ? (created.body as Lease) : undefined;
+      return this.#cached !== undefined;
     }
     if (got.status !== 200) throw new Error(`get lease: HTTP ${got.status}`);
     const lease = got.body as Lease;
@@ -149,6 +162,7 @@ export class LeaderElector {
     const updated = await client.request('PUT', `${this.#path}/${encodeURIComponent(name)}`, { ...lease, spec: next });
     if (updated.status === 409) return false; // someone else wrote first
     if (updated.status !== 200) throw new Error(`update lease: HTTP ${updated.status}`);
+    this.#cached = updated.body as Lease;
     this.#observed = { key: JSON.stringify(next), at: now };
     return true;
   }

@@ -1,7 +1,10 @@
 /** Prometheus metrics of the operator. Labels are bounded: kinds, type URLs, results — never names. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createMetrics() {
+/** Counts requests to the apiserver by verb (read at scrape time). */
+export type RequestCounts = () => ReadonlyMap<string, number>;
+
+export function createMetrics(requestCounts: RequestCounts = () => new Map()) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_operator_process_' });
   const m = {
@@ -60,11 +63,15 @@ export function createMetrics() {
       labelNames: ['result'],
       registers: [registry],
     }),
-    apiRequests: new Gauge({
-      name: 'jarvis_operator_apiserver_requests',
-      help: 'Requests sent to the apiserver since start, by verb.',
+    apiRequests: new Counter({
+      name: 'jarvis_operator_apiserver_requests_total',
+      help: 'Requests sent to the apiserver since start, by verb (WATCH counts watch starts).',
       labelNames: ['verb'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [verb, n] of requestCounts()) this.inc({ verb }, n);
+      },
     }),
     leader: new Gauge({ name: 'jarvis_operator_leader', help: '1 when this replica holds the lease.', registers: [registry] }),
   };
