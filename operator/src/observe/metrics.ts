@@ -6,7 +6,7 @@ export type RequestCounts = () => ReadonlyMap<string, number>;
 
 export function createMetrics(requestCounts: RequestCounts = () => new Map()) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'jarvis_operator_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'jarvis_operator_' });
   const m = {
     registry,
     reconcileDuration: new Histogram({
