@@ -35,3 +35,4 @@ export type { Finding } from './translate/model.js';
 export { durationMs } from './translate/duration.js';
 export { validateManifest, isPolicyManifest, type ManifestResult, type ManifestOptions } from './validate/manifest.js';
 export { formatFieldError, type FieldError, type FieldErrorType } from './validate/errors.js';
+export * from './time.js';
