@@ -36,3 +36,5 @@ export { durationMs } from './translate/duration.js';
 export { validateManifest, isPolicyManifest, type ManifestResult, type ManifestOptions } from './validate/manifest.js';
 export { formatFieldError, type FieldError, type FieldErrorType } from './validate/errors.js';
 export * from './time.js';
+export * from './flags.js';
+export * from './log.js';

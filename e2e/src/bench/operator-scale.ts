@@ -59,10 +59,21 @@ async function main(): Promise<void> {
     await kubectl.ok(['apply', '--server-side', '-f', file]);
     const applied = clock.now() - t0;
     const gw = connectTestGateway({ targets: [op.xdsAddress], group: `${NS}/scale-gw`, nodeId: 'gw-scale' });
-    await gw.waitFor(`${COUNT} routes at the gateway`, () => (((gw.gateway()?.routes as unknown[]) ?? []).length === COUNT ? true : undefined), 300_000);
+    await gw.waitFor(
+      `${COUNT} routes at the gateway`,
+      () => (((gw.gateway()?.routes as unknown[]) ?? []).length === COUNT ? true : undefined),
+      300_000,
+    );
     const toGateway = clock.now() - t0;
     for (;;) {
-      const out = await kubectl.ok(['get', 'ratelimitpolicies', '-n', NS, '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Enforced")].status}{"\\n"}{end}']);
+      const out = await kubectl.ok([
+        'get',
+        'ratelimitpolicies',
+        '-n',
+        NS,
+        '-o',
+        'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Enforced")].status}{"\\n"}{end}',
+      ]);
       const enforced = out.split('\n').filter((l) => l === 'True').length;
       if (enforced === COUNT) break;
       if (clock.now() - t0 > 600_000) throw new Error(`only ${enforced} of ${COUNT} policies Enforced after 10 minutes`);

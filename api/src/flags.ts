@@ -1,0 +1,18 @@
+/** Flag values shared by the binaries (jarvis-operator, jarvis-gateway), validated at the edge. */
+export class FlagError extends Error {}
+
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new FlagError(`${flag}: expected HOST:PORT (e.g. 0.0.0.0:18000), got ${JSON.stringify(value)}`);
+  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export function parseDurationMs(value: string, flag: string): number {
+  const m = /^(\d{1,6})(ms|s|m|h)$/.exec(value);
+  if (!m) throw new FlagError(`${flag}: expected a duration such as 500ms, 15s or 5m, got ${JSON.stringify(value)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
+}

@@ -1,0 +1,241 @@
+/**
+ * `npm run demo`: the Jarvis platform on one machine, no cluster — mock upstreams for every
+ * Service of examples/, the gateway in standalone mode on the examples (plus EndpointSlices that
+ * point each Service at its mock), traffic from a few tenants and users, and a live summary every
+ * 2 s. Ctrl-C (or --duration S) stops everything and removes the temporary files.
+ */
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+
+import { systemClock, systemTimers } from '@jarvis/api';
+import { freePort, isPortFree } from '@jarvis/e2e/dist/envtest/ports.js';
+import { loadManifests, validExampleFiles } from '@jarvis/e2e/dist/examples.js';
+import { tailFile } from '@jarvis/e2e/dist/util/files.js';
+import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
+import { type MockDef, type RunningMocks, startMocks } from '@jarvis/mocks';
+
+import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from '../harness/gateway.js';
+import { type ServiceEndpoint, endpointSlice } from '../harness/manifests.js';
+import { toYaml, toYamlDocuments } from '../harness/yaml.js';
+import { DemoSummary, renderHotkeys } from './summary.js';
+import { type Traffic, startTraffic } from './traffic.js';
+
+const REPORT_EVERY_MS = 2_000;
+
+export interface DemoOptions {
+  /** Stop after this many seconds (a smoke test); default: until Ctrl-C. */
+  durationS: number | undefined;
+  /** Requests per second the traffic generator offers. */
+  rate: number;
+  listen: string | undefined;
+  adminListen: string | undefined;
+}
+
+export function parseDemoArgs(argv: readonly string[]): DemoOptions {
+  const get = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const positive = (flag: string): number | undefined => {
+    const raw = get(flag);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} wants a positive number, got ${raw}`);
+    return n;
+  };
+  return { durationS: positive('--duration'), rate: positive('--rate') ?? 30, listen: get('--listen'), adminListen: get('--admin-listen') };
+}
+
+interface ServiceRef {
+  namespace: string;
+  name: string;
+  portName: string | undefined;
+}
+
+/** The Services of examples/ with the name of their first port. */
+function exampleServices(files: readonly string[]): ServiceRef[] {
+  return files.flatMap((file) =>
+    loadManifests(file)
+      .filter((m) => m.kind === 'Service' && m.apiVersion === 'v1')
+      .map((m) => {
+        const spec = (m as { spec?: { ports?: { name?: unknown }[] } }).spec;
+        const portName = spec?.ports?.[0]?.name;
+        return {
+          namespace: m.metadata.namespace ?? 'default',
+          name: m.metadata.name,
+          portName: typeof portName === 'string' ? portName : undefined,
+        };
+      }),
+  );
+}
+
+/** Latency per LLM tier: the bigger the model, the slower (and gpt-4 fails now and then). */
+const LLM_TIERS: Record<string, Partial<MockDef>> = {
+  'llm-gpt-4': { latencyMs: 120, jitterMs: 80, errorRate: 0.02, streamChunkDelayMs: 15 },
+  'llm-gpt-35-turbo': { latencyMs: 60, jitterMs: 40, streamChunkDelayMs: 10 },
+  'llm-claude-haiku': { latencyMs: 40, jitterMs: 30, streamChunkDelayMs: 8 },
+  'llm-local-model': { latencyMs: 15, jitterMs: 10, streamChunkDelayMs: 5 },
+};
+
+/** The mock standing in for a Service, chosen by its name. */
+export function mockFor(service: string): MockDef {
+  if (service.startsWith('llm-')) return { name: service, kind: 'llm', ...(LLM_TIERS[service] ?? { latencyMs: 50, jitterMs: 30 }) };
+  if (service.includes('keyword')) return { name: service, kind: 'search', flavor: 'keyword', latencyMs: 5, jitterMs: 5 };
+  if (service.includes('search') || service.includes('vector'))
+    return { name: service, kind: 'search', flavor: 'vector', latencyMs: 15, jitterMs: 10 };
+  return { name: service, kind: 'chat', latencyMs: 10, jitterMs: 10 };
+}
+
+// ---- identity ------------------------------------------------------------------------------------
+/**
+ * IDENTITY CONFIG (the format of dataplane/src/identify, see its example-identity.yaml): trust the
+ * demo's traffic generator on loopback as a proxy, so that its x-forwarded-for, x-tenant-id and
+ * x-user-id headers are believed. Adjust here if that format changes.
+ */
+export async function writeIdentityConfig(file: string): Promise<void> {
+  await writeFile(
+    file,
+    '# Written by npm run demo: the traffic generator on loopback acts as a trusted proxy.\n' +
+      toYaml({
+        trustedProxies: ['127.0.0.1/32', '::1/128'],
+        forwardedHeader: 'x-forwarded-for',
+        trustedHeaders: { tenant: 'x-tenant-id', user: 'x-user-id' },
+      }),
+  );
+}
+// ---------------------------------------------------------------------------------------------------
+
+async function listenAddress(wanted: string | undefined, fallbackPort: number): Promise<string> {
+  if (wanted !== undefined) return wanted;
+  return `127.0.0.1:${(await isPortFree(fallbackPort)) ? fallbackPort : await freePort()}`;
+}
+
+function banner(gateway: RunningGateway, mocks: RunningMocks, configDir: string): string {
+  const g = gateway.url;
+  const llm = mocks.mocks.find((m) => m.name === 'llm-gpt-4');
+  const h = `-H 'content-type: application/json' -H 'x-tenant-id: acme' -H 'x-user-id: alice' -H 'x-forwarded-for: 203.0.113.10'`;
+  return [
+    '',
+    `Jarvis Stability demo — gateway ${g}, admin ${gateway.adminUrl}`,
+    `  config (examples/ + EndpointSlices to the mocks): ${configDir}`,
+    `  gateway log: ${gateway.logFile}`,
+    `  mocks: ${mocks.mocks.map((m) => `${m.name} ${m.url}`).join(', ')}`,
+    '',
+    'Try:',
+    `  curl -s ${g}/api/v1/chat ${h} -d '{"message":"hello"}'`,
+    `  curl -sN ${g}/v1/chat/completions ${h} -d '{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}'`,
+    `  curl -s ${g}/api/v1/retrieve ${h} -d '{"query":"refund policy","top_k":3}'`,
+    `  curl -s ${gateway.adminUrl}/admin/hotkeys`,
+    `  curl -s ${gateway.adminUrl}/metrics | grep ^jarvis_`,
+    ...(llm ? [`  curl -s ${llm.url}/__mock/config -d '{"errorRate":1}'      # make gpt-4 fail: watch the fallback tiers answer`] : []),
+    '',
+  ].join('\n');
+}
+
+async function hotkeys(adminUrl: string): Promise<string[]> {
+  try {
+    const res = await fetch(`${adminUrl}/admin/hotkeys`, { signal: AbortSignal.timeout(1_000) });
+    if (res.status !== 200) return [`(GET /admin/hotkeys answered ${res.status})`];
+    return renderHotkeys(await res.json());
+  } catch (err) {
+    return [`(GET /admin/hotkeys failed: ${err instanceof Error ? err.message : String(err)})`];
+  }
+}
+
+/** Runs the demo; resolves with the exit code once it has stopped and cleaned up. */
+export async function runDemo(argv: readonly string[]): Promise<number> {
+  const opts = parseDemoArgs(argv);
+  const out = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  if (!gatewayAvailable()) {
+    process.stderr.write(`[demo] the gateway is not built: ${GATEWAY_MAIN} is missing (npm run build).\n`);
+    return 1;
+  }
+  const root = await mkdtemp(join(tmpdir(), 'jarvis-demo-'));
+  const forgetRoot = trackDir(root);
+  let mocks: RunningMocks | undefined;
+  let gateway: RunningGateway | undefined;
+  let traffic: Traffic | undefined;
+  let report: { cancel(): void } | undefined;
+  try {
+    const files = validExampleFiles();
+    const services = exampleServices(files);
+    mocks = await startMocks({ mocks: services.map((s) => mockFor(s.name)) });
+    const configDir = join(root, 'config');
+    await mkdir(configDir);
+    for (const file of files) await cp(file, join(configDir, basename(file)));
+    const endpoints: ServiceEndpoint[] = services.map((s) => ({
+      namespace: s.namespace,
+      service: s.name,
+      ...(s.portName !== undefined ? { portName: s.portName } : {}),
+      port: mocks?.get(s.name).port ?? 0,
+    }));
+    await writeFile(join(configDir, '90-endpointslices.demo.yaml'), toYamlDocuments(endpoints.map(endpointSlice)));
+    const identityFile = join(root, 'identity.yaml');
+    await writeIdentityConfig(identityFile);
+    const redisUrl = process.env['REDIS_URL'];
+    process.stderr.write(
+      `[demo] starting the gateway${redisUrl ? ` with Redis ${redisUrl}` : ' without Redis (set REDIS_URL to use one)'}\n`,
+    );
+    gateway = await startGateway({
+      configDir,
+      identityFile,
+      listen: await listenAddress(opts.listen, 8080),
+      adminListen: await listenAddress(opts.adminListen, 9901),
+      logFile: join(root, 'gateway.log'),
+      ...(redisUrl ? { redisUrl } : { acceptNotReadyAfterMs: 3_000 }),
+    });
+    out(banner(gateway, mocks, configDir));
+    if (gateway.notReady !== undefined) {
+      out(
+        `Note: the gateway reports not ready (${gateway.notReady}). Without Redis, policies with store: Redis apply their\n` +
+          `failure mode: completions-limits fails Closed (503), chat-limits falls back to Local limits. Set REDIS_URL to share limits in Redis.\n`,
+      );
+    }
+    out(
+      `Traffic: ${opts.rate} requests/s from ${['acme', 'globex', 'initech', 'umbrella'].join(', ')} (eve of acme is the busy one). ${opts.durationS ? `Stops after ${opts.durationS} s.` : 'Ctrl-C stops.'}\n`,
+    );
+
+    const summary = new DemoSummary();
+    const started = systemClock.now();
+    let last = started;
+    traffic = startTraffic({ gatewayUrl: gateway.url, rate: opts.rate, timers: systemTimers, onOutcome: (o) => summary.record(o) });
+    const running = gateway;
+    const code = await new Promise<number>((resolve) => {
+      const onSignal = (): void => {
+        out('\nstopping…');
+        resolve(0);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const tick = (): void => {
+        void hotkeys(running.adminUrl).then((hot) => {
+          const now = systemClock.now();
+          out(summary.render((now - started) / 1000, (now - last) / 1000, hot).join('\n'));
+          last = now;
+          if (running.exited()) {
+            void tailFile(running.logFile, 20).then((tail) => {
+              process.stderr.write(`[demo] the gateway exited; last lines of its log:\n${tail}\n`);
+              resolve(1);
+            });
+            return;
+          }
+          if (opts.durationS !== undefined && now - started >= opts.durationS * 1000) resolve(0);
+          else report = systemTimers.after(REPORT_EVERY_MS, tick);
+        });
+      };
+      report = systemTimers.after(REPORT_EVERY_MS, tick);
+      // The timers do not keep the process alive on their own; the mock servers do.
+    });
+    return code;
+  } finally {
+    report?.cancel();
+    await traffic?.stop();
+    await gateway?.stop();
+    await mocks?.close();
+    await rm(root, { recursive: true, force: true });
+    forgetRoot();
+  }
+}

@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { run } from '@jarvis/e2e/dist/util/exec.js';
+import { repoRoot } from '@jarvis/e2e/dist/paths.js';
+
+import { BENCH_VARIANTS, benchManifests, endpointSlice } from './manifests.js';
+import { toYaml, toYamlDocuments } from './yaml.js';
+
+describe('yaml', () => {
+  it('writes block YAML and quotes what would read as something else', () => {
+    expect(toYaml({ a: 'plain', b: 'yes', c: '8080', d: 1, e: [{ x: 'v', z: [] }], f: {}, g: 'with space', h: '' })).toBe(
+      ['a: plain', 'b: "yes"', 'c: "8080"', 'd: 1', 'e:', '  - x: v', '    z: []', 'f: {}', 'g: "with space"', 'h: ""', ''].join('\n'),
+    );
+  });
+});
+
+describe('bench manifests', () => {
+  it.each(BENCH_VARIANTS)('%s passes jarvis-policy validate --strict', async (variant) => {
+    const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-test-'));
+    try {
+      writeFileSync(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, 40000)));
+      const { stdout } = await run(process.execPath, [join(repoRoot, 'api', 'dist', 'cli', 'policy.js'), 'render', dir, '-o', 'json'], {
+        timeoutMs: 20_000,
+      });
+      expect(stdout).toContain('bench-upstream.localhost');
+      if (variant !== 'routing') expect(stdout).toContain(variant === 'limits_redis' ? 'Redis' : 'Memory');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('points a Service at <service>.localhost on the mock port', () => {
+    expect(endpointSlice({ namespace: 'jarvis', service: 'chat-api', portName: 'http', port: 4242 })).toMatchObject({
+      addressType: 'FQDN',
+      metadata: { labels: { 'kubernetes.io/service-name': 'chat-api' } },
+      ports: [{ name: 'http', port: 4242 }],
+      endpoints: [{ addresses: ['chat-api.localhost'] }],
+    });
+  });
+});

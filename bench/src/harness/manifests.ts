@@ -1,0 +1,103 @@
+/**
+ * Manifests for a gateway in standalone mode (`--config DIR`), in the same form as examples/:
+ * the benchmark's platform, and EndpointSlices that point Services at mock upstreams on
+ * loopback through `<service>.localhost` (RFC 6761: the gateway resolves it to loopback).
+ */
+import { CONTROLLER_NAME } from '@jarvis/api';
+
+import type { YamlValue } from './yaml.js';
+
+export const BENCH_NAMESPACE = 'bench';
+export const BENCH_SERVICE = 'bench-upstream';
+
+export interface ServiceEndpoint {
+  namespace: string;
+  /** Service name; the endpoint address is `<name>.localhost`. */
+  service: string;
+  /** The Service port's name the slice's port matches (`http` in examples/). */
+  portName?: string;
+  /** Where the mock listens. */
+  port: number;
+}
+
+/** An EndpointSlice with one ready FQDN endpoint `<service>.localhost` on the mock's port. */
+export function endpointSlice(e: ServiceEndpoint): YamlValue {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${e.service}-local`, namespace: e.namespace, labels: { 'kubernetes.io/service-name': e.service } },
+    addressType: 'FQDN',
+    ports: [{ name: e.portName, port: e.port, protocol: 'TCP' }],
+    endpoints: [{ addresses: [`${e.service}.localhost`], conditions: { ready: true } }],
+  };
+}
+
+export const BENCH_VARIANTS = ['routing', 'limits_memory', 'limits_redis'] as const;
+export type BenchVariant = (typeof BENCH_VARIANTS)[number];
+
+/** Headers the benchmark's requests carry: the keys of the user and tenant levels. */
+export const BENCH_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'x-user-id': 'bench-user', 'x-tenant-id': 'bench-tenant' });
+
+const NEVER_REJECT = { algorithm: 'TokenBucket', rate: { requests: 1_000_000_000, per: '1s' }, burst: 1_000_000_000 } as const;
+
+/**
+ * The benchmark's platform: one Gateway of class jarvis, one HTTPRoute `/` → the upstream
+ * Service, its EndpointSlice, and for the limit variants one RateLimitPolicy with four levels
+ * (Route, ClientIP, user and tenant keyed by header) whose limits never reject.
+ */
+export function benchManifests(variant: BenchVariant, upstreamPort: number): YamlValue[] {
+  const ns = BENCH_NAMESPACE;
+  const docs: YamlValue[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GatewayClass',
+      metadata: { name: 'jarvis' },
+      spec: { controllerName: CONTROLLER_NAME },
+    },
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'bench-gateway', namespace: ns },
+      spec: {
+        gatewayClassName: 'jarvis',
+        listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, allowedRoutes: { namespaces: { from: 'Same' } } }],
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: BENCH_SERVICE, namespace: ns },
+      spec: { ports: [{ name: 'http', port: 80, targetPort: upstreamPort }] },
+    },
+    endpointSlice({ namespace: ns, service: BENCH_SERVICE, portName: 'http', port: upstreamPort }),
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'bench', namespace: ns },
+      spec: {
+        parentRefs: [{ name: 'bench-gateway', sectionName: 'http' }],
+        rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: BENCH_SERVICE, port: 80 }] }],
+      },
+    },
+  ];
+  if (variant !== 'routing') {
+    docs.push({
+      apiVersion: 'stability.jarvis.io/v1alpha1',
+      kind: 'RateLimitPolicy',
+      metadata: { name: 'bench-limits', namespace: ns },
+      spec: {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'bench' }],
+        limits: [
+          { name: 'route', scope: 'Route', ...NEVER_REJECT },
+          { name: 'client-ip', scope: 'ClientIP', ...NEVER_REJECT },
+          { name: 'user', scope: 'Header', header: 'x-user-id', ...NEVER_REJECT },
+          { name: 'tenant', scope: 'Header', header: 'x-tenant-id', ...NEVER_REJECT },
+        ],
+        store: variant === 'limits_redis' ? 'Redis' : 'Memory',
+        failureMode: { mode: 'Open', timeout: '50ms' },
+      },
+    });
+  }
+  return docs;
+}

@@ -1,0 +1,105 @@
+/**
+ * What the benchmark reads from Redis and from the gateway's metrics: round trips (script calls)
+ * per request. Redis is spoken to with one raw RESP command, so no client library is needed here.
+ */
+import { connect } from 'node:net';
+
+/** Sends one command and returns the reply's payload (simple string or bulk string). */
+export function redisCommand(url: string, args: readonly string[], timeoutMs = 2_000): Promise<string> {
+  const u = new URL(url);
+  const request = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  const auth = u.password
+    ? `*3\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(u.username || 'default')}\r\n${u.username || 'default'}\r\n$${Buffer.byteLength(decodeURIComponent(u.password))}\r\n${decodeURIComponent(u.password)}\r\n`
+    : '';
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 6379) });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`Redis at ${u.host} did not answer within ${timeoutMs} ms`)));
+    let buffer = Buffer.alloc(0);
+    let skip = auth ? 1 : 0;
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const eol = buffer.indexOf('\r\n');
+        if (eol < 0) return;
+        const head = buffer.subarray(0, eol).toString('utf8');
+        let payload: string;
+        let used: number;
+        if (head.startsWith('$')) {
+          const len = Number(head.slice(1));
+          if (len < 0) {
+            payload = '';
+            used = eol + 2;
+          } else {
+            if (buffer.length < eol + 2 + len + 2) return;
+            payload = buffer.subarray(eol + 2, eol + 2 + len).toString('utf8');
+            used = eol + 2 + len + 2;
+          }
+        } else if (head.startsWith('-')) {
+          socket.destroy();
+          reject(new Error(`Redis: ${head.slice(1)}`));
+          return;
+        } else {
+          payload = head.slice(1);
+          used = eol + 2;
+        }
+        buffer = buffer.subarray(used);
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        socket.end();
+        resolve(payload);
+        return;
+      }
+    });
+    socket.once('error', reject);
+    socket.write(auth + request);
+  });
+}
+
+/** `cmdstat_<name>` calls from `INFO commandstats`. */
+export async function redisCommandCalls(url: string): Promise<Map<string, number>> {
+  const text = await redisCommand(url, ['INFO', 'commandstats']);
+  const calls = new Map<string, number>();
+  for (const line of text.split('\r\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m?.[1] && m[2]) calls.set(m[1], Number(m[2]));
+  }
+  return calls;
+}
+
+/** Script invocations: what one round trip for all levels of a request is made of. */
+export const SCRIPT_COMMANDS = ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'fcall_ro'] as const;
+
+export function scriptCalls(calls: ReadonlyMap<string, number>): number {
+  return SCRIPT_COMMANDS.reduce((sum, c) => sum + (calls.get(c) ?? 0), 0);
+}
+
+/**
+ * The sum of a metric over all its label sets in a Prometheus text exposition, or undefined when
+ * the metric is absent.
+ */
+export function metricSum(exposition: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    let rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (rest[0] === '{') rest = rest.slice(rest.lastIndexOf('}') + 1);
+    // `<value>` or `<value> <timestamp>`
+    const value = Number(rest.trim().split(/\s+/)[0]);
+    if (Number.isFinite(value)) sum = (sum ?? 0) + value;
+  }
+  return sum;
+}
+
+/** The gateway's count of Redis commands it sent (`jarvis_gateway_redis_commands_total`), if it exposes one. */
+export async function gatewayRedisCommands(adminUrl: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    if (res.status !== 200) return undefined;
+    return metricSum(await res.text(), 'jarvis_gateway_redis_commands_total');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * `npm run bench`: every target behind the same trivial mock upstream, measured in one run —
+ * direct client → mock, the bare pass-through proxy, and the gateway routing only, with four limit
+ * levels in memory, and with them on Redis. Each round measures every target in turn (saturation
+ * with a closed loop, then latency at a fixed rate with the open loop); figures are medians over
+ * the rounds, and the added latency is the median of each round's difference to the bare proxy,
+ * so the slow drift of a shared machine hits every target alike. The load generator is a process
+ * of its own. The last line printed is one JSON object.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { freePort } from '@jarvis/e2e/dist/envtest/ports.js';
+import { DEFAULT_REDIS_URL, ensureRedis, type RedisServer } from '@jarvis/e2e/dist/redis/index.js';
+import { repoRoot } from '@jarvis/e2e/dist/paths.js';
+import { run } from '@jarvis/e2e/dist/util/exec.js';
+import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
+
+import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
+import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchManifests } from './harness/manifests.js';
+import { startJsonService, type Service } from './harness/process.js';
+import { gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
+import { toYamlDocuments } from './harness/yaml.js';
+import type { LoadResult } from './loadgen.js';
+import { ms3 } from './stats.js';
+
+const LOADGEN = join(repoRoot, 'bench', 'dist', 'loadgen.js');
+const BARE_PROXY = join(repoRoot, 'bench', 'dist', 'bare-proxy.js');
+const MOCKS = join(repoRoot, 'mocks', 'dist', 'main.js');
+
+export interface BenchSettings {
+  rounds: number;
+  /** Closed loop: connections, warm-up and measured seconds. */
+  connections: number;
+  saturationWarmupS: number;
+  saturationS: number;
+  /** Open loop: rate, warm-up and measured seconds. */
+  rate: number;
+  openWarmupS: number;
+  openS: number;
+}
+
+export const FULL: BenchSettings = {
+  rounds: 3,
+  connections: 32,
+  saturationWarmupS: 1,
+  saturationS: 5,
+  rate: 1000,
+  openWarmupS: 1,
+  openS: 5,
+};
+export const QUICK: BenchSettings = {
+  rounds: 1,
+  connections: 32,
+  saturationWarmupS: 0.5,
+  saturationS: 3,
+  rate: 1000,
+  openWarmupS: 0.5,
+  openS: 3,
+};
+
+type TargetKey = 'direct' | 'bare_proxy' | BenchVariant;
+
+interface Target {
+  key: TargetKey;
+  url: string;
+  saturation: LoadResult[];
+  fixed: LoadResult[];
+  /** Requests sent to it, warm-up included. */
+  requests: number;
+}
+
+export interface VariantFigures {
+  rps: number;
+  rps_ratio: number | null;
+  added_p50_ms: number | null;
+  added_p99_ms: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  non_2xx: number;
+}
+
+export interface BenchSummary {
+  direct_rps: number | null;
+  bare_proxy_rps: number | null;
+  routing: VariantFigures | null;
+  limits_memory: VariantFigures | null;
+  limits_redis: VariantFigures | null;
+  redis_calls_per_request: number | null;
+  redis_calls_source: 'gateway_metric' | 'redis_commandstats' | null;
+  direct_p50_ms: number | null;
+  direct_p99_ms: number | null;
+  bare_proxy_p50_ms: number | null;
+  bare_proxy_p99_ms: number | null;
+  fixed_rate: number;
+  rounds: number;
+  gateway: Record<BenchVariant, string>;
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function non2xx(results: readonly LoadResult[]): number {
+  let n = 0;
+  for (const r of results) {
+    for (const [status, count] of Object.entries(r.status)) if (!status.startsWith('2')) n += count;
+    for (const count of Object.values(r.errors)) n += count;
+  }
+  return n;
+}
+
+async function loadgen(url: string, args: readonly string[]): Promise<LoadResult> {
+  const headers = Object.entries(BENCH_HEADERS).flatMap(([k, v]) => ['--header', `${k}: ${v}`]);
+  const { stdout } = await run(process.execPath, [LOADGEN, '--url', `${url}/`, ...headers, ...args], { timeoutMs: 120_000 });
+  const line = stdout.trimEnd().split('\n').pop() ?? '';
+  return JSON.parse(line) as LoadResult;
+}
+
+async function measure(target: Target, s: BenchSettings): Promise<void> {
+  const sat = await loadgen(target.url, [
+    '--mode',
+    'closed',
+    '--connections',
+    String(s.connections),
+    '--warmup',
+    String(s.saturationWarmupS),
+    '--duration',
+    String(s.saturationS),
+  ]);
+  const fixed = await loadgen(target.url, [
+    '--mode',
+    'open',
+    '--rate',
+    String(s.rate),
+    '--warmup',
+    String(s.openWarmupS),
+    '--duration',
+    String(s.openS),
+  ]);
+  target.saturation.push(sat);
+  target.fixed.push(fixed);
+  target.requests += sat.total_requests + fixed.total_requests;
+  log(
+    `${target.key.padEnd(13)} ${String(Math.round(sat.achieved_rps)).padStart(6)} rps saturated; at ${s.rate}/s p50 ${String(fixed.latency_ms.p50)} ms, ` +
+      `p99 ${String(fixed.latency_ms.p99)} ms${non2xx([sat, fixed]) > 0 ? `; ${non2xx([sat, fixed])} non-2xx/errors` : ''}`,
+  );
+}
+
+function figures(target: Target, bare: Target | undefined): VariantFigures {
+  const rps = median(target.saturation.map((r) => r.achieved_rps)) ?? 0;
+  const bareRps = bare ? median(bare.saturation.map((r) => r.achieved_rps)) : null;
+  const diff = (q: 'p50' | 'p99'): number | null => {
+    if (!bare) return null;
+    const d = target.fixed.flatMap((r, i) => {
+      const mine = r.latency_ms[q];
+      const theirs = bare.fixed[i]?.latency_ms[q];
+      return mine === null || theirs === null || theirs === undefined ? [] : [mine - theirs];
+    });
+    const m = median(d);
+    return m === null ? null : ms3(m);
+  };
+  const p = (q: 'p50' | 'p99'): number | null => {
+    const m = median(target.fixed.flatMap((r) => (r.latency_ms[q] === null ? [] : [r.latency_ms[q]])));
+    return m === null ? null : ms3(m);
+  };
+  return {
+    rps: Math.round(rps),
+    rps_ratio: bareRps ? Math.round((rps / bareRps) * 1000) / 1000 : null,
+    added_p50_ms: diff('p50'),
+    added_p99_ms: diff('p99'),
+    p50_ms: p('p50'),
+    p99_ms: p('p99'),
+    non_2xx: non2xx([...target.saturation, ...target.fixed]),
+  };
+}
+
+function table(summary: BenchSummary): string {
+  const row = (
+    name: string,
+    rps: number | null,
+    ratio: number | null,
+    p50: number | null,
+    p99: number | null,
+    a50: number | null,
+    a99: number | null,
+  ): string =>
+    [
+      name.padEnd(22),
+      String(rps ?? '-').padStart(8),
+      String(ratio ?? '-').padStart(7),
+      String(p50 ?? '-').padStart(9),
+      String(p99 ?? '-').padStart(9),
+      String(a50 ?? '-').padStart(10),
+      String(a99 ?? '-').padStart(10),
+    ].join(' ');
+  const lines = [
+    `${'target'.padEnd(22)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)}   (latency at ${summary.fixed_rate}/s, open loop)`,
+    row('direct', summary.direct_rps, null, summary.direct_p50_ms, summary.direct_p99_ms, null, null),
+    row('bare proxy', summary.bare_proxy_rps, 1, summary.bare_proxy_p50_ms, summary.bare_proxy_p99_ms, 0, 0),
+  ];
+  for (const v of BENCH_VARIANTS) {
+    const f = summary[v];
+    lines.push(
+      f
+        ? row(`gateway ${v}`, f.rps, f.rps_ratio, f.p50_ms, f.p99_ms, f.added_p50_ms, f.added_p99_ms)
+        : `${`gateway ${v}`.padEnd(22)} ${summary.gateway[v]}`,
+    );
+  }
+  lines.push(
+    `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}`,
+  );
+  return lines.join('\n');
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchSettings {
+  const s = { ...(argv.includes('--quick') ? QUICK : FULL) };
+  const value = (flag: string): number | undefined => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return undefined;
+    const n = Number(argv[i + 1]);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} wants a positive number`);
+    return n;
+  };
+  s.rounds = Math.floor(value('--rounds') ?? s.rounds);
+  s.rate = value('--rate') ?? s.rate;
+  s.connections = Math.floor(value('--connections') ?? s.connections);
+  s.saturationS = value('--duration') ?? s.saturationS;
+  s.openS = value('--duration') ?? s.openS;
+  return s;
+}
+
+/**
+ * $REDIS_URL when set; otherwise a redis-server of our own on a free port, so that its command
+ * counts are the gateway's alone (a shared 6379 may be busy with tests), falling back to the
+ * Redis on 6379 when redis-server is not installed.
+ */
+async function benchRedis(): Promise<RedisServer> {
+  const url = process.env['REDIS_URL'];
+  if (url !== undefined) return ensureRedis(url, { log });
+  try {
+    return await ensureRedis(`redis://127.0.0.1:${await freePort()}`, { log });
+  } catch (err) {
+    log(`no private redis-server (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); trying ${DEFAULT_REDIS_URL}`);
+    return ensureRedis(DEFAULT_REDIS_URL, { log });
+  }
+}
+
+export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
+  const s = parseBenchArgs(argv);
+  const services: Service<unknown>[] = [];
+  const gateways: RunningGateway[] = [];
+  const dirs: string[] = [];
+  let redis: RedisServer | undefined;
+  const gatewayState = { routing: 'not run', limits_memory: 'not run', limits_redis: 'not run' } satisfies Record<BenchVariant, string>;
+  try {
+    const mocks = await startJsonService<{ mocks: { port: number; url: string }[] }>(
+      MOCKS,
+      ['--spec', '[{"name":"bench-upstream","kind":"trivial"}]'],
+      { name: 'mock' },
+    );
+    services.push(mocks);
+    const upstream = mocks.info.mocks[0];
+    if (!upstream) throw new Error('the mock upstream did not start');
+    const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
+    services.push(bare);
+    const targets: Target[] = [
+      { key: 'direct', url: upstream.url, saturation: [], fixed: [], requests: 0 },
+      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], requests: 0 },
+    ];
+
+    let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
+    if (!gatewayAvailable()) {
+      log(`THE GATEWAY IS NOT BUILT: ${GATEWAY_MAIN} does not exist. Measuring direct and bare proxy only; gateway figures are null.`);
+      for (const v of BENCH_VARIANTS) gatewayState[v] = 'not built';
+    } else {
+      for (const variant of BENCH_VARIANTS) {
+        try {
+          if (variant === 'limits_redis') redis = await benchRedis();
+          const dir = await mkdtemp(join(tmpdir(), `jarvis-bench-${variant}-`));
+          dirs.push(dir);
+          trackDir(dir);
+          await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port)));
+          const gateway = await startGateway({ configDir: dir, ...(variant === 'limits_redis' && redis ? { redisUrl: redis.url } : {}) });
+          gateways.push(gateway);
+          const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
+          const body = await probe.text();
+          if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
+          const target: Target = { key: variant, url: gateway.url, saturation: [], fixed: [], requests: 0 };
+          targets.push(target);
+          if (variant === 'limits_redis') redisTarget = { target, gateway };
+          gatewayState[variant] = 'ok';
+          log(`gateway ${variant} ready at ${gateway.url} (admin ${gateway.adminUrl}, log ${gateway.logFile})`);
+        } catch (err) {
+          gatewayState[variant] = `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+          log(`gateway ${variant}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+
+    const redisBefore =
+      redisTarget && redis
+        ? { metric: await gatewayRedisCommands(redisTarget.gateway.adminUrl), scripts: scriptCalls(await redisCommandCalls(redis.url)) }
+        : undefined;
+    for (let round = 1; round <= s.rounds; round++) {
+      log(`round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s, then ${s.rate}/s for ${s.openS}s, per target`);
+      for (const target of targets) await measure(target, s);
+    }
+    let redisCalls: number | null = null;
+    let redisSource: BenchSummary['redis_calls_source'] = null;
+    if (redisTarget && redis && redisBefore) {
+      const metric = await gatewayRedisCommands(redisTarget.gateway.adminUrl);
+      const scripts = scriptCalls(await redisCommandCalls(redis.url));
+      const requests = redisTarget.target.requests;
+      const fromMetric = metric !== undefined && redisBefore.metric !== undefined ? (metric - redisBefore.metric) / requests : undefined;
+      const fromRedis = (scripts - redisBefore.scripts) / requests;
+      log(
+        `Redis round trips per request: ${fromMetric === undefined ? 'no' : fromMetric.toFixed(3)} (gateway's jarvis_gateway_redis_commands_total), ` +
+          `${fromRedis.toFixed(3)} (script calls in Redis INFO commandstats over ${requests} requests)`,
+      );
+      // The gateway's own count when it has one; Redis's count otherwise (exact when nothing else uses that Redis).
+      if (fromMetric !== undefined && fromMetric > 0) {
+        redisCalls = fromMetric;
+        redisSource = 'gateway_metric';
+      } else {
+        redisCalls = fromRedis;
+        redisSource = 'redis_commandstats';
+      }
+      redisCalls = Math.round(redisCalls * 1000) / 1000;
+    }
+
+    const byKey = new Map(targets.map((t) => [t.key, t]));
+    const bareTarget = byKey.get('bare_proxy');
+    const direct = byKey.get('direct');
+    const directFig = direct ? figures(direct, undefined) : undefined;
+    const bareFig = bareTarget ? figures(bareTarget, undefined) : undefined;
+    const variantFig = (v: BenchVariant): VariantFigures | null => {
+      const t = byKey.get(v);
+      return t ? figures(t, bareTarget) : null;
+    };
+    const summary: BenchSummary = {
+      direct_rps: directFig?.rps ?? null,
+      bare_proxy_rps: bareFig?.rps ?? null,
+      routing: variantFig('routing'),
+      limits_memory: variantFig('limits_memory'),
+      limits_redis: variantFig('limits_redis'),
+      redis_calls_per_request: redisCalls,
+      redis_calls_source: redisSource,
+      direct_p50_ms: directFig?.p50_ms ?? null,
+      direct_p99_ms: directFig?.p99_ms ?? null,
+      bare_proxy_p50_ms: bareFig?.p50_ms ?? null,
+      bare_proxy_p99_ms: bareFig?.p99_ms ?? null,
+      fixed_rate: s.rate,
+      rounds: s.rounds,
+      gateway: gatewayState,
+    };
+    process.stdout.write(`${table(summary)}\n`);
+    return summary;
+  } finally {
+    await Promise.allSettled(gateways.map((g) => g.stop()));
+    await Promise.allSettled(services.map((x) => x.stop()));
+    await Promise.allSettled(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await redis?.stop();
+  }
+}

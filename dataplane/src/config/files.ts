@@ -1,0 +1,106 @@
+/**
+ * Standalone mode: the same YAML manifests as examples/ (Gateway API objects, Services,
+ * EndpointSlices and our policies), through the same translator as the operator. A change on
+ * disk is reloaded; an invalid change (a policy that is not accepted, an object that does not
+ * parse, a config the gateway cannot compile) is logged, counted and ignored.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CONTROLLER_NAME, translate } from '@jarvis/api';
+import yaml from 'js-yaml';
+import type { Timers, TimerHandle } from '../clock.js';
+import type { ApplyConfig, GatewayConfig } from './types.js';
+
+export class ConfigError extends Error {}
+
+/** Reads and translates a directory of manifests into one gateway's config. */
+export async function loadConfigDir(dir: string, gatewayId?: string): Promise<GatewayConfig> {
+  const names = (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
+  const objects: unknown[] = [];
+  for (const name of names) {
+    const text = await readFile(join(dir, name), 'utf8');
+    try {
+      for (const doc of yaml.loadAll(text)) if (doc !== null && doc !== undefined) objects.push(doc);
+    } catch (err) {
+      throw new ConfigError(`${name}: not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  const result = translate({ objects }, { controllerName: CONTROLLER_NAME });
+  const problems = [
+    ...result.problems.map((p) => `${p.kind ?? 'object'} ${p.namespace ?? ''}/${p.name ?? '?'}: ${p.path}: ${p.message}`),
+    ...result.policies
+      .filter((p) => !p.accepted.status && (p.accepted.reason === 'Invalid' || p.accepted.reason === 'Conflicted'))
+      .map((p) => `${p.ref.kind} ${p.ref.namespace}/${p.ref.name}: ${p.accepted.reason}: ${p.accepted.message}`),
+  ];
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  const gateways = result.ir.gateways;
+  const gateway = gatewayId ? gateways.find((g) => g.id === gatewayId) : gateways.length === 1 ? gateways[0] : undefined;
+  if (!gateway) {
+    const known = gateways.map((g) => g.id).join(', ') || 'none';
+    throw new ConfigError(
+      gatewayId ? `no Gateway ${gatewayId} of our class in ${dir} (found: ${known})` : `pick a Gateway with --gateway (found: ${known})`,
+    );
+  }
+  const used = new Set<string>();
+  for (const r of gateway.routes) {
+    for (const b of r.backends) used.add(b.backend);
+    for (const s of r.degradation?.fallback?.chain ?? []) if (s.backend) used.add(s.backend);
+  }
+  return {
+    gateway,
+    backends: result.ir.backends.filter((b) => used.has(b.id)),
+    source: 'file',
+    version: `file-${names.length}-${JSON.stringify(gateway).length}`,
+  };
+}
+
+export interface FileSourceEvents {
+  applied(config: GatewayConfig): void;
+  rejected(error: string): void;
+}
+
+/** Watches the directory and applies every valid change. */
+export class FileSource {
+  #watcher: FSWatcher | undefined;
+  #timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly gatewayId: string | undefined,
+    private readonly apply: ApplyConfig,
+    private readonly timers: Timers,
+    private readonly events: FileSourceEvents,
+  ) {}
+
+  /** Loads once; throws when the first config is invalid (the gateway cannot start on it). */
+  async start(): Promise<GatewayConfig> {
+    const config = await loadConfigDir(this.dir, this.gatewayId);
+    const applied = this.apply(config);
+    if (!applied.ok) throw new ConfigError(applied.error);
+    this.events.applied(config);
+    this.#watcher = watch(this.dir, () => this.#schedule());
+    return config;
+  }
+
+  #schedule(): void {
+    this.#timer?.cancel();
+    this.#timer = this.timers.after(200, () => void this.reload());
+  }
+
+  async reload(): Promise<void> {
+    try {
+      const config = await loadConfigDir(this.dir, this.gatewayId);
+      const applied = this.apply(config);
+      if (applied.ok) this.events.applied(config);
+      else this.events.rejected(applied.error);
+    } catch (err) {
+      this.events.rejected(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  stop(): void {
+    this.#watcher?.close();
+    this.#timer?.cancel();
+  }
+}

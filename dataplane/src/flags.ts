@@ -1,0 +1,132 @@
+/** Command-line flags of jarvis-gateway, validated at the edge. */
+import { FlagError, parseDurationMs, parseHostPort } from '@jarvis/api';
+
+export { FlagError };
+
+type HostPort = { readonly host: string; readonly port: number };
+
+export interface GatewayFlags {
+  readonly listen: HostPort;
+  readonly adminListen: HostPort;
+  readonly mode: { readonly kind: 'xds'; readonly target: string } | { readonly kind: 'files'; readonly dir: string };
+  readonly gateway: string | undefined;
+  readonly nodeId: string;
+  readonly stateDir: string | undefined;
+  readonly redis: string | undefined;
+  readonly identity: string | undefined;
+  readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
+  readonly maxBodyBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly connectionsPerEndpoint: number;
+  readonly maxLimiterKeys: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME | --config DIR) [flags]
+
+  --xds HOST:PORT            get config from the operator over ADS
+  --gateway NS/NAME          the Gateway this process serves (required with --xds; with --config
+                             only when the directory holds several of our Gateways)
+  --config DIR               standalone: YAML manifests like examples/, reloaded on change
+  --listen HOST:PORT         traffic listener (default 0.0.0.0:8080)
+  --admin-listen HOST:PORT   /healthz, /readyz, /metrics, /admin/* (default 127.0.0.1:9901)
+  --state-dir DIR            keep the last good config here; start from it when the operator is unreachable
+  --redis URL                Redis for shared limits (default: $REDIS_URL; none: failure modes apply)
+  --identity FILE            JWT / API key / trusted-proxy settings (YAML)
+  --node-id NAME             xDS node id (default: $POD_NAME or hostname-pid)
+  --xds-tls-ca FILE          talk TLS to the operator, trusting this CA; --xds-tls-cert/--xds-tls-key for mTLS
+  --max-body-bytes N         largest request body (default 10485760)
+  --upstream-headers-timeout DURATION   (default 60s)
+  --upstream-body-timeout DURATION      idle time between body chunks (default 300s)
+  --drain-timeout DURATION   on SIGTERM, wait this long for in-flight requests (default 10s)
+  --connections N            connections per upstream endpoint (default 128)
+  --max-limiter-keys N       in-memory limiter keys kept (LRU; default 1000000)
+  --log-level LEVEL          debug | info | warn | error (default info)
+`;
+
+const VALUE_FLAGS = new Set([
+  'xds',
+  'gateway',
+  'config',
+  'listen',
+  'admin-listen',
+  'state-dir',
+  'redis',
+  'identity',
+  'node-id',
+  'xds-tls-ca',
+  'xds-tls-cert',
+  'xds-tls-key',
+  'max-body-bytes',
+  'upstream-headers-timeout',
+  'upstream-body-timeout',
+  'drain-timeout',
+  'connections',
+  'max-limiter-keys',
+  'log-level',
+]);
+
+function positiveInt(value: string | undefined, flag: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max)
+    throw new FlagError(`${flag}: expected an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function parseGatewayFlags(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  hostname: string,
+  pid: number,
+): GatewayFlags | 'help' {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return 'help';
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m || !VALUE_FLAGS.has(m[1] ?? '')) throw new FlagError(`unknown flag ${JSON.stringify(arg)}\n\n${USAGE}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new FlagError(`--${m[1]} needs a value`);
+    values.set(m[1] ?? '', value);
+  }
+  const xds = values.get('xds');
+  const dir = values.get('config');
+  if ((xds === undefined) === (dir === undefined)) throw new FlagError(`exactly one of --xds and --config is needed\n\n${USAGE}`);
+  const gateway = values.get('gateway');
+  if (gateway !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(gateway))
+    throw new FlagError(`--gateway: expected NAMESPACE/NAME, got ${JSON.stringify(gateway)}`);
+  if (xds !== undefined && gateway === undefined) throw new FlagError('--xds needs --gateway NAMESPACE/NAME');
+  if (xds !== undefined) parseHostPort(xds, '--xds');
+  const ca = values.get('xds-tls-ca');
+  const cert = values.get('xds-tls-cert');
+  const key = values.get('xds-tls-key');
+  if ((cert === undefined) !== (key === undefined)) throw new FlagError('--xds-tls-cert and --xds-tls-key go together');
+  if (cert !== undefined && ca === undefined) throw new FlagError('--xds-tls-cert needs --xds-tls-ca');
+  const redis = values.get('redis') ?? (env['REDIS_URL'] || undefined);
+  if (redis !== undefined && !/^rediss?:\/\//.test(redis))
+    throw new FlagError(`--redis: expected redis://HOST:PORT, got ${JSON.stringify(redis)}`);
+  const logLevel = values.get('log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new FlagError('--log-level: one of debug, info, warn, error');
+  return {
+    listen: parseHostPort(values.get('listen') ?? '0.0.0.0:8080', '--listen'),
+    adminListen: parseHostPort(values.get('admin-listen') ?? '127.0.0.1:9901', '--admin-listen'),
+    mode: xds !== undefined ? { kind: 'xds', target: xds } : { kind: 'files', dir: dir ?? '' },
+    gateway,
+    nodeId: values.get('node-id') ?? env['POD_NAME'] ?? `${hostname}-${pid}`,
+    stateDir: values.get('state-dir'),
+    redis,
+    identity: values.get('identity'),
+    xdsTls:
+      ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,
+    maxBodyBytes: positiveInt(values.get('max-body-bytes'), '--max-body-bytes', 10 * 1024 * 1024, 1024 * 1024 * 1024),
+    headersTimeoutMs: parseDurationMs(values.get('upstream-headers-timeout') ?? '60s', '--upstream-headers-timeout'),
+    bodyTimeoutMs: parseDurationMs(values.get('upstream-body-timeout') ?? '300s', '--upstream-body-timeout'),
+    drainTimeoutMs: parseDurationMs(values.get('drain-timeout') ?? '10s', '--drain-timeout'),
+    connectionsPerEndpoint: positiveInt(values.get('connections'), '--connections', 128, 10_000),
+    maxLimiterKeys: positiveInt(values.get('max-limiter-keys'), '--max-limiter-keys', 1_000_000, 50_000_000),
+    logLevel: logLevel as GatewayFlags['logLevel'],
+  };
+}

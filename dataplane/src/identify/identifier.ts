@@ -1,0 +1,292 @@
+/**
+ * Who is calling: the first stage of the gateway's request path. Compiled once from the identity
+ * config (CIDRs parsed, keys imported, key files watched), then per request:
+ *
+ * 1. client IP — the direct peer, or, when the peer is a trusted proxy, the first untrusted hop
+ *    of the configured forwarding header; keyed by the IPv6 prefix;
+ * 2. credentials — a JWT (if configured and sent), else an API key (if configured and sent);
+ *    a credential that is sent but bad is refused, never skipped;
+ * 3. trusted headers — `x-tenant-id` / `x-user-id` only when the direct peer is a trusted proxy;
+ * 4. otherwise anonymous (refused when `jwt.required`).
+ *
+ * A request without credentials costs an address parse and a few header lookups.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Clock, type Timers, systemTimers } from '../clock.js';
+import { ApiKeyStore, parseApiKeyFile } from './apikeys.js';
+import { type IdentityConfig, IdentityConfigError } from './config.js';
+import { clientBehindProxies } from './forwarded.js';
+import { countRaw, singleHeader } from './headers.js';
+import { checkId, isIdError } from './ids.js';
+import { CidrSet, type Cidr, clientKey, parseCidr, parseIp } from './ip.js';
+import { JwtVerifier, type TokenIdentity } from './jwt.js';
+import { KeyLoadError, keyFiles, loadKeys, loadKeysSync } from './keys.js';
+import {
+  type IdentityProblem,
+  badIdentity,
+  credentialsRequired,
+  duplicateHeader,
+  invalidApiKey,
+  invalidToken,
+  isIdentityProblem,
+} from './problems.js';
+import { type FileWatch, watchFiles } from './watch.js';
+
+export interface Identity {
+  /** The client's address as counted: IPv4 dotted, IPv6 canonical and cut to the prefix (`2001:db8::/64`). */
+  readonly clientIp: string;
+  readonly tenant?: string;
+  readonly user?: string;
+  /** JWT claims, or an API key entry's claims; empty otherwise. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly method: 'jwt' | 'apiKey' | 'trustedHeader' | 'anonymous';
+}
+
+export interface IdentifyRequest {
+  /** `req.socket.remoteAddress`. */
+  readonly remoteAddress: string;
+  readonly headers: IncomingHttpHeaders;
+  /**
+   * `req.rawHeaders`: needed to see a repeated `Authorization` header, which node:http drops from
+   * `headers`. Without it only repeats that node:http joins are caught.
+   */
+  readonly rawHeaders?: readonly string[];
+}
+
+export interface Identifier {
+  identify(req: IdentifyRequest): Promise<Identity | IdentityProblem>;
+  /** Re-reads every key file now (SIGHUP, tests); a bad file keeps the previous keys. */
+  reload(): Promise<void>;
+  /** Stops watching key files. */
+  close(): void;
+}
+
+/** Structured warnings (shape-compatible with the operator's Logger). */
+export interface IdentifyLog {
+  warn(msg: string, fields?: Readonly<Record<string, string | number | boolean | undefined>>): void;
+}
+
+export interface IdentifierOptions {
+  readonly clock: Clock;
+  /** Arms the key-file polling; defaults to real (unref'd) timers. */
+  readonly timers?: Timers;
+  readonly log?: IdentifyLog;
+}
+
+const EMPTY_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
+const UNKNOWN_CLIENT = 'unknown';
+const MAX_API_KEY_LENGTH = 512;
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Compiles the config. Throws IdentityConfigError (naming the field) when a key file cannot be
+ * read or holds no usable key: a gateway must not start without the keys it was told to use.
+ */
+export function createIdentifier(config: IdentityConfig, options: IdentifierOptions): Identifier {
+  const { clock } = options;
+  const timers = options.timers ?? systemTimers;
+  const log = options.log ?? { warn: () => {} };
+  const intervalMs = config.reloadIntervalSec * 1000;
+
+  const cidrs: Cidr[] = config.trustedProxies.map((c, i) => {
+    const parsed = parseCidr(c);
+    if (!parsed) throw new IdentityConfigError(`trustedProxies[${i}]`, `'${c}' is not an IPv4 or IPv6 address or CIDR`);
+    return parsed;
+  });
+  const trusted = new CidrSet(cidrs);
+  const watches: FileWatch[] = [];
+
+  // --- JWT ---
+  const jwtConfig = config.jwt;
+  let verifier: JwtVerifier | undefined;
+  if (jwtConfig) {
+    let keys;
+    try {
+      keys = loadKeysSync(jwtConfig.keys, jwtConfig.algorithms);
+    } catch (err) {
+      if (err instanceof KeyLoadError) throw new IdentityConfigError(err.field, err.message.slice(err.field.length + 2));
+      throw err;
+    }
+    const v = new JwtVerifier(jwtConfig, keys, clock, config.maxIdLength);
+    verifier = v;
+    watches.push(
+      watchFiles(keyFiles(jwtConfig.keys), timers, intervalMs, async () => {
+        try {
+          v.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
+        } catch (err) {
+          log.warn('identity: JWT keys changed but cannot be used; keeping the previous keys', { error: (err as Error).message });
+        }
+      }),
+    );
+  }
+
+  // --- API keys ---
+  const apiConfig = config.apiKeys;
+  let apiKeys: ApiKeyStore | undefined;
+  if (apiConfig) {
+    let text: string;
+    try {
+      text = readFileSync(apiConfig.file, 'utf8');
+    } catch (err) {
+      throw new IdentityConfigError('apiKeys.file', `cannot read ${apiConfig.file}: ${(err as Error).message}`);
+    }
+    try {
+      apiKeys = new ApiKeyStore(parseApiKeyFile(text, config.maxIdLength));
+    } catch (err) {
+      throw new IdentityConfigError('apiKeys.file', `${apiConfig.file}: ${(err as Error).message}`);
+    }
+    const store = apiKeys;
+    watches.push(
+      watchFiles([apiConfig.file], timers, intervalMs, async () => {
+        try {
+          store.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
+        } catch (err) {
+          log.warn('identity: API key file changed but is invalid; keeping the previous keys', {
+            file: apiConfig.file,
+            error: (err as Error).message,
+          });
+        }
+      }),
+    );
+  }
+
+  const jwtHeader = jwtConfig?.header.name;
+  const jwtScheme = jwtConfig?.header.scheme ?? null;
+  const jwtPrefixLength = jwtScheme === null ? 0 : jwtScheme.length + 1;
+  const apiHeader = apiConfig?.header;
+  const tenantHeader = config.trustedHeaders.tenant;
+  const userHeader = config.trustedHeaders.user;
+  const required = jwtConfig?.required ?? false;
+
+  const fromToken = (clientIp: string, t: TokenIdentity | IdentityProblem): Identity | IdentityProblem =>
+    isIdentityProblem(t) ? t : { clientIp, tenant: t.tenant, user: t.user, claims: t.claims, method: 'jwt' };
+
+  const identifyNow = (req: IdentifyRequest): Identity | IdentityProblem | Promise<Identity | IdentityProblem> => {
+    const headers = req.headers;
+    const peer = parseIp(req.remoteAddress);
+    const peerTrusted = peer !== undefined && trusted.size > 0 && trusted.has(peer);
+    let clientIp = UNKNOWN_CLIENT;
+    if (peer && !peerTrusted) clientIp = clientKey(peer, config.ipv6Prefix);
+    else if (peer) {
+      const raw = headers[config.forwardedHeader];
+      const header = raw === undefined || typeof raw === 'string' ? raw : raw.join(', ');
+      clientIp = clientKey(clientBehindProxies(peer, header, config.forwardedHeader, trusted, config.maxForwardedHops), config.ipv6Prefix);
+    }
+
+    // Repeated Authorization is refused whether or not we verify it: the upstream would have to pick one.
+    if (headers.authorization !== undefined && jwtHeader !== 'authorization' && req.rawHeaders) {
+      const n = countRaw(req.rawHeaders, 'authorization');
+      if (n > 1) return duplicateHeader('Authorization', n);
+    }
+
+    if (verifier && jwtHeader !== undefined) {
+      const value = singleHeader(headers, req.rawHeaders, jwtHeader);
+      if (typeof value === 'number') return duplicateHeader(jwtHeader === 'authorization' ? 'Authorization' : jwtHeader, value);
+      if (value !== undefined) {
+        if (jwtScheme !== null) {
+          const space = value.indexOf(' ');
+          if (space !== jwtScheme.length || value.slice(0, space).toLowerCase() !== jwtScheme.toLowerCase()) {
+            return invalidToken(`expected "${jwtHeader}: ${jwtScheme} <token>"`);
+          }
+        }
+        const token = value.slice(jwtPrefixLength).trim();
+        if (token.length === 0) return invalidToken('the token is empty');
+        const verified = verifier.verify(token);
+        return verified instanceof Promise ? verified.then((t) => fromToken(clientIp, t)) : fromToken(clientIp, verified);
+      }
+    }
+
+    if (apiKeys && apiHeader !== undefined) {
+      const value = singleHeader(headers, req.rawHeaders, apiHeader);
+      if (typeof value === 'number') return duplicateHeader(apiHeader, value);
+      if (value !== undefined) {
+        if (value.length === 0 || value.length > MAX_API_KEY_LENGTH)
+          return invalidApiKey(`the ${apiHeader} header must hold 1 to ${MAX_API_KEY_LENGTH} characters`);
+        const entry = apiKeys.lookup(value);
+        if (!entry) return invalidApiKey(`the key in ${apiHeader} is not known`);
+        if (entry.expiresAtMs !== undefined && clock.now() >= entry.expiresAtMs)
+          return invalidApiKey(`the key in ${apiHeader} has expired`);
+        return { clientIp, tenant: entry.tenant, user: entry.user, claims: entry.claims, method: 'apiKey' };
+      }
+    }
+
+    if (peerTrusted) {
+      const tenant = trustedValue(headers, req.rawHeaders, tenantHeader, config.maxIdLength);
+      if (typeof tenant === 'object') return tenant;
+      const user = trustedValue(headers, req.rawHeaders, userHeader, config.maxIdLength);
+      if (typeof user === 'object') return user;
+      if (tenant !== undefined || user !== undefined) return { clientIp, tenant, user, claims: EMPTY_CLAIMS, method: 'trustedHeader' };
+    }
+
+    if (required) {
+      return credentialsRequired(
+        `send ${jwtScheme === null ? `a token in ${jwtHeader ?? 'authorization'}` : `"${jwtHeader ?? 'authorization'}: ${jwtScheme} <token>"`}${apiHeader ? ` or an API key in ${apiHeader}` : ''}`,
+      );
+    }
+    return { clientIp, tenant: undefined, user: undefined, claims: EMPTY_CLAIMS, method: 'anonymous' };
+  };
+
+  return {
+    identify(req) {
+      try {
+        const result = identifyNow(req);
+        return result instanceof Promise ? result : Promise.resolve(result);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
+    async reload() {
+      // A forced reload re-reads even when the files look unchanged.
+      if (verifier && jwtConfig) {
+        try {
+          verifier.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
+        } catch (err) {
+          log.warn('identity: JWT keys cannot be reloaded; keeping the previous keys', { error: (err as Error).message });
+        }
+      }
+      if (apiKeys && apiConfig) {
+        try {
+          apiKeys.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
+        } catch (err) {
+          log.warn('identity: API key file cannot be reloaded; keeping the previous keys', {
+            file: apiConfig.file,
+            error: (err as Error).message,
+          });
+        }
+      }
+    },
+    close() {
+      for (const w of watches) w.close();
+    },
+  };
+}
+
+/** A trusted identity header: absent, empty (absent), one checked value, or a problem. */
+function trustedValue(
+  headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[] | undefined,
+  name: string,
+  max: number,
+): string | undefined | IdentityProblem {
+  const value = singleHeader(headers, rawHeaders, name);
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'number') return duplicateHeader(name, value);
+  // node:http decodes header bytes as latin1; a proxy sends UTF-8, so read the bytes back as UTF-8.
+  let text = value;
+  if (!isAscii(value)) {
+    try {
+      text = UTF8.decode(Buffer.from(value, 'latin1'));
+    } catch {
+      return badIdentity(`${name} is not valid UTF-8`);
+    }
+  }
+  const checked = checkId(text, max);
+  return isIdError(checked) ? badIdentity(`${name} ${checked.error}`) : checked;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}

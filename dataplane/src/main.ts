@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+/**
+ * jarvis-gateway: the data plane. Config from the operator over xDS (`--xds`) or from a directory
+ * of manifests (`--config`); traffic on plain node:http; admin on a separate express listener.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { createLogger } from '@jarvis/api';
+import { Redis } from 'ioredis';
+import { systemClock, systemTimers } from './clock.js';
+import { FileSource } from './config/files.js';
+import { loadState, saveState } from './config/state.js';
+import type { GatewayConfig } from './config/types.js';
+import { XdsSource } from './config/xds.js';
+import { FlagError, USAGE, parseGatewayFlags } from './flags.js';
+import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
+import { startAdmin } from './observe/admin.js';
+import { createGatewayMetrics } from './observe/metrics.js';
+import { compileGateway, type CompiledGateway } from './pipeline/compile.js';
+import { createHandler } from './pipeline/handler.js';
+import { HotspotRegistry } from './policy/hotspot/index.js';
+import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { Upstreams } from './proxy/upstreams.js';
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseGatewayFlags(process.argv.slice(2), process.env, os.hostname(), process.pid);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`jarvis-gateway: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (flags === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
+  const clock = systemClock;
+  const timers = systemTimers;
+
+  let redis: Redis | undefined;
+  if (flags.redis) {
+    redis = new Redis(flags.redis, {
+      enableOfflineQueue: false,
+      commandTimeout: 1000,
+      maxRetriesPerRequest: 0,
+      lazyConnect: false,
+      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    });
+    redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
+    redis.on('ready', () => log.info('redis ready'));
+  }
+  const stores: LimitStores = {
+    memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
+    ...(redis ? { redis: createRedisStore({ redis, prefix: 'jarvis:rl:', timeoutMs: 200 }) } : {}),
+  };
+  const identifier = createIdentifier(flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig, {
+    clock,
+    timers,
+    log,
+  });
+  process.on('SIGHUP', () => void identifier.reload());
+  const hotspots = new HotspotRegistry();
+  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
+  const upstreams = new Upstreams({
+    connectionsPerEndpoint: flags.connectionsPerEndpoint,
+    connectTimeoutMs: 5000,
+    keepAliveTimeoutMs: 30_000,
+  });
+
+  let current: CompiledGateway | undefined;
+  const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
+    try {
+      current = compileGateway(config, {
+        clock,
+        upstreams,
+        stores,
+        hotspots,
+        onModeChange: (route, mode, previous) => {
+          const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+          metrics.failureMode.set({ policy, mode: previous }, 0);
+          metrics.failureMode.set({ policy, mode }, 1);
+          log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
+        },
+        onDecision: (_route, d) => {
+          for (const l of d.levels)
+            metrics.limitDecisions.inc({
+              policy: l.policy,
+              level: l.name,
+              result: l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected',
+            });
+        },
+      });
+      metrics.configVersion.reset();
+      metrics.configVersion.set({ source: config.source, version: config.version }, 1);
+      metrics.configUpdates.inc({ source: config.source, result: 'applied' });
+      log.info('config applied', {
+        source: config.source,
+        version: config.version,
+        routes: config.gateway.routes.length,
+        backends: config.backends.length,
+      });
+      return { ok: true };
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      metrics.configUpdates.inc({ source: config.source, result: 'rejected' });
+      log.warn('config rejected', { source: config.source, error });
+      return { ok: false, error };
+    }
+  };
+
+  let stopSource: () => Promise<void> = async () => {};
+  let xdsConnected = false;
+  if (flags.mode.kind === 'files') {
+    const files = new FileSource(flags.mode.dir, flags.gateway, apply, timers, {
+      applied: () => {},
+      rejected: (error) => {
+        metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
+        log.warn('config change ignored', { dir: flags.mode.kind === 'files' ? flags.mode.dir : '', error });
+      },
+    });
+    await files.start();
+    stopSource = async () => files.stop();
+  } else {
+    const persisted = flags.stateDir
+      ? await loadState(flags.stateDir).catch((err: unknown) => (log.warn('state unreadable', { error: String(err) }), undefined))
+      : undefined;
+    if (persisted) {
+      const r = apply(persisted.config);
+      if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
+    }
+    const source = new XdsSource({
+      target: flags.mode.target,
+      group: flags.gateway ?? '',
+      nodeId: flags.nodeId,
+      ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
+      ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
+      apply,
+      onApplied: (config, versions) => {
+        if (flags.stateDir)
+          void saveState(flags.stateDir, config, versions).catch((err: unknown) =>
+            log.warn('could not persist config', { error: String(err) }),
+          );
+      },
+      onRejected: (typeUrl, error) => log.warn('xDS response rejected', { type: typeUrl, error }),
+      onConnection: (connected) => {
+        xdsConnected = connected;
+        log.info(connected ? 'xDS connected' : 'xDS disconnected', { target: flags.mode.kind === 'xds' ? flags.mode.target : '' });
+      },
+    });
+    source.start();
+    stopSource = () => source.close();
+  }
+
+  const handler = createHandler({
+    clock,
+    timers,
+    identifier,
+    metrics,
+    forward: { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs },
+    current: () => current,
+  });
+  const server = http.createServer(
+    { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
+    handler,
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({
+      type: 'https://stability.jarvis.io/problems/bad-request',
+      title: status === 431 ? 'Request headers too large' : 'Bad request',
+      status,
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(flags.listen.port, flags.listen.host, () => resolve());
+  });
+  const address = server.address();
+  log.info('traffic listening', { port: typeof address === 'object' && address ? address.port : flags.listen.port });
+
+  const admin = await startAdmin(flags.adminListen.host, flags.adminListen.port, {
+    registry: metrics.registry,
+    ready: () => {
+      if (!current) return { ok: false, detail: 'no config loaded' };
+      const needsRedis = current.config.gateway.routes.some(
+        (r) => r.rateLimit?.store === 'Redis' && r.rateLimit.failureMode.mode === 'Closed',
+      );
+      if (needsRedis && redis?.status !== 'ready') return { ok: false, detail: 'Redis unreachable and a policy fails closed without it' };
+      return {
+        ok: true,
+        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''})`,
+      };
+    },
+    hotkeys: () => hotspots.topK(),
+    config: () =>
+      current
+        ? {
+            source: current.config.source,
+            version: current.config.version,
+            gateway: current.config.gateway.id,
+            routes: current.config.gateway.routes.map((r) => r.id),
+          }
+        : null,
+  });
+  log.info('admin listening', { port: admin.port });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('draining', { signal, timeoutMs: flags.drainTimeoutMs });
+      server.close();
+      server.closeIdleConnections();
+      const deadline = timers.after(flags.drainTimeoutMs, () => {
+        log.warn('drain deadline reached; closing remaining connections');
+        server.closeAllConnections();
+      });
+      server.once('close', () => {
+        deadline.cancel();
+        void (async () => {
+          await stopSource();
+          identifier.close();
+          await admin.close();
+          await upstreams.close();
+          redis?.disconnect();
+          resolve(0);
+        })();
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`jarvis-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,95 @@
+/** Prometheus metrics of the gateway. Labels are bounded: routes and policies come from config; values never. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Process-wide Redis store counters, read at scrape time. */
+export type RedisTotals = () => {
+  readonly roundTrips: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly scriptReloads: number;
+};
+
+/** Current top-K hot values, read at scrape time: only these ever become label values. */
+export type HotKeysSource = () => readonly { routeId: string; parameter: string; value: string; share: number }[];
+
+export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'jarvis_gateway_requests_total',
+      help: 'Requests by route and status.',
+      labelNames: ['route', 'status'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'jarvis_gateway_request_duration_seconds',
+      help: 'Time from request to response end, by route.',
+      labelNames: ['route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    limitDecisions: new Counter({
+      name: 'jarvis_gateway_ratelimit_decisions_total',
+      help: 'Rate-limit outcomes by policy, level and result (allowed, rejected, shadow_rejected).',
+      labelNames: ['policy', 'level', 'result'],
+      registers: [registry],
+    }),
+    failureMode: new Gauge({
+      name: 'jarvis_gateway_ratelimit_failure_mode',
+      help: '1 for the store mode a policy is in: memory or redis normally; open, closed or local while Redis is unavailable.',
+      labelNames: ['policy', 'mode'],
+      registers: [registry],
+    }),
+    configVersion: new Gauge({
+      name: 'jarvis_gateway_config_info',
+      help: 'The config in use (value 1).',
+      labelNames: ['source', 'version'],
+      registers: [registry],
+    }),
+    configUpdates: new Counter({
+      name: 'jarvis_gateway_config_updates_total',
+      help: 'Config updates by result.',
+      labelNames: ['source', 'result'],
+      registers: [registry],
+    }),
+    hotKeys: new Gauge({
+      name: 'jarvis_gateway_hotkey_share',
+      help: 'Share of route traffic of the current top-K hot values (only the top-K are labels).',
+      labelNames: ['route', 'parameter', 'value'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const k of hotKeys())
+          if (k.parameter !== 'Route') this.set({ route: k.routeId, parameter: k.parameter, value: k.value }, k.share);
+      },
+    }),
+    redisRoundTrips: new Counter({
+      name: 'jarvis_gateway_redis_round_trips_total',
+      help: 'Round trips to Redis (one per rate-limited request, whatever the number of levels).',
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (redisTotals) this.inc(redisTotals().roundTrips);
+      },
+    }),
+    redisErrors: new Counter({
+      name: 'jarvis_gateway_redis_errors_total',
+      help: 'Redis round trips that failed or timed out, by kind.',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (!redisTotals) return;
+        const t = redisTotals();
+        this.inc({ kind: 'error' }, t.errors);
+        this.inc({ kind: 'timeout' }, t.timeouts);
+        this.inc({ kind: 'noscript' }, t.scriptReloads);
+      },
+    }),
+    inFlight: new Gauge({ name: 'jarvis_gateway_in_flight_requests', help: 'Requests being handled.', registers: [registry] }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

@@ -1,0 +1,27 @@
+/** Multi-level rate limiting (seed §2): compiled per route, one store call per request, all or nothing. */
+export type {
+  ActiveMode,
+  LevelResult,
+  LimitDecision,
+  LimitOp,
+  LimitRequest,
+  LimitStore,
+  LimitStores,
+  OpOutcome,
+  RouteLimiter,
+  StoreResult,
+} from './types.js';
+export { ALG } from './types.js';
+export { compileRouteLimiter, type LimiterDeps, type LlmTokenKind } from './limiter.js';
+export { createMemoryStore, type MemoryLimitStore } from './memory-store.js';
+export {
+  createRedisStore,
+  redisRoundTrips,
+  redisStoreTotals,
+  LimitStoreTimeoutError,
+  type RedisLimitStore,
+  type RedisStoreOptions,
+  type RedisStoreStats,
+} from './redis-store.js';
+export { rateLimitHeaders, problemBody, QUOTA_EXCEEDED_TYPE } from './headers.js';
+export { keyPart, DEFAULT_HASH_TAG } from './keys.js';

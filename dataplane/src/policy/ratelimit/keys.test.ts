@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { keyHead, keyPart, MAX_RAW_VALUE } from './keys.js';
+
+describe('keys', () => {
+  it('keeps short printable values as they are', () => {
+    expect(keyPart('10.0.0.1')).toBe('10.0.0.1');
+    expect(keyPart('2001:db8::/64')).toBe('2001:db8::/64');
+    expect(keyPart('acme-corp')).toBe('acme-corp');
+  });
+
+  it('hashes long, empty, spaced, odd-Unicode and brace or hash values to a bounded form', () => {
+    for (const v of ['x'.repeat(MAX_RAW_VALUE + 1), '', 'a b', 'Ünïcödé', 'e\u0301', '\uD800', '{tag}', '#abc', 'a\nb', '\u202Eevil']) {
+      const k = keyPart(v);
+      expect(k, v).toMatch(/^#[A-Za-z0-9_-]{22}$/);
+    }
+  });
+
+  it('is injective in practice: distinct values, lone surrogates included, give distinct parts', () => {
+    const values = ['\uD800', '\uD801', '\uDC00', 'e\u0301', '\u00e9', 'x'.repeat(100), 'x'.repeat(101)];
+    expect(new Set(values.map(keyPart)).size).toBe(values.length);
+  });
+
+  it('puts one hash tag first, so every key of a request lands in one cluster slot', () => {
+    const heads = [keyHead('jrl', 'ns/p/user', 1, 'U'), keyHead('jrl', 'ns/p/tenant', 2, 'T')];
+    for (const h of heads) expect(h.match(/\{([^}]*)\}/)?.[1]).toBe('jrl');
+    // A value cannot open a tag of its own: braces are hashed away.
+    expect(keyPart('{other}')).not.toContain('{');
+  });
+});

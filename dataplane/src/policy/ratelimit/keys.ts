@@ -1,0 +1,42 @@
+/**
+ * Counter keys. Layout (the store adds its own prefix, e.g. `jarvis:rl:`):
+ *
+ *     {<tag>}:<counter>:<algorithm code>:<scope letter>:<value>
+ *
+ * - `{<tag>}` is the Redis Cluster hash tag. The one Lua script touches every key of a request,
+ *   so all of them must live in one slot: every key of a route carries the same tag. The default
+ *   tag is one constant for the whole gateway, which keeps the IR's promise that routes
+ *   inheriting a level share its counters (a Global or Tenant level attached to a Gateway is one
+ *   counter, not one per route). The trade-off: on a Redis Cluster all limiter keys sit in one
+ *   slot, i.e. on one primary. Passing the route id as the tag (`hashTag` of
+ *   compileRouteLimiter) spreads routes over the cluster, at the price that levels shared by
+ *   several routes then count per route. A config-wide grouping (routes that share counters get
+ *   one tag) gives both; it needs the whole config and belongs to the compile stage.
+ * - `<counter>` is the IR's counter id (`ns/policy/level`), `<algorithm code>` keeps a changed
+ *   algorithm from reading another's state, `<scope letter>` one of G R S I U T H C X (hot).
+ * - `<value>` is the scope value as it came, when it is short printable ASCII without `{`, `}`
+ *   or `#`; otherwise `#` and 22 base64url characters of the SHA-256 of its UTF-16 code units
+ *   (distinct strings, lone surrogates included, keep distinct keys; a raw value never starts
+ *   with `#`, so it cannot pose as a hash). Keys are at most ~100 bytes plus the counter id.
+ */
+import { createHash } from 'node:crypto';
+
+/** Longest value kept as it is. */
+export const MAX_RAW_VALUE = 64;
+
+// Printable ASCII except space, '#', '{' and '}'.
+const SAFE = /^[\x21\x22\x24-\x7a\x7c\x7e]+$/;
+
+/** The bounded, injective form of a key part. */
+export function keyPart(value: string): string {
+  if (value.length > 0 && value.length <= MAX_RAW_VALUE && SAFE.test(value)) return value;
+  return '#' + createHash('sha256').update(value, 'utf16le').digest('base64url').slice(0, 22);
+}
+
+/** The gateway-wide default hash tag. */
+export const DEFAULT_HASH_TAG = 'jrl';
+
+/** Everything of a key but the value: computed once per level at config load. */
+export function keyHead(hashTag: string, counter: string, alg: number, scopeLetter: string): string {
+  return `{${keyPart(hashTag)}}:${keyPart(counter)}:${alg}:${scopeLetter}:`;
+}

@@ -1,0 +1,422 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { Redis, type RedisOptions } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
+import { ManualTime } from '../../clock.js';
+import { rateLimitHeaders } from './headers.js';
+import { compileRouteLimiter, type LimiterDeps } from './limiter.js';
+import { createMemoryStore } from './memory-store.js';
+import { createRedisStore } from './redis-store.js';
+import type { ActiveMode, LimitDecision, LimitRequest, LimitStores } from './types.js';
+
+type Level = Partial<Omit<RateLimitLevelIR, 'name'>> & { name: string };
+
+const source = { kind: 'RateLimitPolicy', namespace: 'jarvis', name: 'chat', generation: 1 } as const;
+
+function level(l: Level): RateLimitLevelIR {
+  return {
+    counter: `jarvis/chat/${l.name}`,
+    scope: 'Global',
+    algorithm: 'FixedWindow',
+    limit: 3,
+    periodMs: 1000,
+    cost: { type: 'Fixed', amount: 1 },
+    action: { type: 'Reject' },
+    methods: [],
+    headers: [],
+    tenantOverrides: [],
+    mode: 'Enforce',
+    source,
+    ...l,
+  };
+}
+
+function rateLimit(levels: Level[], extra: Partial<RateLimitIR> = {}): RateLimitIR {
+  return {
+    levels: levels.map(level),
+    store: 'Memory',
+    failureMode: { mode: 'Open', timeoutMs: 100, expectedReplicas: 1 },
+    policies: [source],
+    ...extra,
+  };
+}
+
+function request(
+  r: Partial<Omit<LimitRequest, 'header' | 'claim'>> & { headers?: Record<string, string>; claims?: Record<string, string> } = {},
+): LimitRequest {
+  const { headers = {}, claims = {}, ...rest } = r;
+  return {
+    routeId: 'default/chat/0',
+    serviceIds: ['default/llm:80'],
+    clientIp: '10.0.0.1',
+    method: 'POST',
+    hot: [],
+    header: (n) => headers[n],
+    claim: (n) => claims[n],
+    ...rest,
+  };
+}
+
+function setup(ir: RateLimitIR, extra: Partial<LimiterDeps> = {}) {
+  const time = new ManualTime();
+  const stores: LimitStores = { memory: createMemoryStore({ clock: time, maxKeys: 10_000 }) };
+  const decisions: LimitDecision[] = [];
+  const limiter = compileRouteLimiter(ir, { stores, clock: time, onDecision: (d) => decisions.push(d), hashTag: randomUUID(), ...extra });
+  const run = async (n: number, req: LimitRequest = request()) => {
+    const out: boolean[] = [];
+    for (let i = 0; i < n; i++) out.push((await limiter.check(req)).allowed);
+    return out;
+  };
+  return { time, stores, limiter, decisions, run };
+}
+
+describe('compileRouteLimiter', () => {
+  it('keeps one counter per scope value', async () => {
+    const { run } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 2 }]));
+    expect(await run(3, request({ user: 'ann' }))).toEqual([true, true, false]);
+    expect(await run(3, request({ user: 'bob' }))).toEqual([true, true, false]);
+  });
+
+  it('skips a level when the request has no value for its scope', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 1 }]));
+    const d = await limiter.check(request());
+    expect(d).toEqual({ allowed: true, levels: [] });
+  });
+
+  it('scopes: route, client IP, tenant, header and claim keys', async () => {
+    const { run } = setup(
+      rateLimit([
+        { name: 'a-route', scope: 'Route', limit: 100 },
+        { name: 'b-ip', scope: 'ClientIP', limit: 100 },
+        { name: 'c-key', scope: 'Header', header: 'x-api-key', limit: 1 },
+        { name: 'd-org', scope: 'Claim', claim: 'org', limit: 2 },
+      ]),
+    );
+    expect(await run(2, request({ headers: { 'x-api-key': 'k1' } }))).toEqual([true, false]);
+    expect(await run(1, request({ headers: { 'x-api-key': 'k2' } }))).toEqual([true]);
+    expect(await run(3, request({ claims: { org: 'o1' } }))).toEqual([true, true, false]);
+  });
+
+  it('counts a Service level once per service and reports the tightest', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'svc', scope: 'Service', limit: 2 }]));
+    await limiter.check(request({ serviceIds: ['a'] }));
+    const d = await limiter.check(request({ serviceIds: ['a', 'b', 'b'] }));
+    expect(d.levels).toEqual([
+      {
+        name: 'svc',
+        policy: 'jarvis/chat',
+        limit: 2,
+        windowSec: 1,
+        remaining: 0,
+        resetSec: expect.any(Number),
+        allowed: true,
+        shadow: false,
+      },
+    ]);
+    expect((await limiter.check(request({ serviceIds: ['b'] }))).allowed).toBe(true);
+    expect((await limiter.check(request({ serviceIds: ['b'] }))).allowed).toBe(false);
+  });
+
+  it('when: only matching methods and headers count', async () => {
+    const { run } = setup(rateLimit([{ name: 'posts', methods: ['POST'], headers: [{ name: 'x-tier', value: 'free' }], limit: 1 }]));
+    expect(await run(3, request({ method: 'GET', headers: { 'x-tier': 'free' } }))).toEqual([true, true, true]);
+    expect(await run(3, request({ method: 'POST' }))).toEqual([true, true, true]);
+    expect(await run(2, request({ method: 'post', headers: { 'x-tier': 'free' } }))).toEqual([true, false]);
+  });
+
+  it('per-tenant overrides replace the tenant level’s rate', async () => {
+    const { run, limiter } = setup(
+      rateLimit([{ name: 'tenant', scope: 'Tenant', limit: 2, tenantOverrides: [{ tenants: ['gold'], limit: 5, periodMs: 1000 }] }]),
+    );
+    expect(await run(3, request({ tenant: 'free' }))).toEqual([true, true, false]);
+    expect(await run(6, request({ tenant: 'gold' }))).toEqual([true, true, true, true, true, false]);
+    const d = await limiter.check(request({ tenant: 'gold' }));
+    expect(d.levels[0]).toMatchObject({ limit: 5, remaining: 0, allowed: false });
+  });
+
+  it('all or nothing: a request rejected at the tenant level consumed nothing at the user and global levels', async () => {
+    const { limiter } = setup(
+      rateLimit([
+        { name: 'global', limit: 100, algorithm: 'GCRA' },
+        { name: 'tenant', scope: 'Tenant', limit: 2, algorithm: 'SlidingWindow' },
+        { name: 'user', scope: 'User', limit: 10, algorithm: 'TokenBucket' },
+      ]),
+    );
+    const req = request({ tenant: 'acme', user: 'ann' });
+    for (let i = 0; i < 2; i++) expect((await limiter.check(req)).allowed).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const d = await limiter.check(req);
+      expect(d.allowed).toBe(false);
+      expect(d.levels.map((l) => [l.name, l.allowed, l.remaining])).toEqual([
+        ['global', true, 98],
+        ['tenant', false, 0],
+        ['user', true, 8],
+      ]);
+    }
+    const other = await limiter.check(request({ tenant: 'other', user: 'ann' }));
+    expect(other.levels.map((l) => l.remaining)).toEqual([97, 1, 7]);
+  });
+
+  it('shadow levels count, report and never reject', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'dry', limit: 1, mode: 'Shadow' }]));
+    await limiter.check(request());
+    const d = await limiter.check(request());
+    expect(d.allowed).toBe(true);
+    expect(d.levels).toEqual([expect.objectContaining({ name: 'dry', allowed: false, shadow: true })]);
+    expect(rateLimitHeaders(d)).toEqual({});
+  });
+
+  it('GCRA with action Wait returns the delay instead of rejecting', async () => {
+    const { limiter } = setup(
+      rateLimit([{ name: 'smooth', algorithm: 'GCRA', limit: 10, burst: 1, action: { type: 'Wait', maxWaitMs: 150 } }]),
+    );
+    const d = [await limiter.check(request()), await limiter.check(request()), await limiter.check(request())];
+    expect(d.map((x) => [x.allowed, x.waitMs])).toEqual([
+      [true, undefined],
+      [true, 100],
+      [false, undefined],
+    ]);
+    expect(d[2]?.retryAfterSec).toBe(1);
+  });
+
+  it('costs: fixed, header (whole units, capped at the capacity), LLM tokens from the resolver', async () => {
+    const { limiter } = setup(
+      rateLimit([
+        { name: 'fixed', limit: 10, cost: { type: 'Fixed', amount: 4 } },
+        { name: 'header', scope: 'Route', limit: 100, cost: { type: 'Header', header: 'x-cost' } },
+        { name: 'tokens', scope: 'Tenant', limit: 1000, algorithm: 'TokenBucket', cost: { type: 'LlmTokens', tokens: 'Total' } },
+      ]),
+      { llmTokens: (req, kind) => (kind === 'Total' ? Number(req.header('x-est') ?? NaN) : undefined) },
+    );
+    const check = async (headers: Record<string, string>) => {
+      const d = await limiter.check(request({ tenant: 't', headers }));
+      return [d.allowed, ...d.levels.map((l) => l.remaining)];
+    };
+    expect(await check({ 'x-cost': '7', 'x-est': '250' })).toEqual([true, 6, 93, 750]);
+    // Not a number, negative, fractional: 1.
+    expect(await check({ 'x-cost': 'abc', 'x-est': 'nope' })).toEqual([true, 2, 92, 749]);
+    // The fixed level rejects: nothing is charged anywhere.
+    expect(await check({ 'x-cost': '-5' })).toEqual([false, 2, 92, 749]);
+  });
+
+  it('a header cost above the capacity is capped at it', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'h', limit: 100, cost: { type: 'Header', header: 'x-cost' } }]));
+    expect((await limiter.check(request({ headers: { 'x-cost': '1000000000000' } }))).levels[0]).toMatchObject({
+      allowed: true,
+      remaining: 0,
+    });
+    expect((await limiter.check(request({ headers: { 'x-cost': '1.5' } }))).allowed).toBe(false);
+  });
+
+  it('hot values get the hotspot limit while flagged', async () => {
+    const hotspot: NonNullable<RateLimitIR['hotspot']> = {
+      parameters: [{ source: 'Tenant' }],
+      windowMs: 10_000,
+      topK: 10,
+      minRequests: 10,
+      activateSharePercent: 50,
+      deactivateSharePercent: 20,
+      cooldownMs: 1000,
+      limit: { algorithm: 'TokenBucket', limit: 2, periodMs: 1000 },
+      mode: 'Enforce',
+      source,
+    };
+    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot }));
+    const hot = request({ tenant: 'acme', hot: [{ parameter: 'Tenant', value: 'acme' }] });
+    expect(await run(3, hot)).toEqual([true, true, false]);
+    expect(await run(3, request({ tenant: 'acme' }))).toEqual([true, true, true]);
+    const d = await limiter.check(hot);
+    expect(d.levels.map((l) => [l.name, l.allowed])).toEqual([
+      ['global', true],
+      ['hotspot:Tenant', false],
+    ]);
+  });
+
+  it('Retry-After is never earlier than the violated level’s t', async () => {
+    const { limiter, time } = setup(
+      rateLimit([
+        { name: 'a', limit: 1, periodMs: 60_000 },
+        { name: 'b', limit: 1, periodMs: 5_000, algorithm: 'TokenBucket' },
+      ]),
+    );
+    time.advance(60_000 - (time.now() % 60_000) + 1000);
+    await limiter.check(request());
+    const d = await limiter.check(request());
+    expect(d.allowed).toBe(false);
+    expect(d.levels.map((l) => l.resetSec)).toEqual([59, 5]);
+    expect(d.retryAfterSec).toBe(59);
+    expect(rateLimitHeaders(d)).toEqual({
+      'RateLimit-Policy': '"a";q=1;w=60, "b";q=1;w=5',
+      RateLimit: '"a";r=0;t=59, "b";r=0;t=5',
+      'Retry-After': '59',
+    });
+  });
+
+  it('calls onDecision once per check', async () => {
+    const { run, decisions } = setup(rateLimit([{ name: 'g', limit: 1 }]));
+    await run(2);
+    expect(decisions.map((d) => d.allowed)).toEqual([true, false]);
+  });
+});
+
+describe('failure modes (Redis store configured, Redis absent)', () => {
+  const base = (mode: 'Open' | 'Closed' | 'Local', expectedReplicas = 4) =>
+    rateLimit([{ name: 'g', limit: 10 }], { store: 'Redis', failureMode: { mode, timeoutMs: 100, expectedReplicas } });
+
+  it('open admits and says so', async () => {
+    const { limiter } = setup(base('Open'));
+    const d = await limiter.check(request());
+    expect(d).toEqual({ allowed: true, levels: [], degraded: 'open' });
+    expect(limiter.mode()).toBe('open');
+  });
+
+  it('closed rejects with 503 semantics', async () => {
+    const { limiter } = setup(base('Closed'));
+    expect(await limiter.check(request())).toEqual({ allowed: false, levels: [], degraded: 'closed', retryAfterSec: 1 });
+    expect(limiter.mode()).toBe('closed');
+  });
+
+  it('local limits in memory with the limit divided by the expected replicas', async () => {
+    const { limiter, run } = setup(base('Local', 4));
+    expect(await run(4)).toEqual([true, true, false, false]);
+    const d = await limiter.check(request());
+    expect(d.degraded).toBe('local');
+    expect(d.levels[0]).toMatchObject({ limit: 2, allowed: false });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Against real Redis processes: unreachable, silent, and restarted.
+
+/** Resolves on the client's next 'ready' (connection errors before it are expected). */
+function ready(redis: Redis): Promise<void> {
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const sock = createConnection(port, '127.0.0.1');
+    const ok = await new Promise<boolean>((resolve) => {
+      sock.once('connect', () => resolve(true));
+      sock.once('error', () => resolve(false));
+    });
+    sock.destroy();
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
+}
+
+function client(port: number, extra: RedisOptions = {}): Redis {
+  const r = new Redis(port, '127.0.0.1', {
+    enableOfflineQueue: false,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 20,
+    ...extra,
+  });
+  r.on('error', () => {});
+  return r;
+}
+
+const cleanup: (() => void | Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+function redisSetup(mode: 'Open' | 'Closed' | 'Local', redis: Redis, timeoutMs = 150) {
+  const time = new ManualTime();
+  const modes: ActiveMode[] = [];
+  const stores: LimitStores = {
+    memory: createMemoryStore({ clock: time, maxKeys: 1000 }),
+    redis: createRedisStore({ redis, prefix: `test:rl:limiter:${randomUUID()}:` }),
+  };
+  const ir = rateLimit([{ name: 'g', limit: 8 }], { store: 'Redis', failureMode: { mode, timeoutMs, expectedReplicas: 4 } });
+  const limiter = compileRouteLimiter(ir, { stores, clock: time, onModeChange: (m) => modes.push(m) });
+  return { limiter, modes };
+}
+
+describe('failure modes against real sockets', () => {
+  it.each(['Open', 'Closed', 'Local'] as const)('%s: a client pointed at a closed port answers at once', async (mode) => {
+    const port = await freePort();
+    const redis = client(port);
+    cleanup.push(() => redis.disconnect());
+    const { limiter } = redisSetup(mode, redis);
+    const started = performance.now();
+    const d = await limiter.check(request());
+    expect(performance.now() - started).toBeLessThan(150);
+    expect(d.degraded).toBe(mode.toLowerCase());
+    expect(d.allowed).toBe(mode !== 'Closed');
+  });
+
+  it('a Redis that accepts but never answers: the check gives up after the policy timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => void sockets.push(s));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    cleanup.push(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const addr = silent.address();
+    if (!addr || typeof addr === 'string') throw new Error('no port');
+    const redis = client(addr.port, { enableReadyCheck: false, disableClientInfo: true, commandTimeout: 5000 });
+    cleanup.push(() => redis.disconnect());
+    await ready(redis);
+    const { limiter, modes } = redisSetup('Local', redis, 120);
+    const started = performance.now();
+    const d = await limiter.check(request());
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(100);
+    expect(took).toBeLessThan(400);
+    expect(d).toMatchObject({ allowed: true, degraded: 'local' });
+    expect(modes).toEqual(['local']);
+  });
+
+  it('distributed limiting resumes by itself when Redis comes back', async () => {
+    const port = await freePort();
+    const start = async (): Promise<ChildProcess> => {
+      const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      });
+      cleanup.push(() => void p.kill('SIGKILL'));
+      return p;
+    };
+    let server = await start();
+    await waitForPort(port);
+    const redis = client(port);
+    cleanup.push(() => redis.disconnect());
+    await ready(redis);
+    const { limiter, modes } = redisSetup('Local', redis);
+    expect((await limiter.check(request())).degraded).toBeUndefined();
+    expect(limiter.mode()).toBe('redis');
+
+    const closed = new Promise((resolve) => redis.once('close', resolve));
+    server.kill('SIGKILL');
+    await closed;
+    const down = await limiter.check(request());
+    expect(down.degraded).toBe('local');
+
+    server = await start();
+    await ready(redis);
+    const back = await limiter.check(request());
+    expect(back.degraded).toBeUndefined();
+    // A fresh server (no persistence): its counters start over, and the script is loaded again.
+    expect(back.levels[0]).toMatchObject({ limit: 8, remaining: 7 });
+    expect(modes).toEqual(['local', 'redis']);
+  });
+});

@@ -1,0 +1,145 @@
+/** Runs real jarvis-gateway processes and a trivial upstream for e2e tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clock, sleep } from './clock.js';
+import { freePorts } from './envtest/ports.js';
+import { repoRoot } from './paths.js';
+import { tailFile } from './util/files.js';
+import { hasExited, stopChild, trackChild } from './util/processes.js';
+
+export interface GatewayProcess {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly logFile: string;
+  readonly child: ChildProcess;
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export const gatewayMain = join(repoRoot, 'dataplane', 'dist', 'main.js');
+
+export async function startGateway(options: {
+  args: readonly string[];
+  env?: Record<string, string>;
+  name: string;
+  waitReady?: boolean;
+}): Promise<GatewayProcess> {
+  const [port, adminPort] = await freePorts(2);
+  const dir = mkdtempSync(join(tmpdir(), `jarvis-gateway-${options.name}-`));
+  const logFile = join(dir, 'gateway.log');
+  const log = createWriteStream(logFile);
+  const child = spawn(
+    process.execPath,
+    [gatewayMain, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--node-id', options.name, ...options.args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, REDIS_URL: '', ...options.env },
+    },
+  );
+  trackChild(child);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const started = clock.now();
+  for (;;) {
+    if (hasExited(child)) throw new Error(`gateway ${options.name} exited during start:\n${await tailFile(logFile)}`);
+    const path = options.waitReady === false ? '/healthz' : '/readyz';
+    if (
+      await fetch(`${adminUrl}${path}`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    if (clock.now() - started > 20_000) throw new Error(`gateway ${options.name} not ready:\n${await tailFile(logFile)}`);
+    await sleep(100);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    logFile,
+    child,
+    async metric(name, labels = {}) {
+      const text = await fetch(`${adminUrl}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
+      let sum: number | undefined;
+      for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([\d.eE+-]+|NaN)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        if (!Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) continue;
+        sum = (sum ?? 0) + Number(m[3]);
+      }
+      return sum;
+    },
+    stop: () => stopChild(child, 15_000),
+    kill: async () => {
+      child.kill('SIGKILL');
+      await stopChild(child, 2_000);
+    },
+  };
+}
+
+/** A trivial upstream on loopback that answers 200 with what it saw. */
+export async function startUpstream(): Promise<{ port: number; requests: () => number; close(): Promise<void> }> {
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    count++;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ path: req.url, tenant: req.headers['x-tenant-id'] ?? null, user: req.headers['x-user-id'] ?? null }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    requests: () => count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Standalone manifests: our GatewayClass, a Gateway, a Service whose EndpointSlice names the upstream, an HTTPRoute, plus `extra`. */
+export function standaloneConfig(upstreamPort: number, extra = ''): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: jarvis }
+spec: { controllerName: stability.jarvis.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: e2e }
+spec:
+  gatewayClassName: jarvis
+  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: upstream, namespace: e2e }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: upstream-1, namespace: e2e, labels: { kubernetes.io/service-name: upstream } }
+addressType: FQDN
+ports: [{ name: http, port: ${upstreamPort} }]
+endpoints: [{ addresses: [upstream.localhost] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: api, namespace: e2e }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: upstream, port: 80 }] }]
+${extra ? `---\n${extra}` : ''}`;
+}

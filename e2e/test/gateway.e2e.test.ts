@@ -1,0 +1,332 @@
+/**
+ * The gateway as separate processes on loopback, with a real Redis: distributed accuracy across
+ * four replicas, all-or-nothing levels, Redis going away and coming back, bad input, hot keys.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clock, sleep } from '../src/clock.js';
+import { eventually } from '../src/cluster.js';
+import { freePort } from '../src/envtest/ports.js';
+import { standaloneConfig, startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
+import { stopChild, trackChild } from '../src/util/processes.js';
+
+const route = (name: string, path: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: e2e }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ matches: [{ path: { type: Exact, value: ${path} } }], backendRefs: [{ name: upstream, port: 80 }] }]`;
+
+const policy = (name: string, target: string, spec: string) => `apiVersion: stability.jarvis.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: ${name}, namespace: e2e }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${target} }]
+${spec}`;
+
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+const gateways: GatewayProcess[] = [];
+const children: ChildProcess[] = [];
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  trackChild(child);
+  children.push(child);
+  await eventually(
+    'redis-server up',
+    async () => {
+      const { Redis } = await import('ioredis');
+      const r = new Redis({ port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG' ? true : undefined;
+      } finally {
+        r.disconnect();
+      }
+    },
+    10_000,
+    100,
+  );
+  return child;
+}
+
+function configDir(yamlText: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'jarvis-gw-e2e-'));
+  writeFileSync(join(dir, 'config.yaml'), yamlText);
+  return dir;
+}
+
+async function fire(urls: readonly string[], total: number, concurrency: number, init?: RequestInit): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const res = await fetch(urls[i % urls.length] ?? '', init);
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      }
+    }),
+  );
+  return statuses;
+}
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+
+afterAll(async () => {
+  for (const g of gateways) await g.stop();
+  for (const c of children) await stopChild(c, 5000);
+  await upstream.close();
+});
+
+describe('distributed limits on one Redis', () => {
+  let redisPort: number;
+  let replicas: GatewayProcess[] = [];
+
+  beforeAll(async () => {
+    redisPort = await freePort();
+    await startRedis(redisPort);
+    const rate = '{ requests: 100, per: 1h }';
+    const yamlText = standaloneConfig(
+      upstream.port,
+      [
+        route('tb', '/tb'),
+        route('gcra', '/gcra'),
+        route('sw', '/sw'),
+        route('levels', '/levels'),
+        policy('tb', 'tb', `  limits: [{ name: all, scope: Route, algorithm: TokenBucket, rate: ${rate}, burst: 100 }]`),
+        policy('gcra', 'gcra', `  limits: [{ name: all, scope: Route, algorithm: GCRA, rate: ${rate}, burst: 100 }]`),
+        policy('sw', 'sw', `  limits: [{ name: all, scope: Route, algorithm: SlidingWindow, rate: ${rate} }]`),
+        policy(
+          'levels',
+          'levels',
+          `  limits:
+    - { name: global, scope: Route, rate: { requests: 1000, per: 1h }, burst: 1000 }
+    - { name: user, scope: Header, header: x-user, rate: { requests: 1000, per: 1h }, burst: 1000 }
+    - { name: tenant, scope: Header, header: x-tenant, rate: { requests: 5, per: 1h }, burst: 5 }`,
+        ),
+      ].join('\n---\n'),
+    );
+    const dir = configDir(yamlText);
+    replicas = await Promise.all(
+      [1, 2, 3, 4].map((i) => startGateway({ name: `replica-${i}`, args: ['--config', dir, '--redis', `redis://127.0.0.1:${redisPort}`] })),
+    );
+    gateways.push(...replicas);
+  });
+
+  it.each([
+    ['TokenBucket', '/tb'],
+    ['GCRA', '/gcra'],
+    ['SlidingWindow', '/sw'],
+  ])('%s: 4 replicas and 50 concurrent clients admit exactly the limit of 100', async (_algorithm, path) => {
+    const statuses = await fire(
+      replicas.map((g) => `${g.url}${path}`),
+      400,
+      50,
+    );
+    expect(statuses.get(200)).toBe(100);
+    expect(statuses.get(429)).toBe(300);
+  });
+
+  it('a request rejected at the tenant level consumes nothing at the user and global levels', async () => {
+    const urls = replicas.map((g) => `${g.url}/levels`);
+    const statuses = await fire(urls, 20, 4, { headers: { 'x-tenant': 'acme', 'x-user': 'u1' } });
+    expect(statuses.get(200)).toBe(5);
+    expect(statuses.get(429)).toBe(15);
+    const res = await fetch(urls[0] ?? '', { headers: { 'x-tenant': 'globex', 'x-user': 'u1' } });
+    expect(res.status).toBe(200);
+    const header = res.headers.get('ratelimit') ?? '';
+    // 5 admitted before + this one: 994 left, not 979 — the 15 rejections charged nothing.
+    expect(header).toContain('"user";r=994');
+    expect(header).toContain('"global";r=994');
+  });
+
+  it('makes one Redis round trip per request, whatever the number of levels', async () => {
+    const before = await Promise.all(replicas.map((g) => g.metric('jarvis_gateway_redis_round_trips_total')));
+    const sum = (xs: (number | undefined)[]) => xs.reduce<number>((n, x) => n + (x ?? 0), 0);
+    await fire(
+      replicas.map((g) => `${g.url}/levels`),
+      40,
+      8,
+      { headers: { 'x-tenant': 'initech', 'x-user': 'u2' } },
+    );
+    const after = await Promise.all(replicas.map((g) => g.metric('jarvis_gateway_redis_round_trips_total')));
+    expect(sum(after) - sum(before)).toBe(40);
+  });
+});
+
+describe('Redis going away in the middle of a load run', () => {
+  it('open serves, closed answers 503 quickly, local keeps limiting; distributed limiting resumes by itself', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const yamlText = standaloneConfig(
+      upstream.port,
+      [
+        route('open', '/open'),
+        route('closed', '/closed'),
+        route('local', '/local'),
+        policy(
+          'open',
+          'open',
+          `  failureMode: { mode: Open, timeout: 100ms }\n  limits: [{ name: all, scope: Route, rate: { requests: 100000, per: 1h }, burst: 100000 }]`,
+        ),
+        policy(
+          'closed',
+          'closed',
+          `  failureMode: { mode: Closed, timeout: 100ms }\n  limits: [{ name: all, scope: Route, rate: { requests: 100000, per: 1h }, burst: 100000 }]`,
+        ),
+        policy(
+          'local',
+          'local',
+          `  failureMode: { mode: Local, timeout: 100ms, expectedReplicas: 2 }\n  limits: [{ name: all, scope: Route, rate: { requests: 20, per: 1h }, burst: 20 }]`,
+        ),
+      ].join('\n---\n'),
+    );
+    const gw = await startGateway({ name: 'redis-chaos', args: ['--config', configDir(yamlText), '--redis', `redis://127.0.0.1:${port}`] });
+    gateways.push(gw);
+    expect((await fire([`${gw.url}/open`], 20, 4)).get(200)).toBe(20);
+
+    await stopChild(redis, 5000);
+    const timed = async (path: string) => {
+      const t0 = clock.now();
+      const res = await fetch(`${gw.url}${path}`);
+      await res.arrayBuffer();
+      return { status: res.status, ms: clock.now() - t0 };
+    };
+    const open = await Promise.all(Array.from({ length: 20 }, () => timed('/open')));
+    const closed = await Promise.all(Array.from({ length: 20 }, () => timed('/closed')));
+    const local: number[] = [];
+    for (let i = 0; i < 15; i++) local.push((await timed('/local')).status);
+    expect(open.every((r) => r.status === 200)).toBe(true);
+    expect(closed.every((r) => r.status === 503)).toBe(true);
+    expect(Math.max(...open.map((r) => r.ms), ...closed.map((r) => r.ms))).toBeLessThan(1000);
+    expect(local.filter((s) => s === 200)).toHaveLength(10); // 20 / expectedReplicas 2
+    expect(local.filter((s) => s === 429)).toHaveLength(5);
+
+    await startRedis(port);
+    await eventually(
+      'closed route served again once Redis is back',
+      async () => ((await timed('/closed')).status === 200 ? true : undefined),
+      20_000,
+      250,
+    );
+    expect(await gw.metric('jarvis_gateway_ratelimit_failure_mode', { mode: 'redis' })).toBeGreaterThan(0);
+  });
+});
+
+describe('bad input', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    const yamlText = standaloneConfig(
+      upstream.port,
+      [
+        route('per-ip', '/per-ip'),
+        route('keyed', '/keyed'),
+        policy('per-ip', 'per-ip', `  store: Memory\n  limits: [{ name: ip, scope: ClientIP, rate: { requests: 3, per: 1h }, burst: 3 }]`),
+        policy(
+          'keyed',
+          'keyed',
+          `  store: Memory\n  limits: [{ name: key, scope: Header, header: x-key, rate: { requests: 2, per: 1h }, burst: 2 }]`,
+        ),
+      ].join('\n---\n'),
+    );
+    gw = await startGateway({ name: 'bad-input', args: ['--config', configDir(yamlText), '--max-body-bytes', '1024'] });
+    gateways.push(gw);
+  });
+
+  const problem = async (res: Response) => ({
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: (await res.json()) as Record<string, unknown>,
+  });
+
+  it('answers oversized bodies with 413 and oversized headers with 431, as problem+json', async () => {
+    const big = await problem(await fetch(`${gw.url}/api/x`, { method: 'POST', body: 'x'.repeat(5000) }));
+    expect(big).toMatchObject({ status: 413, type: 'application/problem+json' });
+    const chunked = await fetch(`${gw.url}/api/x`, {
+      method: 'POST',
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('y'.repeat(500)));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    const headers = await fetch(`${gw.url}/api/x`, { headers: { 'x-big': 'z'.repeat(20_000) } });
+    expect(headers.status).toBe(431);
+    expect((await fetch(`${gw.url}/api/x`)).status).toBe(200); // still serving
+  });
+
+  it('ignores spoofed X-Forwarded-For and x-tenant-id from an untrusted peer: no way around a limit', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${gw.url}/per-ip`, { headers: { 'x-forwarded-for': `203.0.113.${i}`, 'x-tenant-id': `t${i}` } });
+      statuses.push(res.status);
+      if (res.status === 200) expect(((await res.json()) as { tenant: string }).tenant).toBe('');
+      else await res.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429, 429]);
+  });
+
+  it('keys odd Unicode safely and still limits it', async () => {
+    const odd = 'ｔｅｎａｎｔ\u202e🙂'.repeat(40);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(`${gw.url}/keyed`, { headers: { 'x-key': encodeURIComponent(odd) } })).status);
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect((await fetch(`${gw.url}/keyed`, { headers: { 'x-key': 'other' } })).status).toBe(200);
+  });
+
+  it('answers an unknown path with a 404 problem', async () => {
+    expect(await problem(await fetch(`${gw.url}/nowhere`))).toMatchObject({ status: 404, type: 'application/problem+json' });
+  });
+});
+
+describe('hot keys', () => {
+  it('a flooding tenant shows in /admin/hotkeys, gets the stricter limit, and drops back after it cools', async () => {
+    const yamlText = standaloneConfig(
+      upstream.port,
+      [
+        route('hot', '/hot'),
+        policy(
+          'hot',
+          'hot',
+          `  store: Memory
+  limits: [{ name: tenant, scope: Header, header: x-tenant, rate: { requests: 100000, per: 1s }, burst: 100000 }]
+  hotspot:
+    parameters: [{ source: Header, name: x-tenant }]
+    window: 2s
+    minRequests: 50
+    activateSharePercent: 50
+    deactivateSharePercent: 20
+    cooldown: 2s
+    limit: { rate: { requests: 5, per: 1s }, burst: 5 }`,
+        ),
+      ].join('\n---\n'),
+    );
+    const gw = await startGateway({ name: 'hotkeys', args: ['--config', configDir(yamlText)] });
+    gateways.push(gw);
+    const send = (tenant: string) =>
+      fetch(`${gw.url}/hot`, { headers: { 'x-tenant': tenant } }).then(async (r) => (await r.arrayBuffer(), r.status));
+    const statuses: number[] = [];
+    for (let i = 0; i < 300; i++) statuses.push(await send(i % 10 === 0 ? `quiet-${i}` : 'flood'));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    const hot = (await fetch(`${gw.adminUrl}/admin/hotkeys`).then((r) => r.json())) as { value: string; hot: boolean }[];
+    expect(hot).toEqual(expect.arrayContaining([expect.objectContaining({ value: 'flood', hot: true })]));
+    expect(await send('quiet-x')).toBe(200);
+    await sleep(5000); // cools: no traffic for longer than window + cooldown
+    const after = (await fetch(`${gw.adminUrl}/admin/hotkeys`).then((r) => r.json())) as { value: string; hot: boolean }[];
+    expect(after.find((k) => k.value === 'flood')?.hot ?? false).toBe(false);
+    expect(await send('flood')).toBe(200);
+  });
+});
