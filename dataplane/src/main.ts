@@ -219,7 +219,14 @@ async function main(): Promise<number> {
       stopping = true;
       log.info('draining', { signal, timeoutMs: flags.drainTimeoutMs });
       server.close();
-      server.closeIdleConnections();
+      // Keep-alive sockets become idle as their last request ends: close them as that happens.
+      let closed = false;
+      const sweep = () => {
+        server.closeIdleConnections();
+        if (!closed) timers.after(100, sweep);
+      };
+      sweep();
+      server.once('close', () => (closed = true));
       const deadline = timers.after(flags.drainTimeoutMs, () => {
         log.warn('drain deadline reached; closing remaining connections');
         server.closeAllConnections();

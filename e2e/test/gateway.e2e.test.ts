@@ -3,6 +3,8 @@
  * four replicas, all-or-nothing levels, Redis going away and coming back, bad input, hot keys.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,5 +330,23 @@ describe('hot keys', () => {
     const after = (await fetch(`${gw.adminUrl}/admin/hotkeys`).then((r) => r.json())) as { value: string; hot: boolean }[];
     expect(after.find((k) => k.value === 'flood')?.hot ?? false).toBe(false);
     expect(await send('flood')).toBe(200);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM finishes in-flight requests, refuses new ones, and exits 0', async () => {
+    const slow = http.createServer((_req, res) => void setTimeout(() => res.end('done'), 1000));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const slowPort = (slow.address() as AddressInfo).port;
+    const gw = await startGateway({ name: 'drain', args: ['--config', configDir(standaloneConfig(slowPort)), '--drain-timeout', '5s'] });
+    const inFlight = fetch(`${gw.url}/api/slow`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    await sleep(200);
+    const exited = new Promise<number | null>((r) => gw.child.once('exit', (code) => r(code)));
+    gw.child.kill('SIGTERM');
+    expect(await inFlight).toEqual({ status: 200, body: 'done' });
+    expect(await exited).toBe(0);
+    await expect(fetch(`${gw.url}/api/x`)).rejects.toThrow();
+    slow.closeAllConnections();
+    await new Promise((r) => slow.close(r));
   });
 });

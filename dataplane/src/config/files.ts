@@ -4,6 +4,7 @@
  * disk is reloaded; an invalid change (a policy that is not accepted, an object that does not
  * parse, a config the gateway cannot compile) is logged, counted and ignored.
  */
+import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,12 +48,9 @@ export async function loadConfigDir(dir: string, gatewayId?: string): Promise<Ga
     for (const b of r.backends) used.add(b.backend);
     for (const s of r.degradation?.fallback?.chain ?? []) if (s.backend) used.add(s.backend);
   }
-  return {
-    gateway,
-    backends: result.ir.backends.filter((b) => used.has(b.id)),
-    source: 'file',
-    version: `file-${names.length}-${JSON.stringify(gateway).length}`,
-  };
+  const backends = result.ir.backends.filter((b) => used.has(b.id));
+  const version = createHash('sha256').update(JSON.stringify({ gateway, backends })).digest('hex').slice(0, 16);
+  return { gateway, backends, source: 'file', version: `file-${version}` };
 }
 
 export interface FileSourceEvents {
