@@ -1,7 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const alias = { '@jarvis/api': fileURLToPath(new URL('./api/src/index.ts', import.meta.url)) };
+const alias = {
+  '@jarvis/api': fileURLToPath(new URL('./api/src/index.ts', import.meta.url)),
+  '@jarvis/mocks': fileURLToPath(new URL('./mocks/src/index.ts', import.meta.url)),
+};
 
 export default defineConfig({
   resolve: { alias },
@@ -11,7 +14,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
-          include: ['{api,operator,dataplane,e2e}/src/**/*.test.ts'],
+          include: ['{api,operator,dataplane,e2e,mocks,bench}/src/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

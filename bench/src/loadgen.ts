@@ -153,6 +153,8 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   const errors = new Map<string, number>();
   let outstanding = 0;
   let lastEndNs = 0;
+  // Set once the drain time is over: what fails after it (the pool being destroyed) is counted apart.
+  let closed = false;
   let onIdle: (() => void) | undefined;
   // Leave the ticker thread a moment to start, so the schedule does not begin in a burst.
   const start = monotonicNs() + 50e6;
@@ -165,7 +167,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
     send().then(
       (code) => {
         const end = monotonicNs();
-        if (measured) {
+        if (measured && !closed) {
           latencies.recordNs(end - dueNs);
           bump(status, String(code));
           if (end > lastEndNs) lastEndNs = end;
@@ -173,7 +175,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
         if (--outstanding === 0) onIdle?.();
       },
       (err: unknown) => {
-        if (measured) bump(errors, errorKey(err));
+        if (measured && !closed) bump(errors, errorKey(err));
         if (--outstanding === 0) onIdle?.();
       },
     );
@@ -210,10 +212,11 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
       };
     });
   }
+  closed = true;
+  await pool.destroy();
   const measuredSent = total - warmup;
   const lost = measuredSent - latencies.count - [...errors.values()].reduce((a, b) => a + b, 0);
   if (lost > 0) errors.set('no_response_before_drain_timeout', lost);
-  await pool.destroy();
   const lag = lags.summary();
   return result(
     { mode: 'open', rate: opts.rate, sent: measuredSent, total_requests: total, send_lag_ms: { p50: lag.p50, p99: lag.p99, max: lag.max } },

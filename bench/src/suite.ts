@@ -323,7 +323,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       const fromMetric = metric !== undefined && redisBefore.metric !== undefined ? (metric - redisBefore.metric) / requests : undefined;
       const fromRedis = (scripts - redisBefore.scripts) / requests;
       log(
-        `Redis round trips per request: ${fromMetric === undefined ? 'no' : fromMetric.toFixed(3)} (gateway's jarvis_gateway_redis_commands_total), ` +
+        `Redis round trips per request: ${fromMetric === undefined ? 'no' : fromMetric.toFixed(3)} (gateway's jarvis_gateway_redis_round_trips_total), ` +
           `${fromRedis.toFixed(3)} (script calls in Redis INFO commandstats over ${requests} requests)`,
       );
       // The gateway's own count when it has one; Redis's count otherwise (exact when nothing else uses that Redis).

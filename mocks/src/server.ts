@@ -242,7 +242,7 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
 
 /** Starts every mock of the spec (a MockSpec, or its JSON); on a failure the started ones are closed. */
 export async function startMocks(spec: MockSpec | string, deps: MockDeps = {}): Promise<RunningMocks> {
-  const parsed = typeof spec === 'string' ? parseSpec(spec) : parseSpec(spec as unknown);
+  const parsed = parseSpec(spec);
   const mocks: RunningMock[] = [];
   try {
     for (const def of parsed.mocks) mocks.push(await startMock(def, deps));

@@ -203,10 +203,15 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
     let last = started;
     traffic = startTraffic({ gatewayUrl: gateway.url, rate: opts.rate, timers: systemTimers, onOutcome: (o) => summary.record(o) });
     const running = gateway;
-    const code = await new Promise<number>((resolve) => {
+    const code = await new Promise<number>((done) => {
       const onSignal = (): void => {
         out('\nstopping…');
         resolve(0);
+      };
+      const resolve = (c: number): void => {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+        done(c);
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);

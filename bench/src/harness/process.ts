@@ -36,11 +36,13 @@ export function startJsonService<T>(
       lines.close();
       void stop().finally(() => reject(err));
     };
-    child.once('exit', (code, signal) => fail(new Error(`${opts.name} exited (${signal ?? String(code)}) before it was ready`)));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      fail(new Error(`${opts.name} exited (${signal ?? String(code)}) before it was ready`));
+    child.once('exit', onExit);
     child.once('error', fail);
     lines.once('line', (line) => {
       clearTimeout(timer);
-      child.removeAllListeners('exit');
+      child.removeListener('exit', onExit);
       lines.close();
       child.stdout?.resume();
       try {

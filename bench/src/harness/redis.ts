@@ -93,12 +93,12 @@ export function metricSum(exposition: string, name: string): number | undefined 
   return sum;
 }
 
-/** The gateway's count of Redis commands it sent (`jarvis_gateway_redis_commands_total`), if it exposes one. */
+/** The gateway's count of Redis round trips (`jarvis_gateway_redis_round_trips_total`), if it exposes one. */
 export async function gatewayRedisCommands(adminUrl: string): Promise<number | undefined> {
   try {
     const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
     if (res.status !== 200) return undefined;
-    return metricSum(await res.text(), 'jarvis_gateway_redis_commands_total');
+    return metricSum(await res.text(), 'jarvis_gateway_redis_round_trips_total');
   } catch {
     return undefined;
   }
