@@ -161,14 +161,35 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return { route: routeId, status: result.status };
   }
 
+  // Labelled metric children, looked up once per route and status (labels come from config).
+  const counters = new Map<string, { inc(): void }>();
+  const histograms = new Map<string, { observe(v: number): void }>();
+  const countFor = (route: string, status: number) => {
+    const key = `${route} ${status}`;
+    let c = counters.get(key);
+    if (!c) {
+      c = metrics.requests.labels(route, String(status));
+      if (counters.size < 10_000) counters.set(key, c);
+    }
+    return c;
+  };
+  const latencyFor = (route: string) => {
+    let h = histograms.get(route);
+    if (!h) {
+      h = metrics.latency.labels(route);
+      if (histograms.size < 10_000) histograms.set(route, h);
+    }
+    return h;
+  };
+
   return (req, res) => {
     const started = deps.clock.now();
     metrics.inFlight.inc();
     handle(req, res, started).then(
       ({ route, status }) => {
         metrics.inFlight.dec();
-        metrics.requests.inc({ route, status: String(status) });
-        metrics.latency.observe({ route }, (deps.clock.now() - started) / 1000);
+        countFor(route, status).inc();
+        latencyFor(route).observe((deps.clock.now() - started) / 1000);
       },
       (err: unknown) => {
         metrics.inFlight.dec();

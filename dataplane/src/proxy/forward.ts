@@ -131,7 +131,10 @@ export function forward(
       ({ statusCode, headers: upstream }) => {
         status = statusCode;
         res.writeHead(statusCode, responseHeaders(upstream, extraResponseHeaders));
-        res.flushHeaders();
+        // An event stream's client should see the headers before the first event; other
+        // responses send headers with the first body chunk (one write instead of two).
+        const type = upstream['content-type'];
+        if (typeof type === 'string' && type.startsWith('text/event-stream')) res.flushHeaders();
         return res;
       },
     )
