@@ -16,3 +16,22 @@ export function parseDurationMs(value: string, flag: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(m[1]) * unit;
 }
+
+/**
+ * Reads `--name value` and `--name=value` pairs of known value flags; `--help`/`-h` gives 'help'.
+ * An unknown flag or a missing value is a FlagError naming it.
+ */
+export function readFlags(argv: readonly string[], known: ReadonlySet<string>, usage: string): Map<string, string> | 'help' {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return 'help';
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const name = m?.[1] ?? '';
+    if (!m || !known.has(name)) throw new FlagError(`unknown flag ${JSON.stringify(arg)}\n\n${usage}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new FlagError(`--${name} needs a value`);
+    values.set(name, value);
+  }
+  return values;
+}

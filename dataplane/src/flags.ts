@@ -1,5 +1,5 @@
 /** Command-line flags of jarvis-gateway, validated at the edge. */
-import { FlagError, parseDurationMs, parseHostPort } from '@jarvis/api';
+import { FlagError, parseDurationMs, parseHostPort, readFlags } from '@jarvis/api';
 
 export { FlagError };
 
@@ -82,16 +82,8 @@ export function parseGatewayFlags(
   hostname: string,
   pid: number,
 ): GatewayFlags | 'help' {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return 'help';
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m || !VALUE_FLAGS.has(m[1] ?? '')) throw new FlagError(`unknown flag ${JSON.stringify(arg)}\n\n${USAGE}`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new FlagError(`--${m[1]} needs a value`);
-    values.set(m[1] ?? '', value);
-  }
+  const values = readFlags(argv, VALUE_FLAGS, USAGE);
+  if (values === 'help') return 'help';
   const xds = values.get('xds');
   const dir = values.get('config');
   if ((xds === undefined) === (dir === undefined)) throw new FlagError(`exactly one of --xds and --config is needed\n\n${USAGE}`);

@@ -34,7 +34,7 @@ export const USAGE = `Usage: jarvis-operator [flags]
 `;
 
 export { FlagError, parseDurationMs, parseHostPort } from '@jarvis/api';
-import { FlagError, parseDurationMs, parseHostPort } from '@jarvis/api';
+import { FlagError, parseDurationMs, parseHostPort, readFlags } from '@jarvis/api';
 
 const VALUE_FLAGS = new Set([
   'kubeconfig',
@@ -60,16 +60,8 @@ export function parseFlags(
   hostname: string,
   pid: number,
 ): OperatorFlags | 'help' {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return 'help';
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m || !VALUE_FLAGS.has(m[1] ?? '')) throw new FlagError(`unknown flag ${JSON.stringify(arg)}\n\n${USAGE}`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new FlagError(`--${m[1]} needs a value`);
-    values.set(m[1] ?? '', value);
-  }
+  const values = readFlags(argv, VALUE_FLAGS, USAGE);
+  if (values === 'help') return 'help';
   const namespace = values.get('namespace');
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new FlagError(`--namespace: not a valid namespace name: ${namespace}`);
   const leaseName = values.get('lease-name') ?? 'jarvis-operator';
