@@ -35,3 +35,31 @@ export function readFlags(argv: readonly string[], known: ReadonlySet<string>, u
   }
   return values;
 }
+
+/**
+ * The entry of a binary: parses its flags (a FlagError exits 2 with the message, `--help` prints
+ * the usage and exits 0), runs it, and exits with its code (1, with the stack, if it throws).
+ */
+export function runBinary<F>(name: string, parse: () => F | 'help', usage: string, run: (flags: F) => Promise<number>): void {
+  let flags: F | 'help';
+  try {
+    flags = parse();
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`${name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (flags === 'help') {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  run(flags).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

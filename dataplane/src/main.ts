@@ -5,14 +5,14 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { createLogger } from '@jarvis/api';
+import { createLogger, runBinary } from '@jarvis/api';
 import { Redis } from 'ioredis';
 import { systemClock, systemTimers } from './clock.js';
 import { FileSource } from './config/files.js';
 import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
-import { FlagError, USAGE, parseGatewayFlags } from './flags.js';
+import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { createGatewayMetrics } from './observe/metrics.js';
@@ -22,21 +22,7 @@ import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
 import { Upstreams } from './proxy/upstreams.js';
 
-async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseGatewayFlags(process.argv.slice(2), process.env, os.hostname(), process.pid);
-  } catch (err) {
-    if (err instanceof FlagError) {
-      process.stderr.write(`jarvis-gateway: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (flags === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+async function main(flags: GatewayFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
   const clock = systemClock;
   const timers = systemTimers;
@@ -248,10 +234,4 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`jarvis-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBinary('jarvis-gateway', () => parseGatewayFlags(process.argv.slice(2), process.env, os.hostname(), process.pid), USAGE, main);

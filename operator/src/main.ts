@@ -5,9 +5,9 @@
  * only the holder of the Lease writes status.
  */
 import os from 'node:os';
-import { GATEWAY_TYPE_URL } from '@jarvis/api';
+import { GATEWAY_TYPE_URL, runBinary } from '@jarvis/api';
 import { systemClock, systemScheduler } from './clock.js';
-import { FlagError, USAGE, parseFlags } from './flags.js';
+import { USAGE, parseFlags, type OperatorFlags } from './flags.js';
 import { createKubeClient, loadKubeConfig } from './kube/client.js';
 import { LeaderElector } from './leader/lease.js';
 import { startHealthServer } from './observe/health.js';
@@ -18,21 +18,7 @@ import { SnapshotCache, createXdsServer, type XdsServer } from './xds/index.js';
 
 const typeLabel = (typeUrl: string) => (typeUrl === GATEWAY_TYPE_URL ? 'gateway' : 'backend');
 
-async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseFlags(process.argv.slice(2), process.env, os.hostname(), process.pid);
-  } catch (err) {
-    if (err instanceof FlagError) {
-      process.stderr.write(`jarvis-operator: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (flags === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+async function main(flags: OperatorFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-operator', id: flags.identity }, now: systemClock.now });
   const client = createKubeClient(loadKubeConfig(flags.kubeconfig));
   const metrics = createMetrics(() => client.counters);
@@ -144,10 +130,4 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`jarvis-operator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBinary('jarvis-operator', () => parseFlags(process.argv.slice(2), process.env, os.hostname(), process.pid), USAGE, main);

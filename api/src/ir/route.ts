@@ -32,7 +32,7 @@ export const ValueMatchIR = Type.Object({
 /** One HTTPRoute match: every present condition must hold. */
 export const MatchIR = Type.Object({
   path: PathMatchIR,
-  /** Upper case; absent: any method. */
+  /** Upper case; absent: every method matches. */
   method: Type.Optional(Type.String({ minLength: 1 })),
   /** Sorted by name. */
   headers: Type.Array(ValueMatchIR),
@@ -58,7 +58,7 @@ export const RouteIR = Type.Object({
   /** Names of the gateway listeners the route is attached to (sorted, at least one). */
   listeners: Type.Array(Name, { minItems: 1 }),
   /**
-   * Hostnames the route serves: the route's hostnames intersected with its listeners'. Empty: any
+   * Hostnames the route serves: the route's hostnames intersected with its listeners'. Empty: every
    * host. A request is matched first by host (exact, then the longest wildcard, then routes with
    * no hostnames), then by the gateway's matchOrder.
    */

@@ -33,7 +33,7 @@ export const ListenerIR = Type.Object({
   port: Port,
   /** Only HTTP listeners are programmed. */
   protocol: Type.Literal('HTTP'),
-  /** Empty: any host. A wildcard `*.example.com` matches one or more labels. */
+  /** Empty: every host. A wildcard `*.example.com` matches one or more labels. */
   hostnames: Type.Array(Name),
 });
 export type ListenerIR = Immutable<Static<typeof ListenerIR>>;

@@ -18,7 +18,7 @@ export interface RouteAttachment {
   readonly route: HTTPRouteModel;
   /** Listener names, sorted. */
   readonly listeners: readonly string[];
-  /** `[]`: any host. Sorted. */
+  /** `[]`: every host. Sorted. */
   readonly hostnames: readonly string[];
 }
 

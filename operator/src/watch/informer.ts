@@ -1,6 +1,6 @@
 /**
  * A list+watch cache of one resource collection that keeps itself alive. The fixes its users
- * needed from @kubernetes/client-node's informer are built in: any watch error restarts the watch
+ * needed from @kubernetes/client-node's informer are built in: every watch error restarts the watch
  * with bounded exponential backoff; 410 Gone (or an expired resourceVersion) relists; a periodic
  * relist (resync) repairs a watch that stopped silently. Each change calls `onChange`.
  */
