@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The reference for "the limit a Node gateway can reach here": a node:http server that forwards
- * every request to one upstream through an undici Pool (`stream`, so bodies and SSE pass through
- * unbuffered) — no routing, no policies, nothing else.
+ * every request to one upstream through an undici Pool (`dispatch` with a handler object, so bodies
+ * and SSE pass through unbuffered, with backpressure) — no routing, no policies, nothing else.
  *
  *   node bench/dist/bare-proxy.js --upstream http://127.0.0.1:9000 [--listen 127.0.0.1:0] [--connections N]
  *
@@ -34,23 +34,40 @@ export interface BareProxy {
 export async function startBareProxy(opts: { upstream: string; host?: string; port?: number; connections?: number }): Promise<BareProxy> {
   const pool = new Pool(new URL(opts.upstream).origin, { connections: opts.connections ?? null, pipelining: 1, keepAliveTimeout: 60_000 });
 
+  // undici's dispatch API with a handler object: the lightest way to stream an exchange through
+  // (the gateway forwards the same way), with backpressure and nothing else.
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const method = req.method ?? 'GET';
     const hasBody = method !== 'GET' && method !== 'HEAD';
-    pool
-      .stream(
-        { path: req.url ?? '/', method: method as 'GET', headers: endToEnd(req.headers), body: hasBody ? req : null },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, endToEnd(headers));
-          return res;
+    let paused = false;
+    pool.dispatch(
+      { path: req.url ?? '/', method: method as 'GET', headers: endToEnd(req.headers), body: hasBody ? req : null },
+      {
+        onRequestStart() {}, // marks the handler as undici's new handler API
+        onResponseStart(_controller, statusCode, headers) {
+          if (statusCode >= 200) res.writeHead(statusCode, endToEnd(headers));
         },
-      )
-      .catch(() => {
-        if (!res.headersSent) {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end('bad gateway\n');
-        } else res.destroy();
-      });
+        onResponseData(controller, chunk) {
+          if (!res.write(chunk) && !paused) {
+            paused = true;
+            controller.pause();
+            res.once('drain', () => {
+              paused = false;
+              controller.resume();
+            });
+          }
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError() {
+          if (!res.headersSent) {
+            res.writeHead(502, { 'content-type': 'text/plain' });
+            res.end('bad gateway\n');
+          } else res.destroy();
+        },
+      },
+    );
   };
 
   const server: Server = createServer(onRequest);

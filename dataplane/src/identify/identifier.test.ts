@@ -463,9 +463,9 @@ describe('over a real node:http server', () => {
     const id = createIdentifier(config, { clock: time, timers: time });
     open.push(id);
     const server = createServer((request, response) => {
-      void id
-        .identify({ remoteAddress: request.socket.remoteAddress ?? '', headers: request.headers, rawHeaders: request.rawHeaders })
-        .then((r) => response.end(JSON.stringify({ seen: request.headers.authorization ?? null, r })));
+      void Promise.resolve(
+        id.identify({ remoteAddress: request.socket.remoteAddress ?? '', headers: request.headers, rawHeaders: request.rawHeaders }),
+      ).then((r) => response.end(JSON.stringify({ seen: request.headers.authorization ?? null, r })));
     });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const { port } = server.address() as AddressInfo;

@@ -56,7 +56,11 @@ export interface IdentifyRequest {
 }
 
 export interface Identifier {
-  identify(req: IdentifyRequest): Promise<Identity | IdentityProblem>;
+  /**
+   * Synchronous unless a JWT has to be verified (a token seen before is answered from the
+   * verifier's cache); a refusal is an IdentityProblem, not an exception.
+   */
+  identify(req: IdentifyRequest): Identity | IdentityProblem | Promise<Identity | IdentityProblem>;
   /** Re-reads every key file now (SIGHUP, tests); a bad file keeps the previous keys. */
   reload(): Promise<void>;
   /** Stops watching key files. */
@@ -229,14 +233,7 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
   };
 
   return {
-    identify(req) {
-      try {
-        const result = identifyNow(req);
-        return result instanceof Promise ? result : Promise.resolve(result);
-      } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    },
+    identify: identifyNow,
     async reload() {
       // A forced reload re-reads even when the files look unchanged.
       if (verifier && jwtConfig) {

@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Timers } from '../clock.js';
-import type { Identifier, Identity } from '../identify/index.js';
+import type { Identifier, Identity, IdentityProblem } from '../identify/index.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
-import { problemBody, rateLimitHeaders, type LimitRequest } from '../policy/ratelimit/index.js';
+import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
 import { forward, upstreamHeaders, type ForwardOptions } from '../proxy/forward.js';
 import type { RequestLine } from '../route/matcher.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
@@ -53,87 +53,114 @@ function hotValues(route: CompiledRoute, identity: Identity, req: IncomingMessag
   return out;
 }
 
-/**
- * The verified identity, for the upstream. Whatever the client sent in these headers is replaced,
- * so an upstream can trust them.
- */
-function identityHeaders(identity: Identity): Record<string, string> {
-  return { 'x-tenant-id': identity.tenant ?? '', 'x-user-id': identity.user ?? '' };
+/** One request as it walks the stages. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly compiled: CompiledGateway;
+  readonly url: string;
+  readonly path: string;
+  readonly query: string;
 }
+
+/** How a request ended, for the metrics. */
+interface Outcome {
+  readonly route: string;
+  readonly status: number;
+}
+
+/** A stage's result: synchronous when the stage needed no I/O. */
+type Maybe<T> = T | Promise<T>;
+
+const NO_ROUTE = 'none';
 
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const random = deps.random ?? Math.random;
   const { metrics } = deps;
 
-  async function handle(req: IncomingMessage, res: ServerResponse, started: number): Promise<{ route: string; status: number }> {
+  function start(req: IncomingMessage, res: ServerResponse): Maybe<Outcome> {
     const url = req.url ?? '/';
     if (url.length > MAX_URL) {
       sendProblem(res, 414, 'uri-too-long', 'URI too long', `The request target may be at most ${MAX_URL} characters.`);
-      return { route: 'none', status: 414 };
+      return { route: NO_ROUTE, status: 414 };
     }
     const compiled = deps.current();
     if (!compiled) {
       sendProblem(res, 503, 'not-ready', 'Gateway not ready', 'No configuration has been loaded yet.');
-      return { route: 'none', status: 503 };
+      return { route: NO_ROUTE, status: 503 };
     }
     const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
-
-    const identity = await deps.identifier.identify({
+    const x: Exchange = { req, res, compiled, url, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1) };
+    const identity = deps.identifier.identify({
       remoteAddress: req.socket.remoteAddress ?? '',
       headers: req.headers,
       rawHeaders: req.rawHeaders,
     });
+    return identity instanceof Promise ? identity.then((id) => identified(x, id)) : identified(x, identity);
+  }
+
+  function identified(x: Exchange, identity: Identity | IdentityProblem): Maybe<Outcome> {
+    const { req, res } = x;
     if (!('clientIp' in identity)) {
       sendProblem(res, identity.status, identity.type, identity.title, identity.detail);
-      return { route: 'none', status: identity.status };
+      return { route: NO_ROUTE, status: identity.status };
     }
-
-    const line: RequestLine = { method: req.method ?? 'GET', path, query, host: hostOf(req), header: (n) => headerValue(req, n) };
-    const routeIR = compiled.matcher.match(line);
-    const route = routeIR ? compiled.routes.get(routeIR.id) : undefined;
+    const line: RequestLine = {
+      method: req.method ?? 'GET',
+      path: x.path,
+      query: x.query,
+      host: hostOf(req),
+      header: (n) => headerValue(req, n),
+    };
+    const routeIR = x.compiled.matcher.match(line);
+    const route = routeIR ? x.compiled.routes.get(routeIR.id) : undefined;
     if (!route) {
-      sendProblem(res, 404, 'no-route', 'No route', `No route matches ${line.method} ${path}.`);
-      return { route: 'none', status: 404 };
+      sendProblem(res, 404, 'no-route', 'No route', `No route matches ${line.method} ${x.path}.`);
+      return { route: NO_ROUTE, status: 404 };
     }
+    const hot = route.hotspot ? route.hotspot.observe(route.route.id, hotValues(route, identity, req, x.query)) : [];
+    if (!route.limiter) return proxy(x, route, identity, undefined);
+    const request: LimitRequest = {
+      routeId: route.route.id,
+      serviceIds: route.serviceIds,
+      clientIp: identity.clientIp,
+      user: identity.user,
+      tenant: identity.tenant,
+      method: line.method,
+      header: line.header,
+      claim: (n) => {
+        const v = identity.claims[n];
+        return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+      },
+      hot,
+    };
+    const decision = route.limiter.check(request);
+    return decision instanceof Promise ? decision.then((d) => limited(x, route, identity, d)) : limited(x, route, identity, decision);
+  }
+
+  function limited(x: Exchange, route: CompiledRoute, identity: Identity, decision: LimitDecision): Maybe<Outcome> {
+    const { req, res } = x;
     const routeId = route.route.id;
-
-    const hot = route.hotspot ? route.hotspot.observe(routeId, hotValues(route, identity, req, query)) : [];
-
-    let limitHeaders: Record<string, string> | undefined;
-    if (route.limiter) {
-      const request: LimitRequest = {
-        routeId,
-        serviceIds: route.serviceIds,
-        clientIp: identity.clientIp,
-        ...(identity.user !== undefined ? { user: identity.user } : {}),
-        ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),
-        method: line.method,
-        header: (n) => headerValue(req, n),
-        claim: (n) => {
-          const v = identity.claims[n];
-          return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
-        },
-        hot,
-      };
-      const decision = await route.limiter.check(request);
-      limitHeaders = rateLimitHeaders(decision);
-      if (!decision.allowed) {
-        req.resume();
-        const status = decision.degraded === 'closed' ? 503 : 429;
-        const body = problemBody(decision, url.length > 256 ? path.slice(0, 256) : path) as Record<string, unknown>;
-        const title = status === 429 ? 'Too Many Requests' : 'Rate limiting unavailable';
-        const detail = typeof body['detail'] === 'string' ? body['detail'] : 'Request rejected by rate limiting.';
-        sendProblem(res, status, status === 429 ? 'quota-exceeded' : 'ratelimit-unavailable', title, detail, body, limitHeaders);
-        return { route: routeId, status };
-      }
-      if (decision.waitMs !== undefined && decision.waitMs > 0) {
-        await new Promise<void>((resolve) => deps.timers.after(decision.waitMs ?? 0, resolve));
-        if (res.destroyed) return { route: routeId, status: 499 };
-      }
+    const limitHeaders = rateLimitHeaders(decision);
+    if (!decision.allowed) {
+      req.resume();
+      const status = decision.degraded === 'closed' ? 503 : 429;
+      const body = problemBody(decision, x.path.length > 256 ? x.path.slice(0, 256) : x.path) as Record<string, unknown>;
+      const title = status === 429 ? 'Too Many Requests' : 'Rate limiting unavailable';
+      const detail = typeof body['detail'] === 'string' ? body['detail'] : 'Request rejected by rate limiting.';
+      sendProblem(res, status, status === 429 ? 'quota-exceeded' : 'ratelimit-unavailable', title, detail, body, limitHeaders);
+      return { route: routeId, status };
     }
+    const waitMs = decision.waitMs ?? 0;
+    if (waitMs <= 0) return proxy(x, route, identity, limitHeaders);
+    return new Promise<void>((resolve) => deps.timers.after(waitMs, resolve)).then(() =>
+      res.destroyed ? { route: routeId, status: 499 } : proxy(x, route, identity, limitHeaders),
+    );
+  }
 
+  function proxy(x: Exchange, route: CompiledRoute, identity: Identity, limitHeaders: Record<string, string> | undefined): Maybe<Outcome> {
+    const { req, res } = x;
+    const routeId = route.route.id;
     const backend = route.pickBackend(random());
     const pool = backend?.pick();
     if (!pool) {
@@ -148,17 +175,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       );
       return { route: routeId, status };
     }
-    const result = await forward(
-      req,
-      res,
-      pool,
-      url,
-      upstreamHeaders(req.headers, identity.clientIp, identityHeaders(identity)),
-      deps.forward,
-      limitHeaders,
-    );
-    void started;
-    return { route: routeId, status: result.status };
+    const headers = upstreamHeaders(req.headers, identity.clientIp, identity.tenant, identity.user);
+    return forward(req, res, pool, x.url, headers, deps.forward, limitHeaders).then((r) => ({ route: routeId, status: r.status }));
   }
 
   // Labelled metric children, looked up once per route and status (labels come from config).
@@ -185,19 +203,26 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   return (req, res) => {
     const started = deps.clock.now();
     metrics.inFlight.inc();
-    handle(req, res, started).then(
-      ({ route, status }) => {
-        metrics.inFlight.dec();
-        countFor(route, status).inc();
-        latencyFor(route).observe((deps.clock.now() - started) / 1000);
-      },
-      (err: unknown) => {
-        metrics.inFlight.dec();
-        metrics.requests.inc({ route: 'none', status: '500' });
-        if (!res.headersSent) sendProblem(res, 500, 'internal', 'Internal error', 'The gateway failed to handle the request.');
-        else res.destroy();
-        process.emitWarning(`request failed: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
+    const done = ({ route, status }: Outcome): void => {
+      metrics.inFlight.dec();
+      countFor(route, status).inc();
+      latencyFor(route).observe((deps.clock.now() - started) / 1000);
+    };
+    const failed = (err: unknown): void => {
+      metrics.inFlight.dec();
+      countFor(NO_ROUTE, 500).inc();
+      if (!res.headersSent) sendProblem(res, 500, 'internal', 'Internal error', 'The gateway failed to handle the request.');
+      else res.destroy();
+      process.emitWarning(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+    };
+    let outcome: Maybe<Outcome>;
+    try {
+      outcome = start(req, res);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (outcome instanceof Promise) outcome.then(done, failed);
+    else done(outcome);
   };
 }

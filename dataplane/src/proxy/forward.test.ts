@@ -67,6 +67,59 @@ describe('forward', () => {
     await closed; // the test times out if the upstream connection is left open
   });
 
+  it('aborts the upstream call when the client goes away before the upstream answered', async () => {
+    let upstreamClosed: () => void = () => {};
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    let arrived: () => void = () => {};
+    const reached = new Promise<void>((r) => (arrived = r));
+    const upstreamPort = await listen((req) => {
+      req.socket.on('close', () => upstreamClosed());
+      arrived(); // and never answers
+    });
+    const { url, results } = await proxy(upstreamPort);
+    const controller = new AbortController();
+    const pending = fetch(`${url}/think`, { signal: controller.signal }).catch(() => undefined);
+    await reached;
+    controller.abort();
+    await pending;
+    await closed; // the test times out if the upstream connection is left open
+    await expect.poll(() => results).toEqual([{ status: 499, error: 'client-gone' }]);
+  });
+
+  it('holds the upstream back while the client does not read, then delivers every byte', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    const chunks = 512; // 32 MiB: far more than the socket buffers on both hops hold
+    let written = 0;
+    let blocked: () => void = () => {};
+    const firstBlock = new Promise<void>((r) => (blocked = r));
+    const upstreamPort = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const pump = (): void => {
+        while (written < chunks) {
+          written++;
+          if (!res.write(chunk)) {
+            blocked();
+            return void res.once('drain', pump);
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    const { url, results } = await proxy(upstreamPort);
+    const response = await new Promise<http.IncomingMessage>((resolve) => http.get(`${url}/big`, resolve));
+    response.pause(); // a client that reads nothing for now
+    await firstBlock;
+    await new Promise((r) => setTimeout(r, 200)); // without backpressure the proxy would drain the upstream meanwhile
+    expect(written).toBeLessThan(chunks / 2);
+    let received = 0;
+    response.on('data', (c: Buffer) => (received += c.length));
+    response.resume();
+    await new Promise((r) => response.on('end', r));
+    expect(received).toBe(chunk.length * chunks);
+    await expect.poll(() => results).toEqual([{ status: 200 }]);
+  });
+
   it('answers 504 problem+json when the upstream does not answer in time', async () => {
     const upstreamPort = await listen(() => {});
     const { url } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 200, bodyTimeoutMs: 200 });
@@ -89,9 +142,11 @@ describe('forward', () => {
         te: 'trailers',
         'x-forwarded-for': '1.2.3.4',
         accept: 'text/plain',
+        'x-user-id': 'spoofed',
+        'x-tenant-id': 'spoofed',
       },
       '10.0.0.1',
-      { 'x-tenant-id': 'acme' },
+      'acme',
     );
     expect(out).toEqual({ 'x-forwarded-for': '1.2.3.4, 10.0.0.1', accept: 'text/plain', 'x-tenant-id': 'acme' });
   });

@@ -27,46 +27,55 @@ export interface ForwardOptions {
   readonly bodyTimeoutMs: number;
 }
 
-/** Request headers for the upstream: hop-by-hop removed (including those named by Connection). */
+/** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
+  if (connection === undefined) return undefined;
+  return String(connection)
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim());
+}
+
+/** The verified identity, as the upstream sees it. */
+export const TENANT_HEADER = 'x-tenant-id';
+export const USER_HEADER = 'x-user-id';
+
+/**
+ * Request headers for the upstream: hop-by-hop removed (including those named by Connection), the
+ * client appended to X-Forwarded-For, and the verified tenant and user in x-tenant-id and
+ * x-user-id — whatever the client sent in those two is dropped, so an upstream can trust them.
+ */
 export function upstreamHeaders(
   headers: IncomingHttpHeaders,
   clientIp: string,
-  extra?: Readonly<Record<string, string>>,
+  tenant?: string,
+  user?: string,
 ): Record<string, string | string[]> {
-  const named = headers.connection
-    ? String(headers.connection)
-        .toLowerCase()
-        .split(',')
-        .map((s) => s.trim())
-    : [];
+  const named = connectionNamed(headers.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.includes(name)) continue;
     out[name] = value;
   }
   const xff = headers['x-forwarded-for'];
   out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${clientIp}` : clientIp;
-  if (extra) Object.assign(out, extra);
+  delete out[TENANT_HEADER];
+  delete out[USER_HEADER];
+  if (tenant !== undefined) out[TENANT_HEADER] = tenant;
+  if (user !== undefined) out[USER_HEADER] = user;
   return out;
 }
 
-function responseHeaders(
-  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
-  extra?: OutgoingHttpHeaders,
-): OutgoingHttpHeaders {
-  const connection = headers['connection'];
-  const named = connection
-    ? String(connection)
-        .toLowerCase()
-        .split(',')
-        .map((s) => s.trim())
-    : [];
+function responseHeaders(headers: IncomingHttpHeaders, extra?: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const named = connectionNamed(headers.connection);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.includes(name)) continue;
     out[name] = value;
   }
-  if (extra) Object.assign(out, extra);
+  if (extra) for (const name in extra) out[name] = extra[name];
   return out;
 }
 
@@ -94,6 +103,81 @@ export interface ForwardResult {
   readonly error?: 'body-too-large' | 'timeout' | 'upstream-unavailable' | 'client-gone';
 }
 
+/** Why an upstream call was cut short by our side. */
+class ClientGone extends Error {
+  constructor() {
+    super('the client went away');
+  }
+}
+
+/**
+ * One upstream exchange as an undici dispatch handler: the response is written to `res` as it
+ * arrives, the upstream is paused while `res` cannot take more (backpressure) and aborted when the
+ * client goes away, before or after the upstream answered. Lighter than `Pool.stream`: no
+ * AbortSignal and no intermediate stream per request.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  #controller: Dispatcher.DispatchController | undefined;
+  #clientGone = false;
+  #draining = false;
+  readonly #onClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new ClientGone());
+  };
+  readonly #onDrain = (): void => {
+    this.#draining = false;
+    this.#controller?.resume();
+  };
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly extraHeaders: OutgoingHttpHeaders | undefined,
+    readonly done: (err: Error | undefined) => void,
+  ) {
+    res.on('close', this.#onClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#clientGone) controller.abort(new ClientGone());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx: informational, the final answer follows
+    this.status = statusCode;
+    this.res.writeHead(statusCode, responseHeaders(headers, this.extraHeaders));
+    // An event stream's client should see the headers before the first event; other responses
+    // send headers with the first body chunk (one write instead of two).
+    const type = headers['content-type'];
+    if (typeof type === 'string' && type.startsWith('text/event-stream')) this.res.flushHeaders();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk) && !this.#draining) {
+      this.#draining = true;
+      controller.pause();
+      this.res.once('drain', this.#onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.#finish(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#finish(this.#clientGone ? new ClientGone() : error);
+  }
+
+  #finish(err: Error | undefined): void {
+    this.res.off('close', this.#onClose);
+    if (this.#draining) this.res.off('drain', this.#onDrain);
+    this.done(err);
+  }
+}
+
 export function forward(
   req: IncomingMessage,
   res: ServerResponse,
@@ -110,54 +194,45 @@ export function forward(
     return Promise.resolve({ status: 413, error: 'body-too-large' });
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (declared > 0 || req.headers['transfer-encoding'] !== undefined);
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on('close', onClose);
   const body = hasBody ? req.pipe(new BodyLimit(options.maxBodyBytes)) : null;
-  let status = 0;
-  return pool
-    .stream(
+  return new Promise<ForwardResult>((resolve) => {
+    const exchange = new Exchange(res, extraResponseHeaders, (err) => {
+      if (err === undefined) resolve({ status: exchange.status });
+      else resolve(failed(res, err, exchange.status, options));
+    });
+    pool.dispatch(
       {
         method: req.method as Dispatcher.HttpMethod,
         path,
         headers,
         body,
-        signal: abort.signal,
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.bodyTimeoutMs,
       },
-      ({ statusCode, headers: upstream }) => {
-        status = statusCode;
-        res.writeHead(statusCode, responseHeaders(upstream, extraResponseHeaders));
-        // An event stream's client should see the headers before the first event; other
-        // responses send headers with the first body chunk (one write instead of two).
-        const type = upstream['content-type'];
-        if (typeof type === 'string' && type.startsWith('text/event-stream')) res.flushHeaders();
-        return res;
-      },
-    )
-    .then(
-      (): ForwardResult => ({ status }),
-      (err: unknown): ForwardResult => {
-        if (abort.signal.aborted) return { status: 499, error: 'client-gone' };
-        const tooLarge = err instanceof PayloadTooLarge || (err instanceof Error && err.cause instanceof PayloadTooLarge);
-        if (res.headersSent) {
-          res.destroy(err instanceof Error ? err : undefined);
-          return { status, error: 'upstream-unavailable' };
-        }
-        if (tooLarge) {
-          sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${options.maxBodyBytes} bytes.`);
-          return { status: 413, error: 'body-too-large' };
-        }
-        if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
-          sendProblem(res, 504, 'upstream-timeout', 'Upstream timed out', 'The backend did not answer in time.');
-          return { status: 504, error: 'timeout' };
-        }
-        sendProblem(res, 502, 'upstream-unavailable', 'Upstream unavailable', 'The backend could not be reached.');
-        return { status: 502, error: 'upstream-unavailable' };
-      },
-    )
-    .finally(() => res.off('close', onClose));
+      exchange,
+    );
+  });
+}
+
+/** The answer to a failed exchange: the client's, if it is still there and has none yet. */
+function failed(res: ServerResponse, err: Error, status: number, options: ForwardOptions): ForwardResult {
+  if (err instanceof ClientGone) {
+    res.destroy();
+    return { status: 499, error: 'client-gone' };
+  }
+  if (res.headersSent) {
+    res.destroy(err);
+    return { status, error: 'upstream-unavailable' };
+  }
+  const tooLarge = err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge;
+  if (tooLarge) {
+    sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${options.maxBodyBytes} bytes.`);
+    return { status: 413, error: 'body-too-large' };
+  }
+  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+    sendProblem(res, 504, 'upstream-timeout', 'Upstream timed out', 'The backend did not answer in time.');
+    return { status: 504, error: 'timeout' };
+  }
+  sendProblem(res, 502, 'upstream-unavailable', 'Upstream unavailable', 'The backend could not be reached.');
+  return { status: 502, error: 'upstream-unavailable' };
 }

@@ -311,7 +311,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     }));
   }
 
-  async function degrade(ops: readonly LimitOp[], owners: readonly Applied[]): Promise<LimitDecision> {
+  function degrade(ops: readonly LimitOp[], owners: readonly Applied[]): LimitDecision {
     switch (failure.mode) {
       case 'Open':
         setMode('open');
@@ -323,34 +323,37 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         setMode('local');
         const localOps = local(ops);
         const localOwners = owners.map((o, i) => ({ level: o.level, rate: { ...o.rate, limit: (localOps[i] as LimitOp).limit } }));
-        return decide(localOwners, await memory.check(localOps), 'local');
+        return decide(localOwners, memory.checkSync(localOps), 'local');
       }
     }
   }
 
-  async function run(ops: LimitOp[], owners: Applied[]): Promise<LimitDecision> {
-    if (!useRedis) return decide(owners, await memory.check(ops), undefined);
+  function run(ops: LimitOp[], owners: Applied[]): LimitDecision | Promise<LimitDecision> {
+    if (!useRedis) return decide(owners, memory.checkSync(ops), undefined);
     if (!redis || !redis.ready()) return degrade(ops, owners);
-    let result: StoreResult;
-    try {
-      result = await redis.check(ops, timeoutMs);
-    } catch {
-      return degrade(ops, owners);
-    }
-    setMode('redis');
-    return decide(owners, result, undefined);
+    return redis.check(ops, timeoutMs).then(
+      (result) => {
+        setMode('redis');
+        return decide(owners, result, undefined);
+      },
+      () => degrade(ops, owners),
+    );
   }
 
   const onDecision = deps.onDecision;
+  const report = (d: LimitDecision): LimitDecision => {
+    onDecision?.(d);
+    return d;
+  };
   return {
     mode: () => active,
-    async check(req) {
+    check(req) {
       const ops: LimitOp[] = [];
       const owners: Applied[] = [];
       build(req, ops, owners);
-      const d = ops.length === 0 ? { allowed: true, levels: [] } : await run(ops, owners);
-      onDecision?.(d);
-      return d;
+      if (ops.length === 0) return report({ allowed: true, levels: [] });
+      const d = run(ops, owners);
+      return d instanceof Promise ? d.then(report) : report(d);
     },
   };
 }

@@ -9,16 +9,14 @@
  */
 import type { Clock } from '../../clock.js';
 import { evaluate, evaluateLog, newEvaluation, pruneLog, type Evaluation, type SlidingLogState } from './algorithms.js';
-import { ALG, type LimitOp, type LimitStore, type OpOutcome, type StoreResult } from './types.js';
+import { ALG, type LimitOp, type LocalLimitStore, type OpOutcome, type StoreResult } from './types.js';
 
 /** Fewer would let one request's counters evict each other. */
 const MIN_KEYS = 64;
 const NONE = -1;
 
-export interface MemoryLimitStore extends LimitStore {
+export interface MemoryLimitStore extends LocalLimitStore {
   readonly kind: 'memory';
-  /** The same as `check`, synchronously (the failure-mode fallback and benchmarks use it). */
-  checkSync(ops: readonly LimitOp[]): StoreResult;
   /** Counters held now. */
   size(): number;
 }

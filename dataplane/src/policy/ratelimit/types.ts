@@ -51,7 +51,8 @@ export interface LimitDecision {
 export type ActiveMode = 'memory' | 'redis' | 'open' | 'closed' | 'local';
 
 export interface RouteLimiter {
-  check(req: LimitRequest): Promise<LimitDecision>;
+  /** Synchronous when the counters are in memory; a promise when the check goes to Redis. */
+  check(req: LimitRequest): LimitDecision | Promise<LimitDecision>;
   /** The mode the last check ran in (for the failure-mode metric). */
   mode(): ActiveMode;
 }
@@ -105,8 +106,14 @@ export interface LimitStore {
   ready(): boolean;
 }
 
+/** A store in this process: checks need no I/O, so they are synchronous. */
+export interface LocalLimitStore extends LimitStore {
+  /** The same as `check`, synchronously. */
+  checkSync(ops: readonly LimitOp[]): StoreResult;
+}
+
 /** redis undefined when no Redis is configured → failure mode applies */
 export interface LimitStores {
-  memory: LimitStore;
+  memory: LocalLimitStore;
   redis?: LimitStore;
 }
