@@ -73,11 +73,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         },
         onDecision: (_route, d) => {
           for (const l of d.levels)
-            metrics.limitDecisions.inc({
-              policy: l.policy,
-              level: l.name,
-              result: l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected',
-            });
+            metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
         },
       });
       metrics.configVersion.reset();

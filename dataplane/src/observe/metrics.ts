@@ -1,5 +1,6 @@
 /** Prometheus metrics of the gateway. Labels are bounded: routes and policies come from config; values never. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { cellCounter } from './cells.js';
 
 /** Process-wide Redis store counters, read at scrape time. */
 export type RedisTotals = () => {
@@ -17,11 +18,11 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
   return {
     registry,
-    requests: new Counter({
+    requests: cellCounter({
       name: 'jarvis_gateway_requests_total',
       help: 'Requests by route and status.',
       labelNames: ['route', 'status'],
-      registers: [registry],
+      registry,
     }),
     latency: new Histogram({
       name: 'jarvis_gateway_request_duration_seconds',
@@ -30,11 +31,11 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
-    limitDecisions: new Counter({
+    limitDecisions: cellCounter({
       name: 'jarvis_gateway_ratelimit_decisions_total',
       help: 'Rate-limit outcomes by policy, level and result (allowed, rejected, shadow_rejected).',
       labelNames: ['policy', 'level', 'result'],
-      registers: [registry],
+      registry,
     }),
     failureMode: new Gauge({
       name: 'jarvis_gateway_ratelimit_failure_mode',

@@ -180,17 +180,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   }
 
   // Labelled metric children, looked up once per route and status (labels come from config).
-  const counters = new Map<string, { inc(): void }>();
   const histograms = new Map<string, { observe(v: number): void }>();
-  const countFor = (route: string, status: number) => {
-    const key = `${route} ${status}`;
-    let c = counters.get(key);
-    if (!c) {
-      c = metrics.requests.labels(route, String(status));
-      if (counters.size < 10_000) counters.set(key, c);
-    }
-    return c;
-  };
+  const countFor = (route: string, status: number) => metrics.requests.cell(route, String(status));
   const latencyFor = (route: string) => {
     let h = histograms.get(route);
     if (!h) {

@@ -27,12 +27,23 @@ function sfString(s: string): string {
   return out + '"';
 }
 
+/** Level names come from config: their quoted form is kept (bounded anyway). */
+const quoted = new Map<string, string>();
+function quotedName(name: string): string {
+  let q = quoted.get(name);
+  if (q === undefined) {
+    q = sfString(name);
+    if (quoted.size < 4096) quoted.set(name, q);
+  }
+  return q;
+}
+
 export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
   const policy: string[] = [];
   const state: string[] = [];
   for (const l of d.levels) {
     if (l.shadow) continue;
-    const name = sfString(l.name);
+    const name = quotedName(l.name);
     policy.push(`${name};q=${l.limit};w=${l.windowSec}`);
     state.push(`${name};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`);
   }
