@@ -2,10 +2,11 @@
  * `npm run bench`: every target behind the same trivial mock upstream, measured in one run —
  * direct client → mock, the bare pass-through proxy, and the gateway routing only, with four limit
  * levels in memory, and with them on Redis. Each round measures every target in turn (saturation
- * with a closed loop, then latency at a fixed rate with the open loop); figures are medians over
- * the rounds, and the added latency is the median of each round's difference to the bare proxy,
- * so the slow drift of a shared machine hits every target alike. The load generator is a process
- * of its own. The last line printed is one JSON object.
+ * with a closed loop, then latency at a fixed rate with the open loop), the bare proxy again just
+ * before each gateway variant. A variant's ratio and added latency are medians over the rounds of
+ * its comparison with that adjacent bare-proxy slice: the load of a shared machine changes by the
+ * second, and adjacent slices see nearly the same. The load generator is a process of its own.
+ * The last line printed is one JSON object.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,16 +43,7 @@ export interface BenchSettings {
 }
 
 export const FULL: BenchSettings = {
-  rounds: 3,
-  connections: 32,
-  saturationWarmupS: 1,
-  saturationS: 5,
-  rate: 1000,
-  openWarmupS: 1,
-  openS: 5,
-};
-export const QUICK: BenchSettings = {
-  rounds: 1,
+  rounds: 5,
   connections: 32,
   saturationWarmupS: 0.5,
   saturationS: 3,
@@ -59,14 +51,30 @@ export const QUICK: BenchSettings = {
   openWarmupS: 0.5,
   openS: 3,
 };
+export const QUICK: BenchSettings = {
+  rounds: 1,
+  connections: 32,
+  saturationWarmupS: 0.5,
+  saturationS: 2,
+  rate: 1000,
+  openWarmupS: 0.5,
+  openS: 2,
+};
 
 type TargetKey = 'direct' | 'bare_proxy' | BenchVariant;
+
+interface Slice {
+  saturation: LoadResult;
+  fixed: LoadResult;
+}
 
 interface Target {
   key: TargetKey;
   url: string;
   saturation: LoadResult[];
   fixed: LoadResult[];
+  /** For a gateway variant: the bare proxy's slice measured just before each of its own. */
+  baseline: Slice[];
   /** Requests sent to it, warm-up included. */
   requests: number;
 }
@@ -125,7 +133,7 @@ async function loadgen(url: string, args: readonly string[]): Promise<LoadResult
   return JSON.parse(line) as LoadResult;
 }
 
-async function measure(target: Target, s: BenchSettings): Promise<void> {
+async function measure(target: Target, s: BenchSettings): Promise<Slice> {
   const sat = await loadgen(target.url, [
     '--mode',
     'closed',
@@ -153,17 +161,29 @@ async function measure(target: Target, s: BenchSettings): Promise<void> {
     `${target.key.padEnd(13)} ${String(Math.round(sat.achieved_rps)).padStart(6)} rps saturated; at ${s.rate}/s p50 ${String(fixed.latency_ms.p50)} ms, ` +
       `p99 ${String(fixed.latency_ms.p99)} ms${non2xx([sat, fixed]) > 0 ? `; ${non2xx([sat, fixed])} non-2xx/errors` : ''}`,
   );
+  return { saturation: sat, fixed };
 }
 
-function figures(target: Target, bare: Target | undefined): VariantFigures {
+/**
+ * A target's figures. For a gateway variant every figure relative to the bare proxy is the median
+ * over its slices of the comparison with the bare proxy's slice measured just before: a shared
+ * machine's load changes by the second, and a pair of adjacent slices sees nearly the same load.
+ */
+function figures(target: Target, paired: boolean): VariantFigures {
   const rps = median(target.saturation.map((r) => r.achieved_rps)) ?? 0;
-  const bareRps = bare ? median(bare.saturation.map((r) => r.achieved_rps)) : null;
+  const pairs = paired ? target.baseline : [];
+  const ratio = median(
+    pairs.flatMap((b, i) => {
+      const mine = target.saturation[i]?.achieved_rps;
+      return mine === undefined || b.saturation.achieved_rps <= 0 ? [] : [mine / b.saturation.achieved_rps];
+    }),
+  );
   const diff = (q: 'p50' | 'p99'): number | null => {
-    if (!bare) return null;
-    const d = target.fixed.flatMap((r, i) => {
-      const mine = r.latency_ms[q];
-      const theirs = bare.fixed[i]?.latency_ms[q];
-      return mine === null || theirs === null || theirs === undefined ? [] : [mine - theirs];
+    if (!paired) return null;
+    const d = pairs.flatMap((b, i) => {
+      const mine = target.fixed[i]?.latency_ms[q];
+      const theirs = b.fixed.latency_ms[q];
+      return mine === null || mine === undefined || theirs === null ? [] : [mine - theirs];
     });
     const m = median(d);
     return m === null ? null : ms3(m);
@@ -174,7 +194,7 @@ function figures(target: Target, bare: Target | undefined): VariantFigures {
   };
   return {
     rps: Math.round(rps),
-    rps_ratio: bareRps ? Math.round((rps / bareRps) * 1000) / 1000 : null,
+    rps_ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
     added_p50_ms: diff('p50'),
     added_p99_ms: diff('p99'),
     p50_ms: p('p50'),
@@ -273,8 +293,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
     const targets: Target[] = [
-      { key: 'direct', url: upstream.url, saturation: [], fixed: [], requests: 0 },
-      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], requests: 0 },
+      { key: 'direct', url: upstream.url, saturation: [], fixed: [], baseline: [], requests: 0 },
+      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], baseline: [], requests: 0 },
     ];
 
     let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
@@ -294,7 +314,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
-          const target: Target = { key: variant, url: gateway.url, saturation: [], fixed: [], requests: 0 };
+          const target: Target = { key: variant, url: gateway.url, saturation: [], fixed: [], baseline: [], requests: 0 };
           targets.push(target);
           if (variant === 'limits_redis') redisTarget = { target, gateway };
           gatewayState[variant] = 'ok';
@@ -310,9 +330,34 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       redisTarget && redis
         ? { metric: await gatewayRedisCommands(redisTarget.gateway.adminUrl), scripts: scriptCalls(await redisCommandCalls(redis.url)) }
         : undefined;
+    // Every process gets a second of load first, so the rounds measure JIT-compiled code: a
+    // gateway process is fresh, while the mock has had the direct client's load just before.
+    log('warm-up: 1 s of load on every target');
+    for (const target of targets) {
+      const warm = await loadgen(target.url, [
+        '--mode',
+        'closed',
+        '--connections',
+        String(s.connections),
+        '--warmup',
+        '0',
+        '--duration',
+        '1',
+      ]);
+      target.requests += warm.total_requests;
+    }
+    const [directSlot, bareSlot, ...variants] = targets as [Target, Target, ...Target[]];
     for (let round = 1; round <= s.rounds; round++) {
-      log(`round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s, then ${s.rate}/s for ${s.openS}s, per target`);
-      for (const target of targets) await measure(target, s);
+      log(
+        `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s, then ${s.rate}/s for ${s.openS}s, per target; ` +
+          'the bare proxy again before each gateway variant',
+      );
+      await measure(directSlot, s);
+      if (variants.length === 0) await measure(bareSlot, s);
+      for (const target of variants) {
+        target.baseline.push(await measure(bareSlot, s));
+        await measure(target, s);
+      }
     }
     let redisCalls: number | null = null;
     let redisSource: BenchSummary['redis_calls_source'] = null;
@@ -340,11 +385,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const byKey = new Map(targets.map((t) => [t.key, t]));
     const bareTarget = byKey.get('bare_proxy');
     const direct = byKey.get('direct');
-    const directFig = direct ? figures(direct, undefined) : undefined;
-    const bareFig = bareTarget ? figures(bareTarget, undefined) : undefined;
+    const directFig = direct ? figures(direct, false) : undefined;
+    const bareFig = bareTarget ? figures(bareTarget, false) : undefined;
     const variantFig = (v: BenchVariant): VariantFigures | null => {
       const t = byKey.get(v);
-      return t ? figures(t, bareTarget) : null;
+      return t ? figures(t, true) : null;
     };
     const summary: BenchSummary = {
       direct_rps: directFig?.rps ?? null,

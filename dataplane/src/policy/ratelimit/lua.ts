@@ -5,25 +5,28 @@
  *
  * KEYS[i]: the counter of op i. ARGV[1]: the time in ms, or '' to use the server's TIME (the
  * normal case: every gateway replica shares one clock). Tests pass their clock here.
- * Then 7 ARGV per op: algorithm code, limit, period ms, burst, cost, shadow (0/1), max wait ms
- * (-1: reject; GCRA only).
+ * ARGV[1 + i]: op i as one string of 7 numbers separated by single spaces: algorithm code,
+ * limit, period ms, burst, cost, shadow (0/1), max wait ms (-1: reject; GCRA only). One argument
+ * per op instead of seven: every argument costs the client and the server work of its own.
  *
- * Phase 1 reads every counter and decides each op; nothing is written. Phase 2 runs only when
- * every non-shadow op allowed: it writes each op that allowed (a shadow op that would reject is
- * not charged) and sets its TTL (PEXPIRE through SET PX, or PEXPIRE on the sliding-log set) to
- * the time after which its state no longer matters, so idle counters disappear by themselves.
+ * Phase 1 reads every string counter with one MGET (a sliding log, a sorted set, reads as nil
+ * there and is read with ZRANGEBYSCORE) and decides each op; nothing is written. Phase 2 runs
+ * only when every non-shadow op allowed: it writes each op that allowed (a shadow op that would
+ * reject is not charged) and sets its TTL (SET PX, or PEXPIRE on the sliding-log set) to the time
+ * after which its state no longer matters, so idle counters disappear by themselves.
  *
- * Reply: { admitted 0/1, wait ms, then per op: allowed 0/1, remaining, reset ms, retry ms }.
- * Fractional numbers travel as strings (Redis truncates Lua numbers to integers).
+ * Reply: one string of numbers separated by single spaces: admitted 0/1, wait ms, then per op
+ * allowed 0/1, remaining, reset ms, retry ms. One bulk string instead of an array of 2 + 4n
+ * elements; fractional numbers are written with %.17g, so they read back exactly.
  *
  * Needs Redis ≥ 5 (script effects replication, so writes after TIME are allowed).
  */
 import { createHash } from 'node:crypto';
 
-export const ARGS_PER_OP = 7;
-
 export const LIMIT_SCRIPT = `
 local F = '%.17g'
+local F2 = '%.17g %.17g'
+local F3 = '%.17g %.17g %.17g'
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
@@ -34,25 +37,27 @@ end
 local n = #KEYS
 local okAll, waitAll = true, 0
 local ok, wait, rem0, rem1, res0, res1, retry, setv, ttl, shadow, cost, period, logn = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+local state = redis.call('MGET', unpack(KEYS))
 for i = 1, n do
   local key = KEYS[i]
-  local j = 2 + (i - 1) * 7
-  local alg = tonumber(ARGV[j])
-  local limit = tonumber(ARGV[j + 1])
-  local P = tonumber(ARGV[j + 2])
-  local burst = tonumber(ARGV[j + 3])
-  local c = tonumber(ARGV[j + 4])
-  shadow[i] = ARGV[j + 5] == '1'
-  local maxWait = tonumber(ARGV[j + 6])
+  local a1, a2, a3, a4, a5, a6, a7 = string.match(ARGV[i + 1], '^(%d) (%S+) (%S+) (%S+) (%S+) ([01]) (%S+)$')
+  if not a1 then return redis.error_reply('malformed op ' .. i) end
+  local alg = tonumber(a1)
+  local limit = tonumber(a2)
+  local P = tonumber(a3)
+  local burst = tonumber(a4)
+  local c = tonumber(a5)
+  shadow[i] = a6 == '1'
+  local maxWait = tonumber(a7)
   cost[i] = c
   period[i] = P
   wait[i] = 0
   retry[i] = 0
+  local v = state[i]
   if alg == 1 then
     local cap = burst * P
     local need = c * P
     local tokens, last = cap, now
-    local v = redis.call('GET', key)
     if v then
       local x, y = string.match(v, '^(%S+) (%S+)$')
       tokens, last = tonumber(x), tonumber(y)
@@ -70,13 +75,12 @@ for i = 1, n do
     if not ok[i] then
       if c > burst then retry[i] = -1 else retry[i] = (need - tokens) / limit end
     end
-    setv[i] = string.format(F, after) .. ' ' .. string.format(F, last)
+    setv[i] = string.format(F2, after, last)
     ttl[i] = res1[i]
   elseif alg == 2 then
     local T = P / limit
     local tau = T * burst
     local tat = now
-    local v = redis.call('GET', key)
     if v then tat = tonumber(v) end
     local base = math.max(tat, now)
     local newTat = base + T * c
@@ -99,7 +103,6 @@ for i = 1, n do
   elseif alg == 5 then
     local w = math.floor(now / P)
     local count = 0
-    local v = redis.call('GET', key)
     if v then
       local x, y = string.match(v, '^(%S+) (%S+)$')
       if tonumber(x) == w then count = tonumber(y) end
@@ -113,13 +116,12 @@ for i = 1, n do
     if not ok[i] then
       if c > limit then retry[i] = -1 else retry[i] = reset end
     end
-    setv[i] = string.format(F, w) .. ' ' .. string.format(F, count + c)
+    setv[i] = string.format(F2, w, count + c)
     ttl[i] = reset
   elseif alg == 3 then
     local w = math.floor(now / P)
     local elapsed = now - w * P
     local curr, prev = 0, 0
-    local v = redis.call('GET', key)
     if v then
       local x, y, z = string.match(v, '^(%S+) (%S+) (%S+)$')
       local sw = tonumber(x)
@@ -144,7 +146,7 @@ for i = 1, n do
         retry[i] = P - elapsed + (P - ((limit - c) * P) / curr)
       end
     end
-    setv[i] = string.format(F, w) .. ' ' .. string.format(F, curr + c) .. ' ' .. string.format(F, prev)
+    setv[i] = string.format(F3, w, curr + c, prev)
     ttl[i] = res1[i]
   elseif alg == 4 then
     local cutoff = now - P
@@ -186,7 +188,8 @@ for i = 1, n do
   end
 end
 if not okAll then waitAll = 0 end
-local reply = { okAll and 1 or 0, string.format(F, waitAll) }
+-- The reply in one string.format call: each call costs about as much as the numbers it prints.
+local out = { okAll and 1 or 0, waitAll }
 for i = 1, n do
   local charged = okAll and ok[i]
   if charged then
@@ -200,17 +203,15 @@ for i = 1, n do
     end
   end
   local k = 3 + (i - 1) * 4
-  reply[k] = ok[i] and 1 or 0
+  out[k] = ok[i] and 1 or 0
   if charged then
-    reply[k + 1] = rem1[i]
-    reply[k + 2] = string.format(F, res1[i])
+    out[k + 1], out[k + 2] = rem1[i], res1[i]
   else
-    reply[k + 1] = rem0[i]
-    reply[k + 2] = string.format(F, res0[i])
+    out[k + 1], out[k + 2] = rem0[i], res0[i]
   end
-  reply[k + 3] = string.format(F, retry[i])
+  out[k + 3] = retry[i]
 end
-return reply
+return string.format('%d %.17g' .. string.rep(' %d %d %.17g %.17g', n), unpack(out))
 `;
 
 export const LIMIT_SCRIPT_SHA = createHash('sha1').update(LIMIT_SCRIPT).digest('hex');

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { systemTimers, type Timers } from '../../clock.js';
-import { ARGS_PER_OP, LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
+import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import type { LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
 
 /** Round trips and failures of a Redis store (the benchmark reports round trips per request). */
@@ -87,18 +87,13 @@ class RedisStore implements RedisLimitStore {
 
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult> {
     const n = ops.length;
-    const args: string[] = new Array<string>(2 * n + 1 + ARGS_PER_OP * n);
-    for (let i = 0; i < n; i++) args[i] = this.#prefix + (ops[i] as LimitOp).key;
+    // KEYS, then ARGV: the time ('' = Redis TIME) and one string per op (see lua.ts).
+    const args: string[] = new Array<string>(2 * n + 1);
     args[n] = this.#testNow ? String(this.#testNow()) : '';
-    let j = n + 1;
-    for (const op of ops) {
-      args[j++] = String(op.alg);
-      args[j++] = String(op.limit);
-      args[j++] = String(op.periodMs);
-      args[j++] = String(op.burst);
-      args[j++] = String(op.cost);
-      args[j++] = op.shadow ? '1' : '0';
-      args[j++] = String(op.maxWaitMs);
+    for (let i = 0; i < n; i++) {
+      const op = ops[i] as LimitOp;
+      args[i] = this.#prefix + op.key;
+      args[n + 1 + i] = `${op.alg} ${op.limit} ${op.periodMs} ${op.burst} ${op.cost} ${op.shadow ? 1 : 0} ${op.maxWaitMs}`;
     }
     const limit = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
     return this.#withTimeout(this.#run(n, args), limit).then(
@@ -154,15 +149,18 @@ class RedisStore implements RedisLimitStore {
   }
 }
 
-function num(v: unknown): number {
-  const x = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  if (Number.isNaN(x)) throw new Error(`unexpected rate-limit script reply element: ${String(v)}`);
+function num(s: string | undefined): number {
+  const x = s === undefined || s === '' ? NaN : Number(s);
+  if (Number.isNaN(x)) throw new Error(`unexpected rate-limit script reply element: ${String(s)}`);
   return x;
 }
 
+/** The script's reply: one string of 2 + 4n numbers (see lua.ts). */
 function parseReply(reply: unknown, n: number): StoreResult {
-  if (!Array.isArray(reply) || reply.length !== 2 + 4 * n) throw new Error('unexpected rate-limit script reply');
-  const r: unknown[] = reply;
+  const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : reply;
+  if (typeof text !== 'string') throw new Error('unexpected rate-limit script reply');
+  const r = text.split(' ');
+  if (r.length !== 2 + 4 * n) throw new Error(`unexpected rate-limit script reply: ${r.length} numbers for ${n} ops`);
   const outcomes = new Array<OpOutcome>(n);
   for (let i = 0; i < n; i++) {
     const k = 2 + 4 * i;
