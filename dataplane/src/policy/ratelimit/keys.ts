@@ -40,3 +40,23 @@ export const DEFAULT_HASH_TAG = 'jrl';
 export function keyHead(hashTag: string, counter: string, alg: number, scopeLetter: string): string {
   return `{${keyPart(hashTag)}}:${keyPart(counter)}:${alg}:${scopeLetter}:`;
 }
+
+/**
+ * In-memory counters need no readable key: a head (`{tag}:counter:alg:scope:`, ~30–60 bytes) is
+ * replaced by a short id of its own, which takes a third or more off every key string the memory
+ * store holds (1 M keys: tens of MB). Heads come from config; the table is bounded all the same,
+ * and past the bound a head stays as it is (still distinct: compact heads start with `~`, full
+ * ones with `{`).
+ */
+const compactHeads = new Map<string, string>();
+const MAX_COMPACT_HEADS = 100_000;
+
+export function compactHead(head: string): string {
+  let short = compactHeads.get(head);
+  if (short === undefined) {
+    if (compactHeads.size >= MAX_COMPACT_HEADS) return head;
+    short = `~${compactHeads.size.toString(36)}:`;
+    compactHeads.set(head, short);
+  }
+  return short;
+}

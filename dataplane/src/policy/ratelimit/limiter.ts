@@ -10,7 +10,7 @@
  */
 import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
-import { DEFAULT_HASH_TAG, keyHead, keyPart } from './keys.js';
+import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart } from './keys.js';
 import {
   ALG,
   type ActiveMode,
@@ -125,7 +125,7 @@ function compileValues(level: RateLimitLevelIR): CompiledLevel['values'] {
   }
 }
 
-function compileLevel(level: RateLimitLevelIR, tag: string, deps: LimiterDeps): CompiledLevel {
+function compileLevel(level: RateLimitLevelIR, tag: string, deps: LimiterDeps, inMemory: boolean): CompiledLevel {
   const alg = ALG[level.algorithm];
   const overrides = new Map<string, Rate>();
   for (const o of level.tenantOverrides) {
@@ -143,7 +143,9 @@ function compileLevel(level: RateLimitLevelIR, tag: string, deps: LimiterDeps): 
     shadow,
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
-    head: keyHead(tag, level.counter, alg, SCOPE_LETTER[level.scope]),
+    head: inMemory
+      ? compactHead(keyHead(tag, level.counter, alg, SCOPE_LETTER[level.scope]))
+      : keyHead(tag, level.counter, alg, SCOPE_LETTER[level.scope]),
     values: compileValues(level),
     cost: compileCost(level, deps),
     methods: level.methods.length > 0 ? new Set(level.methods.map((m) => m.toUpperCase())) : undefined,
@@ -174,9 +176,9 @@ interface Applied {
 
 export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLimiter {
   const tag = deps.hashTag ?? DEFAULT_HASH_TAG;
-  const levels = ir.levels.map((l) => compileLevel(l, tag, deps));
-  const { memory, redis } = deps.stores;
   const useRedis = ir.store === 'Redis';
+  const levels = ir.levels.map((l) => compileLevel(l, tag, deps, !useRedis));
+  const { memory, redis } = deps.stores;
   const failure = ir.failureMode;
   const replicas = Math.max(1, failure.expectedReplicas);
   const timeoutMs = failure.timeoutMs > 0 ? failure.timeoutMs : undefined;
@@ -201,7 +203,9 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         ...hotRate,
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
-        head: keyHead(tag, `${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
+        head: useRedis
+          ? keyHead(tag, `${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X')
+          : compactHead(keyHead(tag, `${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X')),
         values: () => undefined,
         cost: () => 1,
         methods: undefined,
