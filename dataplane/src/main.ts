@@ -43,9 +43,26 @@ async function main(flags: GatewayFlags): Promise<number> {
     redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
     redis.on('ready', () => log.info('redis ready'));
   }
+  const hotspots = new HotspotRegistry();
+  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
+  const redisLatency = {
+    ok: metrics.redisLatency.labels('ok'),
+    error: metrics.redisLatency.labels('error'),
+    timeout: metrics.redisLatency.labels('timeout'),
+  };
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
-    ...(redis ? { redis: createRedisStore({ redis, prefix: 'jarvis:rl:', timeoutMs: 200 }) } : {}),
+    ...(redis
+      ? {
+          redis: createRedisStore({
+            redis,
+            prefix: 'jarvis:rl:',
+            timeoutMs: 200,
+            clock,
+            onRoundTrip: (ms, outcome) => redisLatency[outcome].observe(ms / 1000),
+          }),
+        }
+      : {}),
   };
   const identifier = createIdentifier(flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig, {
     clock,
@@ -53,8 +70,6 @@ async function main(flags: GatewayFlags): Promise<number> {
     log,
   });
   process.on('SIGHUP', () => void identifier.reload());
-  const hotspots = new HotspotRegistry();
-  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
     connectTimeoutMs: 5000,

@@ -89,6 +89,13 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
         this.inc({ kind: 'noscript' }, t.scriptReloads);
       },
     }),
+    redisLatency: new Histogram({
+      name: 'jarvis_gateway_redis_duration_seconds',
+      help: 'Rate-limit round trips to Redis (one EVALSHA each), by outcome (ok, error, timeout).',
+      labelNames: ['outcome'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
     inFlight: new Gauge({ name: 'jarvis_gateway_in_flight_requests', help: 'Requests being handled.', registers: [registry] }),
   };
 }

@@ -6,7 +6,7 @@
  * than the policy's failure-mode timeout whatever the client does.
  */
 import type { Redis } from 'ioredis';
-import { systemTimers, type Timers } from '../../clock.js';
+import { systemClock, systemTimers, type Clock, type Timers } from '../../clock.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import type { LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
 
@@ -52,6 +52,10 @@ export interface RedisStoreOptions {
   /** Upper bound of any check's wait; a check's own timeout (the policy's) may be shorter. */
   timeoutMs?: number;
   timers?: Timers;
+  /** Clock for `onRoundTrip`. */
+  clock?: Clock;
+  /** Each completed or failed round trip's duration in ms (a latency histogram). */
+  onRoundTrip?: (ms: number, outcome: 'ok' | 'error' | 'timeout') => void;
   /**
    * Tests only: pass this time (ms) to the script instead of reading Redis TIME, so a contract
    * test can drive a Redis counter with the same manual clock as the memory store.
@@ -71,6 +75,8 @@ class RedisStore implements RedisLimitStore {
   readonly #timeoutMs: number;
   readonly #timers: Timers;
   readonly #testNow: (() => number) | undefined;
+  readonly #clock: Clock;
+  readonly #onRoundTrip: RedisStoreOptions['onRoundTrip'];
 
   constructor(opts: RedisStoreOptions) {
     if (/[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must not contain '{' or '}': ${opts.prefix}`);
@@ -79,6 +85,8 @@ class RedisStore implements RedisLimitStore {
     this.#timeoutMs = opts.timeoutMs ?? Infinity;
     this.#timers = opts.timers ?? systemTimers;
     this.#testNow = opts.testNow;
+    this.#clock = opts.clock ?? systemClock;
+    this.#onRoundTrip = opts.onRoundTrip;
   }
 
   ready(): boolean {
@@ -96,16 +104,22 @@ class RedisStore implements RedisLimitStore {
       args[n + 1 + i] = `${op.alg} ${op.limit} ${op.periodMs} ${op.burst} ${op.cost} ${op.shadow ? 1 : 0} ${op.maxWaitMs}`;
     }
     const limit = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
+    const started = this.#onRoundTrip ? this.#clock.now() : 0;
     return this.#withTimeout(this.#run(n, args), limit).then(
-      (reply) => parseReply(reply, n),
+      (reply) => {
+        this.#onRoundTrip?.(this.#clock.now() - started, 'ok');
+        return parseReply(reply, n);
+      },
       (err: unknown) => {
-        if (err instanceof LimitStoreTimeoutError) {
+        const timedOut = err instanceof LimitStoreTimeoutError;
+        if (timedOut) {
           this.stats.timeouts++;
           totals.timeouts++;
         } else {
           this.stats.errors++;
           totals.errors++;
         }
+        this.#onRoundTrip?.(this.#clock.now() - started, timedOut ? 'timeout' : 'error');
         throw err;
       },
     );
