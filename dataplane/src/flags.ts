@@ -16,6 +16,7 @@ export interface GatewayFlags {
   readonly identity: string | undefined;
   readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
   readonly maxBodyBytes: number;
+  readonly inspectBodyBytes: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly drainTimeoutMs: number;
@@ -38,6 +39,8 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --node-id NAME             xDS node id (default: $POD_NAME or hostname-pid)
   --xds-tls-ca FILE          talk TLS to the operator, trusting this CA; --xds-tls-cert/--xds-tls-key for mTLS
   --max-body-bytes N         largest request body (default 10485760)
+  --inspect-body-bytes N     largest body read into memory on routes whose policies look inside
+                             it (LLM model, prompt hash, token costs; default 4194304)
   --upstream-headers-timeout DURATION   (default 60s)
   --upstream-body-timeout DURATION      idle time between body chunks (default 300s)
   --drain-timeout DURATION   on SIGTERM, wait this long for in-flight requests (default 10s)
@@ -58,6 +61,7 @@ const VALUE_FLAGS = new Set([
   'node-id',
   'xds-tls-ca',
   'xds-tls-cert',
+  'inspect-body-bytes',
   'xds-tls-key',
   'max-body-bytes',
   'upstream-headers-timeout',
@@ -114,6 +118,7 @@ export function parseGatewayFlags(
     xdsTls:
       ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,
     maxBodyBytes: positiveInt(values.get('max-body-bytes'), '--max-body-bytes', 10 * 1024 * 1024, 1024 * 1024 * 1024),
+    inspectBodyBytes: positiveInt(values.get('inspect-body-bytes'), '--inspect-body-bytes', 4 * 1024 * 1024, 64 * 1024 * 1024),
     headersTimeoutMs: parseDurationMs(values.get('upstream-headers-timeout') ?? '60s', '--upstream-headers-timeout'),
     bodyTimeoutMs: parseDurationMs(values.get('upstream-body-timeout') ?? '300s', '--upstream-body-timeout'),
     drainTimeoutMs: parseDurationMs(values.get('drain-timeout') ?? '10s', '--drain-timeout'),

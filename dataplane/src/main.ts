@@ -161,6 +161,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     timers,
     identifier,
     metrics,
+    inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
     forward: { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs },
     current: () => current,
   });

@@ -90,10 +90,21 @@ export async function startUpstream(): Promise<{ port: number; requests: () => n
   let count = 0;
   const server = http.createServer((req, res) => {
     count++;
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ path: req.url, tenant: req.headers['x-tenant-id'] ?? null, user: req.headers['x-user-id'] ?? null }));
+      res.end(
+        JSON.stringify({
+          path: req.url,
+          method: req.method,
+          tenant: req.headers['x-tenant-id'] ?? null,
+          user: req.headers['x-user-id'] ?? null,
+          // What arrived, so tests can check what the gateway forwarded (bodies here are small).
+          body: Buffer.concat(chunks).toString('utf8'),
+          contentLength: req.headers['content-length'] ?? null,
+        }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -337,6 +337,87 @@ describe('hot keys', () => {
   });
 });
 
+describe('LLM calls: the body is inspected where a policy needs it', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    const yamlText = standaloneConfig(
+      upstream.port,
+      [
+        route('tokens', '/v1/chat/completions'),
+        route('models', '/v1/completions'),
+        policy(
+          'tokens',
+          'tokens',
+          `  store: Memory
+  limits: [{ name: prompt-tokens, scope: Header, header: x-team, rate: { requests: 100, per: 1h }, burst: 100, cost: { llmTokens: Input } }]`,
+        ),
+        policy(
+          'models',
+          'models',
+          `  store: Memory
+  limits: [{ name: all, scope: Global, rate: { requests: 100000, per: 1s }, burst: 100000 }]
+  hotspot:
+    parameters: [{ source: Model }, { source: PromptHash }]
+    window: 10s
+    minRequests: 20
+    activateSharePercent: 50
+    deactivateSharePercent: 20
+    cooldown: 10s
+    limit: { rate: { requests: 3, per: 1h }, burst: 3 }`,
+        ),
+      ].join('\n---\n'),
+    );
+    gw = await startGateway({ name: 'llm-body', args: ['--config', configDir(yamlText), '--inspect-body-bytes', '4096'] });
+    gateways.push(gw);
+  });
+
+  const chat = (body: string, team = 'red') =>
+    fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-team': team }, body });
+
+  it('answers malformed JSON with a 400 problem, and a body over the inspection limit with 413', async () => {
+    const bad = await chat('{"model": "gpt-4", "messages": [');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await bad.json()) as { detail: string }).detail).toMatch(/not valid JSON/);
+    const big = await chat(JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }));
+    expect(big.status).toBe(413);
+    await big.arrayBuffer();
+  });
+
+  it('charges the estimated prompt tokens, and forwards the body it read unchanged', async () => {
+    const prompt = 'y'.repeat(240); // 60 tokens at 4 characters per token
+    const body = JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: prompt }] });
+    const first = await chat(body, 'blue');
+    expect(first.status).toBe(200);
+    const echoed = (await first.json()) as { method: string; body: string };
+    expect(echoed.body).toBe(body); // the upstream got exactly what the client sent
+    expect(first.headers.get('ratelimit')).toContain('"prompt-tokens";r=40');
+    const second = await chat(body, 'blue'); // 60 more than the 40 left: refused, nothing charged
+    expect(second.status).toBe(429);
+    await second.arrayBuffer();
+    const small = await chat(JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'z'.repeat(40) }] }), 'blue');
+    expect(small.status).toBe(200); // 10 tokens still fit
+    await small.arrayBuffer();
+  });
+
+  it('finds a flooded model and prompt among the hot keys and limits them while they stay hot', async () => {
+    const complete = (model: string, prompt: string) =>
+      fetch(`${gw.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, prompt, max_tokens: 16 }),
+      }).then(async (r) => (await r.arrayBuffer(), r.status));
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++)
+      statuses.push(await complete(i % 6 === 0 ? `other-${i}` : 'llama-70b', i % 6 === 0 ? `q${i}` : 'same prompt'));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    const hot = (await fetch(`${gw.adminUrl}/admin/hotkeys`).then((r) => r.json())) as { parameter: string; value: string; hot: boolean }[];
+    expect(hot).toEqual(expect.arrayContaining([expect.objectContaining({ parameter: 'Model', value: 'llama-70b', hot: true })]));
+    expect(hot.some((k) => k.parameter === 'PromptHash' && k.hot)).toBe(true);
+    expect(await complete('rare-model', 'a fresh question')).toBe(200);
+  });
+});
+
 describe('graceful shutdown', () => {
   it('on SIGTERM finishes in-flight requests, refuses new ones, and exits 0', async () => {
     const slow = http.createServer((_req, res) => void setTimeout(() => res.end('done'), 1000));

@@ -42,7 +42,7 @@ export const Cost = obj(
     ),
     llmTokens: optional(
       oneOf(
-        'Charge LLM tokens of an OpenAI-compatible call: Input is estimated from the request before it is sent; Output and Total are charged when the response reports its usage.',
+        'Charge LLM tokens of an OpenAI-compatible JSON body, estimated before the call is sent: Input from the prompt text (about 4 characters per token), Output from the request\'s max_completion_tokens, max_tokens or max_output_tokens, Total both. The gateway reads such bodies (up to --inspect-body-bytes; malformed JSON gets 400); a request without one costs 1.',
         ['Input', 'Output', 'Total'] as const,
       ),
     ),

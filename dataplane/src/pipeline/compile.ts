@@ -19,6 +19,11 @@ export interface CompiledRoute {
   readonly hotParameters: readonly string[];
   /** Ids of the Services behind the route (for Service-scoped limits). */
   readonly serviceIds: readonly string[];
+  /**
+   * Whether the request body is read before the policies run: a hot Model or PromptHash, or a
+   * level costed in LLM tokens, needs what is inside it. Other routes stream bodies through.
+   */
+  readonly inspectBody: boolean;
   /** Picks a backend by weight; undefined: this request gets the unresolved share (500). */
   pickBackend(random: number): Backend | undefined;
 }
@@ -51,6 +56,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Compil
     const hotspotIR = route.rateLimit?.hotspot;
     const hotspot = hotspotIR ? compileHotspotGuard(route.id, hotspotIR, { clock: deps.clock }) : undefined;
     if (hotspot) guards.push(hotspot);
+    const hotParameters = hotspotIR ? hotspotIR.parameters.map(hotspotParameterName) : [];
     routes.set(route.id, {
       route,
       limiter: route.rateLimit
@@ -62,7 +68,11 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Compil
           })
         : undefined,
       hotspot,
-      hotParameters: hotspotIR ? hotspotIR.parameters.map(hotspotParameterName) : [],
+      hotParameters,
+      inspectBody:
+        hotParameters.includes('Model') ||
+        hotParameters.includes('PromptHash') ||
+        (route.rateLimit?.levels.some((l) => l.cost.type === 'LlmTokens') ?? false),
       serviceIds: [...new Set(route.backends.map((b) => b.backend))],
       pickBackend(random) {
         if (total === 0) return undefined;

@@ -9,6 +9,7 @@ import type { Identifier, Identity, IdentityProblem } from '../identify/index.js
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
+import { llmFacts, readBody, type BodyRead, type LlmFacts } from '../inspect/index.js';
 import { forward, upstreamHeaders, type ForwardOptions } from '../proxy/forward.js';
 import type { RequestLine } from '../route/matcher.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
@@ -21,6 +22,8 @@ export interface HandlerDeps {
   readonly forward: ForwardOptions;
   /** The compiled config in use; swapped atomically on updates. */
   readonly current: () => CompiledGateway | undefined;
+  /** Most bytes of a body read for inspection (routes with inspectBody); larger bodies get 413. */
+  readonly inspectBodyBytes: number;
   readonly random?: () => number;
 }
 
@@ -37,7 +40,8 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-function hotValues(route: CompiledRoute, identity: Identity, req: IncomingMessage, query: string): { parameter: string; value: string }[] {
+function hotValues(route: CompiledRoute, identity: Identity, x: Exchange): { parameter: string; value: string }[] {
+  const { req, query } = x;
   const out: { parameter: string; value: string }[] = [];
   let params: URLSearchParams | undefined;
   for (const p of route.hotParameters) {
@@ -47,7 +51,8 @@ function hotValues(route: CompiledRoute, identity: Identity, req: IncomingMessag
     else if (p === 'ClientIP') value = identity.clientIp;
     else if (p.startsWith('Header:')) value = headerValue(req, p.slice(7));
     else if (p.startsWith('Query:')) value = (params ??= new URLSearchParams(query)).get(p.slice(6)) ?? undefined;
-    // Model and PromptHash need the request body; they are observed once body-aware stages exist.
+    else if (p === 'Model') value = x.llm?.model;
+    else if (p === 'PromptHash') value = x.llm?.promptHash;
     if (value !== undefined && value !== '') out.push({ parameter: p, value });
   }
   return out;
@@ -61,6 +66,21 @@ interface Exchange {
   readonly url: string;
   readonly path: string;
   readonly query: string;
+  /** The body, when the route inspects bodies: forwarded from here instead of streamed. */
+  body?: Buffer;
+  /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
+  llm?: LlmFacts;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return false;
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** application/json and the +json types (RFC 6839). */
+function isJson(req: IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || type.endsWith('+json');
 }
 
 /** How a request ended, for the metrics. */
@@ -118,7 +138,43 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       sendProblem(res, 404, 'no-route', 'No route', `No route matches ${line.method} ${x.path}.`);
       return { route: NO_ROUTE, status: 404 };
     }
-    const hot = route.hotspot ? route.hotspot.observe(route.route.id, hotValues(route, identity, req, x.query)) : [];
+    if (route.inspectBody && hasBody(req)) return readBody(req, deps.inspectBodyBytes).then((r) => inspected(x, route, identity, r));
+    return guarded(x, route, identity);
+  }
+
+  /** The body of an inspecting route is in: parse what the policies need, or refuse it. */
+  function inspected(x: Exchange, route: CompiledRoute, identity: Identity, read: BodyRead): Maybe<Outcome> {
+    const routeId = route.route.id;
+    if (!read.ok) {
+      if (read.reason === 'aborted') return { route: routeId, status: 499 };
+      sendProblem(
+        x.res,
+        413,
+        'body-too-large',
+        'Request body too large',
+        `This route reads bodies of at most ${deps.inspectBodyBytes} bytes.`,
+      );
+      return { route: routeId, status: 413 };
+    }
+    x.body = read.body;
+    if (isJson(x.req)) {
+      let json: unknown;
+      try {
+        json = JSON.parse(read.body.toString('utf8'));
+      } catch (err) {
+        const why = err instanceof Error ? err.message.slice(0, 200) : 'not JSON';
+        sendProblem(x.res, 400, 'malformed-json', 'Malformed JSON body', `The request body is not valid JSON: ${why}`);
+        return { route: routeId, status: 400 };
+      }
+      x.llm = llmFacts(json);
+    }
+    return guarded(x, route, identity);
+  }
+
+  /** Hot keys, then every rate-limit level at once. */
+  function guarded(x: Exchange, route: CompiledRoute, identity: Identity): Maybe<Outcome> {
+    const { req } = x;
+    const hot = route.hotspot ? route.hotspot.observe(route.route.id, hotValues(route, identity, x)) : [];
     if (!route.limiter) return proxy(x, route, identity, undefined);
     const request: LimitRequest = {
       routeId: route.route.id,
@@ -126,13 +182,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       clientIp: identity.clientIp,
       user: identity.user,
       tenant: identity.tenant,
-      method: line.method,
-      header: line.header,
+      method: req.method ?? 'GET',
+      header: (n) => headerValue(req, n),
       claim: (n) => {
         const v = identity.claims[n];
         return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
       },
       hot,
+      ...(x.llm ? { llmTokens: { input: x.llm.inputTokens, output: x.llm.outputTokens } } : {}),
     };
     const decision = route.limiter.check(request);
     return decision instanceof Promise ? decision.then((d) => limited(x, route, identity, d)) : limited(x, route, identity, decision);
@@ -176,7 +233,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return { route: routeId, status };
     }
     const headers = upstreamHeaders(req.headers, identity.clientIp, identity.tenant, identity.user);
-    return forward(req, res, pool, x.url, headers, deps.forward, limitHeaders).then((r) => ({ route: routeId, status: r.status }));
+    return forward(req, res, pool, x.url, headers, deps.forward, limitHeaders, x.body).then((r) => ({ route: routeId, status: r.status }));
   }
 
   // Labelled metric children, looked up once per route and status (labels come from config).

@@ -186,15 +186,21 @@ export function forward(
   headers: Record<string, string | string[]>,
   options: ForwardOptions,
   extraResponseHeaders?: OutgoingHttpHeaders,
+  /** The body, already read (a route that inspects bodies); otherwise it streams from `req`. */
+  buffered?: Buffer,
 ): Promise<ForwardResult> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > options.maxBodyBytes) {
+  if (buffered === undefined && declared > options.maxBodyBytes) {
     req.resume();
     sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${options.maxBodyBytes} bytes.`);
     return Promise.resolve({ status: 413, error: 'body-too-large' });
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (declared > 0 || req.headers['transfer-encoding'] !== undefined);
-  const body = hasBody ? req.pipe(new BodyLimit(options.maxBodyBytes)) : null;
+  let body: Dispatcher.DispatchOptions['body'] = null;
+  if (buffered !== undefined) {
+    body = buffered;
+    headers['content-length'] = String(buffered.length); // it may have come chunked
+  } else if (hasBody) body = req.pipe(new BodyLimit(options.maxBodyBytes));
   return new Promise<ForwardResult>((resolve) => {
     const exchange = new Exchange(res, extraResponseHeaders, (err) => {
       if (err === undefined) resolve({ status: exchange.status });

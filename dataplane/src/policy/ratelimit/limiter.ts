@@ -33,7 +33,10 @@ export interface LimiterDeps {
   onDecision?: (d: LimitDecision) => void;
   /** Called when the route's active mode changes (e.g. redis → local → redis), for the metric. */
   onModeChange?: (mode: ActiveMode, previous: ActiveMode, policies: RateLimitIR['policies']) => void;
-  /** LLM token estimate of a request (cost type LlmTokens); without it such a request costs 1. */
+  /**
+   * LLM token estimate of a request (cost type LlmTokens); by default the body stage's estimate
+   * in `LimitRequest.llmTokens`. A request without one costs 1.
+   */
   llmTokens?: (req: LimitRequest, kind: LlmTokenKind) => number | undefined;
   /** Redis Cluster hash tag of this route's keys; see keys.ts for the trade-off. */
   hashTag?: string;
@@ -71,6 +74,13 @@ function positiveInt(v: number | undefined): number | undefined {
   return v !== undefined && Number.isFinite(v) && v >= 1 ? Math.floor(v) : undefined;
 }
 
+/** The body stage's estimate (inspect/llm.ts): prompt tokens in, the request's ceiling out. */
+function bodyEstimate(req: LimitRequest, kind: LlmTokenKind): number | undefined {
+  const t = req.llmTokens;
+  if (!t) return undefined;
+  return kind === 'Input' ? t.input : kind === 'Output' ? t.output : t.input + t.output;
+}
+
 function compileCost(level: RateLimitLevelIR, deps: LimiterDeps): (req: LimitRequest, cap: number) => number {
   const cost = level.cost;
   switch (cost.type) {
@@ -89,7 +99,7 @@ function compileCost(level: RateLimitLevelIR, deps: LimiterDeps): (req: LimitReq
     }
     case 'LlmTokens': {
       const kind = cost.tokens;
-      const estimate = deps.llmTokens;
+      const estimate = deps.llmTokens ?? bodyEstimate;
       return (req, cap) => {
         const v = positiveInt(estimate?.(req, kind));
         return v === undefined ? 1 : Math.min(v, cap);

@@ -17,6 +17,8 @@ export interface LimitRequest {
   claim(name: string): string | undefined;
   /** Hot parameter values flagged by the hotspot stage, e.g. { parameter: 'Tenant', value: 'acme' } or { parameter: 'Header:x-foo', value } */
   hot: readonly { parameter: string; value: string }[];
+  /** Token estimates of an OpenAI-compatible body, on routes that inspect bodies (cost LlmTokens). */
+  llmTokens?: { readonly input: number; readonly output: number };
 }
 
 /** One level's outcome, for the RateLimit headers, the problem body and metrics. */
