@@ -235,6 +235,27 @@ describe('compileRouteLimiter', () => {
     ]);
   });
 
+  it('a hotspot in Shadow mode counts hot values against its limit without refusing them', async () => {
+    const hotspot: NonNullable<RateLimitIR['hotspot']> = {
+      parameters: [{ source: 'Tenant' }],
+      windowMs: 10_000,
+      topK: 10,
+      minRequests: 10,
+      activateSharePercent: 50,
+      deactivateSharePercent: 20,
+      cooldownMs: 1000,
+      limit: { algorithm: 'TokenBucket', limit: 2, periodMs: 1000 },
+      mode: 'Shadow',
+      source,
+    };
+    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot }));
+    const hot = request({ tenant: 'acme', hot: [{ parameter: 'Tenant', value: 'acme' }] });
+    expect(await run(3, hot)).toEqual([true, true, true]);
+    const d = await limiter.check(hot);
+    expect(d.allowed).toBe(true);
+    expect(d.levels.find((l) => l.name === 'hotspot:Tenant')).toMatchObject({ allowed: false, shadow: true });
+  });
+
   it('Retry-After is never earlier than the violated level’s t', async () => {
     const { limiter, time } = setup(
       rateLimit([
