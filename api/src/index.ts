@@ -38,3 +38,4 @@ export { formatFieldError, type FieldError, type FieldErrorType } from './valida
 export * from './time.js';
 export * from './flags.js';
 export * from './log.js';
+export * from './group.js';

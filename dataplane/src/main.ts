@@ -31,7 +31,8 @@ async function main(flags: GatewayFlags): Promise<number> {
   if (flags.redis) {
     redis = new Redis(flags.redis, {
       enableOfflineQueue: false,
-      commandTimeout: 1000,
+      // No ioredis commandTimeout: the store times every check out itself (200 ms at most, less
+      // when the policy says so), and a second timer per request would never fire first.
       maxRetriesPerRequest: 0,
       lazyConnect: false,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),

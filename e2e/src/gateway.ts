@@ -8,6 +8,7 @@ import { clock, sleep } from './clock.js';
 import { freePorts } from './envtest/ports.js';
 import { repoRoot } from './paths.js';
 import { tailFile } from './util/files.js';
+import { scrapeMetric } from './util/metrics.js';
 import { hasExited, stopChild, trackChild } from './util/processes.js';
 
 export interface GatewayProcess {
@@ -63,20 +64,7 @@ export async function startGateway(options: {
     adminUrl,
     logFile,
     child,
-    async metric(name, labels = {}) {
-      const text = await fetch(`${adminUrl}/metrics`).then(
-        (r) => r.text(),
-        () => '',
-      );
-      let sum: number | undefined;
-      for (const line of text.split('\n')) {
-        const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([\d.eE+-]+|NaN)$/.exec(line);
-        if (!m || m[1] !== name) continue;
-        if (!Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) continue;
-        sum = (sum ?? 0) + Number(m[3]);
-      }
-      return sum;
-    },
+    metric: (name, labels = {}) => scrapeMetric(`${adminUrl}/metrics`, name, labels),
     stop: () => stopChild(child, 15_000),
     kill: async () => {
       child.kill('SIGKILL');

@@ -8,6 +8,7 @@ import { repoRoot } from './paths.js';
 import { freePorts } from './envtest/ports.js';
 import { stopChild, trackChild, hasExited } from './util/processes.js';
 import { tailFile } from './util/files.js';
+import { scrapeMetric } from './util/metrics.js';
 
 export interface OperatorProcess {
   readonly id: string;
@@ -72,22 +73,7 @@ export async function startOperator(options: {
     await sleep(100);
   }
 
-  const metric = async (name: string, labels: Record<string, string> = {}) => {
-    const text = await fetch(`${healthUrl}/metrics`).then(
-      (r) => r.text(),
-      () => '',
-    );
-    let sum: number | undefined;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([\d.eE+-]+|NaN)$/.exec(line);
-      if (!m || m[1] !== name) continue;
-      const set = m[2] ?? '';
-      if (!Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) continue;
-      sum = (sum ?? 0) + Number(m[3]);
-    }
-    return sum;
-  };
+  const metric = (name: string, labels: Record<string, string> = {}) => scrapeMetric(`${healthUrl}/metrics`, name, labels);
 
   return {
     id: options.id,

@@ -135,8 +135,7 @@ export class Reconciler {
   }
 
   #lookup = (plural: string, namespace: string, name: string): KubeObject | undefined => {
-    const informer = this.informers.find((i) => i.name === plural);
-    return informer?.list().find((o) => o.metadata.namespace === namespace && o.metadata.name === name);
+    return this.informers.find((i) => i.name === plural)?.get(namespace, name);
   };
 
   async #reconcile(): Promise<void> {

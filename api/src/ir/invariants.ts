@@ -5,6 +5,7 @@
  */
 import type { BackendIR, GatewayIR, IR, RouteIR } from './types.js';
 import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
+import { isBursty } from '../schema/ratelimit.js';
 
 type Errors = string[];
 
@@ -60,8 +61,7 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
       const lp = `${path}.rateLimit.levels[${i}]`;
       if ((l.scope === 'Header') !== (l.header !== undefined)) errors.push(`${lp}.header: required exactly for scope Header`);
       if ((l.scope === 'Claim') !== (l.claim !== undefined)) errors.push(`${lp}.claim: required exactly for scope Claim`);
-      const bursty = l.algorithm === 'TokenBucket' || l.algorithm === 'GCRA';
-      if (bursty !== (l.burst !== undefined)) errors.push(`${lp}.burst: required exactly for TokenBucket and GCRA`);
+      if (isBursty(l.algorithm) !== (l.burst !== undefined)) errors.push(`${lp}.burst: required exactly for TokenBucket and GCRA`);
       if (l.burst !== undefined && l.burst < l.limit) errors.push(`${lp}.burst: must be at least limit`);
       if (l.tenantOverrides.length > 0 && l.scope !== 'Tenant') errors.push(`${lp}.tenantOverrides: only for scope Tenant`);
     });

@@ -4,6 +4,11 @@ import { Rate, TargetRefs, headerName, labelName } from './common.js';
 
 export const RATE_LIMIT_SCOPES = ['Global', 'Route', 'Service', 'ClientIP', 'User', 'Tenant', 'Header', 'Claim'] as const;
 export const RATE_LIMIT_ALGORITHMS = ['TokenBucket', 'GCRA', 'SlidingWindow', 'SlidingLog', 'FixedWindow'] as const;
+
+/** The algorithms with a burst (bucket capacity or GCRA tolerance). */
+export function isBursty(algorithm: string): boolean {
+  return algorithm === 'TokenBucket' || algorithm === 'GCRA';
+}
 export const SLIDING_LOG_MAX_REQUESTS = 1000;
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -42,7 +47,7 @@ export const Cost = obj(
     ),
     llmTokens: optional(
       oneOf(
-        'Charge LLM tokens of an OpenAI-compatible JSON body, estimated before the call is sent: Input from the prompt text (about 4 characters per token), Output from the request\'s max_completion_tokens, max_tokens or max_output_tokens, Total both. The gateway reads such bodies (up to --inspect-body-bytes; malformed JSON gets 400); a request without one costs 1.',
+        "Charge LLM tokens of an OpenAI-compatible JSON body, estimated before the call is sent: Input from the prompt text (about 4 characters per token), Output from the request's max_completion_tokens, max_tokens or max_output_tokens, Total both. The gateway reads such bodies (up to --inspect-body-bytes; malformed JSON gets 400); a request without one costs 1.",
         ['Input', 'Output', 'Total'] as const,
       ),
     ),

@@ -2,6 +2,7 @@
  * The BackendIRs: every Service port that a route or a compiled fallback chain uses, with its
  * endpoints and the CircuitBreakerPolicy that wins for it (see precedence.ts).
  */
+import { pushTo } from '../group.js';
 import type { BackendIR } from '../ir/types.js';
 import { compareStrings } from '../ir/order.js';
 import type { Catalog } from './catalog.js';
@@ -22,7 +23,7 @@ export interface BackendUse {
 
 export function buildBackends(cat: Catalog, uses: readonly BackendUse[], breakers: readonly Attached[], compile: Compiler): BackendIR[] {
   const byId = new Map<string, BackendUse[]>();
-  for (const u of uses) byId.set(u.id, [...(byId.get(u.id) ?? []), u]);
+  for (const u of uses) pushTo(byId, u.id, u);
   return [...byId.entries()]
     .sort(([a], [b]) => compareStrings(a, b))
     .map(([id, all]) => {

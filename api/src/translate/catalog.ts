@@ -1,4 +1,5 @@
 /** Look-ups over the parsed store, by namespace and name. */
+import { pushTo } from '../group.js';
 import { compareStrings } from '../ir/order.js';
 import type { EndpointSliceModel, GatewayModel, HTTPRouteModel, NamespaceModel, ServiceModel, Store } from './model.js';
 
@@ -31,7 +32,7 @@ export function catalog(store: Store, controllerName: string): Catalog {
   const sorted = [...store.endpointSlices].sort((a, b) => compareStrings(a.meta.name, b.meta.name));
   for (const s of sorted) {
     const k = key(s.meta.namespace, s.serviceName);
-    slices.set(k, [...(slices.get(k) ?? []), s]);
+    pushTo(slices, k, s);
   }
   return {
     store,

@@ -12,14 +12,9 @@ function rateLimit(p: RateLimitPolicy): Finding[] {
   const out: Finding[] = [];
   p.spec.limits.forEach((limit, l) => {
     const seen = new Map<string, number>();
-    const bursty = limit.algorithm === 'TokenBucket' || limit.algorithm === 'GCRA';
+    // A burst on a non-bursty algorithm is a CEL rule of the schema: such a policy never gets here.
     (limit.tenantOverrides ?? []).forEach((o, i) => {
       const at = `spec.limits[${l}].tenantOverrides[${i}]`;
-      if (o.burst !== undefined && !bursty)
-        out.push({
-          path: `${at}.burst`,
-          message: `burst applies only to the TokenBucket and GCRA algorithms (the limit uses ${limit.algorithm})`,
-        });
       for (const tenant of o.tenants) {
         const first = seen.get(tenant);
         if (first !== undefined)

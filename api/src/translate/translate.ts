@@ -7,6 +7,7 @@
  *   TargetNotFound, Conflicted) → routes with merged policies (routes.ts, precedence.ts,
  *   merge.ts) → backends with endpoints and breakers (backends.ts) → gateways (gateways.ts).
  */
+import { pushTo } from '../group.js';
 import { compareStrings } from '../ir/order.js';
 import type { IR } from '../ir/types.js';
 import type { PolicyKind } from '../schema/kinds.js';
@@ -44,7 +45,7 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
 
   const { attached, results: policies } = admitPolicies(cat);
   const byKind = new Map<PolicyKind, Attached[]>();
-  for (const a of attached) byKind.set(a.model.kind, [...(byKind.get(a.model.kind) ?? []), a]);
+  for (const a of attached) pushTo(byKind, a.model.kind, a);
 
   const perGateway = new Map<string, GatewayRoutes[]>();
   const uses: BackendUse[] = [];
@@ -52,7 +53,7 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
     const rk = key(attachment.route.meta.namespace, attachment.route.meta.name);
     const rules = routeBackends.get(rk)!.rules;
     const built = buildRoutes(attachment, rules, byKind, compile);
-    perGateway.set(attachment.gatewayId, [...(perGateway.get(attachment.gatewayId) ?? []), { attachment, routes: built }]);
+    pushTo(perGateway, attachment.gatewayId, { attachment, routes: built });
     built.forEach((r, i) => {
       for (const b of rules[i]!.backends)
         uses.push({ id: b.id, namespace: b.namespace, service: b.service, port: b.port, context: r.context });

@@ -54,10 +54,11 @@ const REASON_TYPE: Record<NonNullable<CelRule['reason']>, FieldErrorType> = {
   FieldValueDuplicate: 'Duplicate value',
 };
 
-function evaluate(rule: CelRule, value: unknown, node: SchemaNode, path: string, out: FieldError[]): void {
+/** `self` is `value` converted for CEL (once per node, shared by its rules). */
+function evaluate(rule: CelRule, value: unknown, self: CelInput, path: string, out: FieldError[]): void {
   const target = rule.fieldPath ? `${path}${rule.fieldPath}` : path;
   const p = program(rule.rule);
-  const result = p instanceof Error ? p : p({ self: toCel(value, node) });
+  const result = p instanceof Error ? p : p({ self });
   if (result === true) return;
   if (result instanceof Error || isCelError(result) || result !== false) {
     const why = result instanceof Error ? result.message : `result is not a bool`;
@@ -80,7 +81,11 @@ export function validateCel(value: unknown, node: SchemaNode, path: string, stru
     walkChildren(value, node, path, structural, out);
     return;
   }
-  for (const rule of node['x-kubernetes-validations'] ?? []) evaluate(rule, value, node, path, out);
+  const rules = node['x-kubernetes-validations'] ?? [];
+  if (rules.length > 0) {
+    const self = toCel(value, node);
+    for (const rule of rules) evaluate(rule, value, self, path, out);
+  }
   walkChildren(value, node, path, structural, out);
 }
 

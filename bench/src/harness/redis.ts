@@ -4,6 +4,8 @@
  */
 import { connect } from 'node:net';
 
+import { scrapeMetric } from '@jarvis/e2e/dist/util/metrics.js';
+
 /** Sends one command and returns the reply's payload (simple string or bulk string). */
 export function redisCommand(url: string, args: readonly string[], timeoutMs = 2_000): Promise<string> {
   const u = new URL(url);
@@ -75,31 +77,7 @@ export function scriptCalls(calls: ReadonlyMap<string, number>): number {
   return SCRIPT_COMMANDS.reduce((sum, c) => sum + (calls.get(c) ?? 0), 0);
 }
 
-/**
- * The sum of a metric over all its label sets in a Prometheus text exposition, or undefined when
- * the metric is absent.
- */
-export function metricSum(exposition: string, name: string): number | undefined {
-  let sum: number | undefined;
-  for (const line of exposition.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    let rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    if (rest[0] === '{') rest = rest.slice(rest.lastIndexOf('}') + 1);
-    // `<value>` or `<value> <timestamp>`
-    const value = Number(rest.trim().split(/\s+/)[0]);
-    if (Number.isFinite(value)) sum = (sum ?? 0) + value;
-  }
-  return sum;
-}
-
 /** The gateway's count of Redis round trips (`jarvis_gateway_redis_round_trips_total`), if it exposes one. */
-export async function gatewayRedisCommands(adminUrl: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
-    if (res.status !== 200) return undefined;
-    return metricSum(await res.text(), 'jarvis_gateway_redis_round_trips_total');
-  } catch {
-    return undefined;
-  }
+export function gatewayRedisCommands(adminUrl: string): Promise<number | undefined> {
+  return scrapeMetric(`${adminUrl}/metrics`, 'jarvis_gateway_redis_round_trips_total');
 }

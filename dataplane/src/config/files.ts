@@ -55,6 +55,7 @@ export async function loadConfigDir(dir: string, gatewayId?: string): Promise<Ga
 
 export interface FileSourceEvents {
   applied(config: GatewayConfig): void;
+  /** The directory could not be loaded (a config that `apply` refuses is reported by `apply`). */
   rejected(error: string): void;
 }
 
@@ -89,9 +90,7 @@ export class FileSource {
   async reload(): Promise<void> {
     try {
       const config = await loadConfigDir(this.dir, this.gatewayId);
-      const applied = this.apply(config);
-      if (applied.ok) this.events.applied(config);
-      else this.events.rejected(applied.error);
+      if (this.apply(config).ok) this.events.applied(config);
     } catch (err) {
       this.events.rejected(err instanceof Error ? err.message : String(err));
     }

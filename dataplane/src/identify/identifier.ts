@@ -102,6 +102,11 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
   const trusted = new CidrSet(cidrs);
   const watches: FileWatch[] = [];
 
+  /** Re-read a key file; on failure keep the previous keys and warn with `failure`. */
+  type Reload = (failure: string) => Promise<void>;
+  let reloadJwt: Reload | undefined;
+  let reloadApiKeys: Reload | undefined;
+
   // --- JWT ---
   const jwtConfig = config.jwt;
   let verifier: JwtVerifier | undefined;
@@ -115,15 +120,15 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
     }
     const v = new JwtVerifier(jwtConfig, keys, clock, config.maxIdLength);
     verifier = v;
-    watches.push(
-      watchFiles(keyFiles(jwtConfig.keys), timers, intervalMs, async () => {
-        try {
-          v.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
-        } catch (err) {
-          log.warn('identity: JWT keys changed but cannot be used; keeping the previous keys', { error: (err as Error).message });
-        }
-      }),
-    );
+    reloadJwt = async (failure) => {
+      try {
+        v.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
+      } catch (err) {
+        log.warn(`identity: JWT keys ${failure}; keeping the previous keys`, { error: (err as Error).message });
+      }
+    };
+    const reload = reloadJwt;
+    watches.push(watchFiles(keyFiles(jwtConfig.keys), timers, intervalMs, () => reload('changed but cannot be used')));
   }
 
   // --- API keys ---
@@ -142,18 +147,15 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
       throw new IdentityConfigError('apiKeys.file', `${apiConfig.file}: ${(err as Error).message}`);
     }
     const store = apiKeys;
-    watches.push(
-      watchFiles([apiConfig.file], timers, intervalMs, async () => {
-        try {
-          store.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
-        } catch (err) {
-          log.warn('identity: API key file changed but is invalid; keeping the previous keys', {
-            file: apiConfig.file,
-            error: (err as Error).message,
-          });
-        }
-      }),
-    );
+    reloadApiKeys = async (failure) => {
+      try {
+        store.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
+      } catch (err) {
+        log.warn(`identity: API key file ${failure}; keeping the previous keys`, { file: apiConfig.file, error: (err as Error).message });
+      }
+    };
+    const reload = reloadApiKeys;
+    watches.push(watchFiles([apiConfig.file], timers, intervalMs, () => reload('changed but is invalid')));
   }
 
   const jwtHeader = jwtConfig?.header.name;
@@ -236,23 +238,8 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
     identify: identifyNow,
     async reload() {
       // A forced reload re-reads even when the files look unchanged.
-      if (verifier && jwtConfig) {
-        try {
-          verifier.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
-        } catch (err) {
-          log.warn('identity: JWT keys cannot be reloaded; keeping the previous keys', { error: (err as Error).message });
-        }
-      }
-      if (apiKeys && apiConfig) {
-        try {
-          apiKeys.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
-        } catch (err) {
-          log.warn('identity: API key file cannot be reloaded; keeping the previous keys', {
-            file: apiConfig.file,
-            error: (err as Error).message,
-          });
-        }
-      }
+      await reloadJwt?.('cannot be reloaded');
+      await reloadApiKeys?.('cannot be reloaded');
     },
     close() {
       for (const w of watches) w.close();

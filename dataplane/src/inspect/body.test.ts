@@ -49,7 +49,9 @@ describe('readBody', () => {
       },
     });
     // The client may see its upload cut off; the reader must have stopped at the limit either way.
-    void fetch(url, { method: 'POST', body: endless, duplex: 'half' } as RequestInit).then((r) => r.text()).catch(() => undefined);
+    void fetch(url, { method: 'POST', body: endless, duplex: 'half' } as RequestInit)
+      .then((r) => r.text())
+      .catch(() => undefined);
     await expect.poll(() => reads.length).toBe(2);
     expect(reads[1]).toEqual({ ok: false, reason: 'too-large' });
   });

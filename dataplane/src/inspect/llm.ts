@@ -21,7 +21,7 @@ export interface LlmFacts {
 
 const CHARS_PER_TOKEN = 4;
 const MAX_MODEL_LENGTH = 256;
-/** Text beyond this many characters still counts towards tokens but is not walked further. */
+/** Most text parts collected from one body; parts beyond are not walked (they do not count). */
 const MAX_WALK_PARTS = 10_000;
 
 function isRecord(v: unknown): v is Record<string, unknown> {

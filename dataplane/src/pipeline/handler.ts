@@ -10,7 +10,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
 import { llmFacts, readBody, type BodyRead, type LlmFacts } from '../inspect/index.js';
-import { forward, upstreamHeaders, type ForwardOptions } from '../proxy/forward.js';
+import { forward, hasBody, upstreamHeaders, type ForwardOptions } from '../proxy/forward.js';
 import type { RequestLine } from '../route/matcher.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
 
@@ -70,11 +70,6 @@ interface Exchange {
   body?: Buffer;
   /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
   llm?: LlmFacts;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return false;
-  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** application/json and the +json types (RFC 6839). */

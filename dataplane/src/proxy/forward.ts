@@ -40,6 +40,19 @@ function connectionNamed(connection: string | string[] | undefined): string[] | 
 export const TENANT_HEADER = 'x-tenant-id';
 export const USER_HEADER = 'x-user-id';
 
+/** Copies the end-to-end headers: not hop-by-hop, not named by Connection, not in `skip`. */
+function endToEnd(headers: IncomingHttpHeaders, out: OutgoingHttpHeaders, skip?: ReadonlySet<string>): void {
+  const named = connectionNamed(headers.connection);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.includes(name) || skip?.has(name)) continue;
+    out[name] = value;
+  }
+}
+
+/** Identity headers: whatever the client sent in them never reaches the upstream. */
+const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TENANT_HEADER, USER_HEADER]);
+
 /**
  * Request headers for the upstream: hop-by-hop removed (including those named by Connection), the
  * client appended to X-Forwarded-For, and the verified tenant and user in x-tenant-id and
@@ -51,32 +64,31 @@ export function upstreamHeaders(
   tenant?: string,
   user?: string,
 ): Record<string, string | string[]> {
-  const named = connectionNamed(headers.connection);
   const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.includes(name)) continue;
-    out[name] = value;
-  }
+  endToEnd(headers, out, IDENTITY_HEADERS);
   const xff = headers['x-forwarded-for'];
   out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${clientIp}` : clientIp;
-  delete out[TENANT_HEADER];
-  delete out[USER_HEADER];
   if (tenant !== undefined) out[TENANT_HEADER] = tenant;
   if (user !== undefined) out[USER_HEADER] = user;
   return out;
 }
 
 function responseHeaders(headers: IncomingHttpHeaders, extra?: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const named = connectionNamed(headers.connection);
   const out: OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.includes(name)) continue;
-    out[name] = value;
-  }
+  endToEnd(headers, out);
   if (extra) for (const name in extra) out[name] = extra[name];
   return out;
+}
+
+/** Whether the request carries a body (declared, or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return false;
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The 413 answer to a body over `limit` bytes. */
+export function sendBodyTooLarge(res: ServerResponse, limit: number): void {
+  sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${limit} bytes.`);
 }
 
 class BodyLimit extends Transform {
@@ -189,18 +201,16 @@ export function forward(
   /** The body, already read (a route that inspects bodies); otherwise it streams from `req`. */
   buffered?: Buffer,
 ): Promise<ForwardResult> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (buffered === undefined && declared > options.maxBodyBytes) {
+  if (buffered === undefined && Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) {
     req.resume();
-    sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${options.maxBodyBytes} bytes.`);
+    sendBodyTooLarge(res, options.maxBodyBytes);
     return Promise.resolve({ status: 413, error: 'body-too-large' });
   }
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (declared > 0 || req.headers['transfer-encoding'] !== undefined);
   let body: Dispatcher.DispatchOptions['body'] = null;
   if (buffered !== undefined) {
     body = buffered;
     headers['content-length'] = String(buffered.length); // it may have come chunked
-  } else if (hasBody) body = req.pipe(new BodyLimit(options.maxBodyBytes));
+  } else if (hasBody(req)) body = req.pipe(new BodyLimit(options.maxBodyBytes));
   return new Promise<ForwardResult>((resolve) => {
     const exchange = new Exchange(res, extraResponseHeaders, (err) => {
       if (err === undefined) resolve({ status: exchange.status });
@@ -232,7 +242,7 @@ function failed(res: ServerResponse, err: Error, status: number, options: Forwar
   }
   const tooLarge = err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge;
   if (tooLarge) {
-    sendProblem(res, 413, 'body-too-large', 'Request body too large', `The body may be at most ${options.maxBodyBytes} bytes.`);
+    sendBodyTooLarge(res, options.maxBodyBytes);
     return { status: 413, error: 'body-too-large' };
   }
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {

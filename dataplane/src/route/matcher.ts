@@ -5,7 +5,7 @@
  * more headers, more query params, older route). Regular expressions are compiled here, so a bad
  * one makes the whole config invalid (NACK) instead of failing on a request.
  */
-import type { GatewayIR, RouteIR } from '@jarvis/api';
+import { pushTo, type GatewayIR, type RouteIR } from '@jarvis/api';
 
 type Match = RouteIR['matches'][number];
 
@@ -101,8 +101,8 @@ export function compileMatcher(gateway: GatewayIR): Matcher {
   for (const e of ordered) {
     for (const h of e.route.hostnames) {
       const host = h.toLowerCase();
-      if (hostTier(host) === 'exact') exact.set(host, [...(exact.get(host) ?? []), e]);
-      else wildcards.set(host.slice(1), [...(wildcards.get(host.slice(1)) ?? []), e]);
+      if (hostTier(host) === 'exact') pushTo(exact, host, e);
+      else pushTo(wildcards, host.slice(1), e);
     }
   }
   const suffixes = [...wildcards.keys()].sort((a, b) => b.length - a.length);

@@ -52,6 +52,19 @@ function elector(time: ManualTime, client: KubeClient, identity: string, events:
   });
 }
 
+/** Replicas a and b on one lease; a started first. */
+async function twoReplicas() {
+  const time = new ManualTime();
+  const { server, clientFor } = leaseServer();
+  const events: string[] = [];
+  const a = elector(time, clientFor('a'), 'a', events);
+  const b = elector(time, clientFor('b'), 'b', events);
+  a.start();
+  await flush();
+  b.start();
+  return { time, server, events, a, b };
+}
+
 async function run(time: ManualTime, ms: number, step = 500) {
   for (let t = 0; t < ms; t += step) {
     time.advance(step);
@@ -61,14 +74,7 @@ async function run(time: ManualTime, ms: number, step = 500) {
 
 describe('LeaderElector', () => {
   it('elects exactly one of two replicas and keeps it while it renews', async () => {
-    const time = new ManualTime();
-    const { server, clientFor } = leaseServer();
-    const events: string[] = [];
-    const a = elector(time, clientFor('a'), 'a', events);
-    const b = elector(time, clientFor('b'), 'b', events);
-    a.start();
-    await flush();
-    b.start();
+    const { time, server, events, a, b } = await twoReplicas();
     await run(time, 60_000);
     expect([a.isLeader, b.isLeader]).toEqual([true, false]);
     expect(events).toEqual(['a+']);
@@ -76,14 +82,7 @@ describe('LeaderElector', () => {
   });
 
   it('hands over within the lease duration when the leader dies, and the old leader steps down', async () => {
-    const time = new ManualTime();
-    const { server, clientFor } = leaseServer();
-    const events: string[] = [];
-    const a = elector(time, clientFor('a'), 'a', events);
-    const b = elector(time, clientFor('b'), 'b', events);
-    a.start();
-    await flush();
-    b.start();
+    const { time, server, events, a, b } = await twoReplicas();
     await run(time, 5_000);
     server.down.add('a'); // a loses the apiserver (or dies)
     const diedAt = time.now();
@@ -96,14 +95,7 @@ describe('LeaderElector', () => {
   });
 
   it('releases the lease on stop so the other replica takes over at its next retry', async () => {
-    const time = new ManualTime();
-    const { clientFor } = leaseServer();
-    const events: string[] = [];
-    const a = elector(time, clientFor('a'), 'a', events);
-    const b = elector(time, clientFor('b'), 'b', events);
-    a.start();
-    await flush();
-    b.start();
+    const { time, a, b } = await twoReplicas();
     await run(time, 4_000);
     await a.stop();
     const stoppedAt = time.now();

@@ -3,12 +3,13 @@
  * with observedGeneration, HTTPRoute parent status for our Gateways, and Events for rejections.
  * Nothing is written when nothing a reader can see has changed. Only the leader calls this.
  */
-import { GROUP, KINDS, VERSION, type Condition, type PolicyRef } from '@jarvis/api';
+import { pushTo, type Condition, type PolicyRef } from '@jarvis/api';
 import type { Clock } from '../clock.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { KubeObject } from '../watch/informer.js';
+import { HTTPROUTES, objectPath, SOURCES } from '../watch/sources.js';
 import { mergeConditions, type WantedCondition } from './conditions.js';
 import type { EnforcedCondition } from './enforcement.js';
 
@@ -75,10 +76,10 @@ export class StatusWriter {
   }
 
   async #writePolicy(outcome: PolicyOutcome, lookup: Lookup): Promise<void> {
-    const def = KINDS.find((k) => k.kind === outcome.ref.kind);
-    if (!def) return;
+    const source = SOURCES.find((k) => k.kind === outcome.ref.kind);
+    if (!source) return;
     const { namespace, name, generation } = outcome.ref;
-    const current = lookup(def.plural, namespace, name);
+    const current = lookup(source.plural, namespace, name);
     if (!current) return; // deleted meanwhile
     const liveGeneration = (current.metadata as { generation?: number }).generation ?? generation;
     if (liveGeneration !== generation) return; // a newer generation is on its way through the pipeline
@@ -90,14 +91,14 @@ export class StatusWriter {
     const nowIso = new Date(this.o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const update = mergeConditions(status?.conditions, wanted, generation, nowIso);
     if (!update.changed && status?.observedGeneration === generation) return;
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${def.plural}/${encodeURIComponent(name)}/status`;
+    const path = `${objectPath(source, namespace, name)}/status`;
     const res = await this.o.client
       .request('PATCH', path, { status: { observedGeneration: generation, conditions: update.conditions } }, MERGE_PATCH)
       .catch((err: unknown) => ({ status: 0, body: String(err) }));
     const ok = res.status >= 200 && res.status < 300;
     this.o.metrics.statusWrites.inc({ result: ok ? 'ok' : res.status === 404 ? 'gone' : 'error' });
     if (!ok && res.status !== 404) {
-      this.o.log.warn('status write failed', { kind: def.kind, namespace, name, status: res.status });
+      this.o.log.warn('status write failed', { kind: source.kind, namespace, name, status: res.status });
       return;
     }
     if (ok) {
@@ -106,7 +107,7 @@ export class StatusWriter {
     }
     const wasAccepted = status?.conditions?.find((c) => c.type === 'Accepted');
     const rejectedNow = !outcome.accepted.status && (wasAccepted?.status !== 'False' || wasAccepted.reason !== outcome.accepted.reason);
-    if (ok && rejectedNow) await this.#event(def.kind, current, outcome.accepted.reason, outcome.accepted.message);
+    if (ok && rejectedNow) await this.#event(source.kind, current, outcome.accepted.reason, outcome.accepted.message);
   }
 
   async #event(kind: string, obj: KubeObject, reason: string, message: string): Promise<void> {
@@ -146,7 +147,7 @@ export class StatusWriter {
     const byRoute = new Map<string, RouteOutcome[]>();
     for (const o of outcomes) {
       const key = `${o.namespace}/${o.name}`;
-      byRoute.set(key, [...(byRoute.get(key) ?? []), o]);
+      pushTo(byRoute, key, o);
     }
     await inBatches([...byRoute.values()], (list) => this.#writeRoute(list, lookup));
   }
@@ -190,7 +191,7 @@ export class StatusWriter {
       metadata: { resourceVersion: current.metadata.resourceVersion },
       status: { parents: [...others, ...ours] },
     };
-    const path = `/apis/gateway.networking.k8s.io/v1/namespaces/${encodeURIComponent(first.namespace)}/httproutes/${encodeURIComponent(first.name)}/status`;
+    const path = `${objectPath(HTTPROUTES, first.namespace, first.name)}/status`;
     const res = await this.o.client.request('PATCH', path, body, MERGE_PATCH).catch((err: unknown) => ({ status: 0, body: String(err) }));
     this.o.metrics.statusWrites.inc({ result: res.status >= 200 && res.status < 300 ? 'ok' : res.status === 409 ? 'conflict' : 'error' });
     if (res.status >= 200 && res.status < 300) (current as { status?: unknown }).status = body.status;

@@ -4,6 +4,7 @@
  * with bounded exponential backoff; 410 Gone (or an expired resourceVersion) relists; a periodic
  * relist (resync) repairs a watch that stopped silently. Each change calls `onChange`.
  */
+import { Backoff } from '@jarvis/api';
 import type { Clock, Scheduler, TimerHandle } from '../clock.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../observe/log.js';
@@ -44,8 +45,13 @@ export interface InformerOptions {
 
 type Phase = 'stopped' | 'listing' | 'watching' | 'backoff';
 
+/** `namespace/name`, or `name` alone for a cluster-scoped object. */
+function cacheKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
 export function objectKey(obj: KubeObject): string {
-  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
+  return cacheKey(obj.metadata.namespace, obj.metadata.name);
 }
 
 function isKubeObject(value: unknown): value is KubeObject {
@@ -72,7 +78,7 @@ export class Informer {
   #phase: Phase = 'stopped';
   #resourceVersion = '';
   #synced = false;
-  #backoffMs: number;
+  readonly #backoff: Backoff;
   #stopWatch: (() => void) | undefined;
   #timer: TimerHandle | undefined;
   #resyncTimer: TimerHandle | undefined;
@@ -90,7 +96,7 @@ export class Informer {
       watchTimeoutSeconds: 300,
       ...options,
     };
-    this.#backoffMs = this.#o.backoffInitialMs;
+    this.#backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: this.#o.backoffMaxMs });
   }
 
   get name(): string {
@@ -104,6 +110,11 @@ export class Informer {
 
   list(): KubeObject[] {
     return [...this.#cache.values()];
+  }
+
+  /** The cached object `namespace/name` (`name` alone when cluster-scoped). */
+  get(namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.#cache.get(cacheKey(namespace, name));
   }
 
   get size(): number {
@@ -202,7 +213,7 @@ export class Informer {
           if (!isKubeObject(object)) return;
           if (typeof object.metadata.resourceVersion === 'string') this.#resourceVersion = object.metadata.resourceVersion;
           if (type === 'BOOKMARK') return;
-          this.#backoffMs = this.#o.backoffInitialMs; // events flow: the connection is healthy
+          this.#backoff.reset(); // events flow: the connection is healthy
           const obj = slim(object, this.#o.apiVersion, this.#o.kind);
           const key = objectKey(obj);
           if (type === 'DELETED') {
@@ -224,12 +235,8 @@ export class Informer {
             this.#relist();
           } else if (err) {
             this.restarts++;
-            this.#o.log.warn('informer watch failed; restarting', {
-              informer: this.#o.name,
-              error: String(err),
-              backoffMs: this.#backoffMs,
-            });
-            this.#retry(() => this.#watch(this.#epoch));
+            const backoffMs = this.#retry(() => this.#watch(this.#epoch));
+            this.#o.log.warn('informer watch failed; restarting', { informer: this.#o.name, error: String(err), backoffMs });
           } else {
             // The server closed the watch (timeoutSeconds): continue from where we are.
             this.#watch(epoch);
@@ -248,15 +255,14 @@ export class Informer {
       });
   }
 
-  /** Waits the current backoff (with jitter) and doubles it, up to the maximum. */
-  #retry(fn: () => void): void {
+  /** Runs `fn` after the next backoff delay (with jitter, doubling up to the maximum); returns the delay. */
+  #retry(fn: () => void): number {
     this.#phase = 'backoff';
-    const jitter = 0.8 + 0.4 * Math.random();
-    const wait = Math.round(this.#backoffMs * jitter);
-    this.#backoffMs = Math.min(this.#o.backoffMaxMs, this.#backoffMs * 2);
+    const wait = this.#backoff.next();
     this.#timer = this.#o.scheduler.after(wait, () => {
       if (this.#phase === 'stopped') return;
       fn();
     });
+    return wait;
   }
 }

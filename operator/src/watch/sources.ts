@@ -11,6 +11,15 @@ export interface Source {
   readonly kind: string;
 }
 
+export const HTTPROUTES: Source = {
+  name: 'httproutes',
+  group: 'gateway.networking.k8s.io',
+  version: 'v1',
+  plural: 'httproutes',
+  namespaced: true,
+  kind: 'HTTPRoute',
+};
+
 export const SOURCES: readonly Source[] = [
   {
     name: 'gatewayclasses',
@@ -21,7 +30,7 @@ export const SOURCES: readonly Source[] = [
     kind: 'GatewayClass',
   },
   { name: 'gateways', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true, kind: 'Gateway' },
-  { name: 'httproutes', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true, kind: 'HTTPRoute' },
+  HTTPROUTES,
   { name: 'services', group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' },
   { name: 'endpointslices', group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' },
   ...KINDS.map((k) => ({ name: k.plural, group: GROUP, version: VERSION, plural: k.plural, namespaced: true, kind: k.kind })),

@@ -5,6 +5,7 @@ import type { Immutable } from '../../ir/common.js';
 import { compareStrings } from '../../ir/order.js';
 import type { PolicyRef, RateLimitIR } from '../../ir/types.js';
 import type { RateLimitPolicy } from '../../schema/kinds.js';
+import { isBursty } from '../../schema/ratelimit.js';
 import { durationMs } from '../duration.js';
 
 type Level = Immutable<Static<typeof LevelSchema>>;
@@ -16,8 +17,6 @@ export interface CompiledRateLimit {
   readonly failureMode: RateLimitIR['failureMode'];
   readonly hotspot?: Immutable<Static<typeof HotspotIR>>;
 }
-
-const bursty = (algorithm: string) => algorithm === 'TokenBucket' || algorithm === 'GCRA';
 
 export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): CompiledRateLimit {
   const spec = policy.spec;
@@ -39,7 +38,7 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
       algorithm: l.algorithm,
       limit: l.rate.requests,
       periodMs: durationMs(l.rate.per),
-      ...(bursty(l.algorithm) ? { burst: l.burst ?? l.rate.requests } : {}),
+      ...(isBursty(l.algorithm) ? { burst: l.burst ?? l.rate.requests } : {}),
       cost,
       action:
         l.action?.type === 'Wait' && l.action.maxWait !== undefined
@@ -51,7 +50,7 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
         tenants: [...o.tenants].sort(compareStrings),
         limit: o.rate.requests,
         periodMs: durationMs(o.rate.per),
-        ...(bursty(l.algorithm) ? { burst: o.burst ?? o.rate.requests } : {}),
+        ...(isBursty(l.algorithm) ? { burst: o.burst ?? o.rate.requests } : {}),
       })),
       mode: spec.mode,
       source,
@@ -83,7 +82,7 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
               algorithm: h.limit.algorithm,
               limit: h.limit.rate.requests,
               periodMs: durationMs(h.limit.rate.per),
-              ...(bursty(h.limit.algorithm) ? { burst: h.limit.burst ?? h.limit.rate.requests } : {}),
+              ...(isBursty(h.limit.algorithm) ? { burst: h.limit.burst ?? h.limit.rate.requests } : {}),
             },
             ...(h.routeSurge
               ? {

@@ -60,6 +60,22 @@ function request(
   };
 }
 
+/** Hot tenants get 2 per second. */
+function tenantHotspot(mode: 'Enforce' | 'Shadow'): NonNullable<RateLimitIR['hotspot']> {
+  return {
+    parameters: [{ source: 'Tenant' }],
+    windowMs: 10_000,
+    topK: 10,
+    minRequests: 10,
+    activateSharePercent: 50,
+    deactivateSharePercent: 20,
+    cooldownMs: 1000,
+    limit: { algorithm: 'TokenBucket', limit: 2, periodMs: 1000 },
+    mode,
+    source,
+  };
+}
+
 function setup(ir: RateLimitIR, extra: Partial<LimiterDeps> = {}) {
   const time = new ManualTime();
   const stores: LimitStores = { memory: createMemoryStore({ clock: time, maxKeys: 10_000 }) };
@@ -212,19 +228,7 @@ describe('compileRouteLimiter', () => {
   });
 
   it('hot values get the hotspot limit while flagged', async () => {
-    const hotspot: NonNullable<RateLimitIR['hotspot']> = {
-      parameters: [{ source: 'Tenant' }],
-      windowMs: 10_000,
-      topK: 10,
-      minRequests: 10,
-      activateSharePercent: 50,
-      deactivateSharePercent: 20,
-      cooldownMs: 1000,
-      limit: { algorithm: 'TokenBucket', limit: 2, periodMs: 1000 },
-      mode: 'Enforce',
-      source,
-    };
-    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot }));
+    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot: tenantHotspot('Enforce') }));
     const hot = request({ tenant: 'acme', hot: [{ parameter: 'Tenant', value: 'acme' }] });
     expect(await run(3, hot)).toEqual([true, true, false]);
     expect(await run(3, request({ tenant: 'acme' }))).toEqual([true, true, true]);
@@ -236,19 +240,7 @@ describe('compileRouteLimiter', () => {
   });
 
   it('a hotspot in Shadow mode counts hot values against its limit without refusing them', async () => {
-    const hotspot: NonNullable<RateLimitIR['hotspot']> = {
-      parameters: [{ source: 'Tenant' }],
-      windowMs: 10_000,
-      topK: 10,
-      minRequests: 10,
-      activateSharePercent: 50,
-      deactivateSharePercent: 20,
-      cooldownMs: 1000,
-      limit: { algorithm: 'TokenBucket', limit: 2, periodMs: 1000 },
-      mode: 'Shadow',
-      source,
-    };
-    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot }));
+    const { run, limiter } = setup(rateLimit([{ name: 'global', limit: 100 }], { hotspot: tenantHotspot('Shadow') }));
     const hot = request({ tenant: 'acme', hot: [{ parameter: 'Tenant', value: 'acme' }] });
     expect(await run(3, hot)).toEqual([true, true, true]);
     const d = await limiter.check(hot);

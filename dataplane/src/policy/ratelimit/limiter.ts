@@ -135,7 +135,10 @@ function compileValues(level: RateLimitLevelIR): CompiledLevel['values'] {
   }
 }
 
-function compileLevel(level: RateLimitLevelIR, tag: string, deps: LimiterDeps, inMemory: boolean): CompiledLevel {
+/** A counter's key head for the store the route uses (see keys.ts). */
+type HeadOf = (counter: string, alg: AlgCode, scopeLetter: string) => string;
+
+function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps): CompiledLevel {
   const alg = ALG[level.algorithm];
   const overrides = new Map<string, Rate>();
   for (const o of level.tenantOverrides) {
@@ -153,9 +156,7 @@ function compileLevel(level: RateLimitLevelIR, tag: string, deps: LimiterDeps, i
     shadow,
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
-    head: inMemory
-      ? compactHead(keyHead(tag, level.counter, alg, SCOPE_LETTER[level.scope]))
-      : keyHead(tag, level.counter, alg, SCOPE_LETTER[level.scope]),
+    head: headOf(level.counter, alg, SCOPE_LETTER[level.scope]),
     values: compileValues(level),
     cost: compileCost(level, deps),
     methods: level.methods.length > 0 ? new Set(level.methods.map((m) => m.toUpperCase())) : undefined,
@@ -187,7 +188,12 @@ interface Applied {
 export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLimiter {
   const tag = deps.hashTag ?? DEFAULT_HASH_TAG;
   const useRedis = ir.store === 'Redis';
-  const levels = ir.levels.map((l) => compileLevel(l, tag, deps, !useRedis));
+  // Redis keys are readable and hash-tagged; in-memory keys only need to be short.
+  const headOf: HeadOf = (counter, alg, scopeLetter) => {
+    const head = keyHead(tag, counter, alg, scopeLetter);
+    return useRedis ? head : compactHead(head);
+  };
+  const levels = ir.levels.map((l) => compileLevel(l, headOf, deps));
   const { memory, redis } = deps.stores;
   const failure = ir.failureMode;
   const replicas = Math.max(1, failure.expectedReplicas);
@@ -213,9 +219,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         ...hotRate,
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
-        head: useRedis
-          ? keyHead(tag, `${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X')
-          : compactHead(keyHead(tag, `${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X')),
+        head: headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
         values: () => undefined,
         cost: () => 1,
         methods: undefined,

@@ -1,9 +1,9 @@
 /**
  * Redis counter store: one EVALSHA per request for any number of levels (lua.ts), all or
  * nothing, on Redis server time. The caller creates the ioredis client with
- * `enableOfflineQueue: false` (a command while disconnected fails at once instead of queueing)
- * and a short `commandTimeout`; this store adds its own timeout on top, so no check waits longer
- * than the policy's failure-mode timeout whatever the client does.
+ * `enableOfflineQueue: false` (a command while disconnected fails at once instead of queueing);
+ * this store times every check out itself (`timeoutMs`, or the policy's failure-mode timeout when
+ * shorter), so no check waits longer than that whatever the client does.
  */
 import type { Redis } from 'ioredis';
 import { systemClock, systemTimers, type Clock, type Timers } from '../../clock.js';
