@@ -21,7 +21,7 @@ import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
 import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchManifests } from './harness/manifests.js';
 import { startJsonService, type Service } from './harness/process.js';
-import { gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
+import { gatewayRedisChecks, gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
 import { toYamlDocuments } from './harness/yaml.js';
 import type { LoadResult } from './loadgen.js';
 import { ms3 } from './stats.js';
@@ -77,6 +77,10 @@ interface Target {
   baseline: Slice[];
   /** Requests sent to it, warm-up included. */
   requests: number;
+  /** For the Redis variant: reads the gateway's round-trip counter, to split it by phase. */
+  redisTrips?: () => Promise<number | undefined>;
+  /** Round trips and requests at saturation and at the fixed rate (Redis variant). */
+  trips?: Record<'saturation' | 'fixed', { trips: number; requests: number }>;
 }
 
 export interface VariantFigures {
@@ -95,8 +99,14 @@ export interface BenchSummary {
   routing: VariantFigures | null;
   limits_memory: VariantFigures | null;
   limits_redis: VariantFigures | null;
+  /** Round trips (EVALSHA) per request over the whole Redis run, warm-up included. */
   redis_calls_per_request: number | null;
   redis_calls_source: 'gateway_metric' | 'redis_commandstats' | null;
+  /** The same at saturation (checks of one turn share a round trip) and at the fixed rate. */
+  redis_calls_per_request_saturated: number | null;
+  redis_calls_per_request_fixed_rate: number | null;
+  /** Rate-limit checks sent to Redis per request: 1 (all levels of a request in one check). */
+  redis_checks_per_request: number | null;
   direct_p50_ms: number | null;
   direct_p99_ms: number | null;
   bare_proxy_p50_ms: number | null;
@@ -109,6 +119,8 @@ export interface BenchSummary {
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
 };
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
@@ -134,6 +146,7 @@ async function loadgen(url: string, args: readonly string[]): Promise<LoadResult
 }
 
 async function measure(target: Target, s: BenchSettings): Promise<Slice> {
+  const t0 = await target.redisTrips?.();
   const sat = await loadgen(target.url, [
     '--mode',
     'closed',
@@ -144,6 +157,7 @@ async function measure(target: Target, s: BenchSettings): Promise<Slice> {
     '--duration',
     String(s.saturationS),
   ]);
+  const t1 = await target.redisTrips?.();
   const fixed = await loadgen(target.url, [
     '--mode',
     'open',
@@ -154,6 +168,13 @@ async function measure(target: Target, s: BenchSettings): Promise<Slice> {
     '--duration',
     String(s.openS),
   ]);
+  const t2 = await target.redisTrips?.();
+  if (target.trips && t0 !== undefined && t1 !== undefined && t2 !== undefined) {
+    target.trips.saturation.trips += t1 - t0;
+    target.trips.saturation.requests += sat.total_requests;
+    target.trips.fixed.trips += t2 - t1;
+    target.trips.fixed.requests += fixed.total_requests;
+  }
   target.saturation.push(sat);
   target.fixed.push(fixed);
   target.requests += sat.total_requests + fixed.total_requests;
@@ -236,7 +257,9 @@ function table(summary: BenchSummary): string {
     );
   }
   lines.push(
-    `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}`,
+    `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
+      `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
+      `checks per request ${summary.redis_checks_per_request ?? '-'}`,
   );
   return lines.join('\n');
 }
@@ -316,7 +339,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
           const target: Target = { key: variant, url: gateway.url, saturation: [], fixed: [], baseline: [], requests: 0 };
           targets.push(target);
-          if (variant === 'limits_redis') redisTarget = { target, gateway };
+          if (variant === 'limits_redis') {
+            redisTarget = { target, gateway };
+            target.redisTrips = () => gatewayRedisCommands(gateway.adminUrl);
+            target.trips = { saturation: { trips: 0, requests: 0 }, fixed: { trips: 0, requests: 0 } };
+          }
           gatewayState[variant] = 'ok';
           log(`gateway ${variant} ready at ${gateway.url} (admin ${gateway.adminUrl}, log ${gateway.logFile})`);
         } catch (err) {
@@ -328,7 +355,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
 
     const redisBefore =
       redisTarget && redis
-        ? { metric: await gatewayRedisCommands(redisTarget.gateway.adminUrl), scripts: scriptCalls(await redisCommandCalls(redis.url)) }
+        ? {
+            metric: await gatewayRedisCommands(redisTarget.gateway.adminUrl),
+            checks: await gatewayRedisChecks(redisTarget.gateway.adminUrl),
+            scripts: scriptCalls(await redisCommandCalls(redis.url)),
+          }
         : undefined;
     // Every process gets a second of load first, so the rounds measure JIT-compiled code: a
     // gateway process is fresh, while the mock has had the direct client's load just before.
@@ -361,6 +392,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     }
     let redisCalls: number | null = null;
     let redisSource: BenchSummary['redis_calls_source'] = null;
+    let redisChecks: number | null = null;
+    let redisSaturated: number | null = null;
+    let redisFixed: number | null = null;
     if (redisTarget && redis && redisBefore) {
       const metric = await gatewayRedisCommands(redisTarget.gateway.adminUrl);
       const scripts = scriptCalls(await redisCommandCalls(redis.url));
@@ -379,7 +413,18 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
         redisCalls = fromRedis;
         redisSource = 'redis_commandstats';
       }
-      redisCalls = Math.round(redisCalls * 1000) / 1000;
+      redisCalls = round3(redisCalls);
+      const checks = await gatewayRedisChecks(redisTarget.gateway.adminUrl);
+      if (checks !== undefined && redisBefore.checks !== undefined) redisChecks = round3((checks - redisBefore.checks) / requests);
+      const phase = redisTarget.target.trips;
+      if (phase) {
+        if (phase.saturation.requests > 0) redisSaturated = round3(phase.saturation.trips / phase.saturation.requests);
+        if (phase.fixed.requests > 0) redisFixed = round3(phase.fixed.trips / phase.fixed.requests);
+      }
+      log(
+        `Redis checks per request: ${redisChecks ?? '-'}; round trips per request at saturation ${redisSaturated ?? '-'}, ` +
+          `at ${s.rate}/s ${redisFixed ?? '-'}`,
+      );
     }
 
     const byKey = new Map(targets.map((t) => [t.key, t]));
@@ -399,6 +444,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       limits_redis: variantFig('limits_redis'),
       redis_calls_per_request: redisCalls,
       redis_calls_source: redisSource,
+      redis_calls_per_request_saturated: redisSaturated,
+      redis_calls_per_request_fixed_rate: redisFixed,
+      redis_checks_per_request: redisChecks,
       direct_p50_ms: directFig?.p50_ms ?? null,
       direct_p99_ms: directFig?.p99_ms ?? null,
       bare_proxy_p50_ms: bareFig?.p50_ms ?? null,

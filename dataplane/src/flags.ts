@@ -13,6 +13,7 @@ export interface GatewayFlags {
   readonly nodeId: string;
   readonly stateDir: string | undefined;
   readonly redis: string | undefined;
+  readonly redisMaxBatch: number;
   readonly identity: string | undefined;
   readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
   readonly maxBodyBytes: number;
@@ -35,6 +36,8 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --admin-listen HOST:PORT   /healthz, /readyz, /metrics, /admin/* (default 127.0.0.1:9901)
   --state-dir DIR            keep the last good config here; start from it when the operator is unreachable
   --redis URL                Redis for shared limits (default: $REDIS_URL; none: failure modes apply)
+  --redis-max-batch N        rate-limit checks started in one event-loop turn share one round trip
+                             (one EVALSHA), up to N of them (default 256; 1: one EVALSHA per check)
   --identity FILE            JWT / API key / trusted-proxy settings (YAML)
   --node-id NAME             xDS node id (default: $POD_NAME or hostname-pid)
   --xds-tls-ca FILE          talk TLS to the operator, trusting this CA; --xds-tls-cert/--xds-tls-key for mTLS
@@ -57,6 +60,7 @@ const VALUE_FLAGS = new Set([
   'admin-listen',
   'state-dir',
   'redis',
+  'redis-max-batch',
   'identity',
   'node-id',
   'xds-tls-ca',
@@ -114,6 +118,7 @@ export function parseGatewayFlags(
     nodeId: values.get('node-id') ?? env['POD_NAME'] ?? `${hostname}-${pid}`,
     stateDir: values.get('state-dir'),
     redis,
+    redisMaxBatch: positiveInt(values.get('redis-max-batch'), '--redis-max-batch', 256, 1000),
     identity: values.get('identity'),
     xdsTls:
       ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,

@@ -36,10 +36,10 @@ async function main(flags: GatewayFlags): Promise<number> {
       maxRetriesPerRequest: 0,
       lazyConnect: false,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
-      // Checks issued in the same event-loop turn leave in one socket write (each is still its
-      // own EVALSHA: one command, one round trip, per request). Under load this takes a syscall
-      // and a wake-up of Redis off most requests.
-      enableAutoPipelining: true,
+      // No auto-pipelining: the store already sends the checks of one event-loop turn as one
+      // EVALSHA (redis-store.ts), so there is one command per turn to send, and ioredis's
+      // pipeline around it would only add work.
+      enableAutoPipelining: false,
     });
     redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
     redis.on('ready', () => log.info('redis ready'));
@@ -59,6 +59,7 @@ async function main(flags: GatewayFlags): Promise<number> {
             redis,
             prefix: 'jarvis:rl:',
             timeoutMs: 200,
+            maxBatch: flags.redisMaxBatch,
             clock,
             onRoundTrip: (ms, outcome) => redisLatency[outcome].observe(ms / 1000),
           }),

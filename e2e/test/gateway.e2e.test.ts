@@ -152,20 +152,36 @@ describe('distributed limits on one Redis', () => {
     expect(header).toContain('"global";r=994');
   });
 
-  it('makes one Redis round trip per request, whatever the number of levels', async () => {
-    const before = await Promise.all(replicas.map((g) => g.metric('jarvis_gateway_redis_round_trips_total')));
-    const timed = () => Promise.all(replicas.map((g) => g.metric('jarvis_gateway_redis_duration_seconds_count', { outcome: 'ok' })));
-    const timedBefore = await timed();
-    const sum = (xs: (number | undefined)[]) => xs.reduce<number>((n, x) => n + (x ?? 0), 0);
+  it('decides each request in one Redis round trip, whatever the number of levels; concurrent requests share one', async () => {
+    const counts = async () => {
+      const read = (name: string, labels?: Record<string, string>) => Promise.all(replicas.map((g) => g.metric(name, labels)));
+      const sum = (xs: (number | undefined)[]) => xs.reduce<number>((n, x) => n + (x ?? 0), 0);
+      return {
+        trips: sum(await read('jarvis_gateway_redis_round_trips_total')),
+        checks: sum(await read('jarvis_gateway_redis_checks_total')),
+        timed: sum(await read('jarvis_gateway_redis_duration_seconds_count', { outcome: 'ok' })),
+      };
+    };
+    const headers = { 'x-tenant': 'initech', 'x-user': 'u2' };
+    // One after another: one EVALSHA per request (four levels each).
+    const before = await counts();
+    await fire([`${replicas[0]?.url ?? ''}/levels`], 10, 1, { headers });
+    const sequential = await counts();
+    expect(sequential.checks - before.checks).toBe(10);
+    expect(sequential.trips - before.trips).toBe(10);
+    expect(sequential.timed - before.timed).toBe(10); // and each one's latency is in the histogram
+    // Concurrent: still one check per request, never more round trips than requests.
     await fire(
       replicas.map((g) => `${g.url}/levels`),
       40,
       8,
-      { headers: { 'x-tenant': 'initech', 'x-user': 'u2' } },
+      { headers },
     );
-    const after = await Promise.all(replicas.map((g) => g.metric('jarvis_gateway_redis_round_trips_total')));
-    expect(sum(after) - sum(before)).toBe(40);
-    expect(sum(await timed()) - sum(timedBefore)).toBe(40); // and each one's latency is in the histogram
+    const after = await counts();
+    expect(after.checks - sequential.checks).toBe(40);
+    expect(after.trips - sequential.trips).toBeGreaterThanOrEqual(40 / 8);
+    expect(after.trips - sequential.trips).toBeLessThanOrEqual(40);
+    expect(after.timed - sequential.timed).toBe(after.trips - sequential.trips);
   });
 });
 

@@ -81,3 +81,8 @@ export function scriptCalls(calls: ReadonlyMap<string, number>): number {
 export function gatewayRedisCommands(adminUrl: string): Promise<number | undefined> {
   return scrapeMetric(`${adminUrl}/metrics`, 'jarvis_gateway_redis_round_trips_total');
 }
+
+/** The gateway's count of rate-limit checks sent to Redis (`jarvis_gateway_redis_checks_total`): one per limited request. */
+export function gatewayRedisChecks(adminUrl: string): Promise<number | undefined> {
+  return scrapeMetric(`${adminUrl}/metrics`, 'jarvis_gateway_redis_checks_total');
+}

@@ -5,6 +5,7 @@ import { cellCounter } from './cells.js';
 /** Process-wide Redis store counters, read at scrape time. */
 export type RedisTotals = () => {
   readonly roundTrips: number;
+  readonly checks: number;
   readonly errors: number;
   readonly timeouts: number;
   readonly scriptReloads: number;
@@ -68,11 +69,20 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     }),
     redisRoundTrips: new Counter({
       name: 'jarvis_gateway_redis_round_trips_total',
-      help: 'Round trips to Redis (one per rate-limited request, whatever the number of levels).',
+      help: 'Round trips to Redis (EVALSHA): at most one per rate-limited request, whatever the number of levels; checks started in one event-loop turn share one.',
       registers: [registry],
       collect() {
         this.reset();
         if (redisTotals) this.inc(redisTotals().roundTrips);
+      },
+    }),
+    redisChecks: new Counter({
+      name: 'jarvis_gateway_redis_checks_total',
+      help: 'Rate-limit checks sent to Redis (one per rate-limited request); over round trips: checks per round trip.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (redisTotals) this.inc(redisTotals().checks);
       },
     }),
     redisErrors: new Counter({
@@ -91,7 +101,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     }),
     redisLatency: new Histogram({
       name: 'jarvis_gateway_redis_duration_seconds',
-      help: 'Rate-limit round trips to Redis (one EVALSHA each), by outcome (ok, error, timeout).',
+      help: 'Rate-limit round trips to Redis (one EVALSHA each, for one or more checks), by outcome (ok, error, timeout).',
       labelNames: ['outcome'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],

@@ -1,217 +1,278 @@
 /**
- * The one Lua script of the Redis store: every op (level × scope value) of a request in one
- * EVALSHA, all or nothing. It mirrors algorithms.ts operation by operation, in the same double
- * arithmetic, and stores numbers with `%.17g` so that they read back bit for bit.
+ * The one Lua script of the Redis store. One EVALSHA decides a batch of requests: every check
+ * the gateway started in one event-loop turn (redis-store.ts), each with all of its ops (level ×
+ * scope value), each all or nothing, one after the other in arrival order, all at one instant of
+ * the server's clock. A batch of one request is the plain case; the result of a batch is exactly
+ * that of its requests sent one by one at the same instant. The script mirrors algorithms.ts
+ * operation by operation, in the same double arithmetic, and stores numbers with `%.17g` so that
+ * they read back bit for bit (and in the same layout as every earlier version of this script, so
+ * replicas of mixed versions share counters during a rolling upgrade).
  *
- * KEYS[i]: the counter of op i. ARGV[1]: the time in ms, or '' to use the server's TIME (the
- * normal case: every gateway replica shares one clock). Tests pass their clock here.
- * ARGV[1 + i]: op i as one string of 7 numbers separated by single spaces: algorithm code,
- * limit, period ms, burst, cost, shadow (0/1), max wait ms (-1: reject; GCRA only). One argument
- * per op instead of seven: every argument costs the client and the server work of its own.
+ * KEYS: the distinct counters of the batch. ARGV[1]: the time in ms, or '' to use the server's
+ * TIME (the normal case: every gateway replica shares one clock); tests pass their clock here.
+ * ARGV[2]: one JSON array of numbers, decoded by one cjson call: for each request its number of
+ * ops n, then per op 8 numbers: counter (1-based index into KEYS), algorithm code, limit, period
+ * ms, burst, cost, shadow (0/1), max wait ms (-1: reject; GCRA only).
  *
- * Phase 1 reads every string counter with one MGET (a sliding log, a sorted set, reads as nil
- * there and is read with ZRANGEBYSCORE) and decides each op; nothing is written. Phase 2 runs
- * only when every non-shadow op allowed: it writes each op that allowed (a shadow op that would
- * reject is not charged) and sets its TTL (SET PX, or PEXPIRE on the sliding-log set) to the time
- * after which its state no longer matters, so idle counters disappear by themselves.
+ * Each counter is read once per batch (one MGET for the string counters; a sliding log, a sorted
+ * set, reads as nil there and is read with one ZRANGEBYSCORE) and written once at the end (SET
+ * PX, or ZREMRANGEBYSCORE + ZADD + PEXPIRE for a log), however many requests of the batch touch
+ * it. In between it lives in Lua tables. Within a request, every op is decided on the state
+ * before the request; the request's ops are charged only when every non-shadow op allowed (a
+ * shadow op that would reject is not charged). Each TTL is the time after which the counter's
+ * state no longer matters, so idle counters disappear by themselves.
  *
- * Reply: one string of numbers separated by single spaces: admitted 0/1, wait ms, then per op
- * allowed 0/1, remaining, reset ms, retry ms. One bulk string instead of an array of 2 + 4n
- * elements; fractional numbers are written with %.17g, so they read back exactly.
+ * Reply: one string of integers separated by single spaces, per request in order: admitted
+ * 0/1, wait µs, then per op allowed 0/1, remaining, reset µs, retry µs. Times are rounded up to
+ * whole microseconds (the memory store rounds the same way, see types.ts `toMicros`): printing
+ * an integer costs Redis a third of printing a double exactly, and the reply is most of the
+ * script's printing. The caller bounds a batch so that the reply's numbers fit Lua's unpack
+ * (redis-store.ts, MAX_BATCH_OPS).
  *
  * Needs Redis ≥ 5 (script effects replication, so writes after TIME are allowed).
  */
 import { createHash } from 'node:crypto';
 
 export const LIMIT_SCRIPT = `
-local F = '%.17g'
-local F2 = '%.17g %.17g'
-local F3 = '%.17g %.17g %.17g'
+local F, F2, F3 = '%.17g', '%.17g %.17g', '%.17g %.17g %.17g'
+local floor, ceil, min, max, fmt, match = math.floor, math.ceil, math.min, math.max, string.format, string.match
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  now = t[1] * 1000 + t[2] / 1000
 end
-local n = #KEYS
-local okAll, waitAll = true, 0
-local ok, wait, rem0, rem1, res0, res1, retry, setv, ttl, shadow, cost, period, logn = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
-local state = redis.call('MGET', unpack(KEYS))
-for i = 1, n do
-  local key = KEYS[i]
-  local a1, a2, a3, a4, a5, a6, a7 = string.match(ARGV[i + 1], '^(%d) (%S+) (%S+) (%S+) (%S+) ([01]) (%S+)$')
-  if not a1 then return redis.error_reply('malformed op ' .. i) end
-  local alg = tonumber(a1)
-  local limit = tonumber(a2)
-  local P = tonumber(a3)
-  local burst = tonumber(a4)
-  local c = tonumber(a5)
-  shadow[i] = a6 == '1'
-  local maxWait = tonumber(a7)
-  cost[i] = c
-  period[i] = P
-  wait[i] = 0
-  retry[i] = 0
-  local v = state[i]
-  if alg == 1 then
-    local cap = burst * P
-    local need = c * P
-    local tokens, last = cap, now
-    if v then
-      local x, y = string.match(v, '^(%S+) (%S+)$')
-      tokens, last = tonumber(x), tonumber(y)
-    end
-    if now > last then
-      tokens = math.min(cap, tokens + (now - last) * limit)
-      last = now
-    end
-    ok[i] = need <= tokens
-    local after = tokens - need
-    rem0[i] = math.floor(tokens / P)
-    rem1[i] = math.floor(after / P)
-    res0[i] = (cap - tokens) / limit
-    res1[i] = (cap - after) / limit
-    if not ok[i] then
-      if c > burst then retry[i] = -1 else retry[i] = (need - tokens) / limit end
-    end
-    setv[i] = string.format(F2, after, last)
-    ttl[i] = res1[i]
-  elseif alg == 2 then
-    local T = P / limit
-    local tau = T * burst
-    local tat = now
-    if v then tat = tonumber(v) end
-    local base = math.max(tat, now)
-    local newTat = base + T * c
-    local diff = newTat - tau - now
-    if diff <= 0 then
-      ok[i] = true
-    elseif maxWait >= 0 and c <= burst and diff <= maxWait then
-      ok[i] = true
-      wait[i] = diff
-    else
-      ok[i] = false
-      if c > burst then retry[i] = -1 else retry[i] = diff end
-    end
-    rem0[i] = math.max(0, math.floor((tau - (base - now)) / T))
-    rem1[i] = math.max(0, math.floor((tau - (newTat - now)) / T))
-    res0[i] = base - now
-    res1[i] = newTat - now
-    setv[i] = string.format(F, newTat)
-    ttl[i] = res1[i]
-  elseif alg == 5 then
-    local w = math.floor(now / P)
-    local count = 0
-    if v then
-      local x, y = string.match(v, '^(%S+) (%S+)$')
-      if tonumber(x) == w then count = tonumber(y) end
-    end
-    ok[i] = count + c <= limit
-    rem0[i] = math.max(0, limit - count)
-    rem1[i] = math.max(0, limit - count - c)
-    local reset = (w + 1) * P - now
-    if count > 0 then res0[i] = reset else res0[i] = 0 end
-    res1[i] = reset
-    if not ok[i] then
-      if c > limit then retry[i] = -1 else retry[i] = reset end
-    end
-    setv[i] = string.format(F2, w, count + c)
-    ttl[i] = reset
-  elseif alg == 3 then
-    local w = math.floor(now / P)
-    local elapsed = now - w * P
-    local curr, prev = 0, 0
-    if v then
-      local x, y, z = string.match(v, '^(%S+) (%S+) (%S+)$')
-      local sw = tonumber(x)
-      if sw == w then
-        curr, prev = tonumber(y), tonumber(z)
-      elseif sw == w - 1 then
-        prev = tonumber(y)
-      end
-    end
-    local weighted = prev * (P - elapsed)
-    ok[i] = weighted + (curr + c) * P <= limit * P
-    rem0[i] = math.max(0, math.floor((limit * P - weighted - curr * P) / P))
-    rem1[i] = math.max(0, math.floor((limit * P - weighted - (curr + c) * P) / P))
-    if curr > 0 then res0[i] = 2 * P - elapsed elseif prev > 0 then res0[i] = P - elapsed else res0[i] = 0 end
-    res1[i] = 2 * P - elapsed
-    if not ok[i] then
-      if c > limit then
-        retry[i] = -1
-      elseif curr + c <= limit then
-        retry[i] = P - ((limit - curr - c) * P) / prev - elapsed
+local q = cjson.decode(ARGV[2])
+local raw = {}
+if #KEYS > 0 then raw = redis.call('MGET', unpack(KEYS)) end
+-- Per counter: loaded, algorithm, state present, state numbers, TTL, charged; the charged ones in order.
+local loaded, kalg, has, A, B, C, ttl, dirty, dlist, nd = {}, {}, {}, {}, {}, {}, {}, {}, {}, 0
+-- Per sliding log: period, scores and costs in time order, their sum, the entries this batch adds.
+local lperiod, lscore, lcost, lsum, ladd = {}, {}, {}, {}, {}
+-- The current request's ops.
+local sk, sok, swait, srem0, srem1, sres0, sres1, sretry, sa, sb, sc, sttl, scost, sshadow = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+local out, fmts, FMT, o, g = {}, {}, {}, 0, 0
+local p, nq = 1, #q
+while p <= nq do
+  local n = q[p]
+  p = p + 1
+  local okAll, waitAll = true, 0
+  for i = 1, n do
+    local k, alg, limit, P, burst, c, shadow, maxWait = q[p], q[p + 1], q[p + 2], q[p + 3], q[p + 4], q[p + 5], q[p + 6] == 1, q[p + 7]
+    p = p + 8
+    if not loaded[k] then
+      loaded[k] = true
+      kalg[k] = alg
+      if alg == 4 then
+        local e = redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. fmt(F, now - P), '+inf', 'WITHSCORES')
+        local scores, costs, sum = {}, {}, 0
+        for j = 1, #e, 2 do
+          local x = match(e[j], '^(%d+):') + 0
+          costs[#costs + 1] = x
+          scores[#scores + 1] = e[j + 1] + 0
+          sum = sum + x
+        end
+        lperiod[k], lscore[k], lcost[k], lsum[k], ladd[k] = P, scores, costs, sum, {}
       else
-        retry[i] = P - elapsed + (P - ((limit - c) * P) / curr)
-      end
-    end
-    setv[i] = string.format(F3, w, curr + c, prev)
-    ttl[i] = res1[i]
-  elseif alg == 4 then
-    local cutoff = now - P
-    local entries = redis.call('ZRANGEBYSCORE', key, '(' .. string.format(F, cutoff), '+inf', 'WITHSCORES')
-    local sum = 0
-    local count = #entries / 2
-    for k = 1, #entries, 2 do
-      sum = sum + tonumber(string.match(entries[k], '^(%d+):'))
-    end
-    ok[i] = sum + c <= limit
-    rem0[i] = math.max(0, limit - sum)
-    rem1[i] = math.max(0, limit - sum - c)
-    if count > 0 then res0[i] = tonumber(entries[#entries]) + P - now else res0[i] = 0 end
-    res1[i] = P
-    if not ok[i] then
-      retry[i] = -1
-      if c <= limit then
-        local need, freed = sum + c - limit, 0
-        for k = 1, #entries, 2 do
-          freed = freed + tonumber(string.match(entries[k], '^(%d+):'))
-          if freed >= need then
-            retry[i] = tonumber(entries[k + 1]) + P - now
-            break
+        local v = raw[k]
+        if v then
+          has[k] = true
+          if alg == 2 then
+            A[k] = v + 0
+          elseif alg == 3 then
+            local x, y, z = match(v, '^(%S+) (%S+) (%S+)$')
+            A[k], B[k], C[k] = x + 0, y + 0, z + 0
+          else
+            local x, y = match(v, '^(%S+) (%S+)$')
+            A[k], B[k] = x + 0, y + 0
           end
         end
       end
+    elseif kalg[k] ~= alg then
+      return redis.error_reply('counter ' .. k .. ' used with two algorithms')
     end
-    logn[i] = count
-    ttl[i] = P
-  else
-    return redis.error_reply('unknown algorithm ' .. tostring(alg))
-  end
-  if not shadow[i] then
-    if not ok[i] then
-      okAll = false
-    elseif wait[i] > waitAll then
-      waitAll = wait[i]
-    end
-  end
-end
-if not okAll then waitAll = 0 end
--- The reply in one string.format call: each call costs about as much as the numbers it prints.
-local out = { okAll and 1 or 0, waitAll }
-for i = 1, n do
-  local charged = okAll and ok[i]
-  if charged then
-    local px = math.floor(ttl[i]) + 2
-    if setv[i] then
-      redis.call('SET', KEYS[i], setv[i], 'PX', px)
+    local ok, wait, rem0, rem1, res0, res1, retry, na, nb, nc, tl = true, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    if alg == 1 then
+      local cap = burst * P
+      local need = c * P
+      local tokens, last = cap, now
+      if has[k] then tokens, last = A[k], B[k] end
+      if now > last then
+        tokens = min(cap, tokens + (now - last) * limit)
+        last = now
+      end
+      ok = need <= tokens
+      local after = tokens - need
+      rem0 = floor(tokens / P)
+      rem1 = floor(after / P)
+      res0 = (cap - tokens) / limit
+      res1 = (cap - after) / limit
+      if not ok then
+        if c > burst then retry = -1 else retry = (need - tokens) / limit end
+      end
+      na, nb, tl = after, last, res1
+    elseif alg == 2 then
+      local T = P / limit
+      local tau = T * burst
+      local tat = now
+      if has[k] then tat = A[k] end
+      local base = max(tat, now)
+      local newTat = base + T * c
+      local diff = newTat - tau - now
+      if diff <= 0 then
+        ok = true
+      elseif maxWait >= 0 and c <= burst and diff <= maxWait then
+        ok = true
+        wait = diff
+      else
+        ok = false
+        if c > burst then retry = -1 else retry = diff end
+      end
+      rem0 = max(0, floor((tau - (base - now)) / T))
+      rem1 = max(0, floor((tau - (newTat - now)) / T))
+      res0 = base - now
+      res1 = newTat - now
+      na, tl = newTat, res1
+    elseif alg == 5 then
+      local w = floor(now / P)
+      local count = 0
+      if has[k] and A[k] == w then count = B[k] end
+      ok = count + c <= limit
+      rem0 = max(0, limit - count)
+      rem1 = max(0, limit - count - c)
+      local reset = (w + 1) * P - now
+      if count > 0 then res0 = reset else res0 = 0 end
+      res1 = reset
+      if not ok then
+        if c > limit then retry = -1 else retry = reset end
+      end
+      na, nb, tl = w, count + c, reset
+    elseif alg == 3 then
+      local w = floor(now / P)
+      local elapsed = now - w * P
+      local curr, prev = 0, 0
+      if has[k] then
+        if A[k] == w then
+          curr, prev = B[k], C[k]
+        elseif A[k] == w - 1 then
+          prev = B[k]
+        end
+      end
+      local weighted = prev * (P - elapsed)
+      ok = weighted + (curr + c) * P <= limit * P
+      rem0 = max(0, floor((limit * P - weighted - curr * P) / P))
+      rem1 = max(0, floor((limit * P - weighted - (curr + c) * P) / P))
+      if curr > 0 then res0 = 2 * P - elapsed elseif prev > 0 then res0 = P - elapsed else res0 = 0 end
+      res1 = 2 * P - elapsed
+      if not ok then
+        if c > limit then
+          retry = -1
+        elseif curr + c <= limit then
+          retry = P - ((limit - curr - c) * P) / prev - elapsed
+        else
+          retry = P - elapsed + (P - ((limit - c) * P) / curr)
+        end
+      end
+      na, nb, nc, tl = w, curr + c, prev, res1
+    elseif alg == 4 then
+      local scores, costs, sum = lscore[k], lcost[k], lsum[k]
+      local count = #scores
+      ok = sum + c <= limit
+      rem0 = max(0, limit - sum)
+      rem1 = max(0, limit - sum - c)
+      if count > 0 then res0 = scores[count] + P - now else res0 = 0 end
+      res1 = P
+      if not ok then
+        retry = -1
+        if c <= limit then
+          local need, freed = sum + c - limit, 0
+          for j = 1, count do
+            freed = freed + costs[j]
+            if freed >= need then
+              retry = scores[j] + P - now
+              break
+            end
+          end
+        end
+      end
+      na, tl = count, P
     else
-      redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format(F, now - period[i]))
-      redis.call('ZADD', KEYS[i], string.format(F, now), string.format('%d', cost[i]) .. ':' .. string.format(F, now) .. ':' .. logn[i])
-      redis.call('PEXPIRE', KEYS[i], px)
+      return redis.error_reply('unknown algorithm ' .. tostring(alg))
+    end
+    sk[i], sok[i], swait[i], srem0[i], srem1[i], sres0[i], sres1[i], sretry[i] = k, ok, wait, rem0, rem1, res0, res1, retry
+    sa[i], sb[i], sc[i], sttl[i], scost[i], sshadow[i] = na, nb, nc, tl, c, shadow
+    if not shadow then
+      if not ok then
+        okAll = false
+      elseif wait > waitAll then
+        waitAll = wait
+      end
     end
   end
-  local k = 3 + (i - 1) * 4
-  out[k] = ok[i] and 1 or 0
-  if charged then
-    out[k + 1], out[k + 2] = rem1[i], res1[i]
-  else
-    out[k + 1], out[k + 2] = rem0[i], res0[i]
+  if not okAll then waitAll = 0 end
+  out[o + 1], out[o + 2] = okAll and 1 or 0, ceil(waitAll * 1000)
+  o = o + 2
+  for i = 1, n do
+    local k, ok = sk[i], sok[i]
+    local charged = okAll and ok
+    if charged then
+      if not dirty[k] then
+        dirty[k] = true
+        nd = nd + 1
+        dlist[nd] = k
+      end
+      ttl[k] = sttl[i]
+      if kalg[k] == 4 then
+        local scores = lscore[k]
+        scores[#scores + 1] = now
+        lcost[k][#scores] = scost[i]
+        lsum[k] = lsum[k] + scost[i]
+        local add = ladd[k]
+        add[#add + 1] = scost[i]
+        add[#add + 1] = sa[i]
+      else
+        has[k], A[k], B[k], C[k] = true, sa[i], sb[i], sc[i]
+      end
+    end
+    out[o + 1] = ok and 1 or 0
+    if charged then
+      out[o + 2], out[o + 3] = srem1[i], ceil(sres1[i] * 1000)
+    else
+      out[o + 2], out[o + 3] = srem0[i], ceil(sres0[i] * 1000)
+    end
+    out[o + 4] = ceil(sretry[i] * 1000)
+    o = o + 4
   end
-  out[k + 3] = retry[i]
+  local f = FMT[n]
+  if not f then
+    f = '%d %d' .. string.rep(' %d %d %d %d', n)
+    FMT[n] = f
+  end
+  g = g + 1
+  fmts[g] = f
 end
-return string.format('%d %.17g' .. string.rep(' %d %d %.17g %.17g', n), unpack(out))
+for j = 1, nd do
+  local k = dlist[j]
+  local key, alg, px = KEYS[k], kalg[k], floor(ttl[k]) + 2
+  if alg == 2 then
+    redis.call('SET', key, fmt(F, A[k]), 'PX', px)
+  elseif alg == 3 then
+    redis.call('SET', key, fmt(F3, A[k], B[k], C[k]), 'PX', px)
+  elseif alg == 4 then
+    local add, args, ts = ladd[k], {}, fmt(F, now)
+    for m = 1, #add, 2 do
+      args[#args + 1] = ts
+      args[#args + 1] = fmt('%d', add[m]) .. ':' .. ts .. ':' .. add[m + 1]
+    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(F, now - lperiod[k]))
+    redis.call('ZADD', key, unpack(args))
+    redis.call('PEXPIRE', key, px)
+  else
+    redis.call('SET', key, fmt(F2, A[k], B[k]), 'PX', px)
+  end
+end
+return fmt(table.concat(fmts, ' '), unpack(out))
 `;
 
 export const LIMIT_SCRIPT_SHA = createHash('sha1').update(LIMIT_SCRIPT).digest('hex');

@@ -10,7 +10,7 @@
 import type { Clock } from '../../clock.js';
 import { evaluate, evaluateLog, newEvaluation, pruneLog, type Evaluation, type SlidingLogState } from './algorithms.js';
 import { SlotIndex } from './slot-index.js';
-import { ALG, type LimitOp, type LocalLimitStore, type OpOutcome, type StoreResult } from './types.js';
+import { ALG, toMicros, type LimitOp, type LocalLimitStore, type OpOutcome, type StoreResult } from './types.js';
 
 /** Fewer would let one request's counters evict each other. */
 const MIN_KEYS = 64;
@@ -112,11 +112,11 @@ class MemoryStore implements MemoryLimitStore {
       outcomes[i] = {
         allowed: ev.allowed,
         remaining: charged ? ev.remaining1 : ev.remaining0,
-        resetMs: charged ? ev.reset1 : ev.reset0,
-        retryMs: ev.retryMs,
+        resetMs: toMicros(charged ? ev.reset1 : ev.reset0),
+        retryMs: toMicros(ev.retryMs),
       };
     }
-    return { allowed, waitMs: allowed ? waitMs : 0, outcomes };
+    return { allowed, waitMs: allowed ? toMicros(waitMs) : 0, outcomes };
   }
 
   #write(op: LimitOp, i: number, now: number, ev: Evaluation): void {

@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualTime } from '../../clock.js';
 import { LIMIT_SCRIPT_SHA } from './lua.js';
-import { createRedisStore, LimitStoreTimeoutError, redisRoundTrips } from './redis-store.js';
+import { createMemoryStore } from './memory-store.js';
+import { createRedisStore, LimitStoreTimeoutError, MAX_BATCH_OPS, redisRoundTrips } from './redis-store.js';
 import { ALG, type AlgCode, type LimitOp } from './types.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -39,6 +41,86 @@ describe('Redis store', () => {
     for (let i = 0; i < 10; i++) expect((await store.check(ops)).outcomes).toHaveLength(10);
     expect(store.stats.roundTrips - before).toBe(10);
     expect(redisRoundTrips() - globalBefore).toBeGreaterThanOrEqual(10);
+  });
+
+  it('checks started in one event-loop turn share one round trip, and decide like checks sent one by one', async () => {
+    // A pool of counters (every algorithm, shadow and Wait levels among them); each step sends
+    // a random number of requests, each with a random subset of the counters and a random cost,
+    // all in one turn to Redis, and one after the other to a memory store at the same instant.
+    // Every outcome must be the same, bit for bit, and each step must be one round trip.
+    for (let seed = 1; seed <= 12; seed++) {
+      let x = seed * 2654435761;
+      const rand = (): number => (x = (Math.imul(x ^ (x >>> 15), 2246822507) + 0x6d2b79f5) >>> 0) / 4294967296;
+      const time = new ManualTime();
+      const redisStore = createRedisStore({ redis, prefix: PREFIX, testNow: () => time.now() });
+      const memory = createMemoryStore({ clock: time, maxKeys: 1000 });
+      const pool = Array.from({ length: 8 }, (_, i) => {
+        const alg = ALL[i % ALL.length] as AlgCode;
+        const limit = 3 + Math.floor(rand() * 6);
+        return op(alg, {
+          limit,
+          periodMs: 1000,
+          burst: alg === ALG.TokenBucket || alg === ALG.GCRA ? 2 + Math.floor(rand() * 4) : limit,
+          shadow: i === 7,
+          maxWaitMs: alg === ALG.GCRA && i !== 7 && rand() < 0.5 ? 300 : -1,
+        });
+      });
+      for (let step = 0; step < 25; step++) {
+        time.advance(Math.floor(rand() * 400));
+        const requests = Array.from({ length: 1 + Math.floor(rand() * 30) }, () => {
+          const cost = 1 + Math.floor(rand() * 2);
+          return pool.filter(() => rand() < 0.4).map((o) => ({ ...o, cost }));
+        });
+        const before = redisStore.stats.roundTrips;
+        const got = await Promise.all(requests.map((ops) => redisStore.check(ops)));
+        expect(redisStore.stats.roundTrips - before, `seed ${seed} step ${step}`).toBe(1);
+        const want = requests.map((ops) => memory.checkSync(ops));
+        expect({ seed, step, got }).toEqual({ seed, step, got: want });
+      }
+      expect(redisStore.stats.checkRoundTrips).toBe(redisStore.stats.checks);
+    }
+  });
+
+  it('a batch carries at most maxBatch checks and MAX_BATCH_OPS ops', async () => {
+    const small = createRedisStore({ redis, prefix: PREFIX, maxBatch: 3 });
+    const g = op(ALG.GCRA, { limit: 100, burst: 100 });
+    const r = await Promise.all(Array.from({ length: 10 }, () => small.check([g])));
+    expect(r.map((x) => x.outcomes[0]?.remaining)).toEqual([99, 98, 97, 96, 95, 94, 93, 92, 91, 90]);
+    expect(small.stats.roundTrips).toBe(4);
+    // 400 ops a check: two checks per round trip; a check with more than the bound goes alone.
+    const big = createRedisStore({ redis, prefix: PREFIX });
+    const wide = Array.from({ length: 400 }, () => op(ALG.FixedWindow));
+    await Promise.all(Array.from({ length: 5 }, () => big.check(wide)));
+    expect(big.stats.roundTrips).toBe(3);
+    const huge = Array.from({ length: MAX_BATCH_OPS + 1 }, () => op(ALG.FixedWindow));
+    const [a, b] = await Promise.all([big.check(huge), big.check([g])]);
+    expect(a.outcomes).toHaveLength(MAX_BATCH_OPS + 1);
+    expect(b.outcomes[0]?.remaining).toBe(89);
+    expect(big.stats.roundTrips).toBe(5);
+    expect(() => createRedisStore({ redis, prefix: PREFIX, maxBatch: 0 })).toThrow(/batch size/);
+  });
+
+  it('while a round trip is out, the checks of later turns wait and then leave together', async () => {
+    const store = createRedisStore({ redis, prefix: PREFIX });
+    const g = op(ALG.GCRA, { limit: 100, burst: 100 });
+    await store.check([g]);
+    const control = new Redis(REDIS_URL, { lazyConnect: true });
+    await control.connect();
+    try {
+      // Redis holds every command for 300 ms: the first check's round trip stays out meanwhile.
+      await control.call('CLIENT', 'PAUSE', '300', 'ALL');
+      const before = store.stats.roundTrips;
+      const first = store.check([g]);
+      await new Promise((r) => setImmediate(r));
+      const second = [store.check([g]), store.check([g])];
+      await new Promise((r) => setImmediate(r));
+      const third = store.check([g]);
+      const remaining = (await Promise.all([first, ...second, third])).map((r) => r.outcomes[0]?.remaining);
+      expect(remaining).toEqual([98, 97, 96, 95]);
+      expect(store.stats.roundTrips - before).toBe(2);
+    } finally {
+      control.disconnect();
+    }
   });
 
   it('uses Redis server time when no test clock is given', async () => {
@@ -107,6 +189,28 @@ describe('Redis store', () => {
       // The check's own (shorter) timeout wins over the store's.
       await expect(store.check([op(ALG.GCRA)], 30)).rejects.toThrow(/30 ms/);
       expect(store.stats.timeouts).toBe(2);
+      // Two checks in one round trip, each with its own timeout, counted from its start.
+      const time = new ManualTime();
+      const timed = createRedisStore({ redis: client, prefix: PREFIX, timeoutMs: 80, clock: time, timers: time });
+      const settled: string[] = [];
+      const short = timed.check([op(ALG.GCRA)], 30).catch((e: unknown) => void settled.push(`short ${String(e)}`));
+      time.advance(10);
+      const long = timed.check([op(ALG.GCRA)]).catch((e: unknown) => void settled.push(`long ${String(e)}`));
+      await new Promise((r) => setImmediate(r)); // the batch is sent
+      expect(timed.stats.roundTrips).toBe(1);
+      time.advance(19);
+      await Promise.resolve();
+      expect(settled).toEqual([]);
+      time.advance(1);
+      await short;
+      expect(settled).toEqual(['short LimitStoreTimeoutError: rate-limit store did not answer within 30 ms']);
+      time.advance(59); // the second started 10 ms later: its 80 ms end at 90
+      await Promise.resolve();
+      expect(settled).toHaveLength(1);
+      time.advance(1);
+      await long;
+      expect(settled[1]).toBe('long LimitStoreTimeoutError: rate-limit store did not answer within 80 ms');
+      expect(timed.stats.timeouts).toBe(1);
     } finally {
       client.disconnect();
       for (const s of sockets) s.destroy();

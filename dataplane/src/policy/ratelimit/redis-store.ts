@@ -1,23 +1,34 @@
 /**
- * Redis counter store: one EVALSHA per request for any number of levels (lua.ts), all or
- * nothing, on Redis server time. The caller creates the ioredis client with
- * `enableOfflineQueue: false` (a command while disconnected fails at once instead of queueing);
- * this store times every check out itself (`timeoutMs`, or the policy's failure-mode timeout when
- * shorter), so no check waits longer than that whatever the client does.
+ * Redis counter store: all levels of a request in one round trip (lua.ts), all or nothing, on
+ * Redis server time. Checks started in the same event-loop turn share that round trip: they are
+ * collected until the turn ends (setImmediate) and sent as one EVALSHA, which decides them one
+ * after the other as if each had been sent alone at the same instant. Under load this divides
+ * the script's fixed cost (and the client's per-command work) among the requests of a turn; at
+ * low rates a batch is one request. `maxBatch: 1` sends one EVALSHA per check.
+ *
+ * The caller creates the ioredis client with `enableOfflineQueue: false` (a command while
+ * disconnected fails at once instead of queueing); this store times every check out itself
+ * (`timeoutMs`, or the policy's failure-mode timeout when shorter), counted from the moment the
+ * check was started, so no check waits longer than that whatever the client does.
  */
 import type { Redis } from 'ioredis';
-import { systemClock, systemTimers, type Clock, type Timers } from '../../clock.js';
+import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import type { LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
 
 /** Round trips and failures of a Redis store (the benchmark reports round trips per request). */
 export interface RedisStoreStats {
-  /** Commands sent: one EVALSHA per check, plus one EVAL after a NOSCRIPT reply. */
+  /** Commands sent: one EVALSHA per batch of checks, plus one EVAL after a NOSCRIPT reply. */
   roundTrips: number;
+  /** Checks sent to Redis (rate-limited requests). */
+  checks: number;
+  /** Round trips each check waited for, summed over checks: one each, two after a NOSCRIPT. */
+  checkRoundTrips: number;
   /** NOSCRIPT replies (script cache flushed or a new server): each cost one more round trip. */
   scriptReloads: number;
-  /** Checks that failed (error reply, disconnected client) or timed out. */
+  /** Round trips that failed (error reply, disconnected client). */
   errors: number;
+  /** Round trips that some check gave up waiting for. */
   timeouts: number;
 }
 
@@ -26,7 +37,8 @@ export interface RedisLimitStore extends LimitStore {
   readonly stats: Readonly<RedisStoreStats>;
 }
 
-const totals: RedisStoreStats = { roundTrips: 0, scriptReloads: 0, errors: 0, timeouts: 0 };
+const zeroStats = (): RedisStoreStats => ({ roundTrips: 0, checks: 0, checkRoundTrips: 0, scriptReloads: 0, errors: 0, timeouts: 0 });
+const totals = zeroStats();
 
 /** Round trips of every Redis store of this process (for the benchmark's calls-per-request). */
 export function redisRoundTrips(): number {
@@ -37,6 +49,13 @@ export function redisRoundTrips(): number {
 export function redisStoreTotals(): RedisStoreStats {
   return { ...totals };
 }
+
+/**
+ * The most ops one EVALSHA carries. The script's reply is one string.format over 2 numbers per
+ * request and 4 per op, passed through Lua's unpack, which stops near 8,000 values; 1,000 ops
+ * (and so at most 1,000 requests) stay well below. A single request with more ops goes alone.
+ */
+export const MAX_BATCH_OPS = 1000;
 
 export class LimitStoreTimeoutError extends Error {
   constructor(ms: number) {
@@ -51,10 +70,15 @@ export interface RedisStoreOptions {
   prefix: string;
   /** Upper bound of any check's wait; a check's own timeout (the policy's) may be shorter. */
   timeoutMs?: number;
+  /** The most checks one round trip carries (default 256; 1: one EVALSHA per check). */
+  maxBatch?: number;
   timers?: Timers;
-  /** Clock for `onRoundTrip`. */
+  /** Clock for the timeouts and `onRoundTrip`. */
   clock?: Clock;
-  /** Each completed or failed round trip's duration in ms (a latency histogram). */
+  /**
+   * Each round trip's duration in ms (a latency histogram): when the reply arrives, or when the
+   * first of its checks gives up ('timeout').
+   */
   onRoundTrip?: (ms: number, outcome: 'ok' | 'error' | 'timeout') => void;
   /**
    * Tests only: pass this time (ms) to the script instead of reading Redis TIME, so a contract
@@ -67,22 +91,66 @@ export function createRedisStore(opts: RedisStoreOptions): RedisLimitStore {
   return new RedisStore(opts);
 }
 
+/** One check waiting for its batch's reply. */
+interface Waiter {
+  readonly ops: number;
+  readonly deadline: number;
+  readonly limitMs: number;
+  readonly resolve: (r: StoreResult) => void;
+  readonly reject: (e: Error) => void;
+  done: boolean;
+}
+
+/** The checks of one round trip: distinct keys, the script's op list (JSON), the waiters. */
+class Batch {
+  readonly keyIndex = new Map<string, number>();
+  readonly keys: string[] = [];
+  readonly waiters: Waiter[] = [];
+  ops = 0;
+  json = '';
+  /** Fires at the earliest deadline of a waiter not yet settled. */
+  timer: TimerHandle | undefined;
+  timerAt = Infinity;
+  /** Sent, and neither answered nor given up by all of its waiters. */
+  inFlight = false;
+  /** The round trip's outcome is counted (answer, error, or a first timeout). */
+  accounted = false;
+  sentAt = 0;
+}
+
+/**
+ * How many round trips may be in flight before the checks of a turn wait for one to come back.
+ * With one, the checks that arrive while a round trip is out all leave together when it returns:
+ * under load a batch grows to what arrives in one round trip, and at low rates (nothing in
+ * flight) a check leaves at the end of its own turn. A full batch (maxBatch, MAX_BATCH_OPS)
+ * leaves at once whatever is in flight.
+ */
+const MAX_IN_FLIGHT = 1;
+
 class RedisStore implements RedisLimitStore {
   readonly kind = 'redis' as const;
-  readonly stats: RedisStoreStats = { roundTrips: 0, scriptReloads: 0, errors: 0, timeouts: 0 };
+  readonly stats = zeroStats();
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #timeoutMs: number;
+  readonly #maxBatch: number;
   readonly #timers: Timers;
   readonly #testNow: (() => number) | undefined;
   readonly #clock: Clock;
   readonly #onRoundTrip: RedisStoreOptions['onRoundTrip'];
+  #batch = new Batch();
+  #scheduled = false;
+  #inFlight = 0;
 
   constructor(opts: RedisStoreOptions) {
     if (/[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must not contain '{' or '}': ${opts.prefix}`);
+    const maxBatch = opts.maxBatch ?? 256;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH_OPS)
+      throw new Error(`Redis batch size must be an integer from 1 to ${MAX_BATCH_OPS}, got ${maxBatch}`);
     this.#redis = opts.redis;
     this.#prefix = opts.prefix;
     this.#timeoutMs = opts.timeoutMs ?? Infinity;
+    this.#maxBatch = maxBatch;
     this.#timers = opts.timers ?? systemTimers;
     this.#testNow = opts.testNow;
     this.#clock = opts.clock ?? systemClock;
@@ -95,90 +163,202 @@ class RedisStore implements RedisLimitStore {
 
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult> {
     const n = ops.length;
-    // KEYS, then ARGV: the time ('' = Redis TIME) and one string per op (see lua.ts).
-    const args: string[] = new Array<string>(2 * n + 1);
-    args[n] = this.#testNow ? String(this.#testNow()) : '';
+    let b = this.#batch;
+    if (b.waiters.length > 0 && (b.waiters.length >= this.#maxBatch || b.ops + n > MAX_BATCH_OPS)) {
+      this.#send(b);
+      b = this.#batch;
+    }
+    const limitMs = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
+    // Per request: its number of ops, then 8 numbers per op (see lua.ts).
+    let json = b.json === '' ? String(n) : `${b.json},${n}`;
     for (let i = 0; i < n; i++) {
       const op = ops[i] as LimitOp;
-      args[i] = this.#prefix + op.key;
-      args[n + 1 + i] = `${op.alg} ${op.limit} ${op.periodMs} ${op.burst} ${op.cost} ${op.shadow ? 1 : 0} ${op.maxWaitMs}`;
+      const key = this.#prefix + op.key;
+      let k = b.keyIndex.get(key);
+      if (k === undefined) {
+        k = b.keys.push(key);
+        b.keyIndex.set(key, k);
+      }
+      json += `,${k},${op.alg},${op.limit},${op.periodMs},${op.burst},${op.cost},${op.shadow ? 1 : 0},${op.maxWaitMs}`;
     }
-    const limit = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
-    const started = this.#onRoundTrip ? this.#clock.now() : 0;
-    return this.#withTimeout(this.#run(n, args), limit).then(
+    b.json = json;
+    b.ops += n;
+    const deadline = Number.isFinite(limitMs) ? this.#clock.now() + limitMs : Infinity;
+    const result = new Promise<StoreResult>((resolve, reject) => {
+      b.waiters.push({ ops: n, deadline, limitMs, resolve, reject, done: false });
+    });
+    if (deadline < b.timerAt) this.#arm(b);
+    this.#schedule();
+    return result;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flushTurn);
+  }
+
+  /** The end of an event-loop turn that started a check: send unless a round trip is out. */
+  readonly #flushTurn = (): void => {
+    this.#scheduled = false;
+    const b = this.#batch;
+    if (b.waiters.length > 0 && this.#inFlight < MAX_IN_FLIGHT) this.#send(b);
+  };
+
+  /** (Re)arms the batch's timer for the earliest deadline of a waiter not yet settled. */
+  #arm(b: Batch): void {
+    b.timer?.cancel();
+    b.timer = undefined;
+    let next = Infinity;
+    for (const w of b.waiters) if (!w.done && w.deadline < next) next = w.deadline;
+    b.timerAt = next;
+    if (next !== Infinity) b.timer = this.#timers.after(Math.max(0, next - this.#clock.now()), () => this.#expire(b));
+  }
+
+  /** Rejects the waiters whose time is up; when none is left waiting, the round trip no longer holds others back. */
+  #expire(b: Batch): void {
+    b.timer = undefined;
+    const now = this.#clock.now();
+    let waiting = 0;
+    for (const w of b.waiters) {
+      if (w.done) continue;
+      if (w.deadline > now) {
+        waiting++;
+        continue;
+      }
+      w.done = true;
+      if (b.inFlight) this.#account(b, 'timeout');
+      w.reject(new LimitStoreTimeoutError(w.limitMs));
+    }
+    if (waiting > 0) this.#arm(b);
+    else this.#release(b);
+  }
+
+  /** Counts the round trip once: when it is answered, fails, or a first check gives up on it. */
+  #account(b: Batch, outcome: 'ok' | 'error' | 'timeout'): void {
+    if (b.accounted) return;
+    b.accounted = true;
+    if (outcome === 'error') {
+      this.stats.errors++;
+      totals.errors++;
+    } else if (outcome === 'timeout') {
+      this.stats.timeouts++;
+      totals.timeouts++;
+    }
+    this.#onRoundTrip?.(this.#clock.now() - b.sentAt, outcome);
+  }
+
+  #release(b: Batch): void {
+    if (!b.inFlight) return;
+    b.inFlight = false;
+    this.#inFlight--;
+    if (this.#batch.waiters.length > 0) this.#schedule();
+  }
+
+  #send(b: Batch): void {
+    this.#batch = new Batch();
+    const waiters = b.waiters;
+    const count = waiters.length;
+    // Every check of a batch that waited behind a slow round trip may have given up already.
+    if (waiters.every((w) => w.done)) return;
+    this.stats.checks += count;
+    totals.checks += count;
+    b.inFlight = true;
+    this.#inFlight++;
+    b.sentAt = this.#clock.now();
+    const numKeys = b.keys.length;
+    const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME) and the ops
+    args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`);
+    this.#run(numKeys, args, count).then(
       (reply) => {
-        this.#onRoundTrip?.(this.#clock.now() - started, 'ok');
-        return parseReply(reply, n);
+        b.timer?.cancel();
+        let results: StoreResult[];
+        try {
+          results = parseReply(reply, waiters);
+        } catch (err) {
+          this.#fail(b, err);
+          return;
+        }
+        this.#account(b, 'ok');
+        this.#release(b);
+        for (let i = 0; i < count; i++) {
+          const w = waiters[i] as Waiter;
+          if (w.done) continue;
+          w.done = true;
+          w.resolve(results[i] as StoreResult);
+        }
       },
       (err: unknown) => {
-        const timedOut = err instanceof LimitStoreTimeoutError;
-        if (timedOut) {
-          this.stats.timeouts++;
-          totals.timeouts++;
-        } else {
-          this.stats.errors++;
-          totals.errors++;
-        }
-        this.#onRoundTrip?.(this.#clock.now() - started, timedOut ? 'timeout' : 'error');
-        throw err;
+        b.timer?.cancel();
+        this.#fail(b, err);
       },
     );
   }
 
-  async #run(n: number, args: string[]): Promise<unknown> {
-    this.#count();
-    try {
-      return await this.#redis.evalsha(LIMIT_SCRIPT_SHA, n, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      // The server lost its script cache (restart, SCRIPT FLUSH, failover): EVAL runs the script
-      // and caches it again, so the next check is one EVALSHA again.
-      this.stats.scriptReloads++;
-      totals.scriptReloads++;
-      this.#count();
-      return await this.#redis.eval(LIMIT_SCRIPT, n, ...args);
+  #fail(b: Batch, err: unknown): void {
+    this.#account(b, 'error');
+    this.#release(b);
+    const e = err instanceof Error ? err : new Error(String(err));
+    for (const w of b.waiters) {
+      if (w.done) continue;
+      w.done = true;
+      w.reject(e);
     }
   }
 
-  #count(): void {
-    this.stats.roundTrips++;
-    totals.roundTrips++;
+  async #run(numKeys: number, args: string[], checks: number): Promise<unknown> {
+    this.#count(checks);
+    try {
+      return await this.#redis.evalsha(LIMIT_SCRIPT_SHA, numKeys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      // The server lost its script cache (restart, SCRIPT FLUSH, failover): EVAL runs the script
+      // and caches it again, so the next batch is one EVALSHA again.
+      this.stats.scriptReloads++;
+      totals.scriptReloads++;
+      this.#count(checks);
+      return await this.#redis.eval(LIMIT_SCRIPT, numKeys, ...args);
+    }
   }
 
-  #withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-    if (!Number.isFinite(ms)) return p;
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#timers.after(ms, () => reject(new LimitStoreTimeoutError(ms)));
-      p.then(
-        (v) => {
-          timer.cancel();
-          resolve(v);
-        },
-        (e: unknown) => {
-          timer.cancel();
-          reject(e instanceof Error ? e : new Error(String(e)));
-        },
-      );
-    });
+  #count(checks: number): void {
+    this.stats.roundTrips++;
+    totals.roundTrips++;
+    this.stats.checkRoundTrips += checks;
+    totals.checkRoundTrips += checks;
   }
 }
 
 function num(s: string | undefined): number {
   const x = s === undefined || s === '' ? NaN : Number(s);
-  if (Number.isNaN(x)) throw new Error(`unexpected rate-limit script reply element: ${String(s)}`);
+  if (!Number.isSafeInteger(x)) throw new Error(`unexpected rate-limit script reply element: ${String(s)}`);
   return x;
 }
 
-/** The script's reply: one string of 2 + 4n numbers (see lua.ts). */
-function parseReply(reply: unknown, n: number): StoreResult {
+/** A time the script printed in whole µs, in ms (exactly what `toMicros` gives the memory store). */
+function ms(s: string | undefined): number {
+  return num(s) / 1000;
+}
+
+/** The script's reply: per check, 2 + 4n integers in one string (see lua.ts). */
+function parseReply(reply: unknown, waiters: readonly Waiter[]): StoreResult[] {
   const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : reply;
   if (typeof text !== 'string') throw new Error('unexpected rate-limit script reply');
   const r = text.split(' ');
-  if (r.length !== 2 + 4 * n) throw new Error(`unexpected rate-limit script reply: ${r.length} numbers for ${n} ops`);
-  const outcomes = new Array<OpOutcome>(n);
-  for (let i = 0; i < n; i++) {
-    const k = 2 + 4 * i;
-    outcomes[i] = { allowed: num(r[k]) === 1, remaining: num(r[k + 1]), resetMs: num(r[k + 2]), retryMs: num(r[k + 3]) };
+  let expected = 0;
+  for (const w of waiters) expected += 2 + 4 * w.ops;
+  if (r.length !== expected) throw new Error(`unexpected rate-limit script reply: ${r.length} numbers, expected ${expected}`);
+  const results = new Array<StoreResult>(waiters.length);
+  let k = 0;
+  for (let j = 0; j < waiters.length; j++) {
+    const n = (waiters[j] as Waiter).ops;
+    const allowed = num(r[k]) === 1;
+    const waitMs = ms(r[k + 1]);
+    k += 2;
+    const outcomes = new Array<OpOutcome>(n);
+    for (let i = 0; i < n; i++, k += 4)
+      outcomes[i] = { allowed: num(r[k]) === 1, remaining: num(r[k + 1]), resetMs: ms(r[k + 2]), retryMs: ms(r[k + 3]) };
+    results[j] = { allowed, waitMs, outcomes };
   }
-  return { allowed: num(r[0]) === 1, waitMs: num(r[1]), outcomes };
+  return results;
 }

@@ -80,20 +80,30 @@ export interface LimitOp {
   readonly maxWaitMs: number;
 }
 
+/**
+ * Times a store reports (reset, retry, wait) are rounded up to whole microseconds, by both stores
+ * in the same double arithmetic, so that they agree bit for bit: the Redis script prints integers
+ * (lua.ts), which costs Redis a third of printing exact doubles. Rounding up never reports a
+ * quota back earlier than it is.
+ */
+export function toMicros(ms: number): number {
+  return Math.ceil(ms * 1000) / 1000;
+}
+
 export interface OpOutcome {
   allowed: boolean;
   /** Whole units left after this request (before it, when the request was not admitted). */
   remaining: number;
-  /** Ms until the counter is back to its full quota. */
+  /** Ms until the counter is back to its full quota (whole µs, see `toMicros`). */
   resetMs: number;
-  /** When the op rejected: ms until it would admit this request; -1 never (cost above capacity). */
+  /** When the op rejected: ms until it would admit this request (whole µs); -1 never (cost above capacity). */
   retryMs: number;
 }
 
 export interface StoreResult {
   /** Every non-shadow op allowed: all ops were charged. Otherwise nothing was charged. */
   allowed: boolean;
-  /** The largest GCRA delay among the admitted ops; 0 for none. */
+  /** The largest GCRA delay among the admitted ops (ms, whole µs); 0 for none. */
   waitMs: number;
   /** One per op, in order. */
   outcomes: OpOutcome[];
