@@ -280,7 +280,7 @@ export const RateLimitPolicySpec = obj(
       default: 'Enforce',
     }),
     store: oneOf(
-      'Redis shares the counters among all gateway replicas (one round trip per request for all levels). Memory counts on each replica alone.',
+      'Redis shares the counters among all gateway replicas (all levels of a request in one round trip, all or nothing; concurrent requests share round trips). Memory counts on each replica alone.',
       ['Redis', 'Memory'] as const,
       { default: 'Redis' },
     ),

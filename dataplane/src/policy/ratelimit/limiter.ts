@@ -346,23 +346,25 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     }
   }
 
-  function run(ops: LimitOp[], owners: Applied[]): LimitDecision | Promise<LimitDecision> {
-    if (!useRedis) return decide(owners, memory.checkSync(ops), undefined);
-    if (!redis || !redis.ready()) return degrade(ops, owners);
-    return redis.check(ops, timeoutMs).then(
-      (result) => {
-        setMode('redis');
-        return decide(owners, result, undefined);
-      },
-      () => degrade(ops, owners),
-    );
-  }
-
   const onDecision = deps.onDecision;
   const report = (d: LimitDecision): LimitDecision => {
     onDecision?.(d);
     return d;
   };
+
+  /** Synchronous unless the check goes to Redis; then one promise step, whatever the outcome. */
+  function run(ops: LimitOp[], owners: Applied[]): LimitDecision | Promise<LimitDecision> {
+    if (!useRedis) return report(decide(owners, memory.checkSync(ops), undefined));
+    if (!redis || !redis.ready()) return report(degrade(ops, owners));
+    return redis.check(ops, timeoutMs).then(
+      (result) => {
+        setMode('redis');
+        return report(decide(owners, result, undefined));
+      },
+      () => report(degrade(ops, owners)),
+    );
+  }
+
   return {
     mode: () => active,
     check(req) {
@@ -370,8 +372,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       const owners: Applied[] = [];
       build(req, ops, owners);
       if (ops.length === 0) return report({ allowed: true, levels: [] });
-      const d = run(ops, owners);
-      return d instanceof Promise ? d.then(report) : report(d);
+      return run(ops, owners);
     },
   };
 }
