@@ -3,15 +3,15 @@
  *
  *     {<tag>}:<counter>:<algorithm code>:<scope letter>:<value>
  *
- * - `{<tag>}` is the Redis Cluster hash tag. The one Lua script touches every key of a request,
- *   so all of them must live in one slot: every key of a route carries the same tag. The default
+ * - `{<tag>}` is the Redis Cluster hash tag. The one Lua script touches every key of a batch of
+ *   requests (the checks of one event-loop turn, from any route; redis-store.ts), so all of them
+ *   must live in one slot: every key of a store carries the same tag. The default
  *   tag is one constant for the whole gateway, which keeps the IR's promise that routes
  *   inheriting a level share its counters (a Global or Tenant level attached to a Gateway is one
  *   counter, not one per route). The trade-off: on a Redis Cluster all limiter keys sit in one
- *   slot, i.e. on one primary. Passing the route id as the tag (`hashTag` of
- *   compileRouteLimiter) spreads routes over the cluster, at the price that levels shared by
- *   several routes then count per route. A config-wide grouping (routes that share counters get
- *   one tag) gives both; it needs the whole config and belongs to the compile stage.
+ *   slot, i.e. on one primary. Spreading them (a tag per group of routes that share counters)
+ *   would need one batch per tag in the store as well as the grouping at compile time; neither
+ *   is built, and `hashTag` of compileRouteLimiter must stay one value per store.
  * - `<counter>` is the IR's counter id (`ns/policy/level`), `<algorithm code>` keeps a changed
  *   algorithm from reading another's state, `<scope letter>` one of G R S I U T H C X (hot).
  * - `<value>` is the scope value as it came, when it is short printable ASCII without `{`, `}`

@@ -38,7 +38,7 @@ export interface LimiterDeps {
    * in `LimitRequest.llmTokens`. A request without one costs 1.
    */
   llmTokens?: (req: LimitRequest, kind: LlmTokenKind) => number | undefined;
-  /** Redis Cluster hash tag of this route's keys; see keys.ts for the trade-off. */
+  /** Redis Cluster hash tag of the keys: one value for every route of a store (see keys.ts). */
   hashTag?: string;
 }
 

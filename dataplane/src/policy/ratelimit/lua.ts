@@ -51,7 +51,7 @@ local loaded, kalg, has, A, B, C, ttl, dirty, dlist, nd = {}, {}, {}, {}, {}, {}
 -- Per sliding log: period, scores and costs in time order, their sum, the entries this batch adds.
 local lperiod, lscore, lcost, lsum, ladd = {}, {}, {}, {}, {}
 -- The current request's ops.
-local sk, sok, swait, srem0, srem1, sres0, sres1, sretry, sa, sb, sc, sttl, scost, sshadow = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+local sk, sok, srem0, srem1, sres0, sres1, sretry, sa, sb, sc, sttl, scost = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
 local out, fmts, FMT, o, g = {}, {}, {}, 0, 0
 local p, nq = 1, #q
 while p <= nq do
@@ -75,17 +75,20 @@ while p <= nq do
         end
         lperiod[k], lscore[k], lcost[k], lsum[k], ladd[k] = P, scores, costs, sum, {}
       else
+        -- A counter that does not read as this algorithm's state counts as absent.
         local v = raw[k]
         if v then
-          has[k] = true
           if alg == 2 then
-            A[k] = v + 0
+            A[k] = tonumber(v)
+            has[k] = A[k] ~= nil
           elseif alg == 3 then
             local x, y, z = match(v, '^(%S+) (%S+) (%S+)$')
-            A[k], B[k], C[k] = x + 0, y + 0, z + 0
+            A[k], B[k], C[k] = tonumber(x), tonumber(y), tonumber(z)
+            has[k] = A[k] ~= nil and B[k] ~= nil and C[k] ~= nil
           else
             local x, y = match(v, '^(%S+) (%S+)$')
-            A[k], B[k] = x + 0, y + 0
+            A[k], B[k] = tonumber(x), tonumber(y)
+            has[k] = A[k] ~= nil and B[k] ~= nil
           end
         end
       end
@@ -196,12 +199,12 @@ while p <= nq do
           end
         end
       end
-      na, tl = count, P
+      tl = P
     else
       return redis.error_reply('unknown algorithm ' .. tostring(alg))
     end
-    sk[i], sok[i], swait[i], srem0[i], srem1[i], sres0[i], sres1[i], sretry[i] = k, ok, wait, rem0, rem1, res0, res1, retry
-    sa[i], sb[i], sc[i], sttl[i], scost[i], sshadow[i] = na, nb, nc, tl, c, shadow
+    sk[i], sok[i], srem0[i], srem1[i], sres0[i], sres1[i], sretry[i] = k, ok, rem0, rem1, res0, res1, retry
+    sa[i], sb[i], sc[i], sttl[i], scost[i] = na, nb, nc, tl, c
     if not shadow then
       if not ok then
         okAll = false
@@ -225,12 +228,15 @@ while p <= nq do
       ttl[k] = sttl[i]
       if kalg[k] == 4 then
         local scores = lscore[k]
-        scores[#scores + 1] = now
-        lcost[k][#scores] = scost[i]
+        local m = #scores + 1
+        scores[m] = now
+        lcost[k][m] = scost[i]
         lsum[k] = lsum[k] + scost[i]
+        -- The entry's member ends with its place in the window, so two entries of one instant
+        -- (two requests of a batch, or one key twice in a request) stay two.
         local add = ladd[k]
         add[#add + 1] = scost[i]
-        add[#add + 1] = sa[i]
+        add[#add + 1] = m
       else
         has[k], A[k], B[k], C[k] = true, sa[i], sb[i], sc[i]
       end

@@ -100,27 +100,45 @@ describe('Redis store', () => {
     expect(() => createRedisStore({ redis, prefix: PREFIX, maxBatch: 0 })).toThrow(/batch size/);
   });
 
-  it('while a round trip is out, the checks of later turns wait and then leave together', async () => {
+  it('a script error fails every check of its batch, counted as one failed round trip', async () => {
     const store = createRedisStore({ redis, prefix: PREFIX });
-    const g = op(ALG.GCRA, { limit: 100, burst: 100 });
-    await store.check([g]);
-    const control = new Redis(REDIS_URL, { lazyConnect: true });
-    await control.connect();
-    try {
-      // Redis holds every command for 300 ms: the first check's round trip stays out meanwhile.
-      await control.call('CLIENT', 'PAUSE', '300', 'ALL');
-      const before = store.stats.roundTrips;
-      const first = store.check([g]);
-      await new Promise((r) => setImmediate(r));
-      const second = [store.check([g]), store.check([g])];
-      await new Promise((r) => setImmediate(r));
-      const third = store.check([g]);
-      const remaining = (await Promise.all([first, ...second, third])).map((r) => r.outcomes[0]?.remaining);
-      expect(remaining).toEqual([98, 97, 96, 95]);
-      expect(store.stats.roundTrips - before).toBe(2);
-    } finally {
-      control.disconnect();
+    const log = op(ALG.SlidingLog);
+    await redis.set(PREFIX + log.key, 'not a sorted set'); // ZRANGEBYSCORE answers WRONGTYPE
+    const results = await Promise.allSettled([store.check([op(ALG.GCRA)]), store.check([log]), store.check([op(ALG.FixedWindow)])]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(store.stats).toMatchObject({ roundTrips: 1, checks: 3, errors: 1, timeouts: 0 });
+  });
+
+  it('a disconnected client fails every check of the batch at once', async () => {
+    const client = new Redis(REDIS_URL, { enableOfflineQueue: false, lazyConnect: true });
+    const store = createRedisStore({ redis: client, prefix: PREFIX, timeoutMs: 5_000 });
+    expect(store.ready()).toBe(false);
+    const results = await Promise.allSettled([store.check([op(ALG.GCRA)]), store.check([op(ALG.GCRA)])]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(store.stats).toMatchObject({ errors: 1, timeouts: 0 });
+  });
+
+  it('a counter that does not read as its state counts as absent, and is written anew', async () => {
+    const store = createRedisStore({ redis, prefix: PREFIX });
+    const g = op(ALG.GCRA, { limit: 5, burst: 5 });
+    const tb = op(ALG.TokenBucket, { limit: 5, burst: 5 });
+    await redis.set(PREFIX + g.key, 'garbage');
+    await redis.set(PREFIX + tb.key, 'x y');
+    const r = await store.check([g, tb]);
+    expect(r.outcomes.map((o) => o.remaining)).toEqual([4, 4]);
+    expect((await store.check([g, tb])).outcomes.map((o) => o.remaining)).toEqual([3, 3]);
+  });
+
+  it('one sliding log twice in a request keeps both entries, like the memory store', async () => {
+    const time = new ManualTime();
+    const redisStore = createRedisStore({ redis, prefix: PREFIX, testNow: () => time.now() });
+    const memory = createMemoryStore({ clock: time, maxKeys: 100 });
+    const log = op(ALG.SlidingLog, { limit: 5, periodMs: 1000 });
+    for (const ops of [[log, log], [log, log], [log]]) {
+      const [got, want] = [await redisStore.check(ops), memory.checkSync(ops)];
+      expect(got).toEqual(want);
     }
+    expect(await redis.zcard(PREFIX + log.key)).toBe(5);
   });
 
   it('uses Redis server time when no test clock is given', async () => {

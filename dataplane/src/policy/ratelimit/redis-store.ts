@@ -108,24 +108,13 @@ class Batch {
   readonly waiters: Waiter[] = [];
   ops = 0;
   json = '';
-  /** Fires at the earliest deadline of a waiter not yet settled. */
+  /** Fires at the earliest deadline of a waiter not yet settled (armed when a check joins). */
   timer: TimerHandle | undefined;
   timerAt = Infinity;
-  /** Sent, and neither answered nor given up by all of its waiters. */
-  inFlight = false;
   /** The round trip's outcome is counted (answer, error, or a first timeout). */
   accounted = false;
   sentAt = 0;
 }
-
-/**
- * How many round trips may be in flight before the checks of a turn wait for one to come back.
- * With one, the checks that arrive while a round trip is out all leave together when it returns:
- * under load a batch grows to what arrives in one round trip, and at low rates (nothing in
- * flight) a check leaves at the end of its own turn. A full batch (maxBatch, MAX_BATCH_OPS)
- * leaves at once whatever is in flight.
- */
-const MAX_IN_FLIGHT = 1;
 
 class RedisStore implements RedisLimitStore {
   readonly kind = 'redis' as const;
@@ -140,7 +129,6 @@ class RedisStore implements RedisLimitStore {
   readonly #onRoundTrip: RedisStoreOptions['onRoundTrip'];
   #batch = new Batch();
   #scheduled = false;
-  #inFlight = 0;
 
   constructor(opts: RedisStoreOptions) {
     if (/[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must not contain '{' or '}': ${opts.prefix}`);
@@ -198,11 +186,13 @@ class RedisStore implements RedisLimitStore {
     setImmediate(this.#flushTurn);
   }
 
-  /** The end of an event-loop turn that started a check: send unless a round trip is out. */
+  /**
+   * The end of an event-loop turn that started a check: the batch leaves now, never later, so a
+   * check never waits behind another round trip and its timeout measures its own.
+   */
   readonly #flushTurn = (): void => {
     this.#scheduled = false;
-    const b = this.#batch;
-    if (b.waiters.length > 0 && this.#inFlight < MAX_IN_FLIGHT) this.#send(b);
+    if (this.#batch.waiters.length > 0) this.#send(this.#batch);
   };
 
   /** (Re)arms the batch's timer for the earliest deadline of a waiter not yet settled. */
@@ -215,23 +205,23 @@ class RedisStore implements RedisLimitStore {
     if (next !== Infinity) b.timer = this.#timers.after(Math.max(0, next - this.#clock.now()), () => this.#expire(b));
   }
 
-  /** Rejects the waiters whose time is up; when none is left waiting, the round trip no longer holds others back. */
+  /** Rejects the waiters whose time is up, and arms the timer again for the others. */
   #expire(b: Batch): void {
     b.timer = undefined;
+    b.timerAt = Infinity;
     const now = this.#clock.now();
-    let waiting = 0;
+    let waiting = false;
     for (const w of b.waiters) {
       if (w.done) continue;
       if (w.deadline > now) {
-        waiting++;
+        waiting = true;
         continue;
       }
       w.done = true;
-      if (b.inFlight) this.#account(b, 'timeout');
+      this.#account(b, 'timeout');
       w.reject(new LimitStoreTimeoutError(w.limitMs));
     }
-    if (waiting > 0) this.#arm(b);
-    else this.#release(b);
+    if (waiting) this.#arm(b);
   }
 
   /** Counts the round trip once: when it is answered, fails, or a first check gives up on it. */
@@ -248,23 +238,12 @@ class RedisStore implements RedisLimitStore {
     this.#onRoundTrip?.(this.#clock.now() - b.sentAt, outcome);
   }
 
-  #release(b: Batch): void {
-    if (!b.inFlight) return;
-    b.inFlight = false;
-    this.#inFlight--;
-    if (this.#batch.waiters.length > 0) this.#schedule();
-  }
-
   #send(b: Batch): void {
     this.#batch = new Batch();
     const waiters = b.waiters;
     const count = waiters.length;
-    // Every check of a batch that waited behind a slow round trip may have given up already.
-    if (waiters.every((w) => w.done)) return;
     this.stats.checks += count;
     totals.checks += count;
-    b.inFlight = true;
-    this.#inFlight++;
     b.sentAt = this.#clock.now();
     const numKeys = b.keys.length;
     const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME) and the ops
@@ -280,7 +259,6 @@ class RedisStore implements RedisLimitStore {
           return;
         }
         this.#account(b, 'ok');
-        this.#release(b);
         for (let i = 0; i < count; i++) {
           const w = waiters[i] as Waiter;
           if (w.done) continue;
@@ -297,7 +275,6 @@ class RedisStore implements RedisLimitStore {
 
   #fail(b: Batch, err: unknown): void {
     this.#account(b, 'error');
-    this.#release(b);
     const e = err instanceof Error ? err : new Error(String(err));
     for (const w of b.waiters) {
       if (w.done) continue;
