@@ -58,7 +58,7 @@ export const QUICK: BenchSettings = {
   saturationS: 2,
   rate: 1000,
   openWarmupS: 0.5,
-  openS: 2,
+  openS: 1.5,
 };
 
 type TargetKey = 'direct' | 'bare_proxy' | BenchVariant;
@@ -73,8 +73,8 @@ interface Target {
   url: string;
   saturation: LoadResult[];
   fixed: LoadResult[];
-  /** For a gateway variant: the bare proxy's slice measured just before each of its own. */
-  baseline: Slice[];
+  /** For a gateway variant: the bare proxy's slices measured just before and just after each of its own. */
+  baseline: (readonly [Slice, Slice])[];
   /** Requests sent to it, warm-up included. */
   requests: number;
   /** For the Redis variant: reads the gateway's round-trip counter, to split it by phase. */
@@ -187,24 +187,29 @@ async function measure(target: Target, s: BenchSettings): Promise<Slice> {
 
 /**
  * A target's figures. For a gateway variant every figure relative to the bare proxy is the median
- * over its slices of the comparison with the bare proxy's slice measured just before: a shared
- * machine's load changes by the second, and a pair of adjacent slices sees nearly the same load.
+ * over its slices of the comparison with the bare proxy's slices measured just before and just
+ * after it: a shared machine's load changes by the second, and adjacent slices see nearly the
+ * same load.
  */
 function figures(target: Target, paired: boolean): VariantFigures {
   const rps = median(target.saturation.map((r) => r.achieved_rps)) ?? 0;
   const pairs = paired ? target.baseline : [];
+  // The bare proxy's figure for a slice: the mean of the slices just before and just after it,
+  // which cancels a load that rises or falls steadily across the three.
   const ratio = median(
-    pairs.flatMap((b, i) => {
+    pairs.flatMap(([before, after], i) => {
       const mine = target.saturation[i]?.achieved_rps;
-      return mine === undefined || b.saturation.achieved_rps <= 0 ? [] : [mine / b.saturation.achieved_rps];
+      const theirs = (before.saturation.achieved_rps + after.saturation.achieved_rps) / 2;
+      return mine === undefined || theirs <= 0 ? [] : [mine / theirs];
     }),
   );
   const diff = (q: 'p50' | 'p99'): number | null => {
     if (!paired) return null;
-    const d = pairs.flatMap((b, i) => {
+    const d = pairs.flatMap(([before, after], i) => {
       const mine = target.fixed[i]?.latency_ms[q];
-      const theirs = b.fixed.latency_ms[q];
-      return mine === null || mine === undefined || theirs === null ? [] : [mine - theirs];
+      const b = before.fixed.latency_ms[q];
+      const a = after.fixed.latency_ms[q];
+      return mine === null || mine === undefined || b === null || a === null ? [] : [mine - (a + b) / 2];
     });
     const m = median(d);
     return m === null ? null : ms3(m);
@@ -381,13 +386,17 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     for (let round = 1; round <= s.rounds; round++) {
       log(
         `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s, then ${s.rate}/s for ${s.openS}s, per target; ` +
-          'the bare proxy again before each gateway variant',
+          'the bare proxy again before and after each gateway variant',
       );
       await measure(directSlot, s);
       if (variants.length === 0) await measure(bareSlot, s);
+      // bare, variant, bare, variant, …, bare: each variant between two bare slices.
+      let before = variants.length > 0 ? await measure(bareSlot, s) : undefined;
       for (const target of variants) {
-        target.baseline.push(await measure(bareSlot, s));
         await measure(target, s);
+        const after = await measure(bareSlot, s);
+        if (before) target.baseline.push([before, after]);
+        before = after;
       }
     }
     let redisCalls: number | null = null;
