@@ -9,6 +9,7 @@ export type RedisTotals = () => {
   readonly errors: number;
   readonly timeouts: number;
   readonly scriptReloads: number;
+  readonly shed: number;
 };
 
 /** Current top-K hot values, read at scrape time: only these ever become label values. */
@@ -87,7 +88,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     }),
     redisErrors: new Counter({
       name: 'jarvis_gateway_redis_errors_total',
-      help: 'Redis round trips that failed or timed out, by kind.',
+      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated after NOSCRIPT (noscript); overload: checks refused without a round trip while too many were unanswered.',
       labelNames: ['kind'],
       registers: [registry],
       collect() {
@@ -97,6 +98,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
         this.inc({ kind: 'error' }, t.errors);
         this.inc({ kind: 'timeout' }, t.timeouts);
         this.inc({ kind: 'noscript' }, t.scriptReloads);
+        this.inc({ kind: 'overload' }, t.shed);
       },
     }),
     redisLatency: new Histogram({

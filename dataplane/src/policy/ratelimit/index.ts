@@ -18,6 +18,7 @@ export {
   createRedisStore,
   redisRoundTrips,
   redisStoreTotals,
+  LimitStoreOverloadError,
   LimitStoreTimeoutError,
   type RedisLimitStore,
   type RedisStoreOptions,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { LIMIT_SCRIPT_SHA } from './lua.js';
 import { createMemoryStore } from './memory-store.js';
-import { createRedisStore, LimitStoreTimeoutError, MAX_BATCH_OPS, redisRoundTrips } from './redis-store.js';
+import { createRedisStore, LimitStoreOverloadError, LimitStoreTimeoutError, MAX_BATCH_OPS, redisRoundTrips } from './redis-store.js';
 import { ALG, type AlgCode, type LimitOp } from './types.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -107,6 +107,29 @@ describe('Redis store', () => {
     const results = await Promise.allSettled([store.check([op(ALG.GCRA)]), store.check([log]), store.check([op(ALG.FixedWindow)])]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(store.stats).toMatchObject({ roundTrips: 1, checks: 3, errors: 1, timeouts: 0 });
+  });
+
+  it('refuses checks at once while too many round trips are unanswered, and sends again when they are', async () => {
+    const store = createRedisStore({ redis, prefix: PREFIX, maxOutstanding: 2 });
+    const g = op(ALG.GCRA, { limit: 100, burst: 100 });
+    await store.check([g]);
+    const control = new Redis(REDIS_URL, { lazyConnect: true });
+    await control.connect();
+    try {
+      // Redis holds every command for 300 ms: two round trips stay unanswered meanwhile.
+      await control.call('CLIENT', 'PAUSE', '300', 'ALL');
+      const turn = () => new Promise((r) => setImmediate(r));
+      const first = store.check([g]);
+      await turn();
+      const second = store.check([g]);
+      await turn();
+      await expect(store.check([g])).rejects.toBeInstanceOf(LimitStoreOverloadError);
+      expect(store.stats).toMatchObject({ roundTrips: 3, shed: 1 });
+      expect((await Promise.all([first, second])).map((r) => r.outcomes[0]?.remaining)).toEqual([98, 97]);
+      expect((await store.check([g])).outcomes[0]?.remaining).toBe(96);
+    } finally {
+      control.disconnect();
+    }
   });
 
   it('a disconnected client fails every check of the batch at once', async () => {

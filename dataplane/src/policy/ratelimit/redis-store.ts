@@ -30,6 +30,8 @@ export interface RedisStoreStats {
   errors: number;
   /** Round trips that some check gave up waiting for. */
   timeouts: number;
+  /** Checks refused without a round trip, because too many round trips were unanswered. */
+  shed: number;
 }
 
 export interface RedisLimitStore extends LimitStore {
@@ -37,7 +39,15 @@ export interface RedisLimitStore extends LimitStore {
   readonly stats: Readonly<RedisStoreStats>;
 }
 
-const zeroStats = (): RedisStoreStats => ({ roundTrips: 0, checks: 0, checkRoundTrips: 0, scriptReloads: 0, errors: 0, timeouts: 0 });
+const zeroStats = (): RedisStoreStats => ({
+  roundTrips: 0,
+  checks: 0,
+  checkRoundTrips: 0,
+  scriptReloads: 0,
+  errors: 0,
+  timeouts: 0,
+  shed: 0,
+});
 const totals = zeroStats();
 
 /** Round trips of every Redis store of this process (for the benchmark's calls-per-request). */
@@ -57,6 +67,14 @@ export function redisStoreTotals(): RedisStoreStats {
  */
 export const MAX_BATCH_OPS = 1000;
 
+/** Refused at once: too many round trips to Redis are unanswered (a stalled server or link). */
+export class LimitStoreOverloadError extends Error {
+  constructor(outstanding: number) {
+    super(`rate-limit store has ${outstanding} round trips unanswered`);
+    this.name = 'LimitStoreOverloadError';
+  }
+}
+
 export class LimitStoreTimeoutError extends Error {
   constructor(ms: number) {
     super(`rate-limit store did not answer within ${ms} ms`);
@@ -72,6 +90,13 @@ export interface RedisStoreOptions {
   timeoutMs?: number;
   /** The most checks one round trip carries (default 256; 1: one EVALSHA per check). */
   maxBatch?: number;
+  /**
+   * The most round trips sent and not yet answered (default 64). While Redis or the link stalls,
+   * every check still times out on its own, but its command stays queued in the client until the
+   * connection fails; past this bound new checks are refused at once (the failure mode applies)
+   * instead of queueing more.
+   */
+  maxOutstanding?: number;
   timers?: Timers;
   /** Clock for the timeouts and `onRoundTrip`. */
   clock?: Clock;
@@ -123,12 +148,14 @@ class RedisStore implements RedisLimitStore {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #maxBatch: number;
+  readonly #maxOutstanding: number;
   readonly #timers: Timers;
   readonly #testNow: (() => number) | undefined;
   readonly #clock: Clock;
   readonly #onRoundTrip: RedisStoreOptions['onRoundTrip'];
   #batch = new Batch();
   #scheduled = false;
+  #outstanding = 0;
 
   constructor(opts: RedisStoreOptions) {
     if (/[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must not contain '{' or '}': ${opts.prefix}`);
@@ -139,6 +166,7 @@ class RedisStore implements RedisLimitStore {
     this.#prefix = opts.prefix;
     this.#timeoutMs = opts.timeoutMs ?? Infinity;
     this.#maxBatch = maxBatch;
+    this.#maxOutstanding = opts.maxOutstanding ?? 64;
     this.#timers = opts.timers ?? systemTimers;
     this.#testNow = opts.testNow;
     this.#clock = opts.clock ?? systemClock;
@@ -242,6 +270,19 @@ class RedisStore implements RedisLimitStore {
     this.#batch = new Batch();
     const waiters = b.waiters;
     const count = waiters.length;
+    if (this.#outstanding >= this.#maxOutstanding) {
+      b.timer?.cancel();
+      this.stats.shed += count;
+      totals.shed += count;
+      const e = new LimitStoreOverloadError(this.#outstanding);
+      for (const w of waiters) {
+        if (w.done) continue;
+        w.done = true;
+        w.reject(e);
+      }
+      return;
+    }
+    this.#outstanding++;
     this.stats.checks += count;
     totals.checks += count;
     b.sentAt = this.#clock.now();
@@ -250,6 +291,7 @@ class RedisStore implements RedisLimitStore {
     args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`);
     this.#run(numKeys, args, count).then(
       (reply) => {
+        this.#outstanding--;
         b.timer?.cancel();
         let results: StoreResult[];
         try {
@@ -267,6 +309,7 @@ class RedisStore implements RedisLimitStore {
         }
       },
       (err: unknown) => {
+        this.#outstanding--;
         b.timer?.cancel();
         this.#fail(b, err);
       },
