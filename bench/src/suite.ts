@@ -2,10 +2,11 @@
  * `npm run bench`: every target behind the same trivial mock upstream, measured in one run —
  * direct client → mock, the bare pass-through proxy, and the gateway routing only, with four limit
  * levels in memory, and with them on Redis. Each round measures every target in turn (saturation
- * with a closed loop, then latency at a fixed rate with the open loop), the bare proxy again just
- * before each gateway variant. A variant's ratio and added latency are medians over the rounds of
- * its comparison with that adjacent bare-proxy slice: the load of a shared machine changes by the
- * second, and adjacent slices see nearly the same. The load generator is a process of its own.
+ * with a closed loop, then latency at a fixed rate with the open loop), the bare proxy again
+ * before and after each gateway variant. A variant's ratio and added latency are medians over the
+ * rounds of its comparison with those adjacent bare-proxy slices: the load of a shared machine
+ * changes by the second, and adjacent slices see nearly the same. The load generator is a process
+ * of its own.
  * The last line printed is one JSON object.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -191,9 +192,9 @@ async function measure(target: Target, s: BenchSettings): Promise<Slice> {
  * after it: a shared machine's load changes by the second, and adjacent slices see nearly the
  * same load.
  */
-function figures(target: Target, paired: boolean): VariantFigures {
+function figures(target: Target): VariantFigures {
   const rps = median(target.saturation.map((r) => r.achieved_rps)) ?? 0;
-  const pairs = paired ? target.baseline : [];
+  const pairs = target.baseline; // empty for the direct client and the bare proxy themselves
   // The bare proxy's figure for a slice: the mean of the slices just before and just after it,
   // which cancels a load that rises or falls steadily across the three.
   const ratio = median(
@@ -204,7 +205,6 @@ function figures(target: Target, paired: boolean): VariantFigures {
     }),
   );
   const diff = (q: 'p50' | 'p99'): number | null => {
-    if (!paired) return null;
     const d = pairs.flatMap(([before, after], i) => {
       const mine = target.fixed[i]?.latency_ms[q];
       const b = before.fixed.latency_ms[q];
@@ -220,7 +220,7 @@ function figures(target: Target, paired: boolean): VariantFigures {
   };
   return {
     rps: Math.round(rps),
-    rps_ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
+    rps_ratio: ratio === null ? null : round3(ratio),
     added_p50_ms: diff('p50'),
     added_p99_ms: diff('p99'),
     p50_ms: p('p50'),
@@ -439,11 +439,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const byKey = new Map(targets.map((t) => [t.key, t]));
     const bareTarget = byKey.get('bare_proxy');
     const direct = byKey.get('direct');
-    const directFig = direct ? figures(direct, false) : undefined;
-    const bareFig = bareTarget ? figures(bareTarget, false) : undefined;
+    const directFig = direct ? figures(direct) : undefined;
+    const bareFig = bareTarget ? figures(bareTarget) : undefined;
     const variantFig = (v: BenchVariant): VariantFigures | null => {
       const t = byKey.get(v);
-      return t ? figures(t, true) : null;
+      return t ? figures(t) : null;
     };
     const summary: BenchSummary = {
       direct_rps: directFig?.rps ?? null,

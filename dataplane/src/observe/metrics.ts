@@ -18,6 +18,17 @@ export type HotKeysSource = () => readonly { routeId: string; parameter: string;
 export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
+  /** A counter that reads one of the Redis store's process-wide totals at scrape time. */
+  const redisTotal = (name: string, help: string, stat: 'roundTrips' | 'checks') =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (redisTotals) this.inc(redisTotals()[stat]);
+      },
+    });
   return {
     registry,
     requests: cellCounter({
@@ -68,24 +79,16 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
           if (k.parameter !== 'Route') this.set({ route: k.routeId, parameter: k.parameter, value: k.value }, k.share);
       },
     }),
-    redisRoundTrips: new Counter({
-      name: 'jarvis_gateway_redis_round_trips_total',
-      help: 'Round trips to Redis (EVALSHA): at most one per rate-limited request, whatever the number of levels; checks started in one event-loop turn share one.',
-      registers: [registry],
-      collect() {
-        this.reset();
-        if (redisTotals) this.inc(redisTotals().roundTrips);
-      },
-    }),
-    redisChecks: new Counter({
-      name: 'jarvis_gateway_redis_checks_total',
-      help: 'Rate-limit checks sent to Redis (one per rate-limited request); over round trips: checks per round trip.',
-      registers: [registry],
-      collect() {
-        this.reset();
-        if (redisTotals) this.inc(redisTotals().checks);
-      },
-    }),
+    redisRoundTrips: redisTotal(
+      'jarvis_gateway_redis_round_trips_total',
+      'Round trips to Redis (EVALSHA): at most one per rate-limited request, whatever the number of levels; checks started in one event-loop turn share one.',
+      'roundTrips',
+    ),
+    redisChecks: redisTotal(
+      'jarvis_gateway_redis_checks_total',
+      'Rate-limit checks sent to Redis (one per rate-limited request); over round trips: checks per round trip.',
+      'checks',
+    ),
     redisErrors: new Counter({
       name: 'jarvis_gateway_redis_errors_total',
       help: 'Redis round trips that failed (error), timed out (timeout) or were repeated after NOSCRIPT (noscript); overload: checks refused without a round trip while too many were unanswered.',

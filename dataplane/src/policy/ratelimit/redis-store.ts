@@ -256,13 +256,8 @@ class RedisStore implements RedisLimitStore {
   #account(b: Batch, outcome: 'ok' | 'error' | 'timeout'): void {
     if (b.accounted) return;
     b.accounted = true;
-    if (outcome === 'error') {
-      this.stats.errors++;
-      totals.errors++;
-    } else if (outcome === 'timeout') {
-      this.stats.timeouts++;
-      totals.timeouts++;
-    }
+    if (outcome === 'error') this.#add('errors');
+    else if (outcome === 'timeout') this.#add('timeouts');
     this.#onRoundTrip?.(this.#clock.now() - b.sentAt, outcome);
   }
 
@@ -272,27 +267,23 @@ class RedisStore implements RedisLimitStore {
     const count = waiters.length;
     if (this.#outstanding >= this.#maxOutstanding) {
       b.timer?.cancel();
-      this.stats.shed += count;
-      totals.shed += count;
-      const e = new LimitStoreOverloadError(this.#outstanding);
-      for (const w of waiters) {
-        if (w.done) continue;
-        w.done = true;
-        w.reject(e);
-      }
+      this.#add('shed', count);
+      rejectAll(waiters, new LimitStoreOverloadError(this.#outstanding));
       return;
     }
     this.#outstanding++;
-    this.stats.checks += count;
-    totals.checks += count;
+    this.#add('checks', count);
     b.sentAt = this.#clock.now();
     const numKeys = b.keys.length;
     const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME) and the ops
     args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`);
+    const answered = (): void => {
+      this.#outstanding--;
+      b.timer?.cancel();
+    };
     this.#run(numKeys, args, count).then(
       (reply) => {
-        this.#outstanding--;
-        b.timer?.cancel();
+        answered();
         let results: StoreResult[];
         try {
           results = parseReply(reply, waiters);
@@ -309,8 +300,7 @@ class RedisStore implements RedisLimitStore {
         }
       },
       (err: unknown) => {
-        this.#outstanding--;
-        b.timer?.cancel();
+        answered();
         this.#fail(b, err);
       },
     );
@@ -318,12 +308,7 @@ class RedisStore implements RedisLimitStore {
 
   #fail(b: Batch, err: unknown): void {
     this.#account(b, 'error');
-    const e = err instanceof Error ? err : new Error(String(err));
-    for (const w of b.waiters) {
-      if (w.done) continue;
-      w.done = true;
-      w.reject(e);
-    }
+    rejectAll(b.waiters, err instanceof Error ? err : new Error(String(err)));
   }
 
   async #run(numKeys: number, args: string[], checks: number): Promise<unknown> {
@@ -334,18 +319,30 @@ class RedisStore implements RedisLimitStore {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       // The server lost its script cache (restart, SCRIPT FLUSH, failover): EVAL runs the script
       // and caches it again, so the next batch is one EVALSHA again.
-      this.stats.scriptReloads++;
-      totals.scriptReloads++;
+      this.#add('scriptReloads');
       this.#count(checks);
       return await this.#redis.eval(LIMIT_SCRIPT, numKeys, ...args);
     }
   }
 
   #count(checks: number): void {
-    this.stats.roundTrips++;
-    totals.roundTrips++;
-    this.stats.checkRoundTrips += checks;
-    totals.checkRoundTrips += checks;
+    this.#add('roundTrips');
+    this.#add('checkRoundTrips', checks);
+  }
+
+  /** Adds to this store's counter and to the process-wide one. */
+  #add(stat: keyof RedisStoreStats, n = 1): void {
+    this.stats[stat] += n;
+    totals[stat] += n;
+  }
+}
+
+/** Rejects every check of a batch that is still waiting. */
+function rejectAll(waiters: readonly Waiter[], e: Error): void {
+  for (const w of waiters) {
+    if (w.done) continue;
+    w.done = true;
+    w.reject(e);
   }
 }
 
