@@ -18,6 +18,13 @@ export interface Timers {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * For durations only (latency histograms), never for timestamps: fractional milliseconds from an
+ * arbitrary origin, which never go back. The wall clock's whole milliseconds cannot tell a
+ * 0.2 ms request from a 0.9 ms one, and it jumps when the system time is set.
+ */
+export const monotonicClock: Clock = { now: () => performance.now() };
+
 export const systemTimers: Timers = {
   after(ms, fn) {
     const timer = setTimeout(fn, ms);

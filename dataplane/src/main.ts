@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { createLogger, runBinary } from '@jarvis/api';
 import { Redis } from 'ioredis';
-import { systemClock, systemTimers } from './clock.js';
+import { monotonicClock, systemClock, systemTimers } from './clock.js';
 import { FileSource } from './config/files.js';
 import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
@@ -159,7 +159,7 @@ async function main(flags: GatewayFlags): Promise<number> {
   }
 
   const handler = createHandler({
-    clock,
+    stopwatch: monotonicClock,
     timers,
     identifier,
     metrics,

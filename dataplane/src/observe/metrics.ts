@@ -1,6 +1,6 @@
 /** Prometheus metrics of the gateway. Labels are bounded: routes and policies come from config; values never. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { cellCounter } from './cells.js';
+import { cellCounter, cellHistogram } from './cells.js';
 
 /** Process-wide Redis store counters, read at scrape time. */
 export type RedisTotals = () => {
@@ -14,6 +14,20 @@ export type RedisTotals = () => {
 
 /** Current top-K hot values, read at scrape time: only these ever become label values. */
 export type HotKeysSource = () => readonly { routeId: string; parameter: string; value: string; share: number }[];
+
+/** Requests being handled: a plain number on the request path, read when scraped. */
+function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
+  let n = 0;
+  new Gauge({
+    name: 'jarvis_gateway_in_flight_requests',
+    help: 'Requests being handled.',
+    registers: [registry],
+    collect() {
+      this.set(n);
+    },
+  });
+  return { inc: () => void n++, dec: () => void n-- };
+}
 
 export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals) {
   const registry = new Registry();
@@ -37,12 +51,12 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       labelNames: ['route', 'status'],
       registry,
     }),
-    latency: new Histogram({
+    latency: cellHistogram({
       name: 'jarvis_gateway_request_duration_seconds',
       help: 'Time from request to response end, by route.',
       labelNames: ['route'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
+      registry,
     }),
     limitDecisions: cellCounter({
       name: 'jarvis_gateway_ratelimit_decisions_total',
@@ -111,7 +125,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: 'jarvis_gateway_in_flight_requests', help: 'Requests being handled.', registers: [registry] }),
+    inFlight: inFlightGauge(registry),
   };
 }
 

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Timers } from '../clock.js';
 import type { Identifier, Identity, IdentityProblem } from '../identify/index.js';
+import type { Cell, HistogramCell } from '../observe/cells.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
@@ -15,7 +16,8 @@ import type { RequestLine } from '../route/matcher.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
 
 export interface HandlerDeps {
-  readonly clock: Clock;
+  /** Measures request durations: `monotonicClock` (fractional ms) in production. */
+  readonly stopwatch: Clock;
   readonly timers: Timers;
   readonly identifier: Identifier;
   readonly metrics: GatewayMetrics;
@@ -70,6 +72,8 @@ interface Exchange {
   body?: Buffer;
   /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
   llm?: LlmFacts;
+  /** Reports the outcome of a request that was forwarded (its stage returned FORWARDED). */
+  readonly finish: (route: string, status: number) => void;
 }
 
 /** application/json and the +json types (RFC 6839). */
@@ -84,6 +88,10 @@ interface Outcome {
   readonly status: number;
 }
 
+/** A forwarded request's outcome is reported through `Exchange.finish` when the exchange ends. */
+const FORWARDED = Symbol('forwarded');
+type Step = Outcome | typeof FORWARDED;
+
 /** A stage's result: synchronous when the stage needed no I/O. */
 type Maybe<T> = T | Promise<T>;
 
@@ -93,7 +101,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const random = deps.random ?? Math.random;
   const { metrics } = deps;
 
-  function start(req: IncomingMessage, res: ServerResponse): Maybe<Outcome> {
+  function start(req: IncomingMessage, res: ServerResponse, finish: Exchange['finish']): Maybe<Step> {
     const url = req.url ?? '/';
     if (url.length > MAX_URL) {
       sendProblem(res, 414, 'uri-too-long', 'URI too long', `The request target may be at most ${MAX_URL} characters.`);
@@ -105,7 +113,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return { route: NO_ROUTE, status: 503 };
     }
     const q = url.indexOf('?');
-    const x: Exchange = { req, res, compiled, url, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1) };
+    const x: Exchange = { req, res, compiled, url, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), finish };
     const identity = deps.identifier.identify({
       remoteAddress: req.socket.remoteAddress ?? '',
       headers: req.headers,
@@ -114,7 +122,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return identity instanceof Promise ? identity.then((id) => identified(x, id)) : identified(x, identity);
   }
 
-  function identified(x: Exchange, identity: Identity | IdentityProblem): Maybe<Outcome> {
+  function identified(x: Exchange, identity: Identity | IdentityProblem): Maybe<Step> {
     const { req, res } = x;
     if (!('clientIp' in identity)) {
       sendProblem(res, identity.status, identity.type, identity.title, identity.detail);
@@ -138,7 +146,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   }
 
   /** The body of an inspecting route is in: parse what the policies need, or refuse it. */
-  function inspected(x: Exchange, route: CompiledRoute, identity: Identity, read: BodyRead): Maybe<Outcome> {
+  function inspected(x: Exchange, route: CompiledRoute, identity: Identity, read: BodyRead): Maybe<Step> {
     const routeId = route.route.id;
     if (!read.ok) {
       if (read.reason === 'aborted') return { route: routeId, status: 499 };
@@ -167,7 +175,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   }
 
   /** Hot keys, then every rate-limit level at once. */
-  function guarded(x: Exchange, route: CompiledRoute, identity: Identity): Maybe<Outcome> {
+  function guarded(x: Exchange, route: CompiledRoute, identity: Identity): Maybe<Step> {
     const { req } = x;
     const hot = route.hotspot ? route.hotspot.observe(route.route.id, hotValues(route, identity, x)) : [];
     if (!route.limiter) return proxy(x, route, identity, undefined);
@@ -190,7 +198,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return decision instanceof Promise ? decision.then((d) => limited(x, route, identity, d)) : limited(x, route, identity, decision);
   }
 
-  function limited(x: Exchange, route: CompiledRoute, identity: Identity, decision: LimitDecision): Maybe<Outcome> {
+  function limited(x: Exchange, route: CompiledRoute, identity: Identity, decision: LimitDecision): Maybe<Step> {
     const { req, res } = x;
     const routeId = route.route.id;
     const limitHeaders = rateLimitHeaders(decision);
@@ -210,7 +218,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     );
   }
 
-  function proxy(x: Exchange, route: CompiledRoute, identity: Identity, limitHeaders: Record<string, string> | undefined): Maybe<Outcome> {
+  function proxy(x: Exchange, route: CompiledRoute, identity: Identity, limitHeaders: Record<string, string> | undefined): Maybe<Step> {
     const { req, res } = x;
     const routeId = route.route.id;
     const backend = route.pickBackend(random());
@@ -228,44 +236,60 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return { route: routeId, status };
     }
     const headers = upstreamHeaders(req.headers, identity.clientIp, identity.tenant, identity.user);
-    return forward(req, res, pool, x.url, headers, deps.forward, limitHeaders, x.body).then((r) => ({ route: routeId, status: r.status }));
+    forward(req, res, pool, x.url, headers, deps.forward, limitHeaders, x.body, (r) => x.finish(routeId, r.status));
+    return FORWARDED;
   }
 
-  // Labelled metric children, looked up once per route and status (labels come from config).
-  const histograms = new Map<string, { observe(v: number): void }>();
-  const countFor = (route: string, status: number) => metrics.requests.cell(route, String(status));
-  const latencyFor = (route: string) => {
-    let h = histograms.get(route);
-    if (!h) {
-      h = metrics.latency.labels(route);
-      if (histograms.size < 10_000) histograms.set(route, h);
+  // Metric cells per route and status, looked up once (route ids come from config; bounded anyway).
+  interface RouteCells {
+    readonly latency: HistogramCell;
+    readonly byStatus: Map<number, Cell>;
+  }
+  const cells = new Map<string, RouteCells>();
+  const cellsFor = (route: string): RouteCells => {
+    let c = cells.get(route);
+    if (!c) {
+      c = { latency: metrics.latency.cell(route), byStatus: new Map() };
+      if (cells.size < 10_000) cells.set(route, c);
     }
-    return h;
+    return c;
+  };
+  const countFor = (c: RouteCells, route: string, status: number): Cell => {
+    let cell = c.byStatus.get(status);
+    if (!cell) {
+      cell = metrics.requests.cell(route, String(status));
+      if (c.byStatus.size < 64) c.byStatus.set(status, cell);
+    }
+    return cell;
   };
 
   return (req, res) => {
-    const started = deps.clock.now();
+    const started = deps.stopwatch.now();
     metrics.inFlight.inc();
-    const done = ({ route, status }: Outcome): void => {
+    const finish = (route: string, status: number): void => {
       metrics.inFlight.dec();
-      countFor(route, status).inc();
-      latencyFor(route).observe((deps.clock.now() - started) / 1000);
+      const c = cellsFor(route);
+      countFor(c, route, status).inc();
+      c.latency.observe((deps.stopwatch.now() - started) / 1000);
+    };
+    const done = (step: Step): void => {
+      if (step !== FORWARDED) finish(step.route, step.status);
     };
     const failed = (err: unknown): void => {
       metrics.inFlight.dec();
-      countFor(NO_ROUTE, 500).inc();
+      countFor(cellsFor(NO_ROUTE), NO_ROUTE, 500).inc();
       if (!res.headersSent) sendProblem(res, 500, 'internal', 'Internal error', 'The gateway failed to handle the request.');
       else res.destroy();
       process.emitWarning(`request failed: ${err instanceof Error ? err.message : String(err)}`);
     };
-    let outcome: Maybe<Outcome>;
+    let step: Maybe<Step>;
     try {
-      outcome = start(req, res);
+      step = start(req, res, finish);
     } catch (err) {
       failed(err);
       return;
     }
-    if (outcome instanceof Promise) outcome.then(done, failed);
-    else done(outcome);
+    if (step instanceof Promise) step.then(done, failed);
+    else done(step);
   };
 }

@@ -20,7 +20,9 @@ async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, heade
   pools.push(pool);
   const results: unknown[] = [];
   const port = await listen((req, res) => {
-    void forward(req, res, pool, req.url ?? '/', upstreamHeaders(req.headers, '10.0.0.1'), options).then((r) => results.push(r));
+    forward(req, res, pool, req.url ?? '/', upstreamHeaders(req.headers, '10.0.0.1'), options, undefined, undefined, (r) =>
+      results.push(r),
+    );
   });
   return { url: `http://127.0.0.1:${port}`, results };
 }

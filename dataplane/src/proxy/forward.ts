@@ -29,7 +29,8 @@ export interface ForwardOptions {
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
-  if (connection === undefined) return undefined;
+  // Nearly every request says just keep-alive, itself hop-by-hop already: nothing more to drop.
+  if (connection === undefined || connection === 'keep-alive') return undefined;
   return String(connection)
     .toLowerCase()
     .split(',')
@@ -190,6 +191,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * Forwards `req` to `pool` and answers `res`; `done` is called once, when the exchange is over
+ * (a callback rather than a promise: this is every request's last step).
+ */
 export function forward(
   req: IncomingMessage,
   res: ServerResponse,
@@ -197,37 +202,36 @@ export function forward(
   path: string,
   headers: Record<string, string | string[]>,
   options: ForwardOptions,
-  extraResponseHeaders?: OutgoingHttpHeaders,
+  extraResponseHeaders: OutgoingHttpHeaders | undefined,
   /** The body, already read (a route that inspects bodies); otherwise it streams from `req`. */
-  buffered?: Buffer,
-): Promise<ForwardResult> {
+  buffered: Buffer | undefined,
+  done: (result: ForwardResult) => void,
+): void {
   if (buffered === undefined && Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) {
     req.resume();
     sendBodyTooLarge(res, options.maxBodyBytes);
-    return Promise.resolve({ status: 413, error: 'body-too-large' });
+    done({ status: 413, error: 'body-too-large' });
+    return;
   }
   let body: Dispatcher.DispatchOptions['body'] = null;
   if (buffered !== undefined) {
     body = buffered;
     headers['content-length'] = String(buffered.length); // it may have come chunked
   } else if (hasBody(req)) body = req.pipe(new BodyLimit(options.maxBodyBytes));
-  return new Promise<ForwardResult>((resolve) => {
-    const exchange = new Exchange(res, extraResponseHeaders, (err) => {
-      if (err === undefined) resolve({ status: exchange.status });
-      else resolve(failed(res, err, exchange.status, options));
-    });
-    pool.dispatch(
-      {
-        method: req.method as Dispatcher.HttpMethod,
-        path,
-        headers,
-        body,
-        headersTimeout: options.headersTimeoutMs,
-        bodyTimeout: options.bodyTimeoutMs,
-      },
-      exchange,
-    );
+  const exchange = new Exchange(res, extraResponseHeaders, (err) => {
+    done(err === undefined ? { status: exchange.status } : failed(res, err, exchange.status, options));
   });
+  pool.dispatch(
+    {
+      method: req.method as Dispatcher.HttpMethod,
+      path,
+      headers,
+      body,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+    },
+    exchange,
+  );
 }
 
 /** The answer to a failed exchange: the client's, if it is still there and has none yet. */

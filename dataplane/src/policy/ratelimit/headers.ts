@@ -27,15 +27,29 @@ function sfString(s: string): string {
   return out + '"';
 }
 
-/** Level names come from config: their quoted form is kept (bounded anyway). */
-const quoted = new Map<string, string>();
-function quotedName(name: string): string {
-  let q = quoted.get(name);
-  if (q === undefined) {
-    q = sfString(name);
-    if (quoted.size < 4096) quoted.set(name, q);
+/** A level's name quoted once, and its last RateLimit-Policy item (the same on every request). */
+interface LevelText {
+  readonly quoted: string;
+  limit: number;
+  windowSec: number;
+  policy: string;
+}
+
+/** Level names come from config: their texts are kept (bounded anyway). */
+const texts = new Map<string, LevelText>();
+function levelText(name: string, limit: number, windowSec: number): LevelText {
+  let t = texts.get(name);
+  if (t === undefined) {
+    const quoted = sfString(name);
+    t = { quoted, limit, windowSec, policy: `${quoted};q=${limit};w=${windowSec}` };
+    if (texts.size < 4096) texts.set(name, t);
+  } else if (t.limit !== limit || t.windowSec !== windowSec) {
+    // Another rate for this name (a tenant override, a new config): remember the latest.
+    t.limit = limit;
+    t.windowSec = windowSec;
+    t.policy = `${t.quoted};q=${limit};w=${windowSec}`;
   }
-  return q;
+  return t;
 }
 
 export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
@@ -43,9 +57,9 @@ export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
   const state: string[] = [];
   for (const l of d.levels) {
     if (l.shadow) continue;
-    const name = quotedName(l.name);
-    policy.push(`${name};q=${l.limit};w=${l.windowSec}`);
-    state.push(`${name};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`);
+    const t = levelText(l.name, l.limit, l.windowSec);
+    policy.push(t.policy);
+    state.push(`${t.quoted};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`);
   }
   const headers: Record<string, string> = {};
   if (policy.length > 0) {

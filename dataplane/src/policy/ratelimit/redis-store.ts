@@ -12,7 +12,7 @@
  * check was started, so no check waits longer than that whatever the client does.
  */
 import type { Redis } from 'ioredis';
-import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
+import { monotonicClock, systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import type { LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
 
@@ -98,8 +98,10 @@ export interface RedisStoreOptions {
    */
   maxOutstanding?: number;
   timers?: Timers;
-  /** Clock for the timeouts and `onRoundTrip`. */
+  /** Clock for the timeouts. */
   clock?: Clock;
+  /** Measures `onRoundTrip` durations; default the monotonic, sub-millisecond clock. */
+  stopwatch?: Clock;
   /**
    * Each round trip's duration in ms (a latency histogram): when the reply arrives, or when the
    * first of its checks gives up ('timeout').
@@ -152,6 +154,7 @@ class RedisStore implements RedisLimitStore {
   readonly #timers: Timers;
   readonly #testNow: (() => number) | undefined;
   readonly #clock: Clock;
+  readonly #stopwatch: Clock;
   readonly #onRoundTrip: RedisStoreOptions['onRoundTrip'];
   #batch = new Batch();
   #scheduled = false;
@@ -170,6 +173,7 @@ class RedisStore implements RedisLimitStore {
     this.#timers = opts.timers ?? systemTimers;
     this.#testNow = opts.testNow;
     this.#clock = opts.clock ?? systemClock;
+    this.#stopwatch = opts.stopwatch ?? monotonicClock;
     this.#onRoundTrip = opts.onRoundTrip;
   }
 
@@ -258,7 +262,7 @@ class RedisStore implements RedisLimitStore {
     b.accounted = true;
     if (outcome === 'error') this.#add('errors');
     else if (outcome === 'timeout') this.#add('timeouts');
-    this.#onRoundTrip?.(this.#clock.now() - b.sentAt, outcome);
+    this.#onRoundTrip?.(this.#stopwatch.now() - b.sentAt, outcome);
   }
 
   #send(b: Batch): void {
@@ -273,7 +277,7 @@ class RedisStore implements RedisLimitStore {
     }
     this.#outstanding++;
     this.#add('checks', count);
-    b.sentAt = this.#clock.now();
+    b.sentAt = this.#stopwatch.now();
     const numKeys = b.keys.length;
     const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME) and the ops
     args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`);
