@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: every target behind the same trivial mock upstream, measured in one run —
  * direct client → mock, the bare pass-through proxy, and the gateway routing only, with four limit
- * levels in memory, and with them on Redis. Each round measures every target in turn (saturation
- * with a closed loop, then latency at a fixed rate with the open loop), the bare proxy again
- * before and after each gateway variant. A variant's ratio and added latency are medians over the
- * rounds of its comparison with those adjacent bare-proxy slices: the load of a shared machine
- * changes by the second, and adjacent slices see nearly the same. The load generator is a process
- * of its own.
+ * levels in memory, and with them on Redis. Each round has two phases, saturation (closed loop)
+ * and then latency at a fixed rate (open loop); in each, every target is measured in turn, the bare
+ * proxy again before and after each gateway variant. A variant's ratio and added latency are
+ * medians over the rounds of its comparison with those adjacent bare-proxy slices of the same
+ * phase: the load of a shared machine changes by the second, and adjacent slices see nearly the
+ * same. Many short rounds (8 × 2 s) pair slices closer in time than a few long ones. The load
+ * generator is a process of its own.
  * The last line printed is one JSON object.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -44,13 +45,13 @@ export interface BenchSettings {
 }
 
 export const FULL: BenchSettings = {
-  rounds: 5,
+  rounds: 8,
   connections: 32,
   saturationWarmupS: 0.5,
-  saturationS: 3,
+  saturationS: 2,
   rate: 1000,
   openWarmupS: 0.5,
-  openS: 3,
+  openS: 2,
 };
 export const QUICK: BenchSettings = {
   rounds: 1,
@@ -64,24 +65,21 @@ export const QUICK: BenchSettings = {
 
 type TargetKey = 'direct' | 'bare_proxy' | BenchVariant;
 
-interface Slice {
-  saturation: LoadResult;
-  fixed: LoadResult;
-}
+type Phase = 'saturation' | 'fixed';
 
 interface Target {
   key: TargetKey;
   url: string;
   saturation: LoadResult[];
   fixed: LoadResult[];
-  /** For a gateway variant: the bare proxy's slices measured just before and just after each of its own. */
-  baseline: (readonly [Slice, Slice])[];
+  /** For a gateway variant, per phase: the bare proxy's slices measured just before and just after each of its own. */
+  baseline: Record<Phase, (readonly [LoadResult, LoadResult])[]>;
   /** Requests sent to it, warm-up included. */
   requests: number;
   /** For the Redis variant: reads the gateway's round-trip counter, to split it by phase. */
   redisTrips?: () => Promise<number | undefined>;
   /** Round trips and requests at saturation and at the fixed rate (Redis variant). */
-  trips?: Record<'saturation' | 'fixed', { trips: number; requests: number }>;
+  trips?: Record<Phase, { trips: number; requests: number }>;
 }
 
 export interface VariantFigures {
@@ -146,44 +144,61 @@ async function loadgen(url: string, args: readonly string[]): Promise<LoadResult
   return JSON.parse(line) as LoadResult;
 }
 
-async function measure(target: Target, s: BenchSettings): Promise<Slice> {
+/** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
+async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
-  const sat = await loadgen(target.url, [
-    '--mode',
-    'closed',
-    '--connections',
-    String(s.connections),
-    '--warmup',
-    String(s.saturationWarmupS),
-    '--duration',
-    String(s.saturationS),
-  ]);
+  const r =
+    phase === 'saturation'
+      ? await loadgen(target.url, [
+          '--mode',
+          'closed',
+          '--connections',
+          String(s.connections),
+          '--warmup',
+          String(s.saturationWarmupS),
+          '--duration',
+          String(s.saturationS),
+        ])
+      : await loadgen(target.url, [
+          '--mode',
+          'open',
+          '--rate',
+          String(s.rate),
+          '--warmup',
+          String(s.openWarmupS),
+          '--duration',
+          String(s.openS),
+        ]);
   const t1 = await target.redisTrips?.();
-  const fixed = await loadgen(target.url, [
-    '--mode',
-    'open',
-    '--rate',
-    String(s.rate),
-    '--warmup',
-    String(s.openWarmupS),
-    '--duration',
-    String(s.openS),
-  ]);
-  const t2 = await target.redisTrips?.();
-  if (target.trips && t0 !== undefined && t1 !== undefined && t2 !== undefined) {
-    target.trips.saturation.trips += t1 - t0;
-    target.trips.saturation.requests += sat.total_requests;
-    target.trips.fixed.trips += t2 - t1;
-    target.trips.fixed.requests += fixed.total_requests;
+  if (target.trips && t0 !== undefined && t1 !== undefined) {
+    target.trips[phase].trips += t1 - t0;
+    target.trips[phase].requests += r.total_requests;
   }
-  target.saturation.push(sat);
-  target.fixed.push(fixed);
-  target.requests += sat.total_requests + fixed.total_requests;
+  target[phase].push(r);
+  target.requests += r.total_requests;
   log(
-    `${target.key.padEnd(13)} ${String(Math.round(sat.achieved_rps)).padStart(6)} rps saturated; at ${s.rate}/s p50 ${String(fixed.latency_ms.p50)} ms, ` +
-      `p99 ${String(fixed.latency_ms.p99)} ms${non2xx([sat, fixed]) > 0 ? `; ${non2xx([sat, fixed])} non-2xx/errors` : ''}`,
+    `${target.key.padEnd(13)} ` +
+      (phase === 'saturation'
+        ? `${String(Math.round(r.achieved_rps)).padStart(6)} rps saturated`
+        : `at ${s.rate}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
+      (non2xx([r]) > 0 ? `; ${non2xx([r])} non-2xx/errors` : ''),
   );
-  return { saturation: sat, fixed };
+  return r;
+}
+
+/**
+ * One phase of a round: the direct client, then bare, variant, bare, variant, …, bare — each
+ * variant between two bare-proxy slices of the same phase, measured just before and just after it.
+ */
+async function phaseRound(direct: Target, bare: Target, variants: readonly Target[], phase: Phase, s: BenchSettings): Promise<void> {
+  await measure(direct, phase, s);
+  let before = await measure(bare, phase, s);
+  for (const target of variants) {
+    await measure(target, phase, s);
+    const after = await measure(bare, phase, s);
+    target.baseline[phase].push([before, after]);
+    before = after;
+  }
 }
 
 /**
@@ -194,21 +209,22 @@ async function measure(target: Target, s: BenchSettings): Promise<Slice> {
  */
 function figures(target: Target): VariantFigures {
   const rps = median(target.saturation.map((r) => r.achieved_rps)) ?? 0;
-  const pairs = target.baseline; // empty for the direct client and the bare proxy themselves
-  // The bare proxy's figure for a slice: the mean of the slices just before and just after it,
-  // which cancels a load that rises or falls steadily across the three.
+  // Both empty for the direct client and the bare proxy themselves. The bare proxy's figure for a
+  // slice: the mean of the slices just before and just after it, which cancels a load that rises
+  // or falls steadily across the three.
+  const { saturation: satPairs, fixed: fixedPairs } = target.baseline;
   const ratio = median(
-    pairs.flatMap(([before, after], i) => {
+    satPairs.flatMap(([before, after], i) => {
       const mine = target.saturation[i]?.achieved_rps;
-      const theirs = (before.saturation.achieved_rps + after.saturation.achieved_rps) / 2;
+      const theirs = (before.achieved_rps + after.achieved_rps) / 2;
       return mine === undefined || theirs <= 0 ? [] : [mine / theirs];
     }),
   );
   const diff = (q: 'p50' | 'p99'): number | null => {
-    const d = pairs.flatMap(([before, after], i) => {
+    const d = fixedPairs.flatMap(([before, after], i) => {
       const mine = target.fixed[i]?.latency_ms[q];
-      const b = before.fixed.latency_ms[q];
-      const a = after.fixed.latency_ms[q];
+      const b = before.latency_ms[q];
+      const a = after.latency_ms[q];
       return mine === null || mine === undefined || b === null || a === null ? [] : [mine - (a + b) / 2];
     });
     const m = median(d);
@@ -321,8 +337,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
     const targets: Target[] = [
-      { key: 'direct', url: upstream.url, saturation: [], fixed: [], baseline: [], requests: 0 },
-      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], baseline: [], requests: 0 },
+      { key: 'direct', url: upstream.url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 },
+      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 },
     ];
 
     let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
@@ -342,7 +358,14 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
-          const target: Target = { key: variant, url: gateway.url, saturation: [], fixed: [], baseline: [], requests: 0 };
+          const target: Target = {
+            key: variant,
+            url: gateway.url,
+            saturation: [],
+            fixed: [],
+            baseline: { saturation: [], fixed: [] },
+            requests: 0,
+          };
           targets.push(target);
           if (variant === 'limits_redis') {
             redisTarget = { target, gateway };
@@ -385,19 +408,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const [directSlot, bareSlot, ...variants] = targets as [Target, Target, ...Target[]];
     for (let round = 1; round <= s.rounds; round++) {
       log(
-        `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s, then ${s.rate}/s for ${s.openS}s, per target; ` +
-          'the bare proxy again before and after each gateway variant',
+        `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s per target, then ${s.rate}/s for ${s.openS}s per target; ` +
+          'in each phase the bare proxy again before and after each gateway variant',
       );
-      await measure(directSlot, s);
-      if (variants.length === 0) await measure(bareSlot, s);
-      // bare, variant, bare, variant, …, bare: each variant between two bare slices.
-      let before = variants.length > 0 ? await measure(bareSlot, s) : undefined;
-      for (const target of variants) {
-        await measure(target, s);
-        const after = await measure(bareSlot, s);
-        if (before) target.baseline.push([before, after]);
-        before = after;
-      }
+      await phaseRound(directSlot, bareSlot, variants, 'saturation', s);
+      await phaseRound(directSlot, bareSlot, variants, 'fixed', s);
     }
     let redisCalls: number | null = null;
     let redisSource: BenchSummary['redis_calls_source'] = null;
