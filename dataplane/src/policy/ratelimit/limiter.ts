@@ -253,6 +253,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         cost,
         shadow: level.shadow,
         maxWaitMs: level.maxWaitMs,
+        spec: rate, // the level itself, or an override object of this level only
       });
       owners.push({ level, rate });
     };

@@ -11,8 +11,10 @@
  * KEYS: the distinct counters of the batch. ARGV[1]: the time in ms, or '' to use the server's
  * TIME (the normal case: every gateway replica shares one clock); tests pass their clock here.
  * ARGV[2]: one JSON array of numbers, decoded by one cjson call: for each request its number of
- * ops n, then per op 8 numbers: counter (1-based index into KEYS), algorithm code, limit, period
- * ms, burst, cost, shadow (0/1), max wait ms (-1: reject; GCRA only).
+ * ops n, then per op 3 numbers: counter (1-based index into KEYS), spec (1-based index into
+ * ARGV[3]'s specs), cost. ARGV[3]: the batch's distinct op specs, one JSON array of 6 numbers per
+ * spec: algorithm code, limit, period ms, burst, shadow (0/1), max wait ms (-1: reject; GCRA
+ * only). Most ops of a batch share a few specs (a level's), so each is sent and decoded once.
  *
  * Each counter is read once per batch (one MGET for the string counters; a sliding log, a sorted
  * set, reads as nil there and is read with one ZRANGEBYSCORE) and written once at the end (SET
@@ -44,6 +46,7 @@ else
   now = t[1] * 1000 + t[2] / 1000
 end
 local q = cjson.decode(ARGV[2])
+local spec = cjson.decode(ARGV[3])
 local raw = {}
 if #KEYS > 0 then raw = redis.call('MGET', unpack(KEYS)) end
 -- Per counter: loaded, algorithm, state present, state numbers, TTL, charged; the charged ones in order.
@@ -59,8 +62,9 @@ while p <= nq do
   p = p + 1
   local okAll, waitAll = true, 0
   for i = 1, n do
-    local k, alg, limit, P, burst, c, shadow, maxWait = q[p], q[p + 1], q[p + 2], q[p + 3], q[p + 4], q[p + 5], q[p + 6] == 1, q[p + 7]
-    p = p + 8
+    local k, s, c = q[p], (q[p + 1] - 1) * 6, q[p + 2]
+    p = p + 3
+    local alg, limit, P, burst, shadow, maxWait = spec[s + 1], spec[s + 2], spec[s + 3], spec[s + 4], spec[s + 5] == 1, spec[s + 6]
     if not loaded[k] then
       loaded[k] = true
       kalg[k] = alg

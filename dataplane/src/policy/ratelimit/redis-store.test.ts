@@ -63,6 +63,9 @@ describe('Redis store', () => {
           burst: alg === ALG.TokenBucket || alg === ALG.GCRA ? 2 + Math.floor(rand() * 4) : limit,
           shadow: i === 7,
           maxWaitMs: alg === ALG.GCRA && i !== 7 && rand() < 0.5 ? 300 : -1,
+          // Like the limiter's levels, most carry a spec object (sent once per round trip); the
+          // others are a spec of their own per op.
+          ...(i % 3 !== 2 ? { spec: {} } : {}),
         });
       });
       for (let step = 0; step < 25; step++) {

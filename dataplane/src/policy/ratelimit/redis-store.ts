@@ -132,6 +132,10 @@ interface Waiter {
 class Batch {
   readonly keyIndex = new Map<string, number>();
   readonly keys: string[] = [];
+  /** Distinct op specs (alg, limit, period, burst, shadow, max wait), by the op's `spec` object. */
+  readonly specIndex = new Map<object, number>();
+  specs = 0;
+  specJson = '';
   readonly waiters: Waiter[] = [];
   ops = 0;
   json = '';
@@ -189,7 +193,7 @@ class RedisStore implements RedisLimitStore {
       b = this.#batch;
     }
     const limitMs = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
-    // Per request: its number of ops, then 8 numbers per op (see lua.ts).
+    // Per request: its number of ops, then per op its counter, its spec and its cost (see lua.ts).
     let json = b.json === '' ? String(n) : `${b.json},${n}`;
     for (let i = 0; i < n; i++) {
       const op = ops[i] as LimitOp;
@@ -199,7 +203,15 @@ class RedisStore implements RedisLimitStore {
         k = b.keys.push(key);
         b.keyIndex.set(key, k);
       }
-      json += `,${k},${op.alg},${op.limit},${op.periodMs},${op.burst},${op.cost},${op.shadow ? 1 : 0},${op.maxWaitMs}`;
+      const specKey = op.spec ?? op; // an op without a spec object is a spec of its own
+      let s = b.specIndex.get(specKey);
+      if (s === undefined) {
+        s = ++b.specs;
+        b.specIndex.set(specKey, s);
+        const spec = `${op.alg},${op.limit},${op.periodMs},${op.burst},${op.shadow ? 1 : 0},${op.maxWaitMs}`;
+        b.specJson = b.specJson === '' ? spec : `${b.specJson},${spec}`;
+      }
+      json += `,${k},${s},${op.cost}`;
     }
     b.json = json;
     b.ops += n;
@@ -279,8 +291,8 @@ class RedisStore implements RedisLimitStore {
     this.#add('checks', count);
     b.sentAt = this.#stopwatch.now();
     const numKeys = b.keys.length;
-    const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME) and the ops
-    args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`);
+    const args: string[] = b.keys; // KEYS, then ARGV: the time ('' = Redis TIME), the ops, their specs
+    args.push(this.#testNow ? String(this.#testNow()) : '', `[${b.json}]`, `[${b.specJson}]`);
     const answered = (): void => {
       this.#outstanding--;
       b.timer?.cancel();

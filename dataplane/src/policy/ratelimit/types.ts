@@ -78,6 +78,12 @@ export interface LimitOp {
   readonly shadow: boolean;
   /** GCRA only: admit after a delay of at most this many ms instead of rejecting; -1 rejects. */
   readonly maxWaitMs: number;
+  /**
+   * Optional: an object that is the same for every op with the same alg, limit, periodMs, burst,
+   * shadow and maxWaitMs (the limiter passes the level, or its tenant override). The Redis store
+   * then sends those six numbers once per round trip instead of once per op.
+   */
+  readonly spec?: object;
 }
 
 /**
