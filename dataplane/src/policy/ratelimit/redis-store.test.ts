@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { LIMIT_SCRIPT_SHA } from './lua.js';
 import { createMemoryStore } from './memory-store.js';
-import { createRedisStore, LimitStoreOverloadError, LimitStoreTimeoutError, MAX_BATCH_OPS, redisRoundTrips } from './redis-store.js';
+import {
+  createRedisStore,
+  parseReply,
+  LimitStoreOverloadError,
+  LimitStoreTimeoutError,
+  MAX_BATCH_OPS,
+  redisRoundTrips,
+} from './redis-store.js';
 import { ALG, type AlgCode, type LimitOp } from './types.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -260,5 +267,46 @@ describe('Redis store', () => {
       for (const s of sockets) s.destroy();
       silent.close();
     }
+  });
+});
+
+describe('the script reply', () => {
+  it('reads per check admitted, wait, then four integers per op; times in µs become ms', () => {
+    const got = parseReply('1 0 1 9 1500 0 0 250 0 -1 3000 -1 0 0 0 0', [{ ops: 1 }, { ops: 2 }]);
+    expect(got).toEqual([
+      { allowed: true, waitMs: 0, outcomes: [{ allowed: true, remaining: 9, resetMs: 1.5, retryMs: 0 }] },
+      {
+        allowed: false,
+        waitMs: 0.25,
+        outcomes: [
+          { allowed: false, remaining: -1, resetMs: 3, retryMs: -0.001 },
+          { allowed: false, remaining: 0, resetMs: 0, retryMs: 0 },
+        ],
+      },
+    ]);
+    // A Buffer reply reads the same.
+    expect(parseReply(Buffer.from('0 0 0 0 7 1000'), [{ ops: 1 }])[0]?.outcomes[0]).toEqual({
+      allowed: false,
+      remaining: 0,
+      resetMs: 0.007,
+      retryMs: 1,
+    });
+  });
+
+  it('refuses a reply that is not exactly the integers its checks need', () => {
+    const one = [{ ops: 1 }];
+    for (const bad of [
+      '1 0 1 9 1500',
+      '1 0 1 9 1500 0 5',
+      '1 0 1 9 1500 0 ',
+      '1  0 1 9 1500 0',
+      '1 0 1 9 1.5 0',
+      '1 0 1 9 x 0',
+      '',
+      '1 0 1 9 1500 12345678901234567',
+      42,
+      null,
+    ])
+      expect(() => parseReply(bad, one), JSON.stringify(bad)).toThrow(/unexpected rate-limit script reply/);
   });
 });

@@ -197,11 +197,11 @@ class RedisStore implements RedisLimitStore {
     let json = b.json === '' ? String(n) : `${b.json},${n}`;
     for (let i = 0; i < n; i++) {
       const op = ops[i] as LimitOp;
-      const key = this.#prefix + op.key;
-      let k = b.keyIndex.get(key);
+      // The prefix is added once per distinct key of the batch, not once per op.
+      let k = b.keyIndex.get(op.key);
       if (k === undefined) {
-        k = b.keys.push(key);
-        b.keyIndex.set(key, k);
+        k = b.keys.push(this.#prefix + op.key);
+        b.keyIndex.set(op.key, k);
       }
       const specKey = op.spec ?? op; // an op without a spec object is a spec of its own
       let s = b.specIndex.get(specKey);
@@ -362,36 +362,47 @@ function rejectAll(waiters: readonly Waiter[], e: Error): void {
   }
 }
 
-function num(s: string | undefined): number {
-  const x = s === undefined || s === '' ? NaN : Number(s);
-  if (!Number.isSafeInteger(x)) throw new Error(`unexpected rate-limit script reply element: ${String(s)}`);
-  return x;
+/**
+ * Reads the script's integers one by one from the reply, without splitting it into strings: each
+ * must be a decimal integer (optional minus), separated by single spaces, and safe as a double.
+ */
+class IntReader {
+  #i = 0;
+  constructor(readonly text: string) {}
+  next(): number {
+    const t = this.text;
+    let i = this.#i;
+    const neg = t.charCodeAt(i) === 45; // '-'
+    if (neg) i++;
+    const start = i;
+    let x = 0;
+    for (let c = t.charCodeAt(i); c >= 48 && c <= 57; c = t.charCodeAt(++i)) x = x * 10 + (c - 48);
+    if (i === start || i - start > 15 || (i < t.length && t.charCodeAt(i) !== 32))
+      throw new Error(`unexpected rate-limit script reply element at ${this.#i}: ${JSON.stringify(t.slice(this.#i, this.#i + 20))}`);
+    this.#i = i + 1;
+    return neg ? -x : x;
+  }
+  /** Whether every number has been read. */
+  done(): boolean {
+    return this.#i > this.text.length;
+  }
 }
 
-/** A time the script printed in whole µs, in ms (exactly what `toMicros` gives the memory store). */
-function ms(s: string | undefined): number {
-  return num(s) / 1000;
-}
-
-/** The script's reply: per check, 2 + 4n integers in one string (see lua.ts). */
-function parseReply(reply: unknown, waiters: readonly Waiter[]): StoreResult[] {
+/** The script's reply: per check, 2 + 4n integers in one string (see lua.ts); exported for tests. */
+export function parseReply(reply: unknown, waiters: readonly Pick<Waiter, 'ops'>[]): StoreResult[] {
   const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : reply;
   if (typeof text !== 'string') throw new Error('unexpected rate-limit script reply');
-  const r = text.split(' ');
-  let expected = 0;
-  for (const w of waiters) expected += 2 + 4 * w.ops;
-  if (r.length !== expected) throw new Error(`unexpected rate-limit script reply: ${r.length} numbers, expected ${expected}`);
+  const r = new IntReader(text);
   const results = new Array<StoreResult>(waiters.length);
-  let k = 0;
   for (let j = 0; j < waiters.length; j++) {
     const n = (waiters[j] as Waiter).ops;
-    const allowed = num(r[k]) === 1;
-    const waitMs = ms(r[k + 1]);
-    k += 2;
+    const allowed = r.next() === 1;
+    const waitMs = r.next() / 1000;
     const outcomes = new Array<OpOutcome>(n);
-    for (let i = 0; i < n; i++, k += 4)
-      outcomes[i] = { allowed: num(r[k]) === 1, remaining: num(r[k + 1]), resetMs: ms(r[k + 2]), retryMs: ms(r[k + 3]) };
+    for (let i = 0; i < n; i++)
+      outcomes[i] = { allowed: r.next() === 1, remaining: r.next(), resetMs: r.next() / 1000, retryMs: r.next() / 1000 };
     results[j] = { allowed, waitMs, outcomes };
   }
+  if (!r.done()) throw new Error('unexpected rate-limit script reply: more numbers than its checks have ops');
   return results;
 }
