@@ -21,7 +21,7 @@ import { run } from '@jarvis/e2e/dist/util/exec.js';
 import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
-import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchManifests } from './harness/manifests.js';
+import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchGatewayArgs, benchManifests, onRedis } from './harness/manifests.js';
 import { startJsonService, type Service } from './harness/process.js';
 import { gatewayRedisChecks, gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
 import { toYamlDocuments } from './harness/yaml.js';
@@ -34,6 +34,8 @@ const MOCKS = join(repoRoot, 'mocks', 'dist', 'main.js');
 
 export interface BenchSettings {
   rounds: number;
+  /** The gateway variants measured. */
+  variants: readonly BenchVariant[];
   /** Closed loop: connections, warm-up and measured seconds. */
   connections: number;
   saturationWarmupS: number;
@@ -46,6 +48,7 @@ export interface BenchSettings {
 
 export const FULL: BenchSettings = {
   rounds: 8,
+  variants: BENCH_VARIANTS,
   connections: 32,
   saturationWarmupS: 0.5,
   saturationS: 2,
@@ -55,9 +58,11 @@ export const FULL: BenchSettings = {
 };
 export const QUICK: BenchSettings = {
   rounds: 1,
+  // The unbatched Redis variant only in the full run: --quick stays under a minute.
+  variants: BENCH_VARIANTS.filter((v) => v !== 'limits_redis_unbatched'),
   connections: 32,
   saturationWarmupS: 0.5,
-  saturationS: 2,
+  saturationS: 1.5,
   rate: 1000,
   openWarmupS: 0.5,
   openS: 1.5,
@@ -98,8 +103,12 @@ export interface BenchSummary {
   routing: VariantFigures | null;
   limits_memory: VariantFigures | null;
   limits_redis: VariantFigures | null;
+  /** The same four Redis levels with `--redis-max-batch 1`: one EVALSHA per request (full run only). */
+  limits_redis_unbatched: VariantFigures | null;
   /** Round trips (EVALSHA) per request over the whole Redis run, warm-up included. */
   redis_calls_per_request: number | null;
+  /** The same for the unbatched variant: 1.0 when every request has a round trip of its own. */
+  redis_calls_per_request_unbatched: number | null;
   redis_calls_source: 'gateway_metric' | 'redis_commandstats' | null;
   /** The same at saturation (checks of one turn share a round trip) and at the fixed rate. */
   redis_calls_per_request_saturated: number | null;
@@ -256,7 +265,7 @@ function table(summary: BenchSummary): string {
     a99: number | null,
   ): string =>
     [
-      name.padEnd(22),
+      name.padEnd(30),
       String(rps ?? '-').padStart(8),
       String(ratio ?? '-').padStart(7),
       String(p50 ?? '-').padStart(9),
@@ -265,7 +274,7 @@ function table(summary: BenchSummary): string {
       String(a99 ?? '-').padStart(10),
     ].join(' ');
   const lines = [
-    `${'target'.padEnd(22)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)}   (latency at ${summary.fixed_rate}/s, open loop)`,
+    `${'target'.padEnd(30)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)}   (latency at ${summary.fixed_rate}/s, open loop)`,
     row('direct', summary.direct_rps, null, summary.direct_p50_ms, summary.direct_p99_ms, null, null),
     row('bare proxy', summary.bare_proxy_rps, 1, summary.bare_proxy_p50_ms, summary.bare_proxy_p99_ms, 0, 0),
   ];
@@ -274,13 +283,14 @@ function table(summary: BenchSummary): string {
     lines.push(
       f
         ? row(`gateway ${v}`, f.rps, f.rps_ratio, f.p50_ms, f.p99_ms, f.added_p50_ms, f.added_p99_ms)
-        : `${`gateway ${v}`.padEnd(22)} ${summary.gateway[v]}`,
+        : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`,
     );
   }
   lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
       `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
-      `checks per request ${summary.redis_checks_per_request ?? '-'}`,
+      `checks per request ${summary.redis_checks_per_request ?? '-'}` +
+      (summary.redis_calls_per_request_unbatched === null ? '' : `; unbatched ${summary.redis_calls_per_request_unbatched}`),
   );
   return lines.join('\n');
 }
@@ -324,7 +334,12 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
   const gateways: RunningGateway[] = [];
   const dirs: string[] = [];
   let redis: RedisServer | undefined;
-  const gatewayState = { routing: 'not run', limits_memory: 'not run', limits_redis: 'not run' } satisfies Record<BenchVariant, string>;
+  const gatewayState = {
+    routing: 'not run',
+    limits_memory: 'not run',
+    limits_redis: 'not run',
+    limits_redis_unbatched: 'not run (full run only)',
+  } satisfies Record<BenchVariant, string>;
   try {
     const mocks = await startJsonService<{ mocks: { port: number; url: string }[] }>(
       MOCKS,
@@ -342,18 +357,23 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     ];
 
     let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
+    let unbatchedTarget: { target: Target; gateway: RunningGateway } | undefined;
     if (!gatewayAvailable()) {
       log(`THE GATEWAY IS NOT BUILT: ${GATEWAY_MAIN} does not exist. Measuring direct and bare proxy only; gateway figures are null.`);
-      for (const v of BENCH_VARIANTS) gatewayState[v] = 'not built';
+      for (const v of s.variants) gatewayState[v] = 'not built';
     } else {
-      for (const variant of BENCH_VARIANTS) {
+      for (const variant of s.variants) {
         try {
-          if (variant === 'limits_redis') redis = await benchRedis();
+          if (onRedis(variant)) redis ??= await benchRedis();
           const dir = await mkdtemp(join(tmpdir(), `jarvis-bench-${variant}-`));
           dirs.push(dir);
           trackDir(dir);
           await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port)));
-          const gateway = await startGateway({ configDir: dir, ...(variant === 'limits_redis' && redis ? { redisUrl: redis.url } : {}) });
+          const gateway = await startGateway({
+            configDir: dir,
+            extraArgs: benchGatewayArgs(variant),
+            ...(onRedis(variant) && redis ? { redisUrl: redis.url } : {}),
+          });
           gateways.push(gateway);
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
@@ -372,6 +392,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             target.redisTrips = () => gatewayRedisCommands(gateway.adminUrl);
             target.trips = { saturation: { trips: 0, requests: 0 }, fixed: { trips: 0, requests: 0 } };
           }
+          if (variant === 'limits_redis_unbatched') unbatchedTarget = { target, gateway };
           gatewayState[variant] = 'ok';
           log(`gateway ${variant} ready at ${gateway.url} (admin ${gateway.adminUrl}, log ${gateway.logFile})`);
         } catch (err) {
@@ -389,6 +410,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             scripts: scriptCalls(await redisCommandCalls(redis.url)),
           }
         : undefined;
+    const unbatchedBefore = unbatchedTarget ? await gatewayRedisCommands(unbatchedTarget.gateway.adminUrl) : undefined;
     // Every process gets a second of load first, so the rounds measure JIT-compiled code: a
     // gateway process is fresh, while the mock has had the direct client's load just before.
     log('warm-up: 1 s of load on every target');
@@ -419,12 +441,23 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     let redisChecks: number | null = null;
     let redisSaturated: number | null = null;
     let redisFixed: number | null = null;
+    let redisUnbatched: number | null = null;
+    // The unbatched gateway's round trips, from its own counter (it shares the Redis).
+    let unbatchedTrips = 0;
+    if (unbatchedTarget && unbatchedBefore !== undefined) {
+      const after = await gatewayRedisCommands(unbatchedTarget.gateway.adminUrl);
+      if (after !== undefined) {
+        unbatchedTrips = after - unbatchedBefore;
+        redisUnbatched = round3(unbatchedTrips / unbatchedTarget.target.requests);
+        log(`unbatched Redis variant: ${redisUnbatched} round trips per request over ${unbatchedTarget.target.requests} requests`);
+      }
+    }
     if (redisTarget && redis && redisBefore) {
       const metric = await gatewayRedisCommands(redisTarget.gateway.adminUrl);
       const scripts = scriptCalls(await redisCommandCalls(redis.url));
       const requests = redisTarget.target.requests;
       const fromMetric = metric !== undefined && redisBefore.metric !== undefined ? (metric - redisBefore.metric) / requests : undefined;
-      const fromRedis = (scripts - redisBefore.scripts) / requests;
+      const fromRedis = (scripts - redisBefore.scripts - unbatchedTrips) / requests;
       log(
         `Redis round trips per request: ${fromMetric === undefined ? 'no' : fromMetric.toFixed(3)} (gateway's jarvis_gateway_redis_round_trips_total), ` +
           `${fromRedis.toFixed(3)} (script calls in Redis INFO commandstats over ${requests} requests)`,
@@ -466,7 +499,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       routing: variantFig('routing'),
       limits_memory: variantFig('limits_memory'),
       limits_redis: variantFig('limits_redis'),
+      limits_redis_unbatched: variantFig('limits_redis_unbatched'),
       redis_calls_per_request: redisCalls,
+      redis_calls_per_request_unbatched: redisUnbatched,
       redis_calls_source: redisSource,
       redis_calls_per_request_saturated: redisSaturated,
       redis_calls_per_request_fixed_rate: redisFixed,

@@ -312,6 +312,42 @@ describe('bad input', () => {
   it('answers an unknown path with a 404 problem', async () => {
     expect(await problem(await fetch(`${gw.url}/nowhere`))).toMatchObject({ status: 404, type: 'application/problem+json' });
   });
+
+  it('counts every request once by status, times every one, and leaves none in flight', async () => {
+    const read = async () => {
+      const m = async (name: string, labels?: Record<string, string>) => (await gw.metric(name, labels)) ?? 0;
+      return {
+        all: await m('jarvis_gateway_requests_total'),
+        ok: await m('jarvis_gateway_requests_total', { status: '200' }),
+        notFound: await m('jarvis_gateway_requests_total', { status: '404', route: 'none' }),
+        tooLarge: await m('jarvis_gateway_requests_total', { status: '413' }),
+        limited: await m('jarvis_gateway_requests_total', { status: '429' }),
+        timed: await m('jarvis_gateway_request_duration_seconds_count'),
+        inf: await m('jarvis_gateway_request_duration_seconds_bucket', { le: '+Inf' }),
+        seconds: await m('jarvis_gateway_request_duration_seconds_sum'),
+      };
+    };
+    const before = await read();
+    const drain = async (res: Response) => void (await res.arrayBuffer());
+    for (let i = 0; i < 3; i++) await drain(await fetch(`${gw.url}/api/y`));
+    await drain(await fetch(`${gw.url}/nowhere`));
+    await drain(await fetch(`${gw.url}/api/x`, { method: 'POST', body: 'x'.repeat(5000) }));
+    for (let i = 0; i < 3; i++) await drain(await fetch(`${gw.url}/keyed`, { headers: { 'x-key': 'metrics-test' } }));
+    const after = await read();
+    expect({
+      all: after.all - before.all,
+      ok: after.ok - before.ok,
+      notFound: after.notFound - before.notFound,
+      tooLarge: after.tooLarge - before.tooLarge,
+      limited: after.limited - before.limited,
+      timed: after.timed - before.timed,
+      inf: after.inf - before.inf,
+    }).toEqual({ all: 8, ok: 5, notFound: 1, tooLarge: 1, limited: 1, timed: 8, inf: 8 });
+    // Timed with the monotonic clock: loopback requests take well under a second, yet not zero.
+    expect(after.seconds - before.seconds).toBeGreaterThan(0);
+    expect(after.seconds - before.seconds).toBeLessThan(8);
+    expect(await gw.metric('jarvis_gateway_in_flight_requests')).toBe(0);
+  });
 });
 
 describe('hot keys', () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { run } from '@jarvis/e2e/dist/util/exec.js';
 import { repoRoot } from '@jarvis/e2e/dist/paths.js';
 
-import { BENCH_VARIANTS, benchManifests, endpointSlice } from './manifests.js';
+import { BENCH_VARIANTS, benchGatewayArgs, benchManifests, endpointSlice, onRedis } from './manifests.js';
 import { toYaml, toYamlDocuments } from './yaml.js';
 
 describe('yaml', () => {
@@ -27,10 +27,14 @@ describe('bench manifests', () => {
         timeoutMs: 20_000,
       });
       expect(stdout).toContain('bench-upstream.localhost');
-      if (variant !== 'routing') expect(stdout).toContain(variant === 'limits_redis' ? 'Redis' : 'Memory');
+      if (variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('runs only the unbatched Redis variant with one EVALSHA per request', () => {
+    expect(BENCH_VARIANTS.map((v) => benchGatewayArgs(v))).toEqual([[], [], [], ['--redis-max-batch', '1']]);
   });
 
   it('points a Service at <service>.localhost on the mock port', () => {

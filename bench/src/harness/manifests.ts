@@ -32,8 +32,20 @@ export function endpointSlice(e: ServiceEndpoint): YamlValue {
   };
 }
 
-export const BENCH_VARIANTS = ['routing', 'limits_memory', 'limits_redis'] as const;
+export const BENCH_VARIANTS = ['routing', 'limits_memory', 'limits_redis', 'limits_redis_unbatched'] as const;
 export type BenchVariant = (typeof BENCH_VARIANTS)[number];
+
+/** Whether a variant's limits are on Redis. */
+export const onRedis = (v: BenchVariant): boolean => v === 'limits_redis' || v === 'limits_redis_unbatched';
+
+/**
+ * Extra gateway flags per variant: the unbatched Redis variant sends one EVALSHA per request
+ * (`--redis-max-batch 1`), the literal "one round trip per request", to compare with the default
+ * where the checks of one event-loop turn share a round trip.
+ */
+export function benchGatewayArgs(v: BenchVariant): string[] {
+  return v === 'limits_redis_unbatched' ? ['--redis-max-batch', '1'] : [];
+}
 
 /** Headers the benchmark's requests carry: the keys of the user and tenant levels. */
 export const BENCH_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'x-user-id': 'bench-user', 'x-tenant-id': 'bench-tenant' });
@@ -94,7 +106,7 @@ export function benchManifests(variant: BenchVariant, upstreamPort: number): Yam
           { name: 'user', scope: 'Header', header: 'x-user-id', ...NEVER_REJECT },
           { name: 'tenant', scope: 'Header', header: 'x-tenant-id', ...NEVER_REJECT },
         ],
-        store: variant === 'limits_redis' ? 'Redis' : 'Memory',
+        store: onRedis(variant) ? 'Redis' : 'Memory',
         failureMode: { mode: 'Open', timeout: '50ms' },
       },
     });

@@ -98,3 +98,19 @@ describe('cellHistogram', () => {
     expect(text).toContain('f_seconds_count{route="9999"} 1');
   });
 });
+
+describe('cells without labels', () => {
+  it('a counter and a histogram with no label names have one cell each', async () => {
+    const registry = new Registry();
+    const c = cellCounter({ name: 'g_total', help: 'g', labelNames: [], registry });
+    const h = cellHistogram({ name: 'g_seconds', help: 'g', labelNames: [], buckets: [0.1, 1], registry });
+    c.cell().inc();
+    c.cell().inc(2);
+    h.cell().observe(0.5);
+    expect(h.cell()).toBe(h.cell());
+    const text = await registry.metrics();
+    expect(text).toContain('g_total 3');
+    expect(text).toContain('g_seconds_bucket{le="1"} 1');
+    expect(text).toContain('g_seconds_count 1');
+  });
+});

@@ -2,8 +2,11 @@
  * Counters and histograms for the request path. prom-client hashes and validates the labels on
  * every `inc` and `observe` (about 0.3–1.2 µs each, measured); here a request adds to plain numbers
  * in a cell looked up once per label set, and prom-client reads the cells when it is scraped.
- * Label values must come from config (routes, policies, levels): the cells are bounded anyway,
- * and past the bound a measurement goes straight to prom-client.
+ * Label values must come from config (routes, policies, levels): the cells are bounded anyway.
+ * Past the bound a counter's increments go straight to prom-client, and a histogram's new label
+ * sets share one cell whose every label is `_other` (a config value of `_other` would share it
+ * too). Cells live as long as the process: a registry reset zeroes them, and a series once seen
+ * stays exposed (at 0 after a reset).
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
@@ -31,9 +34,11 @@ class CellTable<C> {
     return this.#all.length;
   }
 
+  /** A metric without labels has one cell, kept under '' at the root. */
   get(values: readonly string[]): C | undefined {
     let node: unknown = this.#root;
-    for (let i = 0; i < this.depth && node !== undefined; i++) node = (node as Map<string, unknown>).get(values[i] ?? '');
+    const levels = Math.max(1, this.depth);
+    for (let i = 0; i < levels && node !== undefined; i++) node = (node as Map<string, unknown>).get(values[i] ?? '');
     return node as C | undefined;
   }
 
@@ -217,8 +222,8 @@ class CellBackedHistogram<L extends string> extends Histogram<L> {
 export interface CellHistogram<L extends string> {
   /** The cell for these label values (in `labelNames` order). */
   cell(...values: string[]): HistogramCell;
-  /** The underlying histogram (tests read it through the registry). */
-  readonly histogram: Histogram<L>;
+  /** What the registry reads (observe only through `cell`: the histogram exposes its cells alone). */
+  readonly histogram: Pick<Histogram<L>, 'get'>;
 }
 
 export function cellHistogram<L extends string>(opts: {

@@ -27,28 +27,30 @@ function sfString(s: string): string {
   return out + '"';
 }
 
-/** A level's name quoted once, and its last RateLimit-Policy item (the same on every request). */
+/** A level's name quoted once, and its RateLimit-Policy item for one rate (the same on every request). */
 interface LevelText {
   readonly quoted: string;
-  limit: number;
-  windowSec: number;
-  policy: string;
+  readonly limit: number;
+  readonly windowSec: number;
+  readonly policy: string;
 }
 
+/** Per rate of a level: its base rate, tenant overrides, the divided rate of the local mode. */
+const RATES_PER_NAME = 8;
+
 /** Level names come from config: their texts are kept (bounded anyway). */
-const texts = new Map<string, LevelText>();
+const texts = new Map<string, LevelText[]>();
 function levelText(name: string, limit: number, windowSec: number): LevelText {
-  let t = texts.get(name);
-  if (t === undefined) {
-    const quoted = sfString(name);
-    t = { quoted, limit, windowSec, policy: `${quoted};q=${limit};w=${windowSec}` };
-    if (texts.size < 4096) texts.set(name, t);
-  } else if (t.limit !== limit || t.windowSec !== windowSec) {
-    // Another rate for this name (a tenant override, a new config): remember the latest.
-    t.limit = limit;
-    t.windowSec = windowSec;
-    t.policy = `${t.quoted};q=${limit};w=${windowSec}`;
+  let list = texts.get(name);
+  if (list === undefined) {
+    list = [];
+    if (texts.size < 4096) texts.set(name, list);
   }
+  for (const t of list) if (t.limit === limit && t.windowSec === windowSec) return t;
+  const quoted = list[0]?.quoted ?? sfString(name);
+  const t = { quoted, limit, windowSec, policy: `${quoted};q=${limit};w=${windowSec}` };
+  if (list.length >= RATES_PER_NAME) list.shift(); // the oldest rate goes (a config that changed)
+  list.push(t);
   return t;
 }
 

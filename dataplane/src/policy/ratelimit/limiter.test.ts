@@ -301,6 +301,55 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
   });
 });
 
+describe('on Redis, batched', () => {
+  it('one round trip decides many users and both base-rate and override tenants exactly like the memory store', async () => {
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    try {
+      const time = new ManualTime();
+      const redisStore = createRedisStore({ redis, prefix: `test:rl:limiter:${randomUUID()}:`, testNow: () => time.now() });
+      const levels: Level[] = [
+        { name: 'global', algorithm: 'FixedWindow', limit: 40 },
+        {
+          name: 'tenant',
+          scope: 'Tenant',
+          algorithm: 'TokenBucket',
+          limit: 3,
+          burst: 4,
+          tenantOverrides: [{ tenants: ['gold'], limit: 8, periodMs: 1000, burst: 9 }],
+        },
+        { name: 'user', scope: 'User', algorithm: 'GCRA', limit: 2, burst: 2 },
+      ];
+      const onRedis = compileRouteLimiter(rateLimit(levels, { store: 'Redis' }), {
+        stores: { memory: createMemoryStore({ clock: time, maxKeys: 1000 }), redis: redisStore },
+        clock: time,
+        hashTag: randomUUID(),
+      });
+      const inMemory = compileRouteLimiter(rateLimit(levels), {
+        stores: { memory: createMemoryStore({ clock: time, maxKeys: 1000 }) },
+        clock: time,
+        hashTag: randomUUID(),
+      });
+      let x = 7;
+      const rand = (): number => (x = (Math.imul(x ^ (x >>> 15), 2246822507) + 0x6d2b79f5) >>> 0) / 4294967296;
+      for (let step = 0; step < 15; step++) {
+        time.advance(Math.floor(rand() * 500));
+        const requests = Array.from({ length: 5 + Math.floor(rand() * 20) }, () =>
+          request({ tenant: ['gold', 'free', 'acme'][Math.floor(rand() * 3)], user: `u${Math.floor(rand() * 6)}` }),
+        );
+        const before = redisStore.stats.roundTrips;
+        const got = await Promise.all(requests.map((r) => onRedis.check(r)));
+        expect(redisStore.stats.roundTrips - before, `step ${step}`).toBe(1);
+        const want: LimitDecision[] = [];
+        for (const r of requests) want.push(await inMemory.check(r));
+        expect({ step, got }).toEqual({ step, got: want });
+      }
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Against real Redis processes: unreachable, silent, and restarted.
 

@@ -321,12 +321,17 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return d;
   }
 
+  /** The ops at 1/replicas of their rate, on local keys; without `spec` (its numbers differ now). */
   function local(ops: readonly LimitOp[]): LimitOp[] {
     return ops.map((op) => ({
-      ...op,
       key: 'local|' + op.key,
+      alg: op.alg,
       limit: Math.max(1, Math.floor(op.limit / replicas)),
+      periodMs: op.periodMs,
       burst: Math.max(1, Math.floor(op.burst / replicas)),
+      cost: op.cost,
+      shadow: op.shadow,
+      maxWaitMs: op.maxWaitMs,
     }));
   }
 

@@ -38,6 +38,10 @@ import { createHash } from 'node:crypto';
 export const LIMIT_SCRIPT = `
 local F, F2, F3 = '%.17g', '%.17g %.17g', '%.17g %.17g %.17g'
 local floor, ceil, min, max, fmt, match = math.floor, math.ceil, math.min, math.max, string.format, string.match
+-- A time in ms as whole µs, rounded up and capped at 2^53 - 1 like types.ts toMicros.
+local function us(ms)
+  return min(ceil(ms * 1000), 9007199254740991)
+end
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
@@ -218,7 +222,7 @@ while p <= nq do
     end
   end
   if not okAll then waitAll = 0 end
-  out[o + 1], out[o + 2] = okAll and 1 or 0, ceil(waitAll * 1000)
+  out[o + 1], out[o + 2] = okAll and 1 or 0, us(waitAll)
   o = o + 2
   for i = 1, n do
     local k, ok = sk[i], sok[i]
@@ -247,11 +251,11 @@ while p <= nq do
     end
     out[o + 1] = ok and 1 or 0
     if charged then
-      out[o + 2], out[o + 3] = srem1[i], ceil(sres1[i] * 1000)
+      out[o + 2], out[o + 3] = srem1[i], us(sres1[i])
     else
-      out[o + 2], out[o + 3] = srem0[i], ceil(sres0[i] * 1000)
+      out[o + 2], out[o + 3] = srem0[i], us(sres0[i])
     end
-    out[o + 4] = ceil(sretry[i] * 1000)
+    out[o + 4] = us(sretry[i])
     o = o + 4
   end
   local f = FMT[n]

@@ -75,6 +75,8 @@ describe('Redis store', () => {
           ...(i % 3 !== 2 ? { spec: {} } : {}),
         });
       });
+      // Counters of one level for other users: other keys, the same spec object.
+      pool.push(...pool.filter((o) => o.spec !== undefined).map((o) => ({ ...o, key: `${o.key}:other-user` })));
       for (let step = 0; step < 25; step++) {
         time.advance(Math.floor(rand() * 400));
         const requests = Array.from({ length: 1 + Math.floor(rand() * 30) }, () => {
@@ -89,6 +91,19 @@ describe('Redis store', () => {
       }
       expect(redisStore.stats.checkRoundTrips).toBe(redisStore.stats.checks);
     }
+  });
+
+  it('times past 2^53 µs are capped the same way by both stores, and do not fail the batch', async () => {
+    // A huge burst drained at one request an hour: its reset is 3.6e15 ms, beyond exact integers in µs.
+    const time = new ManualTime();
+    const redisStore = createRedisStore({ redis, prefix: PREFIX, testNow: () => time.now() });
+    const memory = createMemoryStore({ clock: time, maxKeys: 100 });
+    const huge = op(ALG.TokenBucket, { limit: 1, periodMs: 3_600_000, burst: 1e9, cost: 1e9 });
+    const plain = op(ALG.GCRA);
+    const got = await Promise.all([redisStore.check([huge]), redisStore.check([plain])]);
+    expect(redisStore.stats.roundTrips).toBe(1);
+    expect(got).toEqual([memory.checkSync([huge]), memory.checkSync([plain])]);
+    expect(got[0]?.outcomes[0]?.resetMs).toBe(Number.MAX_SAFE_INTEGER / 1000);
   });
 
   it('a batch carries at most maxBatch checks and MAX_BATCH_OPS ops', async () => {
@@ -291,6 +306,16 @@ describe('the script reply', () => {
       resetMs: 0.007,
       retryMs: 1,
     });
+  });
+
+  it('reads every safe integer, the largest the script prints', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(parseReply(`1 ${max} 1 ${max} ${max} -${max}`, [{ ops: 1 }])[0]).toEqual({
+      allowed: true,
+      waitMs: max / 1000,
+      outcomes: [{ allowed: true, remaining: max, resetMs: max / 1000, retryMs: -max / 1000 }],
+    });
+    expect(() => parseReply(`1 0 1 ${max + 1} 0 0`, [{ ops: 1 }])).toThrow(/unexpected rate-limit script reply/);
   });
 
   it('refuses a reply that is not exactly the integers its checks need', () => {

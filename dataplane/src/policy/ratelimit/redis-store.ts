@@ -377,7 +377,7 @@ class IntReader {
     const start = i;
     let x = 0;
     for (let c = t.charCodeAt(i); c >= 48 && c <= 57; c = t.charCodeAt(++i)) x = x * 10 + (c - 48);
-    if (i === start || i - start > 15 || (i < t.length && t.charCodeAt(i) !== 32))
+    if (i === start || i - start > 16 || x > Number.MAX_SAFE_INTEGER || (i < t.length && t.charCodeAt(i) !== 32))
       throw new Error(`unexpected rate-limit script reply element at ${this.#i}: ${JSON.stringify(t.slice(this.#i, this.#i + 20))}`);
     this.#i = i + 1;
     return neg ? -x : x;

@@ -90,10 +90,11 @@ export interface LimitOp {
  * Times a store reports (reset, retry, wait) are rounded up to whole microseconds, by both stores
  * in the same double arithmetic, so that they agree bit for bit: the Redis script prints integers
  * (lua.ts), which costs Redis a third of printing exact doubles. Rounding up never reports a
- * quota back earlier than it is.
+ * quota back earlier than it is. Times past 2^53 µs (285 years; a huge burst at a tiny rate) are
+ * capped there, where integers stop being exact.
  */
 export function toMicros(ms: number): number {
-  return Math.ceil(ms * 1000) / 1000;
+  return Math.min(Math.ceil(ms * 1000), Number.MAX_SAFE_INTEGER) / 1000;
 }
 
 export interface OpOutcome {
