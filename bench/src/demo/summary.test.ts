@@ -39,6 +39,10 @@ describe('summary', () => {
       { routeId: 'r', parameter: 'Tenant', value: 'globex', share: 0.1, hot: false },
     ]);
     expect(hot).toEqual(['r Tenant: acme 66% HOT, globex 10%']);
+    // The route's own entry is its rate against its baseline, not a share.
+    expect(renderHotkeys([{ routeId: 'r', parameter: 'Route', value: 'r', share: 1.04, hot: false }])).toEqual([
+      'r Route: r at 1.04× baseline',
+    ]);
     expect(renderHotkeys({ tenants: [{ value: 'x', count: 3 }], empty: [] })).toEqual(['tenants: value=x count=3']);
   });
 });

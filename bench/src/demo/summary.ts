@@ -154,6 +154,16 @@ function hotEntry(v: unknown): HotEntry | undefined {
   };
 }
 
+/**
+ * A value's share of its route's traffic, as a percentage. The route's own entry (parameter
+ * Route, from surge detection) carries its current rate over its baseline instead: "at 1.04×
+ * baseline", not "104%".
+ */
+function shareText(e: HotEntry): string {
+  if (e.share === undefined) return '';
+  return e.parameter === 'Route' ? ` at ${e.share.toFixed(2)}× baseline` : ` ${Math.round(e.share * 100)}%`;
+}
+
 /** `{routeId, parameter, value, share, hot}` entries: one line per route and parameter, values by share. */
 function groupedHotkeys(entries: HotEntry[]): string[] {
   const groups = new Map<string, HotEntry[]>();
@@ -167,7 +177,7 @@ function groupedHotkeys(entries: HotEntry[]): string[] {
       list
         .sort((a, b) => (b.share ?? 0) - (a.share ?? 0))
         .slice(0, 5)
-        .map((e) => `${e.value}${e.share === undefined ? '' : ` ${Math.round(e.share * 100)}%`}${e.hot ? ' HOT' : ''}`)
+        .map((e) => `${e.value}${shareText(e)}${e.hot ? ' HOT' : ''}`)
         .join(', '),
   );
 }
