@@ -87,6 +87,10 @@ interface Target {
   trips?: Record<Phase, { trips: number; requests: number }>;
 }
 
+function newTarget(key: TargetKey, url: string): Target {
+  return { key, url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 };
+}
+
 export interface VariantFigures {
   rps: number;
   rps_ratio: number | null;
@@ -351,10 +355,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     if (!upstream) throw new Error('the mock upstream did not start');
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
-    const targets: Target[] = [
-      { key: 'direct', url: upstream.url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 },
-      { key: 'bare_proxy', url: bare.info.url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 },
-    ];
+    const targets: Target[] = [newTarget('direct', upstream.url), newTarget('bare_proxy', bare.info.url)];
 
     let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
     let unbatchedTarget: { target: Target; gateway: RunningGateway } | undefined;
@@ -378,14 +379,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
-          const target: Target = {
-            key: variant,
-            url: gateway.url,
-            saturation: [],
-            fixed: [],
-            baseline: { saturation: [], fixed: [] },
-            requests: 0,
-          };
+          const target = newTarget(variant, gateway.url);
           targets.push(target);
           if (variant === 'limits_redis') {
             redisTarget = { target, gateway };

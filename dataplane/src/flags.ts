@@ -1,5 +1,6 @@
 /** Command-line flags of jarvis-gateway, validated at the edge. */
 import { FlagError, parseDurationMs, parseHostPort, readFlags } from '@jarvis/api';
+import { MAX_BATCH_OPS } from './policy/ratelimit/redis-store.js';
 
 export { FlagError };
 
@@ -118,7 +119,7 @@ export function parseGatewayFlags(
     nodeId: values.get('node-id') ?? env['POD_NAME'] ?? `${hostname}-${pid}`,
     stateDir: values.get('state-dir'),
     redis,
-    redisMaxBatch: positiveInt(values.get('redis-max-batch'), '--redis-max-batch', 256, 1000),
+    redisMaxBatch: positiveInt(values.get('redis-max-batch'), '--redis-max-batch', 256, MAX_BATCH_OPS),
     identity: values.get('identity'),
     xdsTls:
       ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,

@@ -26,7 +26,7 @@ const MAX_CELLS = 10_000;
  */
 class CellTable<C> {
   readonly #root = new Map<string, unknown>();
-  readonly #all: { values: readonly string[]; cell: C }[] = [];
+  readonly #all: C[] = [];
 
   constructor(readonly depth: number) {}
 
@@ -51,10 +51,11 @@ class CellTable<C> {
       node = next;
     }
     node.set(values[this.depth - 1] ?? '', cell);
-    this.#all.push({ values: [...values], cell });
+    this.#all.push(cell);
   }
 
-  entries(): readonly { values: readonly string[]; cell: C }[] {
+  /** Every cell, in the order added. */
+  cells(): readonly C[] {
     return this.#all;
   }
 }
@@ -95,7 +96,7 @@ export function cellCounter<L extends string>(opts: {
     labelNames: opts.labelNames,
     registers: [opts.registry],
     collect() {
-      for (const { cell } of cells.entries()) {
+      for (const cell of cells.cells()) {
         if (cell.pending === 0) continue;
         counter.inc(cell.labels, cell.pending);
         cell.pending = 0;
@@ -182,7 +183,7 @@ class CellBackedHistogram<L extends string> extends Histogram<L> {
   #samples(): Sample[] {
     const out: Sample[] = [];
     const bucket = `${this.#name}_bucket`;
-    for (const { cell } of this.cells.entries()) {
+    for (const cell of this.cells.cells()) {
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += cell.counts[i] ?? 0;
@@ -211,7 +212,7 @@ class CellBackedHistogram<L extends string> extends Histogram<L> {
   override reset(): void {
     // prom-client's constructor calls reset() before this class's fields exist.
     const cells = this.cells as CellTable<BucketCell> | undefined;
-    for (const { cell } of cells?.entries() ?? []) {
+    for (const cell of cells?.cells() ?? []) {
       cell.counts.fill(0);
       cell.sum = 0;
       cell.count = 0;

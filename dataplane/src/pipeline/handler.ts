@@ -6,7 +6,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Timers } from '../clock.js';
 import type { Identifier, Identity, IdentityProblem } from '../identify/index.js';
-import type { Cell, HistogramCell } from '../observe/cells.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
@@ -240,44 +239,21 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return FORWARDED;
   }
 
-  // Metric cells per route and status, looked up once (route ids come from config; bounded anyway).
-  interface RouteCells {
-    readonly latency: HistogramCell;
-    readonly byStatus: Map<number, Cell>;
-  }
-  const cells = new Map<string, RouteCells>();
-  const cellsFor = (route: string): RouteCells => {
-    let c = cells.get(route);
-    if (!c) {
-      c = { latency: metrics.latency.cell(route), byStatus: new Map() };
-      if (cells.size < 10_000) cells.set(route, c);
-    }
-    return c;
-  };
-  const countFor = (c: RouteCells, route: string, status: number): Cell => {
-    let cell = c.byStatus.get(status);
-    if (!cell) {
-      cell = metrics.requests.cell(route, String(status));
-      if (c.byStatus.size < 64) c.byStatus.set(status, cell);
-    }
-    return cell;
-  };
-
+  // The metric cells are looked up per request: observe/cells.ts keeps one per label set.
   return (req, res) => {
     const started = deps.stopwatch.now();
     metrics.inFlight.inc();
     const finish = (route: string, status: number): void => {
       metrics.inFlight.dec();
-      const c = cellsFor(route);
-      countFor(c, route, status).inc();
-      c.latency.observe((deps.stopwatch.now() - started) / 1000);
+      metrics.requests.cell(route, String(status)).inc();
+      metrics.latency.cell(route).observe((deps.stopwatch.now() - started) / 1000);
     };
     const done = (step: Step): void => {
       if (step !== FORWARDED) finish(step.route, step.status);
     };
     const failed = (err: unknown): void => {
       metrics.inFlight.dec();
-      countFor(cellsFor(NO_ROUTE), NO_ROUTE, 500).inc();
+      metrics.requests.cell(NO_ROUTE, '500').inc();
       if (!res.headersSent) sendProblem(res, 500, 'internal', 'Internal error', 'The gateway failed to handle the request.');
       else res.destroy();
       process.emitWarning(`request failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -134,7 +134,6 @@ class Batch {
   readonly keys: string[] = [];
   /** Distinct op specs (alg, limit, period, burst, shadow, max wait), by the op's `spec` object. */
   readonly specIndex = new Map<object, number>();
-  specs = 0;
   specJson = '';
   readonly waiters: Waiter[] = [];
   ops = 0;
@@ -206,7 +205,7 @@ class RedisStore implements RedisLimitStore {
       const specKey = op.spec ?? op; // an op without a spec object is a spec of its own
       let s = b.specIndex.get(specKey);
       if (s === undefined) {
-        s = ++b.specs;
+        s = b.specIndex.size + 1;
         b.specIndex.set(specKey, s);
         const spec = `${op.alg},${op.limit},${op.periodMs},${op.burst},${op.shadow ? 1 : 0},${op.maxWaitMs}`;
         b.specJson = b.specJson === '' ? spec : `${b.specJson},${spec}`;
@@ -395,7 +394,7 @@ export function parseReply(reply: unknown, waiters: readonly Pick<Waiter, 'ops'>
   const r = new IntReader(text);
   const results = new Array<StoreResult>(waiters.length);
   for (let j = 0; j < waiters.length; j++) {
-    const n = (waiters[j] as Waiter).ops;
+    const n = (waiters[j] as Pick<Waiter, 'ops'>).ops;
     const allowed = r.next() === 1;
     const waitMs = r.next() / 1000;
     const outcomes = new Array<OpOutcome>(n);
