@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
+import { startRedisProcess } from '../../testing/redis-process.js';
 import { LIMIT_SCRIPT_SHA } from './lua.js';
 import { createMemoryStore } from './memory-store.js';
 import {
@@ -25,7 +26,11 @@ beforeAll(async () => {
   await redis.connect();
 });
 
+/** Private Redis processes and their clients, stopped after the file. */
+const stops: (() => void)[] = [];
+
 afterAll(async () => {
+  for (const stop of stops.reverse()) stop();
   const keys = await redis.keys(`${PREFIX}*`);
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
@@ -213,17 +218,24 @@ describe('Redis store', () => {
   });
 
   it('recovers from NOSCRIPT (script cache flushed) with one extra round trip', async () => {
-    const store = createRedisStore({ redis, prefix: PREFIX });
+    // On a private server: a SCRIPT FLUSH on the shared one would cost the test files running
+    // beside this one an extra round trip they do not expect.
+    const server = await startRedisProcess((kill) => stops.push(kill));
+    const own = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
+    stops.push(() => own.disconnect());
+    await own.connect();
+    const store = createRedisStore({ redis: own, prefix: PREFIX });
     const g = op(ALG.GCRA, { limit: 2, burst: 2 });
     await store.check([g]);
-    await redis.script('FLUSH');
-    expect(await redis.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([0]);
+    expect(store.stats.scriptReloads).toBe(1); // a new server has never seen the script
+    await own.script('FLUSH');
+    expect(await own.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([0]);
     const before = { ...store.stats };
     const r = await store.check([g]);
     expect(r.outcomes[0]).toMatchObject({ allowed: true, remaining: 0 });
     expect(store.stats.scriptReloads - before.scriptReloads).toBe(1);
     expect(store.stats.roundTrips - before.roundTrips).toBe(2);
-    expect(await redis.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([1]);
+    expect(await own.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([1]);
     await store.check([g]);
     expect(store.stats.roundTrips - before.roundTrips).toBe(3);
   });
