@@ -19,6 +19,7 @@ export {
   redisRoundTrips,
   redisStoreTotals,
   LimitStoreOverloadError,
+  LimitStoreTooLargeError,
   LimitStoreTimeoutError,
   type RedisLimitStore,
   type RedisStoreOptions,

@@ -11,8 +11,10 @@ import {
   createRedisStore,
   parseReply,
   LimitStoreOverloadError,
+  LimitStoreTooLargeError,
   LimitStoreTimeoutError,
   MAX_BATCH_OPS,
+  MAX_CHECK_OPS,
   redisRoundTrips,
 } from './redis-store.js';
 import { ALG, type AlgCode, type LimitOp } from './types.js';
@@ -160,6 +162,22 @@ describe('Redis store', () => {
     } finally {
       control.disconnect();
     }
+  });
+
+  it('one check of MAX_CHECK_OPS counters fits one round trip; one more is refused before anything is sent', async () => {
+    const store = createRedisStore({ redis, prefix: PREFIX });
+    const most = Array.from({ length: MAX_CHECK_OPS }, (_, i) => op(i % 2 === 0 ? ALG.GCRA : ALG.FixedWindow));
+    const r = await store.check(most);
+    expect(r.outcomes).toHaveLength(MAX_CHECK_OPS);
+    expect(r.outcomes.every((o) => o.allowed && o.remaining === 9)).toBe(true);
+    const before = { ...store.stats };
+    const alongside = store.check([op(ALG.GCRA)]); // in the same turn: not held up by the refusal
+    await expect(store.check([...most, op(ALG.GCRA)])).rejects.toBeInstanceOf(LimitStoreTooLargeError);
+    expect((await alongside).outcomes[0]?.allowed).toBe(true);
+    expect(store.stats.roundTrips - before.roundTrips).toBe(1);
+    expect(store.stats.errors - before.errors).toBe(1);
+    // Nothing of the refused check was charged.
+    expect((await store.check(most.slice(0, 3))).outcomes.map((o) => o.remaining)).toEqual([8, 8, 8]);
   });
 
   it('a disconnected client fails every check of the batch at once', async () => {

@@ -26,7 +26,7 @@ export interface RedisStoreStats {
   checkRoundTrips: number;
   /** NOSCRIPT replies (script cache flushed or a new server): each cost one more round trip. */
   scriptReloads: number;
-  /** Round trips that failed (error reply, disconnected client). */
+  /** Round trips that failed (error reply, disconnected client), and checks too large to send. */
   errors: number;
   /** Round trips that some check gave up waiting for. */
   timeouts: number;
@@ -63,9 +63,25 @@ export function redisStoreTotals(): RedisStoreStats {
 /**
  * The most ops one EVALSHA carries. The script's reply is one string.format over 2 numbers per
  * request and 4 per op, passed through Lua's unpack, which stops near 8,000 values; 1,000 ops
- * (and so at most 1,000 requests) stay well below. A single request with more ops goes alone.
+ * (and so at most 1,000 requests) stay well below. A single check with more ops goes alone.
  */
 export const MAX_BATCH_OPS = 1000;
+
+/**
+ * The most ops one check may have: alone in its round trip, its reply of 2 + 4 × 1,900 numbers
+ * stays below unpack's limit. A larger check is refused (LimitStoreTooLargeError) before anything
+ * is sent, and its policy's failure mode applies; a route would need over a hundred policies of
+ * 16 levels each to get there.
+ */
+export const MAX_CHECK_OPS = 1900;
+
+/** Refused at once: one check has more ops than one round trip can carry (MAX_CHECK_OPS). */
+export class LimitStoreTooLargeError extends Error {
+  constructor(ops: number) {
+    super(`rate-limit check has ${ops} counters; one Redis round trip carries at most ${MAX_CHECK_OPS}`);
+    this.name = 'LimitStoreTooLargeError';
+  }
+}
 
 /** Refused at once: too many round trips to Redis are unanswered (a stalled server or link). */
 export class LimitStoreOverloadError extends Error {
@@ -186,6 +202,10 @@ class RedisStore implements RedisLimitStore {
 
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult> {
     const n = ops.length;
+    if (n > MAX_CHECK_OPS) {
+      this.#add('errors');
+      return Promise.reject(new LimitStoreTooLargeError(n));
+    }
     let b = this.#batch;
     if (b.waiters.length > 0 && (b.waiters.length >= this.#maxBatch || b.ops + n > MAX_BATCH_OPS)) {
       this.#send(b);
