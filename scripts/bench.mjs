@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run bench` (about three minutes) and `npm run bench -- --quick` (under a minute): builds, then
-// measures the direct client → mock baseline, the bare pass-through proxy and the gateway in three
-// configurations behind the same mock upstream (bench/src/suite.ts). The last line printed is one
+// `npm run bench` (about eight minutes) and `npm run bench -- --quick` (under a minute): builds,
+// then measures the direct client → mock baseline, the bare pass-through proxy and the gateway in
+// its configurations (routing, limits in memory, on Redis, and in the full run on Redis unbatched)
+// behind the same mock upstream (bench/src/suite.ts). The last line printed is one
 // JSON object. Other flags: --rounds N, --rate R (fixed-rate latency, default 1000), --connections C,
 // --duration S.
 import { spawnSync } from 'node:child_process';

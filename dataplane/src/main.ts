@@ -15,7 +15,7 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
-import { createGatewayMetrics } from './observe/metrics.js';
+import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
@@ -46,11 +46,6 @@ async function main(flags: GatewayFlags): Promise<number> {
   }
   const hotspots = new HotspotRegistry();
   const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
-  const redisLatency = {
-    ok: metrics.redisLatency.labels('ok'),
-    error: metrics.redisLatency.labels('error'),
-    timeout: metrics.redisLatency.labels('timeout'),
-  };
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
     ...(redis
@@ -61,7 +56,7 @@ async function main(flags: GatewayFlags): Promise<number> {
             timeoutMs: 200,
             maxBatch: flags.redisMaxBatch,
             clock,
-            onRoundTrip: (ms, outcome) => redisLatency[outcome].observe(ms / 1000),
+            onRoundTrip: redisRoundTripObserver(metrics),
           }),
         }
       : {}),

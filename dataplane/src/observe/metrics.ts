@@ -1,5 +1,5 @@
 /** Prometheus metrics of the gateway. Labels are bounded: routes and policies come from config; values never. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { cellCounter, cellHistogram } from './cells.js';
 
 /** Process-wide Redis store counters, read at scrape time. */
@@ -118,15 +118,28 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
         this.inc({ kind: 'overload' }, t.shed);
       },
     }),
-    redisLatency: new Histogram({
+    redisLatency: cellHistogram({
       name: 'jarvis_gateway_redis_duration_seconds',
       help: 'Rate-limit round trips to Redis (one EVALSHA each, for one or more checks), by outcome (ok, error, timeout).',
       labelNames: ['outcome'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers: [registry],
+      registry,
     }),
     inFlight: inFlightGauge(registry),
   };
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/**
+ * The Redis store's round-trip callback: each duration into its outcome's cell. The cells are
+ * made here, so a gateway without Redis exports no Redis latency series.
+ */
+export function redisRoundTripObserver(metrics: GatewayMetrics): (ms: number, outcome: 'ok' | 'error' | 'timeout') => void {
+  const cells = {
+    ok: metrics.redisLatency.cell('ok'),
+    error: metrics.redisLatency.cell('error'),
+    timeout: metrics.redisLatency.cell('timeout'),
+  };
+  return (ms, outcome) => cells[outcome].observe(ms / 1000);
+}
