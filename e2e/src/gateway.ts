@@ -1,23 +1,24 @@
 /** Runs real jarvis-gateway processes and a trivial upstream for e2e tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clock, sleep } from './clock.js';
 import { freePorts } from './envtest/ports.js';
 import { repoRoot } from './paths.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
-import { hasExited, stopChild, trackChild } from './util/processes.js';
+import { hasExited, logOutput, scratchDir, stopChild, trackChild } from './util/processes.js';
 
 export interface GatewayProcess {
   readonly url: string;
   readonly adminUrl: string;
+  /** In the process's scratch folder: removed by stop() and kill(), kept if the process exited unasked (see scratchDir). */
   readonly logFile: string;
   readonly child: ChildProcess;
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  /** SIGTERM and wait; then removes the scratch folder. */
   stop(): Promise<void>;
+  /** SIGKILL and wait; then removes the scratch folder. */
   kill(): Promise<void>;
 }
 
@@ -30,9 +31,8 @@ export async function startGateway(options: {
   waitReady?: boolean;
 }): Promise<GatewayProcess> {
   const [port, adminPort] = await freePorts(2);
-  const dir = mkdtempSync(join(tmpdir(), `jarvis-gateway-${options.name}-`));
-  const logFile = join(dir, 'gateway.log');
-  const log = createWriteStream(logFile);
+  const dir = scratchDir(`jarvis-gateway-${options.name}-`, `gateway ${options.name}`);
+  const logFile = join(dir.path, 'gateway.log');
   const child = spawn(
     process.execPath,
     [gatewayMain, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--node-id', options.name, ...options.args],
@@ -42,12 +42,25 @@ export async function startGateway(options: {
     },
   );
   trackChild(child);
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
+  const logClosed = logOutput(child, logFile);
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    // Exit code 0 is a clean shutdown, e.g. after a SIGTERM the test sent itself.
+    if (!stopping && code !== 0) dir.keep(`exited unexpectedly (${signal ?? `exit code ${String(code)}`})`);
+  });
+  const stopWith = async (how: () => Promise<void>): Promise<void> => {
+    stopping = true;
+    await how();
+    await logClosed();
+    dir.release();
+  };
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const started = clock.now();
   for (;;) {
-    if (hasExited(child)) throw new Error(`gateway ${options.name} exited during start:\n${await tailFile(logFile)}`);
+    if (hasExited(child)) {
+      dir.keep('exited during start');
+      throw new Error(`gateway ${options.name} exited during start:\n${await tailFile(logFile)}`);
+    }
     const path = options.waitReady === false ? '/healthz' : '/readyz';
     if (
       await fetch(`${adminUrl}${path}`).then(
@@ -56,7 +69,10 @@ export async function startGateway(options: {
       )
     )
       break;
-    if (clock.now() - started > 20_000) throw new Error(`gateway ${options.name} not ready:\n${await tailFile(logFile)}`);
+    if (clock.now() - started > 20_000) {
+      dir.keep('not ready after 20 s');
+      throw new Error(`gateway ${options.name} not ready:\n${await tailFile(logFile)}`);
+    }
     await sleep(100);
   }
   return {
@@ -65,11 +81,12 @@ export async function startGateway(options: {
     logFile,
     child,
     metric: (name, labels = {}) => scrapeMetric(`${adminUrl}/metrics`, name, labels),
-    stop: () => stopChild(child, 15_000),
-    kill: async () => {
-      child.kill('SIGKILL');
-      await stopChild(child, 2_000);
-    },
+    stop: () => stopWith(() => stopChild(child, 15_000)),
+    kill: () =>
+      stopWith(async () => {
+        child.kill('SIGKILL');
+        await stopChild(child, 2_000);
+      }),
   };
 }
 

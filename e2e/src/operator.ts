@@ -1,12 +1,10 @@
 /** Runs real jarvis-operator processes for e2e tests, the way a cluster would run its replicas. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clock, sleep } from './clock.js';
 import { repoRoot } from './paths.js';
 import { freePorts } from './envtest/ports.js';
-import { stopChild, trackChild, hasExited } from './util/processes.js';
+import { stopChild, trackChild, hasExited, logOutput, scratchDir } from './util/processes.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
 
@@ -14,13 +12,14 @@ export interface OperatorProcess {
   readonly id: string;
   readonly xdsAddress: string;
   readonly healthUrl: string;
+  /** In the process's scratch folder: removed by stop() and kill(), kept if the process exited unasked (see scratchDir). */
   readonly logFile: string;
   readonly child: ChildProcess;
   /** The value of a metric (summed over its label sets matching `labels`), or undefined. */
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
-  /** SIGTERM and wait (graceful). */
+  /** SIGTERM and wait (graceful); then removes the scratch folder. */
   stop(): Promise<void>;
-  /** SIGKILL: a crash. */
+  /** SIGKILL: a crash; then removes the scratch folder. */
   kill(): Promise<void>;
 }
 
@@ -33,9 +32,8 @@ export async function startOperator(options: {
   extraArgs?: readonly string[];
 }): Promise<OperatorProcess> {
   const [xdsPort, healthPort] = await freePorts(2);
-  const dir = mkdtempSync(join(tmpdir(), `jarvis-operator-${options.id}-`));
-  const logFile = join(dir, 'operator.log');
-  const log = createWriteStream(logFile);
+  const dir = scratchDir(`jarvis-operator-${options.id}-`, `operator ${options.id}`);
+  const logFile = join(dir.path, 'operator.log');
   const child = spawn(
     process.execPath,
     [
@@ -57,19 +55,34 @@ export async function startOperator(options: {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   trackChild(child);
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
+  const logClosed = logOutput(child, logFile);
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping && code !== 0) dir.keep(`exited unexpectedly (${signal ?? `exit code ${String(code)}`})`);
+  });
+  const stopWith = async (how: () => Promise<void>): Promise<void> => {
+    stopping = true;
+    await how();
+    await logClosed();
+    dir.release();
+  };
   const healthUrl = `http://127.0.0.1:${healthPort}`;
 
   const started = clock.now();
   for (;;) {
-    if (hasExited(child)) throw new Error(`operator ${options.id} exited during start:\n${await tailFile(logFile)}`);
+    if (hasExited(child)) {
+      dir.keep('exited during start');
+      throw new Error(`operator ${options.id} exited during start:\n${await tailFile(logFile)}`);
+    }
     const ok = await fetch(`${healthUrl}/healthz`).then(
       (r) => r.ok,
       () => false,
     );
     if (ok) break;
-    if (clock.now() - started > 20_000) throw new Error(`operator ${options.id} did not answer /healthz:\n${await tailFile(logFile)}`);
+    if (clock.now() - started > 20_000) {
+      dir.keep('did not answer /healthz within 20 s');
+      throw new Error(`operator ${options.id} did not answer /healthz:\n${await tailFile(logFile)}`);
+    }
     await sleep(100);
   }
 
@@ -82,10 +95,11 @@ export async function startOperator(options: {
     logFile,
     child,
     metric,
-    stop: () => stopChild(child, 10_000),
-    kill: async () => {
-      child.kill('SIGKILL');
-      await stopChild(child, 2_000);
-    },
+    stop: () => stopWith(() => stopChild(child, 10_000)),
+    kill: () =>
+      stopWith(async () => {
+        child.kill('SIGKILL');
+        await stopChild(child, 2_000);
+      }),
   };
 }

@@ -2,7 +2,7 @@
  * The whole system: kubectl → real apiserver → jarvis-operator → xDS → jarvis-gateway → upstream.
  * The test creates the EndpointSlice itself (the test control plane runs no controllers).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -84,6 +84,7 @@ afterAll(async () => {
   await operator?.stop();
   await upstream.close();
   await kubectl(['delete', 'ratelimitpolicy,httproute,gateway,service,endpointslice', '--all', '-n', NS, '--ignore-not-found']);
+  rmSync(stateDir, { recursive: true, force: true });
 });
 
 describe('gateway with the operator', () => {

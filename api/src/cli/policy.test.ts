@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { validateIR } from '../ir/validate.js';
 import { main } from './policy.js';
 
@@ -14,8 +14,15 @@ function run(...argv: string[]): { code: number; out: string; err: string } {
   return { code, out, err };
 }
 
+/** Directories made by tmp(), removed after each test. */
+const tmpDirs: string[] = [];
+afterEach(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 function tmp(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'jarvis-policy-'));
+  tmpDirs.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,18 +19,22 @@ describe('generated files', () => {
 
   it('detects a schema change that was not regenerated, and a CRD no kind generates', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jarvis-drift-'));
-    const files = generatedFiles();
-    for (const [rel, content] of files) {
-      mkdirSync(join(dir, rel, '..'), { recursive: true });
-      writeFileSync(join(dir, rel), content);
-    }
-    expect(findDrift(dir, files)).toEqual({ changed: [], orphaned: [] });
+    try {
+      const files = generatedFiles();
+      for (const [rel, content] of files) {
+        mkdirSync(join(dir, rel, '..'), { recursive: true });
+        writeFileSync(join(dir, rel), content);
+      }
+      expect(findDrift(dir, files)).toEqual({ changed: [], orphaned: [] });
 
-    // A description edited in the source but not regenerated.
-    const edited = new Map(files);
-    const first = [...edited.keys()][0] ?? '';
-    edited.set(first, (edited.get(first) ?? '').replace('description:', 'description: edited'));
-    writeFileSync(join(dir, 'crds', 'stability.jarvis.io_removedpolicies.yaml'), 'kind: CustomResourceDefinition\n');
-    expect(findDrift(dir, edited)).toEqual({ changed: [first], orphaned: ['crds/stability.jarvis.io_removedpolicies.yaml'] });
+      // A description edited in the source but not regenerated.
+      const edited = new Map(files);
+      const first = [...edited.keys()][0] ?? '';
+      edited.set(first, (edited.get(first) ?? '').replace('description:', 'description: edited'));
+      writeFileSync(join(dir, 'crds', 'stability.jarvis.io_removedpolicies.yaml'), 'kind: CustomResourceDefinition\n');
+      expect(findDrift(dir, edited)).toEqual({ changed: [first], orphaned: ['crds/stability.jarvis.io_removedpolicies.yaml'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

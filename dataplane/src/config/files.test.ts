@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { ConfigError, FileSource, loadConfigDir } from './files.js';
 import type { GatewayConfig } from './types.js';
@@ -39,8 +39,18 @@ spec:
 `;
 
 describe('standalone config directory', () => {
-  it('translates the manifests with the shared translator, defaults applied', async () => {
+  const dirs: string[] = [];
+  const tempDir = (): string => {
     const dir = mkdtempSync(join(tmpdir(), 'jarvis-files-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('translates the manifests with the shared translator, defaults applied', async () => {
+    const dir = tempDir();
     writeFileSync(join(dir, 'a.yaml'), manifests(10));
     const config = await loadConfigDir(dir);
     expect(config.gateway.id).toBe('ns/gw');
@@ -49,7 +59,7 @@ describe('standalone config directory', () => {
   });
 
   it('ignores an invalid change (keeping the previous config) and applies the next valid one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jarvis-files-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'a.yaml'), manifests(10));
     const applied: GatewayConfig[] = [];
     const rejected: string[] = [];
@@ -73,7 +83,7 @@ describe('standalone config directory', () => {
   });
 
   it('refuses to start on an invalid directory, saying why', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jarvis-files-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'a.yaml'), manifests(10, ', burst: 2'));
     await expect(loadConfigDir(dir)).rejects.toBeInstanceOf(ConfigError);
   });

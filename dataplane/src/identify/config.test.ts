@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,14 +90,18 @@ describe('identity config', () => {
 
   it('reports unreadable and non-YAML files with their path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'identity-config-'));
-    await expect(loadIdentityConfig(join(dir, 'missing.yaml'))).rejects.toThrow(/missing\.yaml: cannot read/);
-    writeFileSync(join(dir, 'bad.yaml'), 'jwt: [unclosed');
-    await expect(loadIdentityConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: not valid YAML/);
-    writeFileSync(join(dir, 'field.yaml'), 'ipv6Prefix: 200\n');
-    await expect(loadIdentityConfig(join(dir, 'field.yaml'))).rejects.toThrow(
-      /field\.yaml: ipv6Prefix: must be an integer from 1 to 128, got number 200/,
-    );
-    writeFileSync(join(dir, 'empty.yaml'), '');
-    await expect(loadIdentityConfig(join(dir, 'empty.yaml'))).resolves.toEqual(defaultIdentityConfig);
+    try {
+      await expect(loadIdentityConfig(join(dir, 'missing.yaml'))).rejects.toThrow(/missing\.yaml: cannot read/);
+      writeFileSync(join(dir, 'bad.yaml'), 'jwt: [unclosed');
+      await expect(loadIdentityConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: not valid YAML/);
+      writeFileSync(join(dir, 'field.yaml'), 'ipv6Prefix: 200\n');
+      await expect(loadIdentityConfig(join(dir, 'field.yaml'))).rejects.toThrow(
+        /field\.yaml: ipv6Prefix: must be an integer from 1 to 128, got number 200/,
+      );
+      writeFileSync(join(dir, 'empty.yaml'), '');
+      await expect(loadIdentityConfig(join(dir, 'empty.yaml'))).resolves.toEqual(defaultIdentityConfig);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { type IncomingHttpHeaders, createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CryptoKey, SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { hashApiKey } from './apikeys.js';
 import { type IdentityConfig, IdentityConfigError, defaultIdentityConfig, parseIdentityConfig } from './config.js';
@@ -39,6 +39,9 @@ function writeApiKeys(
 const open: Identifier[] = [];
 afterEach(() => {
   while (open.length > 0) open.pop()!.close();
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function identifier(raw: Record<string, unknown>, time = new ManualTime(), log = { warn: vi.fn() }): Identifier {

@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CryptoKey, SignJWT, exportJWK, exportSPKI, generateKeyPair, generateSecret } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { type JwtConfig, parseIdentityConfig } from './config.js';
 import { JwtVerifier } from './jwt.js';
@@ -40,6 +40,10 @@ beforeAll(async () => {
       ],
     }),
   );
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function jwtConfig(extra: Record<string, unknown> = {}): JwtConfig {

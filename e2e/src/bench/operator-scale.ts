@@ -12,6 +12,7 @@ import { acquireControlPlane } from '../envtest/index.js';
 import { connectTestGateway } from '../gateway-client.js';
 import { kubectlFor } from '../kubectl.js';
 import { startOperator } from '../operator.js';
+import { trackDir } from '../util/processes.js';
 
 const COUNT = Number(process.env.JARVIS_SCALE_POLICIES ?? 1000);
 const NS = 'jarvis-scale';
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[scale] ${line}\n`);
   const cp = await acquireControlPlane({ log });
   const kubectl = kubectlFor(cp.kubeconfig, 600_000);
-  const file = join(mkdtempSync(join(tmpdir(), 'jarvis-scale-')), 'objects.yaml');
+  const scratch = mkdtempSync(join(tmpdir(), 'jarvis-scale-'));
+  trackDir(scratch); // removed when this process exits, however it ends
+  const file = join(scratch, 'objects.yaml');
   writeFileSync(file, manifests());
   await kubectl(['delete', 'lease', 'jarvis-operator', '-n', 'default', '--ignore-not-found']);
   const op = await startOperator({ kubeconfig: cp.kubeconfig, id: 'op-scale', leaseDuration: '15s' });

@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { clock, sleep } from '../clock.js';
 import { errorCode } from './guards.js';
@@ -76,6 +78,64 @@ export function trackDir(dir: string): () => void {
   ownedDirs.add(dir);
   return () => {
     ownedDirs.delete(dir);
+  };
+}
+
+/** `JARVIS_KEEP_TEST_DIRS=1`: keep every scratch folder of a launched process (see scratchDir). */
+export const keepTestDirs = process.env.JARVIS_KEEP_TEST_DIRS === '1';
+
+/** The scratch folder of one launched process: its state and its log. */
+export interface ScratchDir {
+  readonly path: string;
+  /** Keep the folder for someone to read, and print its path to stderr (once). */
+  keep(why: string): void;
+  /** Remove the folder now, unless it is kept. Safe to call twice. */
+  release(): void;
+}
+
+/**
+ * A new folder `<tmpdir>/<prefix>XXXXXX` for the process `what`: removed by release() (the
+ * process was stopped as planned) or when this process exits, unless keep() was called first or
+ * JARVIS_KEEP_TEST_DIRS=1 is set — then it stays, and its path is printed to stderr once.
+ */
+export function scratchDir(prefix: string, what: string): ScratchDir {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  const forget = trackDir(path);
+  let state: 'live' | 'kept' | 'removed' = 'live';
+  const keep = (why: string): void => {
+    if (state !== 'live') return;
+    state = 'kept';
+    forget();
+    process.stderr.write(`[e2e] ${what}: ${why}; its folder is kept: ${path}\n`);
+  };
+  if (keepTestDirs) keep('JARVIS_KEEP_TEST_DIRS=1');
+  return {
+    path,
+    keep,
+    release: () => {
+      if (state !== 'live') return;
+      state = 'removed';
+      forget();
+      rmSync(path, { recursive: true, force: true, maxRetries: 2 });
+    },
+  };
+}
+
+/**
+ * Writes `child`'s stdout and stderr to `logFile`, which is closed once the child's output is.
+ * Returns the function that waits (at most `ms`) for the file to be closed.
+ */
+export function logOutput(child: ChildProcess, logFile: string): (ms?: number) => Promise<void> {
+  const log = createWriteStream(logFile);
+  log.on('error', () => undefined); // a log that cannot be written must not fail the test run
+  const closed = new Promise<void>((resolve) => log.once('close', () => resolve()));
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.once('close', () => log.end()); // 'close': the child's output ended, nothing more to write
+  return async (ms = 2_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   };
 }
 
