@@ -26,8 +26,9 @@ export default defineConfig({
           globalSetup: ['e2e/src/setup/redis.global.ts', 'e2e/src/setup/envtest.global.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          // One control plane and one Redis are shared: e2e files run one after another.
-          fileParallelism: false,
+          // One control plane (and its operator lease) is shared: e2e files run one after another,
+          // in one fork. (fileParallelism: false is ignored inside a project in vitest 3.)
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

@@ -13,7 +13,17 @@ describe('gateway flags', () => {
       nodeId: 'host-7',
       maxBodyBytes: 10 * 1024 * 1024,
       drainTimeoutMs: 10_000,
+      redisMaxBatch: 256,
+      redisTimeoutMs: 200,
     });
+  });
+
+  it('bounds the Redis wait from 1 ms to 10 s', () => {
+    expect(parse(['--config', 'd', '--redis-timeout', '5s'])).toMatchObject({ redisTimeoutMs: 5000 });
+    expect(parse(['--config', 'd', '--redis-timeout', '1ms'])).toMatchObject({ redisTimeoutMs: 1 });
+    expect(() => parse(['--config', 'd', '--redis-timeout', '0ms'])).toThrow(/--redis-timeout: expected from 1ms to 10s/);
+    expect(() => parse(['--config', 'd', '--redis-timeout', '11s'])).toThrow(/--redis-timeout/);
+    expect(() => parse(['--config', 'd', '--redis-timeout', 'fast'])).toThrow(/--redis-timeout/);
   });
 
   it('takes Redis from --redis or REDIS_URL, and treats an empty REDIS_URL as unset', () => {

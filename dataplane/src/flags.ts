@@ -15,6 +15,8 @@ export interface GatewayFlags {
   readonly stateDir: string | undefined;
   readonly redis: string | undefined;
   readonly redisMaxBatch: number;
+  /** The longest a rate-limit check waits for Redis; a policy's failureMode.timeout may be shorter. */
+  readonly redisTimeoutMs: number;
   readonly identity: string | undefined;
   readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
   readonly maxBodyBytes: number;
@@ -39,6 +41,9 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --redis URL                Redis for shared limits (default: $REDIS_URL; none: failure modes apply)
   --redis-max-batch N        rate-limit checks started in one event-loop turn share one round trip
                              (one EVALSHA), up to N of them (default 256; 1: one EVALSHA per check)
+  --redis-timeout DURATION   the longest a rate-limit check waits for Redis before its policy's
+                             failure mode applies; a policy's own timeout may be shorter
+                             (default 200ms, at most 10s)
   --identity FILE            JWT / API key / trusted-proxy settings (YAML)
   --node-id NAME             xDS node id (default: $POD_NAME or hostname-pid)
   --xds-tls-ca FILE          talk TLS to the operator, trusting this CA; --xds-tls-cert/--xds-tls-key for mTLS
@@ -62,6 +67,7 @@ const VALUE_FLAGS = new Set([
   'state-dir',
   'redis',
   'redis-max-batch',
+  'redis-timeout',
   'identity',
   'node-id',
   'xds-tls-ca',
@@ -76,6 +82,13 @@ const VALUE_FLAGS = new Set([
   'max-limiter-keys',
   'log-level',
 ]);
+
+/** A duration from 1 ms to `maxMs`. */
+function boundedDuration(value: string, flag: string, maxMs: number): number {
+  const ms = parseDurationMs(value, flag);
+  if (ms < 1 || ms > maxMs) throw new FlagError(`${flag}: expected from 1ms to ${maxMs / 1000}s, got ${JSON.stringify(value)}`);
+  return ms;
+}
 
 function positiveInt(value: string | undefined, flag: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -120,6 +133,7 @@ export function parseGatewayFlags(
     stateDir: values.get('state-dir'),
     redis,
     redisMaxBatch: positiveInt(values.get('redis-max-batch'), '--redis-max-batch', 256, MAX_BATCH_OPS),
+    redisTimeoutMs: boundedDuration(values.get('redis-timeout') ?? '200ms', '--redis-timeout', 10_000),
     identity: values.get('identity'),
     xdsTls:
       ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,

@@ -31,8 +31,8 @@ async function main(flags: GatewayFlags): Promise<number> {
   if (flags.redis) {
     redis = new Redis(flags.redis, {
       enableOfflineQueue: false,
-      // No ioredis commandTimeout: the store times every check out itself (200 ms at most, less
-      // when the policy says so), and a second timer per request would never fire first.
+      // No ioredis commandTimeout: the store times every check out itself (--redis-timeout at
+      // most, less when the policy says so), and a second timer per request would never fire first.
       maxRetriesPerRequest: 0,
       lazyConnect: false,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
@@ -53,7 +53,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           redis: createRedisStore({
             redis,
             prefix: 'jarvis:rl:',
-            timeoutMs: 200,
+            timeoutMs: flags.redisTimeoutMs,
             maxBatch: flags.redisMaxBatch,
             clock,
             onRoundTrip: redisRoundTripObserver(metrics),

@@ -103,9 +103,9 @@ describe('distributed limits on one Redis', () => {
     await startRedis(redisPort);
     const rate = '{ requests: 100, per: 1h }';
     // These tests count what Redis decides: a check that waits past the default 50 ms on a busy
-    // machine must not be admitted by the Open failure mode. Closed, at the store's longest
-    // timeout, shows up as a 503 in the counts instead.
-    const strict = '  failureMode: { mode: Closed, timeout: 200ms }\n';
+    // machine must not be admitted by the Open failure mode. They fail Closed (so readiness also
+    // waits for Redis) and wait up to 5 s, which the replicas allow with --redis-timeout.
+    const strict = '  failureMode: { mode: Closed, timeout: 5s }\n';
     const yamlText = standaloneConfig(
       upstream.port,
       [
@@ -128,7 +128,12 @@ describe('distributed limits on one Redis', () => {
     );
     const dir = configDir(yamlText);
     replicas = await Promise.all(
-      [1, 2, 3, 4].map((i) => startGateway({ name: `replica-${i}`, args: ['--config', dir, '--redis', `redis://127.0.0.1:${redisPort}`] })),
+      [1, 2, 3, 4].map((i) =>
+        startGateway({
+          name: `replica-${i}`,
+          args: ['--config', dir, '--redis', `redis://127.0.0.1:${redisPort}`, '--redis-timeout', '5s'],
+        }),
+      ),
     );
     gateways.push(...replicas);
   });
@@ -478,13 +483,18 @@ describe('LLM calls: the body is inspected where a policy needs it', () => {
 
 describe('graceful shutdown', () => {
   it('on SIGTERM finishes in-flight requests, refuses new ones, and exits 0', async () => {
-    const slow = http.createServer((_req, res) => void setTimeout(() => res.end('done'), 1000));
+    let arrived!: () => void;
+    const upstreamHasIt = new Promise<void>((r) => (arrived = r));
+    const slow = http.createServer((_req, res) => {
+      arrived();
+      setTimeout(() => res.end('done'), 1000);
+    });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
     const slowPort = (slow.address() as AddressInfo).port;
     const gw = await startGateway({ name: 'drain', args: ['--config', configDir(standaloneConfig(slowPort)), '--drain-timeout', '5s'] });
     gateways.push(gw); // stopped by the test itself; afterAll's stop() then only removes its folder
     const inFlight = fetch(`${gw.url}/api/slow`).then(async (r) => ({ status: r.status, body: await r.text() }));
-    await sleep(200);
+    await upstreamHasIt; // the request is in flight through the gateway
     const exited = new Promise<number | null>((r) => gw.child.once('exit', (code) => r(code)));
     gw.child.kill('SIGTERM');
     expect(await inFlight).toEqual({ status: 200, body: 'done' });

@@ -259,7 +259,7 @@ spec:
     await eventually('op-b holds the lease', async () => ((await holder()) === 'op-b' ? true : undefined), 30_000, 100);
     const handoverMs = clock.now() - killedAt;
     console.log(`[figures] leader handover after SIGKILL: ${handoverMs} ms (lease duration 4000 ms)`);
-    expect(handoverMs).toBeLessThan(4000 + 3000);
+    expect(handoverMs).toBeLessThan(4000 + 5000); // the lease, the retry period, and slack for a busy machine
     expect(gw.gateway()).toBeDefined(); // kept its config meanwhile
     // It resumes with the versions it holds; op-b has the same content, so it sends nothing yet.
     await eventually('the gateway connected to op-b', async () =>

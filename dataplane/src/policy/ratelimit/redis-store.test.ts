@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { startRedisProcess } from '../../testing/redis-process.js';
-import { LIMIT_SCRIPT_SHA } from './lua.js';
+import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import { createMemoryStore } from './memory-store.js';
 import {
   createRedisStore,
@@ -26,6 +26,8 @@ let redis: Redis;
 beforeAll(async () => {
   redis = new Redis(REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
   await redis.connect();
+  // Tests that count round trips expect the script cached, whichever of them runs first.
+  await redis.script('LOAD', LIMIT_SCRIPT);
 });
 
 /** Private Redis processes and their clients, stopped after the file. */
@@ -142,14 +144,20 @@ describe('Redis store', () => {
   });
 
   it('refuses checks at once while too many round trips are unanswered, and sends again when they are', async () => {
-    const store = createRedisStore({ redis, prefix: PREFIX, maxOutstanding: 2 });
-    const g = op(ALG.GCRA, { limit: 100, burst: 100 });
+    // On a private server: CLIENT PAUSE holds every client of the server it is sent to.
+    const server = await startRedisProcess((kill) => stops.push(kill));
+    const own = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
+    stops.push(() => own.disconnect());
+    await own.connect();
+    await own.script('LOAD', LIMIT_SCRIPT);
+    const store = createRedisStore({ redis: own, prefix: PREFIX, maxOutstanding: 2 });
+    const g = op(ALG.GCRA, { limit: 100, burst: 100, periodMs: 3_600_000 }); // nothing returns during the pause
     await store.check([g]);
-    const control = new Redis(REDIS_URL, { lazyConnect: true });
+    const control = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
     await control.connect();
     try {
-      // Redis holds every command for 300 ms: two round trips stay unanswered meanwhile.
-      await control.call('CLIENT', 'PAUSE', '300', 'ALL');
+      // Redis holds every command for 1.5 s: two round trips stay unanswered meanwhile.
+      await control.call('CLIENT', 'PAUSE', '1500', 'ALL');
       const turn = () => new Promise((r) => setImmediate(r));
       const first = store.check([g]);
       await turn();
@@ -281,7 +289,7 @@ describe('Redis store', () => {
       const store = createRedisStore({ redis: client, prefix: PREFIX, timeoutMs: 80 });
       const started = performance.now();
       await expect(store.check([op(ALG.GCRA)])).rejects.toBeInstanceOf(LimitStoreTimeoutError);
-      expect(performance.now() - started).toBeLessThan(300);
+      expect(performance.now() - started).toBeLessThan(2000); // its own 80 ms, far from the client's 10 s
       // The check's own (shorter) timeout wins over the store's.
       await expect(store.check([op(ALG.GCRA)], 30)).rejects.toThrow(/30 ms/);
       expect(store.stats.timeouts).toBe(2);
