@@ -7,7 +7,7 @@ import { freePorts } from './envtest/ports.js';
 import { repoRoot } from './paths.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
-import { hasExited, logOutput, scratchDir, stopChild, trackChild } from './util/processes.js';
+import { hasExited, scratchDir, supervise, trackChild } from './util/processes.js';
 
 export interface GatewayProcess {
   readonly url: string;
@@ -42,18 +42,7 @@ export async function startGateway(options: {
     },
   );
   trackChild(child);
-  const logClosed = logOutput(child, logFile);
-  let stopping = false;
-  child.once('exit', (code, signal) => {
-    // Exit code 0 is a clean shutdown, e.g. after a SIGTERM the test sent itself.
-    if (!stopping && code !== 0) dir.keep(`exited unexpectedly (${signal ?? `exit code ${String(code)}`})`);
-  });
-  const stopWith = async (how: () => Promise<void>): Promise<void> => {
-    stopping = true;
-    await how();
-    await logClosed();
-    dir.release();
-  };
+  const supervised = supervise(child, dir, logFile);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const started = clock.now();
   for (;;) {
@@ -81,12 +70,8 @@ export async function startGateway(options: {
     logFile,
     child,
     metric: (name, labels = {}) => scrapeMetric(`${adminUrl}/metrics`, name, labels),
-    stop: () => stopWith(() => stopChild(child, 15_000)),
-    kill: () =>
-      stopWith(async () => {
-        child.kill('SIGKILL');
-        await stopChild(child, 2_000);
-      }),
+    stop: () => supervised.stop(15_000),
+    kill: () => supervised.kill(),
   };
 }
 

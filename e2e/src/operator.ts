@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { clock, sleep } from './clock.js';
 import { repoRoot } from './paths.js';
 import { freePorts } from './envtest/ports.js';
-import { stopChild, trackChild, hasExited, logOutput, scratchDir } from './util/processes.js';
+import { hasExited, scratchDir, supervise, trackChild } from './util/processes.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
 
@@ -55,17 +55,7 @@ export async function startOperator(options: {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   trackChild(child);
-  const logClosed = logOutput(child, logFile);
-  let stopping = false;
-  child.once('exit', (code, signal) => {
-    if (!stopping && code !== 0) dir.keep(`exited unexpectedly (${signal ?? `exit code ${String(code)}`})`);
-  });
-  const stopWith = async (how: () => Promise<void>): Promise<void> => {
-    stopping = true;
-    await how();
-    await logClosed();
-    dir.release();
-  };
+  const supervised = supervise(child, dir, logFile);
   const healthUrl = `http://127.0.0.1:${healthPort}`;
 
   const started = clock.now();
@@ -95,11 +85,7 @@ export async function startOperator(options: {
     logFile,
     child,
     metric,
-    stop: () => stopWith(() => stopChild(child, 10_000)),
-    kill: () =>
-      stopWith(async () => {
-        child.kill('SIGKILL');
-        await stopChild(child, 2_000);
-      }),
+    stop: () => supervised.stop(10_000),
+    kill: () => supervised.kill(),
   };
 }

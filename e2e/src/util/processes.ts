@@ -139,6 +139,41 @@ export function logOutput(child: ChildProcess, logFile: string): (ms?: number) =
   };
 }
 
+/** How a launched process is stopped: either way, its log is closed and its scratch folder removed. */
+export interface Supervised {
+  /** SIGTERM, SIGKILL after `graceMs`, and wait for the exit. */
+  stop(graceMs: number): Promise<void>;
+  /** SIGKILL and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Writes `child`'s output to `logFile` in `dir`, keeps `dir` (and says so) when the child exits
+ * unasked with a non-zero code or a signal, and removes it after stop() or kill(). Exit code 0
+ * counts as a clean shutdown, e.g. after a SIGTERM the test sent itself.
+ */
+export function supervise(child: ChildProcess, dir: ScratchDir, logFile: string): Supervised {
+  const logClosed = logOutput(child, logFile);
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping && code !== 0) dir.keep(`exited unexpectedly (${signal ?? `exit code ${String(code)}`})`);
+  });
+  const stopWith = async (how: () => Promise<void>): Promise<void> => {
+    stopping = true;
+    await how();
+    await logClosed();
+    dir.release();
+  };
+  return {
+    stop: (graceMs) => stopWith(() => stopChild(child, graceMs)),
+    kill: () =>
+      stopWith(async () => {
+        child.kill('SIGKILL');
+        await stopChild(child, 2_000);
+      }),
+  };
+}
+
 export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
