@@ -109,6 +109,7 @@ describe('gateway with the operator', () => {
   it('holds a patched limit within 1 s', async () => {
     const t0 = clock.now();
     await kubectl.ok(['apply', '-f', '-'], { input: policy(7) });
+    const written = clock.now(); // the apiserver has the new spec
     await eventually(
       'the limit of 7',
       async () => ((await admittedFor(gateway as GatewayProcess, `u-${clock.now()}`)) === 7 ? true : undefined),
@@ -116,8 +117,11 @@ describe('gateway with the operator', () => {
       50,
     );
     const ms = clock.now() - t0;
-    console.log(`[figures] kubectl apply → new limit enforced by the gateway: ${ms} ms`);
-    expect(ms).toBeLessThan(3000); // target 1 s; the measured figure is printed above
+    const fromWrite = clock.now() - written;
+    console.log(`[figures] kubectl apply → new limit enforced by the gateway: ${ms} ms (${fromWrite} ms after the apiserver write)`);
+    // Ours (operator, xDS, gateway) within the target; kubectl's own start-up on top of it.
+    expect(fromWrite).toBeLessThan(1000);
+    expect(ms).toBeLessThan(3000);
   });
 
   it('keeps enforcing with the operator stopped, and restarts from its persisted config', async () => {
