@@ -256,7 +256,10 @@ export const FailureMode = obj(
       ['Open', 'Closed', 'Local'] as const,
       { default: 'Open' },
     ),
-    timeout: duration('How long a limit check may wait for Redis before the failure mode applies.', { default: '50ms' }),
+    timeout: duration(
+      'How long a limit check may wait for Redis before the failure mode applies; each gateway caps it at its --redis-timeout (default 200ms).',
+      { default: '50ms' },
+    ),
     expectedReplicas: int('Number of gateway replicas the Local mode divides each limit by.', {
       minimum: 1,
       maximum: 1000,
