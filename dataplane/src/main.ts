@@ -101,6 +101,16 @@ async function main(flags: GatewayFlags): Promise<number> {
         routes: config.gateway.routes.length,
         backends: config.backends.length,
       });
+      for (const route of config.gateway.routes) {
+        const rl = route.rateLimit;
+        if (rl?.store === 'Redis' && rl.failureMode.timeoutMs > flags.redisTimeoutMs)
+          log.warn('policy timeout capped by --redis-timeout', {
+            route: route.id,
+            policies: rl.policies.map((p) => `${p.namespace}/${p.name}`).join(','),
+            timeoutMs: rl.failureMode.timeoutMs,
+            capMs: flags.redisTimeoutMs,
+          });
+      }
       return { ok: true };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
