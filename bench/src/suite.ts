@@ -157,31 +157,20 @@ async function loadgen(url: string, args: readonly string[]): Promise<LoadResult
   return JSON.parse(line) as LoadResult;
 }
 
+/** The load generator's arguments for a closed loop on `s.connections` connections. */
+function closedLoop(s: BenchSettings, warmupS: number, durationS: number): string[] {
+  return ['--mode', 'closed', '--connections', String(s.connections), '--warmup', String(warmupS), '--duration', String(durationS)];
+}
+
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
-  const r =
+  const r = await loadgen(
+    target.url,
     phase === 'saturation'
-      ? await loadgen(target.url, [
-          '--mode',
-          'closed',
-          '--connections',
-          String(s.connections),
-          '--warmup',
-          String(s.saturationWarmupS),
-          '--duration',
-          String(s.saturationS),
-        ])
-      : await loadgen(target.url, [
-          '--mode',
-          'open',
-          '--rate',
-          String(s.rate),
-          '--warmup',
-          String(s.openWarmupS),
-          '--duration',
-          String(s.openS),
-        ]);
+      ? closedLoop(s, s.saturationWarmupS, s.saturationS)
+      : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)],
+  );
   const t1 = await target.redisTrips?.();
   if (target.trips && t0 !== undefined && t1 !== undefined) {
     target.trips[phase].trips += t1 - t0;
@@ -409,16 +398,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     // gateway process is fresh, while the mock has had the direct client's load just before.
     log('warm-up: 1 s of load on every target');
     for (const target of targets) {
-      const warm = await loadgen(target.url, [
-        '--mode',
-        'closed',
-        '--connections',
-        String(s.connections),
-        '--warmup',
-        '0',
-        '--duration',
-        '1',
-      ]);
+      const warm = await loadgen(target.url, closedLoop(s, 0, 1));
       target.requests += warm.total_requests;
     }
     const [directSlot, bareSlot, ...variants] = targets as [Target, Target, ...Target[]];

@@ -7,7 +7,7 @@ import { freePorts } from './envtest/ports.js';
 import { repoRoot } from './paths.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
-import { hasExited, scratchDir, supervise, trackChild } from './util/processes.js';
+import { hasExited, scratchDir, supervise } from './util/processes.js';
 
 export interface GatewayProcess {
   readonly url: string;
@@ -41,7 +41,6 @@ export async function startGateway(options: {
       env: { ...process.env, REDIS_URL: '', ...options.env },
     },
   );
-  trackChild(child);
   const supervised = supervise(child, dir, logFile);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const started = clock.now();

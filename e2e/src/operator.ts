@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { clock, sleep } from './clock.js';
 import { repoRoot } from './paths.js';
 import { freePorts } from './envtest/ports.js';
-import { hasExited, scratchDir, supervise, trackChild } from './util/processes.js';
+import { hasExited, scratchDir, supervise } from './util/processes.js';
 import { tailFile } from './util/files.js';
 import { scrapeMetric } from './util/metrics.js';
 
@@ -54,7 +54,6 @@ export async function startOperator(options: {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  trackChild(child);
   const supervised = supervise(child, dir, logFile);
   const healthUrl = `http://127.0.0.1:${healthPort}`;
 

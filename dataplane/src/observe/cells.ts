@@ -196,17 +196,20 @@ class CellBackedHistogram<L extends string> extends Histogram<L> {
     return out;
   }
 
+  #exposition(values: Sample[]): Exposition {
+    return { name: this.#name, help: this.#help, type: 'histogram', values, aggregator: 'sum' };
+  }
+
   /** What the registry formats for /metrics (prom-client's registry prefers it to `get`). */
   getForPromString(): Promise<Exposition> {
-    return Promise.resolve({ name: this.#name, help: this.#help, type: 'histogram', values: this.#samples(), aggregator: 'sum' });
+    return Promise.resolve(this.#exposition(this.#samples()));
   }
 
   override get(): ReturnType<Histogram<L>['get']> {
     const values = this.#samples().map((s) => ({ value: s.value, labels: { ...s.sharedLabels, ...s.labels }, metricName: s.metricName }));
-    const exposition: Exposition = { name: this.#name, help: this.#help, type: 'histogram', values, aggregator: 'sum' };
     // prom-client's typings give `type` as a numeric enum its JavaScript does not export; at run
     // time every metric's type is the string, as here.
-    return Promise.resolve(exposition as unknown as Awaited<ReturnType<Histogram<L>['get']>>);
+    return Promise.resolve(this.#exposition(values) as unknown as Awaited<ReturnType<Histogram<L>['get']>>);
   }
 
   override reset(): void {

@@ -82,7 +82,7 @@ export function trackDir(dir: string): () => void {
 }
 
 /** `JARVIS_KEEP_TEST_DIRS=1`: keep every scratch folder of a launched process (see scratchDir). */
-export const keepTestDirs = process.env.JARVIS_KEEP_TEST_DIRS === '1';
+const keepTestDirs = process.env.JARVIS_KEEP_TEST_DIRS === '1';
 
 /** The scratch folder of one launched process: its state and its log. */
 export interface ScratchDir {
@@ -125,7 +125,7 @@ export function scratchDir(prefix: string, what: string): ScratchDir {
  * Writes `child`'s stdout and stderr to `logFile`, which is closed once the child's output is.
  * Returns the function that waits (at most `ms`) for the file to be closed.
  */
-export function logOutput(child: ChildProcess, logFile: string): (ms?: number) => Promise<void> {
+function logOutput(child: ChildProcess, logFile: string): (ms?: number) => Promise<void> {
   const log = createWriteStream(logFile);
   log.on('error', () => undefined); // a log that cannot be written must not fail the test run
   const closed = new Promise<void>((resolve) => log.once('close', () => resolve()));
@@ -148,11 +148,13 @@ export interface Supervised {
 }
 
 /**
- * Writes `child`'s output to `logFile` in `dir`, keeps `dir` (and says so) when the child exits
- * unasked with a non-zero code or a signal, and removes it after stop() or kill(). Exit code 0
- * counts as a clean shutdown, e.g. after a SIGTERM the test sent itself.
+ * Tracks `child` (killed if this process ends first), writes its output to `logFile` in `dir`,
+ * keeps `dir` (and says so) when the child exits unasked with a non-zero code or a signal, and
+ * removes it after stop() or kill(). Exit code 0 counts as a clean shutdown, e.g. after a SIGTERM
+ * the test sent itself.
  */
 export function supervise(child: ChildProcess, dir: ScratchDir, logFile: string): Supervised {
+  trackChild(child);
   const logClosed = logOutput(child, logFile);
   let stopping = false;
   child.once('exit', (code, signal) => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { freePort } from '@jarvis/e2e/dist/envtest/ports.js';
+import { ensureRedis } from '@jarvis/e2e/dist/redis/index.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
 import { ManualTime } from '../../clock.js';
-import { freePort, startRedisProcess } from '../../testing/redis-process.js';
 import { rateLimitHeaders } from './headers.js';
 import { compileRouteLimiter, type LimiterDeps } from './limiter.js';
 import { createMemoryStore } from './memory-store.js';
@@ -430,8 +431,12 @@ describe('failure modes against real sockets', () => {
   });
 
   it('distributed limiting resumes by itself when Redis comes back', async () => {
-    const server = await startRedisProcess((kill) => cleanup.push(kill));
-    const redis = client(server.port);
+    // The e2e harness's throwaway redis-server, on a port of this test's own.
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    let server = await ensureRedis(url);
+    cleanup.push(() => server.stop());
+    const redis = client(port);
     cleanup.push(() => redis.disconnect());
     await ready(redis);
     // A generous timeout: a fresh server's first check costs two round trips (NOSCRIPT, EVAL).
@@ -440,13 +445,13 @@ describe('failure modes against real sockets', () => {
     expect(limiter.mode()).toBe('redis');
 
     const closed = new Promise((resolve) => redis.once('close', resolve));
-    server.kill();
+    await server.stop();
     await closed;
     const down = await limiter.check(request());
     expect(down.degraded).toBe('local');
 
     const back = ready(redis);
-    await server.restart();
+    server = await ensureRedis(url); // the port is free again: a fresh server there
     await back;
     const after = await limiter.check(request());
     expect(after.degraded).toBeUndefined();

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
+import { freePort } from '@jarvis/e2e/dist/envtest/ports.js';
+import { ensureRedis } from '@jarvis/e2e/dist/redis/index.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
-import { startRedisProcess } from '../../testing/redis-process.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
 import { createMemoryStore } from './memory-store.js';
 import {
@@ -31,10 +32,23 @@ beforeAll(async () => {
 });
 
 /** Private Redis processes and their clients, stopped after the file. */
-const stops: (() => void)[] = [];
+const stops: (() => void | Promise<void>)[] = [];
+
+/**
+ * A connected client of a redis-server of this test's own (the e2e harness's throwaway server on
+ * a free port), for what must not touch the shared one: SCRIPT FLUSH, CLIENT PAUSE.
+ */
+async function privateRedis(): Promise<{ own: Redis; url: string }> {
+  const server = await ensureRedis(`redis://127.0.0.1:${await freePort()}`);
+  stops.push(() => server.stop());
+  const own = new Redis(server.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  stops.push(() => own.disconnect());
+  await own.connect();
+  return { own, url: server.url };
+}
 
 afterAll(async () => {
-  for (const stop of stops.reverse()) stop();
+  for (const stop of stops.reverse()) await stop();
   const keys = await redis.keys(`${PREFIX}*`);
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
@@ -145,15 +159,12 @@ describe('Redis store', () => {
 
   it('refuses checks at once while too many round trips are unanswered, and sends again when they are', async () => {
     // On a private server: CLIENT PAUSE holds every client of the server it is sent to.
-    const server = await startRedisProcess((kill) => stops.push(kill));
-    const own = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
-    stops.push(() => own.disconnect());
-    await own.connect();
+    const { own, url } = await privateRedis();
     await own.script('LOAD', LIMIT_SCRIPT);
     const store = createRedisStore({ redis: own, prefix: PREFIX, maxOutstanding: 2 });
     const g = op(ALG.GCRA, { limit: 100, burst: 100, periodMs: 3_600_000 }); // nothing returns during the pause
     await store.check([g]);
-    const control = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
+    const control = new Redis(url, { lazyConnect: true });
     await control.connect();
     try {
       // Redis holds every command for 1.5 s: two round trips stay unanswered meanwhile.
@@ -246,10 +257,7 @@ describe('Redis store', () => {
   it('recovers from NOSCRIPT (script cache flushed) with one extra round trip', async () => {
     // On a private server: a SCRIPT FLUSH on the shared one would cost the test files running
     // beside this one an extra round trip they do not expect.
-    const server = await startRedisProcess((kill) => stops.push(kill));
-    const own = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
-    stops.push(() => own.disconnect());
-    await own.connect();
+    const { own } = await privateRedis();
     const store = createRedisStore({ redis: own, prefix: PREFIX });
     const g = op(ALG.GCRA, { limit: 2, burst: 2 });
     await store.check([g]);
