@@ -39,3 +39,4 @@ export * from './time.js';
 export * from './flags.js';
 export * from './log.js';
 export * from './group.js';
+export * from './features.js';

@@ -16,8 +16,9 @@ import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
-import { compileGateway, type CompiledGateway } from './pipeline/compile.js';
+import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
+import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
 import { Upstreams } from './proxy/upstreams.js';
@@ -74,13 +75,20 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
+  const callOptions = { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs };
   const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
+    let pending: PendingGateway;
     try {
-      current = compileGateway(config, {
+      pending = compileGateway(config, {
         clock,
+        stopwatch: monotonicClock,
+        timers,
+        random: Math.random,
         upstreams,
         stores,
         hotspots,
+        call: callOptions,
+        inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
         onModeChange: (route, mode, previous) => {
           const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
           metrics.failureMode.set({ policy, mode: previous }, 0);
@@ -92,32 +100,44 @@ async function main(flags: GatewayFlags): Promise<number> {
             metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
         },
       });
-      metrics.configVersion.reset();
-      metrics.configVersion.set({ source: config.source, version: config.version }, 1);
-      metrics.configUpdates.inc({ source: config.source, result: 'applied' });
-      log.info('config applied', {
-        source: config.source,
-        version: config.version,
-        routes: config.gateway.routes.length,
-        backends: config.backends.length,
-      });
-      for (const route of config.gateway.routes) {
-        const rl = route.rateLimit;
-        if (rl?.store === 'Redis' && rl.failureMode.timeoutMs > flags.redisTimeoutMs)
-          log.warn('policy timeout capped by --redis-timeout', {
-            route: route.id,
-            policies: rl.policies.map((p) => `${p.namespace}/${p.name}`).join(','),
-            timeoutMs: rl.failureMode.timeoutMs,
-            capMs: flags.redisTimeoutMs,
-          });
-      }
-      return { ok: true };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       metrics.configUpdates.inc({ source: config.source, result: 'rejected' });
       log.warn('config rejected', { source: config.source, error });
       return { ok: false, error };
     }
+    // In force from here on: one assignment, then the pools and guards of the old config go.
+    current = pending.compiled;
+    pending.commit();
+    metrics.configVersion.reset();
+    metrics.configVersion.set({ source: config.source, version: config.version }, 1);
+    metrics.configUpdates.inc({ source: config.source, result: 'applied' });
+    log.info('config applied', {
+      source: config.source,
+      version: config.version,
+      routes: config.gateway.routes.length,
+      backends: config.backends.length,
+    });
+    metrics.unenforced.reset();
+    for (const [feature, where] of current.unenforced) {
+      metrics.unenforced.set({ feature }, where.length);
+      log.warn('config asks for what this gateway does not enforce', {
+        feature,
+        count: where.length,
+        where: where.slice(0, 5).join(', ') + (where.length > 5 ? ', …' : ''),
+      });
+    }
+    for (const route of config.gateway.routes) {
+      const rl = route.rateLimit;
+      if (rl?.store === 'Redis' && rl.failureMode.timeoutMs > flags.redisTimeoutMs)
+        log.warn('policy timeout capped by --redis-timeout', {
+          route: route.id,
+          policies: rl.policies.map((p) => `${p.namespace}/${p.name}`).join(','),
+          timeoutMs: rl.failureMode.timeoutMs,
+          capMs: flags.redisTimeoutMs,
+        });
+    }
+    return { ok: true };
   };
 
   let stopSource: () => Promise<void> = async () => {};
@@ -144,6 +164,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
+      features: enforcedFeatures(),
       ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
       ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
       apply,
@@ -163,15 +184,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     stopSource = () => source.close();
   }
 
-  const handler = createHandler({
-    stopwatch: monotonicClock,
-    timers,
-    identifier,
-    metrics,
-    inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
-    forward: { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs },
-    current: () => current,
-  });
+  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current });
   const server = http.createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
@@ -216,6 +229,8 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
+            enforces: enforcedFeatures(),
+            unenforced: Object.fromEntries(current.unenforced),
           }
         : null,
   });

@@ -4,7 +4,7 @@
  * told to reject (NACK) configs, and fails over between operator replicas keeping its config.
  */
 import { credentials } from '@grpc/grpc-js';
-import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, XdsClient, type DecodedResource } from '@jarvis/api';
+import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, XdsClient, allFeatures, type DecodedResource } from '@jarvis/api';
 import { clock, sleep } from './clock.js';
 
 export interface Received {
@@ -32,6 +32,11 @@ export function connectTestGateway(options: {
   targets: readonly string[];
   group: string;
   nodeId: string;
+  /**
+   * What the test gateway announces it enforces (xDS node client_features); default: every
+   * feature (allFeatures()), so that tests of the operator's ACK/NACK bookkeeping see Enforced.
+   */
+  features?: readonly string[];
   /** Return an error message to NACK a response. */
   reject?: (typeUrl: string, resources: readonly DecodedResource[]) => string | undefined;
 }): TestGateway {
@@ -50,7 +55,7 @@ export function connectTestGateway(options: {
     const c: XdsClient = new XdsClient({
       target,
       credentials: credentials.createInsecure(),
-      node: { id: options.nodeId, cluster: options.group },
+      node: { id: options.nodeId, cluster: options.group, client_features: options.features ?? allFeatures() },
       subscriptions: [{ typeUrl: BACKEND_TYPE_URL }, { typeUrl: GATEWAY_TYPE_URL, names: [options.group] }],
       initialVersions: versions,
       backoff: { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 },

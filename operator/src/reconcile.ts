@@ -198,6 +198,7 @@ export class Reconciler {
       group: g.group,
       acked: Object.fromEntries(Object.entries(g.acked).map(([t, v]) => [t, baseVersion(v)])),
       nacked: g.nacked ?? {},
+      features: new Set(g.features),
     }));
   }
 
@@ -209,7 +210,7 @@ export class Reconciler {
       ref: p.ref,
       accepted: p.accepted,
       enforced: p.accepted.status
-        ? this.tracker.enforced(p.ref, views)
+        ? this.tracker.enforced(p.ref, views, { features: p.features ?? [], ...(p.overriddenBy ? { overriddenBy: p.overriddenBy } : {}) })
         : { status: false, reason: 'NotEnforced', message: `Not accepted (${p.accepted.reason}).` },
     }));
     await this.#writer.writePolicies(outcomes, this.#lookup);

@@ -10,6 +10,7 @@ import type { Compiler } from './compiler.js';
 import { endpointsOf } from './endpoints.js';
 import type { ServicePortModel } from './model.js';
 import type { Attached } from './policies.js';
+import type { OverrideRecorder } from './overrides.js';
 import { forBackend, type RuleContext } from './precedence.js';
 
 /** One use of a backend by a rule (as a route backend or a fallback step). */
@@ -21,18 +22,26 @@ export interface BackendUse {
   readonly context: RuleContext;
 }
 
-export function buildBackends(cat: Catalog, uses: readonly BackendUse[], breakers: readonly Attached[], compile: Compiler): BackendIR[] {
+export function buildBackends(
+  cat: Catalog,
+  uses: readonly BackendUse[],
+  breakers: readonly Attached[],
+  compile: Compiler,
+  overrides: OverrideRecorder,
+): BackendIR[] {
   const byId = new Map<string, BackendUse[]>();
   for (const u of uses) pushTo(byId, u.id, u);
   return [...byId.entries()]
     .sort(([a], [b]) => compareStrings(a, b))
     .map(([id, all]) => {
       const { namespace, service, port } = all[0]!;
-      const winner = forBackend(
+      const candidates = forBackend(
         breakers,
         { namespace, name: service, ...(port.name ? { portName: port.name } : {}) },
         all.map((u) => u.context),
-      )[0];
+      );
+      const winner = candidates[0];
+      overrides.note(candidates, winner ? [winner.ref] : []);
       return {
         id,
         service: { namespace, name: service, port: port.port },

@@ -195,6 +195,7 @@ describe('translate', () => {
           { path: 'spec.targetRefs', message: 'Required value' },
           { path: 'spec.maxInFlight', message: 'Invalid value: 0: should be greater than or equal to 1' },
         ],
+        features: ['stability.jarvis.io/QueuePolicy'],
       },
     ]);
     expect(result.problems.map((p) => p.path)).toEqual([

@@ -15,6 +15,16 @@ export interface PolicyResult {
    * lost to a conflict) when accepted.
    */
   readonly findings: readonly Finding[];
+  /**
+   * The features a gateway must announce to enforce this policy (api/src/features.ts): the kind's,
+   * and one per optional section the spec sets. Filled in by translate().
+   */
+  readonly features?: readonly string[];
+  /**
+   * Accepted policies only: the more specific policies (`Kind namespace/name`) that replace all of
+   * this one on every route or backend it applies to. Absent when some of it takes effect.
+   */
+  readonly overriddenBy?: readonly string[];
 }
 
 export type RouteAcceptedReason =

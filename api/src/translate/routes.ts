@@ -6,6 +6,7 @@ import type { Compiler } from './compiler.js';
 import { mergeRateLimits } from './merge.js';
 import type { MatchModel, ValueMatchModel } from './model.js';
 import type { Attached } from './policies.js';
+import type { OverrideRecorder } from './overrides.js';
 import { forRule, type RuleContext } from './precedence.js';
 import type { RuleBackends } from './routebackends.js';
 import { compareStrings } from '../ir/order.js';
@@ -42,6 +43,7 @@ export function buildRoutes(
   rules: readonly RuleBackends[],
   policies: ReadonlyMap<PolicyKind, readonly Attached[]>,
   compile: Compiler,
+  overrides: OverrideRecorder,
 ): BuiltRoute[] {
   const { route } = attachment;
   const of = (kind: PolicyKind) => policies.get(kind) ?? [];
@@ -59,10 +61,19 @@ export function buildRoutes(
         ...(b.port.name ? { portName: b.port.name } : {}),
       })),
     };
-    const rateLimit = mergeRateLimits(forRule(of('RateLimitPolicy'), context).map((a) => ({ ref: a.ref, compiled: compile.rateLimit(a) })));
-    const queue = forRule(of('QueuePolicy'), context)[0];
-    const degradation = forRule(of('DegradationPolicy'), context)[0];
-    const cache = forRule(of('CachePolicy'), context)[0];
+    const limits = forRule(of('RateLimitPolicy'), context);
+    const rateLimit = mergeRateLimits(limits.map((a) => ({ ref: a.ref, compiled: compile.rateLimit(a) })));
+    overrides.note(limits, rateLimit?.policies ?? []);
+    /** The most specific policy of a kind wins whole (queue, degradation, cache). */
+    const winner = (kind: PolicyKind): Attached | undefined => {
+      const candidates = forRule(of(kind), context);
+      const first = candidates[0];
+      overrides.note(candidates, first ? [first.ref] : []);
+      return first;
+    };
+    const queue = winner('QueuePolicy');
+    const degradation = winner('DegradationPolicy');
+    const cache = winner('CachePolicy');
     const ir: RouteIR = {
       id: `${route.meta.namespace}/${route.meta.name}/${rule.name ?? `rule-${index}`}`,
       route: { namespace: route.meta.namespace, name: route.meta.name },

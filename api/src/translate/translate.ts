@@ -17,8 +17,10 @@ import { catalog, key } from './catalog.js';
 import { compiler } from './compiler.js';
 import { buildGateway, type GatewayRoutes } from './gateways.js';
 import { parseInput } from './parse/store.js';
+import { requiredFeatures } from '../features.js';
+import { OverrideRecorder } from './overrides.js';
 import { admitPolicies, type Attached } from './policies.js';
-import type { TranslateResult } from './result.js';
+import type { PolicyResult, TranslateResult } from './result.js';
 import { resolveRouteBackends, type RouteBackends } from './routebackends.js';
 import { buildRoutes } from './routes.js';
 
@@ -47,12 +49,13 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
   const byKind = new Map<PolicyKind, Attached[]>();
   for (const a of attached) pushTo(byKind, a.model.kind, a);
 
+  const overrides = new OverrideRecorder();
   const perGateway = new Map<string, GatewayRoutes[]>();
   const uses: BackendUse[] = [];
   for (const attachment of attachments) {
     const rk = key(attachment.route.meta.namespace, attachment.route.meta.name);
     const rules = routeBackends.get(rk)!.rules;
-    const built = buildRoutes(attachment, rules, byKind, compile);
+    const built = buildRoutes(attachment, rules, byKind, compile, overrides);
     pushTo(perGateway, attachment.gatewayId, { attachment, routes: built });
     built.forEach((r, i) => {
       for (const b of rules[i]!.backends)
@@ -65,7 +68,17 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
     gateways: [...cat.ours.entries()]
       .sort(([a], [b]) => compareStrings(a, b))
       .map(([id, gateway]) => buildGateway(gateway, perGateway.get(id) ?? [])),
-    backends: buildBackends(cat, uses, byKind.get('CircuitBreakerPolicy') ?? [], compile),
+    backends: buildBackends(cat, uses, byKind.get('CircuitBreakerPolicy') ?? [], compile, overrides),
   };
-  return { ir, policies, routes, problems };
+  const specs = new Map(cat.store.policies.map((m) => [`${m.kind}/${m.meta.namespace}/${m.meta.name}`, m.policy.spec]));
+  const withNeeds = policies.map((p): PolicyResult => {
+    const spec = specs.get(`${p.ref.kind}/${p.ref.namespace}/${p.ref.name}`);
+    const overriddenBy = p.accepted.status ? overrides.overriddenBy(p.ref) : undefined;
+    return {
+      ...p,
+      features: requiredFeatures(p.ref.kind, spec ?? {}),
+      ...(overriddenBy ? { overriddenBy } : {}),
+    };
+  });
+  return { ir, policies: withNeeds, routes, problems };
 }

@@ -5,6 +5,7 @@
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { Any } from '../wire/resources.js';
+import { MAX_CLIENT_FEATURES, MAX_FEATURE_LENGTH } from '../features.js';
 import { loadAdsDefinition } from '../wire/protos.js';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -15,6 +16,8 @@ export interface NodeInfo {
   readonly id: string;
   readonly cluster: string;
   readonly user_agent_name?: string;
+  /** What the client supports; our gateways announce the policy features they enforce (features.ts). */
+  readonly client_features?: readonly string[];
 }
 
 /** google.rpc.Status as carried in DiscoveryRequest.error_detail. */
@@ -60,7 +63,15 @@ function parseNode(v: unknown): NodeInfo | null | string {
   const cluster = str(v, 'cluster');
   const ua = str(v, 'user_agent_name');
   if (id === undefined || cluster === undefined || ua === undefined) return 'node has an invalid id, cluster or user_agent_name';
-  return { id, cluster, user_agent_name: ua };
+  const list: unknown = Reflect.get(v, 'client_features') ?? [];
+  if (!Array.isArray(list)) return 'node.client_features is not a list';
+  if (list.length > MAX_CLIENT_FEATURES) return `node.client_features has more than ${MAX_CLIENT_FEATURES} entries`;
+  const client_features: string[] = [];
+  for (const f of list as unknown[]) {
+    if (typeof f !== 'string' || f.length === 0 || f.length > MAX_FEATURE_LENGTH) return 'node.client_features holds an invalid entry';
+    client_features.push(f);
+  }
+  return { id, cluster, user_agent_name: ua, client_features };
 }
 
 /** Checks a deserialized DiscoveryRequest; returns an error message when it is unusable. */

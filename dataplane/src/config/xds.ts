@@ -24,6 +24,8 @@ export interface XdsSourceOptions {
   /** `<namespace>/<gateway>`: the Gateway this process serves. */
   readonly group: string;
   readonly nodeId: string;
+  /** What this gateway enforces (node.client_features): the operator's Enforced condition depends on it. */
+  readonly features: readonly string[];
   readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
   readonly initialVersions?: Readonly<Record<string, string>>;
   readonly initialBackends?: readonly BackendIR[];
@@ -50,7 +52,7 @@ export class XdsSource {
     this.#client = new XdsClient({
       target: o.target,
       credentials: creds,
-      node: { id: o.nodeId, cluster: o.group },
+      node: { id: o.nodeId, cluster: o.group, user_agent_name: 'jarvis-gateway', client_features: o.features },
       subscriptions: [{ typeUrl: BACKEND_TYPE_URL }, { typeUrl: GATEWAY_TYPE_URL, names: [o.group] }],
       ...(o.initialVersions ? { initialVersions: o.initialVersions } : {}),
       validate: (typeUrl, resources) => this.#validate(typeUrl, resources),

@@ -76,6 +76,12 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       labelNames: ['source', 'version'],
       registers: [registry],
     }),
+    unenforced: new Gauge({
+      name: 'jarvis_gateway_config_unenforced_features',
+      help: 'Routes and backends of the config in use whose policies need a feature this gateway does not enforce, by feature (the operator reports those policies Enforced=False, reason Unsupported).',
+      labelNames: ['feature'],
+      registers: [registry],
+    }),
     configUpdates: new Counter({
       name: 'jarvis_gateway_config_updates_total',
       help: 'Config updates by result.',

@@ -1,91 +1,130 @@
 /**
- * Compiles a config into what the request path runs: the route matcher and, per route, its
- * policy stages (hot-key observation, rate limiting) and its weighted backends. Done once per
- * config, off the request path; a config that cannot be compiled is refused as a whole.
+ * Compiles a config into what the request path runs: the route matcher and, per route, its chain
+ * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints
+ * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
+ * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
  */
-import type { RouteIR } from '@jarvis/api';
-import type { Clock } from '../clock.js';
+import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
+import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
-import { compileHotspotGuard, hotspotParameterName, type HotspotGuard, type HotspotRegistry } from '../policy/hotspot/index.js';
-import { compileRouteLimiter, type LimitDecision, type LimitStores, type RouteLimiter } from '../policy/ratelimit/index.js';
-import type { Backend, Upstreams } from '../proxy/upstreams.js';
+import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
+import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { CallOptions } from '../proxy/call.js';
+import { ProxyStage } from '../proxy/stage.js';
+import type { Upstreams } from '../proxy/upstreams.js';
 import { compileMatcher, type Matcher } from '../route/matcher.js';
+import type { StageContext } from './context.js';
+import type { Stage } from './stage.js';
+import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 export interface CompiledRoute {
+  readonly id: string;
   readonly route: RouteIR;
-  readonly limiter: RouteLimiter | undefined;
-  readonly hotspot: HotspotGuard | undefined;
-  /** Parameters the hot-key stage watches, e.g. 'Tenant', 'Header:x-api-key-id'. */
-  readonly hotParameters: readonly string[];
+  /** The stages this route runs, in order; the last one (proxy) answers. */
+  readonly chain: readonly Stage[];
   /** Ids of the Services behind the route (for Service-scoped limits). */
   readonly serviceIds: readonly string[];
-  /**
-   * Whether the request body is read before the policies run: a hot Model or PromptHash, or a
-   * level costed in LLM tokens, needs what is inside it. Other routes stream bodies through.
-   */
-  readonly inspectBody: boolean;
-  /** Picks a backend by weight; undefined: this request gets the unresolved share (500). */
-  pickBackend(random: number): Backend | undefined;
 }
 
 export interface CompiledGateway {
   readonly config: GatewayConfig;
   readonly matcher: Matcher;
   readonly routes: ReadonlyMap<string, CompiledRoute>;
+  /**
+   * Features the config asks for that this gateway does not enforce (e.g. a QueuePolicy's queue),
+   * with the routes or backends that carry them: the operator reports those policies Unsupported.
+   */
+  readonly unenforced: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface CompileDeps {
   readonly clock: Clock;
+  readonly stopwatch: Clock;
+  readonly timers: Timers;
+  readonly random: () => number;
   readonly upstreams: Upstreams;
   readonly stores: LimitStores;
   readonly hotspots: HotspotRegistry;
+  readonly call: CallOptions;
+  readonly inspectBodyBytes: number;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
 }
 
-export function compileGateway(config: GatewayConfig, deps: CompileDeps): CompiledGateway {
-  const matcher = compileMatcher(config.gateway);
-  const backends = deps.upstreams.compile(config.backends);
-  const routes = new Map<string, CompiledRoute>();
+/** A compiled config that is not in force yet. */
+export interface PendingGateway {
+  readonly compiled: CompiledGateway;
+  /** Puts the config's pools and hot-key guards in force (call when it replaces the running one). */
+  commit(): void;
+  /** Drops what was made for it; the running config is untouched. */
+  abort(): void;
+}
+
+function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
+  const enforced = new Set(enforcedFeatures());
+  const out = new Map<string, string[]>();
+  const note = (features: readonly string[], where: string) => {
+    for (const f of features) {
+      if (enforced.has(f)) continue;
+      let list = out.get(f);
+      if (!list) out.set(f, (list = []));
+      list.push(where);
+    }
+  };
+  for (const r of config.gateway.routes) note(routeFeatures(r), `route ${r.id}`);
+  for (const b of config.backends) note(backendFeatures(b), `backend ${b.id}`);
+  return out;
+}
+
+/** Compiles `config`; throws when it cannot (nothing is changed then). */
+export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
+  const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
-  for (const route of config.gateway.routes) {
-    const weighted = route.backends.filter((b) => b.weight > 0);
-    const total = weighted.reduce((n, b) => n + b.weight, 0) + route.unresolvedWeight;
-    const picks = weighted.map((b) => ({ backend: backends.get(b.backend), weight: b.weight }));
-    const hotspotIR = route.rateLimit?.hotspot;
-    const hotspot = hotspotIR ? compileHotspotGuard(route.id, hotspotIR, { clock: deps.clock }) : undefined;
-    if (hotspot) guards.push(hotspot);
-    const hotParameters = hotspotIR ? hotspotIR.parameters.map(hotspotParameterName) : [];
-    routes.set(route.id, {
-      route,
-      limiter: route.rateLimit
-        ? compileRouteLimiter(route.rateLimit, {
-            stores: deps.stores,
-            clock: deps.clock,
-            onDecision: (d) => deps.onDecision(route, d),
-            onModeChange: (mode, previous) => deps.onModeChange?.(route, mode, previous),
-          })
-        : undefined,
-      hotspot,
-      hotParameters,
-      inspectBody:
-        hotParameters.includes('Model') ||
-        hotParameters.includes('PromptHash') ||
-        (route.rateLimit?.levels.some((l) => l.cost.type === 'LlmTokens') ?? false),
-      serviceIds: [...new Set(route.backends.map((b) => b.backend))],
-      pickBackend(random) {
-        if (total === 0) return undefined;
-        if (picks.length === 1 && route.unresolvedWeight === 0) return picks[0]?.backend;
-        let x = random * total;
-        for (const p of picks) {
-          x -= p.weight;
-          if (x < 0) return p.backend;
-        }
-        return undefined;
+  try {
+    const matcher = compileMatcher(config.gateway);
+    const ctx: StageContext = {
+      clock: deps.clock,
+      stopwatch: deps.stopwatch,
+      timers: deps.timers,
+      random: deps.random,
+      stores: deps.stores,
+      backends: prepared.backends,
+      call: deps.call,
+      inspectBodyBytes: deps.inspectBodyBytes,
+      guards,
+      onDecision: deps.onDecision,
+      ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
+    };
+    const routes = new Map<string, CompiledRoute>();
+    for (const route of config.gateway.routes) {
+      const chain: Stage[] = [];
+      for (const factory of ROUTE_STAGES) {
+        const stage = factory.build(route, ctx);
+        if (stage) chain.push(stage);
+      }
+      chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, stopwatch: deps.stopwatch, random: deps.random }));
+      routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
+    }
+    const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
+    let settled = false;
+    return {
+      compiled,
+      commit: () => {
+        if (settled) return;
+        settled = true;
+        prepared.commit();
+        deps.hotspots.replace(guards);
       },
-    });
+      abort: () => {
+        if (settled) return;
+        settled = true;
+        prepared.abort();
+      },
+    };
+  } catch (err) {
+    prepared.abort();
+    throw err;
   }
-  deps.hotspots.replace(guards);
-  return { config, matcher, routes };
 }

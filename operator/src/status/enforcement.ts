@@ -2,7 +2,10 @@
  * Which policy generations each gateway enforces. Every snapshot version the operator pushes is
  * recorded with the policies it contains; a gateway enforces the policies of the versions it has
  * ACKed. `Enforced` is True only when every connected gateway that should carry the policy has
- * ACKed a version with this generation (or a newer one).
+ * ACKed a version with this generation (or a newer one) **and** announces (xDS node
+ * client_features) every feature the policy needs; a gateway that lacks one makes it
+ * `Unsupported`, naming the gateway and the feature. A policy that applies to routes but whose
+ * every part is replaced there by more specific policies is `Overridden`.
  */
 import type { PolicyRef } from '@jarvis/api';
 
@@ -13,11 +16,21 @@ export interface GatewayView {
   readonly acked: Readonly<Record<string, string>>;
   /** Last NACK per type URL, if the gateway has not ACKed a later version of that type since. */
   readonly nacked: Readonly<Record<string, { readonly version: string; readonly message: string }>>;
+  /** The features the gateway announced (api/src/features.ts). */
+  readonly features: ReadonlySet<string>;
+}
+
+/** What a policy needs besides being ACKed. */
+export interface EnforcementNeeds {
+  /** Feature strings every gateway serving the policy must announce. */
+  readonly features: readonly string[];
+  /** `Kind namespace/name` of the more specific policies that replace all of this one where it applies. */
+  readonly overriddenBy?: readonly string[];
 }
 
 export interface EnforcedCondition {
   readonly status: boolean;
-  readonly reason: 'Enforced' | 'Pending' | 'NotEnforced';
+  readonly reason: 'Enforced' | 'Pending' | 'NotEnforced' | 'Unsupported' | 'Overridden';
   readonly message: string;
 }
 
@@ -91,22 +104,41 @@ export class EnforcementTracker {
     return undefined;
   }
 
-  enforced(ref: PolicyRef, gateways: readonly GatewayView[]): EnforcedCondition {
+  enforced(ref: PolicyRef, gateways: readonly GatewayView[], needs: EnforcementNeeds = { features: [] }): EnforcedCondition {
     const groups = this.groupsCarrying(ref);
-    if (groups.length === 0)
+    if (groups.length === 0) {
+      if (needs.overriddenBy && needs.overriddenBy.length > 0)
+        return {
+          status: false,
+          reason: 'Overridden',
+          message:
+            `Everything this policy sets is replaced, wherever it applies, by more specific policies: ${needs.overriddenBy.join(', ')}.`.slice(
+              0,
+              4096,
+            ),
+        };
       return { status: false, reason: 'NotEnforced', message: 'No route of a gateway of our class uses the targets of this policy.' };
+    }
     const relevant = gateways.filter((g) => groups.includes(g.group));
     if (relevant.length === 0) return { status: false, reason: 'Pending', message: `No gateway of ${groups.join(', ')} is connected.` };
     const key = policyKey(ref);
+    const unsupported: string[] = [];
     const rejected: string[] = [];
     const waiting: string[] = [];
     for (const gw of relevant) {
+      const missing = needs.features.filter((f) => !gw.features.has(f));
+      if (missing.length > 0) {
+        unsupported.push(`${gw.nodeId} (gateway ${gw.group}) does not enforce ${missing.join(', ')}`);
+        continue;
+      }
       const generation = this.enforcedGeneration(gw, ref);
       if (generation !== undefined && generation >= ref.generation) continue;
       const nack = this.#nackFor(gw, key);
       if (nack !== undefined) rejected.push(`${gw.nodeId} (${nack})`);
       else waiting.push(gw.nodeId);
     }
+    if (unsupported.length > 0)
+      return { status: false, reason: 'Unsupported', message: `Not enforced: ${unsupported.sort().join('; ')}.`.slice(0, 4096) };
     if (rejected.length > 0)
       return { status: false, reason: 'NotEnforced', message: `Rejected by gateways: ${rejected.sort().join('; ')}`.slice(0, 4096) };
     if (waiting.length > 0)

@@ -6,11 +6,19 @@ const GW = 'type.googleapis.com/jarvis.stability.v1alpha1.GatewayResource';
 const BE = 'type.googleapis.com/jarvis.stability.v1alpha1.BackendResource';
 const rlp = (generation: number) => ({ kind: 'RateLimitPolicy' as const, namespace: 'jarvis', name: 'chat-limits', generation });
 const cbp = (generation: number) => ({ kind: 'CircuitBreakerPolicy' as const, namespace: 'jarvis', name: 'llm', generation });
-const gw = (nodeId: string, acked: Record<string, string>, nacked: GatewayView['nacked'] = {}): GatewayView => ({
+const RL = 'stability.jarvis.io/RateLimitPolicy';
+const CB = 'stability.jarvis.io/CircuitBreakerPolicy';
+const gw = (
+  nodeId: string,
+  acked: Record<string, string>,
+  nacked: GatewayView['nacked'] = {},
+  features: readonly string[] = [RL, CB],
+): GatewayView => ({
   nodeId,
   group: 'jarvis/jarvis-gateway',
   acked,
   nacked,
+  features: new Set(features),
 });
 
 describe('EnforcementTracker', () => {
@@ -45,10 +53,39 @@ describe('EnforcementTracker', () => {
     expect(t.enforced(rlp(1), [gw('a', { [GW]: 'g1' })])).toMatchObject({ status: false, reason: 'NotEnforced' });
   });
 
+  it('is Unsupported, naming the gateway and the feature, when a gateway does not announce what the policy needs', () => {
+    const t = new EnforcementTracker();
+    t.record('jarvis/jarvis-gateway', GW, 'g1', [rlp(1)]);
+    const needs = { features: [RL, `${RL}.hotspot`] };
+    // ACKed by both, but b does not enforce hot keys: acknowledging is not enforcing.
+    const both = [gw('a', { [GW]: 'g1' }, {}, [RL, `${RL}.hotspot`]), gw('b', { [GW]: 'g1' }, {}, [RL])];
+    expect(t.enforced(rlp(1), both, needs)).toEqual({
+      status: false,
+      reason: 'Unsupported',
+      message: 'Not enforced: b (gateway jarvis/jarvis-gateway) does not enforce stability.jarvis.io/RateLimitPolicy.hotspot.',
+    });
+    // Unsupported wins over Pending and NotEnforced: waiting would not help.
+    const waitingToo = [gw('a', {}, {}, [RL, `${RL}.hotspot`]), gw('b', { [GW]: 'g1' }, {}, [])];
+    expect(t.enforced(rlp(1), waitingToo, needs)).toMatchObject({ reason: 'Unsupported', message: expect.stringContaining(RL) });
+    expect(t.enforced(rlp(1), [gw('a', { [GW]: 'g1' }, {}, [RL, `${RL}.hotspot`])], needs)).toMatchObject({ status: true });
+  });
+
+  it('says Overridden, naming the winners, when every part of the policy is replaced where it applies', () => {
+    const t = new EnforcementTracker();
+    t.record('jarvis/jarvis-gateway', GW, 'g1', []);
+    const needs = { features: [RL], overriddenBy: ['RateLimitPolicy jarvis/route-limits'] };
+    expect(t.enforced(rlp(1), [gw('a', { [GW]: 'g1' })], needs)).toEqual({
+      status: false,
+      reason: 'Overridden',
+      message:
+        'Everything this policy sets is replaced, wherever it applies, by more specific policies: RateLimitPolicy jarvis/route-limits.',
+    });
+  });
+
   it('keeps a bounded history of versions', () => {
     const t = new EnforcementTracker();
     for (let i = 0; i < 100; i++) t.record('g', GW, `v${i}`, [rlp(i)]);
-    const old = { nodeId: 'a', group: 'g', acked: { [GW]: 'v0' }, nacked: {} };
+    const old = { nodeId: 'a', group: 'g', acked: { [GW]: 'v0' }, nacked: {}, features: new Set<string>() };
     expect(t.enforcedGeneration(old, rlp(0))).toBeUndefined();
     expect(t.enforcedGeneration({ ...old, acked: { [GW]: 'v99' } }, rlp(0))).toBe(99);
   });

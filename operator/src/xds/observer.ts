@@ -9,6 +9,8 @@ export interface StreamInfo {
   readonly group: string;
   /** Remote address as grpc-js reports it. */
   readonly peer: string;
+  /** What the gateway announced it enforces (node.client_features, see api/src/features.ts). */
+  readonly features: readonly string[];
 }
 
 export interface XdsObserver {

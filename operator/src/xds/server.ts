@@ -133,7 +133,7 @@ export async function createXdsServer(options: XdsServerOptions): Promise<XdsSer
         if (!req.node || req.node.id === '') return fail(Status.INVALID_ARGUMENT, 'the first DiscoveryRequest must carry node.id');
         const group = groupOf(req.node);
         if (typeof group !== 'string') return fail(Status.INVALID_ARGUMENT, group.error);
-        const info: StreamInfo = { streamId, nodeId: req.node.id, group, peer: call.getPeer() };
+        const info: StreamInfo = { streamId, nodeId: req.node.id, group, peer: call.getPeer(), features: req.node.client_features ?? [] };
         const s = new AdsStream({
           info,
           snapshot: () => cache.getSnapshot(group),

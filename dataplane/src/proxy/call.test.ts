@@ -1,8 +1,19 @@
-import http from 'node:http';
+/**
+ * The upstream call through the proxy stage, on real node:http servers: streaming, backpressure,
+ * client disconnects, timeouts, refused connections — and an answer taken back before commit.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { forward, upstreamHeaders } from './forward.js';
+import { ManualTime } from '../clock.js';
+import { sendProblem } from '../observe/problem.js';
+import { Exchange, type ExchangeHooks } from '../pipeline/exchange.js';
+import { endExchange, run } from '../pipeline/runner.js';
+import { TAKEN, type Stage } from '../pipeline/stage.js';
+import { dispatchCall, type CallError, type CallOwner, type UpstreamCall } from './call.js';
+import { upstreamHeaders } from './headers.js';
+import { ProxyStage, answerCallError } from './stage.js';
 
 const servers: http.Server[] = [];
 const pools: Pool[] = [];
@@ -14,17 +25,43 @@ async function listen(handler: http.RequestListener): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** A proxy in front of `upstreamPort`, using forward() the way the pipeline does. */
-async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }) {
-  const pool = new Pool(`http://127.0.0.1:${upstreamPort}`);
+function poolAt(port: number): { origin: string; pool: Pool } {
+  const origin = `http://127.0.0.1:${port}`;
+  const pool = new Pool(origin);
   pools.push(pool);
-  const results: unknown[] = [];
-  const port = await listen((req, res) => {
-    forward(req, res, pool, req.url ?? '/', upstreamHeaders(req.headers, '10.0.0.1'), options, undefined, undefined, (r) =>
-      results.push(r),
-    );
-  });
+  return { origin, pool };
+}
+
+/** A gateway running `chain` for every request; `results` gets each exchange's outcome. */
+async function gatewayWith(chain: Stage[]) {
+  const results: { status: number; error?: string }[] = [];
+  const hooks: ExchangeHooks = {
+    ended: (x) => results.push({ status: x.status, ...(x.error ? { error: x.error } : {}) }),
+    failed: (x) => sendProblem(x.res, 500, 'internal', 'Internal error', 'failed'),
+  };
+  const clock = new ManualTime(0);
+  const port = await listen((req, res) => run(new Exchange(req, res, chain, clock.now(), hooks)));
   return { url: `http://127.0.0.1:${port}`, results };
+}
+
+/** A proxy in front of `upstreamPort`, through the proxy stage the way every route ends. */
+async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }) {
+  const endpoint = poolAt(upstreamPort);
+  const backend = { id: 'ns/up:80', readyCount: 1, endpoints: [endpoint], pick: () => endpoint };
+  const stage = new ProxyStage(
+    {
+      id: 'ns/r/rule-0',
+      route: { namespace: 'ns', name: 'r' },
+      ruleIndex: 0,
+      listeners: ['http'],
+      hostnames: [],
+      matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }],
+      backends: [{ backend: 'ns/up:80', weight: 1 }],
+      unresolvedWeight: 0,
+    },
+    { backends: new Map([['ns/up:80', backend]]), call: options, stopwatch: new ManualTime(0), random: () => 0 },
+  );
+  return gatewayWith([stage]);
 }
 
 afterEach(async () => {
@@ -35,7 +72,7 @@ afterEach(async () => {
   }
 });
 
-describe('forward', () => {
+describe('upstream call through the proxy stage', () => {
   it('streams SSE chunks to the client as the upstream produces them', async () => {
     let release: () => void = () => {};
     const upstreamPort = await listen((_req, res) => {
@@ -133,6 +170,79 @@ describe('forward', () => {
   it('answers 502 when the upstream refuses connections', async () => {
     const { url } = await proxy(1);
     expect((await fetch(`${url}/x`)).status).toBe(502);
+  });
+
+  it('answers 413 when a streamed body goes over the limit', async () => {
+    const upstreamPort = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const { url, results } = await proxy(upstreamPort);
+    const res = await fetch(`${url}/upload`, {
+      method: 'POST',
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 4; i++) c.enqueue(new Uint8Array(512));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    await expect.poll(() => results).toEqual([{ status: 413, error: 'body-too-large' }]);
+  });
+
+  it('takes an answer back before commit: the first head is discarded and another upstream answers', async () => {
+    const failing = await listen((_req, res) => res.writeHead(503, { 'x-from': 'failing' }).end('overloaded'));
+    const healthy = await listen((_req, res) => res.writeHead(200, { 'x-from': 'healthy' }).end('fine'));
+    const targets = [poolAt(failing), poolAt(healthy)];
+    const heads: number[] = [];
+    /** Commits the first answer that is not a 5xx; tries the next target otherwise. */
+    class Retrying implements Stage, CallOwner {
+      readonly name = 'retrying';
+      enter(x: Exchange): typeof TAKEN {
+        this.#send(x, 0);
+        return TAKEN;
+      }
+      #send(x: Exchange, i: number): void {
+        const t = targets[i]!;
+        const request = {
+          method: x.method,
+          path: x.url,
+          headers: upstreamHeaders(x.req.headers, x.clientIp),
+          body: undefined,
+          streamBody: false,
+        };
+        const call = dispatchCall(
+          x,
+          t.pool,
+          t.origin,
+          request,
+          { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+          this,
+          new ManualTime(0),
+        );
+        (call as UpstreamCall & { index: number }).index = i;
+      }
+      head(_call: UpstreamCall, status: number, _headers: IncomingHttpHeaders): boolean {
+        heads.push(status);
+        return status < 500;
+      }
+      end(call: UpstreamCall, error: CallError | undefined): void {
+        const i = (call as UpstreamCall & { index: number }).index;
+        if (error?.kind === 'discarded' && i + 1 < targets.length) return this.#send(call.x, i + 1);
+        if (error) answerCallError(call.x, call, error, { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
+        else call.x.status = call.status;
+        endExchange(call.x);
+      }
+    }
+    const { url, results } = await gatewayWith([new Retrying()]);
+    const res = await fetch(`${url}/x`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-from')).toBe('healthy'); // nothing of the discarded answer reached the client
+    expect(await res.text()).toBe('fine');
+    expect(heads).toEqual([503, 200]);
+    await expect.poll(() => results).toEqual([{ status: 200 }]);
   });
 
   it('keeps hop-by-hop headers on their hop and appends the client to X-Forwarded-For', () => {

@@ -1,0 +1,27 @@
+/** What a stage factory may use to build a route's stage: built once per config, shared by every route. */
+import type { RouteIR } from '@jarvis/api';
+import type { Clock, Timers } from '../clock.js';
+import type { HotspotGuard } from '../policy/hotspot/index.js';
+import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { CallOptions } from '../proxy/call.js';
+import type { Backend } from '../proxy/upstreams.js';
+
+export interface StageContext {
+  /** Wall-clock time for policies (windows, TTLs). */
+  readonly clock: Clock;
+  /** Monotonic sub-ms time for durations (upstream timing). */
+  readonly stopwatch: Clock;
+  readonly timers: Timers;
+  readonly random: () => number;
+  readonly stores: LimitStores;
+  /** The config's backends, prepared (not yet in force while the config compiles). */
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly call: CallOptions;
+  /** Most bytes of a body read for inspection; larger bodies get 413. */
+  readonly inspectBodyBytes: number;
+  /** Hot-key guards made for this config; installed in the registry only when the config is in force. */
+  readonly guards: HotspotGuard[];
+  readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
+  /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
+  readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+}

@@ -1,0 +1,179 @@
+/**
+ * One request as it walks its stages: the only per-request record of the request path. It is
+ * the request line the route matcher reads and the request the rate limiter reads (no copies),
+ * what stages leave for the stages after them (identity, body, hot values, response headers),
+ * and, once the exchange is over, its outcome for every stage's `leave`.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IdentifyRequest, Identity } from '../identify/index.js';
+import type { LlmFacts } from '../inspect/index.js';
+import type { LimitRequest } from '../policy/ratelimit/index.js';
+import type { RequestLine } from '../route/matcher.js';
+import type { CompiledGateway, CompiledRoute } from './compile.js';
+import type { Stage } from './stage.js';
+
+/** Why an exchange ended without an upstream answer, or how its upstream call failed. */
+export type ErrorKind =
+  /** The client went away before the answer was complete. */
+  | 'client-gone'
+  /** The upstream did not answer (headers or body) in time. */
+  | 'timeout'
+  /** No connection to the upstream (refused, reset or unreachable before an answer). */
+  | 'connect'
+  /** The upstream broke off after it had started answering. */
+  | 'upstream-reset'
+  /** The request body was over the limit. */
+  | 'body-too-large'
+  /** The gateway failed (a bug): answered 500. */
+  | 'internal';
+
+/** Observes a committed upstream answer as it streams to the client (a cache store, a token counter). */
+export interface ResponseTap {
+  head?(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): void;
+  data?(chunk: Buffer): void;
+  /** The answer reached the client completely. */
+  end?(): void;
+}
+
+/** What the gateway does with every exchange that is over (metrics), or that failed in a stage. */
+export interface ExchangeHooks {
+  ended(x: Exchange): void;
+  failed(x: Exchange, err: unknown): void;
+}
+
+/** A request that no route claimed yet has this route id in metrics and logs. */
+export const NO_ROUTE = 'none';
+
+const NO_HOT: readonly { parameter: string; value: string }[] = Object.freeze([]);
+const NO_SERVICES: readonly string[] = Object.freeze([]);
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function hostOf(req: IncomingMessage): string {
+  const host = req.headers.host ?? '';
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
+
+export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
+  // ── the request ──
+  readonly method: string;
+  /** The request target as received (path and query). */
+  readonly url: string;
+  /** The path without the query string. */
+  readonly path: string;
+  /** The query string without `?`, or ''. */
+  readonly query: string;
+  /** Lower-cased host without port. */
+  readonly host: string;
+  /** The stopwatch reading when the request arrived (ms). */
+  readonly startedAt: number;
+
+  // ── what stages leave for later stages ──
+  compiled: CompiledGateway | undefined = undefined;
+  route: CompiledRoute | undefined = undefined;
+  routeId = NO_ROUTE;
+  serviceIds: readonly string[] = NO_SERVICES;
+  clientIp = '';
+  user: string | undefined = undefined;
+  tenant: string | undefined = undefined;
+  claims: Readonly<Record<string, unknown>> = NO_CLAIMS;
+  /** Hot parameter values flagged by the hot-key stage. */
+  hot: readonly { parameter: string; value: string }[] = NO_HOT;
+  /** The body, when the route inspects bodies: forwarded from here instead of streamed. */
+  body: Buffer | undefined = undefined;
+  /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
+  llm: LlmFacts | undefined = undefined;
+  llmTokens: { readonly input: number; readonly output: number } | undefined = undefined;
+  /** Headers added to whatever answer the client gets (e.g. RateLimit). */
+  responseHeaders: OutgoingHttpHeaders | undefined = undefined;
+  /** Observers of the upstream answer, added by stages that need to see it. */
+  taps: ResponseTap[] | undefined = undefined;
+
+  // ── the outcome, for `leave` ──
+  /** The status the client got (499: it went away first). 0 until known. */
+  status = 0;
+  error: ErrorKind | undefined = undefined;
+  /** The backend (BackendIR id) and endpoint origin the last upstream call went to. */
+  backend: string | undefined = undefined;
+  endpoint: string | undefined = undefined;
+  /** Stopwatch readings of the last upstream call: sent, head received, ended; 0 when none. */
+  upstreamStart = 0;
+  upstreamHead = 0;
+  upstreamEnd = 0;
+  /** Upstream calls made (1 normally; more after retries or fallbacks). */
+  attempts = 0;
+
+  // ── the runner's bookkeeping (runner.ts) ──
+  chain: readonly Stage[];
+  /** Index of the next stage of `chain` to enter. */
+  next = 0;
+  /** Stages of `chain` entered so far (their `leave` runs at the end). */
+  entered = 0;
+  ended = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    front: readonly Stage[],
+    startedAt: number,
+    readonly hooks: ExchangeHooks,
+  ) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.url = url;
+    this.path = q < 0 ? url : url.slice(0, q);
+    this.query = q < 0 ? '' : url.slice(q + 1);
+    this.method = req.method ?? 'GET';
+    this.host = hostOf(req);
+    this.startedAt = startedAt;
+    this.chain = front;
+  }
+
+  // ── the request as the identify stage reads it ──
+  get remoteAddress(): string {
+    return this.req.socket.remoteAddress ?? '';
+  }
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+  get rawHeaders(): readonly string[] {
+    return this.req.rawHeaders;
+  }
+
+  /** Whether the request carries a body (declared, or chunked). */
+  get hasBody(): boolean {
+    const { method, headers } = this.req;
+    if (method === 'GET' || method === 'HEAD') return false;
+    return Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+  }
+
+  /** A request header; repeated headers joined with `,`. */
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  /** A verified claim (JWT or API key entry) as a string, when it is a string or a number. */
+  claim(name: string): string | undefined {
+    const v = this.claims[name];
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+  }
+
+  /** Adopts an identity (the identify stage). */
+  identify(identity: Identity): void {
+    this.clientIp = identity.clientIp;
+    this.user = identity.user;
+    this.tenant = identity.tenant;
+    this.claims = identity.claims;
+  }
+
+  /** Adds headers to the client's answer (`headers` is kept, not copied: do not change it afterwards). */
+  addResponseHeaders(headers: OutgoingHttpHeaders): void {
+    this.responseHeaders = this.responseHeaders === undefined ? headers : { ...this.responseHeaders, ...headers };
+  }
+
+  /** Whether the client is gone (its connection closed before the answer was complete). */
+  get clientGone(): boolean {
+    return this.res.destroyed && !this.res.writableFinished;
+  }
+}

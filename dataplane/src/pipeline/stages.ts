@@ -1,0 +1,17 @@
+/**
+ * The stages a route's chain may have, in the order they run. One line per kind of stage: a new
+ * protection registers here, and its declared features are what the gateway announces it enforces
+ * (see features below and api/src/features.ts). The proxy stage ends every chain.
+ */
+import { inspectStage } from '../inspect/stage.js';
+import { hotspotStage } from '../policy/hotspot/stage.js';
+import { rateLimitStage } from '../policy/ratelimit/stage.js';
+import type { StageContext } from './context.js';
+import type { StageFactory } from './stage.js';
+
+export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage];
+
+/** Every feature the registered stages enforce, sorted: announced in the xDS node's client_features. */
+export function enforcedFeatures(): string[] {
+  return [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+}

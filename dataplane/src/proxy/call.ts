@@ -1,0 +1,232 @@
+/**
+ * One upstream call, in two steps that a stage can tell apart:
+ *
+ * - dispatch: connect, send the request, receive the upstream's status and headers;
+ * - commit: write that head to the client and stream the body as it arrives (an LLM's SSE stream
+ *   reaches the client as it is produced, with backpressure both ways).
+ *
+ * Between the two, the call's owner (the terminal stage) sees the head and decides: commit it, or
+ * discard it — the call is aborted, the client has seen nothing, and the owner may try elsewhere
+ * (a retry, the next step of a fallback chain). Failures before a commit are reported, never
+ * answered, here: answering is the owner's choice too. A client that goes away aborts the call.
+ *
+ * The call is an undici dispatch handler (no AbortSignal, no intermediate stream per request).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { errors, type Dispatcher, type Pool } from 'undici';
+import type { Clock } from '../clock.js';
+import type { Exchange } from '../pipeline/exchange.js';
+import { responseHeaders } from './headers.js';
+
+/** How a call ended without a complete committed answer. */
+export type CallErrorKind =
+  /** The client went away (before or after the commit). */
+  | 'client-gone'
+  /** No head (headersTimeout) or a stalled body (bodyTimeout). */
+  | 'timeout'
+  /** Never got an answer: refused, reset or unreachable before the head. */
+  | 'connect'
+  /** The upstream broke off after its head. */
+  | 'upstream-reset'
+  /** The streamed request body went over the limit. */
+  | 'body-too-large'
+  /** The owner discarded the head. */
+  | 'discarded';
+
+export interface CallError {
+  readonly kind: CallErrorKind;
+  readonly cause: Error;
+}
+
+export interface CallOwner {
+  /**
+   * The upstream's final head arrived (1xx heads are skipped). Return true to commit it to the
+   * client now, false to discard it (the call is aborted; `end` follows with `discarded`).
+   */
+  head(call: UpstreamCall, status: number, headers: IncomingHttpHeaders): boolean;
+  /** The call is over: `error` is undefined when a committed answer reached the client completely. */
+  end(call: UpstreamCall, error: CallError | undefined): void;
+}
+
+export interface CallOptions {
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly maxBodyBytes: number;
+}
+
+export interface CallRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string | string[]>;
+  /** A body read before (a route that inspects bodies), or undefined to stream the client's body. */
+  readonly body: Buffer | undefined;
+  /** Whether the client's request has a body to stream (ignored when `body` is given). */
+  readonly streamBody: boolean;
+}
+
+export class PayloadTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`request body exceeds ${limit} bytes`);
+  }
+}
+
+/** Counts a streamed request body and fails it past the limit. */
+class BodyLimit extends Transform {
+  #seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.limit) done(new PayloadTooLarge(this.limit));
+    else done(null, chunk);
+  }
+}
+
+class ClientGone extends Error {
+  constructor() {
+    super('the client went away');
+  }
+}
+
+class Discarded extends Error {
+  constructor() {
+    super('the answer was discarded');
+  }
+}
+
+function errorKind(err: Error, committed: boolean): CallErrorKind {
+  if (err instanceof ClientGone) return 'client-gone';
+  if (err instanceof Discarded) return 'discarded';
+  if (err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge) return 'body-too-large';
+  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError)
+    return 'timeout';
+  return committed ? 'upstream-reset' : 'connect';
+}
+
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  /** The upstream's status, once its head arrived. */
+  status = 0;
+  committed = false;
+  /** Stopwatch readings: dispatched, head arrived, ended. */
+  readonly startedAt: number;
+  headAt = 0;
+  endedAt = 0;
+  #controller: Dispatcher.DispatchController | undefined;
+  #clientGone = false;
+  #draining = false;
+  #over = false;
+  readonly #onClose = (): void => {
+    if (this.x.res.writableFinished) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new ClientGone());
+  };
+  readonly #onDrain = (): void => {
+    this.#draining = false;
+    this.#controller?.resume();
+  };
+
+  constructor(
+    readonly x: Exchange,
+    readonly origin: string,
+    private readonly owner: CallOwner,
+    private readonly stopwatch: Clock,
+  ) {
+    this.startedAt = stopwatch.now();
+    x.res.on('close', this.#onClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#clientGone) controller.abort(new ClientGone());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx: informational, the final answer follows
+    this.status = statusCode;
+    this.headAt = this.stopwatch.now();
+    if (!this.owner.head(this, statusCode, headers)) {
+      controller.abort(new Discarded());
+      return;
+    }
+    this.commit(headers);
+  }
+
+  /** Writes the head to the client (with the exchange's response headers) and lets the body flow. */
+  private commit(headers: IncomingHttpHeaders): void {
+    const x = this.x;
+    this.committed = true;
+    x.res.writeHead(this.status, responseHeaders(headers, x.responseHeaders));
+    // An event stream's client should see the headers before the first event; other responses
+    // send headers with the first body chunk (one write instead of two).
+    const type = headers['content-type'];
+    if (typeof type === 'string' && type.startsWith('text/event-stream')) x.res.flushHeaders();
+    if (x.taps) for (const t of x.taps) t.head?.(this.status, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.committed) return;
+    const taps = this.x.taps;
+    if (taps) for (const t of taps) t.data?.(chunk);
+    if (!this.x.res.write(chunk) && !this.#draining) {
+      this.#draining = true;
+      controller.pause();
+      this.x.res.once('drain', this.#onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.committed) return this.#finish(undefined); // cannot happen: an uncommitted call is aborted
+    this.x.res.end();
+    const taps = this.x.taps;
+    if (taps) for (const t of taps) t.end?.();
+    this.#finish(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    const cause = this.#clientGone ? new ClientGone() : error;
+    this.#finish({ kind: errorKind(cause, this.committed), cause });
+  }
+
+  #finish(err: CallError | undefined): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.endedAt = this.stopwatch.now();
+    this.x.res.off('close', this.#onClose);
+    if (this.#draining) this.x.res.off('drain', this.#onDrain);
+    this.owner.end(this, err);
+  }
+}
+
+/** Starts a call to `pool` for the exchange; its owner hears about the head and the end. */
+export function dispatchCall(
+  x: Exchange,
+  pool: Pool,
+  origin: string,
+  request: CallRequest,
+  options: CallOptions,
+  owner: CallOwner,
+  stopwatch: Clock,
+): UpstreamCall {
+  let body: Dispatcher.DispatchOptions['body'] = null;
+  const headers = request.headers;
+  if (request.body !== undefined) {
+    body = request.body;
+    headers['content-length'] = String(request.body.length); // it may have come chunked
+  } else if (request.streamBody) body = x.req.pipe(new BodyLimit(options.maxBodyBytes));
+  const call = new UpstreamCall(x, origin, owner, stopwatch);
+  x.attempts++;
+  pool.dispatch(
+    {
+      method: request.method as Dispatcher.HttpMethod,
+      path: request.path,
+      headers,
+      body,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+    },
+    call,
+  );
+  return call;
+}
