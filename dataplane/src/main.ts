@@ -15,10 +15,12 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
+import { backendEvents } from './observe/backend-events.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
+import { BackendGuardRegistry, createProber } from './policy/breaker/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
 import { Upstreams } from './proxy/upstreams.js';
@@ -46,7 +48,21 @@ async function main(flags: GatewayFlags): Promise<number> {
     redis.on('ready', () => log.info('redis ready'));
   }
   const hotspots = new HotspotRegistry();
-  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
+  // Scraped only after `guards` below exists.
+  const metrics = createGatewayMetrics(
+    () => hotspots.topK(),
+    redisStoreTotals,
+    () => guards.view(),
+  );
+  // Breakers, retry budgets, endpoint health and ejections: kept across config reloads.
+  const prober = createProber({ timers });
+  const guards = new BackendGuardRegistry({
+    clock: monotonicClock,
+    timers,
+    random: Math.random,
+    prober,
+    events: backendEvents(metrics, log),
+  });
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
     ...(redis
@@ -87,6 +103,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         upstreams,
         stores,
         hotspots,
+        backendGuards: guards,
         call: callOptions,
         inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
         onModeChange: (route, mode, previous) => {
@@ -222,6 +239,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       };
     },
     hotkeys: () => hotspots.topK(),
+    backends: () => ({ backends: guards.view() }),
     config: () =>
       current
         ? {
@@ -261,6 +279,8 @@ async function main(flags: GatewayFlags): Promise<number> {
           await stopSource();
           identifier.close();
           await admin.close();
+          guards.close();
+          await prober.close();
           await upstreams.close();
           redis?.disconnect();
           resolve(0);

@@ -1,16 +1,20 @@
 /**
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
- * the request path. Compiling has no side effect on the running config: pools for new endpoints
- * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
- * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints,
+ * the backends' guards (breakers, health checks, ejections) and the new hot-key guards are made
+ * beside the running ones and put in force by `commit()` once everything compiled (the guards
+ * then take over their predecessors' state and start their health checks); `abort()` (or a
+ * throw) leaves the running config exactly as it was.
  */
 import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
+import type { BackendGuardRegistry } from '../policy/breaker/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
+import { BackendSender } from '../proxy/send.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Upstreams } from '../proxy/upstreams.js';
 import { compileMatcher, type Matcher } from '../route/matcher.js';
@@ -46,6 +50,8 @@ export interface CompileDeps {
   readonly upstreams: Upstreams;
   readonly stores: LimitStores;
   readonly hotspots: HotspotRegistry;
+  /** The gateway's backend guards (state that survives reloads). */
+  readonly backendGuards: BackendGuardRegistry;
   readonly call: CallOptions;
   readonly inspectBodyBytes: number;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
@@ -56,7 +62,7 @@ export interface CompileDeps {
 /** A compiled config that is not in force yet. */
 export interface PendingGateway {
   readonly compiled: CompiledGateway;
-  /** Puts the config's pools and hot-key guards in force (call when it replaces the running one). */
+  /** Puts the config's pools, backend guards and hot-key guards in force (call when it replaces the running one). */
   commit(): void;
   /** Drops what was made for it; the running config is untouched. */
   abort(): void;
@@ -80,9 +86,23 @@ function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
 
 /** Compiles `config`; throws when it cannot (nothing is changed then). */
 export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
-  const prepared = deps.upstreams.prepare(config.backends);
+  const backendGuards = deps.backendGuards.prepare(config.backends);
+  let prepared;
+  try {
+    prepared = deps.upstreams.prepare(config.backends, backendGuards.guards);
+  } catch (err) {
+    backendGuards.abort();
+    throw err;
+  }
   const guards: HotspotGuard[] = [];
   try {
+    const sender = new BackendSender({
+      call: deps.call,
+      stopwatch: deps.stopwatch,
+      clock: deps.clock,
+      timers: deps.timers,
+      random: deps.random,
+    });
     const matcher = compileMatcher(config.gateway);
     const ctx: StageContext = {
       clock: deps.clock,
@@ -91,6 +111,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       random: deps.random,
       stores: deps.stores,
       backends: prepared.backends,
+      sender,
       call: deps.call,
       inspectBodyBytes: deps.inspectBodyBytes,
       guards,
@@ -104,7 +125,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         const stage = factory.build(route, ctx);
         if (stage) chain.push(stage);
       }
-      chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, stopwatch: deps.stopwatch, random: deps.random }));
+      chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, random: deps.random, sender }));
       routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
     }
     const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
@@ -115,16 +136,19 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         if (settled) return;
         settled = true;
         prepared.commit();
+        backendGuards.commit();
         deps.hotspots.replace(guards);
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
+        backendGuards.abort();
       },
     };
   } catch (err) {
     prepared.abort();
+    backendGuards.abort();
     throw err;
   }
 }

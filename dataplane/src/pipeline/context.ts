@@ -4,6 +4,7 @@ import type { Clock, Timers } from '../clock.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
+import type { BackendSender } from '../proxy/send.js';
 import type { Backend } from '../proxy/upstreams.js';
 
 export interface StageContext {
@@ -16,6 +17,8 @@ export interface StageContext {
   readonly stores: LimitStores;
   /** The config's backends, prepared (not yet in force while the config compiles). */
   readonly backends: ReadonlyMap<string, Backend>;
+  /** Sends an exchange to one backend (breaker, endpoint choice, retries): see proxy/send.ts. */
+  readonly sender: BackendSender;
   readonly call: CallOptions;
   /** Most bytes of a body read for inspection; larger bodies get 413. */
   readonly inspectBodyBytes: number;

@@ -24,6 +24,8 @@ export type ErrorKind =
   | 'upstream-reset'
   /** The request body was over the limit. */
   | 'body-too-large'
+  /** The backend's circuit breaker was open: failed fast, nothing sent (503). */
+  | 'breaker-open'
   /** The gateway failed (a bug): answered 500. */
   | 'internal';
 

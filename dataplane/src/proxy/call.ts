@@ -37,6 +37,12 @@ export type CallErrorKind =
 export interface CallError {
   readonly kind: CallErrorKind;
   readonly cause: Error;
+  /**
+   * Whether the request had started to go out on a connection. false: it never reached the
+   * upstream (the connection was refused or could not be made, or the call timed out waiting for
+   * one), so it can be sent elsewhere whatever its method.
+   */
+  readonly sent: boolean;
 }
 
 export interface CallOwner {
@@ -71,11 +77,30 @@ export class PayloadTooLarge extends Error {
   }
 }
 
-/** Counts a streamed request body and fails it past the limit. */
+/**
+ * The client's body as the upstream call reads it: the client's stream is piped in only when the
+ * call first reads (once connected), so a call that never got a connection leaves the body
+ * untouched for another try. Counts the bytes and fails past the limit.
+ */
 class BodyLimit extends Transform {
   #seen = 0;
-  constructor(private readonly limit: number) {
+  #piped = false;
+  constructor(
+    private readonly source: NodeJS.ReadableStream,
+    private readonly limit: number,
+  ) {
     super();
+  }
+  /** Whether the client's body has started to flow into the call. */
+  get started(): boolean {
+    return this.#piped;
+  }
+  override _read(size: number): void {
+    if (!this.#piped) {
+      this.#piped = true;
+      this.source.pipe(this);
+    }
+    super._read(size);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#seen += chunk.length;
@@ -96,11 +121,23 @@ class Discarded extends Error {
   }
 }
 
+/** The owner's time limit for the call (a per-try or the whole request's timeout) ran out. */
+export class CallTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`no complete answer within ${Math.round(ms)} ms`);
+  }
+}
+
 function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof ClientGone) return 'client-gone';
   if (err instanceof Discarded) return 'discarded';
   if (err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge) return 'body-too-large';
-  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError)
+  if (
+    err instanceof CallTimeout ||
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError ||
+    err instanceof errors.ConnectTimeoutError
+  )
     return 'timeout';
   return committed ? 'upstream-reset' : 'connect';
 }
@@ -114,6 +151,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   headAt = 0;
   endedAt = 0;
   #controller: Dispatcher.DispatchController | undefined;
+  /** Set by abort() before the request had a connection: applied by onRequestStart. */
+  #aborted: Error | undefined;
+  /** The streamed body, when the client's body is streamed. */
+  #body: { readonly started: boolean } | undefined;
   #clientGone = false;
   #draining = false;
   #over = false;
@@ -140,6 +181,31 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#clientGone) controller.abort(new ClientGone());
+    else if (this.#aborted) controller.abort(this.#aborted);
+  }
+
+  /** Whether the client's streamed body has started to flow into this call (it cannot be sent again). */
+  get bodyStarted(): boolean {
+    return this.#body?.started ?? false;
+  }
+
+  /**
+   * Ends the call now with `err` (a CallTimeout: kind timeout). A call still waiting for a
+   * connection ends at once, reported as not sent; its request is dropped when the connection comes.
+   */
+  abort(err: Error): void {
+    if (this.#over) return;
+    if (this.#controller) {
+      this.#controller.abort(err);
+      return;
+    }
+    this.#aborted = err;
+    this.#finish({ kind: errorKind(err, false), cause: err, sent: false });
+  }
+
+  /** Attaches the streamed body (dispatchCall). */
+  setBody(body: { readonly started: boolean }): void {
+    this.#body = body;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -186,7 +252,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     const cause = this.#clientGone ? new ClientGone() : error;
-    this.#finish({ kind: errorKind(cause, this.committed), cause });
+    this.#finish({ kind: errorKind(cause, this.committed), cause, sent: this.#controller !== undefined });
   }
 
   #finish(err: CallError | undefined): void {
@@ -211,11 +277,15 @@ export function dispatchCall(
 ): UpstreamCall {
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = request.headers;
+  const call = new UpstreamCall(x, origin, owner, stopwatch);
   if (request.body !== undefined) {
     body = request.body;
     headers['content-length'] = String(request.body.length); // it may have come chunked
-  } else if (request.streamBody) body = x.req.pipe(new BodyLimit(options.maxBodyBytes));
-  const call = new UpstreamCall(x, origin, owner, stopwatch);
+  } else if (request.streamBody) {
+    const limited = new BodyLimit(x.req, options.maxBodyBytes);
+    call.setBody(limited);
+    body = limited;
+  }
   x.attempts++;
   pool.dispatch(
     {

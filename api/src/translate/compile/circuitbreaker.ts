@@ -85,7 +85,11 @@ export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: Poli
           retry: {
             attempts: r.attempts,
             ...(r.perTryTimeout !== undefined ? { perTryTimeoutMs: durationMs(r.perTryTimeout) } : {}),
-            retryOn: { statusCodes: sortedCodes(r.retryOn.statusCodes), timeouts: r.retryOn.timeouts, connectErrors: r.retryOn.connectErrors },
+            retryOn: {
+              statusCodes: sortedCodes(r.retryOn.statusCodes),
+              timeouts: r.retryOn.timeouts,
+              connectErrors: r.retryOn.connectErrors,
+            },
             backoff: { baseMs: durationMs(r.backoff.base), maxMs: durationMs(r.backoff.max) },
             budget: { percent: r.budget.percent, minRetriesPerSecond: r.budget.minRetriesPerSecond },
           },
