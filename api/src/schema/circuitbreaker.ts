@@ -233,7 +233,7 @@ export const Retry = obj(
 );
 
 export const CircuitBreakerPolicySpec = obj(
-  'Breakers, outlier detection and health checks for the backends of the targets: the automatic traffic switching away from failing backends and pods.',
+  'Breakers, retries, outlier detection and health checks for the backends of the targets (each Service port): the automatic traffic switching away from failing backends and pods, enforced by each gateway on its own traffic.',
   {
     targetRefs: TargetRefs,
     breaker: optional(Breaker),

@@ -47,7 +47,7 @@ export const KINDS = [
     singular: 'circuitbreakerpolicy',
     shortNames: ['cbp'],
     summary:
-      'CircuitBreakerPolicy protects backends with circuit breakers, passive outlier detection and active health checks, switching traffic away from failing pods.',
+      'CircuitBreakerPolicy protects backends with circuit breakers, retries within a budget, passive outlier detection and active health checks, switching traffic away from failing pods.',
     spec: CircuitBreakerPolicySpec,
   },
   {

@@ -318,6 +318,18 @@ describe('the breaker', () => {
     expect(gw.backend.guard.breaker?.state).toBe('closed');
   });
 
+  it('counts the send, not each try: a try that failed on one endpoint and succeeded on another is a success', async () => {
+    const dead = await refusedPort();
+    const ok = await answering();
+    const gw = await gateway([dead, ok.port], { breaker: { ...BREAKER, consecutiveFailures: 1 }, retry: RETRY });
+    for (let i = 0; i < 4; i++) expect((await fetch(`${gw.url}/x`)).status).toBe(200);
+    expect(gw.events.filter((e) => e === 'retry connect').length).toBeGreaterThan(0);
+    expect(gw.backend.guard.breaker?.state).toBe('closed');
+    const only = await gateway([dead], { breaker: { ...BREAKER, consecutiveFailures: 1 }, retry: RETRY });
+    expect((await fetch(`${only.url}/x`)).status).toBe(502); // nowhere else to go: the send failed
+    expect(only.backend.guard.breaker?.state).toBe('open');
+  });
+
   it('4xx answers are neutral by default: they never open it', async () => {
     const port = (await answering(404)).port;
     const gw = await gateway([port], { breaker: BREAKER });

@@ -22,14 +22,18 @@
  *
  * What one send does:
  *
- * 1. The breaker admits the call (a permit) or fails it fast.
+ * 1. The breaker admits the send (one permit for all its tries) or fails it fast.
  * 2. An endpoint: ready, healthy and not ejected (or any ready one in panic), not tried in this send.
  * 3. A try (proxy/call.ts) with a time limit to the end of its answer: the shortest of
  *    options.perTryTimeoutMs (the route's timeouts.backendRequest), the backend's
  *    retry.perTryTimeoutMs, and what is left until options.deadline (the route's timeouts.request).
- * 4. Its outcome is recorded once, at its head or at its failure before a head: in the breaker
- *    (failure statuses, timeouts and connection errors as the policy says; other 4xx neutral; slow
- *    when the head came after slowCall.threshold) and in outlier detection.
+ * 4. Each try's outcome goes to outlier detection (per endpoint), at its head or at its failure
+ *    before a head. The breaker (per backend) records the send's final outcome once: the final
+ *    head's status or the last try's failure (failure statuses, timeouts and connection errors as
+ *    the policy says; other 4xx neutral; slow when the final head or failure came after
+ *    slowCall.threshold from the start of the send). A try that failed on one endpoint and
+ *    succeeded on another is a success of the backend: one slow or dead replica is outlier
+ *    detection's to eject, not a reason to fail the whole backend.
  * 5. A retry follows, after a full-jitter backoff (or the answer's Retry-After, when longer and not
  *    longer than backoff.max), to an endpoint not tried yet, when the backend has a retry section
  *    and: the try failed in a way retryOn names (a status before its head is committed, a
@@ -108,8 +112,12 @@ class Send implements CallOwner {
   #tried: string[] | undefined;
   #endpoint: Endpoint | undefined;
   #permit = REJECTED;
-  /** Whether the current try's outcome has been recorded. */
-  #recorded = false;
+  /** Stopwatch reading at the start of the send (slow calls). */
+  #startedAt = 0;
+  /** Whether the breaker has the send's outcome (or its permit back). */
+  #settled = false;
+  /** The last try's failure, for a retry that cannot start after all. */
+  #last: { call: UpstreamCall; error: CallError } | undefined;
   /** Whether the current try is a retry the budget counts as in flight. */
   #budgeted = false;
   /** Whether the budget has allowed a retry that has not started yet. */
@@ -128,7 +136,19 @@ class Send implements CallOwner {
   ) {}
 
   start(): void {
-    this.backend.guard.budget?.started();
+    const guard = this.backend.guard;
+    const breaker = guard.breaker;
+    this.#startedAt = this.deps.stopwatch.now();
+    if (breaker) {
+      this.#permit = breaker.acquire();
+      if (this.#permit === REJECTED) {
+        this.#settled = true;
+        guard.events.breakerRejected(this.backend.id);
+        this.owner.done(this.x, { kind: 'breaker-open', retryAfterMs: breaker.retryAfterMs() });
+        return;
+      }
+    } else this.#settled = true;
+    guard.budget?.started();
     this.#attempt();
   }
 
@@ -136,23 +156,20 @@ class Send implements CallOwner {
     const { x, backend, deps, options } = this;
     const guard = backend.guard;
     const now = deps.stopwatch.now();
-    if (now >= options.deadline) return this.#done({ kind: 'deadline' });
-    const breaker = guard.breaker;
-    this.#permit = breaker ? breaker.acquire() : 0;
-    if (this.#permit === REJECTED) {
-      guard.events.breakerRejected(backend.id);
-      return this.#done({ kind: 'breaker-open', retryAfterMs: breaker?.retryAfterMs() ?? 0 });
+    const last = this.#last;
+    if (now >= options.deadline) {
+      if (last) return this.#fail(last.call, last.error);
+      return this.#done({ kind: 'deadline' });
     }
     const endpoint = backend.pick(this.#tried);
     if (!endpoint) {
-      breaker?.release(this.#permit);
+      if (last) return this.#fail(last.call, last.error);
       return this.#done({ kind: 'no-endpoint' });
     }
     this.#endpoint = endpoint;
     this.#budgeted = this.#reserved;
     this.#reserved = false;
     this.#tries++;
-    this.#recorded = false;
     this.#retryIn = undefined;
     x.backend = backend.id;
     x.endpoint = endpoint.origin;
@@ -177,7 +194,7 @@ class Send implements CallOwner {
   }
 
   head(call: UpstreamCall, status: number, headers: IncomingHttpHeaders): boolean {
-    this.#recordStatus(call, status);
+    if (this.#endpoint) this.backend.guard.observeStatus(this.#endpoint.origin, status);
     const retry = this.backend.guard.retry;
     if (retry && retry.retryOn.statusCodes.includes(status) && IDEMPOTENT.has(this.x.method) && this.#replayable(call)) {
       const after = retryAfterMs(headers['retry-after'], this.deps.clock.now());
@@ -189,6 +206,7 @@ class Send implements CallOwner {
         }
       }
     }
+    this.#settleStatus(call, status);
     return this.owner.accept(this.x, status, headers);
   }
 
@@ -213,8 +231,9 @@ class Send implements CallOwner {
       if (wait === undefined) return this.#done({ kind: 'discarded', status: call.status });
       return this.#retryAfter(wait, call, error);
     }
-    this.#recordError(call, error);
     const kind = error.kind;
+    const gateway = kind === 'timeout' || kind === 'connect' || kind === 'upstream-reset';
+    if (gateway && this.#endpoint) this.backend.guard.observeGatewayError(this.#endpoint.origin);
     if (kind === 'timeout' || kind === 'connect' || kind === 'upstream-reset') {
       const retry = this.backend.guard.retry;
       const reason: RetryReason = kind === 'timeout' ? 'timeout' : 'connect';
@@ -225,6 +244,12 @@ class Send implements CallOwner {
         if (delay !== undefined) return this.#retryAfter(delay, call, error);
       }
     }
+    this.#fail(call, error);
+  }
+
+  /** The send ends with the last try's failure: the breaker records it. */
+  #fail(call: UpstreamCall, error: CallError): void {
+    this.#settleError(call, error);
     this.#done({ kind: 'failed', call, error });
   }
 
@@ -257,6 +282,8 @@ class Send implements CallOwner {
   }
 
   #retryAfter(ms: number, call: UpstreamCall, error: CallError): void {
+    // A discarded head is a status the retry did not take: what stands if the retry cannot start.
+    this.#last = error.kind === 'discarded' ? { call, error: { kind: 'connect', cause: error.cause, sent: true } } : { call, error };
     const go = (): void => {
       if (this.x.clientGone) return this.#done({ kind: 'failed', call, error: { kind: 'client-gone', cause: error.cause, sent: false } });
       this.#attempt();
@@ -265,39 +292,32 @@ class Send implements CallOwner {
     else this.#timer = this.deps.timers.after(ms, go);
   }
 
-  /** The head's status into the breaker and outlier detection (once per try). */
-  #recordStatus(call: UpstreamCall, status: number): void {
-    if (this.#recorded) return;
-    this.#recorded = true;
-    const guard = this.backend.guard;
-    const breaker = guard.breaker;
-    if (breaker) {
-      const ir = breaker.ir;
-      if (ir.failureStatusCodes.includes(status)) breaker.record(this.#permit, true, this.#slow(call, call.headAt));
-      else if (status >= 400 && status < 500) breaker.release(this.#permit);
-      else breaker.record(this.#permit, false, this.#slow(call, call.headAt));
-    }
-    if (this.#endpoint) guard.observeStatus(this.#endpoint.origin, status);
+  /** The final head's status into the breaker (once per send). */
+  #settleStatus(call: UpstreamCall, status: number): void {
+    const breaker = this.backend.guard.breaker;
+    if (this.#settled || !breaker) return;
+    this.#settled = true;
+    const slow = this.#slow(call.headAt);
+    if (breaker.ir.failureStatusCodes.includes(status)) breaker.record(this.#permit, true, slow);
+    else if (status >= 400 && status < 500) breaker.release(this.#permit);
+    else breaker.record(this.#permit, false, slow);
   }
 
-  /** A try that failed before its head, into the breaker and outlier detection (once per try). */
-  #recordError(call: UpstreamCall, error: CallError): void {
-    if (this.#recorded) return;
-    this.#recorded = true;
-    const guard = this.backend.guard;
-    const breaker = guard.breaker;
-    const gateway = error.kind === 'timeout' || error.kind === 'connect' || error.kind === 'upstream-reset';
-    if (breaker) {
-      const counts = error.kind === 'timeout' ? breaker.ir.countTimeouts : gateway && breaker.ir.countConnectErrors;
-      if (counts) breaker.record(this.#permit, true, this.#slow(call, call.endedAt));
-      else breaker.release(this.#permit);
-    }
-    if (gateway && this.#endpoint) guard.observeGatewayError(this.#endpoint.origin);
+  /** The last try's failure into the breaker (once per send). */
+  #settleError(call: UpstreamCall, error: CallError): void {
+    const breaker = this.backend.guard.breaker;
+    if (this.#settled || !breaker) return;
+    this.#settled = true;
+    const kind = error.kind;
+    const counts =
+      kind === 'timeout' ? breaker.ir.countTimeouts : (kind === 'connect' || kind === 'upstream-reset') && breaker.ir.countConnectErrors;
+    if (counts) breaker.record(this.#permit, true, this.#slow(call.endedAt));
+    else breaker.release(this.#permit);
   }
 
-  #slow(call: UpstreamCall, at: number): boolean {
+  #slow(at: number): boolean {
     const slow = this.backend.guard.breaker?.ir.slowCall;
-    return slow !== undefined && at - call.startedAt > slow.thresholdMs;
+    return slow !== undefined && at - this.#startedAt > slow.thresholdMs;
   }
 
   #done(result: SendResult): void {
@@ -305,6 +325,11 @@ class Send implements CallOwner {
     this.#over = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    if (!this.#settled) {
+      // No outcome of the backend's to count (the client left, a body too large, no endpoint, the deadline).
+      this.#settled = true;
+      this.backend.guard.breaker?.release(this.#permit);
+    }
     const budget = this.backend.guard.budget;
     if (budget) {
       if (this.#reserved) budget.retryEnded();

@@ -1,0 +1,137 @@
+/**
+ * Automatic traffic switching with real processes: a standalone gateway in front of one backend of
+ * three mock replicas (127.0.0.1, 127.0.0.2, 127.0.0.3, one port, one IPv4 EndpointSlice) under a
+ * CircuitBreakerPolicy, at a steady 1,000 requests/s from the open-loop generator:
+ *
+ * - a replica SIGKILLed: ≥ 99.9 % of the run succeeds, it is ejected within two health intervals
+ *   (in practice at the consecutive-error threshold), and re-admitted within two intervals after it
+ *   restarts;
+ * - a replica made slow: its calls time out per try and are retried elsewhere, it is ejected, and
+ *   the run's p99 stays under the per-try timeout plus one retry;
+ * - every replica failing: the breaker opens, answers fail fast (p99 < 5 ms), and half-open probes
+ *   close it once the replicas heal.
+ *
+ * Load phases are a few seconds each; `npm run bench:failover` is the long form.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { clock, sleep } from '../src/clock.js';
+import {
+  BACKEND_ID,
+  FAILOVER_POLICY as P,
+  adminBackends,
+  runLoad,
+  startFailoverTopology,
+  successRatio,
+  waitForBackend,
+  type BackendState,
+  type FailoverTopology,
+} from '../src/failover.js';
+
+let topology: FailoverTopology | undefined;
+
+afterEach(async () => {
+  await topology?.stop();
+  topology = undefined;
+});
+
+const endpoint = (b: BackendState, origin: string) => b.endpoints.find((e) => e.origin === origin);
+
+describe('traffic switching at 1,000 requests/s', () => {
+  it('a SIGKILLed replica: ≥ 99.9 % succeed, ejected fast, re-admitted within two health intervals of its restart', async () => {
+    topology = await startFailoverTopology('sigkill');
+    const { gateway, replicas } = topology;
+    const victim = replicas[1]!;
+    const load = runLoad(topology.url, { rate: 1000, durationS: 6 });
+    await sleep(2_000);
+    const killedAt = clock.now();
+    await victim.kill();
+    const ejectedAt = await waitForBackend(
+      gateway.adminUrl,
+      (b) => endpoint(b, victim.origin)?.receivesTraffic === false,
+      'the dead replica out',
+    );
+    const ejection = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
+    await sleep(1_500); // dead long enough for its health checks to fail too
+    expect(endpoint(ejection!, victim.origin)?.ejected || endpoint(ejection!, victim.origin)?.health === 'unhealthy').toBe(true);
+    await victim.restart();
+    const restartedAt = clock.now();
+    const readmittedAt = await waitForBackend(
+      gateway.adminUrl,
+      (b) => endpoint(b, victim.origin)?.receivesTraffic === true,
+      'the replica back',
+    );
+    const result = await load;
+    const ratio = successRatio(result);
+    const retries = await gateway.metric('jarvis_gateway_retries_total', { backend: BACKEND_ID });
+    console.log(
+      `[figures] SIGKILL at 1000 rps: success ${(ratio * 100).toFixed(3)} % of ${result.sent} (statuses ${JSON.stringify(result.status)}, errors ${JSON.stringify(result.errors)}), ejected after ${ejectedAt - killedAt} ms (${endpoint(ejection!, victim.origin)?.ejection?.reason ?? 'unhealthy'}), re-admitted ${readmittedAt - restartedAt} ms after the restart, ${retries ?? 0} retries, p99 ${result.latency_ms.p99} ms`,
+    );
+    expect(result.sent).toBeGreaterThan(5_000);
+    expect(ratio).toBeGreaterThanOrEqual(0.999);
+    expect(ejectedAt - killedAt).toBeLessThanOrEqual(2 * P.healthIntervalMs);
+    expect(readmittedAt - restartedAt).toBeLessThanOrEqual(2 * P.healthIntervalMs);
+    expect(retries).toBeGreaterThan(0);
+  });
+
+  it('a slow replica: timed out per try, retried elsewhere and ejected; p99 under the per-try timeout plus one retry', async () => {
+    topology = await startFailoverTopology('slow');
+    const { gateway, replicas } = topology;
+    const slow = replicas[0]!;
+    const load = runLoad(topology.url, { rate: 1000, durationS: 4 });
+    await sleep(1_500);
+    await slow.configure({ latencyMs: 2_000 });
+    await waitForBackend(gateway.adminUrl, (b) => endpoint(b, slow.origin)?.receivesTraffic === false, 'the slow replica out', 3_000);
+    const state = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
+    const result = await load;
+    const bound = 2 * P.perTryTimeoutMs + P.backoffMaxMs;
+    const ejections = await gateway.metric('jarvis_gateway_outlier_ejections_total', { backend: BACKEND_ID, result: 'ejected' });
+    console.log(
+      `[figures] slow replica (2 s) at 1000 rps: p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms (bound ${bound} ms: per-try ${P.perTryTimeoutMs} ms + backoff ≤ ${P.backoffMaxMs} ms + a retry ≤ ${P.perTryTimeoutMs} ms), success ${(successRatio(result) * 100).toFixed(3)} %, ejected for ${endpoint(state!, slow.origin)?.ejection?.reason}, breaker ${state?.breaker?.state}`,
+    );
+    expect(endpoint(state!, slow.origin)?.ejection?.reason).toBe('consecutive_gateway_errors');
+    expect(ejections).toBeGreaterThanOrEqual(1);
+    expect(result.latency_ms.p99).not.toBeNull();
+    expect(result.latency_ms.p99 ?? Infinity).toBeLessThan(bound);
+    expect(successRatio(result)).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('every replica failing: the breaker opens, answers fail fast (< 5 ms), half-open probes close it after the replicas heal', async () => {
+    topology = await startFailoverTopology('all-failing');
+    const { gateway, replicas } = topology;
+    await Promise.all(replicas.map((r) => r.configure({ errorRate: 1, errorStatuses: [502] })));
+    const failing = await runLoad(topology.url, { rate: 1000, durationS: 1, warmupS: 0 });
+    await waitForBackend(gateway.adminUrl, (b) => b.breaker?.state === 'open', 'the breaker open', 2_000);
+    const fast = await runLoad(topology.url, { rate: 1000, durationS: 1, warmupS: 0 });
+    const stillOpen = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID)?.breaker?.state;
+    const upstreamCalls = fast.status['502'] ?? 0;
+    expect(stillOpen).toBe('open'); // the whole fast phase ran inside one open period
+    await Promise.all(replicas.map((r) => r.configure({ errorRate: 0 })));
+    const healedAt = clock.now();
+    // Traffic goes on (the half-open probes are requests): until the open period ends, it fails fast.
+    const waitS = (P.openBaseMs * (1 + P.jitterPercent / 100)) / 1000 + 3;
+    const recovering = runLoad(topology.url, { rate: 200, durationS: waitS, warmupS: 0 });
+    const closedAt = await waitForBackend(
+      gateway.adminUrl,
+      (b) => b.breaker?.state === 'closed',
+      'the breaker closed by half-open probes',
+      waitS * 1000 + 2_000,
+      50,
+    );
+    const recovered = await recovering;
+    const after = await fetch(`${topology.url}/x`);
+    const exhausted = await gateway.metric('jarvis_gateway_retry_budget_exhausted_total', { backend: BACKEND_ID });
+    const rejected = await gateway.metric('jarvis_gateway_breaker_rejected_total', { backend: BACKEND_ID });
+    const transitions = await gateway.metric('jarvis_gateway_breaker_transitions_total', { backend: BACKEND_ID, to: 'closed' });
+    console.log(
+      `[figures] every replica failing: failing phase ${JSON.stringify(failing.status)}, then the breaker open; fail-fast phase p50 ${fast.latency_ms.p50} ms p99 ${fast.latency_ms.p99} ms max ${fast.latency_ms.max} ms (${JSON.stringify(fast.status)}); closed ${closedAt - healedAt} ms after the replicas healed (recovery phase ${JSON.stringify(recovered.status)}); retry budget exhausted ${exhausted ?? 0}×, ${rejected ?? 0} calls failed fast`,
+    );
+    expect(fast.status['503'] ?? 0).toBeGreaterThan(0.99 * fast.sent);
+    expect(upstreamCalls).toBe(0);
+    expect(fast.latency_ms.p99 ?? Infinity).toBeLessThan(5);
+    expect(rejected).toBeGreaterThan(900);
+    expect(after.status).toBe(200);
+    expect(transitions).toBeGreaterThanOrEqual(1);
+    expect(recovered.status['502'] ?? 0).toBe(0); // healed: the probes, and everything after them, succeeded
+    expect(closedAt - healedAt).toBeLessThan(waitS * 1000);
+  });
+});
