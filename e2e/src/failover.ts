@@ -69,8 +69,11 @@ spec:
 `;
 }
 
-/** Standalone manifests: the Gateway, the Service with its one EndpointSlice of three IPv4 replicas on `port`, the route, the policy. */
-export function failoverManifests(port: number, policy = failoverPolicyYaml()): string {
+/**
+ * Standalone manifests: the Gateway, the Service with its one EndpointSlice of three IPv4 replicas
+ * on `port` (those in `notReady` with condition ready: false), the route, the policy.
+ */
+export function failoverManifests(port: number, policy = failoverPolicyYaml(), notReady: readonly string[] = []): string {
   return `apiVersion: v1
 kind: Namespace
 metadata: { name: failover }
@@ -98,7 +101,7 @@ metadata: { name: replicas-1, namespace: failover, labels: { kubernetes.io/servi
 addressType: IPv4
 ports: [{ name: http, port: ${port}, protocol: TCP }]
 endpoints:
-${REPLICA_HOSTS.map((h) => `  - addresses: ["${h}"]\n    conditions: { ready: true }`).join('\n')}
+${REPLICA_HOSTS.map((h) => `  - addresses: ["${h}"]\n    conditions: { ready: ${!notReady.includes(h)} }`).join('\n')}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -124,6 +127,8 @@ export interface Replica {
   restart(): Promise<void>;
   /** Changes its behaviour at run time (POST /__mock/config). */
   configure(patch: Record<string, unknown>): Promise<void>;
+  /** Requests it has answered since it started (GET /__mock/stats). */
+  requests(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -174,6 +179,10 @@ async function startReplica(name: string, host: string, port: number): Promise<R
     async configure(patch) {
       const res = await fetch(`${url}/__mock/config`, { method: 'POST', body: JSON.stringify(patch), signal: AbortSignal.timeout(2_000) });
       if (res.status !== 200) throw new Error(`mock ${name}: /__mock/config answered ${res.status}: ${await res.text()}`);
+    },
+    async requests() {
+      const res = await fetch(`${url}/__mock/stats`, { signal: AbortSignal.timeout(2_000) });
+      return ((await res.json()) as { requests: number }).requests;
     },
     stop: () => stopChild(child, 2_000),
   };
@@ -293,6 +302,8 @@ export interface FailoverTopology {
   /** The traffic URL the load goes to. */
   readonly url: string;
   readonly port: number;
+  /** Rewrites the manifests (the gateway reloads them), with the replicas on `notReady` hosts not ready. */
+  markNotReady(notReady: readonly string[]): void;
   stop(): Promise<void>;
 }
 
@@ -307,7 +318,8 @@ export async function startFailoverTopology(name: string, policy?: string): Prom
     try {
       for (const [i, host] of REPLICA_HOSTS.entries()) replicas.push(await startReplica(`r${i + 1}`, host, port));
       dir = scratchDir(`jarvis-failover-${name}-`, `failover config ${name}`);
-      writeFileSync(join(dir.path, 'failover.yaml'), failoverManifests(port, policy));
+      const file = join(dir.path, 'failover.yaml');
+      writeFileSync(file, failoverManifests(port, policy));
       const gw = await startGateway({ name, args: ['--config', dir.path] });
       gateway = gw;
       const configDir = dir;
@@ -316,6 +328,7 @@ export async function startFailoverTopology(name: string, policy?: string): Prom
         gateway: gw,
         url: gw.url,
         port,
+        markNotReady: (notReady) => writeFileSync(file, failoverManifests(port, policy, notReady)),
         async stop() {
           await gw.stop();
           await Promise.all(replicas.map((r) => r.stop()));

@@ -9,7 +9,11 @@
  * - a replica made slow: its calls time out per try and are retried elsewhere, it is ejected, and
  *   the run's p99 stays under the per-try timeout plus one retry;
  * - every replica failing: the breaker opens, answers fail fast (p99 < 5 ms), and half-open probes
- *   close it once the replicas heal.
+ *   close it once the replicas heal;
+ * - a replica marked not ready in the EndpointSlice (the manifests reloaded): no traffic to it
+ *   within 1 s, and the other endpoints keep what the gateway knew of them.
+ *
+ * (The same readiness change through the operator and xDS: readiness.e2e.test.ts.)
  *
  * Load phases are a few seconds each; `npm run bench:failover` is the long form.
  */
@@ -133,5 +137,35 @@ describe('traffic switching at 1,000 requests/s', () => {
     expect(transitions).toBeGreaterThanOrEqual(1);
     expect(recovered.status['502'] ?? 0).toBe(0); // healed: the probes, and everything after them, succeeded
     expect(closedAt - healedAt).toBeLessThan(waitS * 1000);
+  });
+
+  it('a replica marked not ready in its EndpointSlice gets no new requests within 1 s, and no request fails', async () => {
+    topology = await startFailoverTopology('readiness');
+    const { gateway, replicas } = topology;
+    const drained = replicas[2]!;
+    const load = runLoad(topology.url, { rate: 1000, durationS: 4 });
+    await sleep(1_500);
+    const writtenAt = clock.now();
+    topology.markNotReady([drained.host]);
+    const outAt = await waitForBackend(
+      gateway.adminUrl,
+      (b) => endpoint(b, drained.origin)?.ready === false && endpoint(b, drained.origin)?.receivesTraffic === false,
+      'the replica out of rotation',
+      5_000,
+    );
+    await sleep(200); // requests already in flight to it finish
+    const before = await drained.requests();
+    await sleep(1_000);
+    const after = await drained.requests();
+    const state = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
+    const result = await load;
+    console.log(
+      `[figures] replica marked not ready (manifests reloaded): out of rotation ${outAt - writtenAt} ms after the write; ${after - before} requests reached it in the next second; run success ${(successRatio(result) * 100).toFixed(3)} %`,
+    );
+    expect(outAt - writtenAt).toBeLessThan(1_000);
+    expect(after - before).toBe(0);
+    expect(state?.endpoints.filter((e) => e.receivesTraffic).length).toBe(2);
+    expect(await gateway.metric('jarvis_gateway_config_updates_total', { source: 'file', result: 'applied' })).toBe(2);
+    expect(successRatio(result)).toBeGreaterThanOrEqual(0.999);
   });
 });
