@@ -271,7 +271,7 @@ class Send implements CallOwner {
     if (this.deps.stopwatch.now() + delay >= this.options.deadline) return undefined;
     const tried = (this.#tried ??= []);
     if (!tried.includes(this.#endpoint.origin)) tried.push(this.#endpoint.origin);
-    if (this.backend.pick(tried) === undefined) return undefined;
+    if (!this.backend.hasEndpoint(tried)) return undefined;
     if (guard.budget && !guard.budget.tryRetry()) {
       guard.events.budgetExhausted(this.backend.id);
       return undefined;

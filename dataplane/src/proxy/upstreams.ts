@@ -39,6 +39,8 @@ export interface Backend {
    * backend is in panic — and not one of `tried` (origins); undefined when there is none.
    */
   pick(tried?: readonly string[]): Endpoint | undefined;
+  /** Whether `pick(tried)` would find an endpoint (without moving the round robin on). */
+  hasEndpoint(tried?: readonly string[]): boolean;
   readonly readyCount: number;
   /** The ready endpoints. */
   readonly endpoints: readonly Endpoint[];
@@ -56,6 +58,13 @@ export class GuardedBackend implements Backend {
 
   get readyCount(): number {
     return this.endpoints.length;
+  }
+
+  hasEndpoint(tried?: readonly string[]): boolean {
+    const next = this.#next;
+    const found = this.pick(tried) !== undefined;
+    this.#next = next;
+    return found;
   }
 
   pick(tried?: readonly string[]): Endpoint | undefined {
