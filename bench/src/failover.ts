@@ -3,7 +3,7 @@
  * `npm run bench:failover` (about two minutes; `-- --quick` about forty seconds): automatic
  * traffic switching under a steady 1,000 requests/s from the open-loop generator, on the
  * topology of e2e/test/failover.e2e.test.ts (a standalone gateway, one backend of three mock
- * replicas on 127.0.0.1-3 under a CircuitBreakerPolicy: health checks every 500 ms, ejection
+ * replicas on 127.0.0.1-3 under a CircuitBreakerPolicy: health checks every second, ejection
  * after 3 gateway errors in a row, retries with a budget, breaker open for 5 s).
  *
  * 1. Baseline: the healthy topology, latency at the same rate.

@@ -24,7 +24,7 @@ export const BACKEND_ID = 'failover/replicas:80';
 
 /** The settings of the topology's CircuitBreakerPolicy that tests and the benchmark read back. */
 export const FAILOVER_POLICY = {
-  healthIntervalMs: 500,
+  healthIntervalMs: 1_000,
   consecutiveGatewayErrors: 3,
   perTryTimeoutMs: 250,
   backoffMaxMs: 25,
@@ -56,7 +56,7 @@ spec:
   activeHealthCheck:
     type: HTTP
     interval: ${p.healthIntervalMs}ms
-    timeout: 200ms
+    timeout: 300ms
     unhealthyThreshold: 2
     healthyThreshold: 1
     http: { path: /healthz, expectedStatuses: [200] }

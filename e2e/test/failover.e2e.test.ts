@@ -45,7 +45,7 @@ describe('traffic switching at 1,000 requests/s', () => {
     topology = await startFailoverTopology('sigkill');
     const { gateway, replicas } = topology;
     const victim = replicas[1]!;
-    const load = runLoad(topology.url, { rate: 1000, durationS: 6 });
+    const load = runLoad(topology.url, { rate: 1000, durationS: 7 });
     await sleep(2_000);
     const killedAt = clock.now();
     await victim.kill();
@@ -55,7 +55,7 @@ describe('traffic switching at 1,000 requests/s', () => {
       'the dead replica out',
     );
     const ejection = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
-    await sleep(1_500); // dead long enough for its health checks to fail too
+    await sleep(2.5 * P.healthIntervalMs); // dead long enough for its health checks to fail too (unhealthyThreshold 2)
     expect(endpoint(ejection!, victim.origin)?.ejected || endpoint(ejection!, victim.origin)?.health === 'unhealthy').toBe(true);
     await victim.restart();
     const restartedAt = clock.now();

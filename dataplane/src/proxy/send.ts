@@ -233,8 +233,8 @@ class Send implements CallOwner {
     }
     const kind = error.kind;
     const gateway = kind === 'timeout' || kind === 'connect' || kind === 'upstream-reset';
-    if (gateway && this.#endpoint) this.backend.guard.observeGatewayError(this.#endpoint.origin);
-    if (kind === 'timeout' || kind === 'connect' || kind === 'upstream-reset') {
+    if (gateway) {
+      if (this.#endpoint) this.backend.guard.observeGatewayError(this.#endpoint.origin);
       const retry = this.backend.guard.retry;
       const reason: RetryReason = kind === 'timeout' ? 'timeout' : 'connect';
       const wanted = retry !== undefined && (kind === 'timeout' ? retry.retryOn.timeouts : retry.retryOn.connectErrors);
