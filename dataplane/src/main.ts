@@ -21,6 +21,8 @@ import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { BodyBudget } from './inspect/budget.js';
+import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
 async function main(flags: GatewayFlags): Promise<number> {
@@ -75,7 +77,21 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
-  const callOptions = { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs };
+  const callOptions = {
+    maxBodyBytes: flags.maxBodyBytes,
+    headersTimeoutMs: flags.headersTimeoutMs,
+    bodyTimeoutMs: flags.bodyTimeoutMs,
+    requestBodyIdleMs: flags.requestBodyTimeoutMs,
+  };
+  const bodyBudget = new BodyBudget(flags.maxBufferedBytes);
+  const body = {
+    bufferBytes: Math.min(flags.requestBufferBytes, flags.maxBodyBytes),
+    inspectBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
+    timeoutMs: flags.requestBodyTimeoutMs,
+    budget: bodyBudget,
+    timers,
+  };
+  const headers = headerPolicy(identifier.identityHeaders);
   const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
     let pending: PendingGateway;
     try {
@@ -88,7 +104,8 @@ async function main(flags: GatewayFlags): Promise<number> {
         stores,
         hotspots,
         call: callOptions,
-        inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
+        body,
+        headerPolicy: headers,
         onModeChange: (route, mode, previous) => {
           const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
           metrics.failureMode.set({ policy, mode: previous }, 0);
@@ -189,6 +206,9 @@ async function main(flags: GatewayFlags): Promise<number> {
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
   );
+  // Expect: 100-continue is answered when a stage wants the body (after the limits): a refused
+  // request never asks the client to send it.
+  server.on('checkContinue', handler);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -212,13 +232,13 @@ async function main(flags: GatewayFlags): Promise<number> {
     registry: metrics.registry,
     ready: () => {
       if (!current) return { ok: false, detail: 'no config loaded' };
-      const needsRedis = current.config.gateway.routes.some(
-        (r) => r.rateLimit?.store === 'Redis' && r.rateLimit.failureMode.mode === 'Closed',
-      );
-      if (needsRedis && redis?.status !== 'ready') return { ok: false, detail: 'Redis unreachable and a policy fails closed without it' };
+      // Ready whenever a config is loaded: a route whose limits fail closed without Redis answers
+      // 503 itself, and every other route serves — taking the replica out of its Services would
+      // stop those too.
+      const redisNote = redis ? `, Redis ${redis.status === 'ready' ? 'ready' : 'unreachable (failure modes apply)'}` : '';
       return {
         ok: true,
-        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''})`,
+        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''}${redisNote})`,
       };
     },
     hotkeys: () => hotspots.topK(),
