@@ -159,7 +159,7 @@ describe('kubectl explain', () => {
       const flat = (text: string) => text.replace(/\s+/g, ' ');
       const times = (text: string) => flat(text).split(NOT_ENFORCED).length - 1;
       // The kind's description, and the spec's in its list of fields.
-    expect(times(await kubectl.ok(['explain', def.plural]))).toBe(def.enforced ? 0 : 2);
+      expect(times(await kubectl.ok(['explain', def.plural]))).toBe(def.enforced ? 0 : 2);
       // The spec's own description and each field's but targetRefs': as many as the spec has fields.
       const fields = Object.keys(def.spec.properties).length;
       expect(times(await kubectl.ok(['explain', `${def.plural}.spec`]))).toBe(def.enforced ? 0 : fields);
