@@ -19,6 +19,7 @@ import yaml from 'js-yaml';
 import { formatFieldError } from '../validate/errors.js';
 import { isPolicyManifest, validateManifest } from '../validate/manifest.js';
 import { isObject } from '../validate/schema-node.js';
+import { KINDS, NOT_ENFORCED } from '../schema/kinds.js';
 import { CONTROLLER_NAME } from '../translate/constants.js';
 import { translate } from '../translate/translate.js';
 import type { TranslateResult } from '../translate/result.js';
@@ -36,6 +37,9 @@ const USAGE = `usage: jarvis-policy validate [-R] [--strict] [-n NAMESPACE] PATH
   -n, --namespace NS     namespace of objects without one (default: default)
   -o, --output FORMAT    render output: yaml (default) or json
       --controller-name  GatewayClass controllerName (default: ${CONTROLLER_NAME})
+
+All five policy kinds are validated and rendered. What the gateway enforces:
+${KINDS.map((k) => `  ${k.kind}: ${k.enforced ? 'enforced by the gateway.' : NOT_ENFORCED}`).join('\n')}
 `;
 
 interface Options {
