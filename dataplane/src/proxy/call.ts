@@ -16,25 +16,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../pipeline/exchange.js';
+import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { responseHeaders } from './headers.js';
 
-/** How a call ended without a complete committed answer. */
+/**
+ * How a call ended without a complete committed answer: an exchange's error kinds that an
+ * upstream call can cause (see ErrorKind), or the owner discarded the head.
+ */
 export type CallErrorKind =
-  /** The client went away (before or after the commit). */
-  | 'client-gone'
-  /** No head (headersTimeout) or a stalled body (bodyTimeout). */
-  | 'timeout'
-  /** Never got an answer: refused, reset or unreachable before the head. */
-  | 'connect'
-  /** The upstream broke off after its head. */
-  | 'upstream-reset'
-  /** The streamed request body went over the limit. */
-  | 'body-too-large'
-  /** The streamed request body paused too long. */
-  | 'client-slow'
-  /** The owner discarded the head. */
-  | 'discarded';
+  Extract<ErrorKind, 'client-gone' | 'timeout' | 'connect' | 'upstream-reset' | 'body-too-large' | 'client-slow'> | 'discarded';
 
 export interface CallError {
   readonly kind: CallErrorKind;
