@@ -34,6 +34,7 @@ export type {
 export type { Finding } from './translate/model.js';
 export { durationMs } from './translate/duration.js';
 export { validateManifest, isPolicyManifest, type ManifestResult, type ManifestOptions } from './validate/manifest.js';
+export { loadYamlDocuments, YamlError, DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml/load.js';
 export { formatFieldError, type FieldError, type FieldErrorType } from './validate/errors.js';
 export * from './time.js';
 export * from './flags.js';

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +110,46 @@ spec:
     expect(r.code).toBe(1);
     expect(r.out).toContain(`${join(dir, 'bad.yaml')}: YAML: `);
     expect(r.out).toContain(`${join(dir, 'nokind.yaml')}: document 1: apiVersion and kind are required`);
+  });
+
+  it('refuses an alias bomb in a policy, naming the file', () => {
+    const levels = ['x0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) levels.push(`x${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(',')}]`);
+    const dir = tmp({
+      'bomb.yaml': `apiVersion: stability.jarvis.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: bomb, namespace: ns }
+${levels.join('\n')}
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: r }]
+  limits:
+  - { name: *a8, scope: Route, rate: { requests: 1, per: 1s } }
+  - { name: *a8, scope: Route, rate: { requests: 1, per: 1s } }
+`,
+      'ok.yaml': 'apiVersion: v1\nkind: Service\nmetadata: { name: svc, namespace: ns }\nspec: { ports: [{ port: 80 }] }\n',
+    });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${join(dir, 'bomb.yaml')}: YAML: aliases expand the documents beyond`);
+    expect(r.out).toContain('2 files, 0 policies: 1 error, 0 warnings');
+  });
+
+  it('refuses a document nested 10^5 deep, naming the file', () => {
+    const dir = tmp({ 'deep.json': '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000) });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${join(dir, 'deep.json')}: YAML: not valid YAML: nesting exceeded maxDepth (100)`);
+  });
+
+  it('skips a FIFO in a directory instead of waiting on it, and refuses one named directly', () => {
+    const dir = tmp({ 'ok.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: { name: ns }\n' });
+    execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
+    const r = run('validate', dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${join(dir, 'pipe.yaml')}: file: warning: not a regular file: skipped`);
+    const direct = run('validate', join(dir, 'pipe.yaml'));
+    expect(direct.code).toBe(2);
+    expect(direct.err).toContain('not a regular file');
   });
 
   it('exits 2 on usage errors and unreadable paths', () => {

@@ -16,6 +16,7 @@ import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
+import { DEFAULT_YAML_LIMITS, YamlError, loadYamlDocuments } from '../yaml/load.js';
 import { formatFieldError } from '../validate/errors.js';
 import { isPolicyManifest, validateManifest } from '../validate/manifest.js';
 import { isObject } from '../validate/schema-node.js';
@@ -87,22 +88,38 @@ function parseArgs(argv: readonly string[]): Options | 'help' {
 
 const MANIFEST = /\.(ya?ml|json)$/;
 
-/** Files under the paths, in a stable order; throws on a path that cannot be read. */
-function collectFiles(paths: readonly string[], recursive: boolean): string[] {
+interface Collected {
+  readonly files: string[];
+  /** Entries of the directories that are not regular files (FIFOs, sockets, devices): never opened. */
+  readonly skipped: string[];
+}
+
+/**
+ * Files under the paths, in a stable order; throws on a path that cannot be read. Only regular
+ * files (or symlinks to them) are read: opening a FIFO would wait for a writer forever.
+ */
+function collectFiles(paths: readonly string[], recursive: boolean): Collected {
   const files: string[] = [];
+  const skipped: string[] = [];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
+      const stat = entry.isSymbolicLink() ? statSync(path, { throwIfNoEntry: false }) : entry;
+      if (stat?.isDirectory()) {
         if (recursive) walk(path);
-      } else if (MANIFEST.test(entry.name)) files.push(path);
+      } else if (MANIFEST.test(entry.name)) {
+        if (stat?.isFile()) files.push(path);
+        else skipped.push(path);
+      }
     }
   };
   for (const path of paths) {
-    if (statSync(path).isDirectory()) walk(path);
-    else files.push(path);
+    const stat = statSync(path);
+    if (stat.isDirectory()) walk(path);
+    else if (stat.isFile()) files.push(path);
+    else throw new Error(`${path}: not a regular file`);
   }
-  return files;
+  return { files, skipped };
 }
 
 interface Doc {
@@ -133,21 +150,20 @@ function identity(obj: unknown, namespace: string): { kind: string; namespace: s
   };
 }
 
-/** Documents of one file; `List` objects are expanded like kubectl does. */
-function loadDocs(file: string, report: Report): Doc[] {
+/** Documents of one file (bounded: see yaml/load.ts); `List` objects are expanded like kubectl does. */
+function loadDocs(file: string, text: string, report: Report): Doc[] {
   let parsed: unknown[];
   try {
-    parsed = yaml.loadAll(readFileSync(file, 'utf8'));
+    parsed = loadYamlDocuments(text);
   } catch (err) {
-    if (err instanceof yaml.YAMLException) {
-      add(report, true, file, 'YAML', '', err.message.split('\n')[0] ?? err.message);
+    if (err instanceof YamlError) {
+      add(report, true, file, 'YAML', '', err.message);
       return [];
     }
     throw err;
   }
   const docs: Doc[] = [];
   parsed.forEach((object, index) => {
-    if (object === null || object === undefined) return;
     if (isObject(object) && typeof object.kind === 'string' && object.kind.endsWith('List') && Array.isArray(object.items))
       object.items.forEach((item) => docs.push({ file, index, object: item }));
     else docs.push({ file, index, object });
@@ -162,16 +178,29 @@ interface Checked {
   readonly policies: number;
 }
 
-function check(opts: Options, files: readonly string[]): Checked {
+/** A file's text, or undefined (reported) when it is larger than a manifest file may be. */
+function readManifest(file: string, report: Report): string | undefined {
+  const size = statSync(file).size;
+  if (size > DEFAULT_YAML_LIMITS.maxBytes) {
+    add(report, true, file, 'YAML', '', `larger than ${DEFAULT_YAML_LIMITS.maxBytes} bytes (${size})`);
+    return undefined;
+  }
+  return readFileSync(file, 'utf8');
+}
+
+function check(opts: Options, collected: Collected): Checked {
   const report: Report = { errors: 0, warnings: 0, lines: [] };
+  for (const path of collected.skipped) add(report, false, path, 'file', '', 'not a regular file: skipped');
   const objects: unknown[] = [];
   const origin: string[] = [];
   const fileOf = new Map<string, string>();
   const keyOf = (kind: string, ns: string, name: string) => `${kind}\n${ns}\n${name}`;
   let policies = 0;
 
-  for (const file of files)
-    for (const doc of loadDocs(file, report)) {
+  for (const file of collected.files) {
+    const text = readManifest(file, report);
+    if (text === undefined) continue;
+    for (const doc of loadDocs(file, text, report)) {
       const id = identity(doc.object, opts.namespace);
       const subject = `${id.kind} ${id.namespace}/${id.name}`;
       if (!isObject(doc.object) || typeof doc.object.apiVersion !== 'string' || typeof doc.object.kind !== 'string') {
@@ -192,6 +221,7 @@ function check(opts: Options, files: readonly string[]): Checked {
       } else objects.push(doc.object);
       origin.push(file);
     }
+  }
 
   const result = translate({ objects, defaultNamespace: opts.namespace }, { controllerName: opts.controllerName });
   const fileFor = (kind: string, ns: string, name: string) => fileOf.get(keyOf(kind, ns, name)) ?? '?';
@@ -251,17 +281,17 @@ export function main(argv: readonly string[], io: CliIO): number {
     io.stdout(USAGE);
     return 0;
   }
-  let files: string[];
+  let collected: Collected;
   try {
-    files = collectFiles(opts.paths, opts.recursive);
-    for (const f of files) readFileSync(f);
+    collected = collectFiles(opts.paths, opts.recursive);
   } catch (err) {
     io.stderr(`jarvis-policy: ${(err as Error).message}\n`);
     return 2;
   }
+  const files = collected.files;
   let checked: Checked;
   try {
-    checked = check(opts, files);
+    checked = check(opts, collected);
   } catch (err) {
     io.stderr(`jarvis-policy: ${(err as Error).message}\n`);
     return 2;
