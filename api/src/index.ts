@@ -18,6 +18,7 @@ export * from './xds/client.js';
 export * from './ir/types.js';
 export { type Immutable, POLICY_KINDS } from './ir/common.js';
 export { compareMatchPrecedence, comparePolicyRefs, compareStrings, sortPolicyRefs } from './ir/order.js';
+export { compileRouteRegex, MAX_REGEX_PROGRAM_SIZE, type CompiledRegex, type RouteRegex } from './ir/regex.js';
 export { validateIR, validateGatewayResource, validateBackendResource, type Checked } from './ir/validate.js';
 export { translate, type TranslatorInput, type TranslateOptions } from './translate/translate.js';
 export { CONTROLLER_NAME } from './translate/constants.js';

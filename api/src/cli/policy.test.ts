@@ -141,6 +141,39 @@ spec:
     expect(r.out).toContain(`${join(dir, 'deep.json')}: YAML: not valid YAML: nesting exceeded maxDepth (100)`);
   });
 
+  it('refuses an HTTPRoute pattern RE2 cannot compile, with or without our Gateway in the files', () => {
+    const httpRoute = (value: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r, namespace: ns }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ matches: [{ path: { type: RegularExpression, value: "${value}" } }], backendRefs: [{ name: svc, port: 80 }] }]
+`;
+    const alone = tmp({ 'route.yaml': httpRoute('/(?!admin).*') });
+    const r = run('validate', alone);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(
+      `${join(alone, 'route.yaml')}: HTTPRoute ns/r: spec.rules[0].matches[0].path.value: UnsupportedValue: invalid regular expression "/(?!admin).*": not valid RE2 syntax`,
+    );
+    const gateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: jarvis }
+spec: { controllerName: stability.jarvis.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: ns }
+spec: { gatewayClassName: jarvis, listeners: [{ name: http, protocol: HTTP, port: 8080 }] }
+`;
+    const withGateway = tmp({ 'gw.yaml': gateway, 'route.yaml': httpRoute('/(a)\\\\1') });
+    const g = run('validate', withGateway);
+    expect(g.code).toBe(1);
+    expect(g.out).toMatch(
+      /route\.yaml: HTTPRoute ns\/r: spec\.parentRefs: not accepted by Gateway ns\/gw \(UnsupportedValue\): .*invalid regular expression/,
+    );
+    expect(run('validate', tmp({ 'route.yaml': httpRoute('/api/v[0-9]+/.*') })).code).toBe(0);
+  });
+
   it('skips a FIFO in a directory instead of waiting on it, and refuses one named directly', () => {
     const dir = tmp({ 'ok.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: { name: ns }\n' });
     execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);

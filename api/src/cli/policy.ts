@@ -8,9 +8,10 @@
  * PATHs are files or directories (*.yaml, *.yml, *.json; not recursive unless -R, like
  * `kubectl apply -f`). Policies of stability.jarvis.io are validated like the apiserver would
  * (schema, defaults, CEL); then every object is translated together, as the operator would.
- * Invalid and Conflicted policies, YAML that does not parse and objects that cannot be read are
- * errors; missing targets and route problems are warnings unless --strict (in GitOps the routes
- * may live in another repository). Exit codes: 0 no errors, 1 errors, 2 usage or unreadable path.
+ * Invalid and Conflicted policies, YAML that does not parse (or exceeds the bounds of yaml/load.ts),
+ * objects that cannot be read and HTTPRoutes that cannot be programmed (a pattern RE2 does not
+ * compile, an unsupported filter) are errors; missing targets and other route problems are warnings
+ * unless --strict (in GitOps the routes may live in another repository). Exit codes: 0 no errors, 1 errors, 2 usage or unreadable path.
  */
 import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,10 @@ import { DEFAULT_YAML_LIMITS, YamlError, loadYamlDocuments } from '../yaml/load.
 import { formatFieldError } from '../validate/errors.js';
 import { isPolicyManifest, validateManifest } from '../validate/manifest.js';
 import { isObject } from '../validate/schema-node.js';
+import { unsupported } from '../translate/attach.js';
 import { CONTROLLER_NAME } from '../translate/constants.js';
+import { GATEWAY_API_GROUP, parseHTTPRoute } from '../translate/parse/httproute.js';
+import { ParseFailure } from '../translate/parse/reader.js';
 import { translate } from '../translate/translate.js';
 import type { TranslateResult } from '../translate/result.js';
 
@@ -234,6 +238,27 @@ function check(opts: Options, collected: Collected): Checked {
     const error = p.accepted.reason === 'Invalid' || p.accepted.reason === 'Conflicted' || opts.strict;
     for (const f of p.findings) add(report, error, fileFor(kind, namespace, name), subject, f.path, f.message);
   }
+  // A route that cannot be programmed (a pattern RE2 does not compile, say) is an error whichever
+  // Gateway it names: the Gateway may live in another repository.
+  const judged = new Set(result.routes.map((r) => `${r.route.namespace}/${r.route.name}`));
+  objects.forEach((obj, i) => {
+    if (!isObject(obj) || obj.kind !== 'HTTPRoute' || typeof obj.apiVersion !== 'string' || !obj.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`))
+      return;
+    let why: string | undefined;
+    let id = '';
+    try {
+      const route = parseHTTPRoute(obj, opts.namespace);
+      id = `${route.meta.namespace}/${route.meta.name}`;
+      why = judged.has(id) ? undefined : unsupported(route);
+    } catch (err) {
+      if (err instanceof ParseFailure) return; // reported as a problem of the translation
+      throw err;
+    }
+    if (why) {
+      const at = why.indexOf(': ');
+      add(report, true, origin[i] ?? '?', `HTTPRoute ${id}`, why.slice(0, at), `UnsupportedValue: ${why.slice(at + 2)}`);
+    }
+  });
   const seenRefs = new Set<string>();
   for (const r of result.routes) {
     const { namespace, name } = r.route;
@@ -243,7 +268,7 @@ function check(opts: Options, collected: Collected): Checked {
       const parent = `${r.parentRef.namespace}/${r.parentRef.name}${r.parentRef.sectionName ? `/${r.parentRef.sectionName}` : ''}`;
       add(
         report,
-        opts.strict,
+        opts.strict || r.accepted.reason === 'UnsupportedValue',
         file,
         subject,
         'spec.parentRefs',
