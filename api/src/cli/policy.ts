@@ -242,7 +242,12 @@ function check(opts: Options, collected: Collected): Checked {
   // Gateway it names: the Gateway may live in another repository.
   const judged = new Set(result.routes.map((r) => `${r.route.namespace}/${r.route.name}`));
   objects.forEach((obj, i) => {
-    if (!isObject(obj) || obj.kind !== 'HTTPRoute' || typeof obj.apiVersion !== 'string' || !obj.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`))
+    if (
+      !isObject(obj) ||
+      obj.kind !== 'HTTPRoute' ||
+      typeof obj.apiVersion !== 'string' ||
+      !obj.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)
+    )
       return;
     let why: string | undefined;
     let id = '';
