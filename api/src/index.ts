@@ -22,6 +22,7 @@ export { compileRouteRegex, MAX_REGEX_PROGRAM_SIZE, type CompiledRegex, type Rou
 export { validateIR, validateGatewayResource, validateBackendResource, type Checked } from './ir/validate.js';
 export { translate, type TranslatorInput, type TranslateOptions } from './translate/translate.js';
 export { CONTROLLER_NAME } from './translate/constants.js';
+export { LastAccepted, type RetainedObject, type RetainingResult } from './translate/retain.js';
 export type {
   TranslateResult,
   PolicyResult,
