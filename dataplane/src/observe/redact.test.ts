@@ -7,7 +7,9 @@ describe('redaction of connection secrets', () => {
     expect(redactUrl('rediss://default:p%40ss@redis.example:6380')).toBe('rediss://***@redis.example:6380');
     expect(redactUrl('http://user:s3cret@x')).toBe('http://***@x');
     expect(redactUrl('redis://:s3c ret@[zz')).toBe('redis://***@[zz');
-    expect(redactUrl('user:s3cret@host:6379')).toBe('***@host:6379');
+    expect(redactUrl('rediss:/default:s3cret@host:6379')).toBe('rediss:/***@host:6379');
+    expect(redactUrl('default:p@ss:word@host')).toBe('default:***@host');
+    expect(redactUrl('//:s3cret@host')).toBe('***@host');
     expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
   });
 
