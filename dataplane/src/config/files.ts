@@ -16,7 +16,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Fields, RetainedObject } from '@jarvis/api';
 import type { Timers, TimerHandle } from '../clock.js';
-import { ConfigError } from './load.js';
+import { ConfigError, type LoadResult } from './load.js';
 import type { ApplyConfig, GatewayConfig } from './types.js';
 import { WorkerLoader, type Loader } from './worker-loader.js';
 
@@ -107,7 +107,7 @@ export class FileSource {
 
   async #reloadOnce(): Promise<void> {
     if (!(await this.#watch())) return;
-    let result;
+    let result: LoadResult;
     try {
       result = await this.#loader.load(this.#serving);
     } catch (err) {
