@@ -1,5 +1,6 @@
 /** Command-line flags of jarvis-gateway, validated at the edge. */
 import { FlagError, parseDurationMs, parseHostPort, readFlags } from '@jarvis/api';
+import { redactUrl } from './observe/redact.js';
 import { MAX_BATCH_OPS } from './policy/ratelimit/redis-store.js';
 
 export { FlagError };
@@ -136,8 +137,9 @@ export function parseGatewayFlags(
   if ((cert === undefined) !== (key === undefined)) throw new FlagError('--xds-tls-cert and --xds-tls-key go together');
   if (cert !== undefined && ca === undefined) throw new FlagError('--xds-tls-cert needs --xds-tls-ca');
   const redis = values.get('redis') ?? (env['REDIS_URL'] || undefined);
-  if (redis !== undefined && !/^rediss?:\/\//.test(redis))
-    throw new FlagError(`--redis: expected redis://HOST:PORT, got ${JSON.stringify(redis)}`);
+  if (redis !== undefined && (!/^rediss?:\/\//.test(redis) || !URL.canParse(redis)))
+    // Never echo the value as given: it may carry a password.
+    throw new FlagError(`--redis: expected redis://[USER:PASSWORD@]HOST:PORT, got ${JSON.stringify(redactUrl(redis))}`);
   const logLevel = values.get('log-level') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new FlagError('--log-level: one of debug, info, warn, error');
   return {

@@ -15,6 +15,7 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
+import { redactSecrets } from './observe/redact.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
@@ -44,7 +45,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       // pipeline around it would only add work.
       enableAutoPipelining: false,
     });
-    redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
+    redis.on('error', (err: Error) => log.debug('redis error', { error: redactSecrets(err.message, flags.redis) }));
     redis.on('ready', () => log.info('redis ready'));
   }
   const hotspots = new HotspotRegistry();
@@ -166,6 +167,11 @@ async function main(flags: GatewayFlags): Promise<number> {
         metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
         log.warn('config change ignored', { dir: flags.mode.kind === 'files' ? flags.mode.dir : '', error });
       },
+      retained: ({ kind, namespace, name, reason }) => {
+        metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
+        log.warn('change rejected; the previous version keeps serving', { kind, namespace, name, reason });
+      },
+      notice: (level, message, fields) => log[level](message, fields),
     });
     await files.start();
     stopSource = async () => files.stop();

@@ -93,6 +93,17 @@ describe('validateManifest', () => {
     ]);
   });
 
+  it('never stringifies a non-scalar list-map key (a shared subtree would expand there)', () => {
+    // One array referenced 9 times per level, 8 levels deep: 9^8 leaves if anything walked it as a tree.
+    let shared: unknown[] = ['lol'];
+    for (let i = 0; i < 8; i++) shared = Array.from({ length: 9 }, () => shared);
+    const limit = { name: shared, scope: 'Global', rate: { requests: 1, per: '1s' } };
+    const errors = messages(policy('RateLimitPolicy', { targetRefs: [route], limits: [limit, limit] }));
+    expect(errors).toContain('spec.limits[0].name: Invalid value: "array": must be of type string');
+    expect(errors).toContain('spec.limits[1].name: Invalid value: "array": must be of type string');
+    expect(errors.some((e) => e.includes('Duplicate'))).toBe(false);
+  });
+
   it('evaluates rules with has(), exists_one, filter, size, in, indexing and duration()', () => {
     expect(
       messages(
