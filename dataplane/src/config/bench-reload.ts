@@ -17,8 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { bulkRoutes } from '@jarvis/e2e/dist/bulk-config.js';
-import { monotonicClock, systemClock } from '../clock.js';
-import { compileGateway } from '../pipeline/compile.js';
+import { monotonicClock, systemClock, systemTimers } from '../clock.js';
+import { BodyBudget } from '../inspect/budget.js';
+import { compileGateway, type CompileDeps } from '../pipeline/compile.js';
+import { headerPolicy } from '../proxy/headers.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { Upstreams } from '../proxy/upstreams.js';
@@ -51,11 +53,17 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-reload-'));
   const upstreams = new Upstreams({ connectionsPerEndpoint: 8, connectTimeoutMs: 1000, keepAliveTimeoutMs: 1000 });
-  const deps = {
+  const deps: CompileDeps = {
     clock: systemClock,
+    stopwatch: monotonicClock,
+    timers: systemTimers,
+    random: Math.random,
     upstreams,
     stores: { memory: createMemoryStore({ clock: systemClock, maxKeys: 10_000 }) },
     hotspots: new HotspotRegistry(),
+    call: { maxBodyBytes: 1 << 20, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
+    body: { bufferBytes: 1 << 20, inspectBytes: 1 << 20, timeoutMs: 1000, budget: new BodyBudget(1 << 24), timers: systemTimers },
+    headerPolicy: headerPolicy([]),
     onDecision: () => {},
   };
   const bulk = bulkRoutes(MB * 1024 * 1024);
@@ -72,7 +80,7 @@ async function main(): Promise<void> {
     const r = await load();
     if (!r.ok || !r.config) throw new Error(r.ok ? 'no config' : r.error);
     const t = monotonicClock.now();
-    compileGateway(r.config as GatewayConfig, deps);
+    compileGateway(r.config as GatewayConfig, deps).commit();
     compileMs.push(monotonicClock.now() - t);
     // One more turn so the histogram sees the compile's stall.
     await new Promise((resolve) => setTimeout(resolve, 5));
