@@ -17,7 +17,7 @@ import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './i
 import { startAdmin } from './observe/admin.js';
 import { redactSecrets } from './observe/redact.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
-import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
+import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
@@ -93,31 +93,38 @@ async function main(flags: GatewayFlags): Promise<number> {
     timers,
   };
   const headers = headerPolicy(identifier.identityHeaders);
-  const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
+  // A config is compiled in slices of at most 5 ms, traffic served between them; one at a time
+  // (both config sources wait for each apply before the next).
+  const slicing = { stopwatch: monotonicClock, sliceMs: 5, pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
+  const apply = async (config: GatewayConfig): Promise<{ ok: true } | { ok: false; error: string }> => {
     let pending: PendingGateway;
     try {
-      pending = compileGateway(config, {
-        clock,
-        stopwatch: monotonicClock,
-        timers,
-        random: Math.random,
-        upstreams,
-        stores,
-        hotspots,
-        call: callOptions,
-        body,
-        headerPolicy: headers,
-        onModeChange: (route, mode, previous) => {
-          const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
-          metrics.failureMode.set({ policy, mode: previous }, 0);
-          metrics.failureMode.set({ policy, mode }, 1);
-          log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
+      pending = await compileGatewaySliced(
+        config,
+        {
+          clock,
+          stopwatch: monotonicClock,
+          timers,
+          random: Math.random,
+          upstreams,
+          stores,
+          hotspots,
+          call: callOptions,
+          body,
+          headerPolicy: headers,
+          onModeChange: (route, mode, previous) => {
+            const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+            metrics.failureMode.set({ policy, mode: previous }, 0);
+            metrics.failureMode.set({ policy, mode }, 1);
+            log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
+          },
+          onDecision: (_route, d) => {
+            for (const l of d.levels)
+              metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
+          },
         },
-        onDecision: (_route, d) => {
-          for (const l of d.levels)
-            metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
-        },
-      });
+        slicing,
+      );
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       metrics.configUpdates.inc({ source: config.source, result: 'rejected' });
@@ -180,7 +187,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       ? await loadState(flags.stateDir).catch((err: unknown) => (log.warn('state unreadable', { error: String(err) }), undefined))
       : undefined;
     if (persisted) {
-      const r = apply(persisted.config);
+      const r = await apply(persisted.config);
       if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
     }
     const source = new XdsSource({

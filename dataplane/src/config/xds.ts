@@ -17,7 +17,7 @@ import {
   type DecodedResource,
   type GatewayIR,
 } from '@jarvis/api';
-import type { ApplyConfig, GatewayConfig } from './types.js';
+import type { ApplyConfig, ApplyResult, GatewayConfig } from './types.js';
 
 export interface XdsSourceOptions {
   readonly target: string;
@@ -72,7 +72,7 @@ export class XdsSource {
     return this.#client.close();
   }
 
-  #validate(typeUrl: string, resources: readonly DecodedResource[]): { ok: true } | { ok: false; error: string } {
+  #validate(typeUrl: string, resources: readonly DecodedResource[]): ApplyResult | Promise<ApplyResult> {
     if (typeUrl === BACKEND_TYPE_URL) {
       const next = new Map<string, BackendIR>();
       for (const r of resources) {
@@ -94,9 +94,11 @@ export class XdsSource {
       return { ok: false, error: `gateway ${mine.name} references unknown backends: ${[...new Set(missing)].join(', ')}` };
     const versions = this.#client.versions();
     const config: GatewayConfig = { gateway, backends: [...this.#backends.values()], source: 'xds', version: mine.contentHash };
+    const done = (applied: ApplyResult): ApplyResult => {
+      if (applied.ok) this.o.onApplied(config, versions);
+      return applied;
+    };
     const applied = this.o.apply(config);
-    if (!applied.ok) return applied;
-    this.o.onApplied(config, versions);
-    return { ok: true };
+    return applied instanceof Promise ? applied.then(done) : done(applied);
   }
 }
