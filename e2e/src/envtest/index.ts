@@ -17,6 +17,7 @@ export {
   crdsInFile,
   GATEWAY_API_VERSION,
   gatewayApiCrdFiles,
+  goModuleDir,
   installCrds,
   type InstallCrdsOptions,
   type KubeTarget,
