@@ -14,3 +14,4 @@ export {
 export { monitoringCrdFiles, PROMETHEUS_OPERATOR_VERSION } from './monitoring.js';
 export { checkDashboard, checkPrometheusRule, dashboardExprs, type ExprCheck, grafanaToPromql } from './promql.js';
 export { type Exposition, mergeExpositions, parseExposition } from './exposition.js';
+export { serviceAccountKubeconfig, type ServiceAccountKubeconfig } from './identity.js';

@@ -1,6 +1,6 @@
 export { type AcquiredControlPlane, acquireControlPlane, ensureInstanceCrds } from './acquire.js';
 export { type Binaries, ensureBinaries } from './binaries.js';
-export { type CertificateOptions, type Certificates, createCertificates } from './certs.js';
+export { type CertificateOptions, type Certificates, createCertificates, issueClientCertificate } from './certs.js';
 export {
   type ApiEndpoint,
   type ApiResponse,
