@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Timers } from '../clock.js';
 import type { Identifier, Identity, IdentityProblem } from '../identify/index.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
+import { observeUpstream, statusClass, type GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { problemBody, rateLimitHeaders, type LimitDecision, type LimitRequest } from '../policy/ratelimit/index.js';
 import { llmFacts, readBody, type BodyRead, type LlmFacts } from '../inspect/index.js';
@@ -222,7 +222,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const routeId = route.route.id;
     const backend = route.pickBackend(random());
     const pool = backend?.pick();
-    if (!pool) {
+    if (!pool || !backend) {
       req.resume();
       const status = backend ? 503 : 500;
       sendProblem(
@@ -235,7 +235,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return { route: routeId, status };
     }
     const headers = upstreamHeaders(req.headers, identity.clientIp, identity.tenant, identity.user);
-    forward(req, res, pool, x.url, headers, deps.forward, limitHeaders, x.body, (r) => x.finish(routeId, r.status));
+    // Metrics hook (upstream, per backend): recorded where the call to the backend ends.
+    const sent = deps.stopwatch.now();
+    forward(req, res, pool, x.url, headers, deps.forward, limitHeaders, x.body, (r) => {
+      observeUpstream(metrics, backend.id, r, (deps.stopwatch.now() - sent) / 1000);
+      x.finish(routeId, r.status);
+    });
     return FORWARDED;
   }
 
@@ -246,7 +251,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const finish = (route: string, status: number): void => {
       metrics.inFlight.dec();
       metrics.requests.cell(route, String(status)).inc();
-      metrics.latency.cell(route).observe((deps.stopwatch.now() - started) / 1000);
+      // Metrics hook (request duration by route and status class): where the request finishes.
+      metrics.latency.cell(route, statusClass(status)).observe((deps.stopwatch.now() - started) / 1000);
     };
     const done = (step: Step): void => {
       if (step !== FORWARDED) finish(step.route, step.status);
