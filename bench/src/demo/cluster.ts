@@ -30,7 +30,7 @@ import { type RunningMocks, startMocks } from '@jarvis/mocks';
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from '../harness/gateway.js';
 import { endpointSlice } from '../harness/manifests.js';
 import { toYamlDocuments } from '../harness/yaml.js';
-import { exampleServices, hotkeys, listenAddress, mockFor, writeIdentityConfig } from './platform.js';
+import { exampleServices, hotkeys, listenAddress, mockFor, DEMO_IDENTITY_FILE } from './platform.js';
 import type { DemoOptions } from './run.js';
 import { DemoSummary } from './summary.js';
 import { type Traffic, startTraffic } from './traffic.js';
@@ -208,8 +208,6 @@ export async function runClusterDemo(opts: DemoOptions): Promise<number> {
     say(`applied examples/ and ${services.length} EndpointSlices (FQDN <service>.localhost, one port per mock)`);
 
     operator = await startOperator({ kubeconfig, id: 'jarvis-demo-operator', extraArgs: ['--lease-name', LEASE] });
-    const identityFile = join(root, 'identity.yaml');
-    await writeIdentityConfig(identityFile);
     redis = await demoRedis(say);
     const redisUrl = redis?.url;
     say(
@@ -217,7 +215,7 @@ export async function runClusterDemo(opts: DemoOptions): Promise<number> {
     );
     gateway = await startGateway({
       xds: { target: operator.xdsAddress, gateway: GATEWAY },
-      identityFile,
+      identityFile: DEMO_IDENTITY_FILE,
       listen: await listenAddress(opts.listen, 8080),
       adminListen: await listenAddress(opts.adminListen, 9901),
       logFile: join(root, 'gateway.log'),

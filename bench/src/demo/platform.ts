@@ -3,13 +3,12 @@
  * each Service, the identity settings that trust the traffic generator's headers, the listen
  * addresses, and the gateway's hot keys for the live summary.
  */
-import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { isPortFree, freePort } from '@jarvis/e2e/dist/envtest/ports.js';
-import { loadManifests } from '@jarvis/e2e/dist/examples.js';
+import { examplesDir, loadManifests } from '@jarvis/e2e/dist/examples.js';
 import type { MockDef } from '@jarvis/mocks';
 
-import { toYaml } from '../harness/yaml.js';
 import { renderHotkeys } from './summary.js';
 
 export interface ServiceRef {
@@ -52,24 +51,12 @@ export function mockFor(service: string): MockDef {
   return { name: service, kind: 'chat', latencyMs: 10, jitterMs: 10 };
 }
 
-// ---- identity ------------------------------------------------------------------------------------
 /**
- * IDENTITY CONFIG (the format of dataplane/src/identify, see its example-identity.yaml): trust the
- * demo's traffic generator on loopback as a proxy, so that its x-forwarded-for, x-tenant-id and
- * x-user-id headers are believed. Adjust here if that format changes.
+ * Identity settings that trust the traffic generator (and curl) on loopback as a proxy, so that
+ * its x-forwarded-for, x-tenant-id and x-user-id headers are believed: examples/local/identity.yaml,
+ * which the README's walkthrough by hand uses too.
  */
-export async function writeIdentityConfig(file: string): Promise<void> {
-  await writeFile(
-    file,
-    '# Written by npm run demo: the traffic generator on loopback acts as a trusted proxy.\n' +
-      toYaml({
-        trustedProxies: ['127.0.0.1/32', '::1/128'],
-        forwardedHeader: 'x-forwarded-for',
-        trustedHeaders: { tenant: 'x-tenant-id', user: 'x-user-id' },
-      }),
-  );
-}
-// ---------------------------------------------------------------------------------------------------
+export const DEMO_IDENTITY_FILE = join(examplesDir, 'local', 'identity.yaml');
 
 export async function listenAddress(wanted: string | undefined, fallbackPort: number): Promise<string> {
   if (wanted !== undefined) return wanted;

@@ -18,7 +18,7 @@ import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } fro
 import { type ServiceEndpoint, endpointSlice } from '../harness/manifests.js';
 import { toYamlDocuments } from '../harness/yaml.js';
 import { runClusterDemo } from './cluster.js';
-import { exampleServices, hotkeys, listenAddress, mockFor, writeIdentityConfig } from './platform.js';
+import { exampleServices, hotkeys, listenAddress, mockFor, DEMO_IDENTITY_FILE } from './platform.js';
 import { DemoSummary } from './summary.js';
 import { type Traffic, startTraffic } from './traffic.js';
 
@@ -120,15 +120,13 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       port: mocks?.get(s.name).port ?? 0,
     }));
     await writeFile(join(configDir, '90-endpointslices.demo.yaml'), toYamlDocuments(endpoints.map(endpointSlice)));
-    const identityFile = join(root, 'identity.yaml');
-    await writeIdentityConfig(identityFile);
     const redisUrl = process.env['REDIS_URL'];
     process.stderr.write(
       `[demo] starting the gateway${redisUrl ? ` with Redis ${redisUrl}` : ' without Redis (set REDIS_URL to use one)'}\n`,
     );
     gateway = await startGateway({
       configDir,
-      identityFile,
+      identityFile: DEMO_IDENTITY_FILE,
       listen: await listenAddress(opts.listen, 8080),
       adminListen: await listenAddress(opts.adminListen, 9901),
       logFile: join(root, 'gateway.log'),
