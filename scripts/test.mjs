@@ -36,10 +36,9 @@ if (project === undefined || project === 'e2e') {
   // Built before vitest starts, so that a cold Go build (minutes) counts against no test timeout:
   // etcd and kube-apiserver (unless JARVIS_ENVTEST_BIN_DIR has them), and the chart tests' helm
   // and rulecheck. Each is built only when missing.
-  const scripts = [
-    ...(process.env.JARVIS_ENVTEST_BIN_DIR ? [] : ['build-binaries.sh']),
-    'build-chart-tools.sh',
-  ].map((s) => `bash '${join(root, 'e2e', 'envtest', s)}' >/dev/null`);
+  const scripts = [...(process.env.JARVIS_ENVTEST_BIN_DIR ? [] : ['build-binaries.sh']), 'build-chart-tools.sh'].map(
+    (s) => `bash '${join(root, 'e2e', 'envtest', s)}' >/dev/null`,
+  );
   if (step('test tools: etcd, kube-apiserver, helm, rulecheck (built once, cached)', 'bash', ['-c', `set -e; ${scripts.join('; ')}`]) !== 0)
     process.exit(1);
 }

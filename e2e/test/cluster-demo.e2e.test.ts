@@ -32,7 +32,7 @@ import { ensureRedis, type RedisServer } from '../src/redis/index.js';
 import { run } from '../src/util/exec.js';
 import { stopChild, trackChild } from '../src/util/processes.js';
 
-const DURATION_S = 25;
+const DURATION_S = 20;
 
 interface Banner {
   kubeconfig: string;
