@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type ChartTools,
   ensureChartTools,
+  helmInstallDryRun,
   helmLint,
   helmTemplate,
   type K8sObject,
@@ -202,6 +203,18 @@ describe('on the test apiserver (server-side apply)', () => {
       await kubectl(['delete', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '--ignore-not-found']);
       await kubectl(['delete', 'role,rolebinding', '-n', 'jarvis', '-l', `app.kubernetes.io/instance=${release}`, '--ignore-not-found']);
     }
+  });
+
+  it('helm install --dry-run=server: the apiserver accepts the release, and NOTES.txt says what to do next', async () => {
+    const r = await helmInstallDryRun(tools.helm, inject('kubeconfig'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    expect(notes).toContain('kubectl get crd gatewayclasses.gateway.networking.k8s.io');
+    expect(notes).toContain('controllerName stability.jarvis.io/gateway-controller');
+    expect(notes).toContain('kubectl get jarvis -A');
+    expect(notes).toContain(`kubectl -n default port-forward svc/jarvis-stability-gateway 8080:80`);
+    expect(notes).toContain('No Redis is configured');
   });
 
   it.each(['defaults', 'ha', 'watch-namespace', 'external-redis'])(

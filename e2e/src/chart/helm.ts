@@ -56,6 +56,14 @@ export async function render(bin: string, o: RenderOptions = {}): Promise<string
   return r.stdout;
 }
 
+/**
+ * `helm install --dry-run=server` of the chart's defaults into namespace `default` of a cluster:
+ * the apiserver validates every object (nothing is created); the output ends with NOTES.txt.
+ */
+export function helmInstallDryRun(bin: string, kubeconfig: string): Promise<HelmResult> {
+  return helm(bin, ['install', RELEASE, chartDir, '--namespace', 'default', '--kubeconfig', kubeconfig, '--dry-run=server']);
+}
+
 /** `helm lint --strict` of the chart, with a values file or the defaults. */
 export function helmLint(bin: string, values?: string): Promise<HelmResult> {
   return helm(bin, ['lint', '--strict', chartDir, ...(values !== undefined ? ['--values', values] : [])]);

@@ -1,5 +1,6 @@
 export { type ChartTools, ensureChartTools } from './tools.js';
 export {
+  helmInstallDryRun,
   helmLint,
   helmTemplate,
   type HelmResult,
