@@ -16,7 +16,7 @@ import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { redactSecrets } from './observe/redact.js';
-import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
+import { createGatewayMetrics, limiterPolicyLabel, publishLimiterModes, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
 import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
@@ -113,7 +113,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           body,
           headerPolicy: headers,
           onModeChange: (route, mode, previous) => {
-            const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+            const policy = limiterPolicyLabel(route);
             metrics.failureMode.set({ policy, mode: previous }, 0);
             metrics.failureMode.set({ policy, mode }, 1);
             log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
@@ -134,6 +134,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     // In force from here on: one assignment, then the pools and guards of the old config go.
     current = pending.compiled;
     pending.commit();
+    publishLimiterModes(metrics, current.routes.values());
     metrics.configVersion.reset();
     metrics.configVersion.set({ source: config.source, version: config.version }, 1);
     metrics.configUpdates.inc({ source: config.source, result: 'applied' });
@@ -190,6 +191,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       const r = await apply(persisted.config);
       if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
     }
+    const xdsMetrics = xdsObserver(metrics, flags.mode.target);
     const source = new XdsSource({
       target: flags.mode.target,
       group: flags.gateway ?? '',
@@ -204,9 +206,13 @@ async function main(flags: GatewayFlags): Promise<number> {
             log.warn('could not persist config', { error: String(err) }),
           );
       },
-      onRejected: (typeUrl, error) => log.warn('xDS response rejected', { type: typeUrl, error }),
+      onRejected: (typeUrl, error) => {
+        xdsMetrics.rejected(typeUrl);
+        log.warn('xDS response rejected', { type: typeUrl, error });
+      },
       onConnection: (connected) => {
         xdsConnected = connected;
+        xdsMetrics.connected(connected);
         log.info(connected ? 'xDS connected' : 'xDS disconnected', { target: flags.mode.kind === 'xds' ? flags.mode.target : '' });
       },
     });

@@ -9,7 +9,8 @@ import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
-import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { LimitDecision, LimitStores, RouteLimiter } from '../policy/ratelimit/index.js';
+import { RateLimitStage } from '../policy/ratelimit/stage.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
@@ -27,6 +28,8 @@ export interface CompiledRoute {
   readonly chain: readonly Stage[];
   /** Ids of the Services behind the route (for Service-scoped limits). */
   readonly serviceIds: readonly string[];
+  /** The route's rate limiters (for the store-mode metric). */
+  readonly limiters: readonly RouteLimiter[];
 }
 
 export interface CompiledGateway {
@@ -155,7 +158,13 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
           random: deps.random,
         }),
       );
-      routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
+      routes.set(route.id, {
+        id: route.id,
+        route,
+        chain,
+        serviceIds: [...new Set(route.backends.map((b) => b.backend))],
+        limiters: chain.flatMap((s) => (s instanceof RateLimitStage ? [s.limiter] : [])),
+      });
       if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
     const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };

@@ -74,34 +74,34 @@ export async function crdsInFile(file: string): Promise<CrdRef[]> {
   return refs;
 }
 
-const gatewayApiDirs = new Map<string, Promise<string>>();
+const moduleDirs = new Map<string, Promise<string>>();
 
-/** Folder of the sigs.k8s.io/gateway-api module in the Go module cache (downloaded if needed). */
-function gatewayApiModuleDir(version: string): Promise<string> {
-  let known = gatewayApiDirs.get(version);
+/** Folder of a Go module in the Go module cache (downloaded from the module proxy if needed). */
+export function goModuleDir(module: string, version: string): Promise<string> {
+  const key = `${module}@${version}`;
+  let known = moduleDirs.get(key);
   if (!known) {
     known = (async () => {
       // Outside any module, so that a go.mod in the working directory cannot interfere.
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'jarvis-gomod-'));
       try {
-        const module = `sigs.k8s.io/gateway-api@${version}`;
-        const { stdout } = await run('go', ['mod', 'download', '-json', module], {
+        const { stdout } = await run('go', ['mod', 'download', '-json', key], {
           timeoutMs: 5 * 60_000,
           cwd: scratch,
           env: { ...process.env, GOFLAGS: '-mod=mod', GO111MODULE: 'on' },
         }).catch((err: unknown) => {
-          throw new Error(`cannot download ${module} with the go tool: ${err instanceof Error ? err.message : String(err)}`);
+          throw new Error(`cannot download ${key} with the go tool: ${err instanceof Error ? err.message : String(err)}`);
         });
         const info: unknown = JSON.parse(stdout);
         const dir = getString(info, 'Dir');
-        if (!dir) throw new Error(`go mod download ${module}: no Dir in ${stdout.trim()}`);
+        if (!dir) throw new Error(`go mod download ${key}: no Dir in ${stdout.trim()}`);
         return dir;
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     })();
-    known.catch(() => gatewayApiDirs.delete(version));
-    gatewayApiDirs.set(version, known);
+    known.catch(() => moduleDirs.delete(key));
+    moduleDirs.set(key, known);
   }
   return known;
 }
@@ -111,7 +111,7 @@ export const GATEWAY_API_VERSION = 'v1.4.1';
 
 /** The standard-channel Gateway API CRD manifests (config/crd/standard/*.yaml). */
 export async function gatewayApiCrdFiles(version = GATEWAY_API_VERSION): Promise<string[]> {
-  const dir = path.join(await gatewayApiModuleDir(version), 'config', 'crd', 'standard');
+  const dir = path.join(await goModuleDir('sigs.k8s.io/gateway-api', version), 'config', 'crd', 'standard');
   const files: string[] = [];
   for (const file of await yamlFilesIn(dir)) {
     if ((await crdsInFile(file)).length > 0) files.push(file); // skips kustomization.yaml & co.
