@@ -3,18 +3,20 @@
  * jarvis-gateway: the data plane. Config from the operator over xDS (`--xds`) or from a directory
  * of manifests (`--config`); traffic on plain node:http; admin on a separate express listener.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { createLogger, runBinary } from '@jarvis/api';
+import { StartupError, createLogger, listenError, runBinary, startupFileError, type RouteIR } from '@jarvis/api';
 import { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers } from './clock.js';
-import { FileSource } from './config/files.js';
+import { ConfigError, FileSource } from './config/files.js';
 import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
+import { degradedLimits, degradedMessage, describeLevel, routeLimitsView, type RouteLimitsView } from './observe/limits.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
@@ -61,11 +63,12 @@ async function main(flags: GatewayFlags): Promise<number> {
         }
       : {}),
   };
-  const identifier = createIdentifier(flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig, {
-    clock,
-    timers,
-    log,
-  });
+  const identityConfig = flags.identity
+    ? await loadIdentityConfig(flags.identity).catch((err: unknown) => {
+        throw new StartupError(`--identity: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      })
+    : defaultIdentityConfig;
+  const identifier = createIdentifier(identityConfig, { clock, timers, log });
   process.on('SIGHUP', () => void identifier.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
@@ -74,6 +77,31 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
+  const policyLabel = (route: RouteIR) => route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+  const limitsViews = (gw: CompiledGateway): RouteLimitsView[] =>
+    [...gw.routes.values()].flatMap((r) => {
+      const view = r.limiter ? routeLimitsView(r.route, r.limiter.mode()) : undefined;
+      return view ? [view] : [];
+    });
+  /** What the last warning about limits without Redis said (it is repeated only when that changes). */
+  let degradedReported = '';
+  const reportLimits = (gw: CompiledGateway): void => {
+    // The failure-mode gauge: one sample per policy set, 1 for the mode its limiter is in.
+    metrics.failureMode.reset();
+    for (const r of gw.routes.values()) if (r.limiter) metrics.failureMode.set({ policy: policyLabel(r.route), mode: r.limiter.mode() }, 1);
+    if (redis) return; // with Redis configured, a failure mode starts only when Redis fails (onModeChange)
+    const degraded = degradedLimits(limitsViews(gw));
+    const text = JSON.stringify(degraded);
+    if (text === degradedReported) return;
+    degradedReported = text;
+    for (const d of degraded)
+      log.warn(degradedMessage(d, 'no Redis: set --redis or REDIS_URL to share limits'), {
+        policies: d.policies,
+        routes: d.routes,
+        mode: d.mode,
+        ...(d.mode === 'local' ? { expectedReplicas: d.expectedReplicas, limits: d.levels } : {}),
+      });
+  };
   const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
     try {
       current = compileGateway(config, {
@@ -82,10 +110,17 @@ async function main(flags: GatewayFlags): Promise<number> {
         stores,
         hotspots,
         onModeChange: (route, mode, previous) => {
-          const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+          const policy = policyLabel(route);
           metrics.failureMode.set({ policy, mode: previous }, 0);
           metrics.failureMode.set({ policy, mode }, 1);
-          log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
+          const view = mode === 'local' ? routeLimitsView(route, mode) : undefined;
+          log.warn('rate-limit store mode changed', {
+            route: route.id,
+            policies: policy,
+            from: previous,
+            to: mode,
+            ...(view ? { expectedReplicas: view.expectedReplicas, limits: view.levels.map(describeLevel) } : {}),
+          });
         },
         onDecision: (_route, d) => {
           for (const l of d.levels)
@@ -101,6 +136,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         routes: config.gateway.routes.length,
         backends: config.backends.length,
       });
+      reportLimits(current);
       for (const route of config.gateway.routes) {
         const rl = route.rateLimit;
         if (rl?.store === 'Redis' && rl.failureMode.timeoutMs > flags.redisTimeoutMs)
@@ -130,7 +166,9 @@ async function main(flags: GatewayFlags): Promise<number> {
         log.warn('config change ignored', { dir: flags.mode.kind === 'files' ? flags.mode.dir : '', error });
       },
     });
-    await files.start();
+    await files.start().catch((err: unknown) => {
+      throw err instanceof ConfigError ? new StartupError(err.message, { cause: err }) : err;
+    });
     stopSource = async () => files.stop();
   } else {
     const persisted = flags.stateDir
@@ -140,12 +178,29 @@ async function main(flags: GatewayFlags): Promise<number> {
       const r = apply(persisted.config);
       if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
     }
+    const tls = flags.xdsTls;
+    const readPem = (flag: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw startupFileError(flag, file, err);
+      }
+    };
     const source = new XdsSource({
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
-      ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
-      ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
+      ...(tls
+        ? {
+            tls: {
+              ca: readPem('--xds-tls-ca', tls.caFile),
+              ...(tls.certFile && tls.keyFile
+                ? { cert: readPem('--xds-tls-cert', tls.certFile), key: readPem('--xds-tls-key', tls.keyFile) }
+                : {}),
+            },
+          }
+        : {}),
+      ...(persisted && current ? { initialVersions: persisted.versions, initial: current.config } : {}),
       apply,
       onApplied: (config, versions) => {
         if (flags.stateDir)
@@ -156,8 +211,11 @@ async function main(flags: GatewayFlags): Promise<number> {
       onRejected: (typeUrl, error) => log.warn('xDS response rejected', { type: typeUrl, error }),
       onConnection: (connected) => {
         xdsConnected = connected;
-        log.info(connected ? 'xDS connected' : 'xDS disconnected', { target: flags.mode.kind === 'xds' ? flags.mode.target : '' });
       },
+      hasConfig: () => current !== undefined,
+      clock,
+      timers,
+      log,
     });
     source.start();
     stopSource = () => source.close();
@@ -189,7 +247,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError('--listen', `${flags.listen.host}:${flags.listen.port}`, err)));
     server.listen(flags.listen.port, flags.listen.host, () => resolve());
   });
   const address = server.address();
@@ -216,8 +274,11 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
+            rateLimits: limitsViews(current),
           }
         : null,
+  }).catch((err: unknown) => {
+    throw listenError('--admin-listen', `${flags.adminListen.host}:${flags.adminListen.port}`, err);
   });
   log.info('admin listening', { port: admin.port });
 

@@ -64,8 +64,11 @@ export interface XdsClientOptions {
    * (the server orders its pushes, make-before-break, among the types a stream has subscribed).
    */
   readonly subscriptions: readonly Subscription[];
-  /** Checks a decoded response before it is ACKed (e.g. with validateGatewayResource). */
-  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[]) => ValidateResult;
+  /**
+   * Checks a decoded response before it is ACKed (e.g. with validateGatewayResource); `version`
+   * is the response's version_info, which an ACK will hold.
+   */
+  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[], version: string) => ValidateResult;
   /** Default: decodeResource. */
   readonly decode?: (any: unknown, typeUrl: string) => DecodeResult;
   readonly events?: XdsClientEvents;
@@ -261,7 +264,7 @@ export class XdsClient {
     if (this.#opts.validate !== undefined) {
       let v: ValidateResult;
       try {
-        v = this.#opts.validate(t.typeUrl, resources);
+        v = this.#opts.validate(t.typeUrl, resources, res.version_info);
       } catch (e) {
         v = { ok: false, error: `validation failed: ${errorMessage(e)}` };
       }

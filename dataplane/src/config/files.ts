@@ -15,9 +15,29 @@ import type { ApplyConfig, GatewayConfig } from './types.js';
 
 export class ConfigError extends Error {}
 
+/** The folder's entries, or a ConfigError that says what is wrong with the folder. */
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what =
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'ENOTDIR'
+          ? 'not a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (err as Error).message;
+    throw new ConfigError(
+      `--config ${dir}: ${what}; it wants a folder of manifests like examples/ (a GatewayClass and Gateway of ours, HTTPRoutes, Services, EndpointSlices, policies)`,
+    );
+  }
+}
+
 /** Reads and translates a directory of manifests into one gateway's config. */
 export async function loadConfigDir(dir: string, gatewayId?: string): Promise<GatewayConfig> {
-  const names = (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
+  const names = (await listDir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
   const objects: unknown[] = [];
   for (const name of names) {
     const text = await readFile(join(dir, name), 'utf8');
@@ -34,13 +54,21 @@ export async function loadConfigDir(dir: string, gatewayId?: string): Promise<Ga
       .filter((p) => !p.accepted.status && (p.accepted.reason === 'Invalid' || p.accepted.reason === 'Conflicted'))
       .map((p) => `${p.ref.kind} ${p.ref.namespace}/${p.ref.name}: ${p.accepted.reason}: ${p.accepted.message}`),
   ];
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  if (problems.length > 0)
+    throw new ConfigError(
+      `the manifests in ${dir} have ${problems.length} problem${problems.length === 1 ? '' : 's'} (jarvis-policy validate lists them with their files): ${problems.join('; ')}`,
+    );
   const gateways = result.ir.gateways;
   const gateway = gatewayId ? gateways.find((g) => g.id === gatewayId) : gateways.length === 1 ? gateways[0] : undefined;
   if (!gateway) {
-    const known = gateways.map((g) => g.id).join(', ') || 'none';
+    const ours = `a GatewayClass with controllerName ${CONTROLLER_NAME} and a Gateway of that class (see examples/01-gateway.yaml)`;
+    const known = gateways.map((g) => g.id).join(', ');
     throw new ConfigError(
-      gatewayId ? `no Gateway ${gatewayId} of our class in ${dir} (found: ${known})` : `pick a Gateway with --gateway (found: ${known})`,
+      gateways.length === 0
+        ? `no Gateway of ours in ${dir} (${names.length} manifest file${names.length === 1 ? '' : 's'}): the folder needs ${ours}`
+        : gatewayId
+          ? `no Gateway ${gatewayId} of ours in ${dir} (it has ${known}): check --gateway NAMESPACE/NAME`
+          : `${dir} has several Gateways of ours (${known}): pick one with --gateway NAMESPACE/NAME`,
     );
   }
   const used = new Set<string>();

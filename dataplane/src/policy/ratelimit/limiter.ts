@@ -171,6 +171,14 @@ function applies(level: CompiledLevel, req: LimitRequest): boolean {
   return true;
 }
 
+/**
+ * A limit (or burst) in Local mode: this replica's share when `replicas` gateways each limit on
+ * their own — at least 1, so a level never rejects everything.
+ */
+export function localShare(n: number, replicas: number): number {
+  return Math.max(1, Math.floor(n / Math.max(1, replicas)));
+}
+
 /** The IETF `w` of a level: whole seconds, at least 1. */
 function windowSec(periodMs: number): number {
   return Math.max(1, Math.ceil(periodMs / 1000));
@@ -326,9 +334,9 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return ops.map((op) => ({
       key: 'local|' + op.key,
       alg: op.alg,
-      limit: Math.max(1, Math.floor(op.limit / replicas)),
+      limit: localShare(op.limit, replicas),
       periodMs: op.periodMs,
-      burst: Math.max(1, Math.floor(op.burst / replicas)),
+      burst: localShare(op.burst, replicas),
       cost: op.cost,
       shadow: op.shadow,
       maxWaitMs: op.maxWaitMs,
