@@ -274,7 +274,8 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
-            rateLimits: limitsViews(current),
+            // Per route: its limiter's mode and, per level, the limit that mode enforces.
+            rateLimits: limitsViews(current).map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
           }
         : null,
   }).catch((err: unknown) => {

@@ -21,7 +21,11 @@ const NS = 'messages-e2e';
 const scratch = mkdtempSync(join(tmpdir(), 'jarvis-messages-'));
 
 /** Runs a binary to its exit (killed after 20 s) with an environment of our choosing. */
-function runToExit(main: string, args: readonly string[], env: Record<string, string | undefined>): Promise<{ code: number | null; output: string }> {
+function runToExit(
+  main: string,
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const clean: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) clean[k] = v;
