@@ -105,7 +105,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     ),
     redisErrors: new Counter({
       name: 'jarvis_gateway_redis_errors_total',
-      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated after NOSCRIPT (noscript); overload: checks refused without a round trip while too many were unanswered.',
+      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated because the server had lost the script it ran before (noscript; loading it on first contact is not counted); overload: checks refused without a round trip while too many were unanswered.',
       labelNames: ['kind'],
       registers: [registry],
       collect() {

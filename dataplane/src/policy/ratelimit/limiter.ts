@@ -179,7 +179,7 @@ export function localShare(n: number, replicas: number): number {
   return Math.max(1, Math.floor(n / Math.max(1, replicas)));
 }
 
-/** The IETF `w` of a level: whole seconds, at least 1. */
+/** A period in whole seconds, rounded up (at least 1): how long a level that can never admit a request asks to wait. */
 function windowSec(periodMs: number): number {
   return Math.max(1, Math.ceil(periodMs / 1000));
 }
@@ -311,7 +311,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
           name: owner.level.name,
           policy: owner.level.policy,
           limit: owner.rate.limit,
-          windowSec: windowSec(owner.rate.periodMs),
+          periodMs: owner.rate.periodMs,
           remaining: out.remaining,
           resetSec,
           allowed: out.allowed,
