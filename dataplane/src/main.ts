@@ -114,7 +114,8 @@ async function main(flags: GatewayFlags): Promise<number> {
           metrics.failureMode.set({ policy, mode: previous }, 0);
           metrics.failureMode.set({ policy, mode }, 1);
           const view = mode === 'local' ? routeLimitsView(route, mode) : undefined;
-          log.warn('rate-limit store mode changed', {
+          const degraded = mode === 'local' || mode === 'open' || mode === 'closed';
+          (degraded ? log.warn : log.info)('rate-limit store mode changed', {
             route: route.id,
             policies: policy,
             from: previous,
@@ -256,7 +257,14 @@ async function main(flags: GatewayFlags): Promise<number> {
   const admin = await startAdmin(flags.adminListen.host, flags.adminListen.port, {
     registry: metrics.registry,
     ready: () => {
-      if (!current) return { ok: false, detail: 'no config loaded' };
+      if (!current)
+        return {
+          ok: false,
+          detail:
+            flags.mode.kind === 'xds'
+              ? `no config loaded: waiting for Gateway ${flags.gateway ?? ''} from the operator at ${flags.mode.target} (xDS ${xdsConnected ? 'connected' : 'not connected'})`
+              : 'no config loaded',
+        };
       const needsRedis = current.config.gateway.routes.some(
         (r) => r.rateLimit?.store === 'Redis' && r.rateLimit.failureMode.mode === 'Closed',
       );

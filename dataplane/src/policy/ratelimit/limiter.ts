@@ -239,7 +239,9 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return l;
   };
 
-  let active: ActiveMode = useRedis ? (redis ? 'redis' : failureMode()) : 'memory';
+  // A limiter compiled while Redis is out (at start, or on a config change during an outage)
+  // starts in the failure mode its checks will run in.
+  let active: ActiveMode = useRedis ? (redis?.ready() ? 'redis' : failureMode()) : 'memory';
   function failureMode(): ActiveMode {
     return failure.mode === 'Open' ? 'open' : failure.mode === 'Closed' ? 'closed' : 'local';
   }
