@@ -202,9 +202,7 @@ export function documentationFiles(root: string): string[] {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces?: string[] };
   const files = [join(root, 'README.md')];
   const docs = join(root, 'docs');
-  if (existsSync(docs))
-    for (const f of readdirSync(docs).sort())
-      if (f.endsWith('.md')) files.push(join(docs, f));
+  if (existsSync(docs)) for (const f of readdirSync(docs).sort()) if (f.endsWith('.md')) files.push(join(docs, f));
   for (const ws of pkg.workspaces ?? []) {
     const readme = join(root, ws, 'README.md');
     if (existsSync(readme)) files.push(readme);
