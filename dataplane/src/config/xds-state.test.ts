@@ -196,7 +196,7 @@ describe('XdsConfigState', () => {
     state.onBackends(backends(two.backends));
     expect(state.onGateways(gateways([two.gateway]))).toEqual({ ok: false, error: 'two routes refused' });
     expect(r.applied).toHaveLength(0);
-    expect(state.listing).toBe('unknown');
+    expect(state.listing).toBe('present'); // served, but rejected: the NACK says why
   });
 
   it('keeps the running config when the operator no longer lists our Gateway, and says so', () => {

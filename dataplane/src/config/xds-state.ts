@@ -122,15 +122,14 @@ export class XdsConfigState {
       this.#listing = 'absent';
       return { ok: true };
     }
+    // The operator serves our Gateway (a rejected one is reported with its NACK, not as missing).
+    this.#listing = 'present';
     const checked = validateGatewayResource(mine.payload);
     if (!checked.ok) return { ok: false, error: `gateway ${mine.name}: ${firstErrors(checked.errors)}` };
     const gateway = checked.gateway;
     const missing = [...referenced(gateway)].filter((id) => !this.#backends.has(id));
     if (missing.length > 0) return { ok: false, error: `gateway ${mine.name} references unknown backends: ${missing.join(', ')}` };
-    if (this.#gateway?.hash !== undefined && this.#gateway.hash === mine.contentHash && this.#runningIsAccepted()) {
-      this.#listing = 'present';
-      return { ok: true };
-    }
+    if (this.#gateway?.hash !== undefined && this.#gateway.hash === mine.contentHash && this.#runningIsAccepted()) return { ok: true };
     const config = this.#config(
       gateway,
       [...this.#backends.values()].map((h) => h.ir),
@@ -139,7 +138,6 @@ export class XdsConfigState {
     if (!applied.ok) return applied;
     this.#gateway = { ir: gateway, hash: mine.contentHash };
     this.#running = config.backends;
-    this.#listing = 'present';
     return { ok: true, applied: config };
   }
 
