@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { StartupError, createLogger, listenError, runBinary, startupFileError, type RouteIR } from '@jarvis/api';
+import { StartupError, createLogger, listenError, runBinary, startupFileError } from '@jarvis/api';
 import { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers } from './clock.js';
 import { ConfigError, FileSource } from './config/files.js';
@@ -16,12 +16,13 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
-import { degradedLimits, degradedMessage, describeLevel, routeLimitsView, type RouteLimitsView } from './observe/limits.js';
+import { describeLevel } from './observe/limits.js';
+import { LimitsReport } from './observe/limits-report.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
-import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { Upstreams } from './proxy/upstreams.js';
 
 async function main(flags: GatewayFlags): Promise<number> {
@@ -77,31 +78,7 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
-  const policyLabel = (route: RouteIR) => route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
-  const limitsViews = (gw: CompiledGateway): RouteLimitsView[] =>
-    [...gw.routes.values()].flatMap((r) => {
-      const view = r.limiter ? routeLimitsView(r.route, r.limiter.mode()) : undefined;
-      return view ? [view] : [];
-    });
-  /** What the last warning about limits without Redis said (it is repeated only when that changes). */
-  let degradedReported = '';
-  const reportLimits = (gw: CompiledGateway): void => {
-    // The failure-mode gauge: one sample per policy set, 1 for the mode its limiter is in.
-    metrics.failureMode.reset();
-    for (const r of gw.routes.values()) if (r.limiter) metrics.failureMode.set({ policy: policyLabel(r.route), mode: r.limiter.mode() }, 1);
-    if (redis) return; // with Redis configured, a failure mode starts only when Redis fails (onModeChange)
-    const degraded = degradedLimits(limitsViews(gw));
-    const text = JSON.stringify(degraded);
-    if (text === degradedReported) return;
-    degradedReported = text;
-    for (const d of degraded)
-      log.warn(degradedMessage(d, 'no Redis: set --redis or REDIS_URL to share limits'), {
-        policies: d.policies,
-        routes: d.routes,
-        mode: d.mode,
-        ...(d.mode === 'local' ? { expectedReplicas: d.expectedReplicas, limits: d.levels } : {}),
-      });
-  };
+  const limits = new LimitsReport({ log, gauge: metrics.failureMode, stores, redisConfigured: redis !== undefined });
   const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
     try {
       current = compileGateway(config, {
@@ -109,20 +86,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         upstreams,
         stores,
         hotspots,
-        onModeChange: (route, mode, previous) => {
-          const policy = policyLabel(route);
-          metrics.failureMode.set({ policy, mode: previous }, 0);
-          metrics.failureMode.set({ policy, mode }, 1);
-          const view = mode === 'local' ? routeLimitsView(route, mode) : undefined;
-          const degraded = mode === 'local' || mode === 'open' || mode === 'closed';
-          (degraded ? log.warn : log.info)('rate-limit store mode changed', {
-            route: route.id,
-            policies: policy,
-            from: previous,
-            to: mode,
-            ...(view ? { expectedReplicas: view.expectedReplicas, limits: view.levels.map(describeLevel) } : {}),
-          });
-        },
+        onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
         onDecision: (_route, d) => {
           for (const l of d.levels)
             metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
@@ -137,7 +101,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         routes: config.gateway.routes.length,
         backends: config.backends.length,
       });
-      reportLimits(current);
+      limits.applied(config.gateway);
       for (const route of config.gateway.routes) {
         const rl = route.rateLimit;
         if (rl?.store === 'Redis' && rl.failureMode.timeoutMs > flags.redisTimeoutMs)
@@ -283,7 +247,7 @@ async function main(flags: GatewayFlags): Promise<number> {
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
             // Per route: its limiter's mode and, per level, the limit that mode enforces.
-            rateLimits: limitsViews(current).map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
+            rateLimits: limits.views().map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
           }
         : null,
   }).catch((err: unknown) => {

@@ -179,6 +179,18 @@ export function localShare(n: number, replicas: number): number {
   return Math.max(1, Math.floor(n / Math.max(1, replicas)));
 }
 
+/**
+ * The mode a route's limiter starts in: its store, or — when the route wants Redis and Redis is
+ * missing or not ready (at start, or a config change during an outage) — the failure mode its
+ * checks will run in.
+ */
+export function initialMode(ir: RateLimitIR, stores: LimitStores): ActiveMode {
+  if (ir.store !== 'Redis') return 'memory';
+  if (stores.redis?.ready()) return 'redis';
+  const m = ir.failureMode.mode;
+  return m === 'Open' ? 'open' : m === 'Closed' ? 'closed' : 'local';
+}
+
 /** A period in whole seconds, rounded up (at least 1): how long a level that can never admit a request asks to wait. */
 function windowSec(periodMs: number): number {
   return Math.max(1, Math.ceil(periodMs / 1000));
@@ -239,12 +251,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return l;
   };
 
-  // A limiter compiled while Redis is out (at start, or on a config change during an outage)
-  // starts in the failure mode its checks will run in.
-  let active: ActiveMode = useRedis ? (redis?.ready() ? 'redis' : failureMode()) : 'memory';
-  function failureMode(): ActiveMode {
-    return failure.mode === 'Open' ? 'open' : failure.mode === 'Closed' ? 'closed' : 'local';
-  }
+  let active: ActiveMode = initialMode(ir, deps.stores);
   function setMode(m: ActiveMode): void {
     if (m === active) return;
     const previous = active;
