@@ -26,10 +26,20 @@ async function policyValidate(file: string): Promise<{ code: number; stdout: str
 const sorted = (lines: readonly string[]) => [...lines].sort();
 
 let kubectl: Kubectl;
+/** The README's `kubectl apply -f crds/`, run on the control plane the harness set up. */
+let crdsApplied: { code: number; stderr: string; stdout: string };
 
 beforeAll(async () => {
   kubectl = kubectlFor(inject('kubeconfig'));
-  await kubectl.ok(['apply', '-f', join(repoRoot, 'crds')]);
+  crdsApplied = await kubectl(['apply', '-f', join(repoRoot, 'crds')]);
+});
+
+describe('crds/', () => {
+  it('applies with kubectl apply -f crds/ after the harness (and envtest:up) installed them, without a warning', () => {
+    expect(crdsApplied.stderr).toBe('');
+    expect(crdsApplied.code).toBe(0);
+    expect(crdsApplied.stdout).toMatch(/ratelimitpolicies\.stability\.jarvis\.io (unchanged|configured)/);
+  });
 });
 
 describe('examples/', () => {

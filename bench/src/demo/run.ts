@@ -18,6 +18,7 @@ import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } fro
 import { type ServiceEndpoint, endpointSlice } from '../harness/manifests.js';
 import { toYamlDocuments } from '../harness/yaml.js';
 import { runClusterDemo } from './cluster.js';
+import { renderLimits } from './limits.js';
 import { exampleServices, hotkeys, listenAddress, mockFor, DEMO_IDENTITY_FILE } from './platform.js';
 import { DemoSummary } from './summary.js';
 import { type Traffic, startTraffic } from './traffic.js';
@@ -67,10 +68,20 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
   };
 }
 
-function banner(gateway: RunningGateway, mocks: RunningMocks, configDir: string): string {
+/**
+ * The banner. Its hints show only what the gateway does today — routing, rate limits (with their
+ * RateLimit fields and 429 problems) and hot keys — and must not promise protections that are
+ * not enforced yet.
+ */
+export function banner(
+  gateway: Pick<RunningGateway, 'url' | 'adminUrl' | 'logFile'>,
+  mocks: Pick<RunningMocks, 'mocks'>,
+  configDir: string,
+): string {
   const g = gateway.url;
-  const llm = mocks.mocks.find((m) => m.name === 'llm-gpt-4');
   const h = `-H 'content-type: application/json' -H 'x-tenant-id: acme' -H 'x-user-id: alice' -H 'x-forwarded-for: 203.0.113.10'`;
+  // An address of its own, so that the demo's traffic does not share its per-IP counter.
+  const mine = `-H 'content-type: application/json' -H 'x-tenant-id: umbrella' -H 'x-user-id: zoe' -H 'x-forwarded-for: 198.51.100.99'`;
   return [
     '',
     `Jarvis Stability demo — gateway ${g}, admin ${gateway.adminUrl}`,
@@ -82,11 +93,23 @@ function banner(gateway: RunningGateway, mocks: RunningMocks, configDir: string)
     `  curl -s ${g}/api/v1/chat ${h} -d '{"message":"hello"}'`,
     `  curl -sN ${g}/v1/chat/completions ${h} -d '{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}'`,
     `  curl -s ${g}/api/v1/retrieve ${h} -d '{"query":"refund policy","top_k":3}'`,
-    `  curl -s ${gateway.adminUrl}/admin/hotkeys`,
-    `  curl -s ${gateway.adminUrl}/metrics | grep ^jarvis_`,
-    ...(llm ? [`  curl -s ${llm.url}/__mock/config -d '{"errorRate":1}'      # make gpt-4 fail: watch the fallback tiers answer`] : []),
+    `  curl -si ${g}/api/v1/chat ${mine} -d '{}' | grep -i -e '^HTTP' -e '^ratelimit' -e '^retry-after'`,
+    `      # RateLimit-Policy and RateLimit: each level that applied and what is left of it; a 429 says which level rejected`,
+    `      # (at the default --rate the demo's own traffic uses up chat-global within seconds: expect a 429 that names it)`,
+    `  curl -s ${gateway.adminUrl}/admin/hotkeys      # heavy hitters per route (eve of acme is the busy one); hot values get the stricter hotspot limit`,
+    `  curl -s ${gateway.adminUrl}/admin/config       # the config in use and each route's limits as enforced`,
+    `  curl -s ${gateway.adminUrl}/metrics | grep ^jarvis_gateway_ratelimit`,
     '',
   ].join('\n');
+}
+
+async function adminConfig(adminUrl: string): Promise<unknown> {
+  try {
+    const res = await fetch(`${adminUrl}/admin/config`, { signal: AbortSignal.timeout(2_000) });
+    return res.status === 200 ? await res.json() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs the demo; resolves with the exit code once it has stopped and cleaned up. */
@@ -133,12 +156,9 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       ...(redisUrl ? { redisUrl } : { acceptNotReadyAfterMs: 3_000 }),
     });
     out(banner(gateway, mocks, configDir));
-    if (gateway.notReady !== undefined) {
-      out(
-        `Note: the gateway reports not ready (${gateway.notReady}). Without Redis, policies with store: Redis apply their\n` +
-          `failure mode: completions-limits fails Closed (503), chat-limits falls back to Local limits. Set REDIS_URL to share limits in Redis.\n`,
-      );
-    }
+    if (gateway.notReady !== undefined) out(`Note: the gateway reports not ready (${gateway.notReady}).\n`);
+    const limits = renderLimits(await adminConfig(gateway.adminUrl));
+    if (limits.length > 0) out(`${limits.join('\n')}\n`);
     out(
       `Traffic: ${opts.rate} requests/s from ${['acme', 'globex', 'initech', 'umbrella'].join(', ')} (eve of acme is the busy one). ${opts.durationS ? `Stops after ${opts.durationS} s.` : 'Ctrl-C stops.'}\n`,
     );

@@ -183,7 +183,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     ),
     redisErrors: new Counter({
       name: 'jarvis_gateway_redis_errors_total',
-      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated after NOSCRIPT (noscript); overload: checks refused without a round trip while too many were unanswered.',
+      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated because the server had lost the script it ran before (noscript; loading it on first contact is not counted); overload: checks refused without a round trip while too many were unanswered.',
       labelNames: ['kind'],
       registers: [registry],
       collect() {
@@ -253,18 +253,6 @@ export function observeUpstream(metrics: GatewayMetrics, backend: string, r: Ups
 /** The `policy` label of a route's limiter: its RateLimitPolicies, or the route id. */
 export function limiterPolicyLabel(route: RouteIR): string {
   return route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
-}
-
-/**
- * After a config is applied: every route limiter's store mode, from scratch (memory or redis, or
- * its failure mode when it starts without Redis); later changes come from onModeChange.
- */
-export function publishLimiterModes(
-  metrics: GatewayMetrics,
-  routes: Iterable<{ readonly route: RouteIR; readonly limiters: readonly { mode(): string }[] }>,
-): void {
-  metrics.failureMode.reset();
-  for (const r of routes) for (const l of r.limiters) metrics.failureMode.set({ policy: limiterPolicyLabel(r.route), mode: l.mode() }, 1);
 }
 
 /** The xDS connection state and NACKs (gateways with --xds): set to disconnected until connected. */

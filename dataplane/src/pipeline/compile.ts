@@ -9,8 +9,7 @@ import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
-import type { LimitDecision, LimitStores, RouteLimiter } from '../policy/ratelimit/index.js';
-import { RateLimitStage } from '../policy/ratelimit/stage.js';
+import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
@@ -28,8 +27,6 @@ export interface CompiledRoute {
   readonly chain: readonly Stage[];
   /** Ids of the Services behind the route (for Service-scoped limits). */
   readonly serviceIds: readonly string[];
-  /** The route's rate limiters (for the store-mode metric). */
-  readonly limiters: readonly RouteLimiter[];
 }
 
 export interface CompiledGateway {
@@ -163,7 +160,6 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         route,
         chain,
         serviceIds: [...new Set(route.backends.map((b) => b.backend))],
-        limiters: chain.flatMap((s) => (s instanceof RateLimitStage ? [s.limiter] : [])),
       });
       if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
