@@ -12,6 +12,7 @@ import { ManualTime } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
 import { BackendGuard, NO_EVENTS } from '../policy/breaker/index.js';
 import { BackendSender } from '../proxy/send.js';
+import { headerPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import { GuardedBackend, type Backend } from '../proxy/upstreams.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
@@ -195,6 +196,7 @@ const sender = (time: ManualTime) =>
     clock: time,
     timers: time,
     random: () => 0,
+    headers: headerPolicy([]),
   });
 
 const ROUTE = {

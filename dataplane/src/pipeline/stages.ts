@@ -4,14 +4,22 @@
  * (see features below and api/src/features.ts). The proxy stage ends every chain; what it
  * enforces of a backend's policies (CircuitBreakerPolicy) is announced as PROXY_FEATURES.
  */
-import { inspectStage } from '../inspect/stage.js';
+import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
-import { rateLimitStage } from '../policy/ratelimit/stage.js';
+import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
 import type { StageFactory } from './stage.js';
 
-export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage];
+export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
+  // Routes that read bodies: the limits that need no body, then the body (read and parsed).
+  rateLimitEarlyStage,
+  inspectStage,
+  hotspotStage,
+  rateLimitStage,
+  // Other routes read their body (up to the buffer size) only once the limits admitted the request.
+  bufferStage,
+];
 
 /** Every feature the registered stages and the proxy stage enforce, sorted: announced in the xDS node's client_features. */
 export function enforcedFeatures(): string[] {

@@ -16,23 +16,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../pipeline/exchange.js';
+import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { responseHeaders } from './headers.js';
 
-/** How a call ended without a complete committed answer. */
+/**
+ * How a call ended without a complete committed answer: an exchange's error kinds that an
+ * upstream call can cause (see ErrorKind), or the owner discarded the head.
+ */
 export type CallErrorKind =
-  /** The client went away (before or after the commit). */
-  | 'client-gone'
-  /** No head (headersTimeout) or a stalled body (bodyTimeout). */
-  | 'timeout'
-  /** Never got an answer: refused, reset or unreachable before the head. */
-  | 'connect'
-  /** The upstream broke off after its head. */
-  | 'upstream-reset'
-  /** The streamed request body went over the limit. */
-  | 'body-too-large'
-  /** The owner discarded the head. */
-  | 'discarded';
+  Extract<ErrorKind, 'client-gone' | 'timeout' | 'connect' | 'upstream-reset' | 'body-too-large' | 'client-slow'> | 'discarded';
 
 export interface CallError {
   readonly kind: CallErrorKind;
@@ -59,14 +51,18 @@ export interface CallOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** A request body that streams (too large to buffer) may pause at most this long between chunks (ms). */
+  readonly requestBodyIdleMs?: number;
 }
 
 export interface CallRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: Record<string, string | string[]>;
-  /** A body read before (a route that inspects bodies), or undefined to stream the client's body. */
+  /** A body read before (buffered or inspected), or undefined to stream the client's body. */
   readonly body: Buffer | undefined;
+  /** The part of a body too large to buffer that was read already: sent first, then the rest streams. */
+  readonly prefix?: readonly Buffer[] | undefined;
   /** Whether the client's request has a body to stream (ignored when `body` is given). */
   readonly streamBody: boolean;
 }
@@ -78,27 +74,27 @@ export class PayloadTooLarge extends Error {
 }
 
 /**
- * The client's body as the upstream call reads it: the client's stream is piped in only when the
- * call first reads (once connected), so a call that never got a connection leaves the body
- * untouched for another try. Counts the bytes and fails past the limit.
+ * Counts a streamed request body and fails it past the limit. `onFirstRead` runs when the upstream
+ * call first reads (once it has a connection): the client's body is only piped in then, so a call
+ * that never got a connection leaves it untouched for another try.
  */
 class BodyLimit extends Transform {
   #seen = 0;
-  #piped = false;
+  #started = false;
   constructor(
-    private readonly source: NodeJS.ReadableStream,
     private readonly limit: number,
+    private readonly onFirstRead: (self: BodyLimit) => void,
   ) {
     super();
   }
   /** Whether the client's body has started to flow into the call. */
   get started(): boolean {
-    return this.#piped;
+    return this.#started;
   }
   override _read(size: number): void {
-    if (!this.#piped) {
-      this.#piped = true;
-      this.source.pipe(this);
+    if (!this.#started) {
+      this.#started = true;
+      this.onFirstRead(this);
     }
     super._read(size);
   }
@@ -132,6 +128,7 @@ function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof ClientGone) return 'client-gone';
   if (err instanceof Discarded) return 'discarded';
   if (err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge) return 'body-too-large';
+  if (err instanceof RequestBodyStalled || err.cause instanceof RequestBodyStalled) return 'client-slow';
   if (
     err instanceof CallTimeout ||
     err instanceof errors.HeadersTimeoutError ||
@@ -153,7 +150,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   /** Set by abort() before the request had a connection: applied by onRequestStart. */
   #aborted: Error | undefined;
-  /** The streamed body, when the client's body is streamed. */
+  /** The streamed body, when the client's body streams. */
   #body: { readonly started: boolean } | undefined;
   #clientGone = false;
   #draining = false;
@@ -265,6 +262,40 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The client's body as it streams: over the size limit it fails (413), and while it streams the
+ * client may pause at most `requestBodyIdleMs` between chunks (then the request is cut off), so a
+ * trickling client cannot hold an upstream connection for long.
+ */
+function streamedBody(x: Exchange, prefix: readonly Buffer[] | undefined, options: CallOptions): BodyLimit {
+  return new BodyLimit(options.maxBodyBytes, (limit) => {
+    if (prefix) for (const chunk of prefix) limit.write(chunk);
+    const { req } = x;
+    const idle = options.requestBodyIdleMs;
+    if (idle !== undefined && idle > 0 && !req.complete) {
+      const socket = req.socket;
+      const onIdle = (): void => {
+        limit.destroy(new RequestBodyStalled(idle));
+      };
+      socket.setTimeout(idle, onIdle);
+      const done = (): void => {
+        socket.setTimeout(0);
+        socket.off('timeout', onIdle);
+      };
+      req.once('end', done);
+      req.once('close', done);
+    }
+    x.expectContinue();
+    req.pipe(limit);
+  });
+}
+
+export class RequestBodyStalled extends Error {
+  constructor(readonly idleMs: number) {
+    super(`the request body paused for more than ${idleMs} ms`);
+  }
+}
+
 /** Starts a call to `pool` for the exchange; its owner hears about the head and the end. */
 export function dispatchCall(
   x: Exchange,
@@ -277,14 +308,15 @@ export function dispatchCall(
 ): UpstreamCall {
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = request.headers;
-  const call = new UpstreamCall(x, origin, owner, stopwatch);
   if (request.body !== undefined) {
     body = request.body;
     headers['content-length'] = String(request.body.length); // it may have come chunked
-  } else if (request.streamBody) {
-    const limited = new BodyLimit(x.req, options.maxBodyBytes);
-    call.setBody(limited);
-    body = limited;
+  }
+  const call = new UpstreamCall(x, origin, owner, stopwatch);
+  if (request.body === undefined && request.streamBody) {
+    const streamed = streamedBody(x, request.prefix, options);
+    call.setBody(streamed);
+    body = streamed;
   }
   x.attempts++;
   pool.dispatch(

@@ -14,6 +14,7 @@ import { Exchange, type ExchangeHooks } from '../pipeline/exchange.js';
 import { endExchange, run } from '../pipeline/runner.js';
 import { TAKEN, type Stage } from '../pipeline/stage.js';
 import { BackendGuardRegistry, NO_EVENTS, type BackendEvents } from '../policy/breaker/index.js';
+import { headerPolicy } from './headers.js';
 import { BackendSender, type SendOwner, type SendResult } from './send.js';
 import { ProxyStage, answerSendResult } from './stage.js';
 import { Upstreams, type Backend } from './upstreams.js';
@@ -92,7 +93,7 @@ async function gateway(ports: number[], cb: Partial<CircuitBreakerIR> | undefine
   prepared.commit();
   guards.commit();
   const backend = prepared.backends.get(ir.id) as Backend;
-  const sender = new BackendSender({ call: CALL, stopwatch: time, clock: time, timers: time, random: () => 0 });
+  const sender = new BackendSender({ call: CALL, headers: headerPolicy([]), stopwatch: time, clock: time, timers: time, random: () => 0 });
   const route: RouteIR = {
     id: 'ns/r/rule-0',
     route: { namespace: 'ns', name: 'r' },

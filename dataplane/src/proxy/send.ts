@@ -49,7 +49,7 @@ import { backoffMs, retryAfterMs } from '../policy/breaker/backoff.js';
 import { REJECTED } from '../policy/breaker/breaker.js';
 import type { RetryReason } from '../policy/breaker/events.js';
 import { CallTimeout, dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders } from './headers.js';
+import { upstreamHeaders, type HeaderPolicy } from './headers.js';
 import type { Backend, Endpoint } from './upstreams.js';
 
 export type SendResult =
@@ -78,6 +78,8 @@ export interface SendOptions {
 
 export interface SenderDeps {
   readonly call: CallOptions;
+  /** What the upstream request's headers carry (forwarding, identity). */
+  readonly headers: HeaderPolicy;
   /** Monotonic ms (tries, deadlines, backoff). */
   readonly stopwatch: Clock;
   /** Wall-clock ms (Retry-After dates). */
@@ -181,8 +183,9 @@ class Send implements CallOwner {
       {
         method: x.method,
         path: x.url,
-        headers: upstreamHeaders(x.req.headers, x.clientIp, x.tenant, x.user),
+        headers: upstreamHeaders(x.req.headers, x, deps.headers),
         body,
+        prefix: x.bodyPrefix,
         streamBody: x.hasBody,
       },
       deps.call,

@@ -47,6 +47,16 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
     case 'body-too-large':
       if (!res.headersSent) return sendBodyTooLarge(x, options.maxBodyBytes);
       break;
+    case 'client-slow':
+      x.status = 408;
+      x.error = 'client-slow';
+      if (!res.headersSent)
+        sendProblem(res, 408, 'request-timeout', 'Request body too slow', 'The request body paused too long.', undefined, {
+          ...x.responseHeaders,
+          connection: 'close',
+        });
+      else res.destroy();
+      return;
     case 'timeout':
       if (!res.headersSent) {
         x.status = 504;
