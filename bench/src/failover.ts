@@ -96,6 +96,7 @@ async function sigkill(s: Settings) {
 }
 
 async function allFailing(s: Settings, t: FailoverTopology) {
+  await runLoad(t.url, { rate: s.rate, durationS: s.baselineS, warmupS: 0 }); // warm (JIT, connections)
   await Promise.all(t.replicas.map((r) => r.configure({ errorRate: 1, errorStatuses: [502] })));
   await runLoad(t.url, { rate: s.rate, durationS: s.failingS, warmupS: 0 });
   await waitForBackend(t.gateway.adminUrl, (b) => b.breaker?.state === 'open', 'the breaker open', 3_000);

@@ -26,7 +26,7 @@ export const BACKEND_ID = 'failover/replicas:80';
 export const FAILOVER_POLICY = {
   healthIntervalMs: 1_000,
   consecutiveGatewayErrors: 3,
-  perTryTimeoutMs: 250,
+  perTryTimeoutMs: 500,
   backoffMaxMs: 25,
   openBaseMs: 5_000,
   jitterPercent: 10,
