@@ -31,12 +31,18 @@ import { BodyBudget } from './inspect/budget.js';
 import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
+/** How long a starting gateway's readiness waits for its first Redis connection. */
+const REDIS_STARTUP_GRACE_MS = 5000;
+
 async function main(flags: GatewayFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
   const clock = systemClock;
   const timers = systemTimers;
 
   let redis: Redis | undefined;
+  /** Whether Redis has been reachable once since start (readiness waits a little for the first connection). */
+  let redisSeen = false;
+  const startedAt = monotonicClock.now();
   if (flags.redis) {
     redis = new Redis(flags.redis, {
       enableOfflineQueue: false,
@@ -51,7 +57,10 @@ async function main(flags: GatewayFlags): Promise<number> {
       enableAutoPipelining: false,
     });
     redis.on('error', (err: Error) => log.debug('redis error', { error: redactSecrets(err.message, flags.redis) }));
-    redis.on('ready', () => log.info('redis ready'));
+    redis.on('ready', () => {
+      redisSeen = true;
+      log.info('redis ready');
+    });
   }
   const hotspots = new HotspotRegistry();
   // Scraped only after `guards` below exists.
@@ -299,7 +308,10 @@ async function main(flags: GatewayFlags): Promise<number> {
         };
       // Ready whenever a config is loaded: a route whose limits fail closed without Redis answers
       // 503 itself, and every other route serves — taking the replica out of its Services would
-      // stop those too.
+      // stop those too. Only a fresh process waits up to REDIS_STARTUP_GRACE_MS for its first
+      // connection, so that it does not take traffic in the moment before Redis answers.
+      if (redis && !redisSeen && monotonicClock.now() - startedAt < REDIS_STARTUP_GRACE_MS)
+        return { ok: false, detail: `waiting for the first connection to Redis (at most ${REDIS_STARTUP_GRACE_MS / 1000} s after start)` };
       const redisNote = redis ? `, Redis ${redis.status === 'ready' ? 'ready' : 'unreachable (failure modes apply)'}` : '';
       return {
         ok: true,

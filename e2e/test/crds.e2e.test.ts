@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { KINDS, NOT_ENFORCED } from '@jarvis/api';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { examplesDir, invalidExamples, kubectlInvalidErrors, loadManifests, policyCliErrors, validExampleFiles } from '../src/examples.js';
+import { installCrds, repoCrdFiles } from '../src/envtest/crds.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
 import { repoRoot } from '../src/paths.js';
 import { CommandError, run } from '../src/util/exec.js';
@@ -31,6 +32,9 @@ let crdsApplied: { code: number; stderr: string; stdout: string };
 
 beforeAll(async () => {
   kubectl = kubectlFor(inject('kubeconfig'));
+  // As the harness (and envtest:up) leave them — other files (the chart's server-side apply) may
+  // have changed how they are managed since.
+  await installCrds({ kubeconfig: inject('kubeconfig') }, await repoCrdFiles());
   crdsApplied = await kubectl(['apply', '-f', join(repoRoot, 'crds')]);
 });
 
