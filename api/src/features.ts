@@ -27,7 +27,7 @@ export function sectionFeature(kind: PolicyKind, section: string): string {
 export const POLICY_SECTIONS: Readonly<Record<PolicyKind, readonly string[]>> = {
   RateLimitPolicy: ['hotspot'],
   QueuePolicy: ['async', 'deadLetter'],
-  CircuitBreakerPolicy: ['breaker', 'outlierDetection', 'activeHealthCheck'],
+  CircuitBreakerPolicy: ['breaker', 'outlierDetection', 'activeHealthCheck', 'retry'],
   DegradationPolicy: ['fallback', 'triggers', 'featureToggles'],
   CachePolicy: [],
 };
@@ -74,6 +74,7 @@ export function backendFeatures(backend: BackendIR): string[] {
   if (cb.breaker) out.push(sectionFeature('CircuitBreakerPolicy', 'breaker'));
   if (cb.outlierDetection) out.push(sectionFeature('CircuitBreakerPolicy', 'outlierDetection'));
   if (cb.activeHealthCheck) out.push(sectionFeature('CircuitBreakerPolicy', 'activeHealthCheck'));
+  if (cb.retry) out.push(sectionFeature('CircuitBreakerPolicy', 'retry'));
   return out.sort();
 }
 

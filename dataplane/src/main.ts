@@ -16,6 +16,7 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
+import { backendEvents } from './observe/backend-events.js';
 import { redactSecrets } from './observe/redact.js';
 import { describeLevel } from './observe/limits.js';
 import { LimitsReport } from './observe/limits-report.js';
@@ -23,6 +24,7 @@ import { createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './obs
 import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
+import { BackendGuardRegistry, createProber } from './policy/breaker/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
@@ -61,7 +63,21 @@ async function main(flags: GatewayFlags): Promise<number> {
     });
   }
   const hotspots = new HotspotRegistry();
-  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
+  // Scraped only after `guards` below exists.
+  const metrics = createGatewayMetrics(
+    () => hotspots.topK(),
+    redisStoreTotals,
+    () => guards.view(),
+  );
+  // Breakers, retry budgets, endpoint health and ejections: kept across config reloads.
+  const prober = createProber({ timers });
+  const guards = new BackendGuardRegistry({
+    clock: monotonicClock,
+    timers,
+    random: Math.random,
+    prober,
+    events: backendEvents(metrics, log),
+  });
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
     ...(redis
@@ -123,6 +139,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           upstreams,
           stores,
           hotspots,
+          backendGuards: guards,
           call: callOptions,
           body,
           headerPolicy: headers,
@@ -302,6 +319,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       };
     },
     hotkeys: () => hotspots.topK(),
+    backends: () => ({ backends: guards.view() }),
     config: () =>
       current
         ? {
@@ -345,6 +363,8 @@ async function main(flags: GatewayFlags): Promise<number> {
           await stopSource();
           identifier.close();
           await admin.close();
+          guards.close();
+          await prober.close();
           await upstreams.close();
           redis?.disconnect();
           resolve(0);

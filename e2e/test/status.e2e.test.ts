@@ -21,7 +21,7 @@ let gateway: GatewayProcess | undefined;
 let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined;
 
 /** The kinds a gateway of this build enforces (each issue that builds a kind adds it here). */
-const ENFORCED_KINDS: readonly PolicyKind[] = ['RateLimitPolicy'];
+const ENFORCED_KINDS: readonly PolicyKind[] = ['RateLimitPolicy', 'CircuitBreakerPolicy'];
 
 const examplePolicies = validExampleFiles()
   .flatMap(loadManifests)
@@ -103,7 +103,8 @@ describe('status with the real gateway', () => {
   it('the gateway says which features of its config it does not enforce (log and metric)', async () => {
     const unenforced = await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature('QueuePolicy') });
     expect(unenforced).toBeGreaterThan(0);
-    expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature('RateLimitPolicy') })).toBeUndefined();
+    for (const kind of ENFORCED_KINDS)
+      expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature(kind) })).toBeUndefined();
     expect(allFeatures()).toContain(kindFeature('CachePolicy'));
   });
 

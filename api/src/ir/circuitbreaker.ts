@@ -5,12 +5,13 @@ import { Millis, Name, PolicyRef, Positive, StatusCode, literals } from './commo
 const percent = Type.Integer({ minimum: 0, maximum: 100 });
 
 export const BreakerIR = Type.Object({
-  /** Sorted. */
+  /** Sorted. Other 4xx statuses are neutral, every other status a success. */
   failureStatusCodes: Type.Array(StatusCode),
   countTimeouts: Type.Boolean(),
   countConnectErrors: Type.Boolean(),
   consecutiveFailures: Type.Optional(Positive),
   failureRatePercent: percent,
+  /** A call is slow when its head (or its failure) came later than thresholdMs after it was sent. */
   slowCall: Type.Optional(Type.Object({ thresholdMs: Millis, ratePercent: percent })),
   /** Count: the last `size` calls; Time: the calls of the last `durationMs`. */
   window: Type.Union([
@@ -18,9 +19,15 @@ export const BreakerIR = Type.Object({
     Type.Object({ type: Type.Literal('Time'), durationMs: Millis }),
   ]),
   minimumCalls: Positive,
-  halfOpen: Type.Object({ maxProbes: Positive, successThreshold: Positive }),
-  /** base × (multiplierPercent/100)^reopenings, at most max. */
-  openDuration: Type.Object({ baseMs: Millis, maxMs: Millis, multiplierPercent: Type.Integer({ minimum: 100 }) }),
+  /** successThreshold ≤ maxProbes; a probe still open after probeTimeoutMs fails. */
+  halfOpen: Type.Object({ maxProbes: Positive, successThreshold: Positive, probeTimeoutMs: Millis }),
+  /** base × (multiplierPercent/100)^reopenings, ± jitterPercent at random, at most max. */
+  openDuration: Type.Object({
+    baseMs: Millis,
+    maxMs: Millis,
+    multiplierPercent: Type.Integer({ minimum: 100 }),
+    jitterPercent: percent,
+  }),
 });
 
 export const OutlierDetectionIR = Type.Object({
@@ -31,6 +38,8 @@ export const OutlierDetectionIR = Type.Object({
   maxEjectionTimeMs: Millis,
   maxEjectionPercent: percent,
   failurePercentage: Type.Optional(Type.Object({ thresholdPercent: percent, minimumHosts: Positive, requestVolume: Positive })),
+  /** Eject below mean − stdevFactorPercent/100 × σ of the success rates. */
+  successRate: Type.Optional(Type.Object({ minimumHosts: Positive, requestVolume: Positive, stdevFactorPercent: Positive })),
 });
 
 export const ActiveHealthCheckIR = Type.Object({
@@ -46,10 +55,26 @@ export const ActiveHealthCheckIR = Type.Object({
   ),
 });
 
+export const RetryIR = Type.Object({
+  /** Retries after the first try. */
+  attempts: Positive,
+  /** Time limit of each try (to the end of its answer). */
+  perTryTimeoutMs: Type.Optional(Millis),
+  /** Status codes sorted. */
+  retryOn: Type.Object({ statusCodes: Type.Array(StatusCode), timeouts: Type.Boolean(), connectErrors: Type.Boolean() }),
+  /** Full jitter: random up to min(maxMs, baseMs × 2^(retry − 1)); baseMs ≤ maxMs. */
+  backoff: Type.Object({ baseMs: Millis, maxMs: Millis }),
+  /** Retries in flight < percent × requests in flight, or a token of minRetriesPerSecond. */
+  budget: Type.Object({ percent, minRetriesPerSecond: Type.Integer({ minimum: 0 }) }),
+});
+
 export const CircuitBreakerIR = Type.Object({
   breaker: Type.Optional(BreakerIR),
   outlierDetection: Type.Optional(OutlierDetectionIR),
   activeHealthCheck: Type.Optional(ActiveHealthCheckIR),
+  retry: Type.Optional(RetryIR),
+  /** Below this share of healthy, admitted ready endpoints, traffic goes to every ready endpoint; 0: never. */
+  panicThresholdPercent: percent,
   /** The policy this comes from. */
   source: PolicyRef,
 });

@@ -50,6 +50,9 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
     }
   });
   sortedUnique(route.backends, (b) => b.backend, `${path}.backends`, 'backend', errors);
+  const t = route.timeouts;
+  if (t?.requestMs !== undefined && t.backendRequestMs !== undefined && t.backendRequestMs > t.requestMs)
+    errors.push(`${path}.timeouts.backendRequestMs: must not exceed requestMs`);
 
   const rl = route.rateLimit;
   if (rl) {
@@ -176,17 +179,21 @@ export function backendInvariants(be: BackendIR, path = 'backend'): string[] {
   const cb = be.circuitBreaker;
   if (cb) {
     const cp = `${path}.circuitBreaker`;
-    if (!cb.breaker && !cb.outlierDetection && !cb.activeHealthCheck)
-      errors.push(`${cp}: needs breaker, outlierDetection or activeHealthCheck`);
+    if (!cb.breaker && !cb.outlierDetection && !cb.activeHealthCheck && !cb.retry)
+      errors.push(`${cp}: needs breaker, outlierDetection, activeHealthCheck or retry`);
     const b = cb.breaker;
     if (b) {
       if (b.halfOpen.successThreshold > b.halfOpen.maxProbes)
         errors.push(`${cp}.breaker.halfOpen.successThreshold: must not exceed maxProbes`);
       if (b.openDuration.baseMs > b.openDuration.maxMs) errors.push(`${cp}.breaker.openDuration.baseMs: must not exceed maxMs`);
+      if (b.window.type === 'Time' && b.window.durationMs <= 0) errors.push(`${cp}.breaker.window.durationMs: must be positive`);
     }
+    const r = cb.retry;
+    if (r && r.backoff.baseMs > r.backoff.maxMs) errors.push(`${cp}.retry.backoff.baseMs: must not exceed maxMs`);
     const o = cb.outlierDetection;
     if (o && o.baseEjectionTimeMs > o.maxEjectionTimeMs)
       errors.push(`${cp}.outlierDetection.baseEjectionTimeMs: must not exceed maxEjectionTimeMs`);
+    if (o && o.intervalMs <= 0) errors.push(`${cp}.outlierDetection.intervalMs: must be positive`);
     const h = cb.activeHealthCheck;
     if (h) {
       if (h.timeoutMs >= h.intervalMs) errors.push(`${cp}.activeHealthCheck.timeoutMs: must be lower than intervalMs`);

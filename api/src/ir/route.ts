@@ -3,7 +3,7 @@
  * need it. Compiled policies hang off the route; backends are referenced by their BackendIR id.
  */
 import { Type } from '@sinclair/typebox';
-import { Count, Name, literals } from './common.js';
+import { Count, Millis, Name, literals } from './common.js';
 import { CacheIR } from './cache.js';
 import { DegradationIR } from './degradation.js';
 import { QueueIR } from './queue.js';
@@ -81,6 +81,12 @@ export const RouteIR = Type.Object({
   degradation: Type.Optional(DegradationIR),
   /** Response cache. */
   cache: Type.Optional(CacheIR),
+  /**
+   * The HTTPRoute rule's timeouts (Gateway API): requestMs bounds the whole exchange (from the
+   * request's arrival to the end of its answer, retries included), backendRequestMs each try to
+   * a backend; absent (or 0s in the HTTPRoute): none. backendRequestMs ≤ requestMs.
+   */
+  timeouts: Type.Optional(Type.Object({ requestMs: Type.Optional(Millis), backendRequestMs: Type.Optional(Millis) })),
 });
 
 /** One entry of a gateway's match table: the match `match` of route `route`. */

@@ -84,6 +84,11 @@ export const CacheIR = CacheIRSchema;
 export type CacheIR = Immutable<Static<typeof CacheIRSchema>>;
 export const CircuitBreakerIR = CircuitBreakerIRSchema;
 export type CircuitBreakerIR = Immutable<Static<typeof CircuitBreakerIRSchema>>;
+/** The sections of a CircuitBreakerIR. */
+export type BreakerIR = NonNullable<CircuitBreakerIR['breaker']>;
+export type OutlierDetectionIR = NonNullable<CircuitBreakerIR['outlierDetection']>;
+export type ActiveHealthCheckIR = NonNullable<CircuitBreakerIR['activeHealthCheck']>;
+export type RetryIR = NonNullable<CircuitBreakerIR['retry']>;
 
 export const GatewayIR = Type.Object({
   /** `<namespace>/<name>` of the Gateway; gateways of this group subscribe to it by this name. */

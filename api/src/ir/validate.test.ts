@@ -90,6 +90,21 @@ describe('validateIR', () => {
       /deactivateMs: must be lower than activateMs/,
     ],
     [
+      'a backend timeout longer than the request timeout',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 1, 'timeouts').backendRequestMs = 6000),
+      /routes\[1\]\.timeouts\.backendRequestMs: must not exceed requestMs/,
+    ],
+    [
+      'a retry backoff whose base exceeds its max',
+      (ir: Json) => void (at(ir, 'backends', 1, 'circuitBreaker', 'retry', 'backoff').baseMs = 600),
+      /backends\[1\]\.circuitBreaker\.retry\.backoff\.baseMs: must not exceed maxMs/,
+    ],
+    [
+      'a panic threshold over 100 percent',
+      (ir: Json) => void (at(ir, 'backends', 1, 'circuitBreaker').panicThresholdPercent = 101),
+      /panicThresholdPercent/,
+    ],
+    [
       'an unknown policy kind',
       (ir: Json) => void (at(ir, 'gateways', 0, 'policies', 0).kind = 'FooPolicy'),
       /policies\/0\/kind|policies\[0\]\.kind/,

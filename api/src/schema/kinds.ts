@@ -63,8 +63,8 @@ export const KINDS = [
     singular: 'circuitbreakerpolicy',
     shortNames: ['cbp'],
     summary:
-      'CircuitBreakerPolicy describes circuit breakers, passive outlier detection and active health checks for backends, to switch traffic away from failing pods.',
-    enforced: false,
+      'CircuitBreakerPolicy protects backends with circuit breakers, retries within a budget, passive outlier detection and active health checks, switching traffic away from failing pods.',
+    enforced: true,
     spec: CircuitBreakerPolicySpec,
   },
   {

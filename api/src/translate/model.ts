@@ -77,6 +77,8 @@ export interface RuleModel {
   readonly backendRefs: readonly BackendRefModel[];
   /** Filters are not implemented yet: a rule with filters makes the route UnsupportedValue. */
   readonly filterCount: number;
+  /** `timeouts` in milliseconds; 0 (`0s`) or absent: no timeout. */
+  readonly timeouts?: { readonly requestMs?: number; readonly backendRequestMs?: number };
 }
 
 export interface HTTPRouteModel {

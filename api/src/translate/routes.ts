@@ -87,6 +87,7 @@ export function buildRoutes(
       ...(queue ? { queue: compile.queue(queue) } : {}),
       ...(degradation ? { degradation: compile.degradation(degradation) } : {}),
       ...(cache ? { cache: compile.cache(cache) } : {}),
+      ...(rule.timeouts ? { timeouts: rule.timeouts } : {}),
     };
     const refs = [
       ...(rateLimit?.policies ?? []),

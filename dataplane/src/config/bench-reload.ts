@@ -21,6 +21,7 @@ import { monotonicClock, systemClock, systemTimers } from '../clock.js';
 import { BodyBudget } from '../inspect/budget.js';
 import { compileGatewaySliced, type CompileDeps } from '../pipeline/compile.js';
 import { headerPolicy } from '../proxy/headers.js';
+import { BackendGuardRegistry, NO_EVENTS, createProber } from '../policy/breaker/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { Upstreams } from '../proxy/upstreams.js';
@@ -61,6 +62,13 @@ async function main(): Promise<void> {
     upstreams,
     stores: { memory: createMemoryStore({ clock: systemClock, maxKeys: 10_000 }) },
     hotspots: new HotspotRegistry(),
+    backendGuards: new BackendGuardRegistry({
+      clock: monotonicClock,
+      timers: systemTimers,
+      random: Math.random,
+      prober: createProber({ timers: systemTimers }),
+      events: NO_EVENTS,
+    }),
     call: { maxBodyBytes: 1 << 20, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1 << 20, inspectBytes: 1 << 20, timeoutMs: 1000, budget: new BodyBudget(1 << 24), timers: systemTimers },
     headerPolicy: headerPolicy([]),

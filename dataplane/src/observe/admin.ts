@@ -1,6 +1,6 @@
 /**
  * The admin listener (separate from traffic, loopback by default): health, readiness, metrics,
- * and the admin API. express serves it; it is never on the request path.
+ * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`). express serves it; it is never on the request path.
  */
 import type { Server } from 'node:http';
 import express from 'express';
@@ -10,6 +10,8 @@ export interface AdminDeps {
   readonly registry: Registry;
   readonly ready: () => { ok: boolean; detail: string };
   readonly hotkeys: () => unknown;
+  /** Every backend with its breaker and every endpoint's readiness, health and ejection. */
+  readonly backends: () => unknown;
   readonly config: () => unknown;
 }
 
@@ -31,6 +33,9 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
   });
   app.get('/admin/hotkeys', (_req, res) => {
     res.json(deps.hotkeys());
+  });
+  app.get('/admin/backends', (_req, res) => {
+    res.json(deps.backends());
   });
   app.get('/admin/config', (_req, res) => {
     res.json(deps.config());

@@ -36,6 +36,20 @@ export function statusClass(status: number): string {
 /** Request duration buckets (seconds): sub-millisecond for answers the gateway gives itself. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** Backends of the config in force as the admin view shows them, read at scrape time. */
+export type BackendsSource = () => readonly {
+  readonly id: string;
+  readonly breaker: { readonly state: string } | null;
+  readonly endpoints: readonly {
+    readonly ready: boolean;
+    readonly health: string;
+    readonly ejected: boolean;
+    readonly receivesTraffic: boolean;
+  }[];
+}[];
+
+const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+
 /** Requests being handled: a plain number on the request path, read when scraped. */
 function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
   let n = 0;
@@ -50,7 +64,7 @@ function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
   return { inc: () => void n++, dec: () => void n-- };
 }
 
-export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals) {
+export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals, backends: BackendsSource = () => []) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
   /** A counter that reads one of the Redis store's process-wide totals at scrape time. */
@@ -204,6 +218,81 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       registry,
     }),
     inFlight: inFlightGauge(registry),
+    // ── traffic switching (CircuitBreakerPolicy) ──
+    breakerState: new Gauge({
+      name: 'jarvis_gateway_breaker_state',
+      help: 'Circuit breaker state per backend: 1 for the state it is in (closed, open, half_open), 0 for the others.',
+      labelNames: ['backend', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const b of backends()) {
+          if (!b.breaker) continue;
+          for (const state of BREAKER_STATES) this.set({ backend: b.id, state }, b.breaker.state === state ? 1 : 0);
+        }
+      },
+    }),
+    breakerTransitions: new Counter({
+      name: 'jarvis_gateway_breaker_transitions_total',
+      help: 'Circuit breaker transitions per backend (from, to).',
+      labelNames: ['backend', 'from', 'to'],
+      registers: [registry],
+    }),
+    breakerRejected: cellCounter({
+      name: 'jarvis_gateway_breaker_rejected_total',
+      help: 'Calls failed fast by an open breaker (or with every half-open probe slot taken), per backend.',
+      labelNames: ['backend'],
+      registry,
+    }),
+    endpoints: new Gauge({
+      name: 'jarvis_gateway_backend_endpoints',
+      help: 'Endpoints per backend by state: ready (EndpointSlice), unhealthy (active health check), ejected (outlier detection), receiving (gets new requests now).',
+      labelNames: ['backend', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const b of backends()) {
+          const n = { ready: 0, unhealthy: 0, ejected: 0, receiving: 0 };
+          for (const e of b.endpoints) {
+            if (e.ready) n.ready++;
+            if (e.health === 'unhealthy') n.unhealthy++;
+            if (e.ejected) n.ejected++;
+            if (e.receivesTraffic) n.receiving++;
+          }
+          for (const [state, value] of Object.entries(n)) this.set({ backend: b.id, state }, value);
+        }
+      },
+    }),
+    ejections: new Counter({
+      name: 'jarvis_gateway_outlier_ejections_total',
+      help: 'Endpoints ejected by outlier detection, per backend and reason (consecutive_5xx, consecutive_gateway_errors, success_rate, failure_percentage); result skipped: left in because maxEjectionPercent was reached.',
+      labelNames: ['backend', 'reason', 'result'],
+      registers: [registry],
+    }),
+    readmissions: new Counter({
+      name: 'jarvis_gateway_outlier_readmissions_total',
+      help: 'Ejected endpoints re-admitted, per backend and reason (ejection_time, health_check, config).',
+      labelNames: ['backend', 'reason'],
+      registers: [registry],
+    }),
+    healthChecks: cellCounter({
+      name: 'jarvis_gateway_health_checks_total',
+      help: 'Active health-check probes per backend by result (pass, fail).',
+      labelNames: ['backend', 'result'],
+      registry,
+    }),
+    retries: cellCounter({
+      name: 'jarvis_gateway_retries_total',
+      help: 'Retries to another endpoint per backend, by what failed (status, timeout, connect).',
+      labelNames: ['backend', 'reason'],
+      registry,
+    }),
+    retryBudgetExhausted: cellCounter({
+      name: 'jarvis_gateway_retry_budget_exhausted_total',
+      help: 'Retries refused because the backend retry budget was spent, per backend.',
+      labelNames: ['backend'],
+      registry,
+    }),
   };
 }
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import { BodyBudget } from '../inspect/budget.js';
+import { BackendGuardRegistry, NO_EVENTS } from '../policy/breaker/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { headerPolicy } from '../proxy/headers.js';
@@ -63,6 +64,13 @@ function deps(time: ManualTime): CompileDeps {
     upstreams: u,
     stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }) },
     hotspots: new HotspotRegistry(),
+    backendGuards: new BackendGuardRegistry({
+      clock: time,
+      timers: time,
+      random: () => 0,
+      prober: { probe: () => {}, close: async () => {} },
+      events: NO_EVENTS,
+    }),
     call: { maxBodyBytes: 1024, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1024, inspectBytes: 1024, timeoutMs: 1000, budget: new BodyBudget(1 << 20), timers: time },
     headerPolicy: headerPolicy([]),
@@ -101,6 +109,8 @@ describe('compileGatewaySliced', () => {
     const time = new ManualTime(0);
     const d = deps(time);
     compileGateway(config(3, 41000), d).commit();
+    const guardsBefore = d.backendGuards.view();
+    expect(guardsBefore).toHaveLength(3);
     const bad = config(3, 42000);
     const broken: GatewayConfig = {
       ...bad,
@@ -112,5 +122,7 @@ describe('compileGatewaySliced', () => {
     expect(() => compileGateway(broken, d)).toThrow(/does not exist/);
     // The running config's pools are the only ones; none was made for, or closed by, the broken one.
     expect(d.upstreams.origins()).toEqual(['http://127.0.0.1:41000', 'http://127.0.0.1:41001', 'http://127.0.0.1:41002']);
+    // Nor its backend guards: the running config's are the registry's.
+    expect(d.backendGuards.view()).toEqual(guardsBefore);
   });
 });

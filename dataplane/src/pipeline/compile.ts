@@ -1,20 +1,24 @@
 /**
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
- * the request path. Compiling has no side effect on the running config: pools for new endpoints
- * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
- * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints,
+ * the backends' guards (breakers, health checks, ejections) and the new hot-key guards are made
+ * beside the running ones and put in force by `commit()` once everything compiled (the guards
+ * then take over their predecessors' state and start their health checks); `abort()` (or a
+ * throw) leaves the running config exactly as it was.
  */
 import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
+import type { BackendGuardRegistry } from '../policy/breaker/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
+import { BackendSender } from '../proxy/send.js';
 import { ProxyStage } from '../proxy/stage.js';
-import type { Upstreams } from '../proxy/upstreams.js';
+import type { PreparedBackends, Upstreams } from '../proxy/upstreams.js';
 import { matcherSteps, type Matcher } from '../route/matcher.js';
 import type { StageContext } from './context.js';
 import type { Stage } from './stage.js';
@@ -48,6 +52,8 @@ export interface CompileDeps {
   readonly upstreams: Upstreams;
   readonly stores: LimitStores;
   readonly hotspots: HotspotRegistry;
+  /** The gateway's backend guards (state that survives reloads). */
+  readonly backendGuards: BackendGuardRegistry;
   readonly call: CallOptions;
   readonly body: BodySettings;
   readonly headerPolicy: HeaderPolicy;
@@ -120,10 +126,25 @@ export async function compileGatewaySliced(config: GatewayConfig, deps: CompileD
 const ROUTES_PER_STEP = 32;
 
 function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void, PendingGateway> {
-  const prepared = deps.upstreams.prepare(config.backends);
+  const backendGuards = deps.backendGuards.prepare(config.backends);
+  let prepared: PreparedBackends;
+  try {
+    prepared = deps.upstreams.prepare(config.backends, backendGuards.guards);
+  } catch (err) {
+    backendGuards.abort();
+    throw err;
+  }
   const guards: HotspotGuard[] = [];
   let finished = false;
   try {
+    const sender = new BackendSender({
+      call: deps.call,
+      headers: deps.headerPolicy,
+      stopwatch: deps.stopwatch,
+      clock: deps.clock,
+      timers: deps.timers,
+      random: deps.random,
+    });
     const matcher = yield* matcherSteps(config.gateway);
     const ctx: StageContext = {
       clock: deps.clock,
@@ -132,6 +153,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       random: deps.random,
       stores: deps.stores,
       backends: prepared.backends,
+      sender,
       call: deps.call,
       body: deps.body,
       headerPolicy: deps.headerPolicy,
@@ -150,9 +172,8 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         new ProxyStage(route, {
           backends: prepared.backends,
           call: deps.call,
-          headers: deps.headerPolicy,
-          stopwatch: deps.stopwatch,
           random: deps.random,
+          sender,
         }),
       );
       routes.set(route.id, {
@@ -172,16 +193,21 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         if (settled) return;
         settled = true;
         prepared.commit();
+        backendGuards.commit();
         deps.hotspots.replace(guards);
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
+        backendGuards.abort();
       },
     };
   } finally {
     // A throw, or a sliced compile given up half-way: drop what was made for this config.
-    if (!finished) prepared.abort();
+    if (!finished) {
+      prepared.abort();
+      backendGuards.abort();
+    }
   }
 }

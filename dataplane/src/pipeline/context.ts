@@ -6,6 +6,7 @@ import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
+import type { BackendSender } from '../proxy/send.js';
 import type { Backend } from '../proxy/upstreams.js';
 
 export interface StageContext {
@@ -18,6 +19,8 @@ export interface StageContext {
   readonly stores: LimitStores;
   /** The config's backends, prepared (not yet in force while the config compiles). */
   readonly backends: ReadonlyMap<string, Backend>;
+  /** Sends an exchange to one backend (breaker, endpoint choice, retries): see proxy/send.ts. */
+  readonly sender: BackendSender;
   readonly call: CallOptions;
   /** How request bodies are read (buffer and inspection bounds, timeout, the shared budget). */
   readonly body: BodySettings;

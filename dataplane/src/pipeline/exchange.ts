@@ -25,6 +25,8 @@ export type ErrorKind =
   | 'upstream-reset'
   /** The request body was over the limit. */
   | 'body-too-large'
+  /** The backend's circuit breaker was open: failed fast, nothing sent (503). */
+  | 'breaker-open'
   /** The client's request body did not arrive in time. */
   | 'client-slow'
   /** The gateway had no room for the request (e.g. its buffered-body budget was full). */

@@ -10,9 +10,11 @@ import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
+import { BackendGuard, NO_EVENTS } from '../policy/breaker/index.js';
+import { BackendSender } from '../proxy/send.js';
 import { headerPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
-import type { Backend } from '../proxy/upstreams.js';
+import { GuardedBackend, type Backend } from '../proxy/upstreams.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
 import { endExchange, run } from './runner.js';
 import { ANSWERED, CONTINUE, TAKEN, type Stage, type Verdict } from './stage.js';
@@ -174,14 +176,28 @@ describe('chain runner', () => {
   });
 });
 
-/** A backend of one endpoint at `port`. */
+/** A backend of one endpoint at `port`, without a CircuitBreakerPolicy. */
 function backendAt(port: number): Backend {
   const origin = `http://127.0.0.1:${port}`;
   const pool = new Pool(origin);
   pools.push(pool);
-  const endpoint = { origin, pool };
-  return { id: 'ns/upstream:80', readyCount: 1, endpoints: [endpoint], pick: () => endpoint };
+  const time = new ManualTime(0);
+  const guard = new BackendGuard(
+    { id: 'ns/upstream:80', service: { namespace: 'ns', name: 'upstream', port: 80 }, endpoints: [], policies: [] },
+    { clock: time, timers: time, random: () => 0, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
+  );
+  return new GuardedBackend('ns/upstream:80', [{ origin, pool }], guard);
 }
+
+const sender = (time: ManualTime) =>
+  new BackendSender({
+    call: { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+    stopwatch: time,
+    clock: time,
+    timers: time,
+    random: () => 0,
+    headers: headerPolicy([]),
+  });
 
 const ROUTE = {
   id: 'ns/r/rule-0',
@@ -213,9 +229,8 @@ describe('chain runner with the proxy stage', () => {
     const proxy = new ProxyStage(ROUTE, {
       backends: new Map([['ns/upstream:80', backendAt(upstream)]]),
       call: { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
-      headers: headerPolicy([]),
-      stopwatch: time,
       random: () => 0,
+      sender: sender(time),
     });
     const gw = await gateway(() => [observer, proxy]);
     expect(await (await fetch(`${gw.url}/x`)).text()).toBe('ok');
@@ -230,9 +245,8 @@ describe('chain runner with the proxy stage', () => {
     const proxy = new ProxyStage(ROUTE, {
       backends: new Map([['ns/upstream:80', backendAt(1)]]),
       call: { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
-      headers: headerPolicy([]),
-      stopwatch: new ManualTime(0),
       random: () => 0,
+      sender: sender(new ManualTime(0)),
     });
     const gw = await gateway(() => [observer, proxy]);
     expect((await fetch(`${gw.url}/x`)).status).toBe(502);

@@ -5,11 +5,12 @@
  */
 import { KINDS, allFeatures, kindFeature, type PolicyKind } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
+import { PROXY_FEATURES } from '../proxy/stage.js';
 import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 describe('enforced features', () => {
-  it('are the features the registered stages declare, each a known feature', () => {
-    const declared = [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+  it('are the features the registered stages and the proxy stage declare, each a known feature', () => {
+    const declared = [...new Set([...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
     expect(enforcedFeatures()).toEqual(declared);
     for (const f of enforcedFeatures()) expect(allFeatures()).toContain(f);
   });

@@ -1,9 +1,11 @@
 /**
  * The stages a route's chain may have, in the order they run. One line per kind of stage: a new
  * protection registers here, and its declared features are what the gateway announces it enforces
- * (see features below and api/src/features.ts). The proxy stage ends every chain.
+ * (see features below and api/src/features.ts). The proxy stage ends every chain; what it
+ * enforces of a backend's policies (CircuitBreakerPolicy) is announced as PROXY_FEATURES.
  */
 import { bufferStage, inspectStage } from '../inspect/stage.js';
+import { PROXY_FEATURES } from '../proxy/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
@@ -19,7 +21,7 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   bufferStage,
 ];
 
-/** Every feature the registered stages enforce, sorted: announced in the xDS node's client_features. */
+/** Every feature the registered stages and the proxy stage enforce, sorted: announced in the xDS node's client_features. */
 export function enforcedFeatures(): string[] {
-  return [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+  return [...new Set([...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
 }

@@ -13,7 +13,10 @@ import { endExchange, run } from '../pipeline/runner.js';
 import { TAKEN, type Stage } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOwner, type UpstreamCall } from './call.js';
 import { headerPolicy, upstreamHeaders } from './headers.js';
+import { BackendGuard, NO_EVENTS } from '../policy/breaker/index.js';
+import { BackendSender } from './send.js';
 import { ProxyStage, answerCallError } from './stage.js';
+import { GuardedBackend } from './upstreams.js';
 
 const servers: http.Server[] = [];
 const pools: Pool[] = [];
@@ -47,7 +50,12 @@ async function gatewayWith(chain: Stage[]) {
 /** A proxy in front of `upstreamPort`, through the proxy stage the way every route ends. */
 async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }) {
   const endpoint = poolAt(upstreamPort);
-  const backend = { id: 'ns/up:80', readyCount: 1, endpoints: [endpoint], pick: () => endpoint };
+  const time = new ManualTime(0);
+  const guard = new BackendGuard(
+    { id: 'ns/up:80', service: { namespace: 'ns', name: 'up', port: 80 }, endpoints: [], policies: [] },
+    { clock: time, timers: time, random: () => 0, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
+  );
+  const backend = new GuardedBackend('ns/up:80', [endpoint], guard);
   const stage = new ProxyStage(
     {
       id: 'ns/r/rule-0',
@@ -59,7 +67,12 @@ async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, heade
       backends: [{ backend: 'ns/up:80', weight: 1 }],
       unresolvedWeight: 0,
     },
-    { backends: new Map([['ns/up:80', backend]]), call: options, headers: headerPolicy([]), stopwatch: new ManualTime(0), random: () => 0 },
+    {
+      backends: new Map([['ns/up:80', backend]]),
+      call: options,
+      random: () => 0,
+      sender: new BackendSender({ call: options, headers: headerPolicy([]), stopwatch: time, clock: time, timers: time, random: () => 0 }),
+    },
   );
   return gatewayWith([stage]);
 }

@@ -29,6 +29,12 @@ export type CallErrorKind =
 export interface CallError {
   readonly kind: CallErrorKind;
   readonly cause: Error;
+  /**
+   * Whether the request had started to go out on a connection. false: it never reached the
+   * upstream (the connection was refused or could not be made, or the call timed out waiting for
+   * one), so it can be sent elsewhere whatever its method.
+   */
+  readonly sent: boolean;
 }
 
 export interface CallOwner {
@@ -67,11 +73,30 @@ export class PayloadTooLarge extends Error {
   }
 }
 
-/** Counts a streamed request body and fails it past the limit. */
+/**
+ * Counts a streamed request body and fails it past the limit. `onFirstRead` runs when the upstream
+ * call first reads (once it has a connection): the client's body is only piped in then, so a call
+ * that never got a connection leaves it untouched for another try.
+ */
 class BodyLimit extends Transform {
   #seen = 0;
-  constructor(private readonly limit: number) {
+  #started = false;
+  constructor(
+    private readonly limit: number,
+    private readonly onFirstRead: (self: BodyLimit) => void,
+  ) {
     super();
+  }
+  /** Whether the client's body has started to flow into the call. */
+  get started(): boolean {
+    return this.#started;
+  }
+  override _read(size: number): void {
+    if (!this.#started) {
+      this.#started = true;
+      this.onFirstRead(this);
+    }
+    super._read(size);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#seen += chunk.length;
@@ -92,12 +117,24 @@ class Discarded extends Error {
   }
 }
 
+/** The owner's time limit for the call (a per-try or the whole request's timeout) ran out. */
+export class CallTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`no complete answer within ${Math.round(ms)} ms`);
+  }
+}
+
 function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof ClientGone) return 'client-gone';
   if (err instanceof Discarded) return 'discarded';
   if (err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge) return 'body-too-large';
   if (err instanceof RequestBodyStalled || err.cause instanceof RequestBodyStalled) return 'client-slow';
-  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError)
+  if (
+    err instanceof CallTimeout ||
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError ||
+    err instanceof errors.ConnectTimeoutError
+  )
     return 'timeout';
   return committed ? 'upstream-reset' : 'connect';
 }
@@ -111,6 +148,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   headAt = 0;
   endedAt = 0;
   #controller: Dispatcher.DispatchController | undefined;
+  /** Set by abort() before the request had a connection: applied by onRequestStart. */
+  #aborted: Error | undefined;
+  /** The streamed body, when the client's body streams. */
+  #body: { readonly started: boolean } | undefined;
   #clientGone = false;
   #draining = false;
   #over = false;
@@ -137,6 +178,31 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#clientGone) controller.abort(new ClientGone());
+    else if (this.#aborted) controller.abort(this.#aborted);
+  }
+
+  /** Whether the client's streamed body has started to flow into this call (it cannot be sent again). */
+  get bodyStarted(): boolean {
+    return this.#body?.started ?? false;
+  }
+
+  /**
+   * Ends the call now with `err` (a CallTimeout: kind timeout). A call still waiting for a
+   * connection ends at once, reported as not sent; its request is dropped when the connection comes.
+   */
+  abort(err: Error): void {
+    if (this.#over) return;
+    if (this.#controller) {
+      this.#controller.abort(err);
+      return;
+    }
+    this.#aborted = err;
+    this.#finish({ kind: errorKind(err, false), cause: err, sent: false });
+  }
+
+  /** Attaches the streamed body (dispatchCall). */
+  setBody(body: { readonly started: boolean }): void {
+    this.#body = body;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -183,7 +249,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     const cause = this.#clientGone ? new ClientGone() : error;
-    this.#finish({ kind: errorKind(cause, this.committed), cause });
+    this.#finish({ kind: errorKind(cause, this.committed), cause, sent: this.#controller !== undefined });
   }
 
   #finish(err: CallError | undefined): void {
@@ -202,25 +268,26 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
  * trickling client cannot hold an upstream connection for long.
  */
 function streamedBody(x: Exchange, prefix: readonly Buffer[] | undefined, options: CallOptions): BodyLimit {
-  const limit = new BodyLimit(options.maxBodyBytes);
-  if (prefix) for (const chunk of prefix) limit.write(chunk);
-  const { req } = x;
-  const idle = options.requestBodyIdleMs;
-  if (idle !== undefined && idle > 0 && !req.complete) {
-    const socket = req.socket;
-    const onIdle = (): void => {
-      limit.destroy(new RequestBodyStalled(idle));
-    };
-    socket.setTimeout(idle, onIdle);
-    const done = (): void => {
-      socket.setTimeout(0);
-      socket.off('timeout', onIdle);
-    };
-    req.once('end', done);
-    req.once('close', done);
-  }
-  x.expectContinue();
-  return req.pipe(limit);
+  return new BodyLimit(options.maxBodyBytes, (limit) => {
+    if (prefix) for (const chunk of prefix) limit.write(chunk);
+    const { req } = x;
+    const idle = options.requestBodyIdleMs;
+    if (idle !== undefined && idle > 0 && !req.complete) {
+      const socket = req.socket;
+      const onIdle = (): void => {
+        limit.destroy(new RequestBodyStalled(idle));
+      };
+      socket.setTimeout(idle, onIdle);
+      const done = (): void => {
+        socket.setTimeout(0);
+        socket.off('timeout', onIdle);
+      };
+      req.once('end', done);
+      req.once('close', done);
+    }
+    x.expectContinue();
+    req.pipe(limit);
+  });
 }
 
 export class RequestBodyStalled extends Error {
@@ -244,8 +311,13 @@ export function dispatchCall(
   if (request.body !== undefined) {
     body = request.body;
     headers['content-length'] = String(request.body.length); // it may have come chunked
-  } else if (request.streamBody) body = streamedBody(x, request.prefix, options);
+  }
   const call = new UpstreamCall(x, origin, owner, stopwatch);
+  if (request.body === undefined && request.streamBody) {
+    const streamed = streamedBody(x, request.prefix, options);
+    call.setBody(streamed);
+    body = streamed;
+  }
   x.attempts++;
   pool.dispatch(
     {

@@ -1,19 +1,20 @@
 /**
- * The terminal stage of every route: picks a backend by weight and a ready endpoint of it, sends
- * the request there and commits the upstream's answer to the client. Failures before the answer
- * started are answered here with a problem: 413 for a body over the limit, 504 for a timeout, 502
- * when the upstream could not be reached; a route without a usable backend answers 500 (Gateway
- * API), a backend without a ready endpoint 503.
+ * The terminal stage of every route: picks a backend by weight and sends the request there
+ * through the backend sender (send.ts: breaker, endpoint choice, tries and retries), committing
+ * the answer it gets. Failures before the answer started are answered here with a problem: 413
+ * for a body over the limit, 504 for a timeout (a try's, or the route's timeouts.request), 502
+ * when the upstream could not be reached, 503 with Retry-After when the backend's breaker is open
+ * (`circuit-open`) and 503 when it has no endpoint to send to; a route without a usable backend
+ * answers 500 (Gateway API).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { RouteIR } from '@jarvis/api';
-import type { Clock } from '../clock.js';
+import { POLICY_SECTIONS, kindFeature, sectionFeature, type RouteIR } from '@jarvis/api';
 import { sendProblem } from '../observe/problem.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
 import { ANSWERED, TAKEN, type Stage, type Verdict } from '../pipeline/stage.js';
-import { dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders, type HeaderPolicy } from './headers.js';
+import type { CallError, CallOptions, UpstreamCall } from './call.js';
+import type { BackendSender, SendOptions, SendOwner, SendResult } from './send.js';
 import type { Backend } from './upstreams.js';
 
 /** The 413 answer to a body over `limit` bytes. */
@@ -98,20 +99,96 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
   x.error = err.kind === 'timeout' ? 'timeout' : 'upstream-reset';
 }
 
+/**
+ * What the proxy stage enforces of a backend's CircuitBreakerPolicy, through the backend sender
+ * and the backends' guards: every section.
+ */
+export const PROXY_FEATURES: readonly string[] = [
+  kindFeature('CircuitBreakerPolicy'),
+  ...POLICY_SECTIONS.CircuitBreakerPolicy.map((s) => sectionFeature('CircuitBreakerPolicy', s)),
+];
+
 export interface ProxyStageDeps {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly call: CallOptions;
-  readonly headers: HeaderPolicy;
-  readonly stopwatch: Clock;
   readonly random: () => number;
+  readonly sender: BackendSender;
 }
 
-/** Sends to a backend of the route and commits whatever it answers. */
-export class ProxyStage implements Stage, CallOwner {
+/** The 503 of a backend whose breaker is open: fail fast, with when to try again. */
+export function sendBreakerOpen(x: Exchange, backendId: string, retryAfterMs: number): void {
+  x.status = 503;
+  x.error = 'breaker-open';
+  sendProblem(
+    x.res,
+    503,
+    'circuit-open',
+    'Backend unavailable',
+    `Backend ${backendId} is failing: its circuit breaker is open.`,
+    { backend: backendId },
+    { ...x.responseHeaders, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  );
+}
+
+/** The 503 of a backend without an endpoint to send to. */
+export function sendNoEndpoint(x: Exchange, backendId: string): void {
+  x.status = 503;
+  sendProblem(
+    x.res,
+    503,
+    'no-healthy-upstream',
+    'No healthy upstream',
+    `Backend ${backendId} has no ready endpoint.`,
+    undefined,
+    x.responseHeaders,
+  );
+}
+
+/** The 504 of a request whose time (the route's timeouts.request) ran out. */
+export function sendDeadline(x: Exchange): void {
+  x.status = 504;
+  x.error = 'timeout';
+  sendProblem(x.res, 504, 'upstream-timeout', 'Upstream timed out', 'The request timed out.', undefined, x.responseHeaders);
+}
+
+/** Answers a send's result that wrote nothing to the client yet (or cuts a committed answer that broke off). */
+export function answerSendResult(x: Exchange, backendId: string, result: SendResult, options: CallOptions): void {
+  switch (result.kind) {
+    case 'answered':
+      if (result.error) answerCallError(x, result.call, result.error, options);
+      return;
+    case 'failed':
+      return answerCallError(x, result.call, result.error, options);
+    case 'discarded':
+      x.status = 502;
+      x.error = 'connect';
+      sendProblem(
+        x.res,
+        502,
+        'upstream-unavailable',
+        'Upstream unavailable',
+        'The backend could not be reached.',
+        undefined,
+        x.responseHeaders,
+      );
+      return;
+    case 'breaker-open':
+      return sendBreakerOpen(x, backendId, result.retryAfterMs);
+    case 'no-endpoint':
+      return sendNoEndpoint(x, backendId);
+    case 'deadline':
+      return sendDeadline(x);
+  }
+}
+
+/** Sends to a backend of the route (send.ts: breaker, endpoint, retries) and commits what it answers. */
+export class ProxyStage implements Stage, SendOwner {
   readonly name = 'proxy';
   readonly #picks: readonly { readonly backend: Backend | undefined; readonly weight: number }[];
   readonly #total: number;
   readonly #single: Backend | undefined;
+  readonly #requestMs: number | undefined;
+  readonly #options: SendOptions;
 
   constructor(
     route: RouteIR,
@@ -121,6 +198,8 @@ export class ProxyStage implements Stage, CallOwner {
     this.#picks = weighted.map((b) => ({ backend: deps.backends.get(b.backend), weight: b.weight }));
     this.#total = weighted.reduce((n, b) => n + b.weight, 0) + route.unresolvedWeight;
     this.#single = this.#picks.length === 1 && route.unresolvedWeight === 0 ? this.#picks[0]?.backend : undefined;
+    this.#requestMs = route.timeouts?.requestMs;
+    this.#options = { deadline: Infinity, perTryTimeoutMs: route.timeouts?.backendRequestMs };
   }
 
   /** A backend by weight; undefined: this request gets the unresolved share (500). */
@@ -138,19 +217,10 @@ export class ProxyStage implements Stage, CallOwner {
   enter(x: Exchange): Verdict {
     const { req, res } = x;
     const backend = this.pickBackend();
-    const endpoint = backend?.pick();
-    if (!endpoint) {
+    if (!backend) {
       req.resume();
-      x.status = backend ? 503 : 500;
-      sendProblem(
-        res,
-        x.status,
-        backend ? 'no-healthy-upstream' : 'no-backend',
-        backend ? 'No healthy upstream' : 'No backend',
-        backend ? `Backend ${backend.id} has no ready endpoint.` : 'The route has no usable backend.',
-        undefined,
-        x.responseHeaders,
-      );
+      x.status = 500;
+      sendProblem(res, 500, 'no-backend', 'No backend', 'The route has no usable backend.', undefined, x.responseHeaders);
       return ANSWERED;
     }
     const options = this.deps.call;
@@ -159,38 +229,19 @@ export class ProxyStage implements Stage, CallOwner {
       sendBodyTooLarge(x, options.maxBodyBytes);
       return ANSWERED;
     }
-    x.backend = backend?.id;
-    x.endpoint = endpoint.origin;
-    dispatchCall(
-      x,
-      endpoint.pool,
-      endpoint.origin,
-      {
-        method: x.method,
-        path: x.url,
-        headers: upstreamHeaders(req.headers, x, this.deps.headers),
-        body: x.body,
-        prefix: x.bodyPrefix,
-        streamBody: x.hasBody,
-      },
-      options,
-      this,
-      this.deps.stopwatch,
-    );
+    x.backend = backend.id;
+    const send = this.#requestMs === undefined ? this.#options : { ...this.#options, deadline: x.startedAt + this.#requestMs };
+    this.deps.sender.send(x, backend, this, send);
     return TAKEN;
   }
 
-  head(_call: UpstreamCall, _status: number, _headers: IncomingHttpHeaders): boolean {
+  accept(_x: Exchange, _status: number, _headers: IncomingHttpHeaders): boolean {
     return true;
   }
 
-  end(call: UpstreamCall, error: CallError | undefined): void {
-    const x = call.x;
-    x.upstreamStart = call.startedAt;
-    x.upstreamHead = call.headAt;
-    x.upstreamEnd = call.endedAt;
-    if (error === undefined) x.status = call.status;
-    else answerCallError(x, call, error, this.deps.call);
+  done(x: Exchange, result: SendResult): void {
+    if (result.kind !== 'answered') x.req.resume();
+    answerSendResult(x, x.backend ?? '', result, this.deps.call);
     endExchange(x);
   }
 }

@@ -7,7 +7,7 @@ import { durationMs } from '../duration.js';
 const sortedCodes = (codes: readonly number[]) => [...new Set(codes)].sort((a, b) => a - b);
 
 export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: PolicyRef): CircuitBreakerIR {
-  const { breaker: b, outlierDetection: o, activeHealthCheck: h } = policy.spec;
+  const { breaker: b, outlierDetection: o, activeHealthCheck: h, retry: r } = policy.spec;
   // Type HTTP without an http section probes with the schema's defaults.
   const probe = h?.type === 'HTTP' ? (h.http ?? HTTP_PROBE_DEFAULTS) : undefined;
   return {
@@ -25,11 +25,16 @@ export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: Poli
                 ? { type: 'Time', durationMs: durationMs(b.window.duration) }
                 : { type: 'Count', size: b.window.size },
             minimumCalls: b.minimumCalls,
-            halfOpen: { maxProbes: b.halfOpen.maxProbes, successThreshold: b.halfOpen.successThreshold },
+            halfOpen: {
+              maxProbes: b.halfOpen.maxProbes,
+              successThreshold: b.halfOpen.successThreshold,
+              probeTimeoutMs: durationMs(b.halfOpen.probeTimeout),
+            },
             openDuration: {
               baseMs: durationMs(b.openDuration.base),
               maxMs: durationMs(b.openDuration.max),
               multiplierPercent: b.openDuration.multiplierPercent,
+              jitterPercent: b.openDuration.jitterPercent,
             },
           },
         }
@@ -52,6 +57,15 @@ export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: Poli
                   },
                 }
               : {}),
+            ...(o.successRate
+              ? {
+                  successRate: {
+                    minimumHosts: o.successRate.minimumHosts,
+                    requestVolume: o.successRate.requestVolume,
+                    stdevFactorPercent: o.successRate.stdevFactorPercent,
+                  },
+                }
+              : {}),
           },
         }
       : {}),
@@ -67,6 +81,22 @@ export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: Poli
           },
         }
       : {}),
+    ...(r
+      ? {
+          retry: {
+            attempts: r.attempts,
+            ...(r.perTryTimeout !== undefined ? { perTryTimeoutMs: durationMs(r.perTryTimeout) } : {}),
+            retryOn: {
+              statusCodes: sortedCodes(r.retryOn.statusCodes),
+              timeouts: r.retryOn.timeouts,
+              connectErrors: r.retryOn.connectErrors,
+            },
+            backoff: { baseMs: durationMs(r.backoff.base), maxMs: durationMs(r.backoff.max) },
+            budget: { percent: r.budget.percent, minRetriesPerSecond: r.budget.minRetriesPerSecond },
+          },
+        }
+      : {}),
+    panicThresholdPercent: policy.spec.panicThresholdPercent,
     source,
   };
 }

@@ -4,7 +4,8 @@
  */
 import type { JsonObject } from '../../validate/schema-node.js';
 import type { BackendRefModel, HTTPRouteModel, MatchModel, ParentRefModel, RuleModel, ValueMatchModel } from '../model.js';
-import { enumOf, list, meta, object, optInteger, optObject, optString, string } from './reader.js';
+import { durationMs } from '../duration.js';
+import { ParseFailure, enumOf, list, meta, object, optInteger, optObject, optString, string } from './reader.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 
@@ -62,15 +63,38 @@ function parseBackendRef(raw: unknown, path: string, namespace: string): Backend
   };
 }
 
+/** A GEP-2257 duration in ms (Gateway API's pattern); undefined when absent. */
+function optDuration(v: unknown, path: string): number | undefined {
+  const text = optString(v, path);
+  if (text === undefined) return undefined;
+  const ms = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/.test(text) ? durationMs(text) : NaN;
+  if (Number.isNaN(ms)) throw new ParseFailure(path, 'must be a duration such as 500ms, 30s or 1h30m');
+  return ms;
+}
+
+/** A rule's `timeouts`; a zero duration turns that timeout off (Gateway API). */
+function parseTimeouts(raw: unknown, path: string): RuleModel['timeouts'] {
+  const t = optObject(raw, path);
+  if (!t) return undefined;
+  const requestMs = optDuration(t.request, `${path}.request`) || undefined;
+  const backendRequestMs = optDuration(t.backendRequest, `${path}.backendRequest`) || undefined;
+  if (requestMs !== undefined && backendRequestMs !== undefined && backendRequestMs > requestMs)
+    throw new ParseFailure(`${path}.backendRequest`, 'must not be longer than request');
+  if (requestMs === undefined && backendRequestMs === undefined) return undefined;
+  return { ...(requestMs !== undefined ? { requestMs } : {}), ...(backendRequestMs !== undefined ? { backendRequestMs } : {}) };
+}
+
 function parseRule(raw: unknown, path: string, namespace: string): RuleModel {
   const r = object(raw, path);
   const name = optString(r.name, `${path}.name`);
   const matches = list(r.matches, `${path}.matches`).map((m, i) => parseMatch(m, `${path}.matches[${i}]`));
+  const timeouts = parseTimeouts(r.timeouts, `${path}.timeouts`);
   return {
     ...(name ? { name } : {}),
     matches: matches.length > 0 ? matches : [{ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }],
     backendRefs: list(r.backendRefs, `${path}.backendRefs`).map((b, i) => parseBackendRef(b, `${path}.backendRefs[${i}]`, namespace)),
     filterCount: list(r.filters, `${path}.filters`).length,
+    ...(timeouts ? { timeouts } : {}),
   };
 }
 
