@@ -17,7 +17,12 @@ describe('GradientController', () => {
   it('measures minRTT at minLimit first, then grows while latency stays at minRTT and shrinks when it rises', () => {
     const time = new ManualTime(0);
     const changes: [number, LimitChange][] = [];
-    const c = new GradientController(OPTIONS, time, () => 0, (limit, _prev, why) => changes.push([limit, why]));
+    const c = new GradientController(
+      OPTIONS,
+      time,
+      () => 0,
+      (limit, _prev, why) => changes.push([limit, why]),
+    );
     for (let i = 0; i < 9; i++) c.sample(20 + i, c.epoch);
     expect(c.probing).toBe(true);
     expect(c.limit).toBe(3);
@@ -40,7 +45,12 @@ describe('GradientController', () => {
   it('re-measures minRTT every minRttInterval at minLimit and then returns to the limit it had', () => {
     const time = new ManualTime(0);
     const changes: [number, LimitChange][] = [];
-    const c = new GradientController({ ...OPTIONS, minRttSamples: 2 }, time, () => 0, (limit, _p, why) => changes.push([limit, why]));
+    const c = new GradientController(
+      { ...OPTIONS, minRttSamples: 2 },
+      time,
+      () => 0,
+      (limit, _p, why) => changes.push([limit, why]),
+    );
     c.sample(10, c.epoch);
     c.sample(10, c.epoch);
     for (let i = 0; i < 4; i++) {

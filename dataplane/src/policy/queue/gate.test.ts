@@ -149,10 +149,11 @@ describe('Gate', () => {
     });
     expect(gate.limit).toBe(2);
     const running: Ticket[] = [];
-    /** Ends the oldest running call after `rtt` ms and keeps the gate busy with new calls. */
+    /** Ends every running call after `rtt` ms, then fills the gate with new calls (they carry the limit's new epoch). */
     const cycle = (rtt: number, advance = 0) => {
       time.advance(advance);
-      gate.release(running.shift() as Ticket, rtt);
+      for (const t of running.splice(0)) gate.release(t, rtt);
+      running.push(...rec.admittedTickets.splice(0));
       for (;;) {
         const t = make('r', 0, 60_000);
         if (gate.acquire(t) !== 'admitted') {
@@ -161,18 +162,16 @@ describe('Gate', () => {
         }
         running.push(t);
       }
-      running.push(...rec.admittedTickets.splice(0));
     };
-    for (let i = 0; i < 2; i++) {
-      const t = make('r', 0, 60_000);
-      gate.acquire(t);
-      running.push(t);
-    }
+    cycle(0);
+    expect(running.length).toBe(2);
     // Four calls of 10 ms measure minRTT; the limit stays at 2 meanwhile.
-    for (let i = 0; i < 4; i++) {
-      cycle(10);
-      expect(gate.limit).toBe(2);
-    }
+    cycle(10);
+    expect(gate.limit).toBe(2);
+    expect(gate.controller?.probing).toBe(true);
+    cycle(10);
+    expect(gate.controller?.probing).toBe(false);
+    expect(gate.controller?.minRtt).toBe(10);
     // At minRTT the limit grows by the buffer plus headroom: 2 × 1.25 + √2.
     cycle(10, 100);
     expect(gate.limit).toBe(Math.floor(2 * 1.25 + Math.sqrt(2)));

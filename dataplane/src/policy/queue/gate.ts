@@ -14,7 +14,7 @@ import type { Clock, TimerHandle, Timers } from '../../clock.js';
 import { GradientController, type GradientOptions, type LimitChange } from './adaptive.js';
 import { DeadlineHeap } from './deadlines.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { Ticket, TicketState, type RejectReason } from './ticket.js';
+import { type Ticket, TicketState, type RejectReason } from './ticket.js';
 
 export interface GateOptions extends SchedulerOptions {
   /** The fixed limit; with adaptive, the highest the found limit may go. */

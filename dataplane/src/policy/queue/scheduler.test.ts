@@ -67,7 +67,12 @@ describe('Scheduler', () => {
     for (const flow of ['w1', 'w2', 'w3', 'w4']) for (let i = 0; i < 5000; i++) s.push(ticket(0, flow));
     const n = 6000;
     const counts = popCounts(s, n, (t) => t.flow);
-    for (const [flow, w] of [['w1', 1], ['w2', 2], ['w3', 3], ['w4', 4]] as const) {
+    for (const [flow, w] of [
+      ['w1', 1],
+      ['w2', 2],
+      ['w3', 3],
+      ['w4', 4],
+    ] as const) {
       const share = (counts.get(flow) ?? 0) / n;
       const expected = w / 10;
       expect(Math.abs(share - expected) / expected, `${flow}: share ${share}, weight share ${expected}`).toBeLessThanOrEqual(0.05);
