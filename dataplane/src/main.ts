@@ -16,6 +16,10 @@ import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
+import { registerQueueMetrics } from './observe/queue-metrics.js';
+import { QueueRuntime } from './policy/queue/index.js';
+import { dlqRouter } from './policy/queue/dlq/admin.js';
+import { JobsEndpointStage } from './policy/queue/jobs/endpoint.js';
 import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
@@ -62,11 +66,40 @@ async function main(flags: GatewayFlags): Promise<number> {
         }
       : {}),
   };
-  const identifier = createIdentifier(flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig, {
+  const identityConfig = flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig;
+  const identifier = createIdentifier(identityConfig, {
     clock,
     timers,
     log,
   });
+  const queueRef: { runtime?: QueueRuntime } = {};
+  const queueMetrics = registerQueueMetrics(metrics.registry, () => queueRef.runtime, clock);
+  const queues = new QueueRuntime({
+    clock,
+    timers,
+    random: Math.random,
+    redis,
+    // Each worker's blocking reads get a connection of their own that waits for Redis when it is away.
+    ...(redis
+      ? {
+          blockingRedis: () =>
+            redis
+              .duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null })
+              .on('error', (err: Error) => log.debug('redis error', { error: err.message })),
+        }
+      : {}),
+    credentialHeaders: new Set(
+      [identityConfig.jwt?.header.name, identityConfig.apiKeys?.header, 'authorization'].filter((h): h is string => h !== undefined),
+    ),
+    consumer: `${flags.nodeId}-${process.pid}`,
+    reclaimIdleMs: flags.jobReclaimAfterMs,
+    log,
+    observe: (label, classes) => queueMetrics.observe(label, classes),
+    onJob: (label, outcome) => queueMetrics.job(label, outcome),
+    onDeadLetter: (dlq, ok) => queueMetrics.deadLettered(dlq.namespace, dlq.stream, ok),
+  });
+  queueRef.runtime = queues;
+  const features = enforcedFeatures({ redis: redis !== undefined });
   process.on('SIGHUP', () => void identifier.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
@@ -87,6 +120,8 @@ async function main(flags: GatewayFlags): Promise<number> {
         upstreams,
         stores,
         hotspots,
+        queues,
+        enforced: features,
         call: callOptions,
         inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
         onModeChange: (route, mode, previous) => {
@@ -164,7 +199,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
-      features: enforcedFeatures(),
+      features,
       ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
       ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
       apply,
@@ -184,7 +219,8 @@ async function main(flags: GatewayFlags): Promise<number> {
     stopSource = () => source.close();
   }
 
-  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current });
+  const jobsEndpoint = new JobsEndpointStage({ store: () => queues.jobs, clock });
+  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current, extraFront: [jobsEndpoint] });
   const server = http.createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
@@ -229,10 +265,11 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
-            enforces: enforcedFeatures(),
+            enforces: features,
             unenforced: Object.fromEntries(current.unenforced),
           }
         : null,
+    routers: { '/admin/dlq': dlqRouter(queues, clock) },
   });
   log.info('admin listening', { port: admin.port });
 
@@ -259,6 +296,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         deadline.cancel();
         void (async () => {
           await stopSource();
+          await queues.close();
           identifier.close();
           await admin.close();
           await upstreams.close();

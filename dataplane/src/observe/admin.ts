@@ -3,7 +3,7 @@
  * and the admin API. express serves it; it is never on the request path.
  */
 import type { Server } from 'node:http';
-import express from 'express';
+import express, { type Router } from 'express';
 import type { Registry } from 'prom-client';
 
 export interface AdminDeps {
@@ -11,6 +11,8 @@ export interface AdminDeps {
   readonly ready: () => { ok: boolean; detail: string };
   readonly hotkeys: () => unknown;
   readonly config: () => unknown;
+  /** More admin APIs, by mount path (e.g. /admin/dlq). */
+  readonly routers?: Readonly<Record<string, Router>>;
 }
 
 export async function startAdmin(host: string, port: number, deps: AdminDeps): Promise<{ port: number; close(): Promise<void> }> {
@@ -35,6 +37,7 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
   app.get('/admin/config', (_req, res) => {
     res.json(deps.config());
   });
+  for (const [path, router] of Object.entries(deps.routers ?? {})) app.use(path, router);
   app.use((_req, res) => {
     res
       .status(404)

@@ -9,6 +9,7 @@ import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
+import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
 import { ProxyStage } from '../proxy/stage.js';
@@ -51,6 +52,10 @@ export interface CompileDeps {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
+  readonly queues?: QueueRuntime;
+  /** What this gateway enforces (default: every registered feature). */
+  readonly enforced?: readonly string[];
 }
 
 /** A compiled config that is not in force yet. */
@@ -62,8 +67,8 @@ export interface PendingGateway {
   abort(): void;
 }
 
-function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
-  const enforced = new Set(enforcedFeatures());
+function unenforcedFeatures(config: GatewayConfig, features: readonly string[]): Map<string, string[]> {
+  const enforced = new Set(features);
   const out = new Map<string, string[]>();
   const note = (features: readonly string[], where: string) => {
     for (const f of features) {
@@ -82,6 +87,7 @@ function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
 export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
   const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
+  const queues = deps.queues?.begin();
   try {
     const matcher = compileMatcher(config.gateway);
     const ctx: StageContext = {
@@ -96,6 +102,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
+      ...(queues ? { queues } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {
@@ -107,7 +114,12 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, stopwatch: deps.stopwatch, random: deps.random }));
       routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
     }
-    const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
+    const compiled: CompiledGateway = {
+      config,
+      matcher,
+      routes,
+      unenforced: unenforcedFeatures(config, deps.enforced ?? enforcedFeatures()),
+    };
     let settled = false;
     return {
       compiled,
@@ -116,15 +128,18 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         settled = true;
         prepared.commit();
         deps.hotspots.replace(guards);
+        queues?.commit();
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
+        queues?.abort();
       },
     };
   } catch (err) {
     prepared.abort();
+    queues?.abort();
     throw err;
   }
 }

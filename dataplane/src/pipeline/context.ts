@@ -2,6 +2,7 @@
 import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
+import type { QueueBuild } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Backend } from '../proxy/upstreams.js';
@@ -24,4 +25,6 @@ export interface StageContext {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** Queues (gates adopted from the running config when unchanged, job routes, dead-letter streams); put in force on commit. */
+  readonly queues?: QueueBuild;
 }

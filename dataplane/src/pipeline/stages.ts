@@ -5,13 +5,17 @@
  */
 import { inspectStage } from '../inspect/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
+import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
 import type { StageFactory } from './stage.js';
 
-export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage];
+export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage, queueStage];
 
-/** Every feature the registered stages enforce, sorted: announced in the xDS node's client_features. */
-export function enforcedFeatures(): string[] {
-  return [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+/**
+ * Every feature the registered stages enforce, sorted: announced in the xDS node's client_features.
+ * Features that need Redis (async jobs, dead letters) only when the gateway has it.
+ */
+export function enforcedFeatures(options: { readonly redis: boolean } = { redis: true }): string[] {
+  return [...new Set(ROUTE_STAGES.flatMap((f) => [...f.features, ...(options.redis ? (f.redisFeatures ?? []) : [])]))].sort();
 }

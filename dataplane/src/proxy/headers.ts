@@ -41,8 +41,11 @@ function endToEnd(headers: IncomingHttpHeaders, out: OutgoingHttpHeaders, skip?:
   }
 }
 
-/** Identity headers: whatever the client sent in them never reaches the upstream. */
-const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TENANT_HEADER, USER_HEADER]);
+/** The request's deadline as Unix time in ms, set by the queue stage (QueuePolicy). */
+export const DEADLINE_HEADER = 'x-jarvis-deadline';
+
+/** Headers the gateway sets: whatever the client sent in them never reaches the upstream. */
+const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TENANT_HEADER, USER_HEADER, DEADLINE_HEADER]);
 
 /**
  * Request headers for the upstream: hop-by-hop removed (including those named by Connection), the

@@ -13,7 +13,7 @@ import type { Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
 import { ANSWERED, TAKEN, type Stage, type Verdict } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders } from './headers.js';
+import { DEADLINE_HEADER, upstreamHeaders } from './headers.js';
 import type { Backend } from './upstreams.js';
 
 /** The 413 answer to a body over `limit` bytes. */
@@ -142,7 +142,7 @@ export class ProxyStage implements Stage, CallOwner {
       );
       return ANSWERED;
     }
-    const options = this.deps.call;
+    let options = this.deps.call;
     if (x.body === undefined && Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) {
       req.resume();
       sendBodyTooLarge(x, options.maxBodyBytes);
@@ -150,6 +150,13 @@ export class ProxyStage implements Stage, CallOwner {
     }
     x.backend = backend?.id;
     x.endpoint = endpoint.origin;
+    const headers = upstreamHeaders(req.headers, x.clientIp, x.tenant, x.user);
+    if (x.deadline > 0) {
+      // The rest of the queue's deadline bounds the wait for the upstream's answer, and the upstream learns it.
+      const left = Math.max(1, Math.ceil(x.deadline - this.deps.stopwatch.now()));
+      if (left < options.headersTimeoutMs) options = { ...options, headersTimeoutMs: left };
+      headers[DEADLINE_HEADER] = String(x.deadlineUnixMs);
+    }
     dispatchCall(
       x,
       endpoint.pool,
@@ -157,7 +164,7 @@ export class ProxyStage implements Stage, CallOwner {
       {
         method: x.method,
         path: x.url,
-        headers: upstreamHeaders(req.headers, x.clientIp, x.tenant, x.user),
+        headers,
         body: x.body,
         streamBody: x.hasBody,
       },

@@ -54,6 +54,8 @@ export class Gate {
   #timer: TimerHandle | undefined;
   #timerAt = Infinity;
   #dispatching = false;
+  /** Smoothed upstream time of the calls that ended (ms), for Retry-After. */
+  #rtt = 0;
   observer: GateObserver = {};
 
   constructor(
@@ -87,6 +89,16 @@ export class Gate {
   oldestWaitMs(): number {
     const t = this.scheduler.oldest();
     return t ? Math.max(0, this.clock.now() - t.enqueuedAt) : 0;
+  }
+
+  /**
+   * A Retry-After for a refused request (seconds, 1-60): how long the requests waiting now take to
+   * be admitted at the current limit and the calls' recent upstream time.
+   */
+  retryAfterSeconds(): number {
+    const perSlotMs = this.#rtt > 0 ? this.#rtt : 1000;
+    const ms = ((this.scheduler.size + 1) * perSlotMs) / Math.max(1, this.limit);
+    return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
   }
 
   /**
@@ -142,7 +154,10 @@ export class Gate {
     if (t.state !== TicketState.Running) return;
     t.state = TicketState.Done;
     this.#inFlight--;
-    if (rttMs !== undefined) this.controller?.sample(rttMs, t.epoch);
+    if (rttMs !== undefined) {
+      this.#rtt = this.#rtt === 0 ? rttMs : 0.9 * this.#rtt + 0.1 * rttMs;
+      this.controller?.sample(rttMs, t.epoch);
+    }
     this.#dispatch();
   }
 
