@@ -81,6 +81,9 @@ export class JobWorker implements TicketOwner {
   #spec: JobRouteSpec;
   #stopped = false;
   #blocking: Redis | undefined;
+  /** CLIENT ID of the blocking connection, and when its current read gives up (0: not reading). */
+  #blockingId: number | undefined;
+  #blockedUntil = 0;
   /** Entries this worker holds (waiting for a slot or running), by entry id. */
   readonly #held = new Map<string, JobTicket>();
   #wake: (() => void) | undefined;
@@ -167,8 +170,14 @@ export class JobWorker implements TicketOwner {
         }
         const until = Math.min(this.#nextMaintenance, this.#nextDue ?? Infinity);
         const block = Math.max(10, Math.min(MAX_BLOCK_MS, until - this.deps.clock.now()));
-        this.#blocking ??= this.deps.blocking();
-        const jobs = await JobStore.read(this.#blocking, this.#spec.keys, this.deps.consumer, free, block);
+        if (!this.#blocking) {
+          this.#blocking = this.deps.blocking();
+          this.#blockingId = Number(await this.#blocking.client('ID'));
+        }
+        this.#blockedUntil = this.deps.clock.now() + block;
+        const jobs = await JobStore.read(this.#blocking, this.#spec.keys, this.deps.consumer, free, block).finally(() => {
+          this.#blockedUntil = 0;
+        });
         failures = 0;
         for (const j of jobs) await this.#take(j);
       } catch (err) {
@@ -257,7 +266,12 @@ export class JobWorker implements TicketOwner {
         const delay = base / 2 + (this.deps.random() * base) / 2;
         const ok = await store.retry(spec.keys, t.job, now, now + delay, outcome.error, outcome.status);
         this.deps.onJob?.(spec.label, ok ? 'retried' : 'duplicate');
-        if (ok && (this.#nextDue === undefined || now + delay < this.#nextDue)) this.#nextDue = now + delay;
+        if (ok && (this.#nextDue === undefined || now + delay < this.#nextDue)) {
+          this.#nextDue = now + delay;
+          // The read in progress would wait past the retry's due time: end it now (CLIENT UNBLOCK).
+          if (this.#blockedUntil > now + delay && this.#blockingId !== undefined)
+            await this.deps.redis.client('UNBLOCK', this.#blockingId).catch(() => undefined);
+        }
       } else {
         const dlq = spec.dlq;
         const entry = await store.fail(
