@@ -45,7 +45,11 @@ async function gatewayWith(chain: Stage[]) {
 }
 
 /** A proxy in front of `upstreamPort`, through the proxy stage the way every route ends. */
-async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }) {
+async function proxy(
+  upstreamPort: number,
+  options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+  before: Stage[] = [],
+) {
   const endpoint = poolAt(upstreamPort);
   const backend = { id: 'ns/up:80', readyCount: 1, endpoints: [endpoint], pick: () => endpoint };
   const stage = new ProxyStage(
@@ -61,7 +65,7 @@ async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, heade
     },
     { backends: new Map([['ns/up:80', backend]]), call: options, stopwatch: new ManualTime(0), random: () => 0 },
   );
-  return gatewayWith([stage]);
+  return gatewayWith([...before, stage]);
 }
 
 afterEach(async () => {
@@ -167,6 +171,25 @@ describe('upstream call through the proxy stage', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 
+  it('a queue deadline bounds the wait for the upstream, which learns it in x-jarvis-deadline (a client cannot set it)', async () => {
+    const seen: (string | undefined)[] = [];
+    const upstreamPort = await listen((req) => seen.push(req.headers['x-jarvis-deadline'] as string | undefined));
+    // What the queue stage leaves on an admitted request: 150 ms left (stopwatch), and the Unix time.
+    const deadline: Stage = {
+      name: 'deadline',
+      enter: (x) => {
+        x.deadline = 150;
+        x.deadlineUnixMs = 1_700_000_000_150;
+        return 0;
+      },
+    };
+    const { url, results } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 }, [deadline]);
+    const res = await fetch(`${url}/slow`, { headers: { 'x-jarvis-deadline': '9999999999999' }, signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(504);
+    expect(seen).toEqual(['1700000000150']);
+    await expect.poll(() => results).toEqual([{ status: 504, error: 'timeout' }]);
+  });
+
   it('answers 502 when the upstream refuses connections', async () => {
     const { url } = await proxy(1);
     expect((await fetch(`${url}/x`)).status).toBe(502);
@@ -256,6 +279,7 @@ describe('upstream call through the proxy stage', () => {
         accept: 'text/plain',
         'x-user-id': 'spoofed',
         'x-tenant-id': 'spoofed',
+        'x-jarvis-deadline': '1',
       },
       '10.0.0.1',
       'acme',

@@ -172,7 +172,7 @@ local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#due, nxt[2] or ''}
 `);
 
-/** KEYS: job, delayed. ARGV: now, job id. → 'cancelled' | the job's state | 'missing'. */
+/** KEYS: job, delayed. ARGV: now, job id. → 'ok' (cancelled now) | the job's state | 'missing'. */
 export const CANCEL = new Script(`
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return 'missing' end
@@ -181,7 +181,7 @@ redis.call('HSET', KEYS[1], 'state', 'cancelled', 'updatedAt', ARGV[1], 'finishe
 redis.call('ZREM', KEYS[2], ARGV[2])
 local ttl = redis.call('HGET', KEYS[1], 'resultTtl')
 if ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 'cancelled'
+return 'ok'
 `);
 
 /**

@@ -98,7 +98,7 @@ export class JobsEndpointStage implements Stage {
       const state = await store.cancel(id, routeJobKeys(policyNs ?? '', policyName ?? '', view.route), this.deps.clock.now());
       if (state === 'missing')
         return this.#problem(x, 404, 'job-not-found', 'Job not found', 'There is no such job, or its result has expired.');
-      if (state !== 'cancelled')
+      if (state !== 'ok')
         return this.#problem(
           x,
           409,

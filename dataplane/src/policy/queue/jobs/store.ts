@@ -265,7 +265,7 @@ export class JobStore {
     return { moved: Number(reply[0]), nextDue: reply[1] === '' ? undefined : Number(reply[1]) };
   }
 
-  /** 'cancelled', or the state the job was in when it could not be ('done', 'failed', 'cancelled', 'missing'). */
+  /** 'ok' when cancelled now, or the state the job was in when it could not be ('done', 'failed', 'cancelled', 'missing'). */
   async cancel(id: string, keys: RouteJobKeys, now: number): Promise<string> {
     return String(await CANCEL.run(this.redis, [jobKey(id), keys.delayed], [now, id]));
   }
