@@ -210,6 +210,7 @@ describe('queue stage', () => {
     g.finish();
     await until('next held', () => g.held.length === 1);
     g.finish();
+    expect((await first).status).toBe(200);
     expect((await next).status).toBe(200);
     expect(g.arrived).toEqual(['/first', '/next']);
     expect(g.gate.inFlight).toBe(0);
