@@ -11,7 +11,8 @@
  *
  * With `concurrency`, at most that many requests are served at once and the rest wait in the
  * mock's queue (capacity = concurrency / latency). A request carrying `x-jarvis-deadline` (Unix
- * ms, set by the gateway's queue) that arrives after it is counted in `lateArrivals`. With
+ * ms, set by the gateway's queue) that arrives after it is counted in `lateArrivals`; every answer
+ * says when its request arrived (`x-mock-received-at`, Unix ms). With
  * `idempotency`, a repeated `Idempotency-Key` gets the first successful answer again.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
@@ -232,6 +233,8 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       return;
     }
     requests++;
+    // When the request reached the mock (Unix ms): a client can tell how long it waited before.
+    res.setHeader('x-mock-received-at', String(clock.now()));
     const deadline = req.headers['x-jarvis-deadline'];
     if (typeof deadline === 'string') {
       withDeadline++;

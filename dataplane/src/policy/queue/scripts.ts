@@ -36,8 +36,8 @@ export class Script {
 }
 
 /**
- * KEYS: stream, delayed, job, idem. ARGV: job id, max pending, idem ttl ms, hash ttl ms, unused,
- * has idem (1/0), then the job's field/value pairs. → {1, id} | {0, existing id} | {-1, ''}.
+ * KEYS: stream, delayed, job, idem. ARGV: job id, max pending, idem ttl ms, hash ttl ms, class,
+ * has idem (1/0), flow, then the job's field/value pairs. → {1, id} | {0, existing id} | {-1, ''}.
  */
 export const SUBMIT = new Script(`
 if ARGV[6] == '1' then
@@ -46,9 +46,9 @@ if ARGV[6] == '1' then
 end
 local pending = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
 if pending >= tonumber(ARGV[2]) then return {-1, ''} end
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[3], unpack(ARGV, 8))
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
+redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'cls', ARGV[5], 'flow', ARGV[7])
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[3]) end
 return {1, ARGV[1]}
 `);
@@ -161,12 +161,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return e
 `);
 
-/** KEYS: delayed, stream. ARGV: now, most to move. Due retries back into the stream → {moved, next due or ''}. */
+/**
+ * KEYS: delayed, stream. ARGV: now, most to move, the namespace's job key prefix. Due retries back
+ * into the stream, with their class and flow read from each job's hash (same hash tag) → {moved,
+ * next due or ''}.
+ */
 export const PROMOTE = new Script(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('XADD', KEYS[2], '*', 'job', id)
+  local hex = string.match(id, '%.(%x+)$') or ''
+  local cf = redis.call('HMGET', ARGV[3] .. hex, 'cls', 'flow')
+  redis.call('XADD', KEYS[2], '*', 'job', id, 'cls', cf[1] or '', 'flow', cf[2] or '')
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#due, nxt[2] or ''}
@@ -204,7 +210,7 @@ redis.call('HSET', KEYS[2], 'id', ARGV[2], 'state', 'pending', 'route', ARGV[7],
   'path', f['path'] or '/', 'headers', f['headers'] or '{}', 'body', f['body'] or '', 'idem', idem, 'attempts', '0',
   'maxAttempts', ARGV[4], 'submittedAt', f['firstAt'] or ARGV[3], 'updatedAt', ARGV[3], 'resultTtl', ARGV[6], 'replayedFrom', ARGV[1], 'replays', tostring(replays))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('XADD', KEYS[3], '*', 'job', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'job', ARGV[2], 'cls', f['class'] or '', 'flow', f['flow'] or '')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 `);

@@ -79,10 +79,12 @@ export interface JobView {
   readonly result: JobResult | undefined;
 }
 
-/** One entry a worker read from its stream. */
+/** One entry a worker read from its stream: the job, and its class and flow (undefined in an entry without them). */
 export interface StreamJob {
   readonly entry: string;
   readonly id: string;
+  readonly cls?: string | undefined;
+  readonly flow?: string | undefined;
 }
 
 function str(v: Buffer | undefined): string {
@@ -113,10 +115,12 @@ function entriesOf(raw: unknown): StreamJob[] {
   for (const e of raw) {
     if (!Array.isArray(e) || typeof e[0] !== 'string' || !Array.isArray(e[1])) continue;
     const fields = e[1] as unknown[];
-    const i = fields.indexOf('job');
-    const id = i >= 0 ? fields[i + 1] : undefined;
-    if (typeof id === 'string') out.push({ entry: e[0], id });
-    else out.push({ entry: e[0], id: '' });
+    const field = (name: string): string | undefined => {
+      for (let i = 0; i + 1 < fields.length; i += 2)
+        if (fields[i] === name && typeof fields[i + 1] === 'string') return fields[i + 1] as string;
+      return undefined;
+    };
+    out.push({ entry: e[0], id: field('job') ?? '', cls: field('cls'), flow: field('flow') });
   }
   return out;
 }
@@ -169,7 +173,16 @@ export class JobStore {
     const reply = (await SUBMIT.run(
       this.redis,
       [job.keys.stream, job.keys.delayed, jobKey(job.id), job.idemKey ?? jobKey(job.id)],
-      [job.id, job.maxPending, UNFINISHED_TTL_MS + job.resultTtlMs, UNFINISHED_TTL_MS, '', job.idemKey ? '1' : '0', ...fields],
+      [
+        job.id,
+        job.maxPending,
+        UNFINISHED_TTL_MS + job.resultTtlMs,
+        UNFINISHED_TTL_MS,
+        job.cls,
+        job.idemKey ? '1' : '0',
+        job.flow,
+        ...fields,
+      ],
     )) as [number, string];
     if (reply[0] === -1) return { kind: 'full' };
     return { kind: reply[0] === 1 ? 'created' : 'existing', id: reply[1] };
@@ -261,7 +274,8 @@ export class JobStore {
 
   /** Due retries back into the stream; the next due time (ms), or undefined when none waits. */
   async promote(keys: RouteJobKeys, now: number, max = 500): Promise<{ moved: number; nextDue: number | undefined }> {
-    const reply = (await PROMOTE.run(this.redis, [keys.delayed, keys.stream], [now, max])) as [number, string];
+    const prefix = keys.delayed.slice(0, keys.delayed.indexOf('}:') + 2) + 'job:';
+    const reply = (await PROMOTE.run(this.redis, [keys.delayed, keys.stream], [now, max, prefix])) as [number, string];
     return { moved: Number(reply[0]), nextDue: reply[1] === '' ? undefined : Number(reply[1]) };
   }
 

@@ -147,6 +147,19 @@ export class JobWorker implements TicketOwner {
     });
   }
 
+  #whenReady(): Promise<void> {
+    return new Promise((resolve) => {
+      const redis = this.deps.redis;
+      const done = (): void => {
+        redis.off('ready', done);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+      redis.once('ready', done);
+    });
+  }
+
   /** How many jobs this worker may hold: the gate's current limit. */
   #capacity(): number {
     return Math.max(1, this.#spec.gate.limit);
@@ -156,6 +169,11 @@ export class JobWorker implements TicketOwner {
     const { store, log } = this.deps;
     let failures = 0;
     while (!this.#stopped) {
+      if (this.deps.redis.status !== 'ready') {
+        // Not connected (yet, or any more): wait for it (or for stop) without counting a failure.
+        await this.#whenReady();
+        continue;
+      }
       try {
         if (failures > 0 || this.#nextMaintenance === 0) await store.ensureGroup(this.#spec.keys);
         const now = this.deps.clock.now();
@@ -211,13 +229,19 @@ export class JobWorker implements TicketOwner {
   async #take(job: StreamJob): Promise<void> {
     if (this.#held.has(job.entry)) return;
     const spec = this.#spec;
-    const [state, cls, flow] = await this.deps.redis.hmget(jobKey(job.id), 'state', 'cls', 'flow');
-    if (state !== 'pending' && state !== 'running') {
-      // Cancelled, finished, or expired: nothing to run.
-      await this.deps.redis.xack(spec.keys.stream, JOB_GROUP, job.entry);
-      await this.deps.redis.xdel(spec.keys.stream, job.entry);
-      return;
+    let { cls, flow } = job;
+    if (cls === undefined || flow === undefined) {
+      const [state, c, f] = await this.deps.redis.hmget(jobKey(job.id), 'state', 'cls', 'flow');
+      if (state !== 'pending' && state !== 'running') {
+        // Cancelled, finished, or expired: nothing to run.
+        await this.deps.redis.xack(spec.keys.stream, JOB_GROUP, job.entry);
+        await this.deps.redis.xdel(spec.keys.stream, job.entry);
+        return;
+      }
+      cls = c ?? '';
+      flow = f ?? '';
     }
+    // A job finished or cancelled meanwhile is dropped when it is started (START sees its state).
     const ticket = new JobTicket(spec.classIndex(cls ?? ''), flow ?? '', this, job, spec);
     this.#held.set(job.entry, ticket);
     if (spec.gate.acquire(ticket) === 'admitted') this.admitted(ticket);
