@@ -117,6 +117,8 @@ async function waiting(n: number): Promise<void> {
 
 describe('queue in a real gateway', () => {
   it('VIP first, deadlines answered 503 with Retry-After and never sent upstream, one request upstream at a time', async () => {
+    // The first request holds the one slot long enough for the others to line up behind it.
+    await mock.configure('slow', { latencyMs: 3000 });
     const first = get('/api/first', { 'x-tenant-id': 't1' });
     await eventually('first upstream', async () => ((await mock.stats('slow'))['requests'] === 1 ? true : undefined), 10_000, 20);
     const std = [get('/api/s1', { 'x-tenant-id': 't1' }), get('/api/s2', { 'x-tenant-id': 't2' })];
@@ -130,6 +132,7 @@ describe('queue in a real gateway', () => {
     expect(Number(late.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(late.headers.get('content-type')).toBe('application/problem+json');
     expect(JSON.parse(late.text)).toMatchObject({ type: expect.stringContaining('deadline-exceeded'), status: 503 });
+    await mock.configure('slow', { latencyMs: 200 });
 
     const [f, s1, s2, b1, v1] = await Promise.all([first, ...std, batch, vip]);
     for (const r of [f, s1, s2, b1, v1]) expect(r?.status).toBe(200);
@@ -143,6 +146,8 @@ describe('queue in a real gateway', () => {
   });
 
   it('a config reload with the policy unchanged keeps the waiting requests and the bound', async () => {
+    // Slow enough that nothing leaves the queue while the config reloads.
+    await mock.configure('slow', { latencyMs: 3000 });
     const first = get('/api/r0');
     await eventually(
       'r0 upstream',
@@ -174,6 +179,7 @@ spec:
       50,
     );
     expect(await gw?.metric('jarvis_gateway_queue_depth')).toBe(2);
+    await mock.configure('slow', { latencyMs: 200 });
     const more = get('/api/r3');
     const results = await Promise.all([first, ...queued, more]);
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
@@ -189,7 +195,7 @@ spec:
     const big = await fetch(`${gw?.url}/api/async`, { method: 'POST', headers: { prefer: 'respond-async' }, body: 'x'.repeat(2048) });
     expect(big.status).toBe(413);
     expect(big.headers.get('content-type')).toBe('application/problem+json');
-    for (const id of ['..', 'abc', `${NS}.1234`, `${NS}.${'g'.repeat(32)}`]) {
+    for (const id of ['a..b', 'abc', `${NS}.1234`, `${NS}.${'g'.repeat(32)}`]) {
       const r = await fetch(`${gw?.url}/_jarvis/jobs/${encodeURIComponent(id)}`);
       expect(r.status, id).toBe(400);
       expect(r.headers.get('content-type')).toBe('application/problem+json');
@@ -199,7 +205,7 @@ spec:
     // A synchronous request that fails for good is dead-lettered; replaying it after a purge is 404.
     await mock.configure('slow', { errorRate: 1, errorStatuses: [500], latencyMs: 0 });
     expect((await get('/api/doomed')).status).toBe(500);
-    await mock.configure('slow', { errorRate: 0, latencyMs: 400 });
+    await mock.configure('slow', { errorRate: 0, latencyMs: 200 });
     const base = `${gw?.adminUrl}/admin/dlq/${NS}/llm`;
     const page = await eventually(
       'the dead letter',

@@ -268,6 +268,7 @@ export const queueStage: StageFactory<StageContext> = {
         onSubmitted: () => d.onJob?.(label, 'submitted'),
       });
     }
+    let warned = false;
     const deadLetters =
       dlq && ir.deadLetter?.synchronous
         ? new SyncDeadLetters({
@@ -280,7 +281,14 @@ export const queueStage: StageFactory<StageContext> = {
             credentialHeaders: d.credentialHeaders,
             onWritten: (ok, error) => {
               d.onDeadLetter?.(dlq, ok);
-              if (!ok) d.log.warn('could not dead-letter a failed request', { route: route.id, error });
+              // Once per route and config: the metric counts every failed write.
+              if (!ok && !warned) {
+                warned = true;
+                d.log.warn('could not dead-letter a failed request (jarvis_gateway_dlq_writes_total counts them)', {
+                  route: route.id,
+                  error,
+                });
+              }
             },
           })
         : undefined;
