@@ -1,6 +1,6 @@
 /**
  * `npm run bench:overload` (`-- --quick`: 20 s per variant instead of 60): a slow mock upstream
- * of known capacity (10 requests at once, 50 ms ± 10 % each; the capacity is measured first,
+ * of known capacity (10 requests at once, 100 ms ± 10 % each; the capacity is measured first,
  * directly, with a closed loop) gets 3× that capacity through the gateway for the measured time,
  * open loop, from VIP (10 %) and standard tenants (8 of them), each request with a 2 s deadline.
  * Three gateway configurations, in this order:
@@ -21,12 +21,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { type RunningMock, startMock } from '@jarvis/mocks';
+import { repoRoot } from '@jarvis/e2e/dist/paths.js';
 import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 import { Pool } from 'undici';
 
 import { systemClock } from './clock.js';
 import { startGateway } from './harness/gateway.js';
+import { startJsonService } from './harness/process.js';
 import { BENCH_NAMESPACE, BENCH_SERVICE, benchManifests } from './harness/manifests.js';
 import { toYamlDocuments, type YamlValue } from './harness/yaml.js';
 import { percentile } from './stats.js';
@@ -51,7 +52,7 @@ export const OVERLOAD_FULL: OverloadSettings = {
   warmupS: 5,
   load: 3,
   slots: 10,
-  latencyMs: 50,
+  latencyMs: 100,
   deadlineMs: 2000,
   vipShare: 0.1,
   tenants: 8,
@@ -150,7 +151,40 @@ interface Sample {
   receivedAt: number | undefined;
 }
 
-async function runVariant(variant: Variant, mock: RunningMock, s: OverloadSettings, capacityRps: number): Promise<VariantResult> {
+/** The mock upstream, a process of its own (the load generator must not slow it down), driven over HTTP. */
+interface SlowMock {
+  readonly port: number;
+  readonly url: string;
+  reset(): Promise<void>;
+  stats(): Promise<{ lateArrivals: number; withDeadline: number }>;
+  stop(): Promise<void>;
+}
+
+async function startSlowMock(s: OverloadSettings): Promise<SlowMock> {
+  const spec = {
+    mocks: [{ name: BENCH_SERVICE, kind: 'chat', latencyMs: s.latencyMs * 0.9, jitterMs: s.latencyMs * 0.2, concurrency: s.slots }],
+  };
+  const svc = await startJsonService<{ mocks: { port: number; url: string }[] }>(
+    join(repoRoot, 'mocks', 'dist', 'main.js'),
+    ['--spec', JSON.stringify(spec)],
+    {
+      name: 'mock',
+    },
+  );
+  const m = svc.info.mocks[0];
+  if (!m) throw new Error('the mock process started no mock');
+  return {
+    port: m.port,
+    url: m.url,
+    reset: async () => {
+      await (await fetch(`${m.url}/__mock/reset`, { method: 'POST' })).text();
+    },
+    stats: async () => (await (await fetch(`${m.url}/__mock/stats`)).json()) as { lateArrivals: number; withDeadline: number },
+    stop: () => svc.stop(),
+  };
+}
+
+async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings, capacityRps: number): Promise<VariantResult> {
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-overload-'));
   const forget = trackDir(dir);
   try {
@@ -162,7 +196,7 @@ async function runVariant(variant: Variant, mock: RunningMock, s: OverloadSettin
     await writeFile(identity, 'trustedProxies: [127.0.0.0/8]\n');
     const gw = await startGateway({ configDir, identityFile: identity });
     try {
-      mock.resetStats();
+      await mock.reset();
       const rate = s.load * capacityRps;
       const total = Math.round(rate * (s.warmupS + s.durationS));
       const pool = new Pool(gw.url, { connections: Math.ceil(rate * ((s.deadlineMs + 1000) / 1000)) + 64 });
@@ -229,7 +263,7 @@ async function runVariant(variant: Variant, mock: RunningMock, s: OverloadSettin
       const rssEnd = await scrape(gw.adminUrl, 'jarvis_gateway_process_resident_memory_bytes');
       const limitEnd = variant === 'adaptive' ? await scrape(gw.adminUrl, 'jarvis_gateway_queue_limit') : undefined;
       await pool.close();
-      const stats = mock.stats();
+      const stats = await mock.stats();
 
       const measuredS = (endAt - measureFrom) / 1000;
       const status: Record<string, number> = {};
@@ -300,13 +334,7 @@ export function parseOverloadArgs(argv: readonly string[]): OverloadSettings {
 
 export async function runOverload(argv: readonly string[]): Promise<Record<string, unknown>> {
   const s = parseOverloadArgs(argv);
-  const mock = await startMock({
-    name: BENCH_SERVICE,
-    kind: 'chat',
-    latencyMs: s.latencyMs * 0.9,
-    jitterMs: s.latencyMs * 0.2,
-    concurrency: s.slots,
-  });
+  const mock = await startSlowMock(s);
   try {
     log(`measuring the upstream's capacity (${s.slots} at once, ${s.latencyMs} ms ± 10 %)`);
     const capacityRps = round(await measureCapacity(mock.url, s.slots * 2, 3), 1);
@@ -326,6 +354,6 @@ export async function runOverload(argv: readonly string[]): Promise<Record<strin
       no_queue: results.no_queue,
     };
   } finally {
-    await mock.close();
+    await mock.stop();
   }
 }

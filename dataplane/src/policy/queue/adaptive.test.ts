@@ -13,6 +13,13 @@ const OPTIONS: GradientOptions = {
   minRttSamples: 10,
 };
 
+/** One sample window: a call ends (the window opens), and another `sampleIntervalMs` later (it closes). */
+function window(c: GradientController, time: ManualTime, rtt: number): void {
+  c.sample(rtt, c.epoch);
+  time.advance(100);
+  c.sample(rtt, c.epoch);
+}
+
 describe('GradientController', () => {
   it('measures minRTT at minLimit first, then grows while latency stays at minRTT and shrinks when it rises', () => {
     const time = new ManualTime(0);
@@ -31,12 +38,16 @@ describe('GradientController', () => {
     expect(c.minRtt).toBe(24.5);
     let last = c.limit;
     for (let i = 0; i < 5; i++) {
-      time.advance(100);
-      c.sample(24.5, c.epoch);
+      window(c, time, 24.5);
       expect(c.limit).toBeGreaterThan(last);
       last = c.limit;
     }
-    time.advance(100);
+    // A window closes only sampleInterval after its first call ended, with the median of its calls.
+    c.sample(24.5 * 3, c.epoch);
+    time.advance(99);
+    c.sample(24.5 * 3, c.epoch);
+    expect(c.limit).toBe(last);
+    time.advance(1);
     c.sample(24.5 * 3, c.epoch);
     expect(c.limit).toBeLessThan(last);
     expect(changes.every(([, why]) => why === 'gradient')).toBe(true);
@@ -53,10 +64,7 @@ describe('GradientController', () => {
     );
     c.sample(10, c.epoch);
     c.sample(10, c.epoch);
-    for (let i = 0; i < 4; i++) {
-      time.advance(100);
-      c.sample(10, c.epoch);
-    }
+    for (let i = 0; i < 4; i++) window(c, time, 10);
     const grown = c.limit;
     expect(grown).toBeGreaterThan(10);
     time.advance(10_000);
@@ -75,15 +83,9 @@ describe('GradientController', () => {
     const time = new ManualTime(0);
     const c = new GradientController({ ...OPTIONS, maxLimit: 20, minRttSamples: 1 }, time, () => 0);
     c.sample(10, c.epoch);
-    for (let i = 0; i < 50; i++) {
-      time.advance(100);
-      c.sample(1, c.epoch);
-    }
+    for (let i = 0; i < 50; i++) window(c, time, 1);
     expect(c.limit).toBe(20);
-    for (let i = 0; i < 50; i++) {
-      time.advance(100);
-      c.sample(10_000, c.epoch);
-    }
+    for (let i = 0; i < 50; i++) window(c, time, 10_000);
     expect(c.limit).toBe(3);
   });
 });

@@ -7,8 +7,8 @@
  *   is their median. This happens first, and again every minRttInterval (jittered by up to 10 %
  *   so that replicas do not measure at the same moment); afterwards the limit the controller had
  *   before is restored.
- * - Otherwise, once per sampleInterval (at the first sample after it), with sampleRTT the median
- *   of the calls that ended during it:
+ * - Otherwise, once the calls of the current limit have been ending for sampleInterval (the window
+ *   opens at the first of them to end), with sampleRTT the median of the calls that ended in it:
  *     gradient = clamp(minRTT × (1 + buffer) / sampleRTT, 0.5, 2)
  *     limit    = clamp(gradient × limit + √limit, minLimit, maxLimit)
  *   Latency at minRTT lets the limit grow (by up to 2× plus headroom); queueing at the upstream
@@ -103,9 +103,12 @@ export class GradientController {
   /** A call admitted in `epoch` ended after `rttMs` of upstream time. */
   sample(rttMs: number, epoch: number): void {
     if (epoch !== this.#epoch || !(rttMs >= 0) || !Number.isFinite(rttMs)) return;
+    const now = this.clock.now();
+    // The window opens with the first call of this limit to end: the first few to end are the
+    // fastest, and a window that closed on them alone would see too low a latency.
+    if (this.#count === 0) this.#windowStart = now;
     if (this.#count < MAX_SAMPLES) this.#samples[this.#count] = rttMs;
     this.#count++;
-    const now = this.clock.now();
     if (this.#probing) {
       if (this.#count < this.options.minRttSamples) return;
       this.#minRtt = median(this.#samples, Math.min(this.#count, MAX_SAMPLES));

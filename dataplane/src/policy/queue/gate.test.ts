@@ -149,10 +149,15 @@ describe('Gate', () => {
     });
     expect(gate.limit).toBe(2);
     const running: Ticket[] = [];
-    /** Ends every running call after `rtt` ms, then fills the gate with new calls (they carry the limit's new epoch). */
+    /**
+     * Ends one running call (a sample window opens), `advance` ms later the others (it closes when
+     * that is a whole interval), then fills the gate with new calls (they carry the limit's new epoch).
+     */
     const cycle = (rtt: number, advance = 0) => {
+      const [head, ...rest] = running.splice(0);
+      if (head) gate.release(head, rtt);
       time.advance(advance);
-      for (const t of running.splice(0)) gate.release(t, rtt);
+      for (const t of rest) gate.release(t, rtt);
       running.push(...rec.admittedTickets.splice(0));
       for (;;) {
         const t = make('r', 0, 60_000);
@@ -186,6 +191,7 @@ describe('Gate', () => {
     gate.acquire(std);
     gate.acquire(batch);
     rec.events.length = 0;
+    gate.release(running.shift() as Ticket, 40);
     time.advance(100);
     gate.release(running.shift() as Ticket, 40);
     // 0.5 × 8 + √8.
@@ -194,6 +200,7 @@ describe('Gate', () => {
     // the batch one (5 s left) can, and keeps waiting.
     expect(rec.reasons.get(std)).toBe('shed');
     expect(rec.reasons.has(batch)).toBe(false);
-    expect(rec.events).toEqual(['shed std']);
+    // (The first of the two releases gave its slot to a VIP request.)
+    expect(rec.events).toEqual(['admit vip0', 'shed std']);
   });
 });

@@ -6,6 +6,11 @@
  * ticket of the lowest class below the newcomer's is shed; when there is none, the newcomer is
  * refused.
  *
+ * A ticket is admitted only while at least the recent upstream time of the gate's calls is left of
+ * its deadline: with less, its answer could not come back in time (the proxy would give up at the
+ * deadline), so it is refused as expired at that point instead of taking a slot and reaching the
+ * upstream at the last moment, or after it.
+ *
  * The limit is fixed (maxInFlight) or found by a GradientController from the upstream time of
  * the calls that end (release). When that limit shrinks, tickets that can no longer be admitted
  * before their deadline are shed at once, lowest class first, instead of waiting to expire.
@@ -190,6 +195,13 @@ export class Gate {
         const t = this.scheduler.pop();
         if (!t) break;
         this.#deadlines.remove(t);
+        if (t.deadline - this.clock.now() < this.#rtt) {
+          t.state = TicketState.Done;
+          this.counters.expired++;
+          this.observer.refused?.(t, 'expired');
+          t.owner.rejected(t, 'expired');
+          continue;
+        }
         const waitMs = this.clock.now() - t.enqueuedAt;
         this.#run(t);
         this.counters.admitted++;
@@ -201,17 +213,18 @@ export class Gate {
     }
   }
 
-  #arm(at: number): void {
+  /** Arms the one timer for a deadline (it fires when the ticket has less than the recent upstream time left). */
+  #arm(deadline: number): void {
     this.#timer?.cancel();
-    this.#timerAt = at;
-    this.#timer = this.timers.after(Math.max(0, at - this.clock.now()), () => this.#expire());
+    this.#timerAt = deadline;
+    this.#timer = this.timers.after(Math.max(0, deadline - this.#rtt - this.clock.now()), () => this.#expire());
   }
 
   #expire(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const now = this.clock.now();
-    for (let t = this.#deadlines.peek(); t && t.deadline <= now; t = this.#deadlines.peek()) this.#refuse(t, 'expired');
+    for (let t = this.#deadlines.peek(); t && t.deadline - this.#rtt <= now; t = this.#deadlines.peek()) this.#refuse(t, 'expired');
     const next = this.#deadlines.peek();
     if (next) this.#arm(next.deadline);
   }
