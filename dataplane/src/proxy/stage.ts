@@ -152,8 +152,25 @@ export class ProxyStage implements Stage, CallOwner {
     x.endpoint = endpoint.origin;
     const headers = upstreamHeaders(req.headers, x.clientIp, x.tenant, x.user);
     if (x.deadline > 0) {
-      // The rest of the queue's deadline bounds the wait for the upstream's answer, and the upstream learns it.
-      const left = Math.max(1, Math.ceil(x.deadline - this.deps.stopwatch.now()));
+      // The rest of the queue's deadline bounds the wait for the upstream's answer, and the upstream
+      // learns it. A deadline that passed since the request was admitted (a stalled event loop)
+      // is not sent at all.
+      const left = Math.ceil(x.deadline - this.deps.stopwatch.now());
+      if (left <= 0) {
+        req.resume();
+        x.status = 504;
+        x.error = 'timeout';
+        sendProblem(
+          res,
+          504,
+          'deadline-exceeded',
+          'Deadline exceeded',
+          'The deadline of the request passed before it could be sent.',
+          undefined,
+          x.responseHeaders,
+        );
+        return ANSWERED;
+      }
       if (left < options.headersTimeoutMs) options = { ...options, headersTimeoutMs: left };
       headers[DEADLINE_HEADER] = String(x.deadlineUnixMs);
     }
