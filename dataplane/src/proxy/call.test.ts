@@ -63,7 +63,7 @@ async function proxy(
       backends: [{ backend: 'ns/up:80', weight: 1 }],
       unresolvedWeight: 0,
     },
-    { backends: new Map([['ns/up:80', backend]]), call: options, stopwatch: new ManualTime(0), random: () => 0 },
+    { backends: new Map([['ns/up:80', backend]]), call: options, stopwatch: new ManualTime(1000), random: () => 0 },
   );
   return gatewayWith([...before, stage]);
 }
@@ -178,7 +178,7 @@ describe('upstream call through the proxy stage', () => {
     const deadline: Stage = {
       name: 'deadline',
       enter: (x) => {
-        x.deadline = 150;
+        x.deadline = 1150; // the stopwatch reads 1000
         x.deadlineUnixMs = 1_700_000_000_150;
         return 0;
       },
@@ -188,6 +188,24 @@ describe('upstream call through the proxy stage', () => {
     expect(res.status).toBe(504);
     expect(seen).toEqual(['1700000000150']);
     await expect.poll(() => results).toEqual([{ status: 504, error: 'timeout' }]);
+  });
+
+  it('does not send a request whose queue deadline passed since it was admitted', async () => {
+    let seen = 0;
+    const upstreamPort = await listen((_req, res) => (seen++, res.end('late')));
+    const passed: Stage = {
+      name: 'deadline',
+      enter: (x) => {
+        x.deadline = 500; // the stopwatch reads 1000
+        x.deadlineUnixMs = 1;
+        return 0;
+      },
+    };
+    const { url } = await proxy(upstreamPort, undefined, [passed]);
+    const res = await fetch(`${url}/x`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ type: expect.stringContaining('deadline-exceeded') });
+    expect(seen).toBe(0);
   });
 
   it('answers 502 when the upstream refuses connections', async () => {
