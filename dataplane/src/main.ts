@@ -3,29 +3,38 @@
  * jarvis-gateway: the data plane. Config from the operator over xDS (`--xds`) or from a directory
  * of manifests (`--config`); traffic on plain node:http; admin on a separate express listener.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { createLogger, runBinary } from '@jarvis/api';
+import { StartupError, createLogger, listenError, runBinary, startupFileError } from '@jarvis/api';
 import { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers } from './clock.js';
-import { FileSource } from './config/files.js';
+import { ConfigError, FileSource } from './config/files.js';
 import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
-import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
+import { redactSecrets } from './observe/redact.js';
+import { describeLevel } from './observe/limits.js';
+import { LimitsReport } from './observe/limits-report.js';
+import { createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
+import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { registerQueueMetrics } from './observe/queue-metrics.js';
 import { QueueRuntime } from './policy/queue/index.js';
 import { dlqRouter } from './policy/queue/dlq/admin.js';
 import { JobsEndpointStage } from './policy/queue/jobs/endpoint.js';
-import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
-import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
+import { BodyBudget } from './inspect/budget.js';
+import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
+
+/** How long a starting gateway's readiness waits for its first Redis connection. */
+const REDIS_STARTUP_GRACE_MS = 5000;
 
 async function main(flags: GatewayFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
@@ -33,6 +42,9 @@ async function main(flags: GatewayFlags): Promise<number> {
   const timers = systemTimers;
 
   let redis: Redis | undefined;
+  /** Whether Redis has been reachable once since start (readiness waits a little for the first connection). */
+  let redisSeen = false;
+  const startedAt = monotonicClock.now();
   if (flags.redis) {
     redis = new Redis(flags.redis, {
       enableOfflineQueue: false,
@@ -46,8 +58,11 @@ async function main(flags: GatewayFlags): Promise<number> {
       // pipeline around it would only add work.
       enableAutoPipelining: false,
     });
-    redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
-    redis.on('ready', () => log.info('redis ready'));
+    redis.on('error', (err: Error) => log.debug('redis error', { error: redactSecrets(err.message, flags.redis) }));
+    redis.on('ready', () => {
+      redisSeen = true;
+      log.info('redis ready');
+    });
   }
   const hotspots = new HotspotRegistry();
   const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
@@ -66,12 +81,12 @@ async function main(flags: GatewayFlags): Promise<number> {
         }
       : {}),
   };
-  const identityConfig = flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig;
-  const identifier = createIdentifier(identityConfig, {
-    clock,
-    timers,
-    log,
-  });
+  const identityConfig = flags.identity
+    ? await loadIdentityConfig(flags.identity).catch((err: unknown) => {
+        throw new StartupError(`--identity: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      })
+    : defaultIdentityConfig;
+  const identifier = createIdentifier(identityConfig, { clock, timers, log });
   const queueRef: { runtime?: QueueRuntime } = {};
   const queueMetrics = registerQueueMetrics(metrics.registry, () => queueRef.runtime, clock);
   const queues = new QueueRuntime({
@@ -108,33 +123,51 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
-  const callOptions = { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs };
-  const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
+  const callOptions = {
+    maxBodyBytes: flags.maxBodyBytes,
+    headersTimeoutMs: flags.headersTimeoutMs,
+    bodyTimeoutMs: flags.bodyTimeoutMs,
+    requestBodyIdleMs: flags.requestBodyTimeoutMs,
+  };
+  const bodyBudget = new BodyBudget(flags.maxBufferedBytes);
+  const body = {
+    bufferBytes: Math.min(flags.requestBufferBytes, flags.maxBodyBytes),
+    inspectBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
+    timeoutMs: flags.requestBodyTimeoutMs,
+    budget: bodyBudget,
+    timers,
+  };
+  const headers = headerPolicy(identifier.identityHeaders);
+  // A config is compiled in slices of at most 5 ms, traffic served between them; one at a time
+  // (both config sources wait for each apply before the next).
+  const slicing = { stopwatch: monotonicClock, sliceMs: 5, pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
+  const limits = new LimitsReport({ log, gauge: metrics.failureMode, stores, redisConfigured: redis !== undefined });
+  const apply = async (config: GatewayConfig): Promise<{ ok: true } | { ok: false; error: string }> => {
     let pending: PendingGateway;
     try {
-      pending = compileGateway(config, {
-        clock,
-        stopwatch: monotonicClock,
-        timers,
-        random: Math.random,
-        upstreams,
-        stores,
-        hotspots,
-        queues,
-        enforced: features,
-        call: callOptions,
-        inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
-        onModeChange: (route, mode, previous) => {
-          const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
-          metrics.failureMode.set({ policy, mode: previous }, 0);
-          metrics.failureMode.set({ policy, mode }, 1);
-          log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
+      pending = await compileGatewaySliced(
+        config,
+        {
+          clock,
+          stopwatch: monotonicClock,
+          timers,
+          random: Math.random,
+          upstreams,
+          stores,
+          hotspots,
+          queues,
+          enforced: features,
+          call: callOptions,
+          body,
+          headerPolicy: headers,
+          onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
+          onDecision: (_route, d) => {
+            for (const l of d.levels)
+              metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
+          },
         },
-        onDecision: (_route, d) => {
-          for (const l of d.levels)
-            metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
-        },
-      });
+        slicing,
+      );
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       metrics.configUpdates.inc({ source: config.source, result: 'rejected' });
@@ -144,6 +177,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     // In force from here on: one assignment, then the pools and guards of the old config go.
     current = pending.compiled;
     pending.commit();
+    limits.applied(config.gateway);
     metrics.configVersion.reset();
     metrics.configVersion.set({ source: config.source, version: config.version }, 1);
     metrics.configUpdates.inc({ source: config.source, result: 'applied' });
@@ -184,24 +218,49 @@ async function main(flags: GatewayFlags): Promise<number> {
         metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
         log.warn('config change ignored', { dir: flags.mode.kind === 'files' ? flags.mode.dir : '', error });
       },
+      retained: ({ kind, namespace, name, reason }) => {
+        metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
+        log.warn('change rejected; the previous version keeps serving', { kind, namespace, name, reason });
+      },
+      notice: (level, message, fields) => log[level](message, fields),
     });
-    await files.start();
+    await files.start().catch((err: unknown) => {
+      throw err instanceof ConfigError ? new StartupError(err.message, { cause: err }) : err;
+    });
     stopSource = async () => files.stop();
   } else {
     const persisted = flags.stateDir
       ? await loadState(flags.stateDir).catch((err: unknown) => (log.warn('state unreadable', { error: String(err) }), undefined))
       : undefined;
     if (persisted) {
-      const r = apply(persisted.config);
+      const r = await apply(persisted.config);
       if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
     }
+    const xdsMetrics = xdsObserver(metrics, flags.mode.target);
+    const tls = flags.xdsTls;
+    const readPem = (flag: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw startupFileError(flag, file, err);
+      }
+    };
     const source = new XdsSource({
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
       features,
-      ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
-      ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
+      ...(tls
+        ? {
+            tls: {
+              ca: readPem('--xds-tls-ca', tls.caFile),
+              ...(tls.certFile && tls.keyFile
+                ? { cert: readPem('--xds-tls-cert', tls.certFile), key: readPem('--xds-tls-key', tls.keyFile) }
+                : {}),
+            },
+          }
+        : {}),
+      ...(persisted && current ? { initialVersions: persisted.versions, initial: current.config } : {}),
       apply,
       onApplied: (config, versions) => {
         if (flags.stateDir)
@@ -209,11 +268,18 @@ async function main(flags: GatewayFlags): Promise<number> {
             log.warn('could not persist config', { error: String(err) }),
           );
       },
-      onRejected: (typeUrl, error) => log.warn('xDS response rejected', { type: typeUrl, error }),
+      onRejected: (typeUrl, error) => {
+        xdsMetrics.rejected(typeUrl);
+        log.warn('xDS response rejected', { type: typeUrl, error });
+      },
       onConnection: (connected) => {
         xdsConnected = connected;
-        log.info(connected ? 'xDS connected' : 'xDS disconnected', { target: flags.mode.kind === 'xds' ? flags.mode.target : '' });
+        xdsMetrics.connected(connected);
       },
+      hasConfig: () => current !== undefined,
+      clock,
+      timers,
+      log,
     });
     source.start();
     stopSource = () => source.close();
@@ -225,6 +291,9 @@ async function main(flags: GatewayFlags): Promise<number> {
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
   );
+  // Expect: 100-continue is answered when a stage wants the body (after the limits): a refused
+  // request never asks the client to send it.
+  server.on('checkContinue', handler);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -238,7 +307,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError('--listen', `${flags.listen.host}:${flags.listen.port}`, err)));
     server.listen(flags.listen.port, flags.listen.host, () => resolve());
   });
   const address = server.address();
@@ -247,14 +316,24 @@ async function main(flags: GatewayFlags): Promise<number> {
   const admin = await startAdmin(flags.adminListen.host, flags.adminListen.port, {
     registry: metrics.registry,
     ready: () => {
-      if (!current) return { ok: false, detail: 'no config loaded' };
-      const needsRedis = current.config.gateway.routes.some(
-        (r) => r.rateLimit?.store === 'Redis' && r.rateLimit.failureMode.mode === 'Closed',
-      );
-      if (needsRedis && redis?.status !== 'ready') return { ok: false, detail: 'Redis unreachable and a policy fails closed without it' };
+      if (!current)
+        return {
+          ok: false,
+          detail:
+            flags.mode.kind === 'xds'
+              ? `no config loaded: waiting for Gateway ${flags.gateway ?? ''} from the operator at ${flags.mode.target} (xDS ${xdsConnected ? 'connected' : 'not connected'})`
+              : 'no config loaded',
+        };
+      // Ready whenever a config is loaded: a route whose limits fail closed without Redis answers
+      // 503 itself, and every other route serves — taking the replica out of its Services would
+      // stop those too. Only a fresh process waits up to REDIS_STARTUP_GRACE_MS for its first
+      // connection, so that it does not take traffic in the moment before Redis answers.
+      if (redis && !redisSeen && monotonicClock.now() - startedAt < REDIS_STARTUP_GRACE_MS)
+        return { ok: false, detail: `waiting for the first connection to Redis (at most ${REDIS_STARTUP_GRACE_MS / 1000} s after start)` };
+      const redisNote = redis ? `, Redis ${redis.status === 'ready' ? 'ready' : 'unreachable (failure modes apply)'}` : '';
       return {
         ok: true,
-        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''})`,
+        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''}${redisNote})`,
       };
     },
     hotkeys: () => hotspots.topK(),
@@ -267,9 +346,13 @@ async function main(flags: GatewayFlags): Promise<number> {
             routes: current.config.gateway.routes.map((r) => r.id),
             enforces: features,
             unenforced: Object.fromEntries(current.unenforced),
+            // Per route: its limiter's mode and, per level, the limit that mode enforces.
+            rateLimits: limits.views().map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
           }
         : null,
     routers: { '/admin/dlq': dlqRouter(queues, clock) },
+  }).catch((err: unknown) => {
+    throw listenError('--admin-listen', `${flags.adminListen.host}:${flags.adminListen.port}`, err);
   });
   log.info('admin listening', { port: admin.port });
 

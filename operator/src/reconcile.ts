@@ -6,7 +6,16 @@
  * Status runs on its own queue, fed by translations and by xDS events (ACK, NACK, connects), so
  * that `Enforced` follows the gateways without retranslating.
  */
-import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, encodeResources, translate, type GatewayIR, type IR, type PolicyRef } from '@jarvis/api';
+import {
+  BACKEND_TYPE_URL,
+  GATEWAY_TYPE_URL,
+  LastAccepted,
+  encodeResources,
+  type GatewayIR,
+  type IR,
+  type PolicyRef,
+  type RetainingResult,
+} from '@jarvis/api';
 import type { Clock, Scheduler } from './clock.js';
 import type { KubeClient } from './kube/client.js';
 import type { Logger } from './observe/log.js';
@@ -33,7 +42,7 @@ export interface ReconcilerOptions {
   readonly gateways: () => readonly GatewayStatus[];
 }
 
-type Translated = ReturnType<typeof translate>;
+type Translated = RetainingResult;
 
 /** Backend ids a gateway's routes can send to: route backends and fallback steps. */
 function backendsOf(gateway: GatewayIR): Set<string> {
@@ -57,10 +66,14 @@ export class Reconciler {
   readonly #translateQueue: CoalescingQueue;
   readonly #statusQueue: CoalescingQueue;
   readonly #writer: StatusWriter;
+  /** Per object, its last version not rejected in itself: served while a newer one is (translate/retain.ts). */
+  readonly #lastAccepted = new LastAccepted();
   #last: Translated | undefined;
   #groups = new Set<string>();
   #leader = false;
   #snapshots = 0;
+  /** Streams already warned about asking for a Gateway we do not serve (pruned to connected ones). */
+  #warnedStreams = new Set<string>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -147,9 +160,23 @@ export class Reconciler {
     const started = this.#o.clock.now();
     this.#o.metrics.queueDepth.set(0);
     const objects = this.informers.flatMap((i) => i.list());
-    const result = translate({ objects }, { controllerName: this.#o.controllerName });
+    const result = this.#lastAccepted.translate({ objects }, { controllerName: this.#o.controllerName });
     for (const p of result.problems)
       this.#o.log.warn('object not translated', { kind: p.kind, namespace: p.namespace, name: p.name, path: p.path, message: p.message });
+    this.#o.metrics.retainedObjects.reset();
+    for (const r of result.retained) {
+      this.#o.metrics.retainedObjects.inc({ kind: r.kind });
+      if (!r.fresh) continue;
+      this.#o.metrics.rejectedChanges.inc({ kind: r.kind });
+      this.#o.log.warn('change rejected; the previous version keeps serving', {
+        kind: r.kind,
+        namespace: r.namespace,
+        name: r.name,
+        generation: r.generation,
+        servingGeneration: r.servingGeneration,
+        reason: r.reason,
+      });
+    }
     this.#publish(result.ir);
     this.#last = result;
     this.#o.metrics.reconcileDuration.observe((this.#o.clock.now() - started) / 1000);
@@ -168,8 +195,12 @@ export class Reconciler {
       const backendIds = backendsOf(gateway);
       const snapshot = snapshotFromResources(encoded, { gateways: [gateway.id], backends: [...backendIds].sort() });
       const backendPolicies: PolicyRef[] = [];
-      for (const id of backendIds) backendPolicies.push(...(backendsById.get(id)?.policies ?? []));
-      this.#set(gateway.id, snapshot, gateway.policies, backendPolicies);
+      let endpoints = 0;
+      for (const id of backendIds) {
+        backendPolicies.push(...(backendsById.get(id)?.policies ?? []));
+        endpoints += backendsById.get(id)?.endpoints.length ?? 0;
+      }
+      this.#set(gateway.id, snapshot, gateway.policies, backendPolicies, { routes: gateway.routes.length, endpoints });
     }
     // A Gateway that went away: its gateways drop their config.
     for (const group of this.#groups) {
@@ -179,9 +210,59 @@ export class Reconciler {
     this.#groups = groups;
     this.#snapshots++;
     this.#o.metrics.snapshotVersion.set(this.#snapshots);
+    this.warnUnknownGateways();
   }
 
-  #set(group: string, snapshot: Snapshot, gatewayPolicies: readonly PolicyRef[], backendPolicies: readonly PolicyRef[]): void {
+  /**
+   * Warns (once per stream) about each connected gateway that asks for a Gateway this operator
+   * does not serve: such a gateway gets no config at all. Called after each publish and when a
+   * gateway connects; before the first publish nothing is known yet.
+   */
+  warnUnknownGateways(): void {
+    if (this.#snapshots === 0) return;
+    const connected = new Set<string>();
+    for (const g of this.#o.gateways()) {
+      connected.add(g.streamId);
+      if (this.#groups.has(g.group)) {
+        this.#warnedStreams.delete(g.streamId);
+        continue;
+      }
+      if (this.#warnedStreams.has(g.streamId)) continue;
+      this.#warnedStreams.add(g.streamId);
+      const serving = [...this.#groups].sort();
+      this.#o.log.warn(
+        `gateway ${g.nodeId} asks for Gateway ${g.group}, which this operator does not serve: no Gateway of that name has a GatewayClass with controllerName ${this.#o.controllerName}. Start the gateway with --gateway set to one of the Gateways served, or create that Gateway`,
+        {
+          node: g.nodeId,
+          group: g.group,
+          serving: serving.length > 10 ? [...serving.slice(0, 10), `… and ${serving.length - 10} more`] : serving,
+        },
+      );
+    }
+    for (const id of this.#warnedStreams) if (!connected.has(id)) this.#warnedStreams.delete(id);
+  }
+
+  #set(
+    group: string,
+    snapshot: Snapshot,
+    gatewayPolicies: readonly PolicyRef[],
+    backendPolicies: readonly PolicyRef[],
+    counts?: { routes: number; endpoints: number },
+  ): void {
+    const before = this.#o.cache.getSnapshot(group);
+    const version = (s: Snapshot | undefined, typeUrl: string) => s?.types.get(typeUrl)?.version;
+    const gatewayVersion = version(snapshot, GATEWAY_TYPE_URL);
+    const backendsVersion = version(snapshot, BACKEND_TYPE_URL);
+    if (version(before, GATEWAY_TYPE_URL) !== gatewayVersion || version(before, BACKEND_TYPE_URL) !== backendsVersion)
+      this.#o.log.info(counts ? 'config published' : 'config published: the Gateway is gone, its gateways drop their config', {
+        gateway: group,
+        gatewayVersion,
+        backendsVersion,
+        routes: counts?.routes ?? 0,
+        policies: new Set([...gatewayPolicies, ...backendPolicies].map((p) => `${p.kind}/${p.namespace}/${p.name}`)).size,
+        backends: snapshot.types.get(BACKEND_TYPE_URL)?.resources.size ?? 0,
+        endpoints: counts?.endpoints ?? 0,
+      });
     for (const [typeUrl, policies] of [
       [GATEWAY_TYPE_URL, gatewayPolicies],
       [BACKEND_TYPE_URL, backendPolicies],

@@ -1,8 +1,10 @@
-/** CachePolicy: two-level response cache with invalidation and request coalescing (seed §7, §6.2.2). */
-import { bool, duration, int, list, obj, oneOf, optional, type Static } from './builders.js';
+/** CachePolicy: two-level response cache with invalidation and request coalescing. */
+import { bool, duration, int, isDuration, list, obj, oneOf, optional, type Static } from './builders.js';
 import { TargetRefs, headerName, statusCodes } from './common.js';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** Bounds of the freshness durations. */
+const FRESHNESS = { min: '1ms', max: '720h' } as const;
 
 export const CacheKey = obj(
   'What makes two requests the same for the cache. Method and path always count.',
@@ -23,14 +25,14 @@ export const CachePolicySpec = obj(
   'Response caching for the targets: a bounded in-process LRU (L1) in front of Redis (L2).',
   {
     targetRefs: TargetRefs,
-    ttl: duration('How long a response stays fresh.'),
+    ttl: duration('How long a response stays fresh.', FRESHNESS),
     methods: list('Methods whose responses are cached.', oneOf('A method.', ['GET', 'HEAD', 'POST'] as const), {
       minItems: 1,
       maxItems: 3,
       listType: 'set',
       default: ['GET', 'HEAD'],
     }),
-    statuses: statusCodes('Upstream statuses that are cached.', { default: [200], maxItems: 16 }),
+    statuses: statusCodes('Upstream statuses that are cached.', { default: [200], minItems: 1, maxItems: 16 }),
     key: CacheKey,
     maxBodyBytes: int('Responses larger than this are not cached.', { minimum: 1, maximum: MAX_BODY_BYTES, default: 1024 * 1024 }),
     respectCacheControl: bool('Honour Cache-Control no-store, no-cache and private from the client and the upstream.', { default: true }),
@@ -44,7 +46,7 @@ export const CachePolicySpec = obj(
           default: 64 * 1024 * 1024,
           format: 'int64',
         }),
-        ttl: optional(duration('A shorter freshness for L1 only; at most ttl.')),
+        ttl: optional(duration('A shorter freshness for L1 only; at most ttl.', FRESHNESS)),
       },
       { defaulted: true },
     ),
@@ -52,17 +54,19 @@ export const CachePolicySpec = obj(
       'The shared Redis level.',
       {
         enabled: bool('Use Redis as the second level.', { default: true }),
-        ttl: optional(duration('A different freshness for L2; at most ttl.')),
+        ttl: optional(duration('A different freshness for L2; at most ttl.', FRESHNESS)),
       },
       { defaulted: true },
     ),
-    staleWhileRevalidate: optional(duration('Serve a stale response this long after it expired while one request refreshes it.')),
-    staleIfError: optional(duration('Serve a stale response this long after it expired when the upstream fails.')),
+    staleWhileRevalidate: optional(
+      duration('Serve a stale response this long after it expired while one request refreshes it.', FRESHNESS),
+    ),
+    staleIfError: optional(duration('Serve a stale response this long after it expired when the upstream fails.', FRESHNESS)),
     coalescing: obj(
       "Identical requests in flight at once wait for the first one's response instead of all going upstream.",
       {
         enabled: bool('Coalesce identical in-flight requests.', { default: true }),
-        maxWait: duration('Longest a follower waits before it goes upstream itself.', { default: '5s' }),
+        maxWait: duration('Longest a follower waits before it goes upstream itself.', { min: '1ms', max: '5m', default: '5s' }),
       },
       { defaulted: true },
     ),
@@ -84,12 +88,12 @@ export const CachePolicySpec = obj(
         fieldPath: '.key.body',
       },
       {
-        rule: '!has(self.l1.ttl) || duration(self.l1.ttl) <= duration(self.ttl)',
+        rule: `!has(self.l1.ttl) || !${isDuration('self.l1.ttl')} || !${isDuration('self.ttl')} || duration(self.l1.ttl) <= duration(self.ttl)`,
         message: 'l1.ttl must not be longer than ttl',
         fieldPath: '.l1.ttl',
       },
       {
-        rule: '!has(self.l2.ttl) || duration(self.l2.ttl) <= duration(self.ttl)',
+        rule: `!has(self.l2.ttl) || !${isDuration('self.l2.ttl')} || !${isDuration('self.ttl')} || duration(self.l2.ttl) <= duration(self.ttl)`,
         message: 'l2.ttl must not be longer than ttl',
         fieldPath: '.l2.ttl',
       },

@@ -1,5 +1,19 @@
-/** QueuePolicy: concurrency, priority and fair queues with deadlines, async mode and a DLQ (seed §3). */
-import { HEADER_NAME_PATTERN, bool, duration, int, intOneOf, list, obj, oneOf, optional, percent, str, type Static } from './builders.js';
+/** QueuePolicy: concurrency, priority and fair queues with deadlines, async mode and a DLQ. */
+import {
+  HEADER_NAME_PATTERN,
+  bool,
+  duration,
+  int,
+  intOneOf,
+  isDuration,
+  list,
+  obj,
+  oneOf,
+  optional,
+  percent,
+  str,
+  type Static,
+} from './builders.js';
 import { TargetRefs, headerName, labelName } from './common.js';
 
 export const PriorityClass = obj('A class of requests served before all classes of lower priority.', {
@@ -48,7 +62,7 @@ export const PriorityClass = obj('A class of requests served before all classes 
 export type PriorityClass = Static<typeof PriorityClass>;
 
 export const QueuePolicySpec = obj(
-  'Bounds the requests in flight to the targets and queues the rest by priority and fairness, each with a deadline.',
+  'A bound on the requests in flight to the targets, and a queue for the rest by priority and fairness, each with a deadline.',
   {
     targetRefs: TargetRefs,
     maxInFlight: optional(
@@ -59,12 +73,20 @@ export const QueuePolicySpec = obj(
     ),
     adaptive: optional(
       obj(
-        "Finds the in-flight limit from observed latency instead of a fixed maxInFlight (a gradient controller like Envoy's adaptive concurrency filter): every sampleInterval, limit = limit × minRTT × (1 + buffer) / sampleRTT + √limit, the gradient clamped to [0.5, 2] and the limit to [minLimit, maxInFlight]; every minRTTInterval the limit is held at minLimit until minRTTSamples calls have measured minRTT again. When the limit shrinks, waiting requests that can no longer be served before their deadline are shed, lowest class first.",
+        "Finds the in-flight limit from observed latency instead of a fixed maxInFlight (a gradient controller like Envoy's adaptive concurrency filter): once the calls of the current limit have been ending for sampleInterval, limit = limit × minRTT × (1 + buffer) / sampleRTT + √limit, the gradient clamped to [0.5, 2] and the limit to [minLimit, maxInFlight]; every minRTTInterval the limit is held at minLimit until minRTTSamples calls have measured minRTT again. When the limit shrinks, waiting requests that can no longer be served before their deadline are shed, lowest class first.",
         {
           minLimit: int('Lowest limit, and the limit while minRTT is measured.', { minimum: 1, maximum: 10_000, default: 3 }),
           buffer: percent('Latency increase over minRTT that is tolerated before the limit shrinks.', { default: 25 }),
-          sampleInterval: duration('How often the limit is recomputed from the calls that ended since.', { default: '100ms' }),
-          minRTTInterval: duration('How often minRTT is measured again (jittered by up to 10 %).', { default: '60s' }),
+          sampleInterval: duration('How long the calls of a limit are sampled before the limit is recomputed.', {
+            min: '1ms',
+            max: '1m',
+            default: '100ms',
+          }),
+          minRTTInterval: duration('How often minRTT is measured again (jittered by up to 10 %).', {
+            min: '1s',
+            max: '24h',
+            default: '60s',
+          }),
           minRTTSamples: int('Calls that measure minRTT (their median).', { minimum: 1, maximum: 10_000, default: 50 }),
         },
       ),
@@ -123,8 +145,8 @@ export const QueuePolicySpec = obj(
     deadline: obj(
       "Every request has a deadline; a request whose deadline passes while it waits is answered with rejectStatus and Retry-After and never reaches the upstream. What is left of the deadline when a request is sent is the upstream call's timeout, and the upstream receives it as x-jarvis-deadline (Unix time in milliseconds).",
       {
-        default: duration('Deadline of a request that asks for none.', { default: '30s' }),
-        max: duration('Longest deadline a client may ask for.', { default: '120s' }),
+        default: duration('Deadline of a request that asks for none.', { min: '1ms', max: '1h', default: '30s' }),
+        max: duration('Longest deadline a client may ask for.', { min: '1ms', max: '1h', default: '120s' }),
         header: str(
           'Request header in which a client may ask for a shorter deadline, in milliseconds (longer asks are cut to max; a value that is not a positive integer is refused with 400).',
           {
@@ -139,7 +161,7 @@ export const QueuePolicySpec = obj(
         defaulted: true,
         rules: [
           {
-            rule: 'duration(self.default) <= duration(self.max)',
+            rule: `!${isDuration('self.default')} || !${isDuration('self.max')} || duration(self.default) <= duration(self.max)`,
             message: 'default must not be longer than max',
             fieldPath: '.default',
           },
@@ -166,22 +188,22 @@ export const QueuePolicySpec = obj(
           backoff: obj(
             'Exponential backoff between attempts, with jitter.',
             {
-              initial: duration('Delay before the second attempt.', { default: '1s' }),
-              max: duration('Longest delay.', { default: '60s' }),
+              initial: duration('Delay before the second attempt.', { min: '1ms', max: '1h', default: '1s' }),
+              max: duration('Longest delay.', { min: '1ms', max: '24h', default: '60s' }),
             },
             {
               defaulted: true,
               rules: [
                 {
-                  rule: 'duration(self.initial) <= duration(self.max)',
+                  rule: `!${isDuration('self.initial')} || !${isDuration('self.max')} || duration(self.initial) <= duration(self.max)`,
                   message: 'initial must not be longer than max',
                   fieldPath: '.initial',
                 },
               ],
             },
           ),
-          resultTTL: duration('How long a finished result can be fetched.', { default: '1h' }),
-          attemptTimeout: duration('Upstream timeout of one attempt.', { default: '30s' }),
+          resultTTL: duration('How long a finished result can be fetched.', { min: '1s', max: '168h', default: '1h' }),
+          attemptTimeout: duration('Upstream timeout of one attempt.', { min: '1ms', max: '1h', default: '30s' }),
           maxBodyBytes: int('Largest request body of a job (larger: 413).', { minimum: 0, maximum: 8_388_608, default: 1_048_576 }),
           maxResultBytes: int('Largest result body kept; a longer one is cut and marked truncated.', {
             minimum: 0,
@@ -207,7 +229,7 @@ export const QueuePolicySpec = obj(
             ),
           ),
           synchronous: bool(
-            "Also dead-letter synchronous requests that failed for good (an upstream 5xx, timeout or unreachable upstream, after every fallback). Their bodies are read before they are sent, up to the gateway's --inspect-body-bytes (larger: 413).",
+            'Also dead-letter synchronous requests that failed for good (an upstream 5xx, timeout or unreachable upstream, after every fallback). The copy holds the body the gateway buffered (up to its --request-buffer-bytes); a larger, streamed body is stored cut and cannot be replayed.',
             { default: false },
           ),
           maxBodyBytes: int('Most bytes of a request body kept in an entry; a longer body is cut and marked truncated.', {
@@ -216,7 +238,7 @@ export const QueuePolicySpec = obj(
             default: 65_536,
           }),
           maxLength: int('Approximate most entries kept (XADD MAXLEN ~).', { minimum: 1, maximum: 10_000_000, default: 100_000 }),
-          retention: duration('Entries older than this are trimmed.', { default: '168h' }),
+          retention: duration('Entries older than this are trimmed.', { min: '1m', max: '2160h', default: '168h' }),
         },
       ),
     ),

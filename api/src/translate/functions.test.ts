@@ -194,12 +194,14 @@ describe('translate', () => {
         findings: [
           { path: 'spec.targetRefs', message: 'Required value' },
           { path: 'spec.maxInFlight', message: 'Invalid value: 0: should be greater than or equal to 1' },
+          // A required field is missing: like the apiserver, no CEL rule ran.
+          { path: '', message: expect.stringMatching(/^Invalid value: "null": some validation rules were not checked/) },
         ],
         features: ['stability.jarvis.io/QueuePolicy'],
       },
     ]);
     // maxInFlight is optional (adaptive may replace it); the CEL rule that asks for one of the two
-    // is not run on a spec whose required fields are missing, as on the apiserver.
-    expect(result.problems.map((p) => p.path)).toEqual(['metadata.name', 'spec.targetRefs', 'apiVersion', 'spec.targetRefs']);
+    // is not run on a spec whose required fields are missing, as on the apiserver ('' says so).
+    expect(result.problems.map((p) => p.path)).toEqual(['metadata.name', 'spec.targetRefs', '', 'apiVersion', 'spec.targetRefs', '']);
   });
 });

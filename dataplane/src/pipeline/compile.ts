@@ -11,10 +11,12 @@ import type { GatewayConfig } from '../config/types.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
+import type { HeaderPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Upstreams } from '../proxy/upstreams.js';
-import { compileMatcher, type Matcher } from '../route/matcher.js';
+import { matcherSteps, type Matcher } from '../route/matcher.js';
 import type { StageContext } from './context.js';
 import type { Stage } from './stage.js';
 import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
@@ -48,7 +50,8 @@ export interface CompileDeps {
   readonly stores: LimitStores;
   readonly hotspots: HotspotRegistry;
   readonly call: CallOptions;
-  readonly inspectBodyBytes: number;
+  readonly body: BodySettings;
+  readonly headerPolicy: HeaderPolicy;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
@@ -85,11 +88,49 @@ function unenforcedFeatures(config: GatewayConfig, features: readonly string[]):
 
 /** Compiles `config`; throws when it cannot (nothing is changed then). */
 export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
+  const steps = compileSteps(config, deps);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** How a sliced compile shares the event loop: it pauses whenever a slice has run `sliceMs`. */
+export interface Slicing {
+  readonly stopwatch: Clock;
+  readonly sliceMs: number;
+  /** Resolves on a later turn of the event loop (setImmediate), after pending I/O. */
+  readonly pause: () => Promise<void>;
+}
+
+/**
+ * compileGateway in slices: the same work, with a pause whenever it has held the event loop for
+ * `sliceMs`, so that a large config (thousands of routes) never stalls the traffic it replaces.
+ * Rejects (nothing is changed then) where compileGateway throws.
+ */
+export async function compileGatewaySliced(config: GatewayConfig, deps: CompileDeps, slicing: Slicing): Promise<PendingGateway> {
+  const steps = compileSteps(config, deps);
+  let sliceStart = slicing.stopwatch.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (slicing.stopwatch.now() - sliceStart >= slicing.sliceMs) {
+      await slicing.pause();
+      sliceStart = slicing.stopwatch.now();
+    }
+  }
+}
+
+/** Routes compiled between two pauses of a sliced compile. */
+const ROUTES_PER_STEP = 32;
+
+function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void, PendingGateway> {
   const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
   const queues = deps.queues?.begin();
+  let finished = false;
   try {
-    const matcher = compileMatcher(config.gateway);
+    const matcher = yield* matcherSteps(config.gateway);
     const ctx: StageContext = {
       clock: deps.clock,
       stopwatch: deps.stopwatch,
@@ -98,7 +139,8 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       stores: deps.stores,
       backends: prepared.backends,
       call: deps.call,
-      inspectBodyBytes: deps.inspectBodyBytes,
+      body: deps.body,
+      headerPolicy: deps.headerPolicy,
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
@@ -111,8 +153,22 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         const stage = factory.build(route, ctx);
         if (stage) chain.push(stage);
       }
-      chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, stopwatch: deps.stopwatch, random: deps.random }));
-      routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
+      chain.push(
+        new ProxyStage(route, {
+          backends: prepared.backends,
+          call: deps.call,
+          headers: deps.headerPolicy,
+          stopwatch: deps.stopwatch,
+          random: deps.random,
+        }),
+      );
+      routes.set(route.id, {
+        id: route.id,
+        route,
+        chain,
+        serviceIds: [...new Set(route.backends.map((b) => b.backend))],
+      });
+      if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
     const compiled: CompiledGateway = {
       config,
@@ -121,6 +177,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       unenforced: unenforcedFeatures(config, deps.enforced ?? enforcedFeatures()),
     };
     let settled = false;
+    finished = true;
     return {
       compiled,
       commit: () => {
@@ -137,9 +194,11 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         queues?.abort();
       },
     };
-  } catch (err) {
-    prepared.abort();
-    queues?.abort();
-    throw err;
+  } finally {
+    // A throw, or a sliced compile given up half-way: drop what was made for this config.
+    if (!finished) {
+      prepared.abort();
+      queues?.abort();
+    }
   }
 }

@@ -3,14 +3,25 @@
  * protection registers here, and its declared features are what the gateway announces it enforces
  * (see features below and api/src/features.ts). The proxy stage ends every chain.
  */
-import { inspectStage } from '../inspect/stage.js';
+import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { queueStage } from '../policy/queue/stage.js';
-import { rateLimitStage } from '../policy/ratelimit/stage.js';
+import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
 import type { StageFactory } from './stage.js';
 
-export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage, queueStage];
+export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
+  // Routes that read bodies: the limits that need no body, then the body (read and parsed).
+  rateLimitEarlyStage,
+  inspectStage,
+  hotspotStage,
+  rateLimitStage,
+  // Other routes read their body (up to the buffer size) only once the limits admitted the request.
+  bufferStage,
+  // After the body (a client still sending one holds no slot) and, once it exists, after the
+  // response cache (a cached answer takes no slot either).
+  queueStage,
+];
 
 /**
  * Every feature the registered stages enforce, sorted: announced in the xDS node's client_features.

@@ -13,7 +13,7 @@ import type { Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
 import { ANSWERED, TAKEN, type Stage, type Verdict } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { DEADLINE_HEADER, upstreamHeaders } from './headers.js';
+import { DEADLINE_HEADER, upstreamHeaders, type HeaderPolicy } from './headers.js';
 import type { Backend } from './upstreams.js';
 
 /** The 413 answer to a body over `limit` bytes. */
@@ -46,6 +46,16 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
     case 'body-too-large':
       if (!res.headersSent) return sendBodyTooLarge(x, options.maxBodyBytes);
       break;
+    case 'client-slow':
+      x.status = 408;
+      x.error = 'client-slow';
+      if (!res.headersSent)
+        sendProblem(res, 408, 'request-timeout', 'Request body too slow', 'The request body paused too long.', undefined, {
+          ...x.responseHeaders,
+          connection: 'close',
+        });
+      else res.destroy();
+      return;
     case 'timeout':
       if (!res.headersSent) {
         x.status = 504;
@@ -91,6 +101,7 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
 export interface ProxyStageDeps {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly call: CallOptions;
+  readonly headers: HeaderPolicy;
   readonly stopwatch: Clock;
   readonly random: () => number;
 }
@@ -150,7 +161,7 @@ export class ProxyStage implements Stage, CallOwner {
     }
     x.backend = backend?.id;
     x.endpoint = endpoint.origin;
-    const headers = upstreamHeaders(req.headers, x.clientIp, x.tenant, x.user);
+    const headers = upstreamHeaders(req.headers, x, this.deps.headers);
     if (x.deadline > 0) {
       // The rest of the queue's deadline bounds the wait for the upstream's answer, and the upstream
       // learns it. A deadline that passed since the request was admitted (a stalled event loop)
@@ -183,6 +194,7 @@ export class ProxyStage implements Stage, CallOwner {
         path: x.url,
         headers,
         body: x.body,
+        prefix: x.bodyPrefix,
         streamBody: x.hasBody,
       },
       options,

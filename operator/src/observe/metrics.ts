@@ -1,4 +1,9 @@
-/** Prometheus metrics of the operator. Labels are bounded: kinds, type URLs, results — never names. */
+/**
+ * Prometheus metrics of the operator. Labels are bounded: kinds, type URLs, results — never names.
+ * prom-client's default process metrics come with them, including three gauges named like
+ * counters: `jarvis_operator_nodejs_active_{handles,requests,resources}_total` (prom-client's
+ * names, kept so that Node.js dashboards work; do not rate() them).
+ */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Counts requests to the apiserver by verb (read at scrape time). */
@@ -55,6 +60,18 @@ export function createMetrics(requestCounts: RequestCounts = () => new Map()) {
       name: 'jarvis_operator_policies',
       help: 'Policies by kind and Accepted reason.',
       labelNames: ['kind', 'reason'],
+      registers: [registry],
+    }),
+    rejectedChanges: new Counter({
+      name: 'jarvis_operator_rejected_changes_total',
+      help: 'Changes rejected in themselves (an HTTPRoute pattern RE2 cannot compile, an Invalid policy, an object that does not parse) while the previous version keeps serving, by kind; each rejected generation counts once.',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    retainedObjects: new Gauge({
+      name: 'jarvis_operator_retained_objects',
+      help: 'Objects served from their last accepted version because the current one is rejected, by kind.',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     statusWrites: new Counter({

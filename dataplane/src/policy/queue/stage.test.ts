@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { QueueIR, RouteIR } from '@jarvis/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
+import { BodyBudget } from '../../inspect/budget.js';
 import type { StageContext } from '../../pipeline/context.js';
+import { headerPolicy } from '../../proxy/headers.js';
 import { Exchange, type ExchangeHooks } from '../../pipeline/exchange.js';
 import { endExchange, run } from '../../pipeline/runner.js';
 import { TAKEN, type Stage } from '../../pipeline/stage.js';
@@ -80,8 +82,9 @@ function context(time: ManualTime, queues: ReturnType<QueueRuntime['begin']>): S
     random: () => 0.5,
     stores: { memory: undefined as never },
     backends: new Map(),
-    call: { headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxBodyBytes: 1024 },
-    inspectBodyBytes: 1024,
+    call: { headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxBodyBytes: 1024, requestBodyIdleMs: 60_000 },
+    body: { bufferBytes: 1024, inspectBytes: 1024, timeoutMs: 60_000, budget: new BodyBudget(1 << 20), timers: time },
+    headerPolicy: headerPolicy([]),
     guards: [],
     onDecision: () => {},
     queues,

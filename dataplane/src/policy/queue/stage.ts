@@ -10,11 +10,11 @@
  * `leave` releases the slot and gives the adaptive limit the call's upstream time.
  *
  * With `async`, requests that ask for it become jobs (jobs/submit.ts); with
- * `deadLetter.synchronous`, requests that fail for good are dead-lettered (dlq/writer.ts).
+ * `deadLetter.synchronous`, requests that fail for good are dead-lettered (dlq/writer.ts), with the
+ * body the buffer stage read (a longer, streamed body is stored cut).
  */
 import { kindFeature, sectionFeature, type QueueIR, type RouteIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
-import { readBody } from '../../inspect/body.js';
 import { sendProblem } from '../../observe/problem.js';
 import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange } from '../../pipeline/exchange.js';
@@ -47,8 +47,6 @@ export class QueueTicket extends Ticket {
 export interface QueueStageDeps {
   readonly clock: Clock;
   readonly stopwatch: Clock;
-  /** Largest body read first when synchronous requests are dead-lettered. */
-  readonly inspectBodyBytes: number;
   readonly jobs: JobSubmitter | undefined;
   readonly deadLetters: SyncDeadLetters | undefined;
 }
@@ -118,32 +116,7 @@ export class QueueStage implements Stage, TicketOwner {
     const jobs = this.deps.jobs;
     if (jobs?.wants(x)) return jobs.submit(x, c.cls, c.flow);
     const dl = this.deps.deadLetters;
-    if (dl) {
-      const arrived = this.deps.clock.now();
-      x.deadLetter = dl.handle(x, c.cls, c.flow, arrived);
-      if (x.body === undefined && x.hasBody)
-        return readBody(x.req, this.deps.inspectBodyBytes).then((read) => {
-          if (read.ok) {
-            x.body = read.body;
-            return this.#admit(x, c.cls, c.flow, c.deadlineMs - (this.deps.clock.now() - arrived));
-          }
-          if (read.reason === 'aborted') {
-            x.status = 499;
-            x.error = 'client-gone';
-            return ANSWERED;
-          }
-          x.status = 413;
-          x.error = 'body-too-large';
-          sendProblem(
-            x.res,
-            413,
-            'body-too-large',
-            'Request body too large',
-            `This route reads bodies of at most ${this.deps.inspectBodyBytes} bytes.`,
-          );
-          return ANSWERED;
-        });
-    }
+    if (dl) x.deadLetter = dl.handle(x, c.cls, c.flow, this.deps.clock.now());
     return this.#admit(x, c.cls, c.flow, c.deadlineMs);
   }
 
@@ -239,7 +212,13 @@ export const queueStage: StageFactory<StageContext> = {
     const d = build.deps;
     let jobs: JobSubmitter | undefined;
     if (ir.async) {
-      const proxy = new ProxyStage(route, { backends: ctx.backends, call: ctx.call, stopwatch: ctx.stopwatch, random: ctx.random });
+      const proxy = new ProxyStage(route, {
+        backends: ctx.backends,
+        call: ctx.call,
+        headers: ctx.headerPolicy,
+        stopwatch: ctx.stopwatch,
+        random: ctx.random,
+      });
       const names = classifier.classNames;
       const fallbackClass = Math.max(0, names.length - 1);
       build.jobRoute(
@@ -263,6 +242,7 @@ export const queueStage: StageFactory<StageContext> = {
         keys,
         store: build.jobs,
         clock: ctx.clock,
+        body: ctx.body,
         credentialHeaders: d.credentialHeaders,
         classNames: names,
         onSubmitted: () => d.onJob?.(label, 'submitted'),
@@ -295,7 +275,6 @@ export const queueStage: StageFactory<StageContext> = {
     return new QueueStage(route.id, ir, gate, label, classifier, {
       clock: ctx.clock,
       stopwatch: ctx.stopwatch,
-      inspectBodyBytes: ctx.inspectBodyBytes,
       jobs,
       deadLetters,
     });

@@ -11,7 +11,7 @@ import { rateLimitHeaders } from './headers.js';
 import { compileRouteLimiter, type LimiterDeps } from './limiter.js';
 import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
-import type { ActiveMode, LimitDecision, LimitRequest, LimitStores } from './types.js';
+import type { ActiveMode, LimitDecision, LimitRequest, LimitStore, LimitStores } from './types.js';
 
 type Level = Partial<Omit<RateLimitLevelIR, 'name'>> & { name: string };
 
@@ -126,7 +126,7 @@ describe('compileRouteLimiter', () => {
         name: 'svc',
         policy: 'jarvis/chat',
         limit: 2,
-        windowSec: 1,
+        periodMs: 1000,
         remaining: 0,
         resetSec: expect.any(Number),
         allowed: true,
@@ -280,6 +280,23 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
   const base = (mode: 'Open' | 'Closed' | 'Local', expectedReplicas = 4) =>
     rateLimit([{ name: 'g', limit: 10 }], { store: 'Redis', failureMode: { mode, timeoutMs: 100, expectedReplicas } });
 
+  it('starts in the failure mode when compiled while Redis is missing or not ready: no mode change on the first check', async () => {
+    for (const mode of ['Open', 'Closed', 'Local'] as const) {
+      const changes: string[] = [];
+      const { limiter } = setup(base(mode), { onModeChange: (m, previous) => changes.push(`${previous}→${m}`) });
+      expect(limiter.mode()).toBe(mode.toLowerCase());
+      await limiter.check(request());
+      expect(changes).toEqual([]);
+    }
+    const notReady: LimitStore = { kind: 'redis', ready: () => false, check: () => Promise.reject(new Error('not called')) };
+    const time = new ManualTime();
+    const limiter = compileRouteLimiter(base('Local'), {
+      stores: { memory: createMemoryStore({ clock: time, maxKeys: 10 }), redis: notReady },
+      clock: time,
+    });
+    expect(limiter.mode()).toBe('local');
+  });
+
   it('open admits and says so', async () => {
     const { limiter } = setup(base('Open'));
     const d = await limiter.check(request());
@@ -299,6 +316,49 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
     const d = await limiter.check(request());
     expect(d.degraded).toBe('local');
     expect(d.levels[0]).toMatchObject({ limit: 2, allowed: false });
+  });
+});
+
+describe('credentials in keys', () => {
+  it('a level on a credential-like header keys its counters by digest: Redis never sees the value', async () => {
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    const prefix = `test:rl:cred:${randomUUID()}:`;
+    try {
+      const time = new ManualTime();
+      const levels: Level[] = [
+        { name: 'per-key', scope: 'Header', header: 'x-api-key', limit: 2 },
+        { name: 'per-auth', scope: 'Header', header: 'Authorization', limit: 100 },
+        { name: 'per-tier', scope: 'Header', header: 'x-tier', limit: 100 },
+      ];
+      const noTimeout = { mode: 'Closed', timeoutMs: 0, expectedReplicas: 1 } as const;
+      // Two replicas on one Redis: the same credential is one counter.
+      const replica = () =>
+        compileRouteLimiter(rateLimit(levels, { store: 'Redis', failureMode: noTimeout }), {
+          stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }), redis: createRedisStore({ redis, prefix }) },
+          clock: time,
+        });
+      const [a, b] = [replica(), replica()];
+      const secret = 'sk-live-0123456789abcdef';
+      const req = request({ headers: { 'x-api-key': secret, authorization: 'Bearer eyJhbGciOi.secret', 'x-tier': 'gold' } });
+      expect((await a.check(req)).allowed).toBe(true);
+      expect((await b.check(req)).allowed).toBe(true);
+      expect((await a.check(req)).allowed).toBe(false);
+      expect((await b.check(request({ headers: { 'x-api-key': 'another-key' } }))).allowed).toBe(true);
+      const keys = await redis.keys(`${prefix}*`);
+      expect(keys.length).toBeGreaterThanOrEqual(4);
+      for (const k of keys) {
+        expect(k).not.toContain('sk-live');
+        expect(k).not.toContain('another-key');
+        expect(k).not.toContain('eyJ');
+      }
+      expect(keys.filter((k) => k.includes(':H:gold'))).toHaveLength(1); // not a credential: kept readable
+      expect(keys.filter((k) => /:H:#[A-Za-z0-9_-]{22}$/.test(k))).toHaveLength(3);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });
 
@@ -342,7 +402,7 @@ describe('on Redis, batched', () => {
         );
         // Batches sent: round trips less the EVALs that follow a NOSCRIPT (a Redis that has not
         // seen the script yet), which resend the same batch.
-        const batches = () => redisStore.stats.roundTrips - redisStore.stats.scriptReloads;
+        const batches = () => redisStore.stats.roundTrips - redisStore.stats.scriptLoads - redisStore.stats.scriptReloads;
         const before = batches();
         const got = await Promise.all(requests.map((r) => onRedis.check(r)));
         expect(batches() - before, `step ${step}`).toBe(1);

@@ -10,7 +10,7 @@
  */
 import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
-import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart } from './keys.js';
+import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart, keyPartFor } from './keys.js';
 import {
   ALG,
   type ActiveMode,
@@ -55,6 +55,8 @@ interface CompiledLevel extends Rate {
   readonly shadow: boolean;
   readonly maxWaitMs: number;
   readonly head: string;
+  /** A scope value's part of the key (a credential's digest for a credential-like header). */
+  readonly part: (value: string) => string;
   /** Scope values of a request; undefined or empty: the level does not apply. */
   readonly values: (req: LimitRequest) => string | readonly string[] | undefined;
   readonly cost: (req: LimitRequest, capacity: number) => number;
@@ -157,6 +159,7 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
     head: headOf(level.counter, alg, SCOPE_LETTER[level.scope]),
+    part: keyPartFor(level.scope === 'Header' ? level.header : undefined),
     values: compileValues(level),
     cost: compileCost(level, deps),
     methods: level.methods.length > 0 ? new Set(level.methods.map((m) => m.toUpperCase())) : undefined,
@@ -171,7 +174,27 @@ function applies(level: CompiledLevel, req: LimitRequest): boolean {
   return true;
 }
 
-/** The IETF `w` of a level: whole seconds, at least 1. */
+/**
+ * A limit (or burst) in Local mode: this replica's share when `replicas` gateways each limit on
+ * their own — at least 1, so a level never rejects everything.
+ */
+export function localShare(n: number, replicas: number): number {
+  return Math.max(1, Math.floor(n / Math.max(1, replicas)));
+}
+
+/**
+ * The mode a route's limiter starts in: its store, or — when the route wants Redis and Redis is
+ * missing or not ready (at start, or a config change during an outage) — the failure mode its
+ * checks will run in.
+ */
+export function initialMode(ir: RateLimitIR, stores: LimitStores): ActiveMode {
+  if (ir.store !== 'Redis') return 'memory';
+  if (stores.redis?.ready()) return 'redis';
+  const m = ir.failureMode.mode;
+  return m === 'Open' ? 'open' : m === 'Closed' ? 'closed' : 'local';
+}
+
+/** A period in whole seconds, rounded up (at least 1): how long a level that can never admit a request asks to wait. */
 function windowSec(periodMs: number): number {
   return Math.max(1, Math.ceil(periodMs / 1000));
 }
@@ -220,6 +243,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
         head: headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
+        part: keyPart, // hot values arrive as their bounded keys (credentials as digests: hotspot/guard.ts)
         values: () => undefined,
         cost: () => 1,
         methods: undefined,
@@ -231,10 +255,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return l;
   };
 
-  let active: ActiveMode = useRedis ? (redis ? 'redis' : failureMode()) : 'memory';
-  function failureMode(): ActiveMode {
-    return failure.mode === 'Open' ? 'open' : failure.mode === 'Closed' ? 'closed' : 'local';
-  }
+  let active: ActiveMode = initialMode(ir, deps.stores);
   function setMode(m: ActiveMode): void {
     if (m === active) return;
     const previous = active;
@@ -245,7 +266,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
   function build(req: LimitRequest, ops: LimitOp[], owners: Applied[]): void {
     const push = (level: CompiledLevel, rate: Rate, value: string, cost: number): void => {
       ops.push({
-        key: level.head + keyPart(value),
+        key: level.head + level.part(value),
         alg: level.alg,
         limit: rate.limit,
         periodMs: rate.periodMs,
@@ -303,7 +324,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
           name: owner.level.name,
           policy: owner.level.policy,
           limit: owner.rate.limit,
-          windowSec: windowSec(owner.rate.periodMs),
+          periodMs: owner.rate.periodMs,
           remaining: out.remaining,
           resetSec,
           allowed: out.allowed,
@@ -326,9 +347,9 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return ops.map((op) => ({
       key: 'local|' + op.key,
       alg: op.alg,
-      limit: Math.max(1, Math.floor(op.limit / replicas)),
+      limit: localShare(op.limit, replicas),
       periodMs: op.periodMs,
-      burst: Math.max(1, Math.floor(op.burst / replicas)),
+      burst: localShare(op.burst, replicas),
       cost: op.cost,
       shadow: op.shadow,
       maxWaitMs: op.maxWaitMs,

@@ -54,7 +54,10 @@ export class SyncDeadLetters {
       d.onWritten?.(false, 'no Redis');
       return;
     }
-    const request = redactRequest(x.method, x.url, x.headers, x.body, d.dlq.maxBodyBytes, d.credentialHeaders);
+    // The body the buffer stage read; of a longer, streamed one only its first part (stored as cut).
+    const streamed = x.body === undefined && x.hasBody;
+    const body = x.body ?? (x.bodyPrefix ? Buffer.concat(x.bodyPrefix) : undefined);
+    const request = redactRequest(x.method, x.url, x.headers, body, d.dlq.maxBodyBytes, d.credentialHeaders);
     d.store
       .write(
         d.dlq,
@@ -69,7 +72,7 @@ export class SyncDeadLetters {
           user: x.user,
           cls: d.classNames[cls] ?? '',
           flow,
-          request: x.hasBody && x.body === undefined ? { ...request, bodyTruncated: true } : request,
+          request: streamed ? { ...request, bodyTruncated: true } : request,
         },
         d.clock.now(),
       )

@@ -14,7 +14,10 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock, systemTimers } from '../../../clock.js';
+import { BodyBudget } from '../../../inspect/budget.js';
+import { BodyStage } from '../../../inspect/stage.js';
 import type { StageContext } from '../../../pipeline/context.js';
+import { headerPolicy } from '../../../proxy/headers.js';
 import { Exchange, type ExchangeHooks } from '../../../pipeline/exchange.js';
 import { endExchange, run } from '../../../pipeline/runner.js';
 import { TAKEN, type Stage } from '../../../pipeline/stage.js';
@@ -121,7 +124,7 @@ const log = { warn: () => {}, info: () => {} };
  * holds synchronous requests until `finish()`; its runtime's worker runs the route's jobs against
  * `up`.
  */
-async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 15_000, last?: Stage) {
+async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 15_000, last?: Stage, bufferBytes = 1 << 16) {
   const ns = `t${randomBytes(6).toString('hex')}`;
   namespaces.push(ns);
   const ir = queueIR(ns, o);
@@ -160,20 +163,23 @@ async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 1
     random: Math.random,
     stores: { memory: undefined as never },
     backends: new Map([[backend.id, backend]]),
-    call: { headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000, maxBodyBytes: 1 << 20 },
-    inspectBodyBytes: 1 << 20,
+    call: { headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000, maxBodyBytes: 1 << 20, requestBodyIdleMs: 5_000 },
+    body: { bufferBytes, inspectBytes: 1 << 20, timeoutMs: 5_000, budget: new BodyBudget(1 << 24), timers: systemTimers },
+    headerPolicy: headerPolicy([]),
     guards: [],
     onDecision: () => {},
     queues: build,
   };
   const queue = queueStage.build(route, ctx) as Stage;
+  // The buffer stage reads bodies before the queue, as in a gateway's chain.
+  const buffer = new BodyStage('buffer', ctx.body);
   build.commit();
   const held: Exchange[] = [];
   const terminal: Stage = last ?? { name: 'hold', enter: (x) => (held.push(x), TAKEN) };
   const jobs = new JobsEndpointStage({ store: () => rt.jobs, clock: systemClock });
   const hooks: ExchangeHooks = { ended: () => {}, failed: () => {} };
   const port = await listen((req, res) => {
-    const x = new Exchange(req, res, [jobs, queue, terminal], systemClock.now(), hooks);
+    const x = new Exchange(req, res, [jobs, buffer, queue, terminal], systemClock.now(), hooks);
     x.tenant = req.headers['x-tenant'] as string | undefined;
     run(x);
   });
@@ -335,6 +341,29 @@ describe('async jobs', () => {
     const pending = (await redis.xpending(g.keys.stream, JOB_GROUP)) as [number, ...unknown[]];
     expect(pending[0]).toBe(0);
     for (const id of ids) expect(await redis.hget(jobKey(id), 'duplicates')).toBeNull();
+  });
+
+  it('reads on a body longer than the gateway buffers (up to the async cap) and stores it whole', async () => {
+    const up = await upstream();
+    const g = await gateway(up, {}, 15_000, undefined, 16);
+    const body = 'a'.repeat(20) + 'b'.repeat(20);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(body.slice(0, 20)));
+        c.enqueue(new TextEncoder().encode(body.slice(20)));
+        c.close();
+      },
+    });
+    const res = await g.submit('/long', { body: chunked, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const done = await until('done', async () => {
+      const j = await jobState(g.url, id);
+      return j['state'] === 'done' ? j : undefined;
+    });
+    expect(JSON.parse((done['result'] as { body: string }).body)).toMatchObject({ echo: body });
+    const tooLong = await g.submit('/long', { body: 'x'.repeat(65) });
+    expect(tooLong.status).toBe(413);
   });
 
   it('answers 413 for an async body over the cap, 400 for a malformed job id, 404 for an unknown one', async () => {

@@ -9,6 +9,7 @@
 import type { QueueIR } from '@jarvis/api';
 import type { Clock } from '../../../clock.js';
 import { readBody } from '../../../inspect/body.js';
+import type { BodySettings } from '../../../inspect/stage.js';
 import { sendProblem } from '../../../observe/problem.js';
 import type { Exchange } from '../../../pipeline/exchange.js';
 import { ANSWERED, type Verdict } from '../../../pipeline/stage.js';
@@ -29,6 +30,8 @@ export interface SubmitDeps {
   readonly keys: RouteJobKeys;
   readonly store: JobStore | undefined;
   readonly clock: Clock;
+  /** How bodies are read (timeout, the gateway's buffer budget). */
+  readonly body: BodySettings;
   readonly credentialHeaders: ReadonlySet<string>;
   readonly classNames: readonly string[];
   readonly onSubmitted?: () => void;
@@ -57,26 +60,7 @@ export class JobSubmitter {
         'Idempotency-Key must be 1 to 255 visible ASCII characters.',
       );
     }
-    let body = x.body;
-    if (body === undefined && x.hasBody) {
-      const read = await readBody(x.req, a.maxBodyBytes);
-      if (!read.ok) {
-        if (read.reason === 'aborted') {
-          x.status = 499;
-          x.error = 'client-gone';
-          return ANSWERED;
-        }
-        x.error = 'body-too-large';
-        return this.#problem(
-          x,
-          413,
-          'body-too-large',
-          'Request body too large',
-          `An async request's body may be at most ${a.maxBodyBytes} bytes.`,
-        );
-      }
-      body = read.body;
-    } else if (body !== undefined && body.length > a.maxBodyBytes) {
+    const tooLarge = (): Verdict => {
       x.error = 'body-too-large';
       return this.#problem(
         x,
@@ -85,7 +69,55 @@ export class JobSubmitter {
         'Request body too large',
         `An async request's body may be at most ${a.maxBodyBytes} bytes.`,
       );
-    }
+    };
+    // The buffer stage has read the body (x.body), or the first part of a longer one
+    // (x.bodyPrefix, the rest still to come), or nothing (declared longer than its buffer).
+    let body = x.body;
+    if (body === undefined && x.hasBody) {
+      const prefix = x.bodyPrefix ?? [];
+      const have = prefix.reduce((n, b) => n + b.length, 0);
+      if (have > a.maxBodyBytes || Number(x.req.headers['content-length'] ?? 0) > a.maxBodyBytes) {
+        x.req.resume();
+        return tooLarge();
+      }
+      x.req.resume();
+      const read = await readBody(x.req, {
+        limit: a.maxBodyBytes - have,
+        overflow: 'refuse',
+        timeoutMs: this.deps.body.timeoutMs,
+        timers: this.deps.body.timers,
+        budget: this.deps.body.budget,
+      });
+      // What this read reserved of the buffer budget is given back when the exchange ends (buffer stage).
+      x.bodyReserved += read.reserved;
+      if (read.ok !== true) {
+        if (read.ok === false && read.reason === 'aborted') {
+          x.status = 499;
+          x.error = 'client-gone';
+          return ANSWERED;
+        }
+        if (read.ok === false && read.reason === 'timeout')
+          return this.#problem(
+            x,
+            408,
+            'request-timeout',
+            'Request body too slow',
+            `The request body did not arrive within ${this.deps.body.timeoutMs} ms.`,
+          );
+        if (read.ok === false && read.reason === 'busy')
+          return this.#problem(
+            x,
+            503,
+            'gateway-busy',
+            'Gateway busy',
+            'The gateway holds as many request bodies as it may; try again shortly.',
+            { 'retry-after': '1' },
+          );
+        return tooLarge();
+      }
+      body = prefix.length === 0 ? read.body : Buffer.concat([...prefix, read.body]);
+      x.bodyPrefix = undefined;
+    } else if (body !== undefined && body.length > a.maxBodyBytes) return tooLarge();
     if (!store)
       return this.#problem(x, 503, 'jobs-unavailable', 'Async jobs unavailable', 'This gateway has no Redis for async jobs (--redis).', {
         'retry-after': '5',
