@@ -8,10 +8,19 @@ import { describe, expect, it } from 'vitest';
 import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 describe('enforced features', () => {
-  it('are the features the registered stages declare, each a known feature', () => {
+  it('are the features the registered stages declare, each a known feature; those that need Redis only with Redis', () => {
     const declared = [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
-    expect(enforcedFeatures()).toEqual(declared);
+    const withRedis = [...new Set(ROUTE_STAGES.flatMap((f) => [...f.features, ...(f.redisFeatures ?? [])]))].sort();
+    expect(enforcedFeatures()).toEqual(withRedis);
+    expect(enforcedFeatures({ redis: true })).toEqual(withRedis);
+    expect(enforcedFeatures({ redis: false })).toEqual(declared);
     for (const f of enforcedFeatures()) expect(allFeatures()).toContain(f);
+    // Async jobs and dead letters live in Redis: a gateway without it does not claim them.
+    expect(enforcedFeatures({ redis: true })).toEqual(
+      expect.arrayContaining(['stability.jarvis.io/QueuePolicy.async', 'stability.jarvis.io/QueuePolicy.deadLetter']),
+    );
+    expect(enforcedFeatures({ redis: false })).not.toContain('stability.jarvis.io/QueuePolicy.async');
+    expect(enforcedFeatures({ redis: false })).toContain('stability.jarvis.io/QueuePolicy');
   });
 
   it('agree with the docs: a kind is documented as enforced exactly when the gateway announces it', () => {
