@@ -47,6 +47,8 @@ export interface MockStats {
   /** Requests with an `x-jarvis-deadline`, and those of them that arrived after it. */
   withDeadline: number;
   lateArrivals: number;
+  /** How late the latest of them was (ms). */
+  lateArrivalMaxMs: number;
   /** Most requests served at once. */
   maxConcurrent: number;
   /** Requests answered from the idempotency cache (not served again). */
@@ -134,6 +136,7 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
   let ids = 0;
   let withDeadline = 0;
   let lateArrivals = 0;
+  let latestArrivalMs = 0;
   let busy = 0;
   let maxConcurrent = 0;
   let idempotentReplays = 0;
@@ -238,7 +241,11 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
     const deadline = req.headers['x-jarvis-deadline'];
     if (typeof deadline === 'string') {
       withDeadline++;
-      if (clock.now() > Number(deadline)) lateArrivals++;
+      const late = clock.now() - Number(deadline);
+      if (late > 0) {
+        lateArrivals++;
+        if (late > latestArrivalMs) latestArrivalMs = late;
+      }
     }
     const key = req.headers['idempotency-key'];
     const job = req.headers['x-jarvis-job-id'];
@@ -345,6 +352,7 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
         injectedErrors,
         withDeadline,
         lateArrivals,
+        lateArrivalMaxMs: latestArrivalMs,
         maxConcurrent,
         idempotentReplays,
         jobsCompleted: jobs.size,
@@ -356,6 +364,7 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       injectedErrors = 0;
       withDeadline = 0;
       lateArrivals = 0;
+      latestArrivalMs = 0;
       maxConcurrent = busy;
       idempotentReplays = 0;
       jobs = new Map();
