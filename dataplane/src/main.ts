@@ -379,7 +379,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         deadline.cancel();
         void (async () => {
           await stopSource();
-          await queues.close();
+          await queues.close(flags.drainTimeoutMs);
           identifier.close();
           await admin.close();
           await upstreams.close();

@@ -166,10 +166,17 @@ export class QueueRuntime {
     }
   }
 
-  /** Stops every worker (shutdown): no new jobs are read; running ones finish. */
-  async close(): Promise<void> {
-    await Promise.all([...this.#workers.values()].map((w) => w.stop()));
+  /**
+   * Stops every worker (shutdown): no new jobs are read; running attempts get up to `graceMs` to
+   * finish. One still running then stays pending in its stream and another gateway takes it over.
+   */
+  async close(graceMs = Infinity): Promise<void> {
+    const stopped = Promise.all([...this.#workers.values()].map((w) => w.stop()));
     this.#workers.clear();
+    if (!Number.isFinite(graceMs)) return void (await stopped);
+    let timer: { cancel(): void } | undefined;
+    await Promise.race([stopped, new Promise<void>((resolve) => (timer = this.deps.timers.after(graceMs, resolve)))]);
+    timer?.cancel();
   }
 }
 
