@@ -33,6 +33,8 @@ export interface GatewayFlags {
   readonly drainTimeoutMs: number;
   readonly connectionsPerEndpoint: number;
   readonly maxLimiterKeys: number;
+  /** An async job entry idle this long belongs to a stopped gateway and is taken over. */
+  readonly jobReclaimAfterMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -69,6 +71,8 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --drain-timeout DURATION   on SIGTERM, wait this long for in-flight requests (default 10s)
   --connections N            connections per upstream endpoint (default 128)
   --max-limiter-keys N       in-memory limiter keys kept (LRU; default 1000000)
+  --job-reclaim-after DURATION   an async job held by a gateway that stopped is taken over by
+                             another after this long without its heartbeat (default 15s, 1s-10m)
   --log-level LEVEL          debug | info | warn | error (default info)
 `;
 
@@ -97,6 +101,7 @@ const VALUE_FLAGS = new Set([
   'drain-timeout',
   'connections',
   'max-limiter-keys',
+  'job-reclaim-after',
   'log-level',
 ]);
 
@@ -165,6 +170,7 @@ export function parseGatewayFlags(
     drainTimeoutMs: parseDurationMs(values.get('drain-timeout') ?? '10s', '--drain-timeout'),
     connectionsPerEndpoint: positiveInt(values.get('connections'), '--connections', 128, 10_000),
     maxLimiterKeys: positiveInt(values.get('max-limiter-keys'), '--max-limiter-keys', 1_000_000, 50_000_000),
+    jobReclaimAfterMs: boundedDuration(values.get('job-reclaim-after') ?? '15s', '--job-reclaim-after', 600_000),
     logLevel: logLevel as GatewayFlags['logLevel'],
   };
 }

@@ -22,6 +22,10 @@ import { describeLevel } from './observe/limits.js';
 import { LimitsReport } from './observe/limits-report.js';
 import { createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
 import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
+import { registerQueueMetrics } from './observe/queue-metrics.js';
+import { QueueRuntime } from './policy/queue/index.js';
+import { dlqRouter } from './policy/queue/dlq/admin.js';
+import { JobsEndpointStage } from './policy/queue/jobs/endpoint.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { BackendGuardRegistry, createProber } from './policy/breaker/index.js';
@@ -99,6 +103,34 @@ async function main(flags: GatewayFlags): Promise<number> {
       })
     : defaultIdentityConfig;
   const identifier = createIdentifier(identityConfig, { clock, timers, log });
+  const queueRef: { runtime?: QueueRuntime } = {};
+  const queueMetrics = registerQueueMetrics(metrics.registry, () => queueRef.runtime, clock);
+  const queues = new QueueRuntime({
+    clock,
+    timers,
+    random: Math.random,
+    redis,
+    // Each worker's blocking reads get a connection of their own that waits for Redis when it is away.
+    ...(redis
+      ? {
+          blockingRedis: () =>
+            redis
+              .duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null })
+              .on('error', (err: Error) => log.debug('redis error', { error: err.message })),
+        }
+      : {}),
+    credentialHeaders: new Set(
+      [identityConfig.jwt?.header.name, identityConfig.apiKeys?.header, 'authorization'].filter((h): h is string => h !== undefined),
+    ),
+    consumer: `${flags.nodeId}-${process.pid}`,
+    reclaimIdleMs: flags.jobReclaimAfterMs,
+    log,
+    observe: (label, classes) => queueMetrics.observe(label, classes),
+    onJob: (label, outcome) => queueMetrics.job(label, outcome),
+    onDeadLetter: (dlq, ok) => queueMetrics.deadLettered(dlq.namespace, dlq.stream, ok),
+  });
+  queueRef.runtime = queues;
+  const features = enforcedFeatures({ redis: redis !== undefined });
   process.on('SIGHUP', () => void identifier.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
@@ -140,6 +172,8 @@ async function main(flags: GatewayFlags): Promise<number> {
           stores,
           hotspots,
           backendGuards: guards,
+          queues,
+          enforced: features,
           call: callOptions,
           body,
           headerPolicy: headers,
@@ -232,7 +266,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
-      features: enforcedFeatures(),
+      features,
       ...(tls
         ? {
             tls: {
@@ -268,7 +302,8 @@ async function main(flags: GatewayFlags): Promise<number> {
     stopSource = () => source.close();
   }
 
-  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current });
+  const jobsEndpoint = new JobsEndpointStage({ store: () => queues.jobs, clock });
+  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current, extraFront: [jobsEndpoint] });
   const server = http.createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
@@ -327,12 +362,13 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
-            enforces: enforcedFeatures(),
+            enforces: features,
             unenforced: Object.fromEntries(current.unenforced),
             // Per route: its limiter's mode and, per level, the limit that mode enforces.
             rateLimits: limits.views().map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
           }
         : null,
+    routers: { '/admin/dlq': dlqRouter(queues, clock) },
   }).catch((err: unknown) => {
     throw listenError('--admin-listen', `${flags.adminListen.host}:${flags.adminListen.port}`, err);
   });
@@ -361,6 +397,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         deadline.cancel();
         void (async () => {
           await stopSource();
+          await queues.close(flags.drainTimeoutMs);
           identifier.close();
           await admin.close();
           guards.close();

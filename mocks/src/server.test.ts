@@ -168,6 +168,47 @@ describe('behaviour', () => {
   });
 });
 
+describe('capacity, deadlines and idempotency', () => {
+  it('serves at most `concurrency` requests at once; the rest wait their turn in order', async () => {
+    const time = new ManualTime();
+    const m = await mock({ name: 'cap', kind: 'chat', latencyMs: 100, concurrency: 2 }, { timers: time });
+    const done: number[] = [];
+    const all = [0, 1, 2, 3].map((i) => fetch(`${m.url}/x${i}`).then(async (r) => (await r.text(), done.push(i), r.status)));
+    while (time.pending() < 2) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(time.pending()).toBe(2); // two served, two waiting in the mock
+    time.advance(100);
+    while (done.length < 2 || time.pending() < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(done.sort()).toEqual([0, 1]);
+    time.advance(100);
+    expect(await Promise.all(all)).toEqual([200, 200, 200, 200]);
+    expect(m.stats().maxConcurrent).toBe(2);
+  });
+
+  it('counts requests that arrive after the deadline the gateway gave them', async () => {
+    const time = new ManualTime(1_700_000_000_000);
+    const m = await mock({ name: 'late', kind: 'chat' }, { clock: time });
+    await fetch(m.url, { headers: { 'x-jarvis-deadline': String(time.now() - 1) } });
+    await fetch(m.url, { headers: { 'x-jarvis-deadline': String(time.now() + 1000) } });
+    await fetch(m.url);
+    expect(m.stats()).toMatchObject({ requests: 3, withDeadline: 2, lateArrivals: 1 });
+  });
+
+  it('answers a repeated Idempotency-Key from its first success, and counts jobs served twice without it', async () => {
+    const m = await mock({ name: 'idem', kind: 'chat', idempotency: true });
+    const call = (key: string, job: string) => fetch(`${m.url}/a`, { headers: { 'idempotency-key': key, 'x-jarvis-job-id': job } });
+    const first = await call('k1', 'j1');
+    const again = await call('k1', 'j1');
+    expect(again.headers.get('idempotent-replay')).toBe('true');
+    expect(await again.text()).toBe(await first.text());
+    expect(m.stats()).toMatchObject({ idempotentReplays: 1, jobsCompleted: 1, jobsCompletedTwice: 0 });
+    // A second key for the same job is served again: the job completed twice at the upstream.
+    await call('k2', 'j1');
+    expect(m.stats()).toMatchObject({ jobsCompleted: 1, jobsCompletedTwice: 1 });
+    expect(await (await fetch(`${m.url}/__mock/jobs`)).json()).toEqual({ completed: { j1: 2 } });
+  });
+});
+
 describe('search and chat mocks', () => {
   it('retrieves top_k results and echoes x-jarvis-features', async () => {
     const m = await mock({ name: 'vector-search', kind: 'search', flavor: 'vector' });

@@ -6,7 +6,14 @@
  *   GET  /__mock/config   the current behaviour
  *   POST /__mock/config   change it (a partial Behaviour as JSON); answers the new one
  *   GET  /__mock/stats    requests and responses by status since the start (or the last reset)
+ *   GET  /__mock/jobs     async jobs (x-jarvis-job-id) served successfully, with how many times
  *   POST /__mock/reset    zero the stats and restore the initial behaviour
+ *
+ * With `concurrency`, at most that many requests are served at once and the rest wait in the
+ * mock's queue (capacity = concurrency / latency). A request carrying `x-jarvis-deadline` (Unix
+ * ms, set by the gateway's queue) that arrives after it is counted in `lateArrivals`; every answer
+ * says when its request arrived (`x-mock-received-at`, Unix ms). With
+ * `idempotency`, a repeated `Idempotency-Key` gets the first successful answer again.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +44,28 @@ export interface MockStats {
   byStatus: Record<string, number>;
   /** Errors injected by the behaviour (also counted in byStatus). */
   injectedErrors: number;
+  /** Requests with an `x-jarvis-deadline`, and those of them that arrived after it. */
+  withDeadline: number;
+  lateArrivals: number;
+  /** How late the latest of them was (ms). */
+  lateArrivalMaxMs: number;
+  /** Most requests served at once. */
+  maxConcurrent: number;
+  /** Requests answered from the idempotency cache (not served again). */
+  idempotentReplays: number;
+  /** Distinct job ids served successfully, and those served successfully more than once. */
+  jobsCompleted: number;
+  jobsCompletedTwice: number;
+}
+
+/** Bounds of the idempotency cache, the job table and the mock's own queue. */
+const MAX_IDEMPOTENCY_KEYS = 200_000;
+const MAX_JOBS = 1_000_000;
+const MAX_WAITING = 100_000;
+
+interface Served {
+  readonly key: string | undefined;
+  readonly job: string | undefined;
 }
 
 export interface RunningMock {
@@ -105,6 +134,17 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
   let injectedErrors = 0;
   let byStatus = new Map<number, number>();
   let ids = 0;
+  let withDeadline = 0;
+  let lateArrivals = 0;
+  let latestArrivalMs = 0;
+  let busy = 0;
+  let maxConcurrent = 0;
+  let idempotentReplays = 0;
+  let waiting: MockRequest[] = [];
+  let waitHead = 0;
+  const remembered = new Map<string, { status: number; headers: OutgoingHttpHeaders; body: string | Buffer }>();
+  let jobs = new Map<string, number>();
+  const served = new WeakMap<ServerResponse, Served>();
 
   const count = (status: number): void => {
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
@@ -112,6 +152,14 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
   const nameHeader = def.name;
   const send = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void => {
     count(status);
+    const what = served.get(res);
+    if (what && status >= 200 && status < 300) {
+      if (what.key !== undefined && behaviour.idempotency) {
+        if (remembered.size >= MAX_IDEMPOTENCY_KEYS) remembered.delete(remembered.keys().next().value as string);
+        remembered.set(what.key, { status, headers, body });
+      }
+      if (what.job !== undefined && (jobs.has(what.job) || jobs.size < MAX_JOBS)) jobs.set(what.job, (jobs.get(what.job) ?? 0) + 1);
+    }
     res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body), 'x-mock-name': nameHeader });
     res.end(body);
   };
@@ -160,12 +208,17 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       });
     } else if (path === '/__mock/config' && req.method === 'GET') reply(200, behaviour);
     else if (path === '/__mock/stats' && req.method === 'GET') reply(200, running.stats());
+    else if (path === '/__mock/jobs' && req.method === 'GET') reply(200, { completed: Object.fromEntries(jobs) });
     else if (path === '/__mock/reset' && req.method === 'POST') {
       running.resetStats();
       behaviour = initialBehaviour(def);
       refresh();
       reply(200, behaviour);
-    } else reply(404, errorBody(404, 'admin endpoints: GET/POST /__mock/config, GET /__mock/stats, POST /__mock/reset', 'not_found'));
+    } else
+      reply(
+        404,
+        errorBody(404, 'admin endpoints: GET/POST /__mock/config, GET /__mock/stats, GET /__mock/jobs, POST /__mock/reset', 'not_found'),
+      );
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -183,11 +236,38 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       return;
     }
     requests++;
+    // When the request reached the mock (Unix ms): a client can tell how long it waited before.
+    res.setHeader('x-mock-received-at', String(clock.now()));
+    const deadline = req.headers['x-jarvis-deadline'];
+    if (typeof deadline === 'string') {
+      withDeadline++;
+      const late = clock.now() - Number(deadline);
+      if (late > 0) {
+        lateArrivals++;
+        if (late > latestArrivalMs) latestArrivalMs = late;
+      }
+    }
+    const key = req.headers['idempotency-key'];
+    const job = req.headers['x-jarvis-job-id'];
+    if (typeof key === 'string' || typeof job === 'string')
+      served.set(res, { key: typeof key === 'string' ? key : undefined, job: typeof job === 'string' ? job : undefined });
+    const kept = typeof key === 'string' && behaviour.idempotency ? remembered.get(key) : undefined;
+    if (kept) {
+      idempotentReplays++;
+      served.delete(res);
+      count(kept.status);
+      res.writeHead(kept.status, {
+        ...kept.headers,
+        'content-length': Buffer.byteLength(kept.body),
+        'x-mock-name': nameHeader,
+        'idempotent-replay': 'true',
+      });
+      res.end(kept.body);
+      return;
+    }
     if (!handler.readsBody) {
       // An unread body is discarded by node:http once the response ends.
-      const request: MockRequest = { req, res, path, body: EMPTY };
-      if (injecting) inject(request);
-      else handler.handle(ctx, request);
+      admitRequest({ req, res, path, body: EMPTY });
       return;
     }
     readBody(req, MAX_BODY_BYTES, (body) => {
@@ -196,10 +276,48 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
         json(res, 413, errorBody(413, `request body over ${MAX_BODY_BYTES} bytes`));
         return;
       }
-      const request: MockRequest = { req, res, path, body };
-      if (injecting) inject(request);
-      else handler.handle(ctx, request);
+      admitRequest({ req, res, path, body });
     });
+  };
+
+  const serve = (request: MockRequest): void => {
+    if (injecting) inject(request);
+    else handler.handle(ctx, request);
+  };
+
+  /** Serves now, or queues behind the requests being served when `concurrency` is reached. */
+  const admitRequest = (request: MockRequest): void => {
+    const limit = behaviour.concurrency;
+    if (limit <= 0) return serve(request);
+    if (busy >= limit) {
+      if (waiting.length - waitHead >= MAX_WAITING) {
+        json(request.res, 503, errorBody(503, `mock ${def.name}: ${MAX_WAITING} requests waiting`), { 'retry-after': '1' });
+        return;
+      }
+      waiting.push(request);
+      return;
+    }
+    start(request);
+  };
+
+  const start = (request: MockRequest): void => {
+    busy++;
+    if (busy > maxConcurrent) maxConcurrent = busy;
+    request.res.once('close', release);
+    serve(request);
+  };
+
+  const release = (): void => {
+    busy--;
+    while (waitHead < waiting.length && (behaviour.concurrency <= 0 || busy < behaviour.concurrency)) {
+      const next = waiting[waitHead++] as MockRequest;
+      if (waitHead > 1024 && waitHead * 2 > waiting.length) {
+        waiting = waiting.slice(waitHead);
+        waitHead = 0;
+      }
+      if (next.res.destroyed) continue;
+      start(next);
+    }
   };
 
   const server = createServer(onRequest);
@@ -223,10 +341,33 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       refresh();
       return behaviour;
     },
-    stats: () => ({ name: def.name, kind: def.kind, requests, byStatus: Object.fromEntries(byStatus), injectedErrors }),
+    stats: () => {
+      let twice = 0;
+      for (const n of jobs.values()) if (n > 1) twice++;
+      return {
+        name: def.name,
+        kind: def.kind,
+        requests,
+        byStatus: Object.fromEntries(byStatus),
+        injectedErrors,
+        withDeadline,
+        lateArrivals,
+        lateArrivalMaxMs: latestArrivalMs,
+        maxConcurrent,
+        idempotentReplays,
+        jobsCompleted: jobs.size,
+        jobsCompletedTwice: twice,
+      };
+    },
     resetStats() {
       requests = 0;
       injectedErrors = 0;
+      withDeadline = 0;
+      lateArrivals = 0;
+      latestArrivalMs = 0;
+      maxConcurrent = busy;
+      idempotentReplays = 0;
+      jobs = new Map();
       byStatus = new Map();
     },
     close() {

@@ -28,6 +28,16 @@ export interface Behaviour {
   healthy: boolean;
   /** Delay between the chunks of an SSE stream (llm), ms. */
   streamChunkDelayMs: number;
+  /**
+   * Requests served at once (0: no limit). The rest wait in the mock's own first-in first-out
+   * queue, as a saturated server's do: with `latencyMs`, the capacity is concurrency / latency.
+   */
+  concurrency: number;
+  /**
+   * Honour `Idempotency-Key`: the first successful (2xx) answer to a key is kept (the last 200,000
+   * keys) and given again to a request with the same key, without serving it again.
+   */
+  idempotency: boolean;
 }
 
 export const DEFAULT_BEHAVIOUR: Readonly<Behaviour> = Object.freeze({
@@ -37,6 +47,8 @@ export const DEFAULT_BEHAVIOUR: Readonly<Behaviour> = Object.freeze({
   errorStatuses: [500, 503, 429],
   healthy: true,
   streamChunkDelayMs: 0,
+  concurrency: 0,
+  idempotency: false,
 });
 
 export interface MockDef extends Partial<Behaviour> {
@@ -94,9 +106,13 @@ export function parseBehaviourPatch(value: Json, where = 'config'): Partial<Beha
         patch.errorStatuses = v.map((s, i) => num(`${at}[${i}]`, s, 400, 599, true));
         break;
       }
+      case 'concurrency':
+        patch.concurrency = num(at, v, 0, 100_000, true);
+        break;
       case 'healthy':
+      case 'idempotency':
         if (typeof v !== 'boolean') fail(at, 'must be true or false');
-        patch.healthy = v;
+        patch[key] = v;
         break;
       default:
         fail(at, `unknown field (known: ${BEHAVIOUR_KEYS.join(', ')})`);

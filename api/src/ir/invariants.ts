@@ -75,7 +75,14 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
     if (q.deadline.defaultMs > q.deadline.maxMs) errors.push(`${path}.queue.deadline.defaultMs: must not exceed maxMs`);
     if (q.defaultPriorityClass !== undefined && !q.priorityClasses.some((c) => c.name === q.defaultPriorityClass))
       errors.push(`${path}.queue.defaultPriorityClass: no priority class ${q.defaultPriorityClass}`);
-    if (q.deadLetter && !q.async) errors.push(`${path}.queue.deadLetter: needs async`);
+    if (q.deadLetter && !q.async && !q.deadLetter.synchronous) errors.push(`${path}.queue.deadLetter: needs async or synchronous`);
+    if (q.adaptive && q.adaptive.minLimit > q.maxInFlight) errors.push(`${path}.queue.adaptive.minLimit: must not exceed maxInFlight`);
+    if (q.adaptive && q.adaptive.sampleIntervalMs < 1) errors.push(`${path}.queue.adaptive.sampleIntervalMs: must be at least 1`);
+    if (q.priorityClasses.reduce((n, c) => n + c.sharePercent, 0) > 100)
+      errors.push(`${path}.queue.priorityClasses: shares add up to more than 100 percent`);
+    if (q.fairness && (q.fairness.key === 'Header') !== (q.fairness.header !== undefined))
+      errors.push(`${path}.queue.fairness.header: required exactly for key Header`);
+    if (q.deadline.defaultMs < 1) errors.push(`${path}.queue.deadline.defaultMs: must be at least 1`);
     if (new Set(q.priorityClasses.map((c) => c.name)).size !== q.priorityClasses.length)
       errors.push(`${path}.queue.priorityClasses: duplicate names`);
     for (let i = 1; i < q.priorityClasses.length; i++)

@@ -53,8 +53,8 @@ export const KINDS = [
     singular: 'queuepolicy',
     shortNames: ['qpol'],
     summary:
-      'QueuePolicy describes a bound on in-flight requests and a queue for the rest by priority class and per-tenant fairness, with deadlines, asynchronous retries and a dead-letter queue.',
-    enforced: false,
+      'QueuePolicy bounds in-flight requests (a fixed limit, or one found from latency) and queues the rest by priority class and per-tenant fairness, with deadlines, asynchronous jobs with retries and a dead-letter queue.',
+    enforced: true,
     spec: QueuePolicySpec,
   },
   {

@@ -33,13 +33,17 @@ function queue(p: QueuePolicy): Finding[] {
   const out: Finding[] = [];
   (p.spec.priorityClasses ?? []).forEach((c, i) => {
     const m = c.match;
-    const matchesSomething = m !== undefined && (m.tenants !== undefined || m.users !== undefined || m.header !== undefined);
+    const matchesSomething =
+      m !== undefined && (m.tenants !== undefined || m.users !== undefined || m.header !== undefined || m.claim !== undefined);
     if (!matchesSomething && c.name !== p.spec.defaultPriorityClass)
       out.push({
         path: `spec.priorityClasses[${i}].match`,
         message: `priority class ${c.name} matches no request: give it a match or name it in defaultPriorityClass`,
       });
   });
+  const shares = (p.spec.priorityClasses ?? []).reduce((n, c) => n + (c.share ?? 0), 0);
+  if (shares > 100)
+    out.push({ path: 'spec.priorityClasses', message: `the shares of the priority classes add up to ${shares} %, more than 100` });
   return out;
 }
 

@@ -3,7 +3,7 @@
  * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`). express serves it; it is never on the request path.
  */
 import type { Server } from 'node:http';
-import express from 'express';
+import express, { type Router } from 'express';
 import type { Registry } from 'prom-client';
 
 export interface AdminDeps {
@@ -13,6 +13,8 @@ export interface AdminDeps {
   /** Every backend with its breaker and every endpoint's readiness, health and ejection. */
   readonly backends: () => unknown;
   readonly config: () => unknown;
+  /** More admin APIs, by mount path (e.g. /admin/dlq). */
+  readonly routers?: Readonly<Record<string, Router>>;
 }
 
 export async function startAdmin(host: string, port: number, deps: AdminDeps): Promise<{ port: number; close(): Promise<void> }> {
@@ -40,6 +42,7 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
   app.get('/admin/config', (_req, res) => {
     res.json(deps.config());
   });
+  for (const [path, router] of Object.entries(deps.routers ?? {})) app.use(path, router);
   app.use((_req, res) => {
     res
       .status(404)

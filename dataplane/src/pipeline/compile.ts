@@ -12,6 +12,7 @@ import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { BackendGuardRegistry } from '../policy/breaker/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
+import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
@@ -60,6 +61,10 @@ export interface CompileDeps {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
+  readonly queues?: QueueRuntime;
+  /** What this gateway enforces (default: every registered feature). */
+  readonly enforced?: readonly string[];
 }
 
 /** A compiled config that is not in force yet. */
@@ -71,8 +76,8 @@ export interface PendingGateway {
   abort(): void;
 }
 
-function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
-  const enforced = new Set(enforcedFeatures());
+function unenforcedFeatures(config: GatewayConfig, features: readonly string[]): Map<string, string[]> {
+  const enforced = new Set(features);
   const out = new Map<string, string[]>();
   const note = (features: readonly string[], where: string) => {
     for (const f of features) {
@@ -135,6 +140,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
     throw err;
   }
   const guards: HotspotGuard[] = [];
+  const queues = deps.queues?.begin();
   let finished = false;
   try {
     const sender = new BackendSender({
@@ -160,6 +166,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
+      ...(queues ? { queues } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {
@@ -184,7 +191,12 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       });
       if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
-    const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
+    const compiled: CompiledGateway = {
+      config,
+      matcher,
+      routes,
+      unenforced: unenforcedFeatures(config, deps.enforced ?? enforcedFeatures()),
+    };
     let settled = false;
     finished = true;
     return {
@@ -195,12 +207,14 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         prepared.commit();
         backendGuards.commit();
         deps.hotspots.replace(guards);
+        queues?.commit();
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
         backendGuards.abort();
+        queues?.abort();
       },
     };
   } finally {
@@ -208,6 +222,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
     if (!finished) {
       prepared.abort();
       backendGuards.abort();
+      queues?.abort();
     }
   }
 }

@@ -3,6 +3,7 @@ import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
+import type { QueueBuild } from '../policy/queue/index.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
@@ -31,4 +32,6 @@ export interface StageContext {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** Queues (gates adopted from the running config when unchanged, job routes, dead-letter streams); put in force on commit. */
+  readonly queues?: QueueBuild;
 }

@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { IdentifyRequest, Identity } from '../identify/index.js';
 import type { LlmFacts } from '../inspect/index.js';
+import type { DeadLetterHandle, QueueTicket } from '../policy/queue/index.js';
 import type { LimitRequest } from '../policy/ratelimit/index.js';
 import type { RequestLine } from '../route/matcher.js';
 import { normalizePath } from '../route/path.js';
@@ -104,6 +105,13 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   responseHeaders: OutgoingHttpHeaders | undefined = undefined;
   /** Observers of the upstream answer, added by stages that need to see it. */
   taps: ResponseTap[] | undefined = undefined;
+  /** The queue's deadline of the request: stopwatch reading (0: none) and Unix time in ms (for the upstream). */
+  deadline = 0;
+  deadlineUnixMs = 0;
+  /** The in-flight slot the queue stage holds for the request. */
+  queueTicket: QueueTicket | undefined = undefined;
+  /** On routes that dead-letter synchronous requests: record a failure for good (see policy/queue/dlq/writer.ts). */
+  deadLetter: DeadLetterHandle | undefined = undefined;
 
   // ── the outcome, for `leave` ──
   /** The status the client got (499: it went away first). 0 until known. */

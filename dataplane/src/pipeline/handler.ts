@@ -14,6 +14,7 @@ import { sendProblem } from '../observe/problem.js';
 import { RouteStage } from '../route/stage.js';
 import type { CompiledGateway } from './compile.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
+import type { Stage } from './stage.js';
 import { checkFront, endExchange, run } from './runner.js';
 
 export interface HandlerDeps {
@@ -23,13 +24,15 @@ export interface HandlerDeps {
   readonly metrics: GatewayMetrics;
   /** The compiled config in use; swapped atomically on updates. */
   readonly current: () => CompiledGateway | undefined;
+  /** Front stages between identify and route (e.g. the job URLs of async jobs); no `leave`. */
+  readonly extraFront?: readonly Stage[];
 }
 
 const MAX_URL = 8192;
 
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, stopwatch } = deps;
-  const front = checkFront([new IdentifyStage(deps.identifier), new RouteStage()]);
+  const front = checkFront([new IdentifyStage(deps.identifier), ...(deps.extraFront ?? []), new RouteStage()]);
   const hooks: ExchangeHooks = {
     ended(x) {
       metrics.inFlight.dec();

@@ -34,6 +34,8 @@ export interface StageFactory<Ctx> {
   readonly name: string;
   /** Feature strings (api/src/features.ts) this stage enforces. */
   readonly features: readonly string[];
+  /** Features it enforces only when the gateway has Redis (announced only then). */
+  readonly redisFeatures?: readonly string[];
   /** The stage for this route, or undefined when the route has nothing for it to do. */
   build(route: RouteIR, ctx: Ctx): Stage | undefined;
 }

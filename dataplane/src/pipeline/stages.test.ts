@@ -9,10 +9,19 @@ import { PROXY_FEATURES } from '../proxy/stage.js';
 import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 describe('enforced features', () => {
-  it('are the features the registered stages and the proxy stage declare, each a known feature', () => {
+  it('are the features the registered stages and the proxy stage declare, each a known feature; those that need Redis only with Redis', () => {
     const declared = [...new Set([...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
-    expect(enforcedFeatures()).toEqual(declared);
+    const withRedis = [...new Set([...declared, ...ROUTE_STAGES.flatMap((f) => f.redisFeatures ?? [])])].sort();
+    expect(enforcedFeatures()).toEqual(withRedis);
+    expect(enforcedFeatures({ redis: true })).toEqual(withRedis);
+    expect(enforcedFeatures({ redis: false })).toEqual(declared);
     for (const f of enforcedFeatures()) expect(allFeatures()).toContain(f);
+    // Async jobs and dead letters live in Redis: a gateway without it does not claim them.
+    expect(enforcedFeatures({ redis: true })).toEqual(
+      expect.arrayContaining(['stability.jarvis.io/QueuePolicy.async', 'stability.jarvis.io/QueuePolicy.deadLetter']),
+    );
+    expect(enforcedFeatures({ redis: false })).not.toContain('stability.jarvis.io/QueuePolicy.async');
+    expect(enforcedFeatures({ redis: false })).toContain('stability.jarvis.io/QueuePolicy');
   });
 
   it('agree with the docs: a kind is documented as enforced exactly when the gateway announces it', () => {

@@ -7,6 +7,7 @@
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
+import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
 import type { StageFactory } from './stage.js';
@@ -19,9 +20,17 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   rateLimitStage,
   // Other routes read their body (up to the buffer size) only once the limits admitted the request.
   bufferStage,
+  // After the body (a client still sending one holds no slot) and, once it exists, after the
+  // response cache (a cached answer takes no slot either).
+  queueStage,
 ];
 
-/** Every feature the registered stages and the proxy stage enforce, sorted: announced in the xDS node's client_features. */
-export function enforcedFeatures(): string[] {
-  return [...new Set([...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
+/**
+ * Every feature the registered stages and the proxy stage enforce, sorted: announced in the xDS
+ * node's client_features. Features that need Redis (async jobs, dead letters) only when the gateway
+ * has it.
+ */
+export function enforcedFeatures(options: { readonly redis: boolean } = { redis: true }): string[] {
+  const fromStages = ROUTE_STAGES.flatMap((f) => [...f.features, ...(options.redis ? (f.redisFeatures ?? []) : [])]);
+  return [...new Set([...fromStages, ...PROXY_FEATURES])].sort();
 }

@@ -48,9 +48,14 @@ async function gatewayWith(chain: Stage[]) {
 }
 
 /** A proxy in front of `upstreamPort`, through the proxy stage the way every route ends. */
-async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }) {
+async function proxy(
+  upstreamPort: number,
+  options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+  before: Stage[] = [],
+) {
   const endpoint = poolAt(upstreamPort);
-  const time = new ManualTime(0);
+  // The stopwatch reads 1000 until a test moves it on (time.advance).
+  const time = new ManualTime(1000);
   const guard = new BackendGuard(
     { id: 'ns/up:80', service: { namespace: 'ns', name: 'up', port: 80 }, endpoints: [], policies: [] },
     { clock: time, timers: time, random: () => 0, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
@@ -74,7 +79,7 @@ async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, heade
       sender: new BackendSender({ call: options, headers: headerPolicy([]), stopwatch: time, clock: time, timers: time, random: () => 0 }),
     },
   );
-  return gatewayWith([stage]);
+  return { ...(await gatewayWith([...before, stage])), time };
 }
 
 afterEach(async () => {
@@ -180,6 +185,49 @@ describe('upstream call through the proxy stage', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 
+  it('a queue deadline bounds the wait for the upstream, which learns it in x-jarvis-deadline (a client cannot set it)', async () => {
+    const seen: (string | undefined)[] = [];
+    const upstreamPort = await listen((req) => seen.push(req.headers['x-jarvis-deadline'] as string | undefined));
+    // What the queue stage leaves on an admitted request: 150 ms left (stopwatch), and the Unix time.
+    const deadline: Stage = {
+      name: 'deadline',
+      enter: (x) => {
+        x.deadline = 1150; // the stopwatch reads 1000
+        x.deadlineUnixMs = 1_700_000_000_150;
+        return 0;
+      },
+    };
+    const { url, results, time } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 }, [
+      deadline,
+    ]);
+    const answer = fetch(`${url}/slow`, { headers: { 'x-jarvis-deadline': '9999999999999' }, signal: AbortSignal.timeout(10_000) });
+    await expect.poll(() => seen.length).toBe(1);
+    time.advance(149);
+    time.advance(1); // the deadline: the upstream never answered
+    const res = await answer;
+    expect(res.status).toBe(504);
+    expect(seen).toEqual(['1700000000150']);
+    await expect.poll(() => results).toEqual([{ status: 504, error: 'timeout' }]);
+  });
+
+  it('does not send a request whose queue deadline passed since it was admitted', async () => {
+    let seen = 0;
+    const upstreamPort = await listen((_req, res) => (seen++, res.end('late')));
+    const passed: Stage = {
+      name: 'deadline',
+      enter: (x) => {
+        x.deadline = 500; // the stopwatch reads 1000
+        x.deadlineUnixMs = 1;
+        return 0;
+      },
+    };
+    const { url } = await proxy(upstreamPort, undefined, [passed]);
+    const res = await fetch(`${url}/x`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ type: expect.stringContaining('deadline-exceeded') });
+    expect(seen).toBe(0);
+  });
+
   it('answers 502 when the upstream refuses connections', async () => {
     const { url } = await proxy(1);
     expect((await fetch(`${url}/x`)).status).toBe(502);
@@ -272,6 +320,7 @@ describe('upstream call through the proxy stage', () => {
     'x-user-id': 'spoofed',
     'x-tenant-id': 'spoofed',
     'x-org': 'spoofed-org',
+    'x-jarvis-deadline': '1',
   };
 
   it('from an untrusted client: hop-by-hop, Expect, identity and every forwarding header dropped; the peer starts X-Forwarded-For', () => {

@@ -41,6 +41,9 @@ function endToEnd(headers: IncomingHttpHeaders, out: OutgoingHttpHeaders, skip?:
   }
 }
 
+/** The request's deadline as Unix time in ms, set by the queue stage (QueuePolicy): a client's own is dropped. */
+export const DEADLINE_HEADER = 'x-jarvis-deadline';
+
 /**
  * What a client may not tell the upstream. Always dropped: the identity headers (ours and the
  * configured trusted ones — identity comes from the identify stage only) and `Expect` (the gateway
@@ -68,7 +71,7 @@ const FORWARDING = [
 
 /** The header policy for a gateway whose identify stage reads `identityHeaders` (Identifier.identityHeaders). */
 export function headerPolicy(identityHeaders: readonly string[]): HeaderPolicy {
-  const always = [TENANT_HEADER, USER_HEADER, 'expect', ...identityHeaders.map((h) => h.toLowerCase())];
+  const always = [TENANT_HEADER, USER_HEADER, DEADLINE_HEADER, 'expect', ...identityHeaders.map((h) => h.toLowerCase())];
   // From a trusted proxy the forwarding chain stays (it is extended below); its identity headers do not.
   const trusted = new Set(always.filter((h) => !FORWARDING.includes(h)));
   return { trusted, untrusted: new Set([...always, ...FORWARDING]) };

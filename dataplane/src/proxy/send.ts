@@ -49,7 +49,7 @@ import { backoffMs, retryAfterMs } from '../policy/breaker/backoff.js';
 import { REJECTED } from '../policy/breaker/breaker.js';
 import type { RetryReason } from '../policy/breaker/events.js';
 import { CallTimeout, dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders, type HeaderPolicy } from './headers.js';
+import { DEADLINE_HEADER, upstreamHeaders, type HeaderPolicy } from './headers.js';
 import type { Backend, Endpoint } from './upstreams.js';
 
 export type SendResult =
@@ -176,6 +176,8 @@ class Send implements CallOwner {
     x.backend = backend.id;
     x.endpoint = endpoint.origin;
     const body = options.body ?? x.body;
+    const headers = upstreamHeaders(x.req.headers, x, deps.headers);
+    if (x.deadline > 0) headers[DEADLINE_HEADER] = String(x.deadlineUnixMs);
     const call = dispatchCall(
       x,
       endpoint.pool,
@@ -183,7 +185,7 @@ class Send implements CallOwner {
       {
         method: x.method,
         path: x.url,
-        headers: upstreamHeaders(x.req.headers, x, deps.headers),
+        headers,
         body,
         prefix: x.bodyPrefix,
         streamBody: x.hasBody,

@@ -230,8 +230,29 @@ export class ProxyStage implements Stage, SendOwner {
       return ANSWERED;
     }
     x.backend = backend.id;
-    const send = this.#requestMs === undefined ? this.#options : { ...this.#options, deadline: x.startedAt + this.#requestMs };
-    this.deps.sender.send(x, backend, this, send);
+    let deadline = this.#requestMs === undefined ? Infinity : x.startedAt + this.#requestMs;
+    if (x.deadline > 0) {
+      // The queue's deadline (QueuePolicy) bounds the send too, and the sender tells the upstream
+      // (x-jarvis-deadline). One that passed since the request was admitted (a stalled event loop)
+      // is not sent at all.
+      if (x.deadline <= this.deps.sender.deps.stopwatch.now()) {
+        req.resume();
+        x.status = 504;
+        x.error = 'timeout';
+        sendProblem(
+          res,
+          504,
+          'deadline-exceeded',
+          'Deadline exceeded',
+          'The deadline of the request passed before it could be sent.',
+          undefined,
+          x.responseHeaders,
+        );
+        return ANSWERED;
+      }
+      deadline = Math.min(deadline, x.deadline);
+    }
+    this.deps.sender.send(x, backend, this, deadline === Infinity ? this.#options : { ...this.#options, deadline });
     return TAKEN;
   }
 
