@@ -12,9 +12,11 @@ export const CacheKey = obj(
       list('Request headers that are part of the key.', headerName('A header name.'), { minItems: 1, maxItems: 16, listType: 'set' }),
     ),
     body: bool('Include a hash of the request body, needed for POST APIs such as LLM completions and RAG retrieval.', { default: false }),
-    perTenant: bool('Keep responses of different tenants apart. Turn off only for data that is the same for every tenant.', {
-      default: true,
-    }),
+    isolation: oneOf(
+      "Who may be served an answer cached for another request. User: only the same verified user. Tenant: any user of the same tenant. None: every caller (only for answers that are the same for everyone). A request without the identity its scope needs is neither served from nor stored in the cache.",
+      ['User', 'Tenant', 'None'] as const,
+      { default: 'User' },
+    ),
   },
   { defaulted: true },
 );
@@ -63,6 +65,10 @@ export const CachePolicySpec = obj(
       {
         enabled: bool('Coalesce identical in-flight requests.', { default: true }),
         maxWait: duration('Longest a follower waits before it goes upstream itself.', { default: '5s' }),
+        acrossReplicas: bool(
+          'Also coalesce across gateways: the first gateway to miss holds a Redis lock for at most maxWait while it fetches; the others serve a stale copy when staleWhileRevalidate allows, or wait for the answer to appear in Redis. Needs l2.',
+          { default: false },
+        ),
       },
       { defaulted: true },
     ),
@@ -82,6 +88,11 @@ export const CachePolicySpec = obj(
         rule: "!('POST' in self.methods) || self.key.body",
         message: 'caching POST needs key.body: true, or different bodies would share one entry',
         fieldPath: '.key.body',
+      },
+      {
+        rule: '!self.coalescing.acrossReplicas || self.l2.enabled',
+        message: 'coalescing.acrossReplicas needs l2.enabled: the gateways meet in Redis',
+        fieldPath: '.coalescing.acrossReplicas',
       },
       {
         rule: '!has(self.l1.ttl) || duration(self.l1.ttl) <= duration(self.ttl)',
