@@ -15,13 +15,17 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
-import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
+import { cacheOutcomeCounter, createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
+import { CacheRegistry, RedisLevel, subscribeInvalidations, type Subscription } from './policy/cache/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
 import { Upstreams } from './proxy/upstreams.js';
+
+/** Redis key prefix (and channel prefix) of the response cache. */
+const CACHE_PREFIX = 'jarvis:cache:';
 
 async function main(flags: GatewayFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
@@ -46,7 +50,31 @@ async function main(flags: GatewayFlags): Promise<number> {
     redis.on('ready', () => log.info('redis ready'));
   }
   const hotspots = new HotspotRegistry();
-  const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
+  const cacheLevel = redis ? new RedisLevel({ redis, prefix: CACHE_PREFIX, timeoutMs: flags.redisTimeoutMs, timers }) : undefined;
+  // Read at scrape time only: `caches` exists by then.
+  const metrics = createGatewayMetrics(
+    () => hotspots.topK(),
+    redisStoreTotals,
+    () => ({ policies: caches.stats(), l2: cacheLevel?.stats, remote: caches.remote }),
+  );
+  const caches = new CacheRegistry({
+    clock,
+    timers,
+    prefix: CACHE_PREFIX,
+    outcomes: cacheOutcomeCounter(metrics),
+    ...(cacheLevel ? { l2: cacheLevel } : {}),
+  });
+  let invalidations: Subscription | undefined;
+  if (redis) {
+    invalidations = subscribeInvalidations(redis, caches.channel, caches.instance, {
+      onMessage: (m) => caches.applyRemote(m),
+      onResubscribed: () => {
+        log.warn('cache invalidation channel was interrupted: every L1 entry dropped');
+        caches.dropAllL1();
+      },
+      onError: (err) => log.debug('redis subscriber error', { error: err.message }),
+    });
+  }
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
     ...(redis
@@ -87,6 +115,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         upstreams,
         stores,
         hotspots,
+        caches,
         call: callOptions,
         inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
         onModeChange: (route, mode, previous) => {
@@ -222,6 +251,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       };
     },
     hotkeys: () => hotspots.topK(),
+    caches,
     config: () =>
       current
         ? {
@@ -262,6 +292,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           identifier.close();
           await admin.close();
           await upstreams.close();
+          invalidations?.close();
           redis?.disconnect();
           resolve(0);
         })();

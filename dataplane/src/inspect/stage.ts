@@ -3,6 +3,11 @@
  * PromptHash, a level costed in LLM tokens): the body is read first (up to the bound; larger:
  * 413), parsed when it is JSON (malformed: 400) and forwarded as read. Other routes stream bodies
  * through untouched and have no such stage.
+ *
+ * A route whose CachePolicy keys on the body reads the bodies of the methods it caches too, for
+ * the key: a JSON body is parsed (`x.bodyJson`) but not judged — malformed JSON is forwarded as
+ * it came and keyed by its bytes — and a body declared larger than the bound is streamed
+ * untouched and not cached (one that turns out larger while read gets 413, as above).
  */
 import type { RouteIR } from '@jarvis/api';
 import { sendProblem } from '../observe/problem.js';
@@ -18,8 +23,8 @@ function isJson(x: Exchange): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
-/** Whether a route's policies look inside bodies. */
-export function inspectsBody(route: RouteIR): boolean {
+/** Whether a route's rate limits look inside bodies (LLM facts). */
+function inspectsLlm(route: RouteIR): boolean {
   const hot = route.rateLimit?.hotspot?.parameters ?? [];
   return (
     hot.some((p) => p.source === 'Model' || p.source === 'PromptHash') ||
@@ -27,12 +32,36 @@ export function inspectsBody(route: RouteIR): boolean {
   );
 }
 
+/** The methods whose bodies the route's CachePolicy keys on, if any. */
+function cacheBodyMethods(route: RouteIR): ReadonlySet<string> | undefined {
+  const c = route.cache;
+  return c?.key.body ? new Set<string>(c.methods) : undefined;
+}
+
+/** Whether a route's policies look inside bodies. */
+export function inspectsBody(route: RouteIR): boolean {
+  return inspectsLlm(route) || cacheBodyMethods(route) !== undefined;
+}
+
 export class InspectStage implements Stage {
   readonly name = 'inspect';
-  constructor(private readonly limit: number) {}
+  /**
+   * @param llm the rate limits need the LLM facts (every body is read; malformed JSON: 400)
+   * @param cacheMethods otherwise, the methods whose bodies are read for the cache key
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly llm = true,
+    private readonly cacheMethods: ReadonlySet<string> = new Set(),
+  ) {}
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
     if (!x.hasBody) return CONTINUE;
+    if (!this.llm) {
+      if (!this.cacheMethods.has(x.method)) return CONTINUE;
+      // Too large to key: streamed untouched, and the cache passes it by.
+      if (Number(x.req.headers['content-length'] ?? 0) > this.limit) return CONTINUE;
+    }
     return readBody(x.req, this.limit).then((read) => this.#inspected(x, read));
   }
 
@@ -54,13 +83,17 @@ export class InspectStage implements Stage {
       try {
         json = JSON.parse(read.body.toString('utf8'));
       } catch (err) {
+        if (!this.llm) return CONTINUE;
         const why = err instanceof Error ? err.message.slice(0, 200) : 'not JSON';
         x.status = 400;
         sendProblem(x.res, 400, 'malformed-json', 'Malformed JSON body', `The request body is not valid JSON: ${why}`);
         return ANSWERED;
       }
-      x.llm = llmFacts(json);
-      x.llmTokens = { input: x.llm.inputTokens, output: x.llm.outputTokens };
+      x.bodyJson = json;
+      if (this.llm) {
+        x.llm = llmFacts(json);
+        x.llmTokens = { input: x.llm.inputTokens, output: x.llm.outputTokens };
+      }
     }
     return CONTINUE;
   }
@@ -69,5 +102,10 @@ export class InspectStage implements Stage {
 export const inspectStage: StageFactory<StageContext> = {
   name: 'inspect',
   features: [],
-  build: (route, ctx) => (inspectsBody(route) ? new InspectStage(ctx.inspectBodyBytes) : undefined),
+  build(route, ctx) {
+    const llm = inspectsLlm(route);
+    const cacheMethods = cacheBodyMethods(route);
+    if (!llm && cacheMethods === undefined) return undefined;
+    return new InspectStage(ctx.inspectBodyBytes, llm, cacheMethods);
+  },
 };

@@ -1,13 +1,14 @@
 /**
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
- * the request path. Compiling has no side effect on the running config: pools for new endpoints
- * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints,
+ * the new hot-key guards and response caches are made beside the running ones and put in force by `commit()` once
  * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
  */
 import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
+import type { CacheRegistry } from '../policy/cache/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
@@ -46,6 +47,8 @@ export interface CompileDeps {
   readonly upstreams: Upstreams;
   readonly stores: LimitStores;
   readonly hotspots: HotspotRegistry;
+  /** Response caches: their state outlives configs (adopted on commit when the policy is unchanged). */
+  readonly caches: CacheRegistry;
   readonly call: CallOptions;
   readonly inspectBodyBytes: number;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
@@ -82,6 +85,7 @@ function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
 export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
   const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
+  const caches = deps.caches.prepare();
   try {
     const matcher = compileMatcher(config.gateway);
     const ctx: StageContext = {
@@ -93,6 +97,7 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       backends: prepared.backends,
       call: deps.call,
       inspectBodyBytes: deps.inspectBodyBytes,
+      caches: { pending: caches, l2: deps.caches.l2, counter: (policy) => deps.caches.counter(policy) },
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
@@ -116,15 +121,18 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         settled = true;
         prepared.commit();
         deps.hotspots.replace(guards);
+        caches.commit();
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
+        caches.abort();
       },
     };
   } catch (err) {
     prepared.abort();
+    caches.abort();
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 /** What a stage factory may use to build a route's stage: built once per config, shared by every route. */
 import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
+import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
@@ -19,6 +20,12 @@ export interface StageContext {
   readonly call: CallOptions;
   /** Most bytes of a body read for inspection; larger bodies get 413. */
   readonly inspectBodyBytes: number;
+  /** Response caches of this config (one per CachePolicy), the Redis level, and their metrics. */
+  readonly caches: {
+    readonly pending: PendingCaches;
+    readonly l2: RedisLevel | undefined;
+    readonly counter: (policy: string) => (outcome: CacheOutcome) => void;
+  };
   /** Hot-key guards made for this config; installed in the registry only when the config is in force. */
   readonly guards: HotspotGuard[];
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;

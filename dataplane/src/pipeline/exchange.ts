@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { IdentifyRequest, Identity } from '../identify/index.js';
 import type { LlmFacts } from '../inspect/index.js';
+import type { CacheMiss } from '../policy/cache/index.js';
 import type { LimitRequest } from '../policy/ratelimit/index.js';
 import type { RequestLine } from '../route/matcher.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
@@ -33,6 +34,19 @@ export interface ResponseTap {
   data?(chunk: Buffer): void;
   /** The answer reached the client completely. */
   end?(): void;
+}
+
+/**
+ * Offered an upstream failure before anything of it reached the client — an error head (status
+ * ≥ 500), or a call that failed without an answer (status 0) — by the terminal stage, once it is
+ * done trying: when `covers` says yes, the terminal stage discards the upstream's answer and
+ * lets `answer` answer the client instead (the cache's stale-if-error). Set by a stage before it.
+ */
+export interface ErrorCover {
+  /** Whether it would answer instead of an upstream answer with this status (0: none came). */
+  covers(status: number): boolean;
+  /** Answers the client itself (writes the whole answer, sets x.status); false when it no longer can. */
+  answer(x: Exchange): boolean;
 }
 
 /** What the gateway does with every exchange that is over (metrics), or that failed in a stage. */
@@ -81,6 +95,8 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   hot: readonly { parameter: string; value: string }[] = NO_HOT;
   /** The body, when the route inspects bodies: forwarded from here instead of streamed. */
   body: Buffer | undefined = undefined;
+  /** The body parsed, when it was read and is JSON (a cache key hashes it canonically). */
+  bodyJson: unknown = undefined;
   /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
   llm: LlmFacts | undefined = undefined;
   llmTokens: { readonly input: number; readonly output: number } | undefined = undefined;
@@ -88,6 +104,10 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   responseHeaders: OutgoingHttpHeaders | undefined = undefined;
   /** Observers of the upstream answer, added by stages that need to see it. */
   taps: ResponseTap[] | undefined = undefined;
+  /** Answers instead of an upstream failure, when it can (stale-if-error). */
+  cover: ErrorCover | undefined = undefined;
+  /** The cache's miss on its way upstream (the cache stage finishes it in its leave). */
+  cacheMiss: CacheMiss | undefined = undefined;
 
   // ── the outcome, for `leave` ──
   /** The status the client got (499: it went away first). 0 until known. */

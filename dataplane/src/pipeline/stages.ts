@@ -4,12 +4,13 @@
  * (see features below and api/src/features.ts). The proxy stage ends every chain.
  */
 import { inspectStage } from '../inspect/stage.js';
+import { cacheStage } from '../policy/cache/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { rateLimitStage } from '../policy/ratelimit/stage.js';
 import type { StageContext } from './context.js';
 import type { StageFactory } from './stage.js';
 
-export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage];
+export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [inspectStage, hotspotStage, rateLimitStage, cacheStage];
 
 /** Every feature the registered stages enforce, sorted: announced in the xDS node's client_features. */
 export function enforcedFeatures(): string[] {

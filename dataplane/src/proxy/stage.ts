@@ -3,7 +3,9 @@
  * the request there and commits the upstream's answer to the client. Failures before the answer
  * started are answered here with a problem: 413 for a body over the limit, 504 for a timeout, 502
  * when the upstream could not be reached; a route without a usable backend answers 500 (Gateway
- * API), a backend without a ready endpoint 503.
+ * API), a backend without a ready endpoint 503. An exchange with a cover (`x.cover`: the cache's
+ * stale copy under stale-if-error) has it consulted first for an error head (5xx, discarded
+ * before the commit), a call without an answer, and a backend without a ready endpoint.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteIR } from '@jarvis/api';
@@ -88,6 +90,16 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
   x.error = err.kind === 'timeout' ? 'timeout' : 'upstream-reset';
 }
 
+/**
+ * Failures the exchange's cover may answer instead: an error head it asked to discard, or no
+ * answer at all (timeout, no connection) — not the client's own doing (gone, body too large) and
+ * not a break after the commit.
+ */
+function coverable(error: CallError, call: UpstreamCall): boolean {
+  if (call.committed) return false;
+  return error.kind === 'discarded' || error.kind === 'timeout' || error.kind === 'connect';
+}
+
 export interface ProxyStageDeps {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly call: CallOptions;
@@ -130,6 +142,7 @@ export class ProxyStage implements Stage, CallOwner {
     const endpoint = backend?.pick();
     if (!endpoint) {
       req.resume();
+      if (backend && x.cover?.covers(503) && x.cover.answer(x)) return ANSWERED;
       x.status = backend ? 503 : 500;
       sendProblem(
         res,
@@ -168,8 +181,9 @@ export class ProxyStage implements Stage, CallOwner {
     return TAKEN;
   }
 
-  head(_call: UpstreamCall, _status: number, _headers: IncomingHttpHeaders): boolean {
-    return true;
+  /** Commits every head but an error one that the exchange's cover (stale-if-error) answers instead. */
+  head(call: UpstreamCall, status: number, _headers: IncomingHttpHeaders): boolean {
+    return !(status >= 500 && call.x.cover?.covers(status));
   }
 
   end(call: UpstreamCall, error: CallError | undefined): void {
@@ -178,7 +192,7 @@ export class ProxyStage implements Stage, CallOwner {
     x.upstreamHead = call.headAt;
     x.upstreamEnd = call.endedAt;
     if (error === undefined) x.status = call.status;
-    else answerCallError(x, call, error, this.deps.call);
+    else if (!(coverable(error, call) && x.cover?.answer(x))) answerCallError(x, call, error, this.deps.call);
     endExchange(x);
   }
 }
