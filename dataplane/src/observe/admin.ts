@@ -57,9 +57,15 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
       caches.invalidate(parsed).then(
         (result) => {
           if (result.redis === 'unavailable')
-            problem(res, 503, 'Redis unavailable', "Invalidated in this gateway's L1 only: Redis and the other gateways were not reached. Retry.", {
-              policies: result.policies,
-            });
+            problem(
+              res,
+              503,
+              'Redis unavailable',
+              "Invalidated in this gateway's L1 only: Redis and the other gateways were not reached. Retry.",
+              {
+                policies: result.policies,
+              },
+            );
           else res.json({ invalidated: { tags: parsed.tags, keys: parsed.keys, all: parsed.all }, ...result });
         },
         (err: unknown) => problem(res, 404, 'Not found', err instanceof Error ? err.message : String(err)),

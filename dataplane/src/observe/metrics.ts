@@ -17,7 +17,10 @@ export type HotKeysSource = () => readonly { routeId: string; parameter: string;
 
 /** The response caches' state, read at scrape time (policies come from config). */
 export type CacheSource = () => {
-  readonly policies: readonly { readonly policy: string; readonly l1: { readonly entries: number; readonly bytes: number; readonly pinned: number; readonly evictions: number } }[];
+  readonly policies: readonly {
+    readonly policy: string;
+    readonly l1: { readonly entries: number; readonly bytes: number; readonly pinned: number; readonly evictions: number };
+  }[];
   /** Redis level calls and failures; undefined without Redis. */
   readonly l2: { readonly calls: number; readonly errors: number; readonly timeouts: number; readonly shed: number } | undefined;
   /** Invalidation messages from other gateways: applied, and for a policy this gateway does not have. */

@@ -73,7 +73,7 @@ export function subscribeInvalidations(
   self: string,
   handlers: { onMessage(m: InvalidationMessage): void; onResubscribed(): void; onError(err: Error): void },
 ): Subscription {
-  const sub = redis.duplicate({ enableOfflineQueue: true, autoResubscribe: true });
+  const sub = redis.duplicate({ enableOfflineQueue: true, autoResubscribe: true, lazyConnect: false });
   let subscribedOnce = false;
   let interrupted = false;
   sub.on('error', (err: Error) => handlers.onError(err));

@@ -34,7 +34,8 @@ describe('what may be cached', () => {
     expect(uncacheableReason(IR, 500, {})).toBe('status');
     expect(uncacheableReason(IR, 200, { 'content-length': '1001' })).toBe('size');
     expect(uncacheableReason(IR, 200, { 'set-cookie': ['a=1'] })).toBe('set-cookie');
-    for (const cc of ['no-store', 'private', 'no-cache', 'Private="x"']) expect(uncacheableReason(IR, 200, { 'cache-control': cc })).toBe('cache-control');
+    for (const cc of ['no-store', 'private', 'no-cache', 'Private="x"'])
+      expect(uncacheableReason(IR, 200, { 'cache-control': cc })).toBe('cache-control');
     expect(uncacheableReason({ ...IR, respectCacheControl: false }, 200, { 'cache-control': 'no-store' })).toBeUndefined();
   });
 

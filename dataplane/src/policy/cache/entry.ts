@@ -43,7 +43,13 @@ const DROPPED = new Set([
  * `keepLength`: for a HEAD answer, whose Content-Length describes a body it did not carry.
  */
 export function storedHeaders(headers: IncomingHttpHeaders, keepLength = false): Record<string, string | string[]> {
-  const named = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
+  const named =
+    typeof headers.connection === 'string'
+      ? headers.connection
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim())
+      : [];
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];

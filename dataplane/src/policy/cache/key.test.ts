@@ -51,7 +51,10 @@ describe('cache keys', () => {
     expect(keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } }))).toBe(base);
     const variants = [
       keyOf(req({ ...json({ q: 1 }), method: 'GET', query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
-      compileKey(ir({ headers: ['accept-language'] }), 'ns/other/rule-0')(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
+      compileKey(
+        ir({ headers: ['accept-language'] }),
+        'ns/other/rule-0',
+      )(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
       keyOf(req({ ...json({ q: 1 }), path: '/v1/other', query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
       keyOf(req({ ...json({ q: 2 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
       keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=3', headers: { 'accept-language': 'en' } })),

@@ -6,7 +6,15 @@ import { L1Cache, MAX_PINS, type L1Item } from './lru.js';
 const response: CachedResponse = { status: 200, headers: {}, body: Buffer.alloc(0), storedAt: 0, freshUntil: 0, tags: [] };
 
 function item(key: string, size = 100, t: { fresh?: number; keep?: number } = {}): L1Item {
-  return { key, response, size, freshUntil: t.fresh ?? Number.MAX_SAFE_INTEGER, keepUntil: t.keep ?? Number.MAX_SAFE_INTEGER, seq: 0, pinnedUntil: 0 };
+  return {
+    key,
+    response,
+    size,
+    freshUntil: t.fresh ?? Number.MAX_SAFE_INTEGER,
+    keepUntil: t.keep ?? Number.MAX_SAFE_INTEGER,
+    seq: 0,
+    pinnedUntil: 0,
+  };
 }
 
 const keys = (l1: L1Cache, all: readonly string[]): string[] => all.filter((k) => l1.get(k) !== undefined);

@@ -81,7 +81,10 @@ export class Miss implements ResponseTap, ErrorCover {
 
   head(status: number, headers: IncomingHttpHeaders): void {
     const ir = this.ctx.ir;
-    const tags = uncacheableReason(ir, status, headers) === undefined ? responseTags(headers[ir.invalidation.tagsHeader], ir.invalidation.maxTagsPerEntry) : undefined;
+    const tags =
+      uncacheableReason(ir, status, headers) === undefined
+        ? responseTags(headers[ir.invalidation.tagsHeader], ir.invalidation.maxTagsPerEntry)
+        : undefined;
     if (tags === undefined) {
       this.#off = true;
       return;
