@@ -18,9 +18,11 @@ export * from './xds/client.js';
 export * from './ir/types.js';
 export { type Immutable, POLICY_KINDS } from './ir/common.js';
 export { compareMatchPrecedence, comparePolicyRefs, compareStrings, sortPolicyRefs } from './ir/order.js';
+export { compileRouteRegex, MAX_REGEX_PROGRAM_SIZE, type CompiledRegex, type RouteRegex } from './ir/regex.js';
 export { validateIR, validateGatewayResource, validateBackendResource, type Checked } from './ir/validate.js';
 export { translate, type TranslatorInput, type TranslateOptions } from './translate/translate.js';
 export { CONTROLLER_NAME } from './translate/constants.js';
+export { LastAccepted, type RetainedObject, type RetainingResult } from './translate/retain.js';
 export type {
   TranslateResult,
   PolicyResult,
@@ -34,6 +36,7 @@ export type {
 export type { Finding } from './translate/model.js';
 export { durationMs } from './translate/duration.js';
 export { validateManifest, isPolicyManifest, type ManifestResult, type ManifestOptions } from './validate/manifest.js';
+export { loadYamlDocuments, YamlError, DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml/load.js';
 export { formatFieldError, type FieldError, type FieldErrorType } from './validate/errors.js';
 export * from './time.js';
 export * from './flags.js';

@@ -26,6 +26,7 @@ import { startJsonService, type Service } from './harness/process.js';
 import { gatewayRedisChecks, gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
 import { toYamlDocuments } from './harness/yaml.js';
 import type { LoadResult } from './loadgen.js';
+import { processCpuMicros, pinToCpus } from './harness/cpu.js';
 import { ms3 } from './stats.js';
 
 const LOADGEN = join(repoRoot, 'bench', 'dist', 'loadgen.js');
@@ -44,6 +45,8 @@ export interface BenchSettings {
   rate: number;
   openWarmupS: number;
   openS: number;
+  /** Pin every process to this many CPUs (taskset), to reproduce a loaded machine; undefined: no pinning. */
+  cpus?: number;
 }
 
 export const FULL: BenchSettings = {
@@ -85,10 +88,18 @@ interface Target {
   redisTrips?: () => Promise<number | undefined>;
   /** Round trips and requests at saturation and at the fixed rate (Redis variant). */
   trips?: Record<Phase, { trips: number; requests: number }>;
+  /** For a gateway variant: the bare proxy's CPU per request in the slices before and after each of its own. */
+  bareCpu?: (readonly [number | undefined, number | undefined])[];
+  /** The process serving this target (bare proxy, gateway), for its CPU time. */
+  pid?: number;
+  /** Per saturation slice: process CPU µs per request (undefined when it could not be read). */
+  cpuPerRequest: (number | undefined)[];
+  /** CPU the process spends with no load (timers, metrics), µs per second: subtracted from a slice's. */
+  idleCpuPerSecond?: number;
 }
 
 function newTarget(key: TargetKey, url: string): Target {
-  return { key, url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0 };
+  return { key, url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0, cpuPerRequest: [] };
 }
 
 export interface VariantFigures {
@@ -99,11 +110,19 @@ export interface VariantFigures {
   p50_ms: number | null;
   p99_ms: number | null;
   non_2xx: number;
+  /** Gateway process CPU time per request at saturation (µs; median over the slices). */
+  cpu_us_per_request: number | null;
+  /** That over the bare proxy's, from the adjacent bare slices (median over the rounds). */
+  cpu_ratio: number | null;
 }
 
 export interface BenchSummary {
   direct_rps: number | null;
   bare_proxy_rps: number | null;
+  /** The bare proxy's process CPU time per request at saturation (µs). */
+  bare_proxy_cpu_us_per_request: number | null;
+  /** CPUs every process was pinned to (--cpus), or null. */
+  cpus: number | null;
   routing: VariantFigures | null;
   limits_memory: VariantFigures | null;
   limits_redis: VariantFigures | null;
@@ -165,6 +184,8 @@ function closedLoop(s: BenchSettings, warmupS: number, durationS: number): strin
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
+  const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
+  const wall0 = process.hrtime.bigint();
   const r = await loadgen(
     target.url,
     phase === 'saturation'
@@ -172,6 +193,13 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
       : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)],
   );
   const t1 = await target.redisTrips?.();
+  if (phase === 'saturation') {
+    const cpu1 = await processCpuMicros(target.pid);
+    const idle = ((target.idleCpuPerSecond ?? 0) * Number(process.hrtime.bigint() - wall0)) / 1e9;
+    target.cpuPerRequest.push(
+      cpu0 !== undefined && cpu1 !== undefined && r.total_requests > 0 ? Math.max(0, cpu1 - cpu0 - idle) / r.total_requests : undefined,
+    );
+  }
   if (target.trips && t0 !== undefined && t1 !== undefined) {
     target.trips[phase].trips += t1 - t0;
     target.trips[phase].requests += r.total_requests;
@@ -181,7 +209,8 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
   log(
     `${target.key.padEnd(13)} ` +
       (phase === 'saturation'
-        ? `${String(Math.round(r.achieved_rps)).padStart(6)} rps saturated`
+        ? `${String(Math.round(r.achieved_rps)).padStart(6)} rps saturated` +
+          (target.cpuPerRequest.at(-1) !== undefined ? `, ${(target.cpuPerRequest.at(-1) ?? 0).toFixed(1)} µs CPU/request` : '')
         : `at ${s.rate}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
       (non2xx([r]) > 0 ? `; ${non2xx([r])} non-2xx/errors` : ''),
   );
@@ -195,11 +224,14 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
 async function phaseRound(direct: Target, bare: Target, variants: readonly Target[], phase: Phase, s: BenchSettings): Promise<void> {
   await measure(direct, phase, s);
   let before = await measure(bare, phase, s);
+  let beforeCpu = bare.cpuPerRequest.at(-1);
   for (const target of variants) {
     await measure(target, phase, s);
     const after = await measure(bare, phase, s);
     target.baseline[phase].push([before, after]);
+    if (phase === 'saturation') (target.bareCpu ??= []).push([beforeCpu, bare.cpuPerRequest.at(-1)]);
     before = after;
+    beforeCpu = bare.cpuPerRequest.at(-1);
   }
 }
 
@@ -232,6 +264,16 @@ function figures(target: Target): VariantFigures {
     const m = median(d);
     return m === null ? null : ms3(m);
   };
+  const cpu = median(target.cpuPerRequest.flatMap((c) => (c === undefined ? [] : [c])));
+  // Per round: this slice's CPU per request over the mean of the adjacent bare slices' (indices as for the ratio).
+  const cpuRatio = median(
+    satPairs.flatMap((_pair, i) => {
+      const mine = target.cpuPerRequest[i];
+      const before = target.bareCpu?.[i]?.[0];
+      const after = target.bareCpu?.[i]?.[1];
+      return mine === undefined || before === undefined || after === undefined ? [] : [mine / ((before + after) / 2)];
+    }),
+  );
   const p = (q: 'p50' | 'p99'): number | null => {
     const m = median(target.fixed.flatMap((r) => (r.latency_ms[q] === null ? [] : [r.latency_ms[q]])));
     return m === null ? null : ms3(m);
@@ -244,40 +286,43 @@ function figures(target: Target): VariantFigures {
     p50_ms: p('p50'),
     p99_ms: p('p99'),
     non_2xx: non2xx([...target.saturation, ...target.fixed]),
+    cpu_us_per_request: cpu === null ? null : Math.round(cpu * 10) / 10,
+    cpu_ratio: cpuRatio === null ? null : round3(cpuRatio),
   };
 }
 
 function table(summary: BenchSummary): string {
-  const row = (
-    name: string,
-    rps: number | null,
-    ratio: number | null,
-    p50: number | null,
-    p99: number | null,
-    a50: number | null,
-    a99: number | null,
-  ): string =>
+  const cell = (v: number | null | undefined, width: number): string => String(v ?? '-').padStart(width);
+  const row = (name: string, f: { readonly [K in keyof VariantFigures]?: VariantFigures[K] | number | null }): string =>
     [
       name.padEnd(30),
-      String(rps ?? '-').padStart(8),
-      String(ratio ?? '-').padStart(7),
-      String(p50 ?? '-').padStart(9),
-      String(p99 ?? '-').padStart(9),
-      String(a50 ?? '-').padStart(10),
-      String(a99 ?? '-').padStart(10),
+      cell(f.rps, 8),
+      cell(f.rps_ratio, 7),
+      cell(f.p50_ms, 9),
+      cell(f.p99_ms, 9),
+      cell(f.added_p50_ms, 10),
+      cell(f.added_p99_ms, 10),
+      cell(f.cpu_us_per_request, 10),
+      cell(f.cpu_ratio, 9),
     ].join(' ');
   const lines = [
-    `${'target'.padEnd(30)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)}   (latency at ${summary.fixed_rate}/s, open loop)`,
-    row('direct', summary.direct_rps, null, summary.direct_p50_ms, summary.direct_p99_ms, null, null),
-    row('bare proxy', summary.bare_proxy_rps, 1, summary.bare_proxy_p50_ms, summary.bare_proxy_p99_ms, 0, 0),
+    `${'target'.padEnd(30)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)} ${'CPU µs/req'.padStart(10)} ${'CPU ratio'.padStart(9)}` +
+      `   (latency at ${summary.fixed_rate}/s, open loop; CPU: process time per request at saturation${summary.cpus ? `; pinned to ${summary.cpus} CPU(s)` : ''})`,
+    row('direct', { rps: summary.direct_rps, p50_ms: summary.direct_p50_ms, p99_ms: summary.direct_p99_ms }),
+    row('bare proxy', {
+      rps: summary.bare_proxy_rps,
+      rps_ratio: 1,
+      p50_ms: summary.bare_proxy_p50_ms,
+      p99_ms: summary.bare_proxy_p99_ms,
+      added_p50_ms: 0,
+      added_p99_ms: 0,
+      cpu_us_per_request: summary.bare_proxy_cpu_us_per_request,
+      cpu_ratio: 1,
+    }),
   ];
   for (const v of BENCH_VARIANTS) {
     const f = summary[v];
-    lines.push(
-      f
-        ? row(`gateway ${v}`, f.rps, f.rps_ratio, f.p50_ms, f.p99_ms, f.added_p50_ms, f.added_p99_ms)
-        : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`,
-    );
+    lines.push(f ? row(`gateway ${v}`, f) : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`);
   }
   lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
@@ -302,6 +347,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings {
   s.connections = Math.floor(value('--connections') ?? s.connections);
   s.saturationS = value('--duration') ?? s.saturationS;
   s.openS = value('--duration') ?? s.openS;
+  const cpus = value('--cpus');
+  if (cpus !== undefined) s.cpus = Math.floor(cpus);
   return s;
 }
 
@@ -323,6 +370,11 @@ async function benchRedis(): Promise<RedisServer> {
 
 export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
   const s = parseBenchArgs(argv);
+  if (s.cpus !== undefined) {
+    // Children inherit the affinity: the mock, the proxies, Redis and every load generator share these CPUs.
+    pinToCpus(s.cpus);
+    log(`every process pinned to ${s.cpus} CPU(s) (taskset)`);
+  }
   const services: Service<unknown>[] = [];
   const gateways: RunningGateway[] = [];
   const dirs: string[] = [];
@@ -344,7 +396,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     if (!upstream) throw new Error('the mock upstream did not start');
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
-    const targets: Target[] = [newTarget('direct', upstream.url), newTarget('bare_proxy', bare.info.url)];
+    const bareSlot = newTarget('bare_proxy', bare.info.url);
+    if (bare.child.pid !== undefined) bareSlot.pid = bare.child.pid;
+    const targets: Target[] = [newTarget('direct', upstream.url), bareSlot];
 
     let redisTarget: { target: Target; gateway: RunningGateway } | undefined;
     let unbatchedTarget: { target: Target; gateway: RunningGateway } | undefined;
@@ -369,6 +423,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
           const target = newTarget(variant, gateway.url);
+          if (gateway.pid !== undefined) target.pid = gateway.pid;
           targets.push(target);
           if (variant === 'limits_redis') {
             redisTarget = { target, gateway };
@@ -401,7 +456,22 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       const warm = await loadgen(target.url, closedLoop(s, 0, 1));
       target.requests += warm.total_requests;
     }
-    const [directSlot, bareSlot, ...variants] = targets as [Target, Target, ...Target[]];
+    // What each process costs with no load at all (its timers, its own metrics): measured over one
+    // idle second and taken out of each slice, so CPU per request is the requests' own.
+    const idle0 = await Promise.all(targets.map((t) => processCpuMicros(t.pid)));
+    const idleStart = process.hrtime.bigint();
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle1 = await Promise.all(targets.map((t) => processCpuMicros(t.pid)));
+    const idleSeconds = Number(process.hrtime.bigint() - idleStart) / 1e9;
+    targets.forEach((t, i) => {
+      const a = idle0[i];
+      const b = idle1[i];
+      if (a !== undefined && b !== undefined) {
+        t.idleCpuPerSecond = (b - a) / idleSeconds;
+        log(`${t.key} idle: ${Math.round(t.idleCpuPerSecond / 1000)} ms CPU per second`);
+      }
+    });
+    const [directSlot, , ...variants] = targets as [Target, Target, ...Target[]];
     for (let round = 1; round <= s.rounds; round++) {
       log(
         `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s per target, then ${s.rate}/s for ${s.openS}s per target; ` +
@@ -470,6 +540,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const summary: BenchSummary = {
       direct_rps: directFig?.rps ?? null,
       bare_proxy_rps: bareFig?.rps ?? null,
+      bare_proxy_cpu_us_per_request: bareFig?.cpu_us_per_request ?? null,
+      cpus: s.cpus ?? null,
       routing: variantFig('routing'),
       limits_memory: variantFig('limits_memory'),
       limits_redis: variantFig('limits_redis'),

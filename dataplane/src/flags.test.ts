@@ -26,6 +26,20 @@ describe('gateway flags', () => {
     expect(() => parse(['--config', 'd', '--redis-timeout', 'fast'])).toThrow(/--redis-timeout/);
   });
 
+  it('never echoes a Redis URL it refuses: the password stays out of the message', () => {
+    for (const bad of ['http://:s3cret@x', 'redis://:s3cret@127.0.0.1:99999', 'redis://u:s3cret@[zz']) {
+      let message = '';
+      try {
+        parse(['--config', 'd', '--redis', bad]);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^--redis: expected redis:\/\/\[USER:PASSWORD@\]HOST:PORT, got ".*\*\*\*@/);
+      expect(message).not.toContain('s3cret');
+    }
+    expect(() => parse(['--config', 'd'], { REDIS_URL: 'redis://:s3cret@h:1:2' })).toThrow(/^(?!.*s3cret)/);
+  });
+
   it('takes Redis from --redis or REDIS_URL, and treats an empty REDIS_URL as unset', () => {
     expect(parse(['--config', 'd'], { REDIS_URL: 'redis://r:6379' }).valueOf()).toMatchObject({ redis: 'redis://r:6379' });
     expect(parse(['--config', 'd'], { REDIS_URL: '' })).toMatchObject({ redis: undefined });

@@ -1,5 +1,6 @@
 /** Command-line flags of jarvis-gateway, validated at the edge. */
 import { FlagError, parseDurationMs, parseHostPort, readFlags } from '@jarvis/api';
+import { redactUrl } from './observe/redact.js';
 import { MAX_BATCH_OPS } from './policy/ratelimit/redis-store.js';
 
 export { FlagError };
@@ -21,6 +22,12 @@ export interface GatewayFlags {
   readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
   readonly maxBodyBytes: number;
   readonly inspectBodyBytes: number;
+  /** Bodies up to this are read completely before the request goes upstream. */
+  readonly requestBufferBytes: number;
+  /** A buffered body must arrive within this; a streamed one may pause at most this long. */
+  readonly requestBodyTimeoutMs: number;
+  /** All request bodies held in memory at once. */
+  readonly maxBufferedBytes: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly drainTimeoutMs: number;
@@ -50,6 +57,13 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --max-body-bytes N         largest request body (default 10485760)
   --inspect-body-bytes N     largest body read into memory on routes whose policies look inside
                              it (LLM model, prompt hash, token costs; default 4194304)
+  --request-buffer-bytes N   request bodies up to N bytes are read completely before the request
+                             goes upstream, so a slow client never holds an upstream connection;
+                             larger bodies stream (default 1048576)
+  --request-body-timeout DURATION  a buffered body must arrive within this (else 408); a streamed
+                             body may pause at most this long (default 30s)
+  --max-buffered-bytes N     request bodies held in memory at once, all requests together; when
+                             full, requests with bodies get 503 with Retry-After (default 268435456)
   --upstream-headers-timeout DURATION   (default 60s)
   --upstream-body-timeout DURATION      idle time between body chunks (default 300s)
   --drain-timeout DURATION   on SIGTERM, wait this long for in-flight requests (default 10s)
@@ -73,6 +87,9 @@ const VALUE_FLAGS = new Set([
   'xds-tls-ca',
   'xds-tls-cert',
   'inspect-body-bytes',
+  'request-buffer-bytes',
+  'request-body-timeout',
+  'max-buffered-bytes',
   'xds-tls-key',
   'max-body-bytes',
   'upstream-headers-timeout',
@@ -120,8 +137,9 @@ export function parseGatewayFlags(
   if ((cert === undefined) !== (key === undefined)) throw new FlagError('--xds-tls-cert and --xds-tls-key go together');
   if (cert !== undefined && ca === undefined) throw new FlagError('--xds-tls-cert needs --xds-tls-ca');
   const redis = values.get('redis') ?? (env['REDIS_URL'] || undefined);
-  if (redis !== undefined && !/^rediss?:\/\//.test(redis))
-    throw new FlagError(`--redis: expected redis://HOST:PORT, got ${JSON.stringify(redis)}`);
+  if (redis !== undefined && (!/^rediss?:\/\//.test(redis) || !URL.canParse(redis)))
+    // Never echo the value as given: it may carry a password.
+    throw new FlagError(`--redis: expected redis://[USER:PASSWORD@]HOST:PORT, got ${JSON.stringify(redactUrl(redis))}`);
   const logLevel = values.get('log-level') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new FlagError('--log-level: one of debug, info, warn, error');
   return {
@@ -139,6 +157,9 @@ export function parseGatewayFlags(
       ca !== undefined ? { caFile: ca, ...(cert !== undefined && key !== undefined ? { certFile: cert, keyFile: key } : {}) } : undefined,
     maxBodyBytes: positiveInt(values.get('max-body-bytes'), '--max-body-bytes', 10 * 1024 * 1024, 1024 * 1024 * 1024),
     inspectBodyBytes: positiveInt(values.get('inspect-body-bytes'), '--inspect-body-bytes', 4 * 1024 * 1024, 64 * 1024 * 1024),
+    requestBufferBytes: positiveInt(values.get('request-buffer-bytes'), '--request-buffer-bytes', 1024 * 1024, 64 * 1024 * 1024),
+    requestBodyTimeoutMs: boundedDuration(values.get('request-body-timeout') ?? '30s', '--request-body-timeout', 600_000),
+    maxBufferedBytes: positiveInt(values.get('max-buffered-bytes'), '--max-buffered-bytes', 256 * 1024 * 1024, 16 * 1024 * 1024 * 1024),
     headersTimeoutMs: parseDurationMs(values.get('upstream-headers-timeout') ?? '60s', '--upstream-headers-timeout'),
     bodyTimeoutMs: parseDurationMs(values.get('upstream-body-timeout') ?? '300s', '--upstream-body-timeout'),
     drainTimeoutMs: parseDurationMs(values.get('drain-timeout') ?? '10s', '--drain-timeout'),

@@ -15,6 +15,7 @@ import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
+import { redactSecrets } from './observe/redact.js';
 import { cacheOutcomeCounter, createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
 import { compileGateway, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
@@ -22,6 +23,8 @@ import { enforcedFeatures } from './pipeline/stages.js';
 import { CacheRegistry, RedisLevel, subscribeInvalidations, type Subscription } from './policy/cache/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { BodyBudget } from './inspect/budget.js';
+import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
 /** Redis key prefix (and channel prefix) of the response cache. */
@@ -46,7 +49,7 @@ async function main(flags: GatewayFlags): Promise<number> {
       // pipeline around it would only add work.
       enableAutoPipelining: false,
     });
-    redis.on('error', (err: Error) => log.debug('redis error', { error: err.message }));
+    redis.on('error', (err: Error) => log.debug('redis error', { error: redactSecrets(err.message, flags.redis) }));
     redis.on('ready', () => log.info('redis ready'));
   }
   const hotspots = new HotspotRegistry();
@@ -103,7 +106,21 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
 
   let current: CompiledGateway | undefined;
-  const callOptions = { maxBodyBytes: flags.maxBodyBytes, headersTimeoutMs: flags.headersTimeoutMs, bodyTimeoutMs: flags.bodyTimeoutMs };
+  const callOptions = {
+    maxBodyBytes: flags.maxBodyBytes,
+    headersTimeoutMs: flags.headersTimeoutMs,
+    bodyTimeoutMs: flags.bodyTimeoutMs,
+    requestBodyIdleMs: flags.requestBodyTimeoutMs,
+  };
+  const bodyBudget = new BodyBudget(flags.maxBufferedBytes);
+  const body = {
+    bufferBytes: Math.min(flags.requestBufferBytes, flags.maxBodyBytes),
+    inspectBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
+    timeoutMs: flags.requestBodyTimeoutMs,
+    budget: bodyBudget,
+    timers,
+  };
+  const headers = headerPolicy(identifier.identityHeaders);
   const apply = (config: GatewayConfig): { ok: true } | { ok: false; error: string } => {
     let pending: PendingGateway;
     try {
@@ -117,7 +134,8 @@ async function main(flags: GatewayFlags): Promise<number> {
         hotspots,
         caches,
         call: callOptions,
-        inspectBodyBytes: Math.min(flags.inspectBodyBytes, flags.maxBodyBytes),
+        body,
+        headerPolicy: headers,
         onModeChange: (route, mode, previous) => {
           const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
           metrics.failureMode.set({ policy, mode: previous }, 0);
@@ -178,6 +196,11 @@ async function main(flags: GatewayFlags): Promise<number> {
         metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
         log.warn('config change ignored', { dir: flags.mode.kind === 'files' ? flags.mode.dir : '', error });
       },
+      retained: ({ kind, namespace, name, reason }) => {
+        metrics.configUpdates.inc({ source: 'file', result: 'rejected' });
+        log.warn('change rejected; the previous version keeps serving', { kind, namespace, name, reason });
+      },
+      notice: (level, message, fields) => log[level](message, fields),
     });
     await files.start();
     stopSource = async () => files.stop();
@@ -218,6 +241,9 @@ async function main(flags: GatewayFlags): Promise<number> {
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
   );
+  // Expect: 100-continue is answered when a stage wants the body (after the limits): a refused
+  // request never asks the client to send it.
+  server.on('checkContinue', handler);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -241,13 +267,13 @@ async function main(flags: GatewayFlags): Promise<number> {
     registry: metrics.registry,
     ready: () => {
       if (!current) return { ok: false, detail: 'no config loaded' };
-      const needsRedis = current.config.gateway.routes.some(
-        (r) => r.rateLimit?.store === 'Redis' && r.rateLimit.failureMode.mode === 'Closed',
-      );
-      if (needsRedis && redis?.status !== 'ready') return { ok: false, detail: 'Redis unreachable and a policy fails closed without it' };
+      // Ready whenever a config is loaded: a route whose limits fail closed without Redis answers
+      // 503 itself, and every other route serves — taking the replica out of its Services would
+      // stop those too.
+      const redisNote = redis ? `, Redis ${redis.status === 'ready' ? 'ready' : 'unreachable (failure modes apply)'}` : '';
       return {
         ok: true,
-        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''})`,
+        detail: `ok (config ${current.config.source} ${current.config.version}${flags.mode.kind === 'xds' ? `, xDS ${xdsConnected ? 'connected' : 'disconnected'}` : ''}${redisNote})`,
       };
     },
     hotkeys: () => hotspots.topK(),

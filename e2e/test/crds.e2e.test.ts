@@ -1,14 +1,29 @@
 /**
  * The policy API on a real kube-apiserver, driven with kubectl: the CRDs install, the examples
- * are accepted (and defaulted), every invalid example is rejected naming its field, `kubectl
- * explain` teaches the API, and `kubectl get` shows the printer columns.
+ * are accepted (and defaulted), every invalid example is rejected with exactly the errors its
+ * header lists — and `jarvis-policy validate` reports the same ones —, `kubectl explain` teaches
+ * the API, and `kubectl get` shows the printer columns.
  */
 import { basename, join } from 'node:path';
-import { KINDS } from '@jarvis/api';
+import { KINDS, NOT_ENFORCED } from '@jarvis/api';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { examplesDir, invalidExamples, loadManifests, validExampleFiles } from '../src/examples.js';
+import { examplesDir, invalidExamples, kubectlInvalidErrors, loadManifests, policyCliErrors, validExampleFiles } from '../src/examples.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
 import { repoRoot } from '../src/paths.js';
+import { CommandError, run } from '../src/util/exec.js';
+
+/** `jarvis-policy validate FILE` as a pipeline runs it: exit code and stdout. */
+async function policyValidate(file: string): Promise<{ code: number; stdout: string }> {
+  try {
+    const { stdout } = await run(process.execPath, [join(repoRoot, 'api/dist/cli/policy.js'), 'validate', file], { timeoutMs: 30_000 });
+    return { code: 0, stdout };
+  } catch (err) {
+    if (err instanceof CommandError) return { code: err.exitCode ?? -1, stdout: err.stdout };
+    throw err;
+  }
+}
+
+const sorted = (lines: readonly string[]) => [...lines].sort();
 
 let kubectl: Kubectl;
 
@@ -52,16 +67,77 @@ describe('examples/', () => {
 
 describe('examples/invalid/', () => {
   for (const example of invalidExamples()) {
-    it(`rejects ${basename(example.file)}, naming ${example.expectField}`, async () => {
+    it(`rejects ${basename(example.file)} with exactly the errors it lists, and jarvis-policy validate reports the same`, async () => {
       const result = await kubectl(['apply', '-f', example.file]);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('is invalid');
-      expect(result.stderr).toContain(example.expectField);
+      const apiserver = kubectlInvalidErrors(result.stderr);
+      expect(sorted(apiserver), result.stderr).toEqual(sorted(example.errors));
+
+      const offline = await policyValidate(example.file);
+      expect(offline.code).toBe(1);
+      expect(sorted(policyCliErrors(offline.stdout, example.file, example.manifest)), offline.stdout).toEqual(sorted(apiserver));
+
       const plural = KINDS.find((k) => k.kind === example.manifest.kind)?.plural ?? '';
       const after = await kubectl(['get', plural, example.manifest.metadata.name, '-n', 'jarvis']);
       expect(after.stderr).toContain('NotFound');
     });
   }
+});
+
+describe('schema fixes', () => {
+  it('labels every CRD as a Gateway API inherited policy', async () => {
+    const out = await kubectl.ok(['get', 'crds', '-l', 'gateway.networking.k8s.io/policy=Inherited', '-o', 'name']);
+    expect(out.trim().split('\n').sort()).toEqual(
+      KINDS.map((k) => `customresourcedefinition.apiextensions.k8s.io/${k.plural}.stability.jarvis.io`).sort(),
+    );
+  });
+
+  it('accepts activeHealthCheck: {} and fills in its defaults', async () => {
+    const manifest = {
+      apiVersion: 'stability.jarvis.io/v1alpha1',
+      kind: 'CircuitBreakerPolicy',
+      metadata: { name: 'empty-health-check', namespace: 'jarvis' },
+      spec: { targetRefs: [{ group: '', kind: 'Service', name: 'vector-search' }], activeHealthCheck: {} },
+    };
+    await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+    try {
+      const got = JSON.parse(await kubectl.ok(['get', 'cbp', 'empty-health-check', '-n', 'jarvis', '-o', 'json'])) as {
+        spec: { activeHealthCheck: Record<string, unknown> };
+      };
+      expect(got.spec.activeHealthCheck).toEqual({
+        type: 'HTTP',
+        interval: '5s',
+        timeout: '1s',
+        unhealthyThreshold: 3,
+        healthyThreshold: 2,
+      });
+    } finally {
+      await kubectl.ok(['delete', 'cbp', 'empty-health-check', '-n', 'jarvis']);
+    }
+  });
+
+  it('accepts each duration at its bounds and refuses it just outside, with one error', async () => {
+    const policy = (per: string) => ({
+      apiVersion: 'stability.jarvis.io/v1alpha1',
+      kind: 'RateLimitPolicy',
+      metadata: { name: 'period-bounds', namespace: 'jarvis' },
+      spec: {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'chat' }],
+        limits: [{ name: 'l', scope: 'Global', rate: { requests: 1, per } }],
+      },
+    });
+    for (const per of ['1ms', '744h', '743h59m59s999ms']) {
+      const ok = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(policy(per)) });
+      expect(ok.stderr, per).toBe('');
+    }
+    for (const per of ['0s', '0ms', '744h1ms', '745h']) {
+      const refused = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(policy(per)) });
+      expect(kubectlInvalidErrors(refused.stderr), per).toEqual([
+        'spec.limits[0].rate.per: Invalid value: "string": must be at least 1ms and at most 744h',
+      ]);
+    }
+  });
 });
 
 describe('kubectl explain', () => {
@@ -76,6 +152,20 @@ describe('kubectl explain', () => {
     expect(await kubectl.ok(['explain', `${plural}.spec.targetRefs.sectionName`])).toContain('a listener name of a Gateway');
     expect(await kubectl.ok(['explain', plural])).toMatch(/DESCRIPTION:\s+\S/);
   });
+
+  it.each(KINDS.map((k) => [k.kind, k] as const))(
+    'says whether a gateway enforces %s, on the kind and on every spec field',
+    async (_kind, def) => {
+      const flat = (text: string) => text.replace(/\s+/g, ' ');
+      const times = (text: string) => flat(text).split(NOT_ENFORCED).length - 1;
+      // The kind's description, and the spec's in its list of fields.
+      expect(times(await kubectl.ok(['explain', def.plural]))).toBe(def.enforced ? 0 : 2);
+      // The spec's own description and each field's but targetRefs': as many as the spec has fields.
+      const fields = Object.keys(def.spec.properties).length;
+      expect(times(await kubectl.ok(['explain', `${def.plural}.spec`]))).toBe(def.enforced ? 0 : fields);
+      expect(times(await kubectl.ok(['explain', `${def.plural}.spec.targetRefs`]))).toBe(0);
+    },
+  );
 });
 
 describe('kubectl get', () => {

@@ -21,7 +21,7 @@ let gateway: GatewayProcess | undefined;
 let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined;
 
 /** The kinds a gateway of this build enforces (each issue that builds a kind adds it here). */
-const ENFORCED_KINDS: readonly PolicyKind[] = ['RateLimitPolicy'];
+const ENFORCED_KINDS: readonly PolicyKind[] = ['RateLimitPolicy', 'CachePolicy'];
 
 const examplePolicies = validExampleFiles()
   .flatMap(loadManifests)
@@ -98,12 +98,21 @@ describe('status with the real gateway', () => {
     const res = await fetch(`${gateway?.url}/api/v1/chat`);
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit-policy')).toContain('"chat-global"');
+    // The cache is on the retrieval route: an anonymous caller has no tenant to scope it by.
+    const retrieve = await fetch(`${gateway?.url}/api/v1/retrieve`, {
+      method: 'POST',
+      body: '{"query":"x"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await retrieve.arrayBuffer();
+    expect(retrieve.headers.get('x-jarvis-cache')).toBe('bypass');
   });
 
   it('the gateway says which features of its config it does not enforce (log and metric)', async () => {
     const unenforced = await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature('QueuePolicy') });
     expect(unenforced).toBeGreaterThan(0);
     expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature('RateLimitPolicy') })).toBeUndefined();
+    expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature('CachePolicy') })).toBeUndefined();
     expect(allFeatures()).toContain(kindFeature('CachePolicy'));
   });
 

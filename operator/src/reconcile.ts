@@ -6,7 +6,16 @@
  * Status runs on its own queue, fed by translations and by xDS events (ACK, NACK, connects), so
  * that `Enforced` follows the gateways without retranslating.
  */
-import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, encodeResources, translate, type GatewayIR, type IR, type PolicyRef } from '@jarvis/api';
+import {
+  BACKEND_TYPE_URL,
+  GATEWAY_TYPE_URL,
+  LastAccepted,
+  encodeResources,
+  type GatewayIR,
+  type IR,
+  type PolicyRef,
+  type RetainingResult,
+} from '@jarvis/api';
 import type { Clock, Scheduler } from './clock.js';
 import type { KubeClient } from './kube/client.js';
 import type { Logger } from './observe/log.js';
@@ -33,7 +42,7 @@ export interface ReconcilerOptions {
   readonly gateways: () => readonly GatewayStatus[];
 }
 
-type Translated = ReturnType<typeof translate>;
+type Translated = RetainingResult;
 
 /** Backend ids a gateway's routes can send to: route backends and fallback steps. */
 function backendsOf(gateway: GatewayIR): Set<string> {
@@ -57,6 +66,8 @@ export class Reconciler {
   readonly #translateQueue: CoalescingQueue;
   readonly #statusQueue: CoalescingQueue;
   readonly #writer: StatusWriter;
+  /** Per object, its last version not rejected in itself: served while a newer one is (translate/retain.ts). */
+  readonly #lastAccepted = new LastAccepted();
   #last: Translated | undefined;
   #groups = new Set<string>();
   #leader = false;
@@ -147,9 +158,23 @@ export class Reconciler {
     const started = this.#o.clock.now();
     this.#o.metrics.queueDepth.set(0);
     const objects = this.informers.flatMap((i) => i.list());
-    const result = translate({ objects }, { controllerName: this.#o.controllerName });
+    const result = this.#lastAccepted.translate({ objects }, { controllerName: this.#o.controllerName });
     for (const p of result.problems)
       this.#o.log.warn('object not translated', { kind: p.kind, namespace: p.namespace, name: p.name, path: p.path, message: p.message });
+    this.#o.metrics.retainedObjects.reset();
+    for (const r of result.retained) {
+      this.#o.metrics.retainedObjects.inc({ kind: r.kind });
+      if (!r.fresh) continue;
+      this.#o.metrics.rejectedChanges.inc({ kind: r.kind });
+      this.#o.log.warn('change rejected; the previous version keeps serving', {
+        kind: r.kind,
+        namespace: r.namespace,
+        name: r.name,
+        generation: r.generation,
+        servingGeneration: r.servingGeneration,
+        reason: r.reason,
+      });
+    }
     this.#publish(result.ir);
     this.#last = result;
     this.#o.metrics.reconcileDuration.observe((this.#o.clock.now() - started) / 1000);

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,15 +35,22 @@ describe('jarvis-policy validate', () => {
     expect(r.code).toBe(0);
   });
 
-  it('rejects every file of examples/invalid/, each at its expected field', () => {
+  it('rejects every file of examples/invalid/ with the errors each lists', () => {
     const r = run('validate', join(EXAMPLES, 'invalid'));
     expect(r.code).toBe(1);
     const files = readdirSync(join(EXAMPLES, 'invalid')).filter((f) => f.endsWith('.yaml'));
-    for (const f of files) expect(r.out).toContain(`${join(EXAMPLES, 'invalid', f)}: `);
+    let errors = 0;
+    for (const f of files) {
+      const path = join(EXAMPLES, 'invalid', f);
+      const listed = [...readFileSync(path, 'utf8').matchAll(/^# error: (?:<nil>: )?(.+)$/gm)].map((m) => m[1]!);
+      const printed = r.out.split('\n').filter((l) => l.startsWith(`${path}: `));
+      expect(printed.map((l) => l.replace(/^[^:]+: \S+ [^:]+: /, '')).sort(), f).toEqual(listed.sort());
+      errors += listed.length;
+    }
     expect(r.out).toMatch(
       /^.*ratelimitpolicy-burst-below-rate\.yaml: RateLimitPolicy jarvis\/burst-below-rate: spec\.limits\[0\]\.burst: Invalid value/m,
     );
-    expect(r.out.trim().split('\n').at(-1)).toBe(`${files.length} files, ${files.length} policies: ${files.length} errors, 0 warnings`);
+    expect(r.out.trim().split('\n').at(-1)).toBe(`${files.length} files, ${files.length} policies: ${errors} errors, 0 warnings`);
   });
 
   it('-R recurses into invalid/', () => {
@@ -109,6 +117,79 @@ spec:
     expect(r.code).toBe(1);
     expect(r.out).toContain(`${join(dir, 'bad.yaml')}: YAML: `);
     expect(r.out).toContain(`${join(dir, 'nokind.yaml')}: document 1: apiVersion and kind are required`);
+  });
+
+  it('refuses an alias bomb in a policy, naming the file', () => {
+    const levels = ['x0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) levels.push(`x${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(',')}]`);
+    const dir = tmp({
+      'bomb.yaml': `apiVersion: stability.jarvis.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: bomb, namespace: ns }
+${levels.join('\n')}
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: r }]
+  limits:
+  - { name: *a8, scope: Route, rate: { requests: 1, per: 1s } }
+  - { name: *a8, scope: Route, rate: { requests: 1, per: 1s } }
+`,
+      'ok.yaml': 'apiVersion: v1\nkind: Service\nmetadata: { name: svc, namespace: ns }\nspec: { ports: [{ port: 80 }] }\n',
+    });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${join(dir, 'bomb.yaml')}: YAML: aliases expand the documents beyond`);
+    expect(r.out).toContain('2 files, 0 policies: 1 error, 0 warnings');
+  });
+
+  it('refuses a document nested 10^5 deep, naming the file', () => {
+    const dir = tmp({ 'deep.json': '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000) });
+    const r = run('validate', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${join(dir, 'deep.json')}: YAML: not valid YAML: nesting exceeded maxDepth (100)`);
+  });
+
+  it('refuses an HTTPRoute pattern RE2 cannot compile, with or without our Gateway in the files', () => {
+    const httpRoute = (value: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r, namespace: ns }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ matches: [{ path: { type: RegularExpression, value: "${value}" } }], backendRefs: [{ name: svc, port: 80 }] }]
+`;
+    const alone = tmp({ 'route.yaml': httpRoute('/(?!admin).*') });
+    const r = run('validate', alone);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(
+      `${join(alone, 'route.yaml')}: HTTPRoute ns/r: spec.rules[0].matches[0].path.value: UnsupportedValue: invalid regular expression "/(?!admin).*": not valid RE2 syntax`,
+    );
+    const gateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: jarvis }
+spec: { controllerName: stability.jarvis.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: ns }
+spec: { gatewayClassName: jarvis, listeners: [{ name: http, protocol: HTTP, port: 8080 }] }
+`;
+    const withGateway = tmp({ 'gw.yaml': gateway, 'route.yaml': httpRoute('/(a)\\\\1') });
+    const g = run('validate', withGateway);
+    expect(g.code).toBe(1);
+    expect(g.out).toMatch(
+      /route\.yaml: HTTPRoute ns\/r: spec\.parentRefs: not accepted by Gateway ns\/gw \(UnsupportedValue\): .*invalid regular expression/,
+    );
+    expect(run('validate', tmp({ 'route.yaml': httpRoute('/api/v[0-9]+/.*') })).code).toBe(0);
+  });
+
+  it('skips a FIFO in a directory instead of waiting on it, and refuses one named directly', () => {
+    const dir = tmp({ 'ok.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: { name: ns }\n' });
+    execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
+    const r = run('validate', dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${join(dir, 'pipe.yaml')}: file: warning: not a regular file: skipped`);
+    const direct = run('validate', join(dir, 'pipe.yaml'));
+    expect(direct.code).toBe(2);
+    expect(direct.err).toContain('not a regular file');
   });
 
   it('exits 2 on usage errors and unreadable paths', () => {

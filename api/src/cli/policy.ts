@@ -8,18 +8,24 @@
  * PATHs are files or directories (*.yaml, *.yml, *.json; not recursive unless -R, like
  * `kubectl apply -f`). Policies of stability.jarvis.io are validated like the apiserver would
  * (schema, defaults, CEL); then every object is translated together, as the operator would.
- * Invalid and Conflicted policies, YAML that does not parse and objects that cannot be read are
- * errors; missing targets and route problems are warnings unless --strict (in GitOps the routes
- * may live in another repository). Exit codes: 0 no errors, 1 errors, 2 usage or unreadable path.
+ * Invalid and Conflicted policies, YAML that does not parse (or exceeds the bounds of yaml/load.ts),
+ * objects that cannot be read and HTTPRoutes that cannot be programmed (a pattern RE2 does not
+ * compile, an unsupported filter) are errors; missing targets and other route problems are warnings
+ * unless --strict (in GitOps the routes may live in another repository). Exit codes: 0 no errors, 1 errors, 2 usage or unreadable path.
  */
 import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
+import { DEFAULT_YAML_LIMITS, YamlError, loadYamlDocuments } from '../yaml/load.js';
 import { formatFieldError } from '../validate/errors.js';
 import { isPolicyManifest, validateManifest } from '../validate/manifest.js';
 import { isObject } from '../validate/schema-node.js';
+import { KINDS, NOT_ENFORCED } from '../schema/kinds.js';
+import { unsupported } from '../translate/attach.js';
 import { CONTROLLER_NAME } from '../translate/constants.js';
+import { GATEWAY_API_GROUP, parseHTTPRoute } from '../translate/parse/httproute.js';
+import { ParseFailure } from '../translate/parse/reader.js';
 import { translate } from '../translate/translate.js';
 import type { TranslateResult } from '../translate/result.js';
 
@@ -36,6 +42,9 @@ const USAGE = `usage: jarvis-policy validate [-R] [--strict] [-n NAMESPACE] PATH
   -n, --namespace NS     namespace of objects without one (default: default)
   -o, --output FORMAT    render output: yaml (default) or json
       --controller-name  GatewayClass controllerName (default: ${CONTROLLER_NAME})
+
+All five policy kinds are validated and rendered. What the gateway enforces:
+${KINDS.map((k) => `  ${k.kind}: ${k.enforced ? 'enforced by the gateway.' : NOT_ENFORCED}`).join('\n')}
 `;
 
 interface Options {
@@ -87,22 +96,38 @@ function parseArgs(argv: readonly string[]): Options | 'help' {
 
 const MANIFEST = /\.(ya?ml|json)$/;
 
-/** Files under the paths, in a stable order; throws on a path that cannot be read. */
-function collectFiles(paths: readonly string[], recursive: boolean): string[] {
+interface Collected {
+  readonly files: string[];
+  /** Entries of the directories that are not regular files (FIFOs, sockets, devices): never opened. */
+  readonly skipped: string[];
+}
+
+/**
+ * Files under the paths, in a stable order; throws on a path that cannot be read. Only regular
+ * files (or symlinks to them) are read: opening a FIFO would wait for a writer forever.
+ */
+function collectFiles(paths: readonly string[], recursive: boolean): Collected {
   const files: string[] = [];
+  const skipped: string[] = [];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
+      const stat = entry.isSymbolicLink() ? statSync(path, { throwIfNoEntry: false }) : entry;
+      if (stat?.isDirectory()) {
         if (recursive) walk(path);
-      } else if (MANIFEST.test(entry.name)) files.push(path);
+      } else if (MANIFEST.test(entry.name)) {
+        if (stat?.isFile()) files.push(path);
+        else skipped.push(path);
+      }
     }
   };
   for (const path of paths) {
-    if (statSync(path).isDirectory()) walk(path);
-    else files.push(path);
+    const stat = statSync(path);
+    if (stat.isDirectory()) walk(path);
+    else if (stat.isFile()) files.push(path);
+    else throw new Error(`${path}: not a regular file`);
   }
-  return files;
+  return { files, skipped };
 }
 
 interface Doc {
@@ -133,21 +158,20 @@ function identity(obj: unknown, namespace: string): { kind: string; namespace: s
   };
 }
 
-/** Documents of one file; `List` objects are expanded like kubectl does. */
-function loadDocs(file: string, report: Report): Doc[] {
+/** Documents of one file (bounded: see yaml/load.ts); `List` objects are expanded like kubectl does. */
+function loadDocs(file: string, text: string, report: Report): Doc[] {
   let parsed: unknown[];
   try {
-    parsed = yaml.loadAll(readFileSync(file, 'utf8'));
+    parsed = loadYamlDocuments(text);
   } catch (err) {
-    if (err instanceof yaml.YAMLException) {
-      add(report, true, file, 'YAML', '', err.message.split('\n')[0] ?? err.message);
+    if (err instanceof YamlError) {
+      add(report, true, file, 'YAML', '', err.message);
       return [];
     }
     throw err;
   }
   const docs: Doc[] = [];
   parsed.forEach((object, index) => {
-    if (object === null || object === undefined) return;
     if (isObject(object) && typeof object.kind === 'string' && object.kind.endsWith('List') && Array.isArray(object.items))
       object.items.forEach((item) => docs.push({ file, index, object: item }));
     else docs.push({ file, index, object });
@@ -162,16 +186,29 @@ interface Checked {
   readonly policies: number;
 }
 
-function check(opts: Options, files: readonly string[]): Checked {
+/** A file's text, or undefined (reported) when it is larger than a manifest file may be. */
+function readManifest(file: string, report: Report): string | undefined {
+  const size = statSync(file).size;
+  if (size > DEFAULT_YAML_LIMITS.maxBytes) {
+    add(report, true, file, 'YAML', '', `larger than ${DEFAULT_YAML_LIMITS.maxBytes} bytes (${size})`);
+    return undefined;
+  }
+  return readFileSync(file, 'utf8');
+}
+
+function check(opts: Options, collected: Collected): Checked {
   const report: Report = { errors: 0, warnings: 0, lines: [] };
+  for (const path of collected.skipped) add(report, false, path, 'file', '', 'not a regular file: skipped');
   const objects: unknown[] = [];
   const origin: string[] = [];
   const fileOf = new Map<string, string>();
   const keyOf = (kind: string, ns: string, name: string) => `${kind}\n${ns}\n${name}`;
   let policies = 0;
 
-  for (const file of files)
-    for (const doc of loadDocs(file, report)) {
+  for (const file of collected.files) {
+    const text = readManifest(file, report);
+    if (text === undefined) continue;
+    for (const doc of loadDocs(file, text, report)) {
       const id = identity(doc.object, opts.namespace);
       const subject = `${id.kind} ${id.namespace}/${id.name}`;
       if (!isObject(doc.object) || typeof doc.object.apiVersion !== 'string' || typeof doc.object.kind !== 'string') {
@@ -192,6 +229,7 @@ function check(opts: Options, files: readonly string[]): Checked {
       } else objects.push(doc.object);
       origin.push(file);
     }
+  }
 
   const result = translate({ objects, defaultNamespace: opts.namespace }, { controllerName: opts.controllerName });
   const fileFor = (kind: string, ns: string, name: string) => fileOf.get(keyOf(kind, ns, name)) ?? '?';
@@ -204,6 +242,32 @@ function check(opts: Options, files: readonly string[]): Checked {
     const error = p.accepted.reason === 'Invalid' || p.accepted.reason === 'Conflicted' || opts.strict;
     for (const f of p.findings) add(report, error, fileFor(kind, namespace, name), subject, f.path, f.message);
   }
+  // A route that cannot be programmed (a pattern RE2 does not compile, say) is an error whichever
+  // Gateway it names: the Gateway may live in another repository.
+  const judged = new Set(result.routes.map((r) => `${r.route.namespace}/${r.route.name}`));
+  objects.forEach((obj, i) => {
+    if (
+      !isObject(obj) ||
+      obj.kind !== 'HTTPRoute' ||
+      typeof obj.apiVersion !== 'string' ||
+      !obj.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)
+    )
+      return;
+    let why: string | undefined;
+    let id = '';
+    try {
+      const route = parseHTTPRoute(obj, opts.namespace);
+      id = `${route.meta.namespace}/${route.meta.name}`;
+      why = judged.has(id) ? undefined : unsupported(route);
+    } catch (err) {
+      if (err instanceof ParseFailure) return; // reported as a problem of the translation
+      throw err;
+    }
+    if (why) {
+      const at = why.indexOf(': ');
+      add(report, true, origin[i] ?? '?', `HTTPRoute ${id}`, why.slice(0, at), `UnsupportedValue: ${why.slice(at + 2)}`);
+    }
+  });
   const seenRefs = new Set<string>();
   for (const r of result.routes) {
     const { namespace, name } = r.route;
@@ -213,7 +277,7 @@ function check(opts: Options, files: readonly string[]): Checked {
       const parent = `${r.parentRef.namespace}/${r.parentRef.name}${r.parentRef.sectionName ? `/${r.parentRef.sectionName}` : ''}`;
       add(
         report,
-        opts.strict,
+        opts.strict || r.accepted.reason === 'UnsupportedValue',
         file,
         subject,
         'spec.parentRefs',
@@ -251,17 +315,17 @@ export function main(argv: readonly string[], io: CliIO): number {
     io.stdout(USAGE);
     return 0;
   }
-  let files: string[];
+  let collected: Collected;
   try {
-    files = collectFiles(opts.paths, opts.recursive);
-    for (const f of files) readFileSync(f);
+    collected = collectFiles(opts.paths, opts.recursive);
   } catch (err) {
     io.stderr(`jarvis-policy: ${(err as Error).message}\n`);
     return 2;
   }
+  const files = collected.files;
   let checked: Checked;
   try {
-    checked = check(opts, files);
+    checked = check(opts, collected);
   } catch (err) {
     io.stderr(`jarvis-policy: ${(err as Error).message}\n`);
     return 2;

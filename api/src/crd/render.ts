@@ -1,7 +1,7 @@
 /** Renders the CustomResourceDefinitions of the policy kinds from their schemas. */
 import yaml from 'js-yaml';
 import { PolicyStatus } from '../schema/common.js';
-import { GROUP, KINDS, VERSION, type KindDefinition } from '../schema/kinds.js';
+import { GROUP, KINDS, NOT_ENFORCED, VERSION, type KindDefinition } from '../schema/kinds.js';
 
 /** A JSON value: what a schema becomes once TypeBox's symbol keys are dropped. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -9,6 +9,31 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** Plain JSON copy of a schema: drops TypeBox's symbol-keyed metadata. */
 export function plainSchema(schema: unknown): Json {
   return JSON.parse(JSON.stringify(schema)) as Json;
+}
+
+type JsonObject = { [key: string]: Json };
+const isObject = (v: Json | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function withSentence(node: JsonObject, sentence: string): JsonObject {
+  return { ...node, description: `${typeof node.description === 'string' ? node.description : ''} ${sentence}`.trim() };
+}
+
+/** The kind's description: its summary, and NOT_ENFORCED while no gateway enforces it. */
+export function kindDescription(def: KindDefinition): string {
+  return def.enforced ? def.summary : `${def.summary} ${NOT_ENFORCED}`;
+}
+
+/**
+ * The spec schema as the CRD and the reference show it: while no gateway enforces the kind, the
+ * spec and every spec field but targetRefs say so, so that `kubectl explain` on any of them does.
+ */
+export function specSchema(def: KindDefinition): Json {
+  const spec = plainSchema(def.spec);
+  if (def.enforced || !isObject(spec) || !isObject(spec.properties)) return spec;
+  const properties: JsonObject = {};
+  for (const [name, child] of Object.entries(spec.properties))
+    properties[name] = name === 'targetRefs' || !isObject(child) ? child : withSentence(child, NOT_ENFORCED);
+  return { ...withSentence(spec, NOT_ENFORCED), properties };
 }
 
 const conditionColumn = (type: string) => ({
@@ -24,7 +49,11 @@ export function crdFor(def: KindDefinition): Json {
     kind: 'CustomResourceDefinition',
     metadata: {
       name: `${def.plural}.${GROUP}`,
-      labels: { 'app.kubernetes.io/part-of': 'jarvis-stability' },
+      labels: {
+        'app.kubernetes.io/part-of': 'jarvis-stability',
+        // GEP-713: a policy on a Gateway or an HTTPRoute also applies to what lies beneath them.
+        'gateway.networking.k8s.io/policy': 'Inherited',
+      },
     },
     spec: {
       group: GROUP,
@@ -51,7 +80,7 @@ export function crdFor(def: KindDefinition): Json {
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: def.summary,
+              description: kindDescription(def),
               required: ['spec'],
               properties: {
                 apiVersion: {
@@ -60,7 +89,7 @@ export function crdFor(def: KindDefinition): Json {
                 },
                 kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
                 metadata: { type: 'object' },
-                spec: def.spec,
+                spec: specSchema(def),
                 status: PolicyStatus,
               },
             },

@@ -1,11 +1,12 @@
 /**
  * The invariants of the IR that its schema cannot express: unique and sorted ids, references
- * that resolve, thresholds in the right order, regular expressions that compile. Each check
+ * that resolve, thresholds in the right order, regular expressions that RE2 compiles (regex.ts). Each check
  * appends `<path>: <message>` strings; an empty list means the value holds.
  */
 import type { BackendIR, GatewayIR, IR, RouteIR } from './types.js';
 import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
 import { isBursty } from '../schema/ratelimit.js';
+import { compileRouteRegex } from './regex.js';
 
 type Errors = string[];
 
@@ -25,11 +26,8 @@ function policiesSorted(refs: GatewayIR['policies'], path: string, errors: Error
 }
 
 function regex(source: string, path: string, errors: Errors): void {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    errors.push(`${path}: invalid regular expression: ${(err as Error).message}`);
-  }
+  const compiled = compileRouteRegex(source);
+  if (!compiled.ok) errors.push(`${path}: invalid regular expression: ${compiled.error}`);
 }
 
 function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>, errors: Errors): void {

@@ -13,8 +13,9 @@ import { RateLimitIR } from './ratelimit.js';
 export const PathMatchIR = Type.Object({
   /**
    * Exact: the whole path. PathPrefix: by path segment (`/api` matches `/api` and `/api/x`, not
-   * `/apix`; a trailing `/` of value is ignored). RegularExpression: a JavaScript regular
-   * expression that must match the whole path.
+   * `/apix`; a trailing `/` of value is ignored). RegularExpression: an RE2 pattern (Envoy's
+   * dialect; see regex.ts for the engine and the bound on its size) that must match the whole path,
+   * in time linear in the path's length.
    */
   type: literals(['Exact', 'PathPrefix', 'RegularExpression'] as const),
   value: Type.String({ minLength: 1 }),
@@ -24,7 +25,7 @@ export const PathMatchIR = Type.Object({
 export const ValueMatchIR = Type.Object({
   /** Header names are lower case (they compare case-insensitively); query names compare exactly. */
   name: Name,
-  /** Exact: the value as is. RegularExpression: a JavaScript regular expression on the whole value. */
+  /** Exact: the value as is. RegularExpression: an RE2 pattern (see regex.ts) that must match the whole value. */
   type: literals(['Exact', 'RegularExpression'] as const),
   value: Type.String(),
 });

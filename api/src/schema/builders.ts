@@ -79,11 +79,65 @@ export function intOneOf<const V extends readonly number[]>(
   return Type.Unsafe<V[number]>({ type: 'integer', enum: [...values], description, ...options });
 }
 
-export function duration(description: string, options: { readonly default?: string } = {}): TString {
-  return str(`${description} A duration such as 500ms, 30s, 5m or 1h30m (GEP-2257).`, {
+/**
+ * The CEL test that `expr` (a string) is a well-formed duration. A rule that calls `duration()` on
+ * a field must test it first: the apiserver runs the CEL rules even when a value fails its
+ * pattern, and `duration()` of a malformed string is an evaluation error reported on top of the
+ * pattern's own error.
+ */
+export function isDuration(expr: string): string {
+  return `${expr}.matches('${DURATION_PATTERN}')`;
+}
+
+/** Bounds of a duration field: GEP-2257 durations, `min` may be `0s`. */
+export interface DurationBounds {
+  readonly min: string;
+  readonly max: string;
+}
+
+const ZERO_DURATION = /^(0+(h|m|s|ms))+$/;
+
+/** The rule a duration field carries for its bounds; `durationBoundsOf` reads it back. */
+function durationBoundsRule({ min, max }: DurationBounds): CelRule {
+  const atMost = `duration(self) <= duration('${max}')`;
+  const inRange = ZERO_DURATION.test(min) ? atMost : `duration(self) >= duration('${min}') && ${atMost}`;
+  return { rule: `!${isDuration('self')} || (${inRange})`, message: `must be at least ${min} and at most ${max}` };
+}
+
+const BOUNDS_RULE =
+  /^!self\.matches\('[^']*'\) \|\| \((?:duration\(self\) >= duration\('([^']+)'\) && )?duration\(self\) <= duration\('([^']+)'\)\)$/;
+
+/** The bounds of a duration field's schema (plain JSON), when it is one `duration()` built. */
+export function durationBoundsOf(schema: {
+  readonly pattern?: unknown;
+  readonly 'x-kubernetes-validations'?: unknown;
+}): DurationBounds | undefined {
+  if (schema.pattern !== DURATION_PATTERN || !Array.isArray(schema['x-kubernetes-validations'])) return undefined;
+  for (const r of schema['x-kubernetes-validations'] as readonly { readonly rule?: unknown }[]) {
+    const m = typeof r.rule === 'string' ? BOUNDS_RULE.exec(r.rule) : null;
+    if (m) return { min: m[1] ?? '0s', max: m[2]! };
+  }
+  return undefined;
+}
+
+/** Whether a rule is the bounds rule of a duration field (not a cross-field rule). */
+export function isDurationBoundsRule(rule: string): boolean {
+  return BOUNDS_RULE.test(rule);
+}
+
+/**
+ * A duration with the bounds that make sense for it; the description says them. Every duration is
+ * bounded: a value the IR or the gateway cannot use must be refused by the apiserver, or it would
+ * hold up every later update of the gateway's config.
+ */
+export function duration(description: string, options: DurationBounds & { readonly default?: string }): TString {
+  const { min, max, ...rest } = options;
+  return Type.String({
+    description: `${description} A duration such as 500ms, 30s, 5m or 1h30m (GEP-2257), from ${min} to ${max}.`,
     pattern: DURATION_PATTERN,
     maxLength: 32,
-    ...options,
+    ...rest,
+    'x-kubernetes-validations': [durationBoundsRule({ min, max })],
   });
 }
 

@@ -1,5 +1,5 @@
-/** CircuitBreakerPolicy: per-backend breakers (seed §5), outlier detection and active health checks (seed §8.2.2). */
-import { bool, duration, int, obj, oneOf, optional, percent, str, type Static } from './builders.js';
+/** CircuitBreakerPolicy: per-backend breakers, outlier detection and active health checks. */
+import { bool, duration, int, isDuration, obj, oneOf, optional, percent, str, type Static } from './builders.js';
 import { TargetRefs, statusCodes } from './common.js';
 
 export const Breaker = obj(
@@ -8,13 +8,11 @@ export const Breaker = obj(
     failureStatusCodes: statusCodes('Upstream statuses that count as failures.', { default: [500, 502, 503, 504] }),
     countTimeouts: bool('Count upstream timeouts as failures.', { default: true }),
     countConnectErrors: bool('Count refused or reset connections as failures.', { default: true }),
-    consecutiveFailures: optional(
-      int('Open after this many failures in a row, whatever the rate (seed: 5).', { minimum: 1, maximum: 10_000 }),
-    ),
+    consecutiveFailures: optional(int('Open after this many failures in a row, whatever the rate.', { minimum: 1, maximum: 10_000 })),
     failureRatePercent: percent('Open when the failure rate in the window reaches this.', { minimum: 1, default: 50 }),
     slowCall: optional(
       obj('Calls slower than threshold count as slow; open when the slow-call rate reaches ratePercent.', {
-        threshold: duration('A call slower than this is slow.'),
+        threshold: duration('A call slower than this is slow.', { min: '1ms', max: '10m' }),
         ratePercent: percent('Slow-call rate that opens the breaker.', { minimum: 1, default: 100 }),
       }),
     ),
@@ -23,7 +21,7 @@ export const Breaker = obj(
       {
         type: oneOf('Count: the last size calls. Time: the calls of the last duration.', ['Count', 'Time'] as const, { default: 'Count' }),
         size: int('Number of calls in a Count window.', { minimum: 1, maximum: 10_000, default: 100 }),
-        duration: optional(duration('Length of a Time window.')),
+        duration: optional(duration('Length of a Time window.', { min: '1s', max: '1h' })),
       },
       {
         defaulted: true,
@@ -45,7 +43,7 @@ export const Breaker = obj(
       'The HALF_OPEN state.',
       {
         maxProbes: int('Most calls let through at once while HALF_OPEN.', { minimum: 1, maximum: 100, default: 3 }),
-        successThreshold: int('Successful probes that close the breaker (seed: 2); one failed probe opens it again.', {
+        successThreshold: int('Successful probes that close the breaker; one failed probe opens it again.', {
           minimum: 1,
           maximum: 100,
           default: 2,
@@ -65,20 +63,26 @@ export const Breaker = obj(
     openDuration: obj(
       'How long the breaker stays OPEN: base the first time, times multiplierPercent/100 each time it reopens from HALF_OPEN, at most max.',
       {
-        base: duration('First open duration (seed: 60s).', { default: '60s' }),
-        max: duration('Longest open duration.', { default: '10m' }),
+        base: duration('First open duration.', { min: '1ms', max: '24h', default: '60s' }),
+        max: duration('Longest open duration.', { min: '1ms', max: '24h', default: '10m' }),
         multiplierPercent: int('Backoff factor in percent (200 doubles).', { minimum: 100, maximum: 1000, default: 200 }),
       },
       {
         defaulted: true,
-        rules: [{ rule: 'duration(self.base) <= duration(self.max)', message: 'base must not be longer than max', fieldPath: '.base' }],
+        rules: [
+          {
+            rule: `!${isDuration('self.base')} || !${isDuration('self.max')} || duration(self.base) <= duration(self.max)`,
+            message: 'base must not be longer than max',
+            fieldPath: '.base',
+          },
+        ],
       },
     ),
   },
   {
     rules: [
       {
-        rule: "!has(self.slowCall) || self.window.type != 'Time' || duration(self.slowCall.threshold) < duration(self.window.duration)",
+        rule: `!has(self.slowCall) || self.window.type != 'Time' || !has(self.window.duration) || !${isDuration('self.slowCall.threshold')} || !${isDuration('self.window.duration')} || duration(self.slowCall.threshold) < duration(self.window.duration)`,
         message: 'slowCall.threshold must be shorter than the time window',
         fieldPath: '.slowCall.threshold',
       },
@@ -89,7 +93,7 @@ export const Breaker = obj(
 export const OutlierDetection = obj(
   'Passive outlier detection: endpoints (pods) that fail are ejected from load balancing for a while, and re-admitted after.',
   {
-    interval: duration('How often ejections are evaluated.', { default: '10s' }),
+    interval: duration('How often ejections are evaluated.', { min: '100ms', max: '1h', default: '10s' }),
     consecutive5xx: int('Eject an endpoint after this many 5xx answers in a row (any 5xx counts, 500 included).', {
       minimum: 1,
       maximum: 10_000,
@@ -98,8 +102,12 @@ export const OutlierDetection = obj(
     consecutiveGatewayErrors: optional(
       int('Eject after this many 502, 503, 504 or connection errors in a row.', { minimum: 1, maximum: 10_000 }),
     ),
-    baseEjectionTime: duration('Ejection time, multiplied by the number of times the endpoint was ejected.', { default: '30s' }),
-    maxEjectionTime: duration('Longest ejection.', { default: '300s' }),
+    baseEjectionTime: duration('Ejection time, multiplied by the number of times the endpoint was ejected.', {
+      min: '1ms',
+      max: '24h',
+      default: '30s',
+    }),
+    maxEjectionTime: duration('Longest ejection.', { min: '1ms', max: '24h', default: '300s' }),
     maxEjectionPercent: percent('Most endpoints of a backend ejected at once; at least one endpoint always stays.', { default: 10 }),
     failurePercentage: optional(
       obj('Also eject endpoints whose failure percentage over an interval reaches thresholdPercent.', {
@@ -116,7 +124,7 @@ export const OutlierDetection = obj(
   {
     rules: [
       {
-        rule: 'duration(self.baseEjectionTime) <= duration(self.maxEjectionTime)',
+        rule: `!${isDuration('self.baseEjectionTime')} || !${isDuration('self.maxEjectionTime')} || duration(self.baseEjectionTime) <= duration(self.maxEjectionTime)`,
         message: 'baseEjectionTime must not be longer than maxEjectionTime',
         fieldPath: '.baseEjectionTime',
       },
@@ -124,28 +132,42 @@ export const OutlierDetection = obj(
   },
 );
 
+/** The HTTP probe of a type HTTP health check that has no `http` section. */
+export const HTTP_PROBE_DEFAULTS = { path: '/healthz', method: 'GET', expectedStatuses: [200] } as const;
+
 export const ActiveHealthCheck = obj(
   'Active health checks: each gateway probes every endpoint and stops sending traffic to the ones that fail.',
   {
     type: oneOf('HTTP sends a request and checks the status; TCP only connects.', ['HTTP', 'TCP'] as const, { default: 'HTTP' }),
-    interval: duration('Time between probes of one endpoint.', { default: '5s' }),
-    timeout: duration('A probe without an answer in this time fails; shorter than interval.', { default: '1s' }),
+    interval: duration('Time between probes of one endpoint.', { min: '100ms', max: '1h', default: '5s' }),
+    timeout: duration('A probe without an answer in this time fails; shorter than interval.', { min: '1ms', max: '1h', default: '1s' }),
     unhealthyThreshold: int('Failed probes in a row that mark an endpoint unhealthy.', { minimum: 1, maximum: 100, default: 3 }),
     healthyThreshold: int('Passed probes in a row that mark it healthy again.', { minimum: 1, maximum: 100, default: 2 }),
     http: optional(
-      obj('The HTTP probe; required when type is HTTP.', {
-        path: str('Request path.', { minLength: 1, maxLength: 1024, pattern: '^/[^\\s]*$', default: '/healthz' }),
-        method: oneOf('Request method.', ['GET', 'HEAD'] as const, { default: 'GET' }),
-        expectedStatuses: statusCodes('Statuses that pass.', { default: [200], maxItems: 16 }),
-      }),
+      obj(
+        `The HTTP probe; only when type is HTTP. Without it, type HTTP sends GET ${HTTP_PROBE_DEFAULTS.path} and expects ${HTTP_PROBE_DEFAULTS.expectedStatuses.join(', ')}.`,
+        {
+          path: str('Request path.', { minLength: 1, maxLength: 1024, pattern: '^/[^\\s]*$', default: HTTP_PROBE_DEFAULTS.path }),
+          method: oneOf('Request method.', ['GET', 'HEAD'] as const, { default: HTTP_PROBE_DEFAULTS.method }),
+          expectedStatuses: statusCodes('Statuses that pass.', {
+            default: HTTP_PROBE_DEFAULTS.expectedStatuses,
+            minItems: 1,
+            maxItems: 16,
+          }),
+        },
+      ),
     ),
   },
   {
     rules: [
-      { rule: 'duration(self.timeout) < duration(self.interval)', message: 'timeout must be shorter than interval', fieldPath: '.timeout' },
       {
-        rule: "(self.type == 'HTTP') == has(self.http)",
-        message: 'http is required when type is HTTP and not allowed for TCP',
+        rule: `!${isDuration('self.timeout')} || !${isDuration('self.interval')} || duration(self.timeout) < duration(self.interval)`,
+        message: 'timeout must be shorter than interval',
+        fieldPath: '.timeout',
+      },
+      {
+        rule: "self.type == 'HTTP' || !has(self.http)",
+        message: 'http is allowed only when type is HTTP',
         fieldPath: '.http',
       },
     ],

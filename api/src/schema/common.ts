@@ -61,6 +61,11 @@ export const TargetRefs = list(
         message: 'targetRefs must not name the same target twice',
         reason: 'FieldValueDuplicate',
       },
+      {
+        rule: 'self.all(a, self.all(b, a.group == b.group && a.kind == b.kind && a.name == b.name ? has(a.sectionName) == has(b.sectionName) : true))',
+        message:
+          'a target named more than once needs a sectionName in every reference: a reference without sectionName already covers the whole target',
+      },
     ],
   },
 );
@@ -76,7 +81,10 @@ export function headerName(description: string, options: { readonly default?: st
 
 export const Rate = obj('A number of requests (or cost units) per period.', {
   requests: int('How many requests, or cost units, are allowed per period.', { minimum: 1, maximum: 1_000_000_000 }),
-  per: duration('The period, e.g. 1s for a QPS limit or 1m for a per-minute limit.'),
+  per: duration('The period, e.g. 1s for a QPS limit, 1m for a per-minute limit or 744h for a monthly quota.', {
+    min: '1ms',
+    max: '744h',
+  }),
 });
 export type Rate = Static<typeof Rate>;
 
@@ -89,9 +97,13 @@ export type BackendRef = Static<typeof BackendRef>;
 export const STATUS_CODE_MIN = 100;
 export const STATUS_CODE_MAX = 599;
 
-export function statusCodes(description: string, options: { readonly default?: readonly number[]; readonly maxItems?: number } = {}) {
+export function statusCodes(
+  description: string,
+  options: { readonly default?: readonly number[]; readonly maxItems?: number; readonly minItems?: number } = {},
+) {
   return list(description, int('An HTTP status code.', { minimum: STATUS_CODE_MIN, maximum: STATUS_CODE_MAX }), {
     maxItems: options.maxItems ?? 32,
+    ...(options.minItems !== undefined ? { minItems: options.minItems } : {}),
     listType: 'set',
     ...(options.default ? { default: options.default } : {}),
   });
@@ -111,11 +123,14 @@ export const Condition = obj('One aspect of the current state of the policy.', {
   status: oneOf('Status of the condition.', ['True', 'False', 'Unknown'] as const),
   observedGeneration: optional(int('The .metadata.generation the condition was set for.', { minimum: 0, format: 'int64' })),
   lastTransitionTime: str('When the condition last changed status (RFC 3339).', { format: 'date-time', maxLength: 64 }),
-  reason: str('Machine-readable reason in CamelCase, e.g. Accepted, Invalid, TargetNotFound, Conflicted, Pending, NotEnforced.', {
-    minLength: 1,
-    maxLength: 1024,
-    pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
-  }),
+  reason: str(
+    'Machine-readable reason in CamelCase. Accepted: Accepted, Invalid, TargetNotFound or Conflicted. Enforced: Enforced, Pending, NotEnforced, Unsupported or Overridden.',
+    {
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+    },
+  ),
   message: str('Human-readable details.', { maxLength: 32768 }),
 });
 export type Condition = Static<typeof Condition>;
@@ -124,7 +139,7 @@ export const PolicyStatus = obj('Observed state of the policy, written by the op
   observedGeneration: optional(int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' })),
   conditions: optional(
     list(
-      'Accepted: the operator validated the policy and resolved its targets. Enforced: every connected gateway has acknowledged a configuration that contains this generation.',
+      'Accepted: the operator validated the policy and resolved its targets. Enforced: True once every gateway that serves the targets has acknowledged a configuration that contains this generation and announces that it enforces this kind; otherwise False with reason Pending (waiting for the gateways), NotEnforced (a gateway refused the configuration), Unsupported (a gateway does not enforce this kind, or a section of it) or Overridden (more specific policies replace all of it).',
       Condition,
       { maxItems: 8, listType: 'map', mapKeys: ['type'] },
     ),

@@ -1,5 +1,5 @@
-/** DegradationPolicy: fallback chains, feature toggles and their triggers (seed §4). */
-import { bool, duration, int, list, obj, oneOf, optional, percent, str, stringMap, type Static } from './builders.js';
+/** DegradationPolicy: fallback chains, feature toggles and their triggers. */
+import { bool, duration, int, isDuration, list, obj, oneOf, optional, percent, str, stringMap, type Static } from './builders.js';
 import { BackendRef, TargetRefs, headerName, labelName, statusCodes } from './common.js';
 
 const TOGGLE_NAME_PATTERN = '^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$';
@@ -23,7 +23,7 @@ export const FallbackStep = obj(
       }),
     ),
     static: optional(StaticResponse),
-    timeout: optional(duration('Time limit of this step; the chain moves on when it runs out.')),
+    timeout: optional(duration('Time limit of this step; the chain moves on when it runs out.', { min: '1ms', max: '10m' })),
   },
   {
     rules: [
@@ -106,13 +106,13 @@ export const Trigger = obj(
       obj(
         'Thresholds of LatencyP95 and EventLoopLag.',
         {
-          activate: duration('Activate at or above this.'),
-          deactivate: duration('Deactivate below this; shorter than activate.'),
+          activate: duration('Activate at or above this.', { min: '1ms', max: '10m' }),
+          deactivate: duration('Deactivate below this; shorter than activate.', { min: '1ms', max: '10m' }),
         },
         {
           rules: [
             {
-              rule: 'duration(self.deactivate) < duration(self.activate)',
+              rule: `!${isDuration('self.deactivate')} || !${isDuration('self.activate')} || duration(self.deactivate) < duration(self.activate)`,
               message: 'deactivate must be shorter than activate',
               fieldPath: '.deactivate',
             },
@@ -120,13 +120,13 @@ export const Trigger = obj(
         },
       ),
     ),
-    window: duration('The signal is measured over this sliding window.', { default: '60s' }),
-    minSamples: int('ErrorRate and LatencyP95 stay inactive until the window holds this many calls (seed: 100).', {
+    window: duration('The signal is measured over this sliding window.', { min: '1s', max: '1h', default: '60s' }),
+    minSamples: int('ErrorRate and LatencyP95 stay inactive until the window holds this many calls.', {
       minimum: 1,
       maximum: 1_000_000,
       default: 100,
     }),
-    holdFor: duration('Once active, stay active at least this long.', { default: '30s' }),
+    holdFor: duration('Once active, stay active at least this long.', { min: '0s', max: '1h', default: '30s' }),
   },
   {
     rules: [

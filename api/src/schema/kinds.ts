@@ -12,13 +12,27 @@ export const GROUP = 'stability.jarvis.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/**
+ * The sentence that marks a kind the apiserver and the operator accept but no gateway enforces
+ * yet. The CRD, docs/crd-reference.md, README.md, docs/policy-attachment.md, the examples and
+ * `jarvis-policy --help` carry it word for word, once per kind and place: when a gateway starts
+ * enforcing a kind, set its `enforced` below and remove the sentence where it names that kind
+ * (`grep -rn "not yet enforced"`).
+ */
+export const NOT_ENFORCED = 'Accepted, not yet enforced by the gateway (status shows Enforced=False, reason Unsupported).';
+
 export interface KindDefinition {
   readonly kind: string;
   readonly plural: string;
   readonly singular: string;
   readonly shortNames: readonly string[];
-  /** One line for the CRD and the reference. */
+  /** One line for the CRD and the reference, in the present tense only for what a gateway does. */
   readonly summary: string;
+  /**
+   * Whether the gateway enforces this kind. When false, the generated CRD and reference add
+   * NOT_ENFORCED to the kind's description, its spec's and every spec field's but targetRefs.
+   */
+  readonly enforced: boolean;
   readonly spec: TObject;
 }
 
@@ -30,6 +44,7 @@ export const KINDS = [
     shortNames: ['rlp'],
     summary:
       'RateLimitPolicy limits requests at several levels at once (global, route, service, client IP, user, tenant, custom keys), with per-tenant quotas and hot-key protection.',
+    enforced: true,
     spec: RateLimitPolicySpec,
   },
   {
@@ -38,7 +53,8 @@ export const KINDS = [
     singular: 'queuepolicy',
     shortNames: ['qpol'],
     summary:
-      'QueuePolicy bounds in-flight requests and queues the rest by priority class and per-tenant fairness, with deadlines, asynchronous retries and a dead-letter queue.',
+      'QueuePolicy describes a bound on in-flight requests and a queue for the rest by priority class and per-tenant fairness, with deadlines, asynchronous retries and a dead-letter queue.',
+    enforced: false,
     spec: QueuePolicySpec,
   },
   {
@@ -47,7 +63,8 @@ export const KINDS = [
     singular: 'circuitbreakerpolicy',
     shortNames: ['cbp'],
     summary:
-      'CircuitBreakerPolicy protects backends with circuit breakers, passive outlier detection and active health checks, switching traffic away from failing pods.',
+      'CircuitBreakerPolicy describes circuit breakers, passive outlier detection and active health checks for backends, to switch traffic away from failing pods.',
+    enforced: false,
     spec: CircuitBreakerPolicySpec,
   },
   {
@@ -56,7 +73,8 @@ export const KINDS = [
     singular: 'degradationpolicy',
     shortNames: ['dgp'],
     summary:
-      'DegradationPolicy defines fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles switched off under load, with hysteresis.',
+      'DegradationPolicy describes fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles to switch off under load, with hysteresis.',
+    enforced: false,
     spec: DegradationPolicySpec,
   },
   {
@@ -65,7 +83,8 @@ export const KINDS = [
     singular: 'cachepolicy',
     shortNames: ['cpol'],
     summary:
-      'CachePolicy caches responses in a bounded in-process LRU and Redis, with tag invalidation, request coalescing and stale-while-revalidate / stale-if-error.',
+      'CachePolicy is a response cache in a bounded in-process LRU and Redis, with invalidation by key, tag and version, request coalescing and stale-while-revalidate / stale-if-error.',
+    enforced: true,
     spec: CachePolicySpec,
   },
 ] as const satisfies readonly KindDefinition[];

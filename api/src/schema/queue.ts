@@ -1,5 +1,5 @@
-/** QueuePolicy: concurrency, priority and fair queues with deadlines, async mode and a DLQ (seed §3). */
-import { HEADER_NAME_PATTERN, duration, int, intOneOf, list, obj, oneOf, optional, str, type Static } from './builders.js';
+/** QueuePolicy: concurrency, priority and fair queues with deadlines, async mode and a DLQ. */
+import { HEADER_NAME_PATTERN, duration, int, intOneOf, isDuration, list, obj, oneOf, optional, str, type Static } from './builders.js';
 import { TargetRefs, headerName, labelName } from './common.js';
 
 export const PriorityClass = obj('A class of requests served before all classes of lower priority.', {
@@ -33,7 +33,7 @@ export const PriorityClass = obj('A class of requests served before all classes 
 export type PriorityClass = Static<typeof PriorityClass>;
 
 export const QueuePolicySpec = obj(
-  'Bounds the requests in flight to the targets and queues the rest by priority and fairness, each with a deadline.',
+  'A bound on the requests in flight to the targets, and a queue for the rest by priority and fairness, each with a deadline.',
   {
     targetRefs: TargetRefs,
     maxInFlight: int('Most requests sent upstream at once, per gateway replica.', { minimum: 1, maximum: 100_000 }),
@@ -81,8 +81,8 @@ export const QueuePolicySpec = obj(
     deadline: obj(
       'Every request has a deadline; a request whose deadline passes while it waits is answered 504 and never reaches the upstream.',
       {
-        default: duration('Deadline of a request that asks for none.', { default: '30s' }),
-        max: duration('Longest deadline a client may ask for.', { default: '120s' }),
+        default: duration('Deadline of a request that asks for none.', { min: '1ms', max: '1h', default: '30s' }),
+        max: duration('Longest deadline a client may ask for.', { min: '1ms', max: '1h', default: '120s' }),
         header: str('Request header in which a client may ask for a shorter deadline, in milliseconds.', {
           minLength: 1,
           maxLength: 256,
@@ -94,7 +94,7 @@ export const QueuePolicySpec = obj(
         defaulted: true,
         rules: [
           {
-            rule: 'duration(self.default) <= duration(self.max)',
+            rule: `!${isDuration('self.default')} || !${isDuration('self.max')} || duration(self.default) <= duration(self.max)`,
             message: 'default must not be longer than max',
             fieldPath: '.default',
           },
@@ -110,39 +110,36 @@ export const QueuePolicySpec = obj(
           backoff: obj(
             'Exponential backoff between attempts, with jitter.',
             {
-              initial: duration('Delay before the second attempt.', { default: '1s' }),
-              max: duration('Longest delay.', { default: '60s' }),
+              initial: duration('Delay before the second attempt.', { min: '1ms', max: '1h', default: '1s' }),
+              max: duration('Longest delay.', { min: '1ms', max: '24h', default: '60s' }),
             },
             {
               defaulted: true,
               rules: [
                 {
-                  rule: 'duration(self.initial) <= duration(self.max)',
+                  rule: `!${isDuration('self.initial')} || !${isDuration('self.max')} || duration(self.initial) <= duration(self.max)`,
                   message: 'initial must not be longer than max',
                   fieldPath: '.initial',
                 },
               ],
             },
           ),
-          resultTTL: duration('How long a finished result can be fetched.', { default: '1h' }),
+          resultTTL: duration('How long a finished result can be fetched.', { min: '1s', max: '168h', default: '1h' }),
         },
       ),
     ),
     deadLetter: optional(
-      obj(
-        'Dead-letter queue in a Redis Stream for requests that failed for good, with the reason; operators can list, replay and purge it.',
-        {
-          stream: optional(
-            str('Name of the Redis Stream; defaults to jarvis:dlq:<namespace>/<name>.', {
-              minLength: 1,
-              maxLength: 256,
-              pattern: '^[A-Za-z0-9:_./-]+$',
-            }),
-          ),
-          maxLength: int('Approximate most entries kept (XADD MAXLEN ~).', { minimum: 1, maximum: 10_000_000, default: 100_000 }),
-          retention: duration('Entries older than this are trimmed.', { default: '168h' }),
-        },
-      ),
+      obj('Dead-letter queue in a Redis Stream for requests that failed for good, with the reason.', {
+        stream: optional(
+          str('Name of the Redis Stream; defaults to jarvis:dlq:<namespace>/<name>.', {
+            minLength: 1,
+            maxLength: 256,
+            pattern: '^[A-Za-z0-9:_./-]+$',
+          }),
+        ),
+        maxLength: int('Approximate most entries kept (XADD MAXLEN ~).', { minimum: 1, maximum: 10_000_000, default: 100_000 }),
+        retention: duration('Entries older than this are trimmed.', { min: '1m', max: '2160h', default: '168h' }),
+      }),
     ),
   },
   {

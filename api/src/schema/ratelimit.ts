@@ -1,5 +1,5 @@
-/** RateLimitPolicy: multi-level limits (seed §2) and hot-key protection (seed §6). */
-import { bool, duration, int, list, obj, oneOf, optional, percent, str, type Static } from './builders.js';
+/** RateLimitPolicy: multi-level limits and hot-key protection. */
+import { bool, duration, int, isDuration, list, obj, oneOf, optional, percent, str, type Static } from './builders.js';
 import { Rate, TargetRefs, headerName, labelName } from './common.js';
 
 export const RATE_LIMIT_SCOPES = ['Global', 'Route', 'Service', 'ClientIP', 'User', 'Tenant', 'Header', 'Claim'] as const;
@@ -22,6 +22,18 @@ const burstAtLeastRate = {
   rule: '!has(self.burst) || self.burst >= self.rate.requests',
   message: 'burst must be greater than or equal to rate.requests',
   fieldPath: '.burst',
+} as const;
+
+const burstOnlyWhenBursty = {
+  rule: "!has(self.burst) || self.algorithm == 'TokenBucket' || self.algorithm == 'GCRA'",
+  message: 'burst applies only to the TokenBucket and GCRA algorithms',
+  fieldPath: '.burst',
+} as const;
+
+const slidingLogBounded = {
+  rule: `self.algorithm != 'SlidingLog' || self.rate.requests <= ${SLIDING_LOG_MAX_REQUESTS}`,
+  message: `SlidingLog keeps every request: rate.requests must be at most ${SLIDING_LOG_MAX_REQUESTS}`,
+  fieldPath: '.rate.requests',
 } as const;
 
 export const TenantOverride = obj(
@@ -66,11 +78,11 @@ export const LimitAction = obj(
   'What happens to a request over the limit.',
   {
     type: oneOf(
-      'Reject answers 429 with Retry-After and RateLimit headers. Wait holds the request until the limit admits it, for at most maxWait (seed §2.1.2 wait_if_needed), then rejects it.',
+      'Reject answers 429 with Retry-After and RateLimit headers. Wait (GCRA only) holds the request until the limit admits it, for at most maxWait, then rejects it.',
       ['Reject', 'Wait'] as const,
       { default: 'Reject' },
     ),
-    maxWait: optional(duration('Longest a request may be held when type is Wait.')),
+    maxWait: optional(duration('Longest a request may be held when type is Wait.', { min: '1ms', max: '60s' })),
   },
   {
     rules: [
@@ -139,20 +151,17 @@ export const Limit = obj(
         message: 'claim is required when scope is Claim and not allowed otherwise',
         fieldPath: '.claim',
       },
-      {
-        rule: "!has(self.burst) || self.algorithm == 'TokenBucket' || self.algorithm == 'GCRA'",
-        message: 'burst applies only to the TokenBucket and GCRA algorithms',
-        fieldPath: '.burst',
-      },
+      burstOnlyWhenBursty,
       burstAtLeastRate,
+      slidingLogBounded,
       {
-        rule: `self.algorithm != 'SlidingLog' || self.rate.requests <= ${SLIDING_LOG_MAX_REQUESTS}`,
-        message: `SlidingLog keeps every request: rate.requests must be at most ${SLIDING_LOG_MAX_REQUESTS}`,
-        fieldPath: '.rate.requests',
+        rule: `self.algorithm != 'SlidingLog' || !has(self.tenantOverrides) || self.tenantOverrides.all(o, o.rate.requests <= ${SLIDING_LOG_MAX_REQUESTS})`,
+        message: `SlidingLog keeps every request: tenantOverrides[].rate.requests must be at most ${SLIDING_LOG_MAX_REQUESTS}`,
+        fieldPath: '.tenantOverrides',
       },
       {
-        rule: "!has(self.action) || self.action.type != 'Wait' || self.algorithm == 'TokenBucket' || self.algorithm == 'GCRA'",
-        message: 'action Wait needs the TokenBucket or GCRA algorithm',
+        rule: "!has(self.action) || self.action.type != 'Wait' || self.algorithm == 'GCRA'",
+        message: 'action Wait needs the GCRA algorithm',
         fieldPath: '.action.type',
       },
       {
@@ -179,7 +188,7 @@ export const HotKeyParameter = obj(
       'Tenant, User and ClientIP come from the verified identity; Model from the model field of an OpenAI-compatible body; Header and Query from the named header or query parameter; PromptHash from a hash of the prompt.',
       HOT_KEY_SOURCES,
     ),
-    name: optional(str('Header or query parameter name; required for Header and Query.', { minLength: 1, maxLength: 256 })),
+    name: optional(headerName('Header or query parameter name; required for Header and Query.')),
   },
   {
     rules: [
@@ -193,10 +202,10 @@ export const HotKeyParameter = obj(
 );
 
 export const Hotspot = obj(
-  'Hot-key protection (seed §6): detects values that take an outsized share of the traffic, and routes that surge, and applies a stricter limit to them while they stay hot.',
+  'Hot-key protection: detects values that take an outsized share of the traffic, and routes that surge, and applies a stricter limit to them while they stay hot.',
   {
     parameters: list('Attributes to watch.', HotKeyParameter, { minItems: 1, maxItems: 8, listType: 'atomic' }),
-    window: duration('Horizon of the decaying counts used for detection.', { default: '10s' }),
+    window: duration('Horizon of the decaying counts used for detection.', { min: '1s', max: '1h', default: '10s' }),
     topK: int('How many heavy hitters are tracked per parameter; memory does not depend on the number of distinct values.', {
       minimum: 1,
       maximum: 1000,
@@ -215,7 +224,11 @@ export const Hotspot = obj(
       'A hot value cools down only when its share falls below this (hysteresis); lower than activateSharePercent.',
       { default: 10 },
     ),
-    cooldown: duration('A value stays hot for at least this long once detected.', { default: '30s' }),
+    cooldown: duration('A value stays hot for at least this long once detected; 0s: only as long as its share stays high.', {
+      min: '0s',
+      max: '1h',
+      default: '30s',
+    }),
     limit: obj(
       "The stricter limit applied to each hot value, on top of the policy's other levels.",
       {
@@ -223,7 +236,7 @@ export const Hotspot = obj(
         rate: Rate,
         burst: optional(burst('Burst of the hot-value limit.')),
       },
-      { rules: [burstAtLeastRate] },
+      { rules: [burstOnlyWhenBursty, burstAtLeastRate, slidingLogBounded] },
     ),
     routeSurge: optional(
       obj('Route surge detection: a route whose rate jumps above its own moving baseline, or far above its peers, is hot as a whole.', {
@@ -232,7 +245,7 @@ export const Hotspot = obj(
           maximum: 100_000,
           default: 200,
         }),
-        baselineWindow: duration('Horizon of the moving baseline.', { default: '5m' }),
+        baselineWindow: duration('Horizon of the moving baseline; longer than window.', { min: '1s', max: '24h', default: '5m' }),
         comparePeers: bool('Also compare with the average rate of the other routes of the gateway.', { default: true }),
       }),
     ),
@@ -243,6 +256,11 @@ export const Hotspot = obj(
         rule: 'self.deactivateSharePercent < self.activateSharePercent',
         message: 'deactivateSharePercent must be lower than activateSharePercent',
         fieldPath: '.deactivateSharePercent',
+      },
+      {
+        rule: `!has(self.routeSurge) || !${isDuration('self.window')} || !${isDuration('self.routeSurge.baselineWindow')} || duration(self.routeSurge.baselineWindow) > duration(self.window)`,
+        message: 'routeSurge.baselineWindow must be longer than window',
+        fieldPath: '.routeSurge.baselineWindow',
       },
     ],
   },
@@ -258,7 +276,7 @@ export const FailureMode = obj(
     ),
     timeout: duration(
       'How long a limit check may wait for Redis before the failure mode applies; each gateway caps it at its --redis-timeout (default 200ms).',
-      { default: '50ms' },
+      { min: '1ms', max: '10s', default: '50ms' },
     ),
     expectedReplicas: int('Number of gateway replicas the Local mode divides each limit by.', {
       minimum: 1,

@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { crdFor, plainSchema, type Json } from '../crd/render.js';
-import { KINDS } from './kinds.js';
+import { durationMs } from '../translate/duration.js';
+import { validateCel } from '../validate/cel.js';
+import type { FieldError } from '../validate/errors.js';
+import type { SchemaNode } from '../validate/schema-node.js';
+import { DURATION_PATTERN, durationBoundsOf, isDuration } from './builders.js';
+import { KINDS, NOT_ENFORCED } from './kinds.js';
 
 type Node = { [key: string]: Json };
 const isNode = (v: Json | undefined): v is Node => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -53,6 +58,41 @@ function check(node: Node, path: string, out: Finding[]): void {
   if (isNode(node.items)) check(node.items, `${path}[]`, out);
 }
 
+/** Every node of a schema with its path. */
+function nodes(node: Node, path: string, out: [string, Node][] = []): [string, Node][] {
+  out.push([path, node]);
+  if (isNode(node.properties))
+    for (const [name, child] of Object.entries(node.properties)) if (isNode(child)) nodes(child, `${path}.${name}`, out);
+  if (isNode(node.items)) nodes(node.items, `${path}[]`, out);
+  return out;
+}
+
+const rulesOf = (node: Node): string[] =>
+  Array.isArray(node['x-kubernetes-validations']) ? node['x-kubernetes-validations'].filter(isNode).map((r) => String(r.rule)) : [];
+
+/** `ms` as a GEP-2257 duration (each part at most 5 digits). */
+function gep2257(ms: number): string {
+  const parts: [number, string][] = [
+    [Math.floor(ms / 3_600_000), 'h'],
+    [Math.floor(ms / 60_000) % 60, 'm'],
+    [Math.floor(ms / 1000) % 60, 's'],
+    [ms % 1000, 'ms'],
+  ];
+  return (
+    parts
+      .filter(([n]) => n > 0)
+      .map(([n, u]) => `${n}${u}`)
+      .join('') || '0s'
+  );
+}
+
+/** The CEL errors of a duration node's own rules for `value`. */
+function boundsErrors(node: Node, value: string): FieldError[] {
+  const out: FieldError[] = [];
+  validateCel(value, node as unknown as SchemaNode, 'f', out);
+  return out;
+}
+
 function resolves(node: Node, fieldPath: string): boolean {
   let current: Json | undefined = node;
   for (const segment of fieldPath.split('.').slice(1)) {
@@ -80,9 +120,65 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s schema', (_kind, def) 
     expect(isNode(spec) ? spec.required : undefined).toContain('targetRefs');
   });
 
+  const durations = isNode(spec) ? nodes(spec, 'spec').filter(([, n]) => n.pattern === DURATION_PATTERN) : [];
+
+  it('bounds every duration, with a default inside its bounds, and says so in its description', () => {
+    expect(durations.length).toBeGreaterThan(0);
+    for (const [path, node] of durations) {
+      const bounds = durationBoundsOf(node);
+      expect(bounds, path).toBeDefined();
+      if (!bounds) continue;
+      const [min, max] = [durationMs(bounds.min), durationMs(bounds.max)];
+      expect(min, path).toBeGreaterThanOrEqual(0);
+      expect(max, path).toBeGreaterThan(min);
+      expect(node.description, path).toContain(`from ${bounds.min} to ${bounds.max}`);
+      if (typeof node.default === 'string') {
+        expect(durationMs(node.default), path).toBeGreaterThanOrEqual(min);
+        expect(durationMs(node.default), path).toBeLessThanOrEqual(max);
+      }
+    }
+  });
+
+  it('refuses a duration just outside its bounds and accepts it at them, leaving malformed ones to the pattern', () => {
+    for (const [path, node] of durations) {
+      const bounds = durationBoundsOf(node)!;
+      const [min, max] = [durationMs(bounds.min), durationMs(bounds.max)];
+      for (const ok of [bounds.min, bounds.max, gep2257(min), gep2257(max)]) expect(boundsErrors(node, ok), `${path} = ${ok}`).toEqual([]);
+      const outside = [gep2257(max + 1), ...(min > 0 ? [gep2257(min - 1), '0ms'] : [])];
+      for (const bad of outside)
+        expect(boundsErrors(node, bad), `${path} = ${bad}`).toEqual([
+          {
+            path: 'f',
+            type: 'Invalid value',
+            message: `Invalid value: "string": must be at least ${bounds.min} and at most ${bounds.max}`,
+          },
+        ]);
+      expect(boundsErrors(node, '30 seconds'), path).toEqual([]);
+    }
+  });
+
+  it('guards every duration() of a field with the duration pattern, so a malformed value gets one error', () => {
+    for (const [path, node] of isNode(spec) ? nodes(spec, 'spec') : [])
+      for (const rule of rulesOf(node))
+        for (const m of rule.matchAll(/duration\(([^')]+)\)/g)) expect(rule, `${path}: ${m[1]}`).toContain(`!${isDuration(m[1]!)} ||`);
+  });
+
+  it(`says in the kind's description, the spec's and every spec field's but targetRefs' whether a gateway enforces it`, () => {
+    const schema = (crdFor(def) as Node).spec as Node;
+    const version = (schema.versions as Json[])[0] as Node;
+    const top = (version.schema as Node).openAPIV3Schema as Node;
+    const specNode = (top.properties as Node).spec as Node;
+    const marked = (n: Json | undefined) => isNode(n) && String(n.description).includes(NOT_ENFORCED);
+    expect(marked(top)).toBe(!def.enforced);
+    expect(marked(specNode)).toBe(!def.enforced);
+    for (const [name, child] of Object.entries(specNode.properties as Node))
+      expect(marked(child), name).toBe(!def.enforced && name !== 'targetRefs');
+  });
+
   it('has the status subresource, conditions keyed by type, printer columns and short names', () => {
     const crd = crdFor(def);
     expect(crd).toMatchObject({
+      metadata: { labels: { 'gateway.networking.k8s.io/policy': 'Inherited' } },
       spec: {
         names: { kind: def.kind, plural: def.plural, shortNames: def.shortNames },
         versions: [

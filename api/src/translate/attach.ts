@@ -3,6 +3,7 @@
  * hostnames — and the RouteParentStatus of every parentRef that points at one of our Gateways.
  */
 import { compareStrings } from '../ir/order.js';
+import { compileRouteRegex } from '../ir/regex.js';
 import type { Catalog } from './catalog.js';
 import { key } from './catalog.js';
 import { routeHostnames } from './hostnames.js';
@@ -24,8 +25,8 @@ export interface RouteAttachment {
 
 type Accepted = RouteParentResult['accepted'];
 
-/** Why a route cannot be programmed at all (features we do not implement, patterns that do not compile). */
-function unsupported(route: HTTPRouteModel): string | undefined {
+/** Why a route cannot be programmed at all (features we do not implement, patterns RE2 does not compile: ir/regex.ts). */
+export function unsupported(route: HTTPRouteModel): string | undefined {
   const ids = new Map<string, number>();
   for (const [r, rule] of route.rules.entries()) {
     const id = rule.name ?? `rule-${r}`;
@@ -46,11 +47,8 @@ function unsupported(route: HTTPRouteModel): string | undefined {
           .map((h, i) => [`spec.rules[${r}].matches[${m}].queryParams[${i}].value`, h.value]),
       ];
       for (const [path, pattern] of patterns) {
-        try {
-          new RegExp(pattern!);
-        } catch (err) {
-          return `${path}: invalid regular expression: ${(err as Error).message}`;
-        }
+        const compiled = compileRouteRegex(pattern!);
+        if (!compiled.ok) return `${path}: invalid regular expression ${JSON.stringify(pattern)}: ${compiled.error}`;
       }
       if (match.path.type !== 'RegularExpression' && !match.path.value.startsWith('/'))
         return `spec.rules[${r}].matches[${m}].path.value: must start with /`;

@@ -194,6 +194,8 @@ describe('translate', () => {
         findings: [
           { path: 'spec.targetRefs', message: 'Required value' },
           { path: 'spec.maxInFlight', message: 'Invalid value: 0: should be greater than or equal to 1' },
+          // A required field is missing: like the apiserver, no CEL rule ran.
+          { path: '', message: expect.stringMatching(/^Invalid value: "null": some validation rules were not checked/) },
         ],
         features: ['stability.jarvis.io/QueuePolicy'],
       },
@@ -202,9 +204,11 @@ describe('translate', () => {
       'metadata.name',
       'spec.targetRefs',
       'spec.maxInFlight',
+      '',
       'apiVersion',
       'spec.targetRefs',
       'spec.maxInFlight',
+      '',
     ]);
   });
 });

@@ -61,10 +61,42 @@ function best(ranks: (number | undefined)[]): number | undefined {
   return defined.length > 0 ? Math.max(...defined) : undefined;
 }
 
+const objectKey = (kind: Target['kind'], namespacedName: string) => `${kind}\n${namespacedName}`;
+
+/**
+ * The policies of a list by the objects they target, built once per list: a rule looks only at
+ * the policies that target its Gateway, its HTTPRoute or its Services, not at every policy (with
+ * thousands of routes and policies, ranking every pair took seconds).
+ */
+const indexes = new WeakMap<readonly Attached[], Map<string, Attached[]>>();
+
+function candidates(policies: readonly Attached[], objects: readonly string[]): Attached[] {
+  let index = indexes.get(policies);
+  if (!index) {
+    index = new Map();
+    for (const a of policies)
+      for (const t of a.targets) {
+        const k = objectKey(t.kind, `${t.namespace}/${t.name}`);
+        const list = index.get(k);
+        if (!list) index.set(k, [a]);
+        else if (list[list.length - 1] !== a) list.push(a);
+      }
+    indexes.set(policies, index);
+  }
+  const out = new Set<Attached>();
+  for (const k of objects) for (const a of index.get(k) ?? []) out.add(a);
+  return [...out];
+}
+
 /** Policies (of one kind) that apply to a rule, most specific first. */
 export function forRule(policies: readonly Attached[], ctx: RuleContext): Attached[] {
   const ranked: { a: Attached; rank: number }[] = [];
-  for (const a of policies) {
+  const objects = [
+    objectKey('Gateway', ctx.gatewayId),
+    objectKey('HTTPRoute', `${ctx.routeNamespace}/${ctx.routeName}`),
+    ...ctx.services.map((s) => objectKey('Service', `${s.namespace}/${s.name}`)),
+  ];
+  for (const a of candidates(policies, objects)) {
     const rank = best(
       a.targets.map((t) => {
         const g = gatewayRank(t, ctx);
@@ -83,7 +115,11 @@ export function forRule(policies: readonly Attached[], ctx: RuleContext): Attach
 /** CircuitBreakerPolicies that apply to a backend used by `uses`, most specific first. */
 export function forBackend(policies: readonly Attached[], service: ServiceContext, uses: readonly RuleContext[]): Attached[] {
   const ranked: { a: Attached; rank: number }[] = [];
-  for (const a of policies) {
+  const objects = [
+    objectKey('Service', `${service.namespace}/${service.name}`),
+    ...uses.flatMap((ctx) => [objectKey('HTTPRoute', `${ctx.routeNamespace}/${ctx.routeName}`), objectKey('Gateway', ctx.gatewayId)]),
+  ];
+  for (const a of candidates(policies, objects)) {
     const rank = best(
       a.targets.map((t) => {
         const s = serviceRank(t, [service]);

@@ -26,3 +26,31 @@ export function quote(value: unknown): string {
 export function isWithin(path: string, root: string): boolean {
   return path === root || path.startsWith(`${root}.`) || path.startsWith(`${root}[`);
 }
+
+/**
+ * Whether the apiserver skips every CEL rule of an object because of this error: it does so when
+ * the OpenAPI validation found a wrong type, a missing required field, a value outside an enum,
+ * or a string or list over its maximum (apiextensions-apiserver's `hasBlockingErr`), and then
+ * reports NOT_CHECKED instead. A wrong type is an `Invalid value` saying "must be of type".
+ */
+export function blocksCel(e: FieldError): boolean {
+  switch (e.type) {
+    case 'Unsupported value':
+    case 'Required value':
+    case 'Too long':
+    case 'Too many':
+      return true;
+    case 'Invalid value':
+      return /^Invalid value: [^:]*: must be of type /.test(e.message);
+    default:
+      return false;
+  }
+}
+
+/** The apiserver's error in place of the CEL rules it did not check (path `<nil>`). */
+export const NOT_CHECKED: FieldError = {
+  path: '',
+  type: 'Invalid value',
+  message:
+    'Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+};

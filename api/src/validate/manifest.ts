@@ -1,14 +1,15 @@
 /**
  * Offline validation of one manifest of our kinds, against the very schema the CRD carries:
  * apiVersion and kind, metadata, then `spec` defaulted (as the apiserver does), checked
- * structurally (strict: unknown fields are errors), then checked by the CEL rules.
+ * structurally (strict: unknown fields are errors), then checked by the CEL rules — unless an
+ * error found so far makes the apiserver skip them (then the result says so, as it does).
  */
 import { plainSchema } from '../crd/render.js';
 import { PolicyStatus } from '../schema/common.js';
 import { API_VERSION, GROUP, KINDS, type Policy, type PolicyKind } from '../schema/kinds.js';
 import { validateCel } from './cel.js';
 import { applyDefaults } from './defaults.js';
-import type { FieldError } from './errors.js';
+import { NOT_CHECKED, blocksCel, type FieldError } from './errors.js';
 import { checkMetadata } from './metadata.js';
 import { isObject, type SchemaNode } from './schema-node.js';
 import { validateStructure } from './structural.js';
@@ -75,11 +76,11 @@ export function validateManifest(obj: unknown, options: ManifestOptions = {}): M
   if (copy.spec === undefined) errors.push({ path: 'spec', type: 'Required value', message: 'Required value' });
   else {
     applyDefaults(copy.spec, spec);
-    const structural: FieldError[] = [];
-    validateStructure(copy.spec, spec, 'spec', structural);
-    errors.push(...structural);
-    validateCel(copy.spec, spec, 'spec', structural, errors);
+    validateStructure(copy.spec, spec, 'spec', errors);
   }
+  // The object the apiserver validates: metadata and spec (a wrong apiVersion never gets there).
+  if (errors.some((e) => blocksCel(e) && /^(spec|metadata)\b/.test(e.path))) errors.push(NOT_CHECKED);
+  else validateCel(copy.spec, spec, 'spec', errors);
   if (copy.status !== undefined) validateStructure(copy.status, statusSchema, 'status', errors);
   if (errors.length > 0) return fail(kind, metadata);
   return { ok: true, kind: kind!, policy: copy as unknown as Policy, errors };

@@ -40,7 +40,8 @@ export function checkMetadata(metadata: unknown, defaultNamespace: string, out: 
   }
   const meta: JsonObject = { ...metadata };
   const { name } = meta;
-  if (name === undefined) out.push({ path: 'metadata.name', type: 'Required value', message: 'Required value: name is required' });
+  if (name === undefined)
+    out.push({ path: 'metadata.name', type: 'Required value', message: 'Required value: name or generateName is required' });
   else if (typeof name !== 'string' || name.length > 253 || !SUBDOMAIN.test(name))
     out.push({
       path: 'metadata.name',

@@ -67,6 +67,19 @@ function scalars(value: unknown, node: SchemaNode, path: string, out: FieldError
   }
 }
 
+/**
+ * The identity of a list item for uniqueness: list-map keys and set items are scalars in a
+ * structural schema, so only scalars are compared (as the apiserver does); anything else is
+ * unique here and gets its type error from the item schema. Never stringifies a collection, which
+ * could be large (or, before the YAML edge bounded aliases, exponentially large).
+ */
+function scalarKey(value: unknown): string | undefined {
+  if (value === undefined || value === null) return 'null';
+  if (typeof value === 'string') return `s${value}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value}${String(value)}`;
+  return undefined;
+}
+
 function listItems(value: readonly unknown[], node: SchemaNode, path: string, out: FieldError[]): void {
   if (node.maxItems !== undefined && value.length > node.maxItems)
     out.push({ path, type: 'Too many', message: `Too many: ${value.length}: must have at most ${node.maxItems} items` });
@@ -77,7 +90,9 @@ function listItems(value: readonly unknown[], node: SchemaNode, path: string, ou
   if (listType === 'set' || (listType === 'map' && keys)) {
     const seen = new Set<string>();
     value.forEach((item, i) => {
-      const key = listType === 'set' ? JSON.stringify(item) : JSON.stringify(keys!.map((k) => (isObject(item) ? item[k] : undefined)));
+      const parts = listType === 'set' ? [scalarKey(item)] : keys!.map((k) => scalarKey(isObject(item) ? item[k] : undefined));
+      if (parts.some((p) => p === undefined)) return;
+      const key = JSON.stringify(parts);
       if (seen.has(key)) {
         const shown =
           listType === 'set'

@@ -93,6 +93,17 @@ describe('validateManifest', () => {
     ]);
   });
 
+  it('never stringifies a non-scalar list-map key (a shared subtree would expand there)', () => {
+    // One array referenced 9 times per level, 8 levels deep: 9^8 leaves if anything walked it as a tree.
+    let shared: unknown[] = ['lol'];
+    for (let i = 0; i < 8; i++) shared = Array.from({ length: 9 }, () => shared);
+    const limit = { name: shared, scope: 'Global', rate: { requests: 1, per: '1s' } };
+    const errors = messages(policy('RateLimitPolicy', { targetRefs: [route], limits: [limit, limit] }));
+    expect(errors).toContain('spec.limits[0].name: Invalid value: "array": must be of type string');
+    expect(errors).toContain('spec.limits[1].name: Invalid value: "array": must be of type string');
+    expect(errors.some((e) => e.includes('Duplicate'))).toBe(false);
+  });
+
   it('evaluates rules with has(), exists_one, filter, size, in, indexing and duration()', () => {
     expect(
       messages(
@@ -118,7 +129,8 @@ describe('validateManifest', () => {
       'metadata.foo: unknown field "metadata.foo"',
     ]);
     expect(messages(policy('CachePolicy', { targetRefs: [route], ttl: '1m' }, {}))).toEqual([
-      'metadata.name: Required value: name is required',
+      'metadata.name: Required value: name or generateName is required',
+      ': Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
     ]);
     expect(
       validateManifest(policy('CachePolicy', { targetRefs: [route], ttl: '1m' }, { name: 'a' }), { defaultNamespace: 'team' }),
@@ -126,6 +138,83 @@ describe('validateManifest', () => {
       ok: true,
       policy: { metadata: { namespace: 'team' } },
     });
+  });
+
+  const notChecked =
+    ': Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
+
+  it('runs every CEL rule when the schema errors are only patterns and bounds, as the apiserver does', () => {
+    const limit = { name: 'a', scope: 'Header', rate: { requests: 0, per: '1 second' } };
+    expect(messages(policy('RateLimitPolicy', { targetRefs: [route], limits: [limit] }))).toEqual([
+      'spec.limits[0].rate.requests: Invalid value: 0: should be greater than or equal to 1',
+      `spec.limits[0].rate.per: Invalid value: "1 second": should match '^([0-9]{1,5}(h|m|s|ms)){1,4}$'`,
+      'spec.limits[0].header: Invalid value: "object": header is required when scope is Header and not allowed otherwise',
+    ]);
+  });
+
+  it('runs no CEL rule at all after a wrong type, a missing field, an unknown value or a list too long, and says so', () => {
+    const limits = [
+      { name: 'a', scope: 'Header', rate: { requests: 1, per: '1s' } },
+      { name: 'b', scope: 'Global', algorithm: 'Leaky', rate: { requests: 1, per: '1s' } },
+    ];
+    expect(messages(policy('RateLimitPolicy', { targetRefs: [route], limits }))).toEqual([
+      'spec.limits[1].algorithm: Unsupported value: "Leaky": supported values: "TokenBucket", "GCRA", "SlidingWindow", "SlidingLog", "FixedWindow"',
+      notChecked,
+    ]);
+    expect(messages(policy('CachePolicy', { targetRefs: [route], ttl: 60, methods: ['POST'] }))).toEqual([
+      'spec.ttl: Invalid value: 60: must be of type string',
+      notChecked,
+    ]);
+    expect(messages(policy('CachePolicy', { targetRefs: [route], methods: ['POST'] }))).toEqual(['spec.ttl: Required value', notChecked]);
+  });
+
+  it('reports a malformed duration once, not again from the rules that compare it', () => {
+    for (const [kind, spec, field] of [
+      ['CircuitBreakerPolicy', { targetRefs: [route], breaker: { openDuration: { base: '1 minute' } } }, 'spec.breaker.openDuration.base'],
+      [
+        'CircuitBreakerPolicy',
+        { targetRefs: [route], activeHealthCheck: { timeout: '1x', interval: '1s' } },
+        'spec.activeHealthCheck.timeout',
+      ],
+      ['QueuePolicy', { targetRefs: [route], maxInFlight: 1, deadline: { max: 'soon' } }, 'spec.deadline.max'],
+      ['CachePolicy', { targetRefs: [route], ttl: '1 hour', l1: { ttl: '1m' } }, 'spec.ttl'],
+      [
+        'CircuitBreakerPolicy',
+        { targetRefs: [route], breaker: { slowCall: { threshold: '2 s' }, window: { type: 'Time', duration: '10s' } } },
+        'spec.breaker.slowCall.threshold',
+      ],
+    ] as const)
+      expect(messages(policy(kind, spec)).map((m) => m.split(': ')[0])).toEqual([field]);
+  });
+
+  it('checks that a rule comparing two durations still holds when both are well formed', () => {
+    expect(
+      messages(
+        policy('CircuitBreakerPolicy', { targetRefs: [route], breaker: { slowCall: { threshold: '1m' }, window: { type: 'Time' } } }),
+      ),
+    ).toEqual([
+      'spec.breaker.window.duration: Invalid value: "object": duration is required for a Time window and not allowed for a Count window',
+    ]);
+  });
+
+  it('accepts activeHealthCheck: {} with its defaults, and an HTTP probe only for type HTTP', () => {
+    const ok = validateManifest(policy('CircuitBreakerPolicy', { targetRefs: [route], activeHealthCheck: {} }));
+    expect(ok).toMatchObject({
+      ok: true,
+      policy: { spec: { activeHealthCheck: { type: 'HTTP', interval: '5s', timeout: '1s', unhealthyThreshold: 3, healthyThreshold: 2 } } },
+    });
+    expect(messages(policy('CircuitBreakerPolicy', { targetRefs: [route], activeHealthCheck: { type: 'TCP', http: {} } }))).toEqual([
+      'spec.activeHealthCheck.http: Invalid value: "object": http is allowed only when type is HTTP',
+    ]);
+  });
+
+  it('refuses one target named both with and without sectionName, and allows several sections of one target', () => {
+    const rule = { ...route, sectionName: 'stream' };
+    const spec = (targetRefs: unknown[]) => ({ targetRefs, limits: [{ name: 'a', scope: 'Global', rate: { requests: 1, per: '1s' } }] });
+    expect(messages(policy('RateLimitPolicy', spec([route, rule])))).toEqual([
+      'spec.targetRefs: Invalid value: "array": a target named more than once needs a sectionName in every reference: a reference without sectionName already covers the whole target',
+    ]);
+    expect(messages(policy('RateLimitPolicy', spec([rule, { ...route, sectionName: 'other' }, { ...route, name: 'r2' }])))).toEqual([]);
   });
 
   it('rejects other kinds and versions', () => {

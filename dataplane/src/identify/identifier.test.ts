@@ -109,8 +109,12 @@ describe('client address', () => {
       user: undefined,
       claims: {},
       method: 'anonymous',
+      peer: '192.0.2.7',
+      peerTrusted: false,
     });
     expect(ok(await id.identify(req('::ffff:192.0.2.7'))).clientIp).toBe('192.0.2.7');
+    expect(ok(await id.identify(req('::ffff:192.0.2.7'))).peer).toBe('192.0.2.7');
+    expect(ok(await id.identify(req('2001:db8:1:2:3:4:5:6'))).peer).toBe('2001:db8:1:2:3:4:5:6');
     expect(ok(await id.identify(req('2001:db8:1:2:3:4:5:6'))).clientIp).toBe('2001:db8:1:2::/64');
     expect(ok(await id.identify(req('2001:DB8:1:2::ffff'))).clientIp).toBe('2001:db8:1:2::/64');
     expect(ok(await id.identify(req('fe80::1%eth0'))).clientIp).toBe('fe80::/64');
@@ -388,6 +392,8 @@ describe('API keys', () => {
       user: 'ingest',
       claims: { plan: 'gold' },
       method: 'apiKey',
+      peer: '203.0.113.9',
+      peerTrusted: false,
     });
     // an API key overrides trusted headers
     expect(

@@ -20,7 +20,7 @@ import { type IdentityConfig, IdentityConfigError } from './config.js';
 import { clientBehindProxies } from './forwarded.js';
 import { countRaw, singleHeader } from './headers.js';
 import { checkId, isIdError } from './ids.js';
-import { CidrSet, type Cidr, clientKey, parseCidr, parseIp } from './ip.js';
+import { CidrSet, type Cidr, clientKey, formatIp, parseCidr, parseIp } from './ip.js';
 import { JwtVerifier, type TokenIdentity } from './jwt.js';
 import { KeyLoadError, keyFiles, loadKeys, loadKeysSync } from './keys.js';
 import {
@@ -42,6 +42,10 @@ export interface Identity {
   /** JWT claims, or an API key entry's claims; empty otherwise. */
   readonly claims: Readonly<Record<string, unknown>>;
   readonly method: 'jwt' | 'apiKey' | 'trustedHeader' | 'anonymous';
+  /** The direct peer's address (IPv4 dotted, IPv6 canonical), '' when unknown: the hop appended to X-Forwarded-For. */
+  readonly peer: string;
+  /** Whether the direct peer is a configured trusted proxy: only then do its forwarding headers reach the upstream. */
+  readonly peerTrusted: boolean;
 }
 
 export interface IdentifyRequest {
@@ -61,6 +65,12 @@ export interface Identifier {
    * verifier's cache); a refusal is an IdentityProblem, not an exception.
    */
   identify(req: IdentifyRequest): Identity | IdentityProblem | Promise<Identity | IdentityProblem>;
+  /**
+   * Request headers that carry identity or the forwarding chain (lower case): the configured
+   * trusted tenant/user headers and the forwarding header. The proxy never passes what a client
+   * sent in them unless the peer is trusted (forwarding) — identity always comes from here.
+   */
+  readonly identityHeaders: readonly string[];
   /** Re-reads every key file now (SIGHUP, tests); a bad file keeps the previous keys. */
   reload(): Promise<void>;
   /** Stops watching key files. */
@@ -166,13 +176,19 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
   const userHeader = config.trustedHeaders.user;
   const required = jwtConfig?.required ?? false;
 
-  const fromToken = (clientIp: string, t: TokenIdentity | IdentityProblem): Identity | IdentityProblem =>
-    isIdentityProblem(t) ? t : { clientIp, tenant: t.tenant, user: t.user, claims: t.claims, method: 'jwt' };
+  const fromToken = (
+    clientIp: string,
+    peer: string,
+    peerTrusted: boolean,
+    t: TokenIdentity | IdentityProblem,
+  ): Identity | IdentityProblem =>
+    isIdentityProblem(t) ? t : { clientIp, tenant: t.tenant, user: t.user, claims: t.claims, method: 'jwt', peer, peerTrusted };
 
   const identifyNow = (req: IdentifyRequest): Identity | IdentityProblem | Promise<Identity | IdentityProblem> => {
     const headers = req.headers;
     const peer = parseIp(req.remoteAddress);
     const peerTrusted = peer !== undefined && trusted.size > 0 && trusted.has(peer);
+    const peerText = peer ? formatIp(peer) : '';
     let clientIp = UNKNOWN_CLIENT;
     if (peer && !peerTrusted) clientIp = clientKey(peer, config.ipv6Prefix);
     else if (peer) {
@@ -200,7 +216,9 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
         const token = value.slice(jwtPrefixLength).trim();
         if (token.length === 0) return invalidToken('the token is empty');
         const verified = verifier.verify(token);
-        return verified instanceof Promise ? verified.then((t) => fromToken(clientIp, t)) : fromToken(clientIp, verified);
+        return verified instanceof Promise
+          ? verified.then((t) => fromToken(clientIp, peerText, peerTrusted, t))
+          : fromToken(clientIp, peerText, peerTrusted, verified);
       }
     }
 
@@ -214,7 +232,15 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
         if (!entry) return invalidApiKey(`the key in ${apiHeader} is not known`);
         if (entry.expiresAtMs !== undefined && clock.now() >= entry.expiresAtMs)
           return invalidApiKey(`the key in ${apiHeader} has expired`);
-        return { clientIp, tenant: entry.tenant, user: entry.user, claims: entry.claims, method: 'apiKey' };
+        return {
+          clientIp,
+          tenant: entry.tenant,
+          user: entry.user,
+          claims: entry.claims,
+          method: 'apiKey',
+          peer: peerText,
+          peerTrusted,
+        };
       }
     }
 
@@ -223,7 +249,8 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
       if (typeof tenant === 'object') return tenant;
       const user = trustedValue(headers, req.rawHeaders, userHeader, config.maxIdLength);
       if (typeof user === 'object') return user;
-      if (tenant !== undefined || user !== undefined) return { clientIp, tenant, user, claims: EMPTY_CLAIMS, method: 'trustedHeader' };
+      if (tenant !== undefined || user !== undefined)
+        return { clientIp, tenant, user, claims: EMPTY_CLAIMS, method: 'trustedHeader', peer: peerText, peerTrusted };
     }
 
     if (required) {
@@ -231,11 +258,12 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
         `send ${jwtScheme === null ? `a token in ${jwtHeader ?? 'authorization'}` : `"${jwtHeader ?? 'authorization'}: ${jwtScheme} <token>"`}${apiHeader ? ` or an API key in ${apiHeader}` : ''}`,
       );
     }
-    return { clientIp, tenant: undefined, user: undefined, claims: EMPTY_CLAIMS, method: 'anonymous' };
+    return { clientIp, tenant: undefined, user: undefined, claims: EMPTY_CLAIMS, method: 'anonymous', peer: peerText, peerTrusted };
   };
 
   return {
     identify: identifyNow,
+    identityHeaders: [...new Set([tenantHeader, userHeader, config.forwardedHeader].map((h) => h.toLowerCase()))],
     async reload() {
       // A forced reload re-reads even when the files look unchanged.
       await reloadJwt?.('cannot be reloaded');

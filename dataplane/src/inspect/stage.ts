@@ -1,30 +1,38 @@
 /**
- * The inspect stage, on routes whose policies need what is inside the body (a hot Model or
- * PromptHash, a level costed in LLM tokens): the body is read first (up to the bound; larger:
- * 413), parsed when it is JSON (malformed: 400) and forwarded as read. Other routes stream bodies
- * through untouched and have no such stage.
- *
- * A route whose CachePolicy keys on the body reads the bodies of the methods it caches too, for
- * the key: a JSON body is parsed (`x.bodyJson`) but not judged — malformed JSON is forwarded as
- * it came and keyed by its bytes — and a body declared larger than the bound is streamed
- * untouched and not cached (one that turns out larger while read gets 413, as above).
+ * The body stages. Every request body up to `--request-buffer-bytes` is read into memory before
+ * the request goes upstream (`buffer`, after the rate limit: a refused request's body is never
+ * read), so a client that trickles its body never holds an upstream connection; larger bodies
+ * stream. Routes whose policies look inside bodies (a hot Model or PromptHash, a level costed in
+ * LLM tokens) read it earlier (`inspect`, before the hot keys and the levels that need it), up to
+ * `--inspect-body-bytes`, and parse it as OpenAI-compatible JSON whatever the Content-Type claims
+ * (the upstream will): nested deeper than the bound → 400, not JSON → 400 or 415. Every buffered
+ * byte counts against `--max-buffered-bytes` until the exchange ends (full: 503 with Retry-After);
+ * a body that does not arrive within `--request-body-timeout` gets 408.
  */
 import type { RouteIR } from '@jarvis/api';
+import type { Timers } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
 import type { StageContext } from '../pipeline/context.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../pipeline/stage.js';
 import { readBody, type BodyRead } from './body.js';
+import type { BodyBudget } from './budget.js';
+import { parseJsonBounded } from './json.js';
 import { llmFacts } from './llm.js';
 
-/** application/json and the +json types (RFC 6839). */
-function isJson(x: Exchange): boolean {
-  const type = (x.req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  return type === 'application/json' || type.endsWith('+json');
+export interface BodySettings {
+  /** Bodies up to this are read before the request goes upstream; larger ones stream. */
+  readonly bufferBytes: number;
+  /** Most bytes read on a route that inspects bodies; larger: 413. */
+  readonly inspectBytes: number;
+  /** A buffered body must arrive within this (ms). */
+  readonly timeoutMs: number;
+  readonly budget: BodyBudget;
+  readonly timers: Timers;
 }
 
-/** Whether a route's rate limits look inside bodies (LLM facts). */
-function inspectsLlm(route: RouteIR): boolean {
+/** Whether a route's policies look inside bodies. */
+export function inspectsBody(route: RouteIR): boolean {
   const hot = route.rateLimit?.hotspot?.parameters ?? [];
   return (
     hot.some((p) => p.source === 'Model' || p.source === 'PromptHash') ||
@@ -32,80 +40,133 @@ function inspectsLlm(route: RouteIR): boolean {
   );
 }
 
-/** The methods whose bodies the route's CachePolicy keys on, if any. */
-function cacheBodyMethods(route: RouteIR): ReadonlySet<string> | undefined {
-  const c = route.cache;
-  return c?.key.body ? new Set<string>(c.methods) : undefined;
+/** application/json and the +json types (RFC 6839). */
+function claimsJson(x: Exchange): boolean {
+  const type = (x.req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || type.endsWith('+json');
 }
 
-/** Whether a route's policies look inside bodies. */
-export function inspectsBody(route: RouteIR): boolean {
-  return inspectsLlm(route) || cacheBodyMethods(route) !== undefined;
-}
-
-export class InspectStage implements Stage {
-  readonly name = 'inspect';
-  /**
-   * @param llm the rate limits need the LLM facts (every body is read; malformed JSON: 400)
-   * @param cacheMethods otherwise, the methods whose bodies are read for the cache key
-   */
+export class BodyStage implements Stage {
   constructor(
-    private readonly limit: number,
-    private readonly llm = true,
-    private readonly cacheMethods: ReadonlySet<string> = new Set(),
+    readonly name: 'inspect' | 'buffer',
+    private readonly s: BodySettings,
   ) {}
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
-    if (!x.hasBody) return CONTINUE;
-    if (!this.llm) {
-      if (!this.cacheMethods.has(x.method)) return CONTINUE;
-      // Too large to key: streamed untouched, and the cache passes it by.
-      if (Number(x.req.headers['content-length'] ?? 0) > this.limit) return CONTINUE;
-    }
-    return readBody(x.req, this.limit).then((read) => this.#inspected(x, read));
+    if (!x.hasBody || x.body !== undefined) return CONTINUE;
+    const inspect = this.name === 'inspect';
+    const declared = Number(x.req.headers['content-length'] ?? 0);
+    // A declared body over the buffer streams on (the proxy stage bounds it by --max-body-bytes).
+    if (!inspect && declared > this.s.bufferBytes) return CONTINUE;
+    x.expectContinue();
+    return readBody(x.req, {
+      limit: inspect ? this.s.inspectBytes : this.s.bufferBytes,
+      overflow: inspect ? 'refuse' : 'stream',
+      timeoutMs: this.s.timeoutMs,
+      timers: this.s.timers,
+      budget: this.s.budget,
+    }).then((read) => this.#read(x, read));
   }
 
-  #inspected(x: Exchange, read: BodyRead): Verdict {
-    if (!read.ok) {
-      if (read.reason === 'aborted') {
+  leave(x: Exchange): void {
+    if (x.bodyReserved > 0) {
+      this.s.budget.release(x.bodyReserved);
+      x.bodyReserved = 0;
+    }
+  }
+
+  #read(x: Exchange, read: BodyRead): Verdict {
+    x.bodyReserved += read.reserved;
+    if (read.ok === 'partial') {
+      x.bodyPrefix = read.prefix;
+      return CONTINUE;
+    }
+    if (read.ok === false) return this.#refuse(x, read.reason);
+    x.body = read.body;
+    return this.name === 'inspect' ? this.#inspect(x, read.body) : CONTINUE;
+  }
+
+  #refuse(x: Exchange, reason: 'too-large' | 'aborted' | 'timeout' | 'busy'): Verdict {
+    const { res } = x;
+    switch (reason) {
+      case 'aborted':
         x.status = 499;
         x.error = 'client-gone';
         return ANSWERED;
-      }
-      x.status = 413;
-      x.error = 'body-too-large';
-      sendProblem(x.res, 413, 'body-too-large', 'Request body too large', `This route reads bodies of at most ${this.limit} bytes.`);
+      case 'too-large':
+        x.status = 413;
+        x.error = 'body-too-large';
+        sendProblem(
+          res,
+          413,
+          'body-too-large',
+          'Request body too large',
+          `This route reads bodies of at most ${this.s.inspectBytes} bytes.`,
+        );
+        return ANSWERED;
+      case 'timeout':
+        x.status = 408;
+        x.error = 'client-slow';
+        sendProblem(
+          res,
+          408,
+          'request-timeout',
+          'Request body too slow',
+          `The request body did not arrive within ${this.s.timeoutMs} ms.`,
+          undefined,
+          { connection: 'close' },
+        );
+        return ANSWERED;
+      case 'busy':
+        x.status = 503;
+        x.error = 'overloaded';
+        sendProblem(
+          res,
+          503,
+          'gateway-busy',
+          'Gateway busy',
+          'The gateway holds as many request bodies as it may; try again shortly.',
+          undefined,
+          { 'retry-after': '1', connection: 'close' },
+        );
+        return ANSWERED;
+    }
+  }
+
+  /** The LLM facts of the body; it must be JSON, whatever its Content-Type says. */
+  #inspect(x: Exchange, body: Buffer): Verdict {
+    const parsed = parseJsonBounded(body);
+    if (!parsed.ok) {
+      x.status = claimsJson(x) ? 400 : 415;
+      if (x.status === 400)
+        sendProblem(x.res, 400, 'malformed-json', 'Malformed JSON body', `The request body is not valid JSON: ${parsed.why}`);
+      else
+        sendProblem(
+          x.res,
+          415,
+          'unsupported-media-type',
+          'JSON body required',
+          `This route reads OpenAI-compatible JSON bodies; this one is not JSON (${parsed.why}).`,
+        );
       return ANSWERED;
     }
-    x.body = read.body;
-    if (isJson(x)) {
-      let json: unknown;
-      try {
-        json = JSON.parse(read.body.toString('utf8'));
-      } catch (err) {
-        if (!this.llm) return CONTINUE;
-        const why = err instanceof Error ? err.message.slice(0, 200) : 'not JSON';
-        x.status = 400;
-        sendProblem(x.res, 400, 'malformed-json', 'Malformed JSON body', `The request body is not valid JSON: ${why}`);
-        return ANSWERED;
-      }
-      x.bodyJson = json;
-      if (this.llm) {
-        x.llm = llmFacts(json);
-        x.llmTokens = { input: x.llm.inputTokens, output: x.llm.outputTokens };
-      }
-    }
+    x.bodyJson = parsed.value;
+    x.llm = llmFacts(parsed.value);
+    x.llmTokens = { input: x.llm.inputTokens, output: x.llm.outputTokens };
     return CONTINUE;
   }
 }
 
+/** Reads and parses the body early on routes whose policies look inside it. */
 export const inspectStage: StageFactory<StageContext> = {
   name: 'inspect',
   features: [],
-  build(route, ctx) {
-    const llm = inspectsLlm(route);
-    const cacheMethods = cacheBodyMethods(route);
-    if (!llm && cacheMethods === undefined) return undefined;
-    return new InspectStage(ctx.inspectBodyBytes, llm, cacheMethods);
-  },
+  build: (route, ctx) => (inspectsBody(route) ? new BodyStage('inspect', ctx.body) : undefined),
+};
+
+/** Reads every other body (up to the buffer size) once the limits have admitted the request. */
+export const bufferStage: StageFactory<StageContext> = {
+  name: 'buffer',
+  features: [],
+  build: (route, ctx) => (inspectsBody(route) ? undefined : new BodyStage('buffer', ctx.body)),
 };

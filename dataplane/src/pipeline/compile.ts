@@ -11,7 +11,9 @@ import type { GatewayConfig } from '../config/types.js';
 import type { CacheRegistry } from '../policy/cache/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
+import type { HeaderPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Upstreams } from '../proxy/upstreams.js';
 import { compileMatcher, type Matcher } from '../route/matcher.js';
@@ -50,7 +52,8 @@ export interface CompileDeps {
   /** Response caches: their state outlives configs (adopted on commit when the policy is unchanged). */
   readonly caches: CacheRegistry;
   readonly call: CallOptions;
-  readonly inspectBodyBytes: number;
+  readonly body: BodySettings;
+  readonly headerPolicy: HeaderPolicy;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
@@ -96,7 +99,8 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
       stores: deps.stores,
       backends: prepared.backends,
       call: deps.call,
-      inspectBodyBytes: deps.inspectBodyBytes,
+      body: deps.body,
+      headerPolicy: deps.headerPolicy,
       caches: { pending: caches, l2: deps.caches.l2, counter: (policy) => deps.caches.counter(policy) },
       guards,
       onDecision: deps.onDecision,
@@ -109,7 +113,15 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         const stage = factory.build(route, ctx);
         if (stage) chain.push(stage);
       }
-      chain.push(new ProxyStage(route, { backends: prepared.backends, call: deps.call, stopwatch: deps.stopwatch, random: deps.random }));
+      chain.push(
+        new ProxyStage(route, {
+          backends: prepared.backends,
+          call: deps.call,
+          headers: deps.headerPolicy,
+          stopwatch: deps.stopwatch,
+          random: deps.random,
+        }),
+      );
       routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
     }
     const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };

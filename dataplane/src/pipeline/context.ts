@@ -1,8 +1,10 @@
 /** What a stage factory may use to build a route's stage: built once per config, shared by every route. */
 import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
+import type { BodySettings } from '../inspect/stage.js';
 import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
+import type { HeaderPolicy } from '../proxy/headers.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Backend } from '../proxy/upstreams.js';
@@ -18,8 +20,10 @@ export interface StageContext {
   /** The config's backends, prepared (not yet in force while the config compiles). */
   readonly backends: ReadonlyMap<string, Backend>;
   readonly call: CallOptions;
-  /** Most bytes of a body read for inspection; larger bodies get 413. */
-  readonly inspectBodyBytes: number;
+  /** How request bodies are read (buffer and inspection bounds, timeout, the shared budget). */
+  readonly body: BodySettings;
+  /** Which request headers never reach the upstream (identity, forged forwarding). */
+  readonly headerPolicy: HeaderPolicy;
   /** Response caches of this config (one per CachePolicy), the Redis level, and their metrics. */
   readonly caches: {
     readonly pending: PendingCaches;

@@ -10,6 +10,7 @@ import type { LlmFacts } from '../inspect/index.js';
 import type { CacheMiss } from '../policy/cache/index.js';
 import type { LimitRequest } from '../policy/ratelimit/index.js';
 import type { RequestLine } from '../route/matcher.js';
+import { normalizePath } from '../route/path.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
 import type { Stage } from './stage.js';
 
@@ -25,6 +26,10 @@ export type ErrorKind =
   | 'upstream-reset'
   /** The request body was over the limit. */
   | 'body-too-large'
+  /** The client's request body did not arrive in time. */
+  | 'client-slow'
+  /** The gateway had no room for the request (e.g. its buffered-body budget was full). */
+  | 'overloaded'
   /** The gateway failed (a bug): answered 500. */
   | 'internal';
 
@@ -71,9 +76,9 @@ function hostOf(req: IncomingMessage): string {
 export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   // ── the request ──
   readonly method: string;
-  /** The request target as received (path and query). */
+  /** The request target as forwarded: the normalized path and the query as received. */
   readonly url: string;
-  /** The path without the query string. */
+  /** The path without the query string, normalized (route/path.ts); '' when the target is not a valid path (400). */
   readonly path: string;
   /** The query string without `?`, or ''. */
   readonly query: string;
@@ -88,15 +93,24 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   routeId = NO_ROUTE;
   serviceIds: readonly string[] = NO_SERVICES;
   clientIp = '';
+  /** The direct peer, and whether it is a trusted proxy (identify stage). */
+  peer = '';
+  peerTrusted = false;
   user: string | undefined = undefined;
   tenant: string | undefined = undefined;
   claims: Readonly<Record<string, unknown>> = NO_CLAIMS;
   /** Hot parameter values flagged by the hot-key stage. */
   hot: readonly { parameter: string; value: string }[] = NO_HOT;
-  /** The body, when the route inspects bodies: forwarded from here instead of streamed. */
+  /** The body, read before the upstream call (buffered or inspected): forwarded from here instead of streamed. */
   body: Buffer | undefined = undefined;
-  /** The body parsed, when it was read and is JSON (a cache key hashes it canonically). */
+  /** The body parsed as JSON, by the inspect stage or the cache stage (for its key). */
   bodyJson: unknown = undefined;
+  /** The start of a body too large to buffer, read already: sent first, then the rest streams. */
+  bodyPrefix: readonly Buffer[] | undefined = undefined;
+  /** Bytes of the gateway's body budget this exchange holds (released when it ends). */
+  bodyReserved = 0;
+  /** Whether `100 Continue` was sent (a client that sent `Expect: 100-continue` waits for it). */
+  continued = false;
   /** What an OpenAI-compatible JSON body says (model, prompt hash, token estimate). */
   llm: LlmFacts | undefined = undefined;
   llmTokens: { readonly input: number; readonly output: number } | undefined = undefined;
@@ -138,11 +152,13 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
     startedAt: number,
     readonly hooks: ExchangeHooks,
   ) {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    this.url = url;
-    this.path = q < 0 ? url : url.slice(0, q);
-    this.query = q < 0 ? '' : url.slice(q + 1);
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const rawPath = q < 0 ? raw : raw.slice(0, q);
+    const path = normalizePath(rawPath) ?? '';
+    this.path = path;
+    this.query = q < 0 ? '' : raw.slice(q + 1);
+    this.url = path === rawPath ? raw : q < 0 ? path : `${path}?${this.query}`;
     this.method = req.method ?? 'GET';
     this.host = hostOf(req);
     this.startedAt = startedAt;
@@ -167,6 +183,14 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
     return Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
   }
 
+  /** Sends `100 Continue` once, if the client asked for it: call before reading or streaming the body. */
+  expectContinue(): void {
+    if (this.continued) return;
+    this.continued = true;
+    const expect = this.req.headers.expect;
+    if (expect !== undefined && expect.toLowerCase() === '100-continue' && !this.res.headersSent) this.res.writeContinue();
+  }
+
   /** A request header; repeated headers joined with `,`. */
   header(name: string): string | undefined {
     const v = this.req.headers[name];
@@ -182,6 +206,8 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   /** Adopts an identity (the identify stage). */
   identify(identity: Identity): void {
     this.clientIp = identity.clientIp;
+    this.peer = identity.peer;
+    this.peerTrusted = identity.peerTrusted;
     this.user = identity.user;
     this.tenant = identity.tenant;
     this.claims = identity.claims;

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
+import { countRaw } from '../identify/headers.js';
 import type { Identifier } from '../identify/index.js';
 import { IdentifyStage } from '../identify/stage.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -46,9 +47,37 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   return (req, res) => {
     const x = new Exchange(req, res, front, stopwatch.now(), hooks);
     metrics.inFlight.inc();
-    if (x.url.length > MAX_URL) {
+    if ((req.url?.length ?? 0) > MAX_URL) {
       x.status = 414;
       sendProblem(res, 414, 'uri-too-long', 'URI too long', `The request target may be at most ${MAX_URL} characters.`);
+      return endExchange(x);
+    }
+    if (x.path === '') {
+      x.status = 400;
+      sendProblem(
+        res,
+        400,
+        'bad-request-target',
+        'Bad request target',
+        'The request target must be a path (origin form) with valid percent-encoding.',
+      );
+      return endExchange(x);
+    }
+    const hosts = countRaw(req.rawHeaders, 'host');
+    if (hosts > 1) {
+      // RFC 9112 §3.2: a request with more than one Host is refused (which one would the routes see?).
+      x.status = 400;
+      sendProblem(
+        res,
+        400,
+        'duplicate-header',
+        'Duplicate Host header',
+        `The request has ${hosts} Host headers; it may have one.`,
+        undefined,
+        {
+          connection: 'close',
+        },
+      );
       return endExchange(x);
     }
     const compiled = deps.current();

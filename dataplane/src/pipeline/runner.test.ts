@@ -10,6 +10,7 @@ import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
+import { headerPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Backend } from '../proxy/upstreams.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
@@ -212,6 +213,7 @@ describe('chain runner with the proxy stage', () => {
     const proxy = new ProxyStage(ROUTE, {
       backends: new Map([['ns/upstream:80', backendAt(upstream)]]),
       call: { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+      headers: headerPolicy([]),
       stopwatch: time,
       random: () => 0,
     });
@@ -228,6 +230,7 @@ describe('chain runner with the proxy stage', () => {
     const proxy = new ProxyStage(ROUTE, {
       backends: new Map([['ns/upstream:80', backendAt(1)]]),
       call: { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+      headers: headerPolicy([]),
       stopwatch: new ManualTime(0),
       random: () => 0,
     });

@@ -12,7 +12,7 @@ import { Exchange, type ExchangeHooks } from '../pipeline/exchange.js';
 import { endExchange, run } from '../pipeline/runner.js';
 import { TAKEN, type Stage } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders } from './headers.js';
+import { headerPolicy, upstreamHeaders } from './headers.js';
 import { ProxyStage, answerCallError } from './stage.js';
 
 const servers: http.Server[] = [];
@@ -59,7 +59,7 @@ async function proxy(upstreamPort: number, options = { maxBodyBytes: 1024, heade
       backends: [{ backend: 'ns/up:80', weight: 1 }],
       unresolvedWeight: 0,
     },
-    { backends: new Map([['ns/up:80', backend]]), call: options, stopwatch: new ManualTime(0), random: () => 0 },
+    { backends: new Map([['ns/up:80', backend]]), call: options, headers: headerPolicy([]), stopwatch: new ManualTime(0), random: () => 0 },
   );
   return gatewayWith([stage]);
 }
@@ -209,7 +209,7 @@ describe('upstream call through the proxy stage', () => {
         const request = {
           method: x.method,
           path: x.url,
-          headers: upstreamHeaders(x.req.headers, x.clientIp),
+          headers: upstreamHeaders(x.req.headers, x, headerPolicy([])),
           body: undefined,
           streamBody: false,
         };
@@ -245,21 +245,51 @@ describe('upstream call through the proxy stage', () => {
     await expect.poll(() => results).toEqual([{ status: 200 }]);
   });
 
-  it('keeps hop-by-hop headers on their hop and appends the client to X-Forwarded-For', () => {
+  const client = {
+    connection: 'keep-alive, x-secret',
+    'keep-alive': 'timeout=5',
+    'x-secret': 's',
+    te: 'trailers',
+    expect: '100-continue',
+    'x-forwarded-for': '1.2.3.4',
+    forwarded: 'for=1.2.3.4',
+    'x-real-ip': '1.2.3.4',
+    'x-forwarded-host': 'evil.example',
+    accept: 'text/plain',
+    'x-user-id': 'spoofed',
+    'x-tenant-id': 'spoofed',
+    'x-org': 'spoofed-org',
+  };
+
+  it('from an untrusted client: hop-by-hop, Expect, identity and every forwarding header dropped; the peer starts X-Forwarded-For', () => {
     const out = upstreamHeaders(
-      {
-        connection: 'keep-alive, x-secret',
-        'keep-alive': 'timeout=5',
-        'x-secret': 's',
-        te: 'trailers',
-        'x-forwarded-for': '1.2.3.4',
-        accept: 'text/plain',
-        'x-user-id': 'spoofed',
-        'x-tenant-id': 'spoofed',
-      },
-      '10.0.0.1',
-      'acme',
+      client,
+      { peer: '10.0.0.1', peerTrusted: false, tenant: 'acme', user: undefined },
+      headerPolicy(['x-org', 'x-forwarded-for']),
     );
-    expect(out).toEqual({ 'x-forwarded-for': '1.2.3.4, 10.0.0.1', accept: 'text/plain', 'x-tenant-id': 'acme' });
+    expect(out).toEqual({ 'x-forwarded-for': '10.0.0.1', accept: 'text/plain', 'x-tenant-id': 'acme' });
+  });
+
+  it('from a trusted proxy: the forwarding chain is kept and the proxy hop appended; identity headers still dropped', () => {
+    const out = upstreamHeaders(
+      client,
+      { peer: '10.0.0.9', peerTrusted: true, tenant: 'acme', user: 'u1' },
+      headerPolicy(['x-org', 'x-forwarded-for']),
+    );
+    expect(out).toEqual({
+      'x-forwarded-for': '1.2.3.4, 10.0.0.9',
+      forwarded: 'for=1.2.3.4, for=10.0.0.9',
+      'x-real-ip': '1.2.3.4',
+      'x-forwarded-host': 'evil.example',
+      accept: 'text/plain',
+      'x-tenant-id': 'acme',
+      'x-user-id': 'u1',
+    });
+    const v6 = upstreamHeaders(
+      { forwarded: 'for=1.2.3.4' },
+      { peer: '2001:db8::9', peerTrusted: true, tenant: undefined, user: undefined },
+      headerPolicy([]),
+    );
+    expect(v6['forwarded']).toBe('for=1.2.3.4, for="[2001:db8::9]"');
   });
 });

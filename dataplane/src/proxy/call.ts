@@ -16,23 +16,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
-import type { Exchange } from '../pipeline/exchange.js';
+import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { responseHeaders } from './headers.js';
 
-/** How a call ended without a complete committed answer. */
+/**
+ * How a call ended without a complete committed answer: an exchange's error kinds that an
+ * upstream call can cause (see ErrorKind), or the owner discarded the head.
+ */
 export type CallErrorKind =
-  /** The client went away (before or after the commit). */
-  | 'client-gone'
-  /** No head (headersTimeout) or a stalled body (bodyTimeout). */
-  | 'timeout'
-  /** Never got an answer: refused, reset or unreachable before the head. */
-  | 'connect'
-  /** The upstream broke off after its head. */
-  | 'upstream-reset'
-  /** The streamed request body went over the limit. */
-  | 'body-too-large'
-  /** The owner discarded the head. */
-  | 'discarded';
+  Extract<ErrorKind, 'client-gone' | 'timeout' | 'connect' | 'upstream-reset' | 'body-too-large' | 'client-slow'> | 'discarded';
 
 export interface CallError {
   readonly kind: CallErrorKind;
@@ -53,14 +45,18 @@ export interface CallOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** A request body that streams (too large to buffer) may pause at most this long between chunks (ms). */
+  readonly requestBodyIdleMs?: number;
 }
 
 export interface CallRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: Record<string, string | string[]>;
-  /** A body read before (a route that inspects bodies), or undefined to stream the client's body. */
+  /** A body read before (buffered or inspected), or undefined to stream the client's body. */
   readonly body: Buffer | undefined;
+  /** The part of a body too large to buffer that was read already: sent first, then the rest streams. */
+  readonly prefix?: readonly Buffer[] | undefined;
   /** Whether the client's request has a body to stream (ignored when `body` is given). */
   readonly streamBody: boolean;
 }
@@ -100,6 +96,7 @@ function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof ClientGone) return 'client-gone';
   if (err instanceof Discarded) return 'discarded';
   if (err instanceof PayloadTooLarge || err.cause instanceof PayloadTooLarge) return 'body-too-large';
+  if (err instanceof RequestBodyStalled || err.cause instanceof RequestBodyStalled) return 'client-slow';
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError)
     return 'timeout';
   return committed ? 'upstream-reset' : 'connect';
@@ -199,6 +196,39 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The client's body as it streams: over the size limit it fails (413), and while it streams the
+ * client may pause at most `requestBodyIdleMs` between chunks (then the request is cut off), so a
+ * trickling client cannot hold an upstream connection for long.
+ */
+function streamedBody(x: Exchange, prefix: readonly Buffer[] | undefined, options: CallOptions): BodyLimit {
+  const limit = new BodyLimit(options.maxBodyBytes);
+  if (prefix) for (const chunk of prefix) limit.write(chunk);
+  const { req } = x;
+  const idle = options.requestBodyIdleMs;
+  if (idle !== undefined && idle > 0 && !req.complete) {
+    const socket = req.socket;
+    const onIdle = (): void => {
+      limit.destroy(new RequestBodyStalled(idle));
+    };
+    socket.setTimeout(idle, onIdle);
+    const done = (): void => {
+      socket.setTimeout(0);
+      socket.off('timeout', onIdle);
+    };
+    req.once('end', done);
+    req.once('close', done);
+  }
+  x.expectContinue();
+  return req.pipe(limit);
+}
+
+export class RequestBodyStalled extends Error {
+  constructor(readonly idleMs: number) {
+    super(`the request body paused for more than ${idleMs} ms`);
+  }
+}
+
 /** Starts a call to `pool` for the exchange; its owner hears about the head and the end. */
 export function dispatchCall(
   x: Exchange,
@@ -214,7 +244,7 @@ export function dispatchCall(
   if (request.body !== undefined) {
     body = request.body;
     headers['content-length'] = String(request.body.length); // it may have come chunked
-  } else if (request.streamBody) body = x.req.pipe(new BodyLimit(options.maxBodyBytes));
+  } else if (request.streamBody) body = streamedBody(x, request.prefix, options);
   const call = new UpstreamCall(x, origin, owner, stopwatch);
   x.attempts++;
   pool.dispatch(

@@ -41,26 +41,71 @@ function endToEnd(headers: IncomingHttpHeaders, out: OutgoingHttpHeaders, skip?:
   }
 }
 
-/** Identity headers: whatever the client sent in them never reaches the upstream. */
-const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TENANT_HEADER, USER_HEADER]);
+/**
+ * What a client may not tell the upstream. Always dropped: the identity headers (ours and the
+ * configured trusted ones — identity comes from the identify stage only) and `Expect` (the gateway
+ * answers 100-continue itself and sends the body it has). From a peer that is not a trusted proxy,
+ * also every forwarding header: they would be forged.
+ */
+export interface HeaderPolicy {
+  /** Dropped from a trusted proxy's requests. */
+  readonly trusted: ReadonlySet<string>;
+  /** Dropped from everyone else's. */
+  readonly untrusted: ReadonlySet<string>;
+}
+
+/** Forwarding headers a client could forge. */
+const FORWARDING = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+];
+
+/** The header policy for a gateway whose identify stage reads `identityHeaders` (Identifier.identityHeaders). */
+export function headerPolicy(identityHeaders: readonly string[]): HeaderPolicy {
+  const always = [TENANT_HEADER, USER_HEADER, 'expect', ...identityHeaders.map((h) => h.toLowerCase())];
+  // From a trusted proxy the forwarding chain stays (it is extended below); its identity headers do not.
+  const trusted = new Set(always.filter((h) => !FORWARDING.includes(h)));
+  return { trusted, untrusted: new Set([...always, ...FORWARDING]) };
+}
+
+/** Who is asking, as far as the forwarding headers go. */
+export interface Forwarding {
+  /** The direct peer's address ('' when unknown). */
+  readonly peer: string;
+  readonly peerTrusted: boolean;
+  /** The verified tenant and user, passed as x-tenant-id / x-user-id. */
+  readonly tenant: string | undefined;
+  readonly user: string | undefined;
+}
+
+/** A `for=` node of RFC 7239: IPv6 quoted and bracketed. */
+function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
 
 /**
- * Request headers for the upstream: hop-by-hop removed (including those named by Connection), the
- * client appended to X-Forwarded-For, and the verified tenant and user in x-tenant-id and
- * x-user-id — whatever the client sent in those two is dropped, so an upstream can trust them.
+ * Request headers for the upstream: hop-by-hop removed (including those named by Connection), what
+ * the header policy drops, the direct peer appended to the forwarding chain (RFC 7239 and common
+ * X-Forwarded-For practice: a trusted proxy's chain is kept and extended; anyone else starts a new
+ * one), and the verified tenant and user in x-tenant-id and x-user-id.
  */
-export function upstreamHeaders(
-  headers: IncomingHttpHeaders,
-  clientIp: string,
-  tenant?: string,
-  user?: string,
-): Record<string, string | string[]> {
+export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, policy: HeaderPolicy): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  endToEnd(headers, out, IDENTITY_HEADERS);
-  const xff = headers['x-forwarded-for'];
-  out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${clientIp}` : clientIp;
-  if (tenant !== undefined) out[TENANT_HEADER] = tenant;
-  if (user !== undefined) out[USER_HEADER] = user;
+  endToEnd(headers, out, f.peerTrusted ? policy.trusted : policy.untrusted);
+  if (f.peer !== '') {
+    const xff = f.peerTrusted ? headers['x-forwarded-for'] : undefined;
+    out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${f.peer}` : f.peer;
+    const fwd = f.peerTrusted ? headers.forwarded : undefined;
+    if (fwd) out['forwarded'] = `${fwd}, for=${forwardedNode(f.peer)}`;
+  }
+  if (f.tenant !== undefined) out[TENANT_HEADER] = f.tenant;
+  if (f.user !== undefined) out[USER_HEADER] = f.user;
   return out;
 }
 

@@ -15,7 +15,7 @@ import type { Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
 import { ANSWERED, TAKEN, type Stage, type Verdict } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
-import { upstreamHeaders } from './headers.js';
+import { upstreamHeaders, type HeaderPolicy } from './headers.js';
 import type { Backend } from './upstreams.js';
 
 /** The 413 answer to a body over `limit` bytes. */
@@ -48,6 +48,16 @@ export function answerCallError(x: Exchange, call: UpstreamCall, err: CallError,
     case 'body-too-large':
       if (!res.headersSent) return sendBodyTooLarge(x, options.maxBodyBytes);
       break;
+    case 'client-slow':
+      x.status = 408;
+      x.error = 'client-slow';
+      if (!res.headersSent)
+        sendProblem(res, 408, 'request-timeout', 'Request body too slow', 'The request body paused too long.', undefined, {
+          ...x.responseHeaders,
+          connection: 'close',
+        });
+      else res.destroy();
+      return;
     case 'timeout':
       if (!res.headersSent) {
         x.status = 504;
@@ -103,6 +113,7 @@ function coverable(error: CallError, call: UpstreamCall): boolean {
 export interface ProxyStageDeps {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly call: CallOptions;
+  readonly headers: HeaderPolicy;
   readonly stopwatch: Clock;
   readonly random: () => number;
 }
@@ -170,8 +181,9 @@ export class ProxyStage implements Stage, CallOwner {
       {
         method: x.method,
         path: x.url,
-        headers: upstreamHeaders(req.headers, x.clientIp, x.tenant, x.user),
+        headers: upstreamHeaders(req.headers, x, this.deps.headers),
         body: x.body,
+        prefix: x.bodyPrefix,
         streamBody: x.hasBody,
       },
       options,

@@ -97,3 +97,66 @@ describe('compiled HTTPRoute matcher', () => {
     expect(m('/q', { host: 'other.org' })).toBeUndefined();
   });
 });
+
+const translated = (...routes: string[]) =>
+  translate({ objects: yaml.loadAll(base + routes.join('\n')) }, { controllerName: CONTROLLER_NAME });
+
+describe('regular expressions (RE2, linear time)', () => {
+  it('matches (a+)+$ against a 10,000-character path without backtracking', () => {
+    const m = matcherOf(
+      route('redos', rule('{ path: { type: RegularExpression, value: "/(a+)+$" } }')),
+      route('root', rule('{ path: { type: PathPrefix, value: / } }')),
+    );
+    const long = `/${'a'.repeat(10_000)}`;
+    // A backtracking engine needs ~2^10000 steps to reject the second path: this test never ends there.
+    expect(m(long)).toBe('redos');
+    expect(m(`${long}!`)).toBe('root');
+  });
+
+  it('applies to header and query values too, always against the whole value', () => {
+    const m = matcherOf(
+      route(
+        'hdr',
+        rule('{ path: { type: PathPrefix, value: /h }, headers: [{ name: x-id, type: RegularExpression, value: "(x+x+)+y" }] }'),
+      ),
+      route('qry', rule('{ path: { type: PathPrefix, value: /q }, queryParams: [{ name: v, type: RegularExpression, value: "[0-9]+" }] }')),
+    );
+    expect(m('/h', { headers: { 'x-id': `${'x'.repeat(5000)}y` } })).toBe('hdr');
+    expect(m('/h', { headers: { 'x-id': 'x'.repeat(5000) } })).toBeUndefined();
+    expect(m('/q', { query: 'v=12' })).toBe('qry');
+    expect(m('/q', { query: 'v=12a' })).toBeUndefined();
+  });
+
+  it('has RE2 syntax: (?i) and \\pL work; lookahead and backreferences do not compile', () => {
+    const m = matcherOf(route('ci', rule('{ path: { type: RegularExpression, value: "/(?i)chat/\\\\pL+" } }')));
+    expect(m('/CHAT/été')).toBe('ci');
+    const result = translated(
+      route('look', rule('{ path: { type: RegularExpression, value: "/(?!admin).*" } }')),
+      route('back', rule('{ path: { type: RegularExpression, value: "/(a)\\\\1" } }')),
+    );
+    expect(result.ir.gateways[0]?.routes).toEqual([]);
+    expect(result.routes.map((r) => [r.route.name, r.accepted.reason])).toEqual([
+      ['back', 'UnsupportedValue'],
+      ['look', 'UnsupportedValue'],
+    ]);
+    expect(result.routes[1]?.accepted.message).toMatch(
+      /spec\.rules\[0\]\.matches\[0\]\.path\.value: invalid regular expression "\/\(\?!admin\)\.\*": not valid RE2 syntax/,
+    );
+    // The gateway refuses such a pattern from xDS as well (a trial compile before the ACK).
+    const gateway = translated(route('ok', rule('{ path: { type: PathPrefix, value: / } }'))).ir.gateways[0]!;
+    const bad = {
+      ...gateway,
+      routes: gateway.routes.map((r) => ({
+        ...r,
+        matches: [{ ...r.matches[0]!, path: { type: 'RegularExpression' as const, value: '(?<=x)y' } }],
+      })),
+    };
+    expect(() => compileMatcher(bad)).toThrow(/invalid regular expression "\(\?<=x\)y": not valid RE2 syntax/);
+  });
+
+  it('refuses a pattern whose program is too large to match cheaply', () => {
+    const result = translated(route('big', rule('{ path: { type: RegularExpression, value: "/.{0,300}x.{0,300}" } }')));
+    expect(result.routes[0]?.accepted).toMatchObject({ status: false, reason: 'UnsupportedValue' });
+    expect(result.routes[0]?.accepted.message).toMatch(/too complex: compiles to \d+ RE2 instructions, at most 500/);
+  });
+});

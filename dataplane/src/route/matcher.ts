@@ -2,10 +2,12 @@
  * The HTTPRoute matcher, compiled once per config. Gateway API precedence: a request is matched
  * first by host (routes with the exact hostname, then the longest matching wildcard, then routes
  * without hostnames), then by the gateway's matchOrder (exact path, regex, longest prefix, method,
- * more headers, more query params, older route). Regular expressions are compiled here, so a bad
- * one makes the whole config invalid (NACK) instead of failing on a request.
+ * more headers, more query params, older route). Regular expressions are RE2 patterns matched in
+ * linear time (@jarvis/api's compileRouteRegex, re2js), never backtracking RegExp, so no pattern a
+ * route author writes can stall the event loop on a long path or header. They are compiled here,
+ * so a bad one makes the whole config invalid (NACK) instead of failing on a request.
  */
-import { pushTo, type GatewayIR, type RouteIR } from '@jarvis/api';
+import { compileRouteRegex, pushTo, type GatewayIR, type RouteIR, type RouteRegex } from '@jarvis/api';
 
 type Match = RouteIR['matches'][number];
 
@@ -31,12 +33,11 @@ export interface Matcher {
   match(req: RequestLine): RouteIR | undefined;
 }
 
-function fullRegex(source: string, what: string): RegExp {
-  try {
-    return new RegExp(`^(?:${source})$`);
-  } catch (err) {
-    throw new Error(`${what}: invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
-  }
+/** A pattern that must match the whole value. */
+function fullRegex(source: string, what: string): RouteRegex {
+  const compiled = compileRouteRegex(source);
+  if (!compiled.ok) throw new Error(`${what}: invalid regular expression ${JSON.stringify(source)}: ${compiled.error}`);
+  return compiled.regex;
 }
 
 function compilePath(path: Match['path'], where: string): (p: string) => boolean {

@@ -57,6 +57,18 @@ export function createMetrics(requestCounts: RequestCounts = () => new Map()) {
       labelNames: ['kind', 'reason'],
       registers: [registry],
     }),
+    rejectedChanges: new Counter({
+      name: 'jarvis_operator_rejected_changes_total',
+      help: 'Changes rejected in themselves (an HTTPRoute pattern RE2 cannot compile, an Invalid policy, an object that does not parse) while the previous version keeps serving, by kind; each rejected generation counts once.',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    retainedObjects: new Gauge({
+      name: 'jarvis_operator_retained_objects',
+      help: 'Objects served from their last accepted version because the current one is rejected, by kind.',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     statusWrites: new Counter({
       name: 'jarvis_operator_status_writes_total',
       help: 'Status writes by result.',

@@ -1,5 +1,6 @@
 /** CircuitBreakerPolicy → CircuitBreakerIR. */
 import type { CircuitBreakerIR, PolicyRef } from '../../ir/types.js';
+import { HTTP_PROBE_DEFAULTS } from '../../schema/circuitbreaker.js';
 import type { CircuitBreakerPolicy } from '../../schema/kinds.js';
 import { durationMs } from '../duration.js';
 
@@ -7,6 +8,8 @@ const sortedCodes = (codes: readonly number[]) => [...new Set(codes)].sort((a, b
 
 export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: PolicyRef): CircuitBreakerIR {
   const { breaker: b, outlierDetection: o, activeHealthCheck: h } = policy.spec;
+  // Type HTTP without an http section probes with the schema's defaults.
+  const probe = h?.type === 'HTTP' ? (h.http ?? HTTP_PROBE_DEFAULTS) : undefined;
   return {
     ...(b
       ? {
@@ -60,9 +63,7 @@ export function compileCircuitBreaker(policy: CircuitBreakerPolicy, source: Poli
             timeoutMs: durationMs(h.timeout),
             unhealthyThreshold: h.unhealthyThreshold,
             healthyThreshold: h.healthyThreshold,
-            ...(h.http
-              ? { http: { path: h.http.path, method: h.http.method, expectedStatuses: sortedCodes(h.http.expectedStatuses) } }
-              : {}),
+            ...(probe ? { http: { path: probe.path, method: probe.method, expectedStatuses: sortedCodes(probe.expectedStatuses) } } : {}),
           },
         }
       : {}),

@@ -12,11 +12,13 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ManualTime, systemTimers, type Timers } from '../../clock.js';
-import { InspectStage } from '../../inspect/stage.js';
+import { BodyBudget } from '../../inspect/budget.js';
+import { BodyStage } from '../../inspect/stage.js';
 import { sendProblem } from '../../observe/problem.js';
 import { Exchange, type ExchangeHooks } from '../../pipeline/exchange.js';
 import { run } from '../../pipeline/runner.js';
 import { CONTINUE, type Stage } from '../../pipeline/stage.js';
+import { headerPolicy } from '../../proxy/headers.js';
 import { ProxyStage } from '../../proxy/stage.js';
 import type { Backend } from '../../proxy/upstreams.js';
 import { subscribeInvalidations, type Subscription } from './bus.js';
@@ -142,7 +144,15 @@ const identify: Stage = {
   enter(x) {
     const user = x.header('x-test-user');
     const tenant = x.header('x-test-tenant');
-    x.identify({ clientIp: '127.0.0.1', claims: {}, method: 'trustedHeader', ...(user ? { user } : {}), ...(tenant ? { tenant } : {}) });
+    x.identify({
+      clientIp: '127.0.0.1',
+      peer: '127.0.0.1',
+      peerTrusted: false,
+      claims: {},
+      method: 'trustedHeader',
+      ...(user ? { user } : {}),
+      ...(tenant ? { tenant } : {}),
+    });
     const hot = x.header('x-test-hot');
     if (hot) x.hot = [{ parameter: 'PromptHash', value: hot }];
     return CONTINUE;
@@ -176,11 +186,18 @@ async function gateway(
     pending.commit();
     chain = [
       identify,
-      new InspectStage(1 << 20, false, new Set(next.methods)),
+      new BodyStage('buffer', {
+        bufferBytes: 1 << 16,
+        inspectBytes: 1 << 16,
+        timeoutMs: 5000,
+        budget: new BodyBudget(1 << 24),
+        timers: systemTimers,
+      }),
       stage,
       new ProxyStage(r, {
         backends: new Map([['ns/upstream:80', backend]]),
         call: { maxBodyBytes: 1 << 20, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+        headers: headerPolicy([]),
         stopwatch: time,
         random: () => 0,
       }),
@@ -232,7 +249,7 @@ interface Answer {
   headers: Headers;
 }
 
-async function ask(url: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
+async function ask(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
   const body = await res.text();
   return {
@@ -299,6 +316,16 @@ describe('cache stage: hits and misses', () => {
     expect([first.status, first.cache]).toEqual([200, 'miss']);
     expect(JSON.parse(first.body)).toMatchObject({ body: '{"query": oops' });
     expect((await ask(`${gw.url}/q`, post('{"query": oops'))).cache).toBe('hit-l1');
+  });
+
+  it('a body larger than the buffer streams on untouched and is not cached (bypass)', async () => {
+    const up = await upstream();
+    const gw = await gateway(cacheIR(), up);
+    const big = JSON.stringify({ q: 'x'.repeat(1 << 17) });
+    const first = await ask(`${gw.url}/q`, post(big));
+    expect([first.status, first.cache, JSON.parse(first.body).body.length]).toEqual([200, 'bypass', big.length]);
+    expect((await ask(`${gw.url}/q`, post(big))).cache).toBe('bypass');
+    expect(up.calls).toBe(2);
   });
 
   it('caches only the policy’s methods and leaves others alone', async () => {

@@ -14,8 +14,10 @@
  * 4. Miss: the request goes on upstream (`miss`); its answer is stored when cacheable
  *    (miss.ts), and a stale copy covers an upstream error under stale-if-error.
  *
- * A client's `Cache-Control: no-cache` skips 1–3; `no-store` keeps the answer out. A request that
- * cannot be keyed (isolation scope without its identity, a body too large to read) is `bypass`.
+ * A key hashes the body the buffer stage read (up to --request-buffer-bytes; the inspect stage's
+ * on LLM routes). A client's `Cache-Control: no-cache` skips 1–3; `no-store` keeps the answer
+ * out. A request that cannot be keyed (isolation scope without its identity, a body larger than
+ * the buffer, which streams) is `bypass`.
  * Hot keys (a value the hot-key stage flagged in this request) are pinned in L1 while hot.
  */
 import { kindFeature, type CacheIR, type RouteIR } from '@jarvis/api';
@@ -23,7 +25,9 @@ import type { Clock, Timers } from '../../clock.js';
 import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange } from '../../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
+import { parseJsonBounded } from '../../inspect/json.js';
 import { requestRules, type RequestRules } from './cacheable.js';
+import { MAX_DEPTH } from './canonical.js';
 import type { FlightResult } from './flights.js';
 import { entrySize } from './entry.js';
 import { compileKey, type KeyOf } from './key.js';
@@ -101,6 +105,11 @@ export class CacheStage implements Stage {
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
     if (!this.#methods.has(x.method)) return CONTINUE;
+    // The body, read by the buffer (or inspect) stage, keyed canonically when it is JSON.
+    if (this.#ir.key.body && x.body !== undefined && x.bodyJson === undefined) {
+      const parsed = parseJsonBounded(x.body, MAX_DEPTH);
+      if (parsed.ok) x.bodyJson = parsed.value;
+    }
     const key = this.#keyOf(x);
     if (key === undefined) {
       this.#count('bypass');

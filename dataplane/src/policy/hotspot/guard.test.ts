@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { compileHotspotGuard, hotspotCapacity, type HotspotGuard } from './guard.js';
 import type { HotspotIR, HotValue } from './types.js';
+import { credentialValueKey, hotspotValueKey, isCredentialParameter } from './value.js';
 
 function hotspotIR(over: Partial<HotspotIR> = {}): HotspotIR {
   return {
@@ -231,5 +232,48 @@ describe('HotspotGuard: hot values', () => {
     offset = 60_000;
     expect(() => guard.observe('r', tenant('a'))).not.toThrow();
     expect(guard.topK().every((e) => Number.isFinite(e.share))).toBe(true);
+  });
+});
+
+describe('HotspotGuard: credentials', () => {
+  it('counts and reports a credential-like header or query parameter by digest only', () => {
+    const time = new ManualTime();
+    const guard = compileHotspotGuard(
+      'jarvis/chat/rule-0',
+      hotspotIR({
+        parameters: [
+          { source: 'Header', name: 'X-API-Key' },
+          { source: 'Query', name: 'access_token' },
+          { source: 'Header', name: 'x-tier' },
+        ],
+      }),
+      { clock: time },
+    );
+    const secret = 'sk-live-abcdef0123456789';
+    const sent = drive(time, guard, 10_000, 20, (i) => [
+      { parameter: 'Header:x-api-key', value: i % 2 === 0 ? secret : `other-${i % 7}` },
+      { parameter: 'Query:access_token', value: 'tok-secret' },
+      { parameter: 'Header:x-tier', value: 'gold' },
+    ]);
+    const hot = sent.at(-2)!.hot; // a request carrying the hot key (every other one)
+    expect(hot.map((h) => h.parameter).sort()).toEqual(['Header:x-api-key', 'Header:x-tier', 'Query:access_token']);
+    const lines = guard.topK();
+    const shown = JSON.stringify([hot, lines]);
+    expect(shown).not.toContain('sk-live');
+    expect(shown).not.toContain('other-');
+    expect(shown).not.toContain('tok-secret');
+    expect(lines.find((l) => l.parameter === 'Header:x-tier')?.value).toBe('gold');
+    const keyLine = lines.find((l) => l.parameter === 'Header:x-api-key' && l.hot);
+    expect(keyLine?.value).toBe(credentialValueKey(secret));
+    expect(keyLine?.value).toMatch(/^#cred:[A-Za-z0-9_-]{22}$/);
+    expect(hot.find((h) => h.parameter === 'Header:x-api-key')?.value).toBe(credentialValueKey(secret));
+  });
+
+  it('a value that poses as a digest is hashed as an ordinary value', () => {
+    expect(hotspotValueKey('#cred:abc')).toMatch(/^#sha256:/);
+    expect(isCredentialParameter('Header:authorization')).toBe(true);
+    expect(isCredentialParameter('Header:cookie')).toBe(true);
+    expect(isCredentialParameter('Tenant')).toBe(false);
+    expect(isCredentialParameter('Header:x-tier')).toBe(false);
   });
 });

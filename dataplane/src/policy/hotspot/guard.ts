@@ -14,6 +14,9 @@
  * share does not change (the value and the route decay alike), so evaluating on the next request
  * or on a listing is exact; a quiet route cools through the minRequests rule.
  *
+ * Values of a credential-like header or query parameter (see ../credentials.ts) are counted and
+ * reported by digest only: the raw value never enters the summary, the top-K or the hot marks.
+ *
  * Memory is bounded by the configuration: per parameter one summary of `capacity` counters and at
  * most `capacity` hot marks, whatever the number of distinct values seen.
  */
@@ -22,7 +25,7 @@ import type { PeerGroup, PeerMember } from './decay.js';
 import { SpaceSaving } from './sketch.js';
 import { RouteSurge, type SurgeSnapshot } from './surge.js';
 import type { HotKeyEntry, HotspotIR, HotValue } from './types.js';
-import { hotspotParameterName, hotspotValueKey, ROUTE_PARAMETER } from './value.js';
+import { credentialValueKey, hotspotParameterName, hotspotValueKey, isCredentialParameter, ROUTE_PARAMETER } from './value.js';
 
 /** Summaries never hold more counters than this per parameter. */
 export const MAX_CAPACITY = 1024;
@@ -50,6 +53,8 @@ interface HotMark {
 
 interface ParameterState {
   readonly name: string;
+  /** Values are credentials (x-api-key, authorization, ...): counted and reported by digest only. */
+  readonly credential: boolean;
   readonly sketch: SpaceSaving;
   /** Hot values in the order they turned hot (the oldest is dropped when full). */
   readonly hot: Map<string, HotMark>;
@@ -107,7 +112,12 @@ export class HotspotGuard {
       ir.routeSurge ?? null,
     ]);
     const now = this.#clock.now();
-    const parameters = this.parameters.map((name) => ({ name, sketch: new SpaceSaving(this.capacity), hot: new Map<string, HotMark>() }));
+    const parameters = this.parameters.map((name) => ({
+      name,
+      credential: isCredentialParameter(name),
+      sketch: new SpaceSaving(this.capacity),
+      hot: new Map<string, HotMark>(),
+    }));
     const rs = ir.routeSurge;
     this.#state = {
       parameters,
@@ -153,7 +163,7 @@ export class HotspotGuard {
     for (const v of values) {
       const p = s.byName.get(v.parameter);
       if (p === undefined) continue;
-      const key = hotspotValueKey(v.value);
+      const key = p.credential ? credentialValueKey(v.value) : hotspotValueKey(v.value);
       const guaranteed = p.sketch.add(key, w);
       if (this.#evaluate(p, key, guaranteed / s.routeTotal, windowCount, now)) {
         (out ??= []).push(key === v.value ? v : { parameter: v.parameter, value: key });

@@ -4,5 +4,12 @@ export { DEFAULT_PEER_WINDOW_MS, HotspotRegistry, type HotspotRegistryOptions } 
 export { SpaceSaving, type SketchEntry } from './sketch.js';
 export { DecayingCounter, PeerGroup, type PeerMember } from './decay.js';
 export { RouteSurge, type SurgeSettings, type SurgeSnapshot } from './surge.js';
-export { hotspotParameterName, hotspotValueKey, MAX_VALUE_LENGTH, ROUTE_PARAMETER } from './value.js';
+export {
+  credentialValueKey,
+  hotspotParameterName,
+  hotspotValueKey,
+  isCredentialParameter,
+  MAX_VALUE_LENGTH,
+  ROUTE_PARAMETER,
+} from './value.js';
 export type { HotKeyEntry, HotspotIR, HotValue } from './types.js';

@@ -4,6 +4,7 @@
  * the admin listing and metric labels never hold more than a few dozen characters per value.
  */
 import { createHash } from 'node:crypto';
+import { credentialDigest, isCredentialName } from '../credentials.js';
 import type { HotspotIR } from './types.js';
 
 /** The parameter a surging route is reported under; its value is the route id. */
@@ -13,6 +14,7 @@ export const ROUTE_PARAMETER = 'Route';
 export const MAX_VALUE_LENGTH = 128;
 
 const HASH_PREFIX = '#sha256:';
+const CREDENTIAL_PREFIX = '#cred:';
 
 /**
  * Lone surrogates, C0/C1 controls, and the Unicode line/paragraph separators: such values would
@@ -44,6 +46,21 @@ export function hotspotParameterName(p: HotspotIR['parameters'][number]): string
  * like a hash key is hashed too, so a client cannot pose as another value's hash.
  */
 export function hotspotValueKey(value: string): string {
-  if (value.length <= MAX_VALUE_LENGTH && !UNSAFE.test(value) && !value.startsWith(HASH_PREFIX)) return value;
+  if (value.length <= MAX_VALUE_LENGTH && !UNSAFE.test(value) && !value.startsWith(HASH_PREFIX) && !value.startsWith(CREDENTIAL_PREFIX))
+    return value;
   return HASH_PREFIX + createHash('sha256').update(value, 'utf16le').digest('base64url').slice(0, 22);
+}
+
+/** Whether a parameter (see hotspotParameterName) carries credentials: a header or query parameter with a credential-like name. */
+export function isCredentialParameter(parameter: string): boolean {
+  const colon = parameter.indexOf(':');
+  return colon > 0 && isCredentialName(parameter.slice(colon + 1));
+}
+
+/**
+ * The key a credential is counted and reported under: `#cred:` and its digest (../credentials.ts),
+ * never the value, however short.
+ */
+export function credentialValueKey(value: string): string {
+  return CREDENTIAL_PREFIX + credentialDigest(value);
 }

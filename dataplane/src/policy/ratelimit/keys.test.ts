@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { keyHead, keyPart, MAX_RAW_VALUE } from './keys.js';
+import { credentialKeyPart, keyHead, keyPart, keyPartFor, MAX_RAW_VALUE } from './keys.js';
 
 describe('keys', () => {
   it('keeps short printable values as they are', () => {
@@ -25,5 +26,22 @@ describe('keys', () => {
     for (const h of heads) expect(h.match(/\{([^}]*)\}/)?.[1]).toBe('jrl');
     // A value cannot open a tag of its own: braces are hashed away.
     expect(keyPart('{other}')).not.toContain('{');
+  });
+});
+
+describe('credential key parts', () => {
+  it('a credential-like header name gives digests only, the same for the same value', () => {
+    for (const name of ['x-api-key', 'Authorization', 'proxy-authorization', 'cookie', 'x-session-id', 'x-auth-token', 'api_key']) {
+      const part = keyPartFor(name);
+      expect(part('k1'), name).toBe(credentialKeyPart('k1'));
+      expect(part('k1')).toMatch(/^#[A-Za-z0-9_-]{22}$/);
+      expect(part('k1')).not.toBe(part('k2'));
+    }
+    expect(keyPartFor('x-tier')('gold')).toBe('gold');
+    expect(keyPartFor(undefined)('10.0.0.1')).toBe('10.0.0.1');
+  });
+
+  it('is the documented digest: SHA-256 of the UTF-8 value, base64url, 22 characters', () => {
+    expect(credentialKeyPart('sk-test')).toBe('#' + createHash('sha256').update('sk-test').digest('base64url').slice(0, 22));
   });
 });

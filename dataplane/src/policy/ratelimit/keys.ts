@@ -18,8 +18,12 @@
  *   or `#`; otherwise `#` and 22 base64url characters of the SHA-256 of its UTF-16 code units
  *   (distinct strings, lone surrogates included, keep distinct keys; a raw value never starts
  *   with `#`, so it cannot pose as a hash). Keys are at most ~100 bytes plus the counter id.
+ *   A level scoped by a credential-like header (x-api-key, authorization, ...: see
+ *   ../credentials.ts) never puts the value in the key: `<value>` is `#` and the credential's
+ *   digest, whatever the value looks like.
  */
 import { createHash } from 'node:crypto';
+import { credentialDigest, isCredentialName } from '../credentials.js';
 
 /** Longest value kept as it is. */
 export const MAX_RAW_VALUE = 64;
@@ -31,6 +35,16 @@ const SAFE = /^[\x21\x22\x24-\x7a\x7c\x7e]+$/;
 export function keyPart(value: string): string {
   if (value.length > 0 && value.length <= MAX_RAW_VALUE && SAFE.test(value)) return value;
   return '#' + createHash('sha256').update(value, 'utf16le').digest('base64url').slice(0, 22);
+}
+
+/** The key part of a credential's value: its digest only. */
+export function credentialKeyPart(value: string): string {
+  return '#' + credentialDigest(value);
+}
+
+/** How a level's scope values become key parts: credentials (by header name) only as digests. */
+export function keyPartFor(header: string | undefined): (value: string) => string {
+  return header !== undefined && isCredentialName(header) ? credentialKeyPart : keyPart;
 }
 
 /** The gateway-wide default hash tag. */

@@ -302,6 +302,49 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
   });
 });
 
+describe('credentials in keys', () => {
+  it('a level on a credential-like header keys its counters by digest: Redis never sees the value', async () => {
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    const prefix = `test:rl:cred:${randomUUID()}:`;
+    try {
+      const time = new ManualTime();
+      const levels: Level[] = [
+        { name: 'per-key', scope: 'Header', header: 'x-api-key', limit: 2 },
+        { name: 'per-auth', scope: 'Header', header: 'Authorization', limit: 100 },
+        { name: 'per-tier', scope: 'Header', header: 'x-tier', limit: 100 },
+      ];
+      const noTimeout = { mode: 'Closed', timeoutMs: 0, expectedReplicas: 1 } as const;
+      // Two replicas on one Redis: the same credential is one counter.
+      const replica = () =>
+        compileRouteLimiter(rateLimit(levels, { store: 'Redis', failureMode: noTimeout }), {
+          stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }), redis: createRedisStore({ redis, prefix }) },
+          clock: time,
+        });
+      const [a, b] = [replica(), replica()];
+      const secret = 'sk-live-0123456789abcdef';
+      const req = request({ headers: { 'x-api-key': secret, authorization: 'Bearer eyJhbGciOi.secret', 'x-tier': 'gold' } });
+      expect((await a.check(req)).allowed).toBe(true);
+      expect((await b.check(req)).allowed).toBe(true);
+      expect((await a.check(req)).allowed).toBe(false);
+      expect((await b.check(request({ headers: { 'x-api-key': 'another-key' } }))).allowed).toBe(true);
+      const keys = await redis.keys(`${prefix}*`);
+      expect(keys.length).toBeGreaterThanOrEqual(4);
+      for (const k of keys) {
+        expect(k).not.toContain('sk-live');
+        expect(k).not.toContain('another-key');
+        expect(k).not.toContain('eyJ');
+      }
+      expect(keys.filter((k) => k.includes(':H:gold'))).toHaveLength(1); // not a credential: kept readable
+      expect(keys.filter((k) => /:H:#[A-Za-z0-9_-]{22}$/.test(k))).toHaveLength(3);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+});
+
 describe('on Redis, batched', () => {
   it('one round trip decides many users and both base-rate and override tenants exactly like the memory store', async () => {
     const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -10,7 +10,7 @@
  */
 import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
-import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart } from './keys.js';
+import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart, keyPartFor } from './keys.js';
 import {
   ALG,
   type ActiveMode,
@@ -55,6 +55,8 @@ interface CompiledLevel extends Rate {
   readonly shadow: boolean;
   readonly maxWaitMs: number;
   readonly head: string;
+  /** A scope value's part of the key (a credential's digest for a credential-like header). */
+  readonly part: (value: string) => string;
   /** Scope values of a request; undefined or empty: the level does not apply. */
   readonly values: (req: LimitRequest) => string | readonly string[] | undefined;
   readonly cost: (req: LimitRequest, capacity: number) => number;
@@ -157,6 +159,7 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
     head: headOf(level.counter, alg, SCOPE_LETTER[level.scope]),
+    part: keyPartFor(level.scope === 'Header' ? level.header : undefined),
     values: compileValues(level),
     cost: compileCost(level, deps),
     methods: level.methods.length > 0 ? new Set(level.methods.map((m) => m.toUpperCase())) : undefined,
@@ -220,6 +223,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
         head: headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
+        part: keyPart, // hot values arrive as their bounded keys (credentials as digests: hotspot/guard.ts)
         values: () => undefined,
         cost: () => 1,
         methods: undefined,
@@ -245,7 +249,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
   function build(req: LimitRequest, ops: LimitOp[], owners: Applied[]): void {
     const push = (level: CompiledLevel, rate: Rate, value: string, cost: number): void => {
       ops.push({
-        key: level.head + keyPart(value),
+        key: level.head + level.part(value),
         alg: level.alg,
         limit: rate.limit,
         periodMs: rate.periodMs,

@@ -3,8 +3,16 @@
  * nothing). A rejection is answered here — 429 quota-exceeded, or 503 when Redis is out and the
  * policy fails closed — with the RateLimit fields and Retry-After; an admitted request carries
  * the RateLimit fields to whatever answer it gets. A `Wait` level holds the request until admitted.
+ *
+ * On a route whose policies look inside bodies (LLM token costs, hot Model or PromptHash values),
+ * the levels that need nothing from the body are checked first, before the body is read and
+ * parsed (`ratelimit-early`), so a flood of large bodies is refused by the client's own limits
+ * before it costs any parsing; the levels that need the body, and the hot-key level, are checked
+ * after it. Each check is all or nothing; a request refused by the second has used its quota of
+ * the first, as if it had been refused for its body. Those routes make two store calls.
  */
-import { kindFeature } from '@jarvis/api';
+import { kindFeature, type RateLimitIR } from '@jarvis/api';
+import { inspectsBody } from '../../inspect/stage.js';
 import { sendProblem } from '../../observe/problem.js';
 import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange } from '../../pipeline/exchange.js';
@@ -14,10 +22,15 @@ import { problemBody, rateLimitHeaders } from './headers.js';
 import { compileRouteLimiter } from './limiter.js';
 import type { LimitDecision, RouteLimiter } from './types.js';
 
-export class RateLimitStage implements Stage {
-  readonly name = 'ratelimit';
+/** Appends a RateLimit field's list to what an earlier check of the same request put there. */
+function joined(previous: unknown, next: string | undefined): string | undefined {
+  if (typeof previous !== 'string' || previous === '') return next;
+  return next === undefined || next === '' ? previous : `${previous}, ${next}`;
+}
 
+export class RateLimitStage implements Stage {
   constructor(
+    readonly name: 'ratelimit' | 'ratelimit-early',
     private readonly limiter: RouteLimiter,
     private readonly timers: Timers,
   ) {}
@@ -29,6 +42,13 @@ export class RateLimitStage implements Stage {
 
   #decided(x: Exchange, decision: LimitDecision): Verdict | Promise<Verdict> {
     const headers = rateLimitHeaders(decision);
+    const earlier = x.responseHeaders;
+    if (earlier !== undefined && this.name === 'ratelimit') {
+      for (const field of ['ratelimit-policy', 'ratelimit'] as const) {
+        const v = joined(earlier[field], headers[field]);
+        if (v !== undefined) headers[field] = v;
+      }
+    }
     if (!decision.allowed) {
       x.req.resume();
       const status = decision.degraded === 'closed' ? 503 : 429;
@@ -46,18 +66,45 @@ export class RateLimitStage implements Stage {
   }
 }
 
+/** Levels whose cost needs the body (LLM tokens). */
+const needsBody = (l: RateLimitIR['levels'][number]): boolean => l.cost.type === 'LlmTokens';
+
+function stageFor(
+  name: RateLimitStage['name'],
+  ir: RateLimitIR,
+  route: Parameters<StageFactory<StageContext>['build']>[0],
+  ctx: StageContext,
+) {
+  const limiter = compileRouteLimiter(ir, {
+    stores: ctx.stores,
+    clock: ctx.clock,
+    onDecision: (d) => ctx.onDecision(route, d),
+    onModeChange: (mode, previous) => ctx.onModeChange?.(route, mode, previous),
+  });
+  return new RateLimitStage(name, limiter, ctx.timers);
+}
+
+/** On routes that read bodies: the levels that do not need the body, before it is read. */
+export const rateLimitEarlyStage: StageFactory<StageContext> = {
+  name: 'ratelimit-early',
+  features: [],
+  build(route, ctx) {
+    const ir = route.rateLimit;
+    if (!ir || !inspectsBody(route)) return undefined;
+    const early = ir.levels.filter((l) => !needsBody(l));
+    return early.length === 0 ? undefined : stageFor('ratelimit-early', { ...ir, levels: early, hotspot: undefined }, route, ctx);
+  },
+};
+
+/** Every level of the route (on routes that read bodies: those that need the body), and the hot-key level. */
 export const rateLimitStage: StageFactory<StageContext> = {
   name: 'ratelimit',
   features: [kindFeature('RateLimitPolicy')],
   build(route, ctx) {
     const ir = route.rateLimit;
     if (!ir) return undefined;
-    const limiter = compileRouteLimiter(ir, {
-      stores: ctx.stores,
-      clock: ctx.clock,
-      onDecision: (d) => ctx.onDecision(route, d),
-      onModeChange: (mode, previous) => ctx.onModeChange?.(route, mode, previous),
-    });
-    return new RateLimitStage(limiter, ctx.timers);
+    if (!inspectsBody(route)) return stageFor('ratelimit', ir, route, ctx);
+    const late = ir.levels.filter(needsBody);
+    return late.length === 0 && !ir.hotspot ? undefined : stageFor('ratelimit', { ...ir, levels: late }, route, ctx);
   },
 };

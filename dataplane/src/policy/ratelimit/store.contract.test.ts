@@ -192,11 +192,13 @@ describe.each(stores)('$name store contract', ({ make }) => {
 
   it('multi-level: a request rejected at one level is charged nowhere', async () => {
     const { store } = make();
-    const user = op(ALG.TokenBucket, { limit: 5 });
-    const tenant = op(ALG.FixedWindow, { limit: 2 });
-    const global = op(ALG.GCRA, { limit: 100 });
-    const log = op(ALG.SlidingLog, { limit: 100 });
-    const win = op(ALG.SlidingWindow, { limit: 100 });
+    // An hour's period: a slow machine (real Redis time moves between checks) refills nothing.
+    const hour = 3_600_000;
+    const user = op(ALG.TokenBucket, { limit: 5, periodMs: hour });
+    const tenant = op(ALG.FixedWindow, { limit: 2, periodMs: hour });
+    const global = op(ALG.GCRA, { limit: 100, periodMs: hour });
+    const log = op(ALG.SlidingLog, { limit: 100, periodMs: hour });
+    const win = op(ALG.SlidingWindow, { limit: 100, periodMs: hour });
     const all = [user, tenant, global, log, win];
     expect((await store.check(all)).allowed).toBe(true);
     expect((await store.check(all)).allowed).toBe(true);
