@@ -9,7 +9,7 @@
  * Bounded: at most `maxFlights` keys in the air per policy and MAX_FOLLOWERS per flight; past
  * either, a request simply goes upstream.
  */
-import type { TimerHandle, Timers } from '../../clock.js';
+import type { Clock, TimerHandle, Timers } from '../../clock.js';
 import type { CachedResponse } from './entry.js';
 
 export const MAX_FOLLOWERS = 65_536;
@@ -30,6 +30,9 @@ export class Flight {
   constructor(
     readonly key: string,
     private readonly table: Flights,
+    /** Wall-clock ms the flight took off; followers wait until `startedAt + maxWaitMs` at most. */
+    readonly startedAt: number,
+    readonly maxWaitMs: number,
   ) {}
 
   get settled(): boolean {
@@ -43,6 +46,15 @@ export class Flight {
   /** Waits for the leader's answer; undefined: go upstream yourself. */
   follow(): Promise<FlightResult | undefined> | undefined {
     if (this.#settled || this.#followers.length >= MAX_FOLLOWERS) return undefined;
+    // The timer is armed by the first follower: most flights have none and never need one.
+    if (this.#timer === undefined) {
+      const left = this.startedAt + this.maxWaitMs - this.table.clock.now();
+      if (left <= 0) {
+        this.settle(undefined);
+        return undefined;
+      }
+      this.#timer = this.table.timers.after(left, () => this.settle(undefined));
+    }
     return new Promise((resolve) => this.#followers.push(resolve));
   }
 
@@ -57,10 +69,6 @@ export class Flight {
     for (const f of followers) f(result);
   }
 
-  /** @internal */
-  arm(timers: Timers, maxWaitMs: number): void {
-    this.#timer = timers.after(maxWaitMs, () => this.settle(undefined));
-  }
 }
 
 export class Flights {
@@ -68,7 +76,10 @@ export class Flights {
 
   constructor(
     readonly maxFlights: number,
-    private readonly timers: Timers,
+    /** @internal (Flight) */
+    readonly timers: Timers,
+    /** @internal (Flight) */
+    readonly clock: Clock,
   ) {}
 
   get size(): number {
@@ -83,9 +94,8 @@ export class Flights {
   /** Starts a flight for `key`, led by the caller; undefined when one is in the air or the table is full. */
   lead(key: string, maxWaitMs: number): Flight | undefined {
     if (this.#flights.has(key) || this.#flights.size >= this.maxFlights) return undefined;
-    const flight = new Flight(key, this);
+    const flight = new Flight(key, this, this.clock.now(), maxWaitMs);
     this.#flights.set(key, flight);
-    flight.arm(this.timers, maxWaitMs);
     return flight;
   }
 

@@ -32,7 +32,8 @@ export type KeyOf = (r: KeyedRequest) => string | undefined;
 
 /** `a=1&b=2` with its parameters sorted by name, then value (repeated names keep every value). */
 export function sortedQuery(query: string): string {
-  if (query === '') return '';
+  // One parameter: nothing to sort (its spelling is kept; equivalent spellings are just two keys).
+  if (query === '' || !query.includes('&')) return query;
   const params = new URLSearchParams(query);
   params.sort();
   return params.toString();

@@ -46,7 +46,7 @@ export class PolicyCache {
     this.#state = {
       l1: new L1Cache({ maxEntries: ir.l1.maxEntries, maxBytes: ir.l1.maxBytes }, deps.clock),
       versions: new VersionTable(MAX_LOCAL_VERSIONS),
-      flights: new Flights(MAX_FLIGHTS, deps.timers),
+      flights: new Flights(MAX_FLIGHTS, deps.timers, deps.clock),
     };
   }
 
