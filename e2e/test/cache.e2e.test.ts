@@ -39,7 +39,11 @@ const MANIFESTS = (port: number, extra: string[] = []) =>
       route('chat', '/chat'),
       route('local', '/local'),
       // Followers wait up to 30 s: on a loaded machine the 1,000 requests must not outwait the flight.
-      cachePolicy('stampede', 'stampede', '  ttl: 60s\n  methods: [POST]\n  key: { body: true, isolation: None }\n  coalescing: { maxWait: 30s }'),
+      cachePolicy(
+        'stampede',
+        'stampede',
+        '  ttl: 60s\n  methods: [POST]\n  key: { body: true, isolation: None }\n  coalescing: { maxWait: 30s }',
+      ),
       cachePolicy('tagged', 'tagged', '  ttl: 60s\n  key: { isolation: None }'),
       cachePolicy('stale', 'stale', '  ttl: 1s\n  key: { isolation: None }\n  staleIfError: 2s'),
       cachePolicy('chat', 'chat', '  ttl: 60s\n  methods: [POST]\n  key: { body: true, isolation: User }'),
@@ -122,7 +126,9 @@ describe('response cache across real gateways', () => {
     for (const x of answers) byStatus.set(x.cache, (byStatus.get(x.cache) ?? 0) + 1);
     expect(byStatus.get('miss')).toBe(1);
     expect((byStatus.get('coalesced') ?? 0) + (byStatus.get('hit-l1') ?? 0)).toBe(999);
-    process.stderr.write(`[cache e2e] 1,000 concurrent identical requests: ${JSON.stringify(Object.fromEntries(byStatus))}, upstream calls 1\n`);
+    process.stderr.write(
+      `[cache e2e] 1,000 concurrent identical requests: ${JSON.stringify(Object.fromEntries(byStatus))}, upstream calls 1\n`,
+    );
     // The other gateway finds it in Redis, the fields in another order notwithstanding.
     const other = await ask(`${b.url}/stampede`, post(JSON.stringify({ top_k: 5, query: 'what is jarvis?' })));
     expect([other.cache, other.body]).toEqual(['hit-l2', answers[0]?.body]);
@@ -246,7 +252,8 @@ describe('response cache across real gateways', () => {
   it('L1 survives a config reload that leaves the policy unchanged', async () => {
     expect((await ask(`${a.url}/local/reload`)).cache).toBe('miss');
     expect((await ask(`${a.url}/local/reload`)).cache).toBe('hit-l1');
-    const version = async (): Promise<number | undefined> => a.metric('jarvis_gateway_config_updates_total', { source: 'file', result: 'applied' });
+    const version = async (): Promise<number | undefined> =>
+      a.metric('jarvis_gateway_config_updates_total', { source: 'file', result: 'applied' });
     const applied = await version();
     writeFileSync(join(configDir, 'config.yaml'), MANIFESTS(upstream.port, [route('extra', '/extra')]));
     await expect.poll(version, { timeout: 10_000 }).toBeGreaterThan(applied ?? 0);

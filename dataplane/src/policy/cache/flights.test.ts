@@ -47,7 +47,10 @@ describe('single-flight', () => {
     flights.lead('k', 5000);
     time.advance(4000);
     let got: unknown = 'pending';
-    void flights.get('k')?.follow()?.then((r) => (got = r));
+    void flights
+      .get('k')
+      ?.follow()
+      ?.then((r) => (got = r));
     time.advance(999);
     await Promise.resolve();
     expect(got).toBe('pending');

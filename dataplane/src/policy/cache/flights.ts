@@ -68,7 +68,6 @@ export class Flight {
     this.#followers = [];
     for (const f of followers) f(result);
   }
-
 }
 
 export class Flights {
