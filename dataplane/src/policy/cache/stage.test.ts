@@ -729,6 +729,30 @@ describe('cache stage with Redis (L2), two gateways', () => {
     expect([covered.status, covered.cache, covered.body]).toEqual([200, 'stale', original.body]);
   });
 
+  it('stale-while-revalidate with a stale copy from L2: one refresh, the others get the copy', async () => {
+    const up = await upstream();
+    const time = new ManualTime(1_000_000);
+    const ir = l2IR({
+      ttlMs: 10_000,
+      l1: { maxEntries: 10, maxBytes: 1 << 20, ttlMs: 10_000 },
+      l2: { enabled: true, ttlMs: 10_000 },
+      staleWhileRevalidateMs: 60_000,
+    });
+    const a = await gateway(ir, up, await replica(time), time);
+    const b = await gateway(ir, up, await replica(time), time);
+    const original = await ask(`${a.url}/swr`);
+    await new Promise((r) => setTimeout(r, 50)); // the L2 store is on its way
+    time.advance(20_000);
+    up.hold = true;
+    const refresher = ask(`${b.url}/swr`); // B has no copy in L1: it finds the stale one in L2 and refreshes
+    await expect.poll(() => up.calls).toBe(2);
+    const meanwhile = await ask(`${b.url}/swr`);
+    expect([meanwhile.cache, meanwhile.body]).toEqual(['stale', original.body]);
+    up.release();
+    expect((await refresher).cache).toBe('miss');
+    expect(up.calls).toBe(2);
+  });
+
   it('acrossReplicas: one gateway fetches, the other waits for its answer in Redis', async () => {
     const up = await upstream();
     up.hold = true;

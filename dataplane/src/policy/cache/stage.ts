@@ -195,6 +195,18 @@ export class CacheStage implements Stage {
     if (response !== undefined) {
       if (now < response.freshUntil) return this.#fromL2(x, miss, response, now);
       miss.offerStale({ response, freshUntil: response.freshUntil });
+      // Kept in L1 as the stale copy it is: while this request refreshes it, identical ones find
+      // it there (stale-while-revalidate) and it can cover an error (stale-if-error).
+      const p = this.#policy;
+      p.store({
+        key: miss.key,
+        response,
+        size: entrySize(response),
+        freshUntil: response.freshUntil,
+        keepUntil: response.freshUntil + p.staleMs,
+        seq: miss.seq,
+        pinnedUntil: 0,
+      });
     }
     const l2 = this.#l2;
     if (!this.#ir.coalescing.acrossReplicas || l2 === undefined) return this.#upstream(x, miss);
