@@ -27,8 +27,11 @@ describe('bench manifests', () => {
         timeoutMs: 20_000,
       });
       expect(stdout).toContain('bench-upstream.localhost');
-      if (caching(variant)) expect(stdout).toContain(`"l2":{"enabled":${String(onRedis(variant))}`);
-      else if (variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
+      if (caching(variant)) {
+        const ir = JSON.parse(stdout) as { gateways: { routes: { cache?: { l2: { enabled: boolean } } }[] }[] };
+        expect(ir.gateways[0]?.routes[0]?.cache?.l2.enabled).toBe(onRedis(variant));
+      }
+      if (!caching(variant) && variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
