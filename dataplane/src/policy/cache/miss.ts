@@ -121,6 +121,8 @@ export class Miss implements ResponseTap, ErrorCover {
       freshUntil: l2 ? storedAt + ir.l2.ttlMs : l1Fresh,
       tags: this.#tags,
     };
+    // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
+    const valid = policy.versions.valid(this.seq, this.key, response.tags);
     const stored = policy.store({
       key: this.key,
       response,
@@ -132,7 +134,7 @@ export class Miss implements ResponseTap, ErrorCover {
     });
     if (stored && this.hot) policy.l1.pin(this.key, clock.now() + this.ctx.pinMs);
     this.ctx.count(stored ? 'stored' : 'not_stored');
-    this.land({ response, stale: false });
+    this.land(valid ? { response, stale: false } : undefined);
     if (l2 && this.l2Seq !== undefined) {
       const token = this.lockToken;
       this.lockToken = undefined;

@@ -147,6 +147,8 @@ export class CacheStage implements Stage {
     // The flight marks the key as being fetched: followers wait for it (coalescing), and
     // stale-while-revalidate serves stale copies while it is in the air.
     if (this.#tracks) miss.flight = p.flights.lead(key, this.#ir.coalescing.maxWaitMs);
+    // From here on the exchange's end finishes the miss (lands a flight left in the air), whatever happens.
+    x.cacheMiss = miss;
     const l2 = this.#l2;
     if (l2 === undefined || !l2.ready) return this.#upstream(x, miss);
     return l2.lookup(p.id, key).then((r) => this.#looked(x, miss, r));
