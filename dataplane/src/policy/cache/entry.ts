@@ -59,6 +59,18 @@ export function storedHeaders(headers: IncomingHttpHeaders, keepLength = false):
   return out;
 }
 
+/**
+ * A copy of `parts` in a buffer of its own. What the network gives (an upstream's chunks, a Redis
+ * reply) is often a view of a much larger read buffer, or of a pooled slab, that a cached entry
+ * must not keep alive: L1's byte bound counts what an entry holds.
+ */
+export function ownedCopy(parts: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
+
 /** Bytes an entry is counted as in L1: its body, its headers and a fixed overhead. */
 export const ENTRY_OVERHEAD_BYTES = 256;
 

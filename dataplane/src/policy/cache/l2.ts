@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Timers } from '../../clock.js';
-import { decodeMeta, encodeMeta, type CachedResponse } from './entry.js';
+import { decodeMeta, encodeMeta, ownedCopy, type CachedResponse } from './entry.js';
 import { ALL, keyTag } from './versions.js';
 
 /** Unanswered calls past which new ones are refused at once (a stalled Redis cannot pile them up). */
@@ -124,7 +124,7 @@ export class RedisLevel {
     if (!Array.isArray(reply)) return undefined;
     const [seq, locked, meta, body] = reply as unknown[];
     if (typeof seq !== 'number' || typeof locked !== 'number') return undefined;
-    const response = Buffer.isBuffer(meta) && Buffer.isBuffer(body) ? decodeMeta(meta, body) : undefined;
+    const response = Buffer.isBuffer(meta) && Buffer.isBuffer(body) ? decodeMeta(meta, ownedCopy([body], body.length)) : undefined;
     return { seq, locked: locked === 1, response };
   }
 

@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import { responseTags, uncacheableReason } from './cacheable.js';
-import { entrySize, storedHeaders, type CachedResponse } from './entry.js';
+import { entrySize, ownedCopy, storedHeaders, type CachedResponse } from './entry.js';
 import type { Flight } from './flights.js';
 import type { RedisLevel } from './l2.js';
 import type { PolicyCache } from './policy.js';
@@ -109,7 +109,7 @@ export class Miss implements ResponseTap, ErrorCover {
   end(): void {
     if (this.#off || this.#headers === undefined) return this.land(undefined);
     const { ir, policy, l2, clock } = this.ctx;
-    const body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#size);
+    const body = ownedCopy(this.#chunks, this.#size);
     this.#chunks = [];
     const storedAt = this.#storedAt;
     const l1Fresh = storedAt + ir.l1.ttlMs;
