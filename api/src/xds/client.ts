@@ -28,6 +28,10 @@ import {
 import { Backoff, timerScheduler, type BackoffOptions, type Cancel, type Scheduler } from './scheduler.js';
 
 export type ValidateResult = { ok: true } | { ok: false; error: string };
+type CheckResult = { ok: true; resources: DecodedResource[] } | { ok: false; error: string };
+
+/** Most responses held while one is being validated. */
+const MAX_BACKLOG = 16;
 
 export interface Subscription {
   readonly typeUrl: string;
@@ -64,8 +68,13 @@ export interface XdsClientOptions {
    * (the server orders its pushes, make-before-break, among the types a stream has subscribed).
    */
   readonly subscriptions: readonly Subscription[];
-  /** Checks a decoded response before it is ACKed (e.g. with validateGatewayResource). */
-  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[]) => ValidateResult;
+  /**
+   * Checks a decoded response before it is ACKed (e.g. with validateGatewayResource); `version`
+   * is the response's version_info, which an ACK will hold. It may take its time (a promise, e.g.
+   * a large config compiled in slices): responses are then handled one at a time, in the order
+   * they arrived.
+   */
+  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[], version: string) => ValidateResult | Promise<ValidateResult>;
   /** Default: decodeResource. */
   readonly decode?: (any: unknown, typeUrl: string) => DecodeResult;
   readonly events?: XdsClientEvents;
@@ -172,7 +181,7 @@ export class XdsClient {
         this.#backoff.reset();
         this.#opts.events?.connected?.();
       }
-      this.#onResponse(stream, msg);
+      this.#enqueue(stream, msg);
     });
     // Errors arrive as a status too; the listener keeps them from being thrown.
     stream.on('error', () => undefined);
@@ -211,6 +220,27 @@ export class XdsClient {
     });
   }
 
+  /** Responses waiting while an earlier one is validated asynchronously (bounded: the server sends one per type until answered). */
+  readonly #backlog: { stream: Stream; msg: unknown }[] = [];
+  #validating = false;
+
+  #enqueue(stream: Stream, msg: unknown): void {
+    if (this.#validating) {
+      if (this.#backlog.length >= MAX_BACKLOG) this.#backlog.shift(); // the newest of a type supersedes anyway
+      this.#backlog.push({ stream, msg });
+      return;
+    }
+    this.#onResponse(stream, msg);
+  }
+
+  #drain(): void {
+    while (!this.#validating) {
+      const next = this.#backlog.shift();
+      if (next === undefined) return;
+      if (this.#stream === next.stream) this.#onResponse(next.stream, next.msg);
+    }
+  }
+
   #onResponse(stream: Stream, msg: unknown): void {
     const res = parseDiscoveryResponse(msg);
     if (typeof res === 'string') {
@@ -223,6 +253,19 @@ export class XdsClient {
       return;
     }
     const checked = this.#check(t, res);
+    if (checked instanceof Promise) {
+      this.#validating = true;
+      void checked.then((c) => {
+        this.#validating = false;
+        if (this.#stream === stream) this.#answer(stream, t, res, c);
+        this.#drain();
+      });
+      return;
+    }
+    this.#answer(stream, t, res, checked);
+  }
+
+  #answer(stream: Stream, t: TypeState, res: DiscoveryResponse, checked: CheckResult): void {
     if (!checked.ok) {
       this.#nack(stream, res, t.version, t.names, checked.error);
       this.#opts.events?.rejected?.(t.typeUrl, res.version_info, checked.error);
@@ -241,7 +284,7 @@ export class XdsClient {
     this.#opts.events?.accepted?.(t.typeUrl, t.accepted);
   }
 
-  #check(t: TypeState, res: DiscoveryResponse): { ok: true; resources: DecodedResource[] } | { ok: false; error: string } {
+  #check(t: TypeState, res: DiscoveryResponse): CheckResult | Promise<CheckResult> {
     const decode = this.#opts.decode ?? decodeResource;
     const resources: DecodedResource[] = [];
     const seen = new Set<string>();
@@ -259,12 +302,17 @@ export class XdsClient {
       if (t.nameSet === undefined || t.nameSet.has(d.resource.name)) resources.push(d.resource);
     }
     if (this.#opts.validate !== undefined) {
-      let v: ValidateResult;
+      let v: ValidateResult | Promise<ValidateResult>;
       try {
-        v = this.#opts.validate(t.typeUrl, resources);
+        v = this.#opts.validate(t.typeUrl, resources, res.version_info);
       } catch (e) {
         v = { ok: false, error: `validation failed: ${errorMessage(e)}` };
       }
+      if (v instanceof Promise)
+        return v.then(
+          (r): CheckResult => (r.ok ? { ok: true, resources } : r),
+          (e: unknown): CheckResult => ({ ok: false, error: `validation failed: ${errorMessage(e)}` }),
+        );
       if (!v.ok) return v;
     }
     return { ok: true, resources };

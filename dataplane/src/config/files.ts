@@ -69,7 +69,7 @@ export class FileSource {
     this.#report(result.warnings, result.retained);
     if (!result.ok) throw new ConfigError(result.error);
     const config = result.config!;
-    const applied = this.apply(config);
+    const applied = await this.apply(config);
     if (!applied.ok) throw new ConfigError(applied.error);
     this.#serving = config.version;
     this.events.applied(config);
@@ -121,7 +121,7 @@ export class FileSource {
       return;
     }
     if (!result.config) return; // what is serving already
-    if (this.apply(result.config).ok) {
+    if ((await this.apply(result.config)).ok) {
       this.#serving = result.config.version;
       this.events.applied(result.config);
     }

@@ -10,4 +10,6 @@ export interface GatewayConfig {
 }
 
 /** A config source hands over new configs; the gateway decides (compiles) and answers. */
-export type ApplyConfig = (config: GatewayConfig) => { ok: true } | { ok: false; error: string };
+export type ApplyResult = { ok: true } | { ok: false; error: string };
+/** May take its time (a large config is compiled in slices, between which traffic is served). */
+export type ApplyConfig = (config: GatewayConfig) => ApplyResult | Promise<ApplyResult>;

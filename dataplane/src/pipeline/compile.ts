@@ -1,8 +1,8 @@
 /**
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
- * the request path. Compiling has no side effect on the running config: pools for new endpoints,
- * the new hot-key guards and response caches are made beside the running ones and put in force by `commit()` once
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints
+ * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
  * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
  */
 import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
@@ -16,7 +16,7 @@ import type { CallOptions } from '../proxy/call.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Upstreams } from '../proxy/upstreams.js';
-import { compileMatcher, type Matcher } from '../route/matcher.js';
+import { matcherSteps, type Matcher } from '../route/matcher.js';
 import type { StageContext } from './context.js';
 import type { Stage } from './stage.js';
 import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
@@ -86,11 +86,49 @@ function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
 
 /** Compiles `config`; throws when it cannot (nothing is changed then). */
 export function compileGateway(config: GatewayConfig, deps: CompileDeps): PendingGateway {
+  const steps = compileSteps(config, deps);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** How a sliced compile shares the event loop: it pauses whenever a slice has run `sliceMs`. */
+export interface Slicing {
+  readonly stopwatch: Clock;
+  readonly sliceMs: number;
+  /** Resolves on a later turn of the event loop (setImmediate), after pending I/O. */
+  readonly pause: () => Promise<void>;
+}
+
+/**
+ * compileGateway in slices: the same work, with a pause whenever it has held the event loop for
+ * `sliceMs`, so that a large config (thousands of routes) never stalls the traffic it replaces.
+ * Rejects (nothing is changed then) where compileGateway throws.
+ */
+export async function compileGatewaySliced(config: GatewayConfig, deps: CompileDeps, slicing: Slicing): Promise<PendingGateway> {
+  const steps = compileSteps(config, deps);
+  let sliceStart = slicing.stopwatch.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (slicing.stopwatch.now() - sliceStart >= slicing.sliceMs) {
+      await slicing.pause();
+      sliceStart = slicing.stopwatch.now();
+    }
+  }
+}
+
+/** Routes compiled between two pauses of a sliced compile. */
+const ROUTES_PER_STEP = 32;
+
+function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void, PendingGateway> {
   const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
   const caches = deps.caches.prepare();
+  let finished = false;
   try {
-    const matcher = compileMatcher(config.gateway);
+    const matcher = yield* matcherSteps(config.gateway);
     const ctx: StageContext = {
       clock: deps.clock,
       stopwatch: deps.stopwatch,
@@ -122,10 +160,17 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
           random: deps.random,
         }),
       );
-      routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
+      routes.set(route.id, {
+        id: route.id,
+        route,
+        chain,
+        serviceIds: [...new Set(route.backends.map((b) => b.backend))],
+      });
+      if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
     const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
     let settled = false;
+    finished = true;
     return {
       compiled,
       commit: () => {
@@ -142,9 +187,11 @@ export function compileGateway(config: GatewayConfig, deps: CompileDeps): Pendin
         caches.abort();
       },
     };
-  } catch (err) {
-    prepared.abort();
-    caches.abort();
-    throw err;
+  } finally {
+    // A throw, or a sliced compile given up half-way: drop what was made for this config.
+    if (!finished) {
+      prepared.abort();
+      caches.abort();
+    }
   }
 }

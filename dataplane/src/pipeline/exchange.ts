@@ -120,6 +120,11 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   taps: ResponseTap[] | undefined = undefined;
   /** Answers instead of an upstream failure, when it can (stale-if-error). */
   cover: ErrorCover | undefined = undefined;
+  /**
+   * Set when the cover answered: the upstream's own outcome (its error status, or 0 and the
+   * error kind when none came) — `status` and `error` are then the client's answer's.
+   */
+  covered: { readonly status: number; readonly error: ErrorKind | undefined } | undefined = undefined;
   /** The cache's miss on its way upstream (the cache stage finishes it in its leave). */
   cacheMiss: CacheMiss | undefined = undefined;
 

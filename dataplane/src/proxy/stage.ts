@@ -204,7 +204,10 @@ export class ProxyStage implements Stage, CallOwner {
     x.upstreamHead = call.headAt;
     x.upstreamEnd = call.endedAt;
     if (error === undefined) x.status = call.status;
-    else if (!(coverable(error, call) && x.cover?.answer(x))) answerCallError(x, call, error, this.deps.call);
+    else if (coverable(error, call) && x.cover?.answer(x)) {
+      // The client got the cover's answer; what the upstream did is kept for metrics and breakers.
+      x.covered = error.kind === 'discarded' ? { status: call.status, error: undefined } : { status: 0, error: error.kind };
+    } else answerCallError(x, call, error, this.deps.call);
     endExchange(x);
   }
 }

@@ -87,13 +87,31 @@ function hostTier(hostname: string): 'exact' | 'wildcard' {
 }
 
 export function compileMatcher(gateway: GatewayIR): Matcher {
+  const steps = matcherSteps(gateway);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Matches compiled between two pauses of a sliced compile. */
+const MATCHES_PER_STEP = 256;
+
+/**
+ * compileMatcher as steps: the generator yields after every few hundred matches, so that a caller
+ * compiling a large config can let traffic through between them (pipeline/compile.ts).
+ */
+export function* matcherSteps(gateway: GatewayIR): Generator<void, Matcher> {
   const routes = new Map(gateway.routes.map((r) => [r.id, r]));
-  const ordered: Entry[] = gateway.matchOrder.map((ref, i) => {
+  const ordered: Entry[] = [];
+  for (let i = 0; i < gateway.matchOrder.length; i++) {
+    const ref = gateway.matchOrder[i]!;
     const route = routes.get(ref.route);
     const m = route?.matches[ref.match];
     if (!route || !m) throw new Error(`matchOrder[${i}] names ${ref.route} match ${ref.match}, which does not exist`);
-    return { route, test: compileMatch(m, `route ${route.id} matches[${ref.match}]`) };
-  });
+    ordered.push({ route, test: compileMatch(m, `route ${route.id} matches[${ref.match}]`) });
+    if (i % MATCHES_PER_STEP === MATCHES_PER_STEP - 1) yield;
+  }
 
   // Host tiers: entries are kept in matchOrder within each tier.
   const any = ordered.filter((e) => e.route.hostnames.length === 0);

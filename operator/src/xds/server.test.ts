@@ -213,6 +213,29 @@ describe('ADS server (SotW)', () => {
     expect(rec.events[0]).toMatchObject({ kind: 'connected', info: { nodeId: 'gw-1', group: GROUP } });
   });
 
+  it('asynchronous validation: the ACK waits for it, later responses wait their turn, and the server sees the order', async () => {
+    const cache = new SnapshotCache();
+    cache.setSnapshot(GROUP, snap({ g: 'g1', b: 'b1' }, [gw(GROUP, ['jarvis/llm'])], [be('jarvis/llm')]));
+    const rec = recorder();
+    const s = await server(cache, { observer: rec.observer });
+    const validating: { typeUrl: string; release: () => void }[] = [];
+    const { q, log } = gateway(s.port, {
+      validate: (typeUrl) => new Promise((resolve) => validating.push({ typeUrl, release: () => resolve({ ok: true }) })),
+    });
+    await expect.poll(() => validating.length).toBe(1);
+    expect(validating[0]?.typeUrl).toBe(B);
+    // Nothing is ACKed while the backends are being validated.
+    expect(log.filter((e) => e.kind === 'accepted')).toEqual([]);
+    expect(rec.events.some((e) => e.kind === 'acked')).toBe(false);
+    validating[0]?.release();
+    expect((await nextAccepted(q)).typeUrl).toBe(B);
+    await expect.poll(() => validating.length).toBe(2);
+    expect(validating[1]?.typeUrl).toBe(G);
+    validating[1]?.release();
+    expect((await nextAccepted(q)).typeUrl).toBe(G);
+    await waitFor(rec.q, (e) => e.kind === 'acked' && e.typeUrl === G);
+  });
+
   it('NACK of gateways: recorded, the version is not resent, the next snapshot is sent', async () => {
     const cache = new SnapshotCache();
     cache.setSnapshot(GROUP, snap({ g: 'g1', b: 'b1' }, [gw(GROUP)], [be('a')]));

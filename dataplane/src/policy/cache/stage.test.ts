@@ -164,6 +164,8 @@ interface Gateway {
   time: ManualTime;
   registry: CacheRegistry;
   outcomes: CacheOutcome[];
+  /** The upstream outcomes stale answers covered (x.covered of each exchange that had one). */
+  covered: unknown[];
   /** Replaces the gateway's config: a new stage for `ir` (the registry adopts unchanged state). */
   reload(ir: CacheIR): void;
 }
@@ -204,14 +206,17 @@ async function gateway(
     ];
   };
   reload(ir);
+  const covered: unknown[] = [];
   const hooks: ExchangeHooks = {
-    ended: () => {},
+    ended: (x) => {
+      if (x.covered) covered.push({ status: x.status, upstream: x.covered });
+    },
     failed: (x, err) => {
       if (!x.res.headersSent) sendProblem(x.res, 500, 'internal', 'Internal error', String(err));
     },
   };
   const port = await listen((req, res) => run(new Exchange(req, res, chain, time.now(), hooks)));
-  return { url: `http://127.0.0.1:${port}`, time, registry: reg, outcomes, reload };
+  return { url: `http://127.0.0.1:${port}`, time, registry: reg, outcomes, covered, reload };
 }
 
 /** The key a request gets (what the stage computes), to look at its flight. */
@@ -501,6 +506,13 @@ describe('cache stage: stale copies', () => {
     expect([after.status, after.cache]).toEqual([503, 'miss']);
     expect(up.calls).toBe(4);
     expect(gw.outcomes.filter((o) => o === 'stale_if_error')).toHaveLength(2);
+    // The client got 200; the exchange still says what the upstream did (metrics, breakers).
+    await expect
+      .poll(() => gw.covered)
+      .toEqual([
+        { status: 200, upstream: { status: 503, error: undefined } },
+        { status: 200, upstream: { status: 503, error: undefined } },
+      ]);
   });
 
   it('stale-if-error: covers an upstream that cannot be reached', async () => {
@@ -518,6 +530,7 @@ describe('cache stage: stale copies', () => {
     time.advance(10_000);
     const covered = await ask(`${gw2.url}/a`);
     expect([covered.status, covered.cache, covered.body]).toEqual([200, 'stale', original.body]);
+    await expect.poll(() => gw2.covered).toEqual([{ status: 200, upstream: { status: 0, error: 'connect' } }]);
     time.advance(30_000);
     expect((await ask(`${gw2.url}/a`)).status).toBe(502);
   });

@@ -1,0 +1,118 @@
+/**
+ * Compiling a config: in slices (traffic served between them), and without side effects on the
+ * running config until commit — a config that fails leaves every pool as it was.
+ */
+import type { BackendIR, GatewayIR, RouteIR } from '@jarvis/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualTime } from '../clock.js';
+import type { GatewayConfig } from '../config/types.js';
+import { BodyBudget } from '../inspect/budget.js';
+import { CacheRegistry } from '../policy/cache/index.js';
+import { HotspotRegistry } from '../policy/hotspot/index.js';
+import { createMemoryStore } from '../policy/ratelimit/index.js';
+import { headerPolicy } from '../proxy/headers.js';
+import { Upstreams } from '../proxy/upstreams.js';
+import { compileGateway, compileGatewaySliced, type CompileDeps } from './compile.js';
+
+const upstreams: Upstreams[] = [];
+afterEach(async () => {
+  for (const u of upstreams.splice(0)) await u.close();
+});
+
+function route(i: number): RouteIR {
+  return {
+    id: `ns/r${String(i).padStart(4, '0')}/rule-0`,
+    route: { namespace: 'ns', name: `r${i}` },
+    ruleIndex: 0,
+    listeners: ['http'],
+    hostnames: [],
+    matches: [{ path: { type: 'Exact', value: `/r/${i}` }, headers: [], queryParams: [] }],
+    backends: [{ backend: `ns/svc${i % 3}:80`, weight: 1 }],
+    unresolvedWeight: 0,
+  };
+}
+
+function backend(i: number, port: number): BackendIR {
+  return {
+    id: `ns/svc${i}:80`,
+    service: { namespace: 'ns', name: `svc${i}`, port: 80 },
+    endpoints: [{ address: '127.0.0.1', port, ready: true, serving: true, terminating: false }],
+    policies: [],
+  };
+}
+
+function config(routes: number, basePort: number): GatewayConfig {
+  const rs = Array.from({ length: routes }, (_, i) => route(i));
+  const gateway: GatewayIR = {
+    id: 'ns/gw',
+    listeners: [{ name: 'http', port: 8080, protocol: 'HTTP', hostnames: [] }],
+    routes: rs,
+    matchOrder: rs.map((r) => ({ route: r.id, match: 0 })),
+    policies: [],
+  };
+  return { gateway, backends: [0, 1, 2].map((i) => backend(i, basePort + i)), source: 'file', version: `v${basePort}` };
+}
+
+function deps(time: ManualTime): CompileDeps {
+  const u = new Upstreams({ connectionsPerEndpoint: 1, connectTimeoutMs: 100, keepAliveTimeoutMs: 100 });
+  upstreams.push(u);
+  return {
+    clock: time,
+    stopwatch: time,
+    timers: time,
+    random: () => 0,
+    upstreams: u,
+    stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }) },
+    hotspots: new HotspotRegistry(),
+    caches: new CacheRegistry({ clock: time, timers: time }),
+    call: { maxBodyBytes: 1024, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
+    body: { bufferBytes: 1024, inspectBytes: 1024, timeoutMs: 1000, budget: new BodyBudget(1 << 20), timers: time },
+    headerPolicy: headerPolicy([]),
+    onDecision: () => {},
+  };
+}
+
+describe('compileGatewaySliced', () => {
+  it('pauses whenever a slice has run its time, and compiles what compileGateway compiles', async () => {
+    const time = new ManualTime(0);
+    const d = deps(time);
+    // Every reading of the stopwatch costs a millisecond: with 4 ms slices, many pauses.
+    let readings = 0;
+    const stopwatch = { now: () => ++readings };
+    let pauses = 0;
+    const pending = await compileGatewaySliced(config(2000, 40000), d, {
+      stopwatch,
+      sliceMs: 4,
+      pause: async () => {
+        pauses++;
+        time.advance(1);
+      },
+    });
+    const sync = compileGateway(config(2000, 40000), deps(new ManualTime(0)));
+    expect(pauses).toBeGreaterThan(5);
+    expect([...pending.compiled.routes.keys()]).toEqual([...sync.compiled.routes.keys()]);
+    expect(pending.compiled.matcher.match({ method: 'GET', path: '/r/1234', query: '', host: 'x', header: () => undefined })?.id).toBe(
+      'ns/r1234/rule-0',
+    );
+    pending.commit();
+    sync.abort();
+    expect(d.upstreams.origins()).toEqual(['http://127.0.0.1:40000', 'http://127.0.0.1:40001', 'http://127.0.0.1:40002']);
+  });
+
+  it('nothing of a config that fails to compile reaches the running one', async () => {
+    const time = new ManualTime(0);
+    const d = deps(time);
+    compileGateway(config(3, 41000), d).commit();
+    const bad = config(3, 42000);
+    const broken: GatewayConfig = {
+      ...bad,
+      gateway: { ...bad.gateway, matchOrder: [...bad.gateway.matchOrder, { route: 'ns/missing/rule-0', match: 0 }] },
+    };
+    await expect(compileGatewaySliced(broken, d, { stopwatch: time, sliceMs: 1, pause: async () => undefined })).rejects.toThrow(
+      /does not exist/,
+    );
+    expect(() => compileGateway(broken, d)).toThrow(/does not exist/);
+    // The running config's pools are the only ones; none was made for, or closed by, the broken one.
+    expect(d.upstreams.origins()).toEqual(['http://127.0.0.1:41000', 'http://127.0.0.1:41001', 'http://127.0.0.1:41002']);
+  });
+});
