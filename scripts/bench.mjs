@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// `npm run bench` (about eight minutes) and `npm run bench -- --quick` (under a minute): builds,
-// then measures the direct client → mock baseline, the bare pass-through proxy and the gateway in
-// its configurations (routing, limits in memory, on Redis, and in the full run on Redis unbatched)
+// `npm run bench` (about twelve minutes) and `npm run bench -- --quick` (about a minute and a half):
+// builds, then measures the direct client → mock baseline, the bare pass-through proxy and the
+// gateway in its configurations (routing, limits in memory, on Redis, and in the full run on Redis
+// unbatched; a response cache answering every request, and missing on every request — in the full
+// run also with its Redis level)
 // behind the same mock upstream (bench/src/suite.ts). The last line printed is one
 // JSON object. Other flags: --rounds N, --rate R (fixed-rate latency, default 1000), --connections C,
 // --duration S.

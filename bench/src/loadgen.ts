@@ -16,6 +16,7 @@
  *   node bench/dist/loadgen.js --url http://127.0.0.1:8080/ --mode open --rate 1000 --duration 10
  *   node bench/dist/loadgen.js --url http://127.0.0.1:8080/ --mode closed --connections 32 --duration 10
  */
+import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 import { type Dispatcher, Pool } from 'undici';
@@ -33,6 +34,11 @@ export interface TargetOptions {
   connections: number;
   /** Per-request headers and body timeout (ms). */
   timeoutMs?: number;
+  /**
+   * Adds this query parameter with a value of its own to every request (`<run>-<counter>`, the run
+   * part random per process), so that no two requests are the same — a cache misses on each.
+   */
+  uniqueQuery?: string;
 }
 
 export interface OpenLoopOptions extends TargetOptions {
@@ -133,6 +139,17 @@ function sender(opts: TargetOptions): Sender {
   if (opts.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
   const request: Dispatcher.DispatchOptions = { path: `${url.pathname}${url.search}`, method, headers, body: opts.body ?? null };
+  const unique = opts.uniqueQuery;
+  if (unique !== undefined) {
+    const prefix = `${request.path}${url.search === '' ? '?' : '&'}${encodeURIComponent(unique)}=${randomBytes(6).toString('hex')}-`;
+    let n = 0;
+    return {
+      pool,
+      send(done) {
+        pool.dispatch({ ...request, path: `${prefix}${n++}` }, new Exchange(done));
+      },
+    };
+  }
   return {
     pool,
     send(done) {
@@ -337,6 +354,7 @@ export function parseLoadArgs(
     'timeout-ms',
     'spin-ms',
     'drain-ms',
+    'unique-query',
   ]);
   for (const k of values.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
   const num = (name: string, fallback: number): number => {
@@ -355,6 +373,7 @@ export function parseLoadArgs(
     method: values.get('method') ?? 'GET',
     headers,
     ...(values.has('body') ? { body: values.get('body') } : {}),
+    ...(values.has('unique-query') ? { uniqueQuery: values.get('unique-query') } : {}),
     timeoutMs: num('timeout-ms', 10_000),
     durationS: num('duration', 10),
   };
@@ -384,7 +403,8 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stderr.write(
       `loadgen: ${err instanceof Error ? err.message : String(err)}\n` +
         'usage: loadgen --url URL [--mode open --rate R | --mode closed --connections C] [--duration S] [--warmup S]\n' +
-        '               [--method M] [--header "name: value"]... [--body TEXT] [--timeout-ms MS] [--spin-ms MS]\n',
+        '               [--method M] [--header "name: value"]... [--body TEXT] [--timeout-ms MS] [--spin-ms MS]\n' +
+        '               [--unique-query NAME]\n',
     );
     process.exit(2);
   }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every target behind the same trivial mock upstream, measured in one run —
  * direct client → mock, the bare pass-through proxy, and the gateway routing only, with four limit
- * levels in memory, and with them on Redis. Each round has two phases, saturation (closed loop)
+ * levels in memory, and with them on Redis, and with a response cache: every request a hit, every
+ * request a miss (in L1 only, and — full run — with the Redis level). Each round has two phases, saturation (closed loop)
  * and then latency at a fixed rate (open loop); in each, every target is measured in turn, the bare
  * proxy again before and after each gateway variant. A variant's ratio and added latency are
  * medians over the rounds of its comparison with those adjacent bare-proxy slices of the same
@@ -18,10 +19,20 @@ import { freePort } from '@jarvis/e2e/dist/envtest/ports.js';
 import { DEFAULT_REDIS_URL, ensureRedis, type RedisServer } from '@jarvis/e2e/dist/redis/index.js';
 import { repoRoot } from '@jarvis/e2e/dist/paths.js';
 import { run } from '@jarvis/e2e/dist/util/exec.js';
+import { scrapeMetric } from '@jarvis/e2e/dist/util/metrics.js';
 import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
-import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchGatewayArgs, benchManifests, onRedis } from './harness/manifests.js';
+import {
+  BENCH_HEADERS,
+  BENCH_VARIANTS,
+  type BenchVariant,
+  benchGatewayArgs,
+  benchLoadArgs,
+  benchManifests,
+  caching,
+  onRedis,
+} from './harness/manifests.js';
 import { startJsonService, type Service } from './harness/process.js';
 import {
   gatewayRedisChecks,
@@ -68,8 +79,8 @@ export const FULL: BenchSettings = {
 };
 export const QUICK: BenchSettings = {
   rounds: 1,
-  // The unbatched Redis variant only in the full run: --quick stays under a minute.
-  variants: BENCH_VARIANTS.filter((v) => v !== 'limits_redis_unbatched'),
+  // The unbatched Redis variant and the cache's Redis miss variant only in the full run.
+  variants: BENCH_VARIANTS.filter((v) => v !== 'limits_redis_unbatched' && v !== 'cache_miss_redis'),
   connections: 32,
   saturationWarmupS: 0.5,
   saturationS: 1.5,
@@ -107,10 +118,12 @@ interface Target {
   cpuPerRequest: (number | undefined)[];
   /** CPU the process spends with no load (timers, metrics), µs per second: subtracted from a slice's. */
   idleCpuPerSecond?: number;
+  /** Extra load-generator flags for this target (the cache-miss variants: a unique query per request). */
+  loadArgs: readonly string[];
 }
 
-function newTarget(key: TargetKey, url: string): Target {
-  return { key, url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0, cpuPerRequest: [] };
+function newTarget(key: TargetKey, url: string, loadArgs: readonly string[] = []): Target {
+  return { key, url, saturation: [], fixed: [], baseline: { saturation: [], fixed: [] }, requests: 0, cpuPerRequest: [], loadArgs };
 }
 
 export interface VariantFigures {
@@ -139,6 +152,14 @@ export interface BenchSummary {
   limits_redis: VariantFigures | null;
   /** The same four Redis levels with `--redis-max-batch 1`: one EVALSHA per request (full run only). */
   limits_redis_unbatched: VariantFigures | null;
+  /** A CachePolicy on the route, every request the same: answered from L1, no upstream call. */
+  cache_hit: VariantFigures | null;
+  /** The same policy, every request distinct: a miss each time (lookup, upstream call, store in L1). */
+  cache_miss: VariantFigures | null;
+  /** The miss variant with the Redis level: an L2 lookup and an L2 store per request too (full run only). */
+  cache_miss_redis: VariantFigures | null;
+  /** Per cache variant: its requests by cache outcome (from the gateway's jarvis_gateway_cache_requests_total). */
+  cache_outcomes: Partial<Record<'cache_hit' | 'cache_miss' | 'cache_miss_redis', Record<string, number>>>;
   /** Round trips (EVALSHA) per request over the whole Redis run, warm-up included. */
   redis_calls_per_request: number | null;
   /** The same for the unbatched variant: 1.0 when every request has a round trip of its own. */
@@ -205,12 +226,12 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
     phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
   const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
   const wall0 = process.hrtime.bigint();
-  const r = await loadgen(
-    target.url,
-    phase === 'saturation'
+  const r = await loadgen(target.url, [
+    ...(phase === 'saturation'
       ? closedLoop(s, s.saturationWarmupS, s.saturationS)
-      : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)],
-  );
+      : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)]),
+    ...target.loadArgs,
+  ]);
   const t1 = await target.redisTrips?.();
   if (buckets0 && target.adminUrl && target.roundTripMedians) {
     const buckets1 = await redisRoundTripBuckets(target.adminUrl);
@@ -408,7 +429,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     limits_memory: 'not run',
     limits_redis: 'not run',
     limits_redis_unbatched: 'not run (full run only)',
+    cache_hit: 'not run',
+    cache_miss: 'not run',
+    cache_miss_redis: 'not run (full run only)',
   } satisfies Record<BenchVariant, string>;
+  const cacheGateways: { variant: 'cache_hit' | 'cache_miss' | 'cache_miss_redis'; adminUrl: string }[] = [];
   try {
     const mocks = await startJsonService<{ mocks: { port: number; url: string }[] }>(
       MOCKS,
@@ -446,7 +471,15 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
-          const target = newTarget(variant, gateway.url);
+          if (caching(variant)) {
+            // The cache is on: the same request again is a hit.
+            const again = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
+            await again.text();
+            const said = again.headers.get('x-jarvis-cache');
+            if (said !== 'hit-l1') throw new Error(`GET / twice through the cache: the second said x-jarvis-cache ${said ?? 'nothing'}`);
+            cacheGateways.push({ variant, adminUrl: gateway.adminUrl });
+          }
+          const target = newTarget(variant, gateway.url, benchLoadArgs(variant));
           if (gateway.pid !== undefined) target.pid = gateway.pid;
           targets.push(target);
           if (variant === 'limits_redis') {
@@ -479,7 +512,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     // gateway process is fresh, while the mock has had the direct client's load just before.
     log('warm-up: 1 s of load on every target');
     for (const target of targets) {
-      const warm = await loadgen(target.url, closedLoop(s, 0, 1));
+      const warm = await loadgen(target.url, [...closedLoop(s, 0, 1), ...target.loadArgs]);
       target.requests += warm.total_requests;
     }
     // What each process costs with no load at all (its timers, its own metrics): measured over one
@@ -554,6 +587,18 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       );
     }
 
+    // What the cache variants really did: hits for the hit variant, misses for the miss variants.
+    const cacheOutcomes: BenchSummary['cache_outcomes'] = {};
+    for (const { variant, adminUrl } of cacheGateways) {
+      const outcomes: Record<string, number> = {};
+      for (const result of ['hit_l1', 'hit_l2', 'coalesced', 'stale', 'miss', 'bypass', 'stored', 'not_stored']) {
+        const n = await scrapeMetric(`${adminUrl}/metrics`, 'jarvis_gateway_cache_requests_total', { policy: 'bench/bench-cache', result });
+        if (n !== undefined && n > 0) outcomes[result] = n;
+      }
+      cacheOutcomes[variant] = outcomes;
+      log(`${variant}: requests by cache outcome ${JSON.stringify(outcomes)}`);
+    }
+
     const byKey = new Map(targets.map((t) => [t.key, t]));
     const bareTarget = byKey.get('bare_proxy');
     const direct = byKey.get('direct');
@@ -572,6 +617,10 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       limits_memory: variantFig('limits_memory'),
       limits_redis: variantFig('limits_redis'),
       limits_redis_unbatched: variantFig('limits_redis_unbatched'),
+      cache_hit: variantFig('cache_hit'),
+      cache_miss: variantFig('cache_miss'),
+      cache_miss_redis: variantFig('cache_miss_redis'),
+      cache_outcomes: cacheOutcomes,
       redis_calls_per_request: redisCalls,
       redis_calls_per_request_unbatched: redisUnbatched,
       redis_calls_source: redisSource,

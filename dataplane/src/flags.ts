@@ -16,7 +16,7 @@ export interface GatewayFlags {
   readonly stateDir: string | undefined;
   readonly redis: string | undefined;
   readonly redisMaxBatch: number;
-  /** The longest a rate-limit check waits for Redis; a policy's failureMode.timeout may be shorter. */
+  /** The longest a rate-limit check (a policy's failureMode.timeout may be shorter) or a cache call waits for Redis. */
   readonly redisTimeoutMs: number;
   readonly identity: string | undefined;
   readonly xdsTls: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
@@ -47,12 +47,14 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
   --listen HOST:PORT         traffic listener (default 0.0.0.0:8080)
   --admin-listen HOST:PORT   /healthz, /readyz, /metrics, /admin/* (default 127.0.0.1:9901)
   --state-dir DIR            keep the last good config here; start from it when the operator is unreachable
-  --redis URL                Redis for shared limits (default: $REDIS_URL; none: failure modes apply)
+  --redis URL                Redis for shared limits and the cache's second level (default:
+                             $REDIS_URL; none: failure modes apply, caches are in-process only)
   --redis-max-batch N        rate-limit checks started in one event-loop turn share one round trip
                              (one EVALSHA), up to N of them (default 256; 1: one EVALSHA per check)
   --redis-timeout DURATION   the longest a rate-limit check waits for Redis before its policy's
-                             failure mode applies; a policy's own timeout may be shorter
-                             (default 200ms, at most 10s)
+                             failure mode applies (a policy's own timeout may be shorter), and a
+                             cache call before the cache goes on without Redis (default 200ms,
+                             at most 10s)
   --identity FILE            JWT / API key / trusted-proxy settings (YAML)
   --node-id NAME             xDS node id (default: $POD_NAME or hostname-pid)
   --xds-tls-ca FILE          talk TLS to the operator, trusting this CA; --xds-tls-cert/--xds-tls-key for mTLS

@@ -20,7 +20,7 @@ import { backendEvents } from './observe/backend-events.js';
 import { redactSecrets } from './observe/redact.js';
 import { describeLevel } from './observe/limits.js';
 import { LimitsReport } from './observe/limits-report.js';
-import { createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
+import { cacheOutcomeCounter, createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
 import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { registerQueueMetrics } from './observe/queue-metrics.js';
 import { QueueRuntime } from './policy/queue/index.js';
@@ -29,12 +29,15 @@ import { JobsEndpointStage } from './policy/queue/jobs/endpoint.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { BackendGuardRegistry, createProber } from './policy/breaker/index.js';
+import { CacheRegistry, RedisLevel, subscribeInvalidations, type Subscription } from './policy/cache/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
 import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
+/** Redis key prefix (and channel prefix) of the response cache. */
+const CACHE_PREFIX = 'jarvis:cache:';
 /** How long a starting gateway's readiness waits for its first Redis connection. */
 const REDIS_STARTUP_GRACE_MS = 5000;
 
@@ -67,12 +70,14 @@ async function main(flags: GatewayFlags): Promise<number> {
     });
   }
   const hotspots = new HotspotRegistry();
-  // Scraped only after `guards` below exists.
-  const metrics = createGatewayMetrics(
-    () => hotspots.topK(),
-    redisStoreTotals,
-    () => guards.view(),
-  );
+  const cacheLevel = redis ? new RedisLevel({ redis, prefix: CACHE_PREFIX, timeoutMs: flags.redisTimeoutMs, timers }) : undefined;
+  // Scraped only after `guards` and `caches` below exist.
+  const metrics = createGatewayMetrics({
+    hotKeys: () => hotspots.topK(),
+    redisTotals: redisStoreTotals,
+    backends: () => guards.view(),
+    caches: () => ({ policies: caches.stats(), l2: cacheLevel?.stats, remote: caches.remote }),
+  });
   // Breakers, retry budgets, endpoint health and ejections: kept across config reloads.
   const prober = createProber({ timers });
   const guards = new BackendGuardRegistry({
@@ -82,6 +87,24 @@ async function main(flags: GatewayFlags): Promise<number> {
     prober,
     events: backendEvents(metrics, log),
   });
+  const caches = new CacheRegistry({
+    clock,
+    timers,
+    prefix: CACHE_PREFIX,
+    outcomes: cacheOutcomeCounter(metrics),
+    ...(cacheLevel ? { l2: cacheLevel } : {}),
+  });
+  let invalidations: Subscription | undefined;
+  if (redis) {
+    invalidations = subscribeInvalidations(redis, caches.channel, caches.instance, {
+      onMessage: (m) => caches.applyRemote(m),
+      onResubscribed: () => {
+        log.warn('cache invalidation channel was interrupted: every L1 entry dropped');
+        caches.dropAllL1();
+      },
+      onError: (err) => log.debug('redis subscriber error', { error: err.message }),
+    });
+  }
   const stores: LimitStores = {
     memory: createMemoryStore({ clock, maxKeys: flags.maxLimiterKeys }),
     ...(redis
@@ -174,6 +197,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           backendGuards: guards,
           queues,
           enforced: features,
+          caches,
           call: callOptions,
           body,
           headerPolicy: headers,
@@ -355,6 +379,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     },
     hotkeys: () => hotspots.topK(),
     backends: () => ({ backends: guards.view() }),
+    caches,
     config: () =>
       current
         ? {
@@ -403,6 +428,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           guards.close();
           await prober.close();
           await upstreams.close();
+          invalidations?.close();
           redis?.disconnect();
           resolve(0);
         })();

@@ -74,26 +74,52 @@ export async function startGateway(options: {
   };
 }
 
-/** A trivial upstream on loopback that answers 200 with what it saw. */
-export async function startUpstream(): Promise<{ port: number; requests: () => number; close(): Promise<void> }> {
+/** How the test upstream answers, changed at runtime (`behave`). */
+export interface UpstreamBehaviour {
+  /** Status of every answer (default 200). */
+  status: number;
+  /** Delay before answering, ms (default 0). */
+  latencyMs: number;
+  /** Extra response headers. */
+  headers: Record<string, string>;
+}
+
+export interface TestUpstream {
+  readonly port: number;
+  /** Requests received so far (the mock counts every one). */
+  requests(): number;
+  /** Changes how it answers from now on. */
+  behave(patch: Partial<UpstreamBehaviour>): void;
+  close(): Promise<void>;
+}
+
+/** A trivial upstream on loopback that answers with what it saw (200 unless told otherwise). */
+export async function startUpstream(): Promise<TestUpstream> {
   let count = 0;
+  let behaviour: UpstreamBehaviour = { status: 200, latencyMs: 0, headers: {} };
   const server = http.createServer((req, res) => {
-    count++;
+    const n = ++count;
+    const b = behaviour;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          path: req.url,
-          method: req.method,
-          tenant: req.headers['x-tenant-id'] ?? null,
-          user: req.headers['x-user-id'] ?? null,
-          // What arrived, so tests can check what the gateway forwarded (bodies here are small).
-          body: Buffer.concat(chunks).toString('utf8'),
-          contentLength: req.headers['content-length'] ?? null,
-        }),
-      );
+      const answer = (): void => {
+        res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers });
+        res.end(
+          JSON.stringify({
+            n,
+            path: req.url,
+            method: req.method,
+            tenant: req.headers['x-tenant-id'] ?? null,
+            user: req.headers['x-user-id'] ?? null,
+            // What arrived, so tests can check what the gateway forwarded (bodies here are small).
+            body: Buffer.concat(chunks).toString('utf8'),
+            contentLength: req.headers['content-length'] ?? null,
+          }),
+        );
+      };
+      if (b.latencyMs > 0) setTimeout(answer, b.latencyMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -101,6 +127,7 @@ export async function startUpstream(): Promise<{ port: number; requests: () => n
   return {
     port: typeof address === 'object' && address ? address.port : 0,
     requests: () => count,
+    behave: (patch) => void (behaviour = { ...behaviour, ...patch }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -15,7 +15,8 @@ export const CacheIR = Type.Object({
     /** Lower case, sorted. */
     headers: Type.Array(Name),
     body: Type.Boolean(),
-    perTenant: Type.Boolean(),
+    /** Whose answers a request may get: the same user's, the same tenant's, or anyone's. */
+    isolation: literals(['User', 'Tenant', 'None'] as const),
   }),
   maxBodyBytes: Positive,
   respectCacheControl: Type.Boolean(),
@@ -25,7 +26,8 @@ export const CacheIR = Type.Object({
   l2: Type.Object({ enabled: Type.Boolean(), ttlMs: Millis }),
   staleWhileRevalidateMs: Type.Optional(Millis),
   staleIfErrorMs: Type.Optional(Millis),
-  coalescing: Type.Object({ enabled: Type.Boolean(), maxWaitMs: Millis }),
+  /** acrossReplicas: one gateway of the cluster fetches while the others wait (a Redis lock). */
+  coalescing: Type.Object({ enabled: Type.Boolean(), maxWaitMs: Millis, acrossReplicas: Type.Boolean() }),
   invalidation: Type.Object({
     /** Lower case. */
     tagsHeader: Name,

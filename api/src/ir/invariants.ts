@@ -135,6 +135,7 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
     if (c.l1.ttlMs > c.ttlMs) errors.push(`${path}.cache.l1.ttlMs: must not exceed ttlMs`);
     if (c.l2.ttlMs > c.ttlMs) errors.push(`${path}.cache.l2.ttlMs: must not exceed ttlMs`);
     if (c.methods.includes('POST') && !c.key.body) errors.push(`${path}.cache.key.body: required when POST is cached`);
+    if (c.coalescing.acrossReplicas && !c.l2.enabled) errors.push(`${path}.cache.coalescing.acrossReplicas: needs l2.enabled`);
   }
 }
 

@@ -105,6 +105,20 @@ describe('validateIR', () => {
       /panicThresholdPercent/,
     ],
     [
+      'cache coalescing across replicas without the Redis level',
+      (ir: Json) => {
+        const cache = at(ir, 'gateways', 0, 'routes', 1, 'cache');
+        at(cache, 'l2').enabled = false;
+        at(cache, 'coalescing').acrossReplicas = true;
+      },
+      /routes\[1\]\.cache\.coalescing\.acrossReplicas: needs l2\.enabled/,
+    ],
+    [
+      'an unknown cache isolation scope',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 1, 'cache', 'key').isolation = 'Session'),
+      /isolation/,
+    ],
+    [
       'an unknown policy kind',
       (ir: Json) => void (at(ir, 'gateways', 0, 'policies', 0).kind = 'FooPolicy'),
       /policies\/0\/kind|policies\[0\]\.kind/,

@@ -83,8 +83,8 @@ export const KINDS = [
     singular: 'cachepolicy',
     shortNames: ['cpol'],
     summary:
-      'CachePolicy describes a response cache in a bounded in-process LRU and Redis, with tag invalidation, request coalescing and stale-while-revalidate / stale-if-error.',
-    enforced: false,
+      'CachePolicy is a response cache in a bounded in-process LRU and Redis, with invalidation by key, tag and version, request coalescing and stale-while-revalidate / stale-if-error.',
+    enforced: true,
     spec: CachePolicySpec,
   },
 ] as const satisfies readonly KindDefinition[];

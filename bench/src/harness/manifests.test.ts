@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { run } from '@jarvis/e2e/dist/util/exec.js';
 import { repoRoot } from '@jarvis/e2e/dist/paths.js';
 
-import { BENCH_VARIANTS, benchGatewayArgs, benchManifests, endpointSlice, onRedis } from './manifests.js';
+import { BENCH_VARIANTS, benchGatewayArgs, benchLoadArgs, benchManifests, caching, endpointSlice, onRedis } from './manifests.js';
 import { toYaml, toYamlDocuments } from './yaml.js';
 
 describe('yaml', () => {
@@ -27,14 +27,22 @@ describe('bench manifests', () => {
         timeoutMs: 20_000,
       });
       expect(stdout).toContain('bench-upstream.localhost');
-      if (variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
+      if (caching(variant)) {
+        const ir = JSON.parse(stdout) as { gateways: { routes: { cache?: { l2: { enabled: boolean } } }[] }[] };
+        expect(ir.gateways[0]?.routes[0]?.cache?.l2.enabled).toBe(onRedis(variant));
+      }
+      if (!caching(variant) && variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('runs only the unbatched Redis variant with one EVALSHA per request', () => {
-    expect(BENCH_VARIANTS.map((v) => benchGatewayArgs(v))).toEqual([[], [], [], ['--redis-max-batch', '1']]);
+    expect(BENCH_VARIANTS.map((v) => benchGatewayArgs(v))).toEqual([[], [], [], ['--redis-max-batch', '1'], [], [], []]);
+  });
+
+  it('makes every request of the cache-miss variants distinct, and none of the others', () => {
+    expect(BENCH_VARIANTS.filter((v) => benchLoadArgs(v).length > 0)).toEqual(['cache_miss', 'cache_miss_redis']);
   });
 
   it('points a Service at <service>.localhost on the mock port', () => {

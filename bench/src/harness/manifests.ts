@@ -32,11 +32,31 @@ export function endpointSlice(e: ServiceEndpoint): YamlValue {
   };
 }
 
-export const BENCH_VARIANTS = ['routing', 'limits_memory', 'limits_redis', 'limits_redis_unbatched'] as const;
+export const BENCH_VARIANTS = [
+  'routing',
+  'limits_memory',
+  'limits_redis',
+  'limits_redis_unbatched',
+  'cache_hit',
+  'cache_miss',
+  'cache_miss_redis',
+] as const;
 export type BenchVariant = (typeof BENCH_VARIANTS)[number];
 
-/** Whether a variant's limits are on Redis. */
-export const onRedis = (v: BenchVariant): boolean => v === 'limits_redis' || v === 'limits_redis_unbatched';
+/** Whether a variant uses Redis (its limits, or its cache's second level). */
+export const onRedis = (v: BenchVariant): boolean => v === 'limits_redis' || v === 'limits_redis_unbatched' || v === 'cache_miss_redis';
+
+/** Whether a variant is a response cache one (a CachePolicy on the route, no limits). */
+export const caching = (v: BenchVariant): v is 'cache_hit' | 'cache_miss' | 'cache_miss_redis' => v.startsWith('cache_');
+
+/**
+ * Extra load-generator flags per variant: the cache-miss variants make every request distinct
+ * (a unique query parameter per request and per load-generator run), so that every one misses,
+ * goes upstream and has its answer stored; the cache-hit variant sends one request over and over.
+ */
+export function benchLoadArgs(v: BenchVariant): string[] {
+  return v === 'cache_miss' || v === 'cache_miss_redis' ? ['--unique-query', 'n'] : [];
+}
 
 /**
  * Extra gateway flags per variant: the unbatched Redis variant sends one EVALSHA per request
@@ -55,7 +75,9 @@ const NEVER_REJECT = { algorithm: 'TokenBucket', rate: { requests: 1_000_000_000
 /**
  * The benchmark's platform: one Gateway of class jarvis, one HTTPRoute `/` → the upstream
  * Service, its EndpointSlice, and for the limit variants one RateLimitPolicy with four levels
- * (Route, ClientIP, user and tenant keyed by header) whose limits never reject.
+ * (Route, ClientIP, user and tenant keyed by header) whose limits never reject; for the cache
+ * variants one CachePolicy caching GET for an hour, shared by every caller, in L1 only or (the
+ * Redis miss variant) in L1 and Redis.
  */
 export function benchManifests(variant: BenchVariant, upstreamPort: number): YamlValue[] {
   const ns = BENCH_NAMESPACE;
@@ -93,7 +115,20 @@ export function benchManifests(variant: BenchVariant, upstreamPort: number): Yam
       },
     },
   ];
-  if (variant !== 'routing') {
+  if (caching(variant)) {
+    docs.push({
+      apiVersion: 'stability.jarvis.io/v1alpha1',
+      kind: 'CachePolicy',
+      metadata: { name: 'bench-cache', namespace: ns },
+      spec: {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'bench' }],
+        ttl: '1h',
+        methods: ['GET'],
+        key: { isolation: 'None' },
+        l2: { enabled: variant === 'cache_miss_redis' },
+      },
+    });
+  } else if (variant !== 'routing') {
     docs.push({
       apiVersion: 'stability.jarvis.io/v1alpha1',
       kind: 'RateLimitPolicy',

@@ -22,6 +22,7 @@ import { BodyBudget } from '../inspect/budget.js';
 import { compileGatewaySliced, type CompileDeps } from '../pipeline/compile.js';
 import { headerPolicy } from '../proxy/headers.js';
 import { BackendGuardRegistry, NO_EVENTS, createProber } from '../policy/breaker/index.js';
+import { CacheRegistry } from '../policy/cache/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { Upstreams } from '../proxy/upstreams.js';
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
       prober: createProber({ timers: systemTimers }),
       events: NO_EVENTS,
     }),
+    caches: new CacheRegistry({ clock: systemClock, timers: systemTimers }),
     call: { maxBodyBytes: 1 << 20, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1 << 20, inspectBytes: 1 << 20, timeoutMs: 1000, budget: new BodyBudget(1 << 24), timers: systemTimers },
     headerPolicy: headerPolicy([]),

@@ -150,6 +150,7 @@ export class BodyStage implements Stage {
         );
       return ANSWERED;
     }
+    x.bodyJson = parsed.value;
     x.llm = llmFacts(parsed.value);
     x.llmTokens = { input: x.llm.inputTokens, output: x.llm.outputTokens };
     return CONTINUE;

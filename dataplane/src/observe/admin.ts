@@ -1,10 +1,13 @@
 /**
  * The admin listener (separate from traffic, loopback by default): health, readiness, metrics,
- * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`). express serves it; it is never on the request path.
+ * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`, `/admin/cache`, and the
+ * routers mounted by other parts, e.g. `/admin/dlq`). express serves it; it is never on the request path.
  */
 import type { Server } from 'node:http';
 import express, { type Router } from 'express';
 import type { Registry } from 'prom-client';
+import { parseInvalidateRequest } from '../policy/cache/admin.js';
+import type { CacheRegistry } from '../policy/cache/index.js';
 
 export interface AdminDeps {
   readonly registry: Registry;
@@ -15,6 +18,15 @@ export interface AdminDeps {
   readonly config: () => unknown;
   /** More admin APIs, by mount path (e.g. /admin/dlq). */
   readonly routers?: Readonly<Record<string, Router>>;
+  /** The response caches (GET /admin/cache, POST /admin/cache/invalidate). */
+  readonly caches?: Pick<CacheRegistry, 'stats' | 'invalidate' | 'l2'>;
+}
+
+function problem(res: express.Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): void {
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ title, status, detail, ...extra }));
 }
 
 export async function startAdmin(host: string, port: number, deps: AdminDeps): Promise<{ port: number; close(): Promise<void> }> {
@@ -43,6 +55,38 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
     res.json(deps.config());
   });
   for (const [path, router] of Object.entries(deps.routers ?? {})) app.use(path, router);
+  const caches = deps.caches;
+  if (caches) {
+    app.get('/admin/cache', (_req, res) => {
+      res.json({ redis: caches.l2 !== undefined, policies: caches.stats() });
+    });
+    app.post('/admin/cache/invalidate', express.json({ limit: '256kb', strict: false, type: () => true }), (req, res) => {
+      const parsed = parseInvalidateRequest(req.body);
+      if (typeof parsed === 'string') return problem(res, 400, 'Bad invalidation request', parsed);
+      caches.invalidate(parsed).then(
+        (result) => {
+          if (result.redis === 'unavailable')
+            problem(
+              res,
+              503,
+              'Redis unavailable',
+              "Invalidated in this gateway's L1 only: Redis and the other gateways were not reached. Retry.",
+              {
+                policies: result.policies,
+              },
+            );
+          else res.json({ invalidated: { tags: parsed.tags, keys: parsed.keys, all: parsed.all }, ...result });
+        },
+        (err: unknown) => problem(res, 404, 'Not found', err instanceof Error ? err.message : String(err)),
+      );
+    });
+  }
+  // A body that is not JSON: a problem, not express's HTML error page.
+  app.use((err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (res.headersSent) return next(err);
+    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
+    problem(res, status >= 400 && status < 500 ? status : 500, 'Bad request', err instanceof Error ? err.message : 'invalid request');
+  });
   app.use((_req, res) => {
     res
       .status(404)

@@ -5,7 +5,7 @@ import { createGatewayMetrics, observeUpstream, redisRoundTripObserver, statusCl
 
 describe('gateway metrics', () => {
   it('a gateway without Redis exports no Redis latency series; with it, each round trip lands in its outcome', async () => {
-    const metrics = createGatewayMetrics(() => [], undefined);
+    const metrics = createGatewayMetrics();
     expect(await metrics.registry.metrics()).not.toMatch(/jarvis_gateway_redis_duration_seconds_count\{/);
     const observe = redisRoundTripObserver(metrics);
     observe(0.3, 'ok');
@@ -22,10 +22,8 @@ describe('gateway metrics', () => {
   });
 
   it('traffic switching: breaker state and endpoints by state read from the backends at scrape time; events counted by backend', async () => {
-    const metrics = createGatewayMetrics(
-      () => [],
-      undefined,
-      () => [
+    const metrics = createGatewayMetrics({
+      backends: () => [
         {
           id: 'ns/llm:80',
           breaker: { state: 'open' },
@@ -37,7 +35,7 @@ describe('gateway metrics', () => {
         },
         { id: 'ns/plain:80', breaker: null, endpoints: [] },
       ],
-    );
+    });
     const events = backendEvents(metrics, silentLogger);
     events.breakerTransition('ns/llm:80', 'closed', 'open');
     events.ejected('ns/llm:80', 'http://10.0.0.2:80', 'consecutive_5xx', 30_000);
@@ -116,11 +114,13 @@ describe('dashboard metrics', () => {
   });
 
   it('exports hot-key shares as ratios, their hot state, and route surges', async () => {
-    const m = createGatewayMetrics(() => [
-      { routeId: 'r', parameter: 'Tenant', value: 'acme', share: 0.6, hot: true },
-      { routeId: 'r', parameter: 'Tenant', value: 'globex', share: 0.1, hot: false },
-      { routeId: 'r', parameter: 'Route', value: 'r', share: 3.5, hot: true },
-    ]);
+    const m = createGatewayMetrics({
+      hotKeys: () => [
+        { routeId: 'r', parameter: 'Tenant', value: 'acme', share: 0.6, hot: true },
+        { routeId: 'r', parameter: 'Tenant', value: 'globex', share: 0.1, hot: false },
+        { routeId: 'r', parameter: 'Route', value: 'r', share: 3.5, hot: true },
+      ],
+    });
     const t = await text(m);
     expect(t).toContain('jarvis_gateway_hotkey_share_ratio{route="r",parameter="Tenant",value="acme"} 0.6');
     expect(t).not.toContain('jarvis_gateway_hotkey_share_ratio{route="r",parameter="Route"');

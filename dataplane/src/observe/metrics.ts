@@ -8,7 +8,7 @@
 import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, type RouteIR } from '@jarvis/api';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorKind } from '../pipeline/exchange.js';
-import { cellCounter, cellHistogram } from './cells.js';
+import { cellCounter, cellHistogram, type Cell } from './cells.js';
 
 /** Process-wide Redis store counters, read at scrape time. */
 export type RedisTotals = () => {
@@ -49,6 +49,17 @@ export type BackendsSource = () => readonly {
 }[];
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+/** The response caches' state, read at scrape time (policies come from config). */
+export type CacheSource = () => {
+  readonly policies: readonly {
+    readonly policy: string;
+    readonly l1: { readonly entries: number; readonly bytes: number; readonly pinned: number; readonly evictions: number };
+  }[];
+  /** Redis level calls and failures; undefined without Redis. */
+  readonly l2: { readonly calls: number; readonly errors: number; readonly timeouts: number; readonly shed: number } | undefined;
+  /** Invalidation messages from other gateways: applied, and for a policy this gateway does not have. */
+  readonly remote: { readonly applied: number; readonly unknown: number };
+};
 
 /** Requests being handled: a plain number on the request path, read when scraped. */
 function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
@@ -64,7 +75,18 @@ function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
   return { inc: () => void n++, dec: () => void n-- };
 }
 
-export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTotals?: RedisTotals, backends: BackendsSource = () => []) {
+export interface MetricSources {
+  readonly hotKeys?: HotKeysSource;
+  readonly redisTotals?: RedisTotals;
+  readonly backends?: BackendsSource;
+  readonly caches?: CacheSource;
+}
+
+export function createGatewayMetrics(sources: MetricSources = {}) {
+  const hotKeys = sources.hotKeys ?? (() => []);
+  const redisTotals = sources.redisTotals;
+  const backends = sources.backends ?? (() => []);
+  const caches = sources.caches;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
   /** A counter that reads one of the Redis store's process-wide totals at scrape time. */
@@ -293,6 +315,47 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       labelNames: ['backend'],
       registry,
     }),
+    cacheRequests: cellCounter({
+      name: 'jarvis_gateway_cache_requests_total',
+      help: 'Response cache outcomes by CachePolicy: hit_l1, hit_l2, coalesced (answered by an identical request in flight), stale (stale-while-revalidate), miss, bypass (no key: identity or body missing); stale_if_error: misses answered with a stale copy instead of an upstream error; stored / not_stored: cacheable answers put in L1 or refused there.',
+      labelNames: ['policy', 'result'],
+      registry,
+    }),
+    cacheL1: new Gauge({
+      name: 'jarvis_gateway_cache_l1',
+      help: "Each CachePolicy's in-process level: entries, bytes, pinned (hot keys) and evictions (to respect the bounds, since start).",
+      labelNames: ['policy', 'measure'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (!caches) return;
+        for (const p of caches().policies) {
+          this.set({ policy: p.policy, measure: 'entries' }, p.l1.entries);
+          this.set({ policy: p.policy, measure: 'bytes' }, p.l1.bytes);
+          this.set({ policy: p.policy, measure: 'pinned' }, p.l1.pinned);
+          this.set({ policy: p.policy, measure: 'evictions' }, p.l1.evictions);
+        }
+      },
+    }),
+    cacheRedis: new Counter({
+      name: 'jarvis_gateway_cache_redis_calls_total',
+      help: 'Response cache calls to Redis (lookups, stores, invalidations, locks) by outcome: ok, error, timeout, shed (refused at once while 256 were unanswered); remote_applied / remote_unknown: invalidation messages from other gateways.',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (!caches) return;
+        const c = caches();
+        if (c.l2) {
+          this.inc({ outcome: 'ok' }, Math.max(0, c.l2.calls - c.l2.errors - c.l2.timeouts));
+          this.inc({ outcome: 'error' }, c.l2.errors);
+          this.inc({ outcome: 'timeout' }, c.l2.timeouts);
+          this.inc({ outcome: 'shed' }, c.l2.shed);
+        }
+        this.inc({ outcome: 'remote_applied' }, c.remote.applied);
+        this.inc({ outcome: 'remote_unknown' }, c.remote.unknown);
+      },
+    }),
   };
 }
 
@@ -351,5 +414,20 @@ export function xdsObserver(metrics: GatewayMetrics, target: string): { connecte
     connected: (up) => metrics.xdsConnected.set({ target }, up ? 1 : 0),
     rejected: (typeUrl) =>
       metrics.xdsNacks.inc({ type: typeUrl === GATEWAY_TYPE_URL ? 'gateway' : typeUrl === BACKEND_TYPE_URL ? 'backend' : 'other' }),
+  };
+}
+
+/**
+ * The response cache's outcome counter of a policy: one cell per outcome, looked up once, so a
+ * request adds to a plain number. The outcome names are a fixed set (CacheOutcome).
+ */
+export function cacheOutcomeCounter(metrics: GatewayMetrics): (policy: string) => (outcome: string) => void {
+  return (policy) => {
+    const cells = new Map<string, Cell>();
+    return (outcome) => {
+      let cell = cells.get(outcome);
+      if (cell === undefined) cells.set(outcome, (cell = metrics.cacheRequests.cell(policy, outcome)));
+      cell.inc();
+    };
   };
 }

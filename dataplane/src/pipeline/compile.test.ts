@@ -8,6 +8,7 @@ import { ManualTime } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import { BodyBudget } from '../inspect/budget.js';
 import { BackendGuardRegistry, NO_EVENTS } from '../policy/breaker/index.js';
+import { CacheRegistry } from '../policy/cache/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { headerPolicy } from '../proxy/headers.js';
@@ -71,6 +72,7 @@ function deps(time: ManualTime): CompileDeps {
       prober: { probe: () => {}, close: async () => {} },
       events: NO_EVENTS,
     }),
+    caches: new CacheRegistry({ clock: time, timers: time }),
     call: { maxBodyBytes: 1024, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1024, inspectBytes: 1024, timeoutMs: 1000, budget: new BodyBudget(1 << 20), timers: time },
     headerPolicy: headerPolicy([]),

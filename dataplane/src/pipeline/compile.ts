@@ -11,6 +11,7 @@ import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { BackendGuardRegistry } from '../policy/breaker/index.js';
+import type { CacheRegistry } from '../policy/cache/index.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
@@ -55,6 +56,8 @@ export interface CompileDeps {
   readonly hotspots: HotspotRegistry;
   /** The gateway's backend guards (state that survives reloads). */
   readonly backendGuards: BackendGuardRegistry;
+  /** Response caches: their state outlives configs (adopted on commit when the policy is unchanged). */
+  readonly caches: CacheRegistry;
   readonly call: CallOptions;
   readonly body: BodySettings;
   readonly headerPolicy: HeaderPolicy;
@@ -141,6 +144,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
   }
   const guards: HotspotGuard[] = [];
   const queues = deps.queues?.begin();
+  const caches = deps.caches.prepare();
   let finished = false;
   try {
     const sender = new BackendSender({
@@ -163,6 +167,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       call: deps.call,
       body: deps.body,
       headerPolicy: deps.headerPolicy,
+      caches: { pending: caches, l2: deps.caches.l2, counter: (policy) => deps.caches.counter(policy) },
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
@@ -208,6 +213,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         backendGuards.commit();
         deps.hotspots.replace(guards);
         queues?.commit();
+        caches.commit();
       },
       abort: () => {
         if (settled) return;
@@ -215,6 +221,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         prepared.abort();
         backendGuards.abort();
         queues?.abort();
+        caches.abort();
       },
     };
   } finally {
@@ -223,6 +230,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       prepared.abort();
       backendGuards.abort();
       queues?.abort();
+      caches.abort();
     }
   }
 }

@@ -2,6 +2,7 @@
 import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { BodySettings } from '../inspect/stage.js';
+import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { QueueBuild } from '../policy/queue/index.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
@@ -27,6 +28,12 @@ export interface StageContext {
   readonly body: BodySettings;
   /** Which request headers never reach the upstream (identity, forged forwarding). */
   readonly headerPolicy: HeaderPolicy;
+  /** Response caches of this config (one per CachePolicy), the Redis level, and their metrics. */
+  readonly caches: {
+    readonly pending: PendingCaches;
+    readonly l2: RedisLevel | undefined;
+    readonly counter: (policy: string) => (outcome: CacheOutcome) => void;
+  };
   /** Hot-key guards made for this config; installed in the registry only when the config is in force. */
   readonly guards: HotspotGuard[];
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;

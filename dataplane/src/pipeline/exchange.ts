@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { IdentifyRequest, Identity } from '../identify/index.js';
 import type { LlmFacts } from '../inspect/index.js';
 import type { DeadLetterHandle, QueueTicket } from '../policy/queue/index.js';
+import type { CacheMiss } from '../policy/cache/index.js';
 import type { LimitRequest } from '../policy/ratelimit/index.js';
 import type { RequestLine } from '../route/matcher.js';
 import { normalizePath } from '../route/path.js';
@@ -41,6 +42,19 @@ export interface ResponseTap {
   data?(chunk: Buffer): void;
   /** The answer reached the client completely. */
   end?(): void;
+}
+
+/**
+ * Offered an upstream failure before anything of it reached the client — an error head (status
+ * ≥ 500), or a call that failed without an answer (status 0) — by the terminal stage, once it is
+ * done trying: when `covers` says yes, the terminal stage discards the upstream's answer and
+ * lets `answer` answer the client instead (the cache's stale-if-error). Set by a stage before it.
+ */
+export interface ErrorCover {
+  /** Whether it would answer instead of an upstream answer with this status (0: none came). */
+  covers(status: number): boolean;
+  /** Answers the client itself (writes the whole answer, sets x.status); false when it no longer can. */
+  answer(x: Exchange): boolean;
 }
 
 /** What the gateway does with every exchange that is over (metrics), or that failed in a stage. */
@@ -92,6 +106,8 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   hot: readonly { parameter: string; value: string }[] = NO_HOT;
   /** The body, read before the upstream call (buffered or inspected): forwarded from here instead of streamed. */
   body: Buffer | undefined = undefined;
+  /** The body parsed as JSON, by the inspect stage or the cache stage (for its key). */
+  bodyJson: unknown = undefined;
   /** The start of a body too large to buffer, read already: sent first, then the rest streams. */
   bodyPrefix: readonly Buffer[] | undefined = undefined;
   /** Bytes of the gateway's body budget this exchange holds (released when it ends). */
@@ -112,6 +128,15 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   queueTicket: QueueTicket | undefined = undefined;
   /** On routes that dead-letter synchronous requests: record a failure for good (see policy/queue/dlq/writer.ts). */
   deadLetter: DeadLetterHandle | undefined = undefined;
+  /** Answers instead of an upstream failure, when it can (stale-if-error). */
+  cover: ErrorCover | undefined = undefined;
+  /**
+   * Set when the cover answered: the upstream's own outcome (its error status, or 0 and the
+   * error kind when none came) — `status` and `error` are then the client's answer's.
+   */
+  covered: { readonly status: number; readonly error: ErrorKind | undefined } | undefined = undefined;
+  /** The cache's miss on its way upstream (the cache stage finishes it in its leave). */
+  cacheMiss: CacheMiss | undefined = undefined;
 
   // ── the outcome, for `leave` ──
   /** The status the client got (499: it went away first). 0 until known. */

@@ -41,7 +41,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       metrics.latency.cell(x.routeId, statusClass(x.status)).observe((stopwatch.now() - x.startedAt) / 1000);
       if (x.backend !== undefined && x.upstreamStart > 0) {
         const end = x.upstreamEnd > 0 ? x.upstreamEnd : stopwatch.now();
-        observeUpstream(metrics, x.backend, x, (end - x.upstreamStart) / 1000);
+        // A failure covered by a stale answer is still the backend's failure.
+        observeUpstream(metrics, x.backend, x.covered ?? x, (end - x.upstreamStart) / 1000);
       }
     },
     failed(x, err) {

@@ -6,6 +6,7 @@
  */
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
+import { cacheStage } from '../policy/cache/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
@@ -20,6 +21,9 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   rateLimitStage,
   // Other routes read their body (up to the buffer size) only once the limits admitted the request.
   bufferStage,
+  // A cached answer is served here: it never takes a queue slot nor touches the upstream. After
+  // the buffer, so that a key can hash the body.
+  cacheStage,
   // After the body (a client still sending one holds no slot) and, once it exists, after the
   // response cache (a cached answer takes no slot either).
   queueStage,

@@ -5,12 +5,15 @@
  * for a body over the limit, 504 for a timeout (a try's, or the route's timeouts.request), 502
  * when the upstream could not be reached, 503 with Retry-After when the backend's breaker is open
  * (`circuit-open`) and 503 when it has no endpoint to send to; a route without a usable backend
- * answers 500 (Gateway API).
+ * answers 500 (Gateway API). An exchange with a cover (`x.cover`: the cache's
+ * stale copy under stale-if-error) has it consulted first, after the sender's own retries, for an
+ * error head (5xx, discarded before the commit), a send without an answer (timeout, no
+ * connection), an open breaker and a backend without an endpoint to send to.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { POLICY_SECTIONS, kindFeature, sectionFeature, type RouteIR } from '@jarvis/api';
 import { sendProblem } from '../observe/problem.js';
-import type { Exchange } from '../pipeline/exchange.js';
+import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
 import { ANSWERED, TAKEN, type Stage, type Verdict } from '../pipeline/stage.js';
 import type { CallError, CallOptions, UpstreamCall } from './call.js';
@@ -107,6 +110,30 @@ export const PROXY_FEATURES: readonly string[] = [
   kindFeature('CircuitBreakerPolicy'),
   ...POLICY_SECTIONS.CircuitBreakerPolicy.map((s) => sectionFeature('CircuitBreakerPolicy', s)),
 ];
+
+/**
+ * Failures the exchange's cover may answer instead: an error head it asked to discard, or no
+ * answer at all (timeout, no connection) — not the client's own doing (gone, body too large) and
+ * not a break after the commit.
+ */
+function coveredOutcome(result: SendResult): { readonly status: number; readonly error: ErrorKind | undefined } | undefined {
+  switch (result.kind) {
+    case 'discarded':
+      return { status: result.status, error: undefined };
+    case 'failed':
+      return result.error.kind === 'timeout' || result.error.kind === 'connect' || result.error.kind === 'upstream-reset'
+        ? { status: 0, error: result.error.kind }
+        : undefined;
+    case 'breaker-open':
+      return { status: 503, error: 'breaker-open' };
+    case 'no-endpoint':
+      return { status: 503, error: undefined };
+    case 'deadline':
+      return { status: 0, error: 'timeout' };
+    case 'answered':
+      return undefined;
+  }
+}
 
 export interface ProxyStageDeps {
   readonly backends: ReadonlyMap<string, Backend>;
@@ -256,13 +283,18 @@ export class ProxyStage implements Stage, SendOwner {
     return TAKEN;
   }
 
-  accept(_x: Exchange, _status: number, _headers: IncomingHttpHeaders): boolean {
-    return true;
+  /** Commits every head but an error one that the exchange's cover (stale-if-error) answers instead. */
+  accept(x: Exchange, status: number, _headers: IncomingHttpHeaders): boolean {
+    return !(status >= 500 && x.cover?.covers(status));
   }
 
   done(x: Exchange, result: SendResult): void {
     if (result.kind !== 'answered') x.req.resume();
-    answerSendResult(x, x.backend ?? '', result, this.deps.call);
+    const covered = x.cover ? coveredOutcome(result) : undefined;
+    if (covered && x.cover?.answer(x)) {
+      // The client got the cover's answer; what the upstream did is kept for the metrics.
+      x.covered = covered;
+    } else answerSendResult(x, x.backend ?? '', result, this.deps.call);
     endExchange(x);
   }
 }

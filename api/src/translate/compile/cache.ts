@@ -18,7 +18,7 @@ export function compileCache(policy: CachePolicy, source: PolicyRef): CacheIR {
       query: s.key.query,
       headers: [...new Set((s.key.headers ?? []).map((h) => h.toLowerCase()))].sort(compareStrings),
       body: s.key.body,
-      perTenant: s.key.perTenant,
+      isolation: s.key.isolation,
     },
     maxBodyBytes: s.maxBodyBytes,
     respectCacheControl: s.respectCacheControl,
@@ -26,7 +26,11 @@ export function compileCache(policy: CachePolicy, source: PolicyRef): CacheIR {
     l2: { enabled: s.l2.enabled, ttlMs: s.l2.ttl !== undefined ? durationMs(s.l2.ttl) : ttlMs },
     ...(s.staleWhileRevalidate !== undefined ? { staleWhileRevalidateMs: durationMs(s.staleWhileRevalidate) } : {}),
     ...(s.staleIfError !== undefined ? { staleIfErrorMs: durationMs(s.staleIfError) } : {}),
-    coalescing: { enabled: s.coalescing.enabled, maxWaitMs: durationMs(s.coalescing.maxWait) },
+    coalescing: {
+      enabled: s.coalescing.enabled,
+      maxWaitMs: durationMs(s.coalescing.maxWait),
+      acrossReplicas: s.coalescing.acrossReplicas,
+    },
     invalidation: {
       tagsHeader: s.invalidation.tagsHeader.toLowerCase(),
       maxTagsPerEntry: s.invalidation.maxTagsPerEntry,

@@ -1,0 +1,124 @@
+/**
+ * A cached answer as both levels hold it: the upstream's status, its end-to-end headers (without
+ * the ones the cache sets itself or that belong to one hop or one client), the body, when it was
+ * stored and until when it is fresh, and its tags. In Redis the metadata travels as one JSON
+ * field beside the raw body (see l2.ts); `decodeMeta` is the edge where Redis's bytes become a
+ * typed value again — anything unexpected is a miss, never a crash.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
+
+export interface CachedResponse {
+  readonly status: number;
+  readonly headers: StoredHeaders;
+  readonly body: Buffer;
+  /** Wall-clock ms when the upstream answered (for `Age`). */
+  readonly storedAt: number;
+  /** Wall-clock ms until which this copy is fresh. */
+  readonly freshUntil: number;
+  /** The response's own tags (from the policy's tags header). */
+  readonly tags: readonly string[];
+}
+
+/** Not stored: hop-by-hop, what the cache sets itself (length, Age, the cache status), cookies. Date is kept (with Age it tells how old the answer is). */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'age',
+  'set-cookie',
+  'x-jarvis-cache',
+]);
+
+/**
+ * The upstream headers worth storing (values copied, names lower case as Node gives them).
+ * `keepLength`: for a HEAD answer, whose Content-Length describes a body it did not carry.
+ */
+export function storedHeaders(headers: IncomingHttpHeaders, keepLength = false): Record<string, string | string[]> {
+  const named =
+    typeof headers.connection === 'string'
+      ? headers.connection
+          .toLowerCase()
+          .split(',')
+          .map((s) => s.trim())
+      : [];
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named.includes(name)) continue;
+    out[name] = Array.isArray(value) ? [...value] : value;
+  }
+  return out;
+}
+
+/**
+ * A copy of `parts` in a buffer of its own. What the network gives (an upstream's chunks, a Redis
+ * reply) is often a view of a much larger read buffer, or of a pooled slab, that a cached entry
+ * must not keep alive: L1's byte bound counts what an entry holds.
+ */
+export function ownedCopy(parts: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
+
+/** Bytes an entry is counted as in L1: its body, its headers and a fixed overhead. */
+export const ENTRY_OVERHEAD_BYTES = 256;
+
+export function entrySize(r: CachedResponse): number {
+  let n = ENTRY_OVERHEAD_BYTES + r.body.length;
+  for (const name in r.headers) {
+    const v = r.headers[name];
+    n += name.length + (typeof v === 'string' ? v.length : (v?.reduce((a, s) => a + s.length + 2, 0) ?? 0));
+  }
+  for (const t of r.tags) n += t.length + 8;
+  return n;
+}
+
+interface Meta {
+  s: number;
+  h: Record<string, string | string[]>;
+  t: number;
+  f: number;
+  g: string[];
+}
+
+export function encodeMeta(r: CachedResponse): string {
+  const meta: Meta = { s: r.status, h: r.headers as Record<string, string | string[]>, t: r.storedAt, f: r.freshUntil, g: [...r.tags] };
+  return JSON.stringify(meta);
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** The entry from its stored metadata and body; undefined when the metadata is not what we write. */
+export function decodeMeta(meta: Buffer | string, body: Buffer): CachedResponse | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof meta === 'string' ? meta : meta.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const m = value as Partial<Record<keyof Meta, unknown>>;
+  if (!Number.isInteger(m.s) || typeof m.t !== 'number' || typeof m.f !== 'number') return undefined;
+  if (!Array.isArray(m.g) || !m.g.every(isString)) return undefined;
+  if (typeof m.h !== 'object' || m.h === null || Array.isArray(m.h)) return undefined;
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, v] of Object.entries(m.h as Record<string, unknown>)) {
+    if (isString(v)) headers[name] = v;
+    else if (Array.isArray(v) && v.every(isString)) headers[name] = v;
+    else return undefined;
+  }
+  const status = m.s as number;
+  if (status < 200 || status > 599) return undefined;
+  return { status, headers, body, storedAt: m.t, freshUntil: m.f, tags: m.g };
+}

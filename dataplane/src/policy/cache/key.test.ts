@@ -1,0 +1,118 @@
+import type { CacheIR } from '@jarvis/api';
+import { describe, expect, it } from 'vitest';
+import { compileKey, sortedQuery, type KeyedRequest } from './key.js';
+
+function ir(key: Partial<CacheIR['key']> = {}): CacheIR {
+  return {
+    namespace: 'ns/cache',
+    ttlMs: 60_000,
+    methods: ['GET', 'HEAD', 'POST'],
+    statuses: [200],
+    key: { query: 'All', headers: [], body: true, isolation: 'None', ...key },
+    maxBodyBytes: 1 << 20,
+    respectCacheControl: true,
+    l1: { maxEntries: 100, maxBytes: 1 << 20, ttlMs: 60_000 },
+    l2: { enabled: false, ttlMs: 60_000 },
+    coalescing: { enabled: true, maxWaitMs: 5000, acrossReplicas: false },
+    invalidation: { tagsHeader: 'x-cache-tags', maxTagsPerEntry: 8, crossInstance: true },
+    source: { kind: 'CachePolicy', namespace: 'ns', name: 'cache', generation: 1 },
+  };
+}
+
+function req(r: Partial<KeyedRequest> & { headers?: Record<string, string> } = {}): KeyedRequest {
+  const headers = r.headers ?? {};
+  const body = r.body;
+  return {
+    method: 'POST',
+    path: '/v1/chat',
+    query: '',
+    user: 'alice',
+    tenant: 'acme',
+    body,
+    bodyJson: r.bodyJson,
+    hasBody: body !== undefined,
+    header: (name) => headers[name],
+    ...r,
+  };
+}
+
+const json = (v: unknown): Partial<KeyedRequest> => ({ body: Buffer.from(JSON.stringify(v)), bodyJson: v, hasBody: true });
+
+describe('cache keys', () => {
+  it('are 43 base64url characters and stable', () => {
+    const k = compileKey(ir(), 'ns/r/rule-0')(req(json({ a: 1 })));
+    expect(k).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(compileKey(ir(), 'ns/r/rule-0')(req(json({ a: 1 })))).toBe(k);
+  });
+
+  it('count method, route, path, body and query (sorted), and the selected headers', () => {
+    const keyOf = compileKey(ir({ headers: ['accept-language'] }), 'ns/r/rule-0');
+    const base = keyOf(req({ ...json({ q: 1 }), query: 'b=2&a=1', headers: { 'accept-language': 'en' } }));
+    expect(keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } }))).toBe(base);
+    const variants = [
+      keyOf(req({ ...json({ q: 1 }), method: 'GET', query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
+      compileKey(
+        ir({ headers: ['accept-language'] }),
+        'ns/other/rule-0',
+      )(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
+      keyOf(req({ ...json({ q: 1 }), path: '/v1/other', query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
+      keyOf(req({ ...json({ q: 2 }), query: 'a=1&b=2', headers: { 'accept-language': 'en' } })),
+      keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=3', headers: { 'accept-language': 'en' } })),
+      keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=2', headers: { 'accept-language': 'de' } })),
+      keyOf(req({ ...json({ q: 1 }), query: 'a=1&b=2' })),
+    ];
+    expect(new Set([base, ...variants]).size).toBe(variants.length + 1);
+  });
+
+  it('ignore the query with query: None, and headers that are not selected', () => {
+    const keyOf = compileKey(ir({ query: 'None' }), 'r');
+    expect(keyOf(req({ query: 'a=1', headers: { x: '1' } }))).toBe(keyOf(req({ query: 'a=2', headers: { x: '2' } })));
+  });
+
+  it('a header sent empty differs from one not sent', () => {
+    const keyOf = compileKey(ir({ headers: ['x-v'] }), 'r');
+    expect(keyOf(req({ headers: { 'x-v': '' } }))).not.toBe(keyOf(req({})));
+  });
+
+  it('User isolation: one key per verified user; none without a user', () => {
+    const keyOf = compileKey(ir({ isolation: 'User' }), 'r');
+    const alice = keyOf(req({ ...json({ q: 1 }), user: 'alice' }));
+    const bob = keyOf(req({ ...json({ q: 1 }), user: 'bob' }));
+    expect(alice).toBeDefined();
+    expect(alice).not.toBe(bob);
+    expect(keyOf(req({ ...json({ q: 1 }), user: undefined }))).toBeUndefined();
+    expect(keyOf(req({ ...json({ q: 1 }), user: '' }))).toBeUndefined();
+    // The same user id in two tenants is two users.
+    expect(keyOf(req({ ...json({ q: 1 }), tenant: 'other' }))).not.toBe(alice);
+    // Tenant and user stay apart: no concatenation of two ids poses as another pair.
+    expect(keyOf(req({ tenant: 'a:b', user: 'c' }))).not.toBe(keyOf(req({ tenant: 'a', user: 'b:c' })));
+  });
+
+  it('Tenant isolation: users of a tenant share, tenants do not; none without a tenant', () => {
+    const keyOf = compileKey(ir({ isolation: 'Tenant' }), 'r');
+    expect(keyOf(req({ user: 'alice' }))).toBe(keyOf(req({ user: 'bob' })));
+    expect(keyOf(req({ tenant: 'acme' }))).not.toBe(keyOf(req({ tenant: 'globex' })));
+    expect(keyOf(req({ tenant: undefined }))).toBeUndefined();
+  });
+
+  it('None: every caller shares, with or without an identity', () => {
+    const keyOf = compileKey(ir({ isolation: 'None' }), 'r');
+    expect(keyOf(req({ user: 'alice', tenant: 'acme' }))).toBe(keyOf(req({ user: undefined, tenant: undefined })));
+  });
+
+  it('a body that was not read cannot be keyed; field order in a JSON body does not matter', () => {
+    const keyOf = compileKey(ir(), 'r');
+    expect(keyOf(req({ body: undefined, hasBody: true }))).toBeUndefined();
+    expect(keyOf(req({ body: Buffer.from('{"a":1,"b":2}'), bodyJson: { a: 1, b: 2 }, hasBody: true }))).toBe(
+      keyOf(req({ body: Buffer.from('{"b":2,"a":1}'), bodyJson: { b: 2, a: 1 }, hasBody: true })),
+    );
+    // key.body false: the body is not part of the key.
+    const noBody = compileKey(ir({ body: false }), 'r');
+    expect(noBody(req(json({ q: 1 })))).toBe(noBody(req(json({ q: 2 }))));
+  });
+
+  it('sortedQuery sorts by name and keeps repeated names', () => {
+    expect(sortedQuery('b=2&a=1&a=0')).toBe('a=1&a=0&b=2');
+    expect(sortedQuery('')).toBe('');
+  });
+});

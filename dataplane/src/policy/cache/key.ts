@@ -1,0 +1,74 @@
+/**
+ * Cache keys: what makes two requests the same for a CachePolicy. The parts are the method, the
+ * route, the path, the query string (all parameters, sorted — or none), the selected request
+ * headers, the isolation scope (the verified user, the tenant, or nobody) and the body's digest
+ * (canonical.ts). They are serialised unambiguously and hashed: a key is 43 base64url characters
+ * of SHA-256, whatever the request carries, and no header value or user id reaches Redis.
+ *
+ * A request whose scope needs an identity it does not have (isolation User without a verified
+ * user) has no key: it is neither served from nor stored in the cache.
+ */
+import { createHash } from 'node:crypto';
+import type { CacheIR } from '@jarvis/api';
+import { bodyDigest } from './canonical.js';
+
+/** What the key reads of a request (the Exchange has all of it). */
+export interface KeyedRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Without `?`. */
+  readonly query: string;
+  readonly user: string | undefined;
+  readonly tenant: string | undefined;
+  /** The body read before (inspect stage), if any. */
+  readonly body: Buffer | undefined;
+  /** The parsed JSON body, when the body was JSON. */
+  readonly bodyJson: unknown;
+  readonly hasBody: boolean;
+  header(name: string): string | undefined;
+}
+
+export type KeyOf = (r: KeyedRequest) => string | undefined;
+
+/** `a=1&b=2` with its parameters sorted by name, then value (repeated names keep every value). */
+export function sortedQuery(query: string): string {
+  // One parameter: nothing to sort (its spelling is kept; equivalent spellings are just two keys).
+  if (query === '' || !query.includes('&')) return query;
+  const params = new URLSearchParams(query);
+  params.sort();
+  return params.toString();
+}
+
+/** The key function of a route under a policy (compiled once at config load). */
+export function compileKey(ir: CacheIR, routeId: string): KeyOf {
+  const headers = ir.key.headers;
+  const withQuery = ir.key.query === 'All';
+  const withBody = ir.key.body;
+  const isolation = ir.key.isolation;
+  return (r) => {
+    // The scope: who may share the entry (tenant and user as separate parts: no concatenation
+    // of two ids can pose as another pair).
+    let scope: string;
+    let tenant: string | null = null;
+    let user: string | null = null;
+    if (isolation === 'User') {
+      if (r.user === undefined || r.user === '') return undefined;
+      scope = 'user';
+      tenant = r.tenant ?? null;
+      user = r.user;
+    } else if (isolation === 'Tenant') {
+      if (r.tenant === undefined || r.tenant === '') return undefined;
+      scope = 'tenant';
+      tenant = r.tenant;
+    } else scope = 'none';
+    let body = '';
+    if (withBody && r.hasBody) {
+      // A body the gateway did not read (over the inspection bound) cannot be keyed.
+      if (r.body === undefined) return undefined;
+      body = bodyDigest(r.body, r.bodyJson);
+    }
+    const parts: (string | null)[] = [r.method, routeId, r.path, withQuery ? sortedQuery(r.query) : '', scope, tenant, user, body];
+    for (const h of headers) parts.push(r.header(h) ?? null);
+    return createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('base64url');
+  };
+}

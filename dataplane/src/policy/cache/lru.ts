@@ -1,0 +1,170 @@
+/**
+ * L1: the in-process level of one CachePolicy, a least-recently-used map bounded by entries and by
+ * bytes. Pure: time comes from the injected clock, nothing is swept in the background — an entry
+ * past its `keepUntil` is dropped when it is next read or evicted, and the bounds hold at every
+ * insert.
+ *
+ * Hot keys are pinned: an entry pinned until a time is passed over by eviction (moved to the
+ * recent end instead) until then. Pins are bounded too — at most MAX_PINS entries and half of the
+ * entry and byte bounds — so an insert can always make room by evicting unpinned entries.
+ */
+import type { Clock } from '../../clock.js';
+import type { CachedResponse } from './entry.js';
+
+/** Most entries pinned at once (hot keys are few: a top-K). */
+export const MAX_PINS = 1024;
+
+export interface L1Item {
+  readonly key: string;
+  readonly response: CachedResponse;
+  /** Bytes counted for this entry (see entrySize). */
+  readonly size: number;
+  /** Wall-clock ms: fresh before, stale after. */
+  readonly freshUntil: number;
+  /** Wall-clock ms: dropped from then on (fresh plus the longest stale window). */
+  readonly keepUntil: number;
+  /** The invalidation sequence number of the lookup it answers (versions.ts). */
+  readonly seq: number;
+  /** Pinned (hot) until this wall-clock ms; 0: not pinned. */
+  pinnedUntil: number;
+}
+
+export interface L1Limits {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+}
+
+export class L1Cache {
+  readonly #items = new Map<string, L1Item>();
+  readonly #pinned = new Set<L1Item>();
+  #bytes = 0;
+  #pinnedBytes = 0;
+  /** Entries removed to respect the bounds (not expiries or deletes). */
+  evictions = 0;
+
+  constructor(
+    readonly limits: L1Limits,
+    private readonly clock: Clock,
+  ) {
+    if (!(limits.maxEntries >= 1) || !(limits.maxBytes >= 1)) throw new RangeError('L1 bounds must be positive');
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get pinnedCount(): number {
+    return this.#pinned.size;
+  }
+
+  /** The entry under `key` (fresh or stale, not past keepUntil), now the most recently used. */
+  get(key: string): L1Item | undefined {
+    const item = this.#items.get(key);
+    if (item === undefined) return undefined;
+    if (this.clock.now() >= item.keepUntil) {
+      this.#remove(item);
+      return undefined;
+    }
+    this.#items.delete(key);
+    this.#items.set(key, item);
+    return item;
+  }
+
+  /**
+   * Stores `item` (replacing what was under its key), evicting least-recently-used unpinned
+   * entries past the bounds. False when it cannot fit beside the pinned entries (then nothing
+   * changed but the removal of the old entry under its key).
+   */
+  set(item: L1Item): boolean {
+    const old = this.#items.get(item.key);
+    if (old !== undefined) this.#remove(old);
+    const { maxEntries, maxBytes } = this.limits;
+    if (item.size > maxBytes - this.#pinnedBytes || this.clock.now() >= item.keepUntil) return false;
+    item.pinnedUntil = 0;
+    this.#items.set(item.key, item);
+    this.#bytes += item.size;
+    if (this.#items.size > maxEntries || this.#bytes > maxBytes) this.#evict();
+    return this.#items.get(item.key) === item;
+  }
+
+  delete(key: string): boolean {
+    const item = this.#items.get(key);
+    if (item === undefined) return false;
+    this.#remove(item);
+    return true;
+  }
+
+  clear(): void {
+    this.#items.clear();
+    this.#pinned.clear();
+    this.#bytes = 0;
+    this.#pinnedBytes = 0;
+  }
+
+  /** Pins the entry under `key` until `until` (extends a pin). False when absent or the pin bounds are full. */
+  pin(key: string, until: number): boolean {
+    const item = this.#items.get(key);
+    if (item === undefined) return false;
+    if (!this.#pinned.has(item)) {
+      if (!this.#roomForPin(item.size)) {
+        this.#unpinExpired();
+        if (!this.#roomForPin(item.size)) return false;
+      }
+      this.#pinned.add(item);
+      this.#pinnedBytes += item.size;
+    }
+    item.pinnedUntil = Math.max(item.pinnedUntil, until);
+    return true;
+  }
+
+  isPinned(key: string): boolean {
+    const item = this.#items.get(key);
+    return item !== undefined && item.pinnedUntil > this.clock.now();
+  }
+
+  #roomForPin(size: number): boolean {
+    const { maxEntries, maxBytes } = this.limits;
+    return this.#pinned.size < Math.min(MAX_PINS, Math.floor(maxEntries / 2)) && this.#pinnedBytes + size <= maxBytes / 2;
+  }
+
+  #unpinExpired(): void {
+    const now = this.clock.now();
+    for (const item of this.#pinned) if (item.pinnedUntil <= now) this.#unpin(item);
+  }
+
+  #unpin(item: L1Item): void {
+    if (!this.#pinned.delete(item)) return;
+    this.#pinnedBytes -= item.size;
+    item.pinnedUntil = 0;
+  }
+
+  #remove(item: L1Item): void {
+    this.#items.delete(item.key);
+    this.#bytes -= item.size;
+    this.#unpin(item);
+  }
+
+  /** Evicts from the least recently used end until within bounds, passing over pinned entries. */
+  #evict(): void {
+    const { maxEntries, maxBytes } = this.limits;
+    const now = this.clock.now();
+    // Each pinned entry is passed over at most once per call, so the loop ends.
+    let passes = this.#items.size;
+    while ((this.#items.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
+      const oldest = this.#items.values().next();
+      if (oldest.done) return;
+      const item = oldest.value;
+      if (item.pinnedUntil > now) {
+        this.#items.delete(item.key);
+        this.#items.set(item.key, item);
+        continue;
+      }
+      this.#remove(item);
+      this.evictions++;
+    }
+  }
+}

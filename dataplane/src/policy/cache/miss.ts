@@ -1,0 +1,185 @@
+/**
+ * A request the cache could not answer, on its way upstream. It is three things for the exchange:
+ *
+ * - the response tap (`x.taps`): it watches the committed answer and, when the answer is
+ *   cacheable and reached the client completely, stores it in L1 and L2 and hands it to the
+ *   requests that waited for it (its flight);
+ * - the error cover (`x.cover`, stale-if-error): when the upstream answers 5xx or not at all and a
+ *   stale copy is within the policy's staleIfError bound, the client gets that copy instead;
+ * - what the stage's `leave` finishes: a flight that never got an answer sends its followers
+ *   upstream, and a coalescing lock is released.
+ */
+import type { CacheIR } from '@jarvis/api';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Clock } from '../../clock.js';
+import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
+import { responseTags, uncacheableReason } from './cacheable.js';
+import { entrySize, ownedCopy, storedHeaders, type CachedResponse } from './entry.js';
+import type { Flight } from './flights.js';
+import type { RedisLevel } from './l2.js';
+import type { PolicyCache } from './policy.js';
+import { serveCached } from './serve.js';
+
+/** What every miss of one stage shares. */
+export interface MissContext {
+  readonly policy: PolicyCache;
+  readonly ir: CacheIR;
+  /** The Redis level when this policy uses it and the gateway has Redis. */
+  readonly l2: RedisLevel | undefined;
+  readonly clock: Clock;
+  /** How long a hot key stays pinned after its last hot request. */
+  readonly pinMs: number;
+  /** Counts an outcome (metrics). */
+  readonly count: (result: 'stale_if_error' | 'stored' | 'not_stored') => void;
+}
+
+/** A stale copy and the end of its freshness. */
+export interface StaleCopy {
+  readonly response: CachedResponse;
+  readonly freshUntil: number;
+}
+
+export class Miss implements ResponseTap, ErrorCover {
+  /** Set when this request leads the flight of its key. */
+  flight: Flight | undefined = undefined;
+  /** The sequence number of the L2 lookup; undefined when L2 was not consulted (then nothing is stored there). */
+  l2Seq: number | undefined = undefined;
+  /** The coalescing lock's token, while held. */
+  lockToken: string | undefined = undefined;
+  /** The freshest stale copy seen by the lookups. */
+  stale: StaleCopy | undefined;
+  #status = 0;
+  #headers: Record<string, string | string[]> | undefined;
+  #tags: readonly string[] = [];
+  #storedAt = 0;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #off = false;
+  #finished = false;
+
+  constructor(
+    private readonly ctx: MissContext,
+    readonly key: string,
+    /** The local sequence number read before the lookups. */
+    readonly seq: number,
+    /** Whether the answer may be stored (not the client's no-store). */
+    readonly mayStore: boolean,
+    readonly hot: boolean,
+    stale: StaleCopy | undefined,
+    /** A HEAD request (its answer keeps its Content-Length). */
+    readonly isHead: boolean,
+  ) {
+    this.stale = stale;
+  }
+
+  /** Keeps the fresher of two stale copies. */
+  offerStale(copy: StaleCopy): void {
+    if (this.stale === undefined || copy.response.storedAt > this.stale.response.storedAt) this.stale = copy;
+  }
+
+  // ── the tap ──
+
+  head(status: number, headers: IncomingHttpHeaders): void {
+    const ir = this.ctx.ir;
+    const tags =
+      uncacheableReason(ir, status, headers) === undefined
+        ? responseTags(headers[ir.invalidation.tagsHeader], ir.invalidation.maxTagsPerEntry)
+        : undefined;
+    if (tags === undefined) {
+      this.#off = true;
+      return;
+    }
+    this.#status = status;
+    this.#tags = tags;
+    this.#headers = storedHeaders(headers, this.isHead);
+    this.#storedAt = this.ctx.clock.now();
+  }
+
+  data(chunk: Buffer): void {
+    if (this.#off) return;
+    this.#size += chunk.length;
+    if (this.#size > this.ctx.ir.maxBodyBytes) {
+      this.#off = true;
+      this.#chunks = [];
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  end(): void {
+    if (this.#off || this.#headers === undefined) return this.land(undefined);
+    const { ir, policy, l2, clock } = this.ctx;
+    const body = ownedCopy(this.#chunks, this.#size);
+    this.#chunks = [];
+    const storedAt = this.#storedAt;
+    const l1Fresh = storedAt + ir.l1.ttlMs;
+    const response: CachedResponse = {
+      status: this.#status,
+      headers: this.#headers,
+      body,
+      storedAt,
+      freshUntil: l2 ? storedAt + ir.l2.ttlMs : l1Fresh,
+      tags: this.#tags,
+    };
+    // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
+    const valid = policy.versions.valid(this.seq, this.key, response.tags);
+    const stored = policy.store({
+      key: this.key,
+      response,
+      size: entrySize(response),
+      freshUntil: l1Fresh,
+      keepUntil: l1Fresh + policy.staleMs,
+      seq: this.seq,
+      pinnedUntil: 0,
+    });
+    if (stored && this.hot) policy.l1.pin(this.key, clock.now() + this.ctx.pinMs);
+    this.ctx.count(stored ? 'stored' : 'not_stored');
+    this.land(valid ? { response, stale: false } : undefined);
+    if (l2 && this.l2Seq !== undefined) {
+      const token = this.lockToken;
+      this.lockToken = undefined;
+      void l2.store(policy.id, this.key, this.l2Seq, response, ir.l2.ttlMs + policy.staleMs).then(() => {
+        if (token !== undefined) void l2.unlock(policy.id, this.key, token);
+      });
+    }
+  }
+
+  // ── the cover ──
+
+  covers(status: number): boolean {
+    const bound = this.ctx.ir.staleIfErrorMs;
+    if (bound === undefined || this.stale === undefined || (status !== 0 && status < 500)) return false;
+    return this.ctx.clock.now() < this.stale.freshUntil + bound;
+  }
+
+  answer(x: Exchange): boolean {
+    const copy = this.stale;
+    if (copy === undefined || !this.covers(0)) return false;
+    serveCached(x, copy.response, 'stale', this.ctx.clock.now(), this.key);
+    this.ctx.count('stale_if_error');
+    this.land({ response: copy.response, stale: true });
+    return true;
+  }
+
+  // ── the end of the exchange ──
+
+  /** Runs once from the stage's leave: followers of an unanswered flight go upstream; the lock is released. */
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.land(undefined);
+    const token = this.lockToken;
+    if (token !== undefined && this.ctx.l2) {
+      this.lockToken = undefined;
+      void this.ctx.l2.unlock(this.ctx.policy.id, this.key, token);
+    }
+  }
+
+  /** Lands this request's flight (if it leads one) with `result`: undefined sends the followers upstream. */
+  land(result: { response: CachedResponse; stale: boolean } | undefined): void {
+    const f = this.flight;
+    if (f === undefined) return;
+    this.flight = undefined;
+    f.settle(result);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Invalidation by version, in O(1) whatever the number of entries. Every invalidation moves a
+ * sequence number forward and records it as the version of what it invalidates: a tag, a key
+ * (the pseudo-tag `keyTag(key)`) or the whole policy (ALL). Every entry remembers the sequence
+ * number read when its request looked the cache up, before anything went upstream; it is valid
+ * while none of its tags has a version above that number. So an invalidation reaches every entry
+ * under a tag at once without finding them, and an answer that was on its way while the
+ * invalidation happened is not valid either (its number is older than the bump).
+ *
+ * This is the gateway-local table of one policy (L1); Redis holds the same scheme for L2 (l2.ts).
+ * The table is bounded: when it forgets the oldest bump, every entry numbered before it becomes
+ * invalid (`floor`), so forgetting can only cause misses, never a stale hit.
+ */
+
+/** The pseudo-tag every entry of a policy carries: bumping it invalidates the whole policy. */
+export const ALL = '#all';
+
+/** The pseudo-tag of one key (tags from responses start with a letter or digit, never `#`). */
+export function keyTag(key: string): string {
+  return `#key:${key}`;
+}
+
+export class VersionTable {
+  #seq = 0;
+  #floor = 0;
+  /** Tag → the sequence number of its last bump, oldest bump first. */
+  readonly #bumps = new Map<string, number>();
+
+  constructor(readonly maxTags: number) {
+    if (!(maxTags >= 1)) throw new RangeError('maxTags must be at least 1');
+  }
+
+  /** The current sequence number: what an entry looked up now is numbered. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get size(): number {
+    return this.#bumps.size;
+  }
+
+  /** Invalidates every entry carrying `tag` that was numbered before now. */
+  bump(tag: string): number {
+    const seq = ++this.#seq;
+    this.#bumps.delete(tag);
+    this.#bumps.set(tag, seq);
+    if (this.#bumps.size > this.maxTags) {
+      const oldest = this.#bumps.entries().next();
+      if (!oldest.done) {
+        this.#bumps.delete(oldest.value[0]);
+        this.#floor = Math.max(this.#floor, oldest.value[1]);
+      }
+    }
+    return seq;
+  }
+
+  /** Whether an entry numbered `seq` with these tags (and ALL and its key's tag) is still valid. */
+  valid(seq: number, key: string, tags: readonly string[]): boolean {
+    if (seq < this.#floor) return false;
+    if (this.#bumps.size === 0) return true;
+    if ((this.#bumps.get(ALL) ?? 0) > seq) return false;
+    if ((this.#bumps.get(keyTag(key)) ?? 0) > seq) return false;
+    for (const t of tags) if ((this.#bumps.get(t) ?? 0) > seq) return false;
+    return true;
+  }
+}
