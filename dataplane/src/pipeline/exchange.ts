@@ -102,6 +102,8 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   responseHeaders: OutgoingHttpHeaders | undefined = undefined;
   /** Observers of the upstream answer, added by stages that need to see it. */
   taps: ResponseTap[] | undefined = undefined;
+  /** The query string parsed, once a stage asked for a parameter. */
+  #params: URLSearchParams | undefined = undefined;
 
   // ── the outcome, for `leave` ──
   /** The status the client got (499: it went away first). 0 until known. */
@@ -175,6 +177,18 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   header(name: string): string | undefined {
     const v = this.req.headers[name];
     return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  /** A query parameter's first value (parsed once, when first asked). */
+  queryParam(name: string): string | undefined {
+    if (this.query === '') return undefined;
+    this.#params ??= new URLSearchParams(this.query);
+    return this.#params.get(name) ?? undefined;
+  }
+
+  /** The model of an OpenAI-compatible body, once the inspect stage has read it. */
+  get llmModel(): string | undefined {
+    return this.llm?.model;
   }
 
   /** A verified claim (JWT or API key entry) as a string, when it is a string or a number. */
