@@ -35,7 +35,8 @@ const NAMED_PARTS: ReadonlySet<string> = new Set(['Header', 'Claim', 'QueryParam
 function checkLevel(l: RateLimitLevelIR, lp: string, errors: Errors): void {
   const seen = new Set<string>();
   l.key.forEach((p, j) => {
-    if (NAMED_PARTS.has(p.type) !== (p.name !== undefined)) errors.push(`${lp}.key[${j}].name: required exactly for Header, Claim and QueryParam`);
+    if (NAMED_PARTS.has(p.type) !== (p.name !== undefined))
+      errors.push(`${lp}.key[${j}].name: required exactly for Header, Claim and QueryParam`);
     const id = `${p.type}\n${p.name ?? ''}`;
     if (seen.has(id)) errors.push(`${lp}.key[${j}]: duplicate key part ${p.type}${p.name ? ` ${p.name}` : ''}`);
     seen.add(id);
@@ -44,10 +45,11 @@ function checkLevel(l: RateLimitLevelIR, lp: string, errors: Errors): void {
   if (l.burst !== undefined && l.burst < l.limit) errors.push(`${lp}.burst: must be at least limit`);
   if (l.tenantOverrides.length > 0 && !l.key.some((p) => p.type === 'Tenant'))
     errors.push(`${lp}.tenantOverrides: only for a level keyed by tenant`);
-  if ((l.planClaim !== undefined) !== (l.plans.length > 0)) errors.push(`${lp}.planClaim: required exactly when there are plans`);
+  if ((l.planClaim !== undefined) !== l.plans.length > 0) errors.push(`${lp}.planClaim: required exactly when there are plans`);
   sortedUnique(l.plans, (p) => p.name, `${lp}.plans`, 'plan', errors);
   l.plans.forEach((p, j) => {
-    if (isBursty(l.algorithm) !== (p.burst !== undefined)) errors.push(`${lp}.plans[${j}].burst: required exactly for TokenBucket and GCRA`);
+    if (isBursty(l.algorithm) !== (p.burst !== undefined))
+      errors.push(`${lp}.plans[${j}].burst: required exactly for TokenBucket and GCRA`);
     if (p.burst !== undefined && p.burst < p.limit) errors.push(`${lp}.plans[${j}].burst: must be at least limit`);
   });
   const w = l.when;

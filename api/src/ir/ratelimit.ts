@@ -3,7 +3,18 @@ import { Type } from '@sinclair/typebox';
 import { Millis, Name, PolicyRef, Positive, literals } from './common.js';
 
 /** What a counter key is made of (the API's KEY_PART_TYPES; the IR has no scopes, only keys). */
-export const KeyPartTypeIR = literals(['ClientIP', 'User', 'Tenant', 'Model', 'Route', 'Service', 'Header', 'Claim', 'QueryParam', 'Path'] as const);
+export const KeyPartTypeIR = literals([
+  'ClientIP',
+  'User',
+  'Tenant',
+  'Model',
+  'Route',
+  'Service',
+  'Header',
+  'Claim',
+  'QueryParam',
+  'Path',
+] as const);
 
 /** One part of a level's counter key. */
 export const KeyPartIR = Type.Object({

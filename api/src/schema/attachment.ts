@@ -72,22 +72,15 @@ function fieldsRead(rule: string): Set<string> {
 const plain = (s: TSchema): PlainSchema => JSON.parse(JSON.stringify(s)) as PlainSchema;
 const SECTION_USED = 'has(self.defaults) || has(self.overrides)';
 
-function sectionSchema(
-  which: Section,
-  settings: TProperties,
-  rules: readonly CelRule[],
-  options: AttachmentOptions,
-): TSchema {
+function sectionSchema(which: Section, settings: TProperties, rules: readonly CelRule[], options: AttachmentOptions): TSchema {
   const description =
     which === 'defaults'
       ? `The settings as defaults: a more specific policy (on a Service, an HTTPRoute or one of its rules, or a Gateway listener before the Gateway) takes precedence over them. Atomic: any more specific policy replaces them whole. Merge: ${options.merge}`
       : `The settings as overrides, only on a Gateway or the policy's Namespace: they take precedence over every more specific policy (a Gateway's over a Namespace's). Atomic: the more specific policies are ignored. Merge: ${options.merge} A more specific policy never loosens an override's store or failure mode (see docs/policy-attachment.md).`;
   const properties: TProperties = {
-    strategy: oneOf(
-      `How these settings combine with the policies below them in precedence. Default: ${options.strategy}.`,
-      STRATEGIES,
-      { default: options.strategy },
-    ),
+    strategy: oneOf(`How these settings combine with the policies below them in precedence. Default: ${options.strategy}.`, STRATEGIES, {
+      default: options.strategy,
+    }),
     ...settings,
   };
   return optional(obj(description, properties, { rules }));

@@ -22,10 +22,13 @@ export const MAX_TARGET_REFS = 16;
 export const TargetRef = obj(
   'A Gateway API object this policy attaches to (GEP-713 policy attachment), in the namespace of the policy.',
   {
-    group: str(`API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service or Namespace.`, {
-      maxLength: 253,
-      pattern: `^$|${DNS_SUBDOMAIN_PATTERN}`,
-    }),
+    group: str(
+      `API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service or Namespace.`,
+      {
+        maxLength: 253,
+        pattern: `^$|${DNS_SUBDOMAIN_PATTERN}`,
+      },
+    ),
     kind: oneOf(
       "Kind of the target. Gateway: every route of that Gateway. Namespace (the policy's own namespace only): every route and backend Service in the namespace. Service: every route whose backend it is. HTTPRoute: that route, or one of its named rules. More specific targets take precedence over less specific ones for defaults; overrides (on a Gateway or Namespace only) take precedence over everything more specific.",
       TARGET_KINDS,

@@ -67,7 +67,8 @@ export const KINDS = [
     enforced: true,
     settings: RateLimitPolicySpec,
     strategy: 'Merge',
-    merge: 'limits merge by name (the higher-precedence policy\'s limit of a name wins), hotspot comes whole from the highest-precedence policy that has one, and mode, store and failureMode come with the highest-precedence policy.',
+    merge:
+      "limits merge by name (the higher-precedence policy's limit of a name wins), hotspot comes whole from the highest-precedence policy that has one, and mode, store and failureMode come with the highest-precedence policy.",
   }),
   kind({
     kind: 'QueuePolicy',

@@ -189,9 +189,13 @@ export const PathCondition = obj(
 export const ModelCondition = obj(
   'A condition on the model of an OpenAI-compatible JSON request (its model field); the gateway reads the body on such routes. A request without a model does not match.',
   {
-    type: oneOf('Exact: the model name as is. RegularExpression: an RE2 pattern that must match the whole name.', ['Exact', 'RegularExpression'] as const, {
-      default: 'Exact',
-    }),
+    type: oneOf(
+      'Exact: the model name as is. RegularExpression: an RE2 pattern that must match the whole name.',
+      ['Exact', 'RegularExpression'] as const,
+      {
+        default: 'Exact',
+      },
+    ),
     value: str('The model name or pattern.', { minLength: 1, maxLength: 256 }),
     invert: bool('The condition holds when the model does not match (a request without a model too).', { default: false }),
   },
@@ -208,7 +212,11 @@ export const LimitWhen = obj('Only count requests that match all of these condit
 export const PlanRate = obj(
   "The limit's rate for callers on one plan.",
   {
-    name: str('The plan, as the plan claim names it.', { minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$' }),
+    name: str('The plan, as the plan claim names it.', {
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$',
+    }),
     rate: Rate,
     burst: optional(burst('Burst on this plan.')),
   },
@@ -273,7 +281,7 @@ export const Limit = obj(
     ),
     planClaim: optional(
       claimName(
-        'The verified claim that names the caller\'s plan: a JWT claim, or a claim of the caller\'s API key entry (nested claims use dots). Only with plans; plan when left out.',
+        "The verified claim that names the caller's plan: a JWT claim, or a claim of the caller's API key entry (nested claims use dots). Only with plans; plan when left out.",
       ),
     ),
     tenantOverrides: optional(
