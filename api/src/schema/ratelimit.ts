@@ -245,7 +245,6 @@ export const Limit = obj(
             {
               rule: 'self.all(a, self.exists_one(b, a.type == b.type && (has(a.name) ? (has(b.name) && a.name == b.name) : !has(b.name))))',
               message: 'a key names each part once',
-              reason: 'FieldValueDuplicate',
             },
           ],
         },
