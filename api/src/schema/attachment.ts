@@ -75,8 +75,8 @@ const SECTION_USED = 'has(self.defaults) || has(self.overrides)';
 function sectionSchema(which: Section, settings: TProperties, rules: readonly CelRule[], options: AttachmentOptions): TSchema {
   const description =
     which === 'defaults'
-      ? `The settings as defaults: a more specific policy (on a Service, an HTTPRoute or one of its rules, or a Gateway listener before the Gateway) takes precedence over them. Atomic: any more specific policy replaces them whole. Merge: ${options.merge}`
-      : `The settings as overrides, only on a Gateway or the policy's Namespace: they take precedence over every more specific policy (a Gateway's over a Namespace's). Atomic: the more specific policies are ignored. Merge: ${options.merge} A more specific policy never loosens an override's store or failure mode (see docs/policy-attachment.md).`;
+      ? `The settings as defaults: a policy of this kind on a more specific target takes precedence over them (from the least specific: Gateway, Gateway listener, Namespace, Service, Service port, HTTPRoute, HTTPRoute rule). Atomic: they apply whole, and only where no more specific policy applies. Merge: ${options.merge}`
+      : `The settings as overrides, only on a Gateway (or a listener) or the policy's own Namespace: they take precedence over every policy of this kind on a more specific target, a Gateway's over a Namespace's. Atomic: they apply whole and the more specific policies are ignored. Merge: ${options.merge} See docs/policy-attachment.md.`;
   const properties: TProperties = {
     strategy: oneOf(`How these settings combine with the policies below them in precedence. Default: ${options.strategy}.`, STRATEGIES, {
       default: options.strategy,

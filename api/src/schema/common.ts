@@ -149,7 +149,7 @@ export const PolicyStatus = obj('Observed state of the policy, written by the op
   observedGeneration: optional(int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' })),
   conditions: optional(
     list(
-      'Accepted: the operator validated the policy and resolved its targets. Enforced: True once every gateway that serves the targets has acknowledged a configuration that contains this generation and announces that it enforces this kind; otherwise False with reason Pending (waiting for the gateways), NotEnforced (a gateway refused the configuration), Unsupported (a gateway does not enforce this kind, or a section of it) or Overridden (more specific policies replace all of it).',
+      'Accepted: the operator validated the policy and resolved its targets. Enforced: True once every gateway that serves the targets has acknowledged a configuration that contains this generation and announces that it enforces this kind; otherwise False with reason Pending (waiting for the gateways), NotEnforced (a gateway refused the configuration), Unsupported (a gateway does not enforce this kind, or a section of it) or Overridden (policies that take precedence — more specific defaults, or overrides — replace all of it).',
       Condition,
       { maxItems: 8, listType: 'map', mapKeys: ['type'] },
     ),

@@ -68,7 +68,7 @@ export const KINDS = [
     settings: RateLimitPolicySpec,
     strategy: 'Merge',
     merge:
-      "limits merge by name (the higher-precedence policy's limit of a name wins), hotspot comes whole from the highest-precedence policy that has one, and mode, store and failureMode come with the highest-precedence policy.",
+      "limits merge by name (each name from the highest-precedence policy that has it, with that policy's mode); hotspot comes whole from the highest-precedence policy that has one; store and failureMode come from the most specific policy, but never looser than an override's (Memory is looser than Redis; Open than Local, Local than Closed, and Local over fewer expectedReplicas than over more).",
   }),
   kind({
     kind: 'QueuePolicy',

@@ -11,7 +11,9 @@
  *   fewer expectedReplicas (each replica admits more).
  *
  * Where the chosen failure mode is looser than an override's, the override's applies whole (mode,
- * timeout, expectedReplicas).
+ * timeout, expectedReplicas). A policy counts as contributing (for the Overridden condition) when
+ * it gives a level, the hotspot settings, or the store or failure mode in effect (credited to the
+ * highest-precedence policy that has that value).
  */
 import { compareStrings, sortPolicyRefs } from '../ir/order.js';
 import type { PolicyRef, RateLimitIR, RateLimitLevelIR } from '../ir/types.js';
@@ -58,7 +60,12 @@ export function mergeRateLimits(contributors: readonly RateLimitContributor[]): 
     if (store.compiled.store === 'Memory' && o.compiled.store === 'Redis') store = o;
     if (!atLeastAsStrict(failureMode.compiled.failureMode, o.compiled.failureMode)) failureMode = o;
   }
-  used.add(store).add(failureMode);
+  // What is in effect is credited to the highest-precedence policy that sets it so: a policy whose
+  // store or failure mode only repeats an override's has not contributed them.
+  const sameMode = (a: RateLimitIR['failureMode'], b: RateLimitIR['failureMode']) =>
+    a.mode === b.mode && a.timeoutMs === b.timeoutMs && a.expectedReplicas === b.expectedReplicas;
+  used.add(contributors.find((c) => c.compiled.store === store.compiled.store) ?? store);
+  used.add(contributors.find((c) => sameMode(c.compiled.failureMode, failureMode.compiled.failureMode)) ?? failureMode);
   return {
     levels: [...levels.values()].sort((a, b) => compareStrings(a.name, b.name)),
     store: store.compiled.store,
