@@ -103,6 +103,7 @@ export function withDefaultsAndOverrides(proper: TObject, options: AttachmentOpt
     {
       rule: '!(has(self.defaults) && has(self.overrides))',
       message: 'defaults and overrides are mutually exclusive: put each in a policy of its own',
+      fieldPath: '.overrides',
     },
     {
       rule: `!has(self.overrides) || self.targetRefs.all(t, ${OVERRIDE_TARGET_KINDS.map((k) => `t.kind == '${k}'`).join(' || ')})`,
