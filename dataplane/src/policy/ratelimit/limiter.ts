@@ -385,18 +385,27 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         if (v === undefined || v.length === 0) missing = p;
         else suffixes = typeof v === 'string' ? p.part(v) : distinctParts(v, p);
       } else {
-        let keys: string[] = [''];
+        // One string while every part has one value; a list only once a part (Service) has several.
+        let key = '';
+        let keys: string[] | undefined;
         for (let i = 0; i < parts.length; i++) {
           const p = parts[i] as CompiledPart;
           const v = p.values(req);
-          let pieces: readonly string[];
+          const sep = i === 0 ? '' : KEY_PART_SEPARATOR;
           if (v === undefined || v.length === 0) {
             missing ??= p;
-            pieces = [ANONYMOUS_PART];
-          } else pieces = typeof v === 'string' ? [p.part(v)] : distinctParts(v, p);
-          keys = i === 0 ? [...pieces] : keys.flatMap((k) => pieces.map((x) => k + KEY_PART_SEPARATOR + x));
+            if (keys) keys = keys.map((k) => k + sep + ANONYMOUS_PART);
+            else key += sep + ANONYMOUS_PART;
+          } else if (typeof v === 'string') {
+            const piece = p.part(v);
+            if (keys) keys = keys.map((k) => k + sep + piece);
+            else key += sep + piece;
+          } else {
+            const pieces = distinctParts(v, p);
+            keys = (keys ?? [key]).flatMap((k) => pieces.map((x) => k + sep + x));
+          }
         }
-        suffixes = keys;
+        suffixes = keys ?? key;
       }
       if (missing !== undefined) {
         if (level.onMissing === 'Skip') continue;
