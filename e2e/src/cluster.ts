@@ -80,3 +80,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i] ?? NaN;
 }
+
+/** Our GatewayClass `jarvis`, applied (idempotent, and with kubectl's annotation, so a later `kubectl apply -f examples/` does not warn). */
+export async function applyGatewayClass(kubectl: Kubectl): Promise<void> {
+  await kubectl.ok(['apply', '-f', '-'], {
+    input:
+      'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: jarvis }\nspec: { controllerName: stability.jarvis.io/gateway-controller }\n',
+  });
+}

@@ -42,12 +42,19 @@ const examplePolicies = validExampleFiles()
   .flatMap(loadManifests)
   .filter((m) => m.apiVersion.startsWith('stability.jarvis.io/'));
 
+/** A policy's namespace-wide target names its own namespace: moved along with it. */
+function retargeted(m: object, ns: string): object {
+  const spec = (m as { spec?: { targetRefs?: { kind: string; name: string }[] } }).spec;
+  if (!spec?.targetRefs) return m;
+  return { ...m, spec: { ...spec, targetRefs: spec.targetRefs.map((t) => (t.kind === 'Namespace' ? { ...t, name: ns } : t)) } };
+}
+
 /** The examples in namespace NS (the Namespace object itself left out; the GatewayClass kept). */
 function examplesIn(ns: string): string {
   return validExampleFiles()
     .flatMap(loadManifests)
     .filter((m) => m.kind !== 'Namespace')
-    .map((m) => yaml.dump(m.metadata.namespace === undefined ? m : { ...m, metadata: { ...m.metadata, namespace: ns } }))
+    .map((m) => yaml.dump(m.metadata.namespace === undefined ? m : retargeted({ ...m, metadata: { ...m.metadata, namespace: ns } }, ns)))
     .join('---\n');
 }
 

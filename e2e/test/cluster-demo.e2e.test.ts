@@ -196,22 +196,28 @@ describe('npm run demo -- --cluster', () => {
       if (p.enforced === 'False') expect(p.enforcedReason, `${p.kind} ${p.name}`).not.toBe('');
     }
     const limits = report.policies.filter((p) => p.kind === 'RateLimitPolicy');
-    expect(limits.length).toBe(3);
+    expect(limits.length).toBe(examples.filter((m) => m.kind === 'RateLimitPolicy').length);
     for (const p of limits) expect(p.enforced, p.name).toBe('True');
     // The table printed before the JSON says the same.
     expect(stdout.some((l) => /^ {2}RateLimitPolicy\s+chat-limits\s+True\s+True$/.test(l))).toBe(true);
 
     // Which levels may reject on which route: the RateLimitPolicies attached to it (targetRefs).
+    type Limits = { limits?: { name: string }[] };
     type Rlp = {
       metadata: { namespace: string; name: string };
-      spec: { targetRefs: { kind: string; name: string }[]; limits: { name: string }[] };
+      spec: { targetRefs: { kind: string; name: string }[]; defaults?: Limits; overrides?: Limits } & Limits;
     };
     const rlps = examples.filter((m) => m.kind === 'RateLimitPolicy') as unknown as Rlp[];
+    // Gateway, Namespace and Service targets may reach any route of the demo; an HTTPRoute only its own.
     const levelsOf = (route: string) =>
       new Set(
         rlps
-          .filter((p) => p.spec.targetRefs.some((t) => t.kind === 'Gateway' || (t.kind === 'HTTPRoute' && t.name === route)))
-          .flatMap((p) => [...p.spec.limits.map((l) => `${p.metadata.namespace}/${p.metadata.name}/${l.name}`)]),
+          .filter((p) => p.spec.targetRefs.some((t) => t.kind !== 'HTTPRoute' || t.name === route))
+          .flatMap(
+            (p) =>
+              (p.spec.overrides ?? p.spec.defaults ?? p.spec).limits?.map((l) => `${p.metadata.namespace}/${p.metadata.name}/${l.name}`) ??
+              [],
+          ),
       );
     for (const [route, counts] of Object.entries(report.routes)) {
       const allowed = levelsOf(route);

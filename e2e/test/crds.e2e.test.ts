@@ -5,7 +5,7 @@
  * the API, and `kubectl get` shows the printer columns.
  */
 import { basename, join } from 'node:path';
-import { KINDS, NOT_ENFORCED } from '@jarvis/api';
+import { KINDS, NOT_ENFORCED, validateManifest } from '@jarvis/api';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { examplesDir, invalidExamples, kubectlInvalidErrors, loadManifests, policyCliErrors, validExampleFiles } from '../src/examples.js';
 import { installCrds, repoCrdFiles } from '../src/envtest/crds.js';
@@ -152,6 +152,98 @@ describe('schema fixes', () => {
       ]);
     }
   });
+});
+
+describe('defaults and overrides, for every kind', () => {
+  type Obj = Record<string, unknown>;
+  /** The first example policy of each kind: its settings, moved around. */
+  const examples = new Map<string, Obj>();
+  for (const file of validExampleFiles())
+    for (const m of loadManifests(file))
+      if (!examples.has(m.kind) && KINDS.some((k) => k.kind === m.kind)) examples.set(m.kind, m as unknown as Obj);
+
+  const GATEWAY = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'jarvis-gateway' };
+  const NAMESPACE = { group: '', kind: 'Namespace', name: 'jarvis' };
+
+  function variant(kind: string, name: string, spec: (settings: Obj, targetRefs: unknown) => Obj): Obj {
+    const example = examples.get(kind)!;
+    const { targetRefs, ...settings } = example.spec as Obj;
+    return { apiVersion: example.apiVersion, kind, metadata: { name, namespace: 'jarvis' }, spec: spec(settings, targetRefs) };
+  }
+
+  /** The apiserver's errors for a manifest (dry run), and the offline validator's, canonical. */
+  async function bothErrors(manifest: Obj): Promise<{ apiserver: string[]; offline: string[] }> {
+    const result = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(manifest) });
+    const offline = validateManifest(manifest);
+    return {
+      apiserver: sorted(kubectlInvalidErrors(result.stderr)),
+      offline: sorted(offline.ok ? [] : offline.errors.map((e) => `${e.path || '<nil>'}: ${e.message}`)),
+    };
+  }
+
+  it.each(KINDS.map((k) => [k.kind] as const))(
+    '%s: settings under defaults or overrides are accepted and defaulted there',
+    async (kind) => {
+      for (const [role, targets] of [
+        ['defaults', undefined],
+        ['overrides', [GATEWAY, NAMESPACE]],
+      ] as const) {
+        const manifest = variant(kind, `sections-${role}`, (settings, targetRefs) => ({
+          targetRefs: targets ?? targetRefs,
+          [role]: { strategy: 'Merge', ...settings },
+        }));
+        const result = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify(manifest) });
+        expect(result.stderr, `${kind} ${role}`).toBe('');
+        const stored = JSON.parse(result.stdout) as { spec: Obj };
+        const offline = validateManifest(manifest);
+        expect(offline.ok).toBe(true);
+        // The apiserver defaults inside the section as the offline validator does.
+        expect((stored.spec[role] as Obj).strategy).toBe('Merge');
+        if (offline.ok) expect(stored.spec[role]).toEqual((offline.policy.spec as unknown as Obj)[role]);
+      }
+    },
+  );
+
+  it.each(KINDS.map((k) => [k.kind] as const))(
+    '%s: every section rule refuses what it should, with the same complete error list offline',
+    async (kind) => {
+      const cases: [string, Obj, RegExp][] = [
+        [
+          'both sections',
+          variant(kind, 'both-sections', (settings) => ({ targetRefs: [GATEWAY], defaults: { ...settings }, overrides: { ...settings } })),
+          /defaults and overrides are mutually exclusive/,
+        ],
+        [
+          'overrides on an HTTPRoute',
+          variant(kind, 'overrides-on-route', (settings) => ({
+            targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'chat' }],
+            overrides: { ...settings },
+          })),
+          /overrides apply only to Gateways and the policy's Namespace/,
+        ],
+        [
+          'settings beside overrides',
+          variant(kind, 'beside-overrides', (settings) => ({ targetRefs: [GATEWAY], ...settings, overrides: { ...settings } })),
+          /belongs inside defaults or overrides when the policy has one/,
+        ],
+        ['no settings', variant(kind, 'no-settings', (_settings, targetRefs) => ({ targetRefs })), /./],
+        [
+          'a Namespace target with a sectionName',
+          variant(kind, 'namespace-section', (settings) => ({ targetRefs: [{ ...NAMESPACE, sectionName: 'http' }], ...settings })),
+          /a Namespace target has no sectionName/,
+        ],
+      ];
+      for (const [what, manifest, expected] of cases) {
+        const { apiserver, offline } = await bothErrors(manifest);
+        expect(apiserver.length, `${kind}: ${what}`).toBeGreaterThan(0);
+        expect(
+          apiserver.some((e) => expected.test(e)),
+          `${kind}: ${what}: ${apiserver.join('\n')}`,
+        ).toBe(true);
+        expect(offline, `${kind}: ${what}`).toEqual(apiserver);
+      }
+    },
+  );
 });
 
 describe('kubectl explain', () => {

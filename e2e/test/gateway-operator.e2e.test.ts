@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clock, sleep } from '../src/clock.js';
-import { condition, eventually, policyStates } from '../src/cluster.js';
+import { condition, eventually, policyStates, applyGatewayClass } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
 import { startOperator, type OperatorProcess } from '../src/operator.js';
@@ -43,10 +43,7 @@ beforeAll(async () => {
   kubectl = kubectlFor(inject('kubeconfig'));
   upstream = await startUpstream();
   await kubectl(['create', 'namespace', NS]);
-  await kubectl(['create', '-f', '-'], {
-    input:
-      'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: jarvis }\nspec: { controllerName: stability.jarvis.io/gateway-controller }\n',
-  });
+  await applyGatewayClass(kubectl);
   await kubectl.ok(['apply', '-f', '-'], {
     input: `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

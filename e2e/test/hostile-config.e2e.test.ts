@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bulkRoutes } from '../src/bulk-config.js';
 import { clock, sleep } from '../src/clock.js';
-import { eventually } from '../src/cluster.js';
+import { eventually, applyGatewayClass } from '../src/cluster.js';
 import { freePort } from '../src/envtest/ports.js';
 import { gatewayMain, standaloneConfig, startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
@@ -373,10 +373,7 @@ spec:
   beforeAll(async () => {
     kubectl = kubectlFor(inject('kubeconfig'));
     await kubectl(['create', 'namespace', NS]);
-    await kubectl(['create', '-f', '-'], {
-      input:
-        'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: jarvis }\nspec: { controllerName: stability.jarvis.io/gateway-controller }\n',
-    });
+    await applyGatewayClass(kubectl);
     await kubectl.ok(['apply', '-f', '-'], {
       input: `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

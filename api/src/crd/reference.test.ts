@@ -92,6 +92,15 @@ describe('docs/crd-reference.md', () => {
     const rows = sections.get(kind)!;
     let checked = 0;
     for (const [path, pattern] of isNode(spec) ? patterns(spec, 'spec', new Map()) : []) {
+      // defaults and overrides repeat spec's settings: the reference shows them once, under spec.
+      if (/^spec\.(defaults|overrides)\./.test(path)) {
+        expect(
+          spec.properties && isNode(spec.properties)
+            ? patterns(spec, 'spec', new Map()).get(path.replace(/^spec\.\w+\./, 'spec.'))
+            : undefined,
+        ).toBe(pattern);
+        continue;
+      }
       // The items of a list of scalars are described in the list's row.
       const constraints = rows.get(path.endsWith('[]') ? path.slice(0, -2) : path)?.[4] ?? '';
       const at = constraints.indexOf('pattern `');
@@ -100,6 +109,14 @@ describe('docs/crd-reference.md', () => {
       checked++;
     }
     expect(checked).toBeGreaterThan(0);
+  });
+
+  it('shows the settings of defaults and overrides once: their strategy, and a row pointing at spec', () => {
+    const rows = sections.get('RateLimitPolicy')!;
+    expect(rows.get('spec.overrides.strategy')?.[3]).toBe('`"Merge"`');
+    expect(rows.get('spec.overrides.*')?.[5]).toMatch(/^Every setting of spec above but targetRefs/);
+    expect([...rows.keys()].filter((k) => k.startsWith('spec.overrides.'))).toEqual(['spec.overrides.strategy', 'spec.overrides.*']);
+    expect(sections.get('CachePolicy')!.get('spec.defaults.strategy')?.[3]).toBe('`"Atomic"`');
   });
 
   it('names the bounds of every duration instead of its pattern', () => {

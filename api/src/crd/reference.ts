@@ -1,5 +1,6 @@
 /** Renders docs/crd-reference.md from the same schemas as the CRDs. */
 import { durationBoundsOf, isDurationBoundsRule } from '../schema/builders.js';
+import { SECTIONS } from '../schema/attachment.js';
 import { GROUP, KINDS, NOT_ENFORCED, VERSION, type KindDefinition } from '../schema/kinds.js';
 import { kindDescription, specSchema, type Json } from './render.js';
 
@@ -62,12 +63,22 @@ function listedRules(validations: Json | undefined): JsonObject[] {
   return Array.isArray(validations) ? validations.filter((v) => isObject(v) && !isDurationBoundsRule(String(v.rule))).filter(isObject) : [];
 }
 
+/** spec.defaults and spec.overrides hold the settings of spec again (schema/attachment.ts): shown once. */
+const SECTION_PATHS = new Set(SECTIONS.map((s) => `spec.${s}`));
+
 function walk(schema: JsonObject, path: string, required: boolean, rows: string[], rules: string[]): void {
   const def = schema.default !== undefined ? code(JSON.stringify(schema.default)) : '';
   const desc = typeof schema.description === 'string' ? schema.description : '';
   rows.push(
     `| ${cell(code(path))} | ${typeOf(schema)} | ${required ? 'yes' : ''} | ${cell(def)} | ${cell(constraints(schema))} | ${cell(desc)} |`,
   );
+  if (SECTION_PATHS.has(path) && isObject(schema.properties) && isObject(schema.properties.strategy)) {
+    walk(schema.properties.strategy, `${path}.strategy`, false, rows, []);
+    rows.push(
+      `| ${cell(code(`${path}.*`))} | | | | | Every setting of spec above but targetRefs, with the same defaults, constraints and cross-field rules (a setting required in spec is required here). |`,
+    );
+    return;
+  }
   for (const v of listedRules(schema['x-kubernetes-validations'])) rules.push(ruleLine(path, v));
   const target = schema.type === 'array' && isObject(schema.items) ? schema.items : schema;
   const childPath = schema.type === 'array' ? `${path}[]` : path;

@@ -3,7 +3,7 @@
  * that resolve, thresholds in the right order, regular expressions that RE2 compiles (regex.ts). Each check
  * appends `<path>: <message>` strings; an empty list means the value holds.
  */
-import type { BackendIR, GatewayIR, IR, RouteIR } from './types.js';
+import type { BackendIR, GatewayIR, IR, RateLimitLevelIR, RouteIR } from './types.js';
 import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
 import { isBursty } from '../schema/ratelimit.js';
 import { compileRouteRegex } from './regex.js';
@@ -28,6 +28,45 @@ function policiesSorted(refs: GatewayIR['policies'], path: string, errors: Error
 function regex(source: string, path: string, errors: Errors): void {
   const compiled = compileRouteRegex(source);
   if (!compiled.ok) errors.push(`${path}: invalid regular expression: ${compiled.error}`);
+}
+
+const NAMED_PARTS: ReadonlySet<string> = new Set(['Header', 'Claim', 'QueryParam']);
+
+function checkLevel(l: RateLimitLevelIR, lp: string, errors: Errors): void {
+  const seen = new Set<string>();
+  l.key.forEach((p, j) => {
+    if (NAMED_PARTS.has(p.type) !== (p.name !== undefined))
+      errors.push(`${lp}.key[${j}].name: required exactly for Header, Claim and QueryParam`);
+    const id = `${p.type}\n${p.name ?? ''}`;
+    if (seen.has(id)) errors.push(`${lp}.key[${j}]: duplicate key part ${p.type}${p.name ? ` ${p.name}` : ''}`);
+    seen.add(id);
+  });
+  if (isBursty(l.algorithm) !== (l.burst !== undefined)) errors.push(`${lp}.burst: required exactly for TokenBucket and GCRA`);
+  if (l.burst !== undefined && l.burst < l.limit) errors.push(`${lp}.burst: must be at least limit`);
+  if (l.tenantOverrides.length > 0 && !l.key.some((p) => p.type === 'Tenant'))
+    errors.push(`${lp}.tenantOverrides: only for a level keyed by tenant`);
+  if ((l.planClaim !== undefined) !== l.plans.length > 0) errors.push(`${lp}.planClaim: required exactly when there are plans`);
+  sortedUnique(l.plans, (p) => p.name, `${lp}.plans`, 'plan', errors);
+  l.plans.forEach((p, j) => {
+    if (isBursty(l.algorithm) !== (p.burst !== undefined))
+      errors.push(`${lp}.plans[${j}].burst: required exactly for TokenBucket and GCRA`);
+    if (p.burst !== undefined && p.burst < p.limit) errors.push(`${lp}.plans[${j}].burst: must be at least limit`);
+  });
+  const w = l.when;
+  if (w.path) {
+    if (w.path.type === 'RegularExpression') regex(w.path.value, `${lp}.when.path.value`, errors);
+    else if (!w.path.value.startsWith('/')) errors.push(`${lp}.when.path.value: must start with /`);
+  }
+  for (const [list, field] of [
+    [w.headers, 'headers'],
+    [w.queryParams, 'queryParams'],
+  ] as const)
+    list.forEach((c, j) => {
+      const cp = `${lp}.when.${field}[${j}]`;
+      if ((c.type === 'Present') !== (c.value === undefined)) errors.push(`${cp}.value: required exactly unless type is Present`);
+      if (c.type === 'RegularExpression' && c.value !== undefined) regex(c.value, `${cp}.value`, errors);
+    });
+  if (w.model?.type === 'RegularExpression') regex(w.model.value, `${lp}.when.model.value`, errors);
 }
 
 function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>, errors: Errors): void {
@@ -60,11 +99,7 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
     policiesSorted(rl.policies, `${path}.rateLimit.policies`, errors);
     rl.levels.forEach((l, i) => {
       const lp = `${path}.rateLimit.levels[${i}]`;
-      if ((l.scope === 'Header') !== (l.header !== undefined)) errors.push(`${lp}.header: required exactly for scope Header`);
-      if ((l.scope === 'Claim') !== (l.claim !== undefined)) errors.push(`${lp}.claim: required exactly for scope Claim`);
-      if (isBursty(l.algorithm) !== (l.burst !== undefined)) errors.push(`${lp}.burst: required exactly for TokenBucket and GCRA`);
-      if (l.burst !== undefined && l.burst < l.limit) errors.push(`${lp}.burst: must be at least limit`);
-      if (l.tenantOverrides.length > 0 && l.scope !== 'Tenant') errors.push(`${lp}.tenantOverrides: only for scope Tenant`);
+      checkLevel(l, lp, errors);
     });
     if (rl.hotspot && rl.hotspot.deactivateSharePercent >= rl.hotspot.activateSharePercent)
       errors.push(`${path}.rateLimit.hotspot.deactivateSharePercent: must be lower than activateSharePercent`);

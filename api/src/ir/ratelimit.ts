@@ -2,7 +2,52 @@
 import { Type } from '@sinclair/typebox';
 import { Millis, Name, PolicyRef, Positive, literals } from './common.js';
 
-export const RateLimitScopeIR = literals(['Global', 'Route', 'Service', 'ClientIP', 'User', 'Tenant', 'Header', 'Claim'] as const);
+/** What a counter key is made of (the API's KEY_PART_TYPES; the IR has no scopes, only keys). */
+export const KeyPartTypeIR = literals([
+  'ClientIP',
+  'User',
+  'Tenant',
+  'Model',
+  'Route',
+  'Service',
+  'Header',
+  'Claim',
+  'QueryParam',
+  'Path',
+] as const);
+
+/** One part of a level's counter key. */
+export const KeyPartIR = Type.Object({
+  type: KeyPartTypeIR,
+  /** Header (lower case), Claim (dotted path) and QueryParam (exact) only: the name. */
+  name: Type.Optional(Name),
+});
+
+/** A header or query parameter condition of a level. */
+export const ValueConditionIR = Type.Object({
+  /** Header names lower case; query parameter names as written. */
+  name: Name,
+  /** RegularExpression: an RE2 pattern (regex.ts) matching the whole value. Present: any value. */
+  type: literals(['Exact', 'RegularExpression', 'Present'] as const),
+  /** Absent exactly for Present. */
+  value: Type.Optional(Type.String()),
+  /** The condition holds when the match fails. */
+  invert: Type.Boolean(),
+});
+
+/** When a level counts a request: every present condition holds. */
+export const LevelWhenIR = Type.Object({
+  /** Upper case, sorted; empty: every method. */
+  methods: Type.Array(Name),
+  /** The normalized request path. PathPrefix matches by segment, like routes. */
+  path: Type.Optional(
+    Type.Object({ type: literals(['Exact', 'PathPrefix', 'RegularExpression'] as const), value: Name, invert: Type.Boolean() }),
+  ),
+  headers: Type.Array(ValueConditionIR),
+  queryParams: Type.Array(ValueConditionIR),
+  /** The model of an OpenAI-compatible body; a request without one does not match (before invert). */
+  model: Type.Optional(Type.Object({ type: literals(['Exact', 'RegularExpression'] as const), value: Name, invert: Type.Boolean() })),
+});
 export const RateLimitAlgorithmIR = literals(['TokenBucket', 'GCRA', 'SlidingWindow', 'SlidingLog', 'FixedWindow'] as const);
 
 /** A limit of `limit` requests (or cost units) per `periodMs`. */
@@ -33,14 +78,16 @@ export const RateLimitLevelIR = Type.Object({
   name: Name,
   /**
    * Counter identity: `<policy namespace>/<policy name>/<level name>`. Every route that inherits
-   * the same level shares these counters; scope Route adds the route id to the key.
+   * the same level shares these counters (a level that is not shared has a Route key part).
    */
   counter: Name,
-  scope: RateLimitScopeIR,
-  /** Header scope: the header (lower case) whose value is the key. */
-  header: Type.Optional(Name),
-  /** Claim scope: the JWT claim (dotted path) whose value is the key. */
-  claim: Type.Optional(Name),
+  /**
+   * The counter key, in order (at most 8 parts, each type and name once): one counter per
+   * combination of values. Empty: one counter for every request the level applies to.
+   */
+  key: Type.Array(KeyPartIR, { maxItems: 8 }),
+  /** A request without a value for some key part: Anonymous counts it under one shared anonymous value, Skip leaves the level out, Reject refuses it (403). */
+  onMissingKey: literals(['Anonymous', 'Skip', 'Reject'] as const),
   algorithm: RateLimitAlgorithmIR,
   ...rateFields,
   /** TokenBucket and GCRA only: capacity / tolerance, defaulted to `limit`. */
@@ -48,12 +95,14 @@ export const RateLimitLevelIR = Type.Object({
   cost: CostIR,
   /** Reject: 429. Wait: hold the request for at most maxWaitMs until admitted. */
   action: Type.Union([Type.Object({ type: Type.Literal('Reject') }), Type.Object({ type: Type.Literal('Wait'), maxWaitMs: Millis })]),
-  /** Only requests with one of these methods count (upper case, sorted); empty: all. */
-  methods: Type.Array(Name),
-  /** Only requests with all of these headers (name lower case, exact value) count. */
-  headers: Type.Array(Type.Object({ name: Name, value: Type.String() })),
-  /** Tenant scope only; the first override naming a tenant applies. */
+  /** Only requests for which every condition holds count. */
+  when: LevelWhenIR,
+  /** Levels with a Tenant key part only; the first override naming a tenant applies, before any plan. */
   tenantOverrides: Type.Array(TenantOverrideIR),
+  /** The verified claim naming the caller's plan; present exactly when plans is not empty. */
+  planClaim: Type.Optional(Name),
+  /** Rates by plan, sorted by name, unique: a caller whose plan claim names one gets its rate. */
+  plans: Type.Array(Type.Object({ name: Name, ...rateFields, burst: Type.Optional(Positive) })),
   /** The mode of the policy this level comes from: Shadow levels count but never reject. */
   mode: literals(['Enforce', 'Shadow'] as const),
   /** The policy this level comes from. */

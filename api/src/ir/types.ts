@@ -21,7 +21,7 @@ import { RateLimitIR as RateLimitIRSchema, RateLimitLevelIR as RateLimitLevelIRS
 import { MatchIR as MatchIRSchema, MatchRefIR as MatchRefIRSchema, RouteIR as RouteIRSchema } from './route.js';
 
 /** Schema version of the IR; bumped on incompatible changes. */
-export const IR_VERSION = 1;
+export const IR_VERSION = 2;
 
 export const PolicyRef = PolicyRefSchema;
 /** A policy whose (compiled) content is part of a config, at the generation that was compiled. */

@@ -14,24 +14,29 @@ import {
 } from './builders.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
-export const TARGET_KINDS = ['Gateway', 'HTTPRoute', 'Service'] as const;
+export const TARGET_KINDS = ['Gateway', 'HTTPRoute', 'Service', 'Namespace'] as const;
+/** The kinds an override may target: a Gateway, or the policy's whole namespace (see attachment.ts). */
+export const OVERRIDE_TARGET_KINDS = ['Gateway', 'Namespace'] as const;
 export const MAX_TARGET_REFS = 16;
 
 export const TargetRef = obj(
   'A Gateway API object this policy attaches to (GEP-713 policy attachment), in the namespace of the policy.',
   {
-    group: str(`API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service.`, {
-      maxLength: 253,
-      pattern: `^$|${DNS_SUBDOMAIN_PATTERN}`,
-    }),
+    group: str(
+      `API group of the target: ${GATEWAY_API_GROUP} for Gateway and HTTPRoute, the empty string for a core Service or Namespace.`,
+      {
+        maxLength: 253,
+        pattern: `^$|${DNS_SUBDOMAIN_PATTERN}`,
+      },
+    ),
     kind: oneOf(
-      'Kind of the target. A policy on a Gateway sets defaults for every route of that Gateway; a policy on an HTTPRoute (or one of its named rules) overrides them; a policy on a Service applies to every route whose backend it is.',
+      "Kind of the target. Gateway: every route of that Gateway. Namespace (the policy's own namespace only): every route and backend Service in the namespace. Service: every route whose backend it is. HTTPRoute: that route, or one of its named rules. More specific targets take precedence over less specific ones for defaults; overrides (on a Gateway or Namespace only) take precedence over everything more specific.",
       TARGET_KINDS,
     ),
     name: str('Name of the target object.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN }),
     sectionName: optional(
       str(
-        'Optional part of the target: a listener name of a Gateway, a rule name of an HTTPRoute, or a port name of a Service. Without it the policy applies to the whole object.',
+        'Optional part of the target: a listener name of a Gateway, a rule name of an HTTPRoute, or a port name of a Service (not for a Namespace). Without it the policy applies to the whole object.',
         { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN },
       ),
     ),
@@ -39,9 +44,14 @@ export const TargetRef = obj(
   {
     rules: [
       {
-        rule: `self.kind == 'Service' ? self.group == '' : self.group == '${GATEWAY_API_GROUP}'`,
-        message: `group must be '${GATEWAY_API_GROUP}' for Gateway and HTTPRoute and '' for Service`,
+        rule: `self.kind == 'Service' || self.kind == 'Namespace' ? self.group == '' : self.group == '${GATEWAY_API_GROUP}'`,
+        message: `group must be '${GATEWAY_API_GROUP}' for Gateway and HTTPRoute and '' for Service and Namespace`,
         fieldPath: '.group',
+      },
+      {
+        rule: "self.kind != 'Namespace' || !has(self.sectionName)",
+        message: 'a Namespace target has no sectionName',
+        fieldPath: '.sectionName',
       },
     ],
   },
@@ -49,7 +59,7 @@ export const TargetRef = obj(
 export type TargetRef = Static<typeof TargetRef>;
 
 export const TargetRefs = list(
-  `The objects this policy attaches to: from 1 to ${MAX_TARGET_REFS} Gateways, HTTPRoutes or Services in the policy's namespace.`,
+  `The objects this policy attaches to: from 1 to ${MAX_TARGET_REFS} Gateways, HTTPRoutes or Services in the policy's namespace, or that namespace itself (kind Namespace, name the policy's namespace).`,
   TargetRef,
   {
     minItems: 1,
@@ -139,7 +149,7 @@ export const PolicyStatus = obj('Observed state of the policy, written by the op
   observedGeneration: optional(int('The .metadata.generation the operator last acted on.', { minimum: 0, format: 'int64' })),
   conditions: optional(
     list(
-      'Accepted: the operator validated the policy and resolved its targets. Enforced: True once every gateway that serves the targets has acknowledged a configuration that contains this generation and announces that it enforces this kind; otherwise False with reason Pending (waiting for the gateways), NotEnforced (a gateway refused the configuration), Unsupported (a gateway does not enforce this kind, or a section of it) or Overridden (more specific policies replace all of it).',
+      'Accepted: the operator validated the policy and resolved its targets. Enforced: True once every gateway that serves the targets has acknowledged a configuration that contains this generation and announces that it enforces this kind; otherwise False with reason Pending (waiting for the gateways), NotEnforced (a gateway refused the configuration), Unsupported (a gateway does not enforce this kind, or a section of it) or Overridden (policies that take precedence — more specific defaults, or overrides — replace all of it).',
       Condition,
       { maxItems: 8, listType: 'map', mapKeys: ['type'] },
     ),

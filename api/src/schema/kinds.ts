@@ -1,5 +1,6 @@
 /** The five policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
 import type { TObject } from '@sinclair/typebox';
+import { withDefaultsAndOverrides, type Strategy } from './attachment.js';
 import type { Static } from './builders.js';
 import { CachePolicySpec } from './cache.js';
 import { CircuitBreakerPolicySpec } from './circuitbreaker.js';
@@ -33,11 +34,30 @@ export interface KindDefinition {
    * NOT_ENFORCED to the kind's description, its spec's and every spec field's but targetRefs.
    */
   readonly enforced: boolean;
+  /**
+   * The kind's spec as written before GEP-713 sections: targetRefs and the settings. The
+   * translator works on this shape, whichever form a policy uses.
+   */
+  readonly settings: TObject;
+  /** Strategy of the top-level form, and the default `strategy` of defaults and overrides. */
+  readonly strategy: Strategy;
+  /** The CRD's spec: the settings at the top level, or under defaults or overrides (attachment.ts). */
   readonly spec: TObject;
 }
 
+/** What Merge means for the kinds merged generically (translate/sections.ts). */
+const GENERIC_MERGE =
+  'each list keyed by name merges by name (the higher-precedence entry wins), each optional setting without a default comes whole from the highest-precedence policy that has it, and every other setting comes with the highest-precedence policy.';
+
+function kind<const K extends string>(
+  def: Omit<KindDefinition, 'spec' | 'kind'> & { readonly kind: K; readonly merge: string },
+): KindDefinition & { readonly kind: K } {
+  const { merge, ...rest } = def;
+  return { ...rest, spec: withDefaultsAndOverrides(def.settings, { strategy: def.strategy, merge }) };
+}
+
 export const KINDS = [
-  {
+  kind({
     kind: 'RateLimitPolicy',
     plural: 'ratelimitpolicies',
     singular: 'ratelimitpolicy',
@@ -45,9 +65,12 @@ export const KINDS = [
     summary:
       'RateLimitPolicy limits requests at several levels at once (global, route, service, client IP, user, tenant, custom keys), with per-tenant quotas and hot-key protection.',
     enforced: true,
-    spec: RateLimitPolicySpec,
-  },
-  {
+    settings: RateLimitPolicySpec,
+    strategy: 'Merge',
+    merge:
+      "limits merge by name (each name from the highest-precedence policy that has it, with that policy's mode); hotspot comes whole from the highest-precedence policy that has one; store and failureMode come from the most specific policy, but never looser than an override's (Memory is looser than Redis; Open than Local, Local than Closed, and Local over fewer expectedReplicas than over more).",
+  }),
+  kind({
     kind: 'QueuePolicy',
     plural: 'queuepolicies',
     singular: 'queuepolicy',
@@ -55,9 +78,11 @@ export const KINDS = [
     summary:
       'QueuePolicy bounds in-flight requests (a fixed limit, or one found from latency) and queues the rest by priority class and per-tenant fairness, with deadlines, asynchronous jobs with retries and a dead-letter queue.',
     enforced: true,
-    spec: QueuePolicySpec,
-  },
-  {
+    settings: QueuePolicySpec,
+    strategy: 'Atomic',
+    merge: GENERIC_MERGE,
+  }),
+  kind({
     kind: 'CircuitBreakerPolicy',
     plural: 'circuitbreakerpolicies',
     singular: 'circuitbreakerpolicy',
@@ -65,9 +90,11 @@ export const KINDS = [
     summary:
       'CircuitBreakerPolicy protects backends with circuit breakers, retries within a budget, passive outlier detection and active health checks, switching traffic away from failing pods.',
     enforced: true,
-    spec: CircuitBreakerPolicySpec,
-  },
-  {
+    settings: CircuitBreakerPolicySpec,
+    strategy: 'Atomic',
+    merge: GENERIC_MERGE,
+  }),
+  kind({
     kind: 'DegradationPolicy',
     plural: 'degradationpolicies',
     singular: 'degradationpolicy',
@@ -75,9 +102,11 @@ export const KINDS = [
     summary:
       'DegradationPolicy describes fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles to switch off under load, with hysteresis.',
     enforced: false,
-    spec: DegradationPolicySpec,
-  },
-  {
+    settings: DegradationPolicySpec,
+    strategy: 'Atomic',
+    merge: GENERIC_MERGE,
+  }),
+  kind({
     kind: 'CachePolicy',
     plural: 'cachepolicies',
     singular: 'cachepolicy',
@@ -85,8 +114,10 @@ export const KINDS = [
     summary:
       'CachePolicy is a response cache in a bounded in-process LRU and Redis, with invalidation by key, tag and version, request coalescing and stale-while-revalidate / stale-if-error.',
     enforced: true,
-    spec: CachePolicySpec,
-  },
+    settings: CachePolicySpec,
+    strategy: 'Atomic',
+    merge: GENERIC_MERGE,
+  }),
 ] as const satisfies readonly KindDefinition[];
 
 export type PolicyKind = (typeof KINDS)[number]['kind'];

@@ -95,31 +95,171 @@ export const LimitAction = obj(
   },
 );
 
-export const HeaderMatch = obj('An exact match on a request header.', {
-  name: headerName('Header name (case-insensitive).'),
-  value: str('Exact value.', { maxLength: 4096 }),
-});
+export const KEY_PART_TYPES = ['ClientIP', 'User', 'Tenant', 'Model', 'Route', 'Service', 'Header', 'Claim', 'QueryParam', 'Path'] as const;
+export const MISSING_KEY_ACTIONS = ['Anonymous', 'Skip', 'Reject'] as const;
+/** A JWT (or API key) claim name; nested claims use dots. */
+export const CLAIM_PATTERN = '^[A-Za-z0-9_.:-]+$';
+export const MAX_KEY_PARTS = 4;
+export const MAX_PLANS = 16;
+
+const claimName = (description: string) => str(description, { minLength: 1, maxLength: 256, pattern: CLAIM_PATTERN });
+
+export const KeyPart = obj(
+  'One part of a counter key: the request attribute whose value, together with the other parts, names the counter.',
+  {
+    type: oneOf(
+      'ClientIP: the client address (through trusted proxies only; IPv6 by prefix). User, Tenant: the verified identity. Model: the model field of an OpenAI-compatible JSON body (the gateway reads the body on such routes). Route: the route (HTTPRoute rule). Service: the backend Service (a request counts once per Service of its route). Header, QueryParam: the value of the named request header or query parameter (credential-like names are counted by a digest, never by value). Claim: the named verified claim (JWT, or an API key entry). Path: the request path.',
+      KEY_PART_TYPES,
+    ),
+    name: optional(
+      str('The header, claim or query parameter name; required for Header, Claim and QueryParam. Nested claims use dots, e.g. org.id.', {
+        minLength: 1,
+        maxLength: 256,
+        pattern: "^[A-Za-z0-9!#$%&'*+\\-.^_`|~:]+$",
+      }),
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: "(self.type == 'Header' || self.type == 'Claim' || self.type == 'QueryParam') == has(self.name)",
+        message: 'name is required for the Header, Claim and QueryParam parts and not allowed otherwise',
+        fieldPath: '.name',
+      },
+      {
+        rule: `self.type != 'Claim' || !has(self.name) || self.name.matches('${CLAIM_PATTERN}')`,
+        message: "a claim name has letters, digits, '_', '.', ':' and '-' only",
+        fieldPath: '.name',
+      },
+      {
+        rule: "self.type == 'Claim' || !has(self.name) || !self.name.contains(':')",
+        message: 'a header or query parameter name has no colon',
+        fieldPath: '.name',
+      },
+    ],
+  },
+);
+export type KeyPart = Static<typeof KeyPart>;
+
+export const ValueCondition = obj(
+  'A condition on a request header or query parameter.',
+  {
+    name: headerName('Header name (case-insensitive) or query parameter name (exact).'),
+    type: oneOf(
+      'Exact: the value equals value. RegularExpression: value is an RE2 pattern that must match the whole value. Present: the header or parameter is there, whatever its value.',
+      ['Exact', 'RegularExpression', 'Present'] as const,
+      { default: 'Exact' },
+    ),
+    value: optional(str('The value or pattern; not with type Present.', { maxLength: 4096 })),
+    invert: bool('The condition holds when the match fails (for Present: when the header or parameter is absent).', { default: false }),
+  },
+  {
+    rules: [
+      {
+        rule: "(self.type == 'Present') != has(self.value)",
+        message: 'value is required unless type is Present, and not allowed with Present',
+        fieldPath: '.value',
+      },
+    ],
+  },
+);
+
+export const PathCondition = obj(
+  'A condition on the request path (after normalization).',
+  {
+    type: oneOf(
+      'Exact: the whole path. PathPrefix: by path segment (/api matches /api and /api/x, not /apix). RegularExpression: an RE2 pattern that must match the whole path.',
+      ['Exact', 'PathPrefix', 'RegularExpression'] as const,
+      { default: 'PathPrefix' },
+    ),
+    value: str('The path, prefix or pattern.', { minLength: 1, maxLength: 1024 }),
+    invert: bool('The condition holds when the path does not match.', { default: false }),
+  },
+  {
+    rules: [
+      {
+        rule: "self.type == 'RegularExpression' || self.value.startsWith('/')",
+        message: 'an Exact or PathPrefix value starts with /',
+        fieldPath: '.value',
+      },
+    ],
+  },
+);
+
+export const ModelCondition = obj(
+  'A condition on the model of an OpenAI-compatible JSON request (its model field); the gateway reads the body on such routes. A request without a model does not match.',
+  {
+    type: oneOf(
+      'Exact: the model name as is. RegularExpression: an RE2 pattern that must match the whole name.',
+      ['Exact', 'RegularExpression'] as const,
+      {
+        default: 'Exact',
+      },
+    ),
+    value: str('The model name or pattern.', { minLength: 1, maxLength: 256 }),
+    invert: bool('The condition holds when the model does not match (a request without a model too).', { default: false }),
+  },
+);
 
 export const LimitWhen = obj('Only count requests that match all of these conditions.', {
   methods: optional(list('HTTP methods to count.', oneOf('An HTTP method.', HTTP_METHODS), { minItems: 1, maxItems: 7, listType: 'set' })),
-  headers: optional(list('Headers that must match.', HeaderMatch, { minItems: 1, maxItems: 8, listType: 'atomic' })),
+  path: optional(PathCondition),
+  headers: optional(list('Headers that must match.', ValueCondition, { minItems: 1, maxItems: 8, listType: 'atomic' })),
+  queryParams: optional(list('Query parameters that must match.', ValueCondition, { minItems: 1, maxItems: 8, listType: 'atomic' })),
+  model: optional(ModelCondition),
 });
+
+export const PlanRate = obj(
+  "The limit's rate for callers on one plan.",
+  {
+    name: str('The plan, as the plan claim names it.', {
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$',
+    }),
+    rate: Rate,
+    burst: optional(burst('Burst on this plan.')),
+  },
+  { rules: [burstAtLeastRate] },
+);
 
 export const Limit = obj(
   'One level of limiting. All levels of a request are checked together: the request is admitted only if every level admits it, and a level that rejects consumes nothing at any level.',
   {
     name: labelName('Name of the level, unique in the policy; reported in RateLimit-Policy headers, problem details and metrics.'),
-    scope: oneOf(
-      'What is counted separately. Global: one counter for every request the policy applies to. Route: one per route. Service: one per backend Service. ClientIP: one per client address (through trusted proxies only; IPv6 by prefix). User and Tenant: one per verified identity. Header: one per value of a request header. Claim: one per value of a JWT claim.',
-      RATE_LIMIT_SCOPES,
+    scope: optional(
+      oneOf(
+        'What is counted separately, as one attribute (exactly one of scope and key). Global: one counter for every request the policy applies to. Route: one per route. Service: one per backend Service. ClientIP: one per client address (through trusted proxies only; IPv6 by prefix). User and Tenant: one per verified identity. Header: one per value of a request header. Claim: one per value of a JWT claim. scope X is the same counter as key [{type: X}] (Header and Claim with the name).',
+        RATE_LIMIT_SCOPES,
+      ),
+    ),
+    key: optional(
+      list(
+        `What is counted separately, as a composite of up to ${MAX_KEY_PARTS} attributes (exactly one of scope and key): one counter per combination of their values, e.g. [Tenant, Model] for a per-tenant-per-model quota.`,
+        KeyPart,
+        {
+          minItems: 1,
+          maxItems: MAX_KEY_PARTS,
+          listType: 'atomic',
+          rules: [
+            {
+              rule: 'self.all(a, self.exists_one(b, a.type == b.type && (has(a.name) ? (has(b.name) && a.name == b.name) : !has(b.name))))',
+              message: 'a key names each part once',
+            },
+          ],
+        },
+      ),
     ),
     header: optional(headerName('The header whose value is the key; required when scope is Header.')),
-    claim: optional(
-      str('The JWT claim whose value is the key; required when scope is Claim. Nested claims use dots, e.g. org.id.', {
-        minLength: 1,
-        maxLength: 256,
-        pattern: '^[A-Za-z0-9_.:-]+$',
-      }),
+    claim: optional(claimName('The JWT claim whose value is the key; required when scope is Claim. Nested claims use dots, e.g. org.id.')),
+    onMissingKey: oneOf(
+      'What a request without a value for the key (no user, no tenant, no such header, claim, query parameter or model) does at this level. Anonymous: every such request shares one anonymous counter of the level (per value of the other parts). Skip: the level does not count it. Reject: the gateway refuses it with 403 (problem type limit-key-missing); in Shadow mode it is only reported.',
+      MISSING_KEY_ACTIONS,
+      { default: 'Anonymous' },
+    ),
+    shared: bool(
+      'true: every route this level applies to (through every target of the policy, and every route that inherits it) counts on the same counters. false: each route (HTTPRoute rule) counts on its own, as if Route were a key part.',
+      { default: true },
     ),
     algorithm: oneOf(
       'TokenBucket allows bursts up to burst and refills at rate. GCRA is the leaky bucket as a meter: strict spacing with a tolerance of burst. SlidingWindow weighs the previous window (approximate, constant memory). SlidingLog keeps every timestamp (exact, for limits of at most 1000). FixedWindow resets at window boundaries.',
@@ -131,23 +271,43 @@ export const Limit = obj(
     cost: optional(Cost),
     action: optional(LimitAction),
     when: optional(LimitWhen),
+    plans: optional(
+      list(
+        `Rates per plan (at most ${MAX_PLANS}): a caller whose plan claim names one of them gets its rate (and burst) instead of rate; a caller without the claim, or on another plan, gets rate. A tenantOverrides entry naming the caller's tenant takes precedence.`,
+        PlanRate,
+        { minItems: 1, maxItems: MAX_PLANS, listType: 'map', mapKeys: ['name'] },
+      ),
+    ),
+    planClaim: optional(
+      claimName(
+        "The verified claim that names the caller's plan: a JWT claim, or a claim of the caller's API key entry (nested claims use dots). Only with plans; plan when left out.",
+      ),
+    ),
     tenantOverrides: optional(
-      list('Per-tenant quotas that replace rate (and burst) for the named tenants; only with scope Tenant.', TenantOverride, {
-        minItems: 1,
-        maxItems: 64,
-        listType: 'atomic',
-      }),
+      list(
+        'Per-tenant quotas, for exceptions: they replace rate (and burst) for the named tenants; only when the key is the tenant (scope Tenant, or a Tenant key part).',
+        TenantOverride,
+        {
+          minItems: 1,
+          maxItems: 64,
+          listType: 'atomic',
+        },
+      ),
     ),
   },
   {
     rules: [
       {
-        rule: "(self.scope == 'Header') == has(self.header)",
+        rule: 'has(self.scope) != has(self.key)',
+        message: 'exactly one of scope and key must be set',
+      },
+      {
+        rule: "(has(self.scope) && self.scope == 'Header') == has(self.header)",
         message: 'header is required when scope is Header and not allowed otherwise',
         fieldPath: '.header',
       },
       {
-        rule: "(self.scope == 'Claim') == has(self.claim)",
+        rule: "(has(self.scope) && self.scope == 'Claim') == has(self.claim)",
         message: 'claim is required when scope is Claim and not allowed otherwise',
         fieldPath: '.claim',
       },
@@ -160,6 +320,11 @@ export const Limit = obj(
         fieldPath: '.tenantOverrides',
       },
       {
+        rule: `self.algorithm != 'SlidingLog' || !has(self.plans) || self.plans.all(p, p.rate.requests <= ${SLIDING_LOG_MAX_REQUESTS})`,
+        message: `SlidingLog keeps every request: plans[].rate.requests must be at most ${SLIDING_LOG_MAX_REQUESTS}`,
+        fieldPath: '.plans',
+      },
+      {
         rule: "!has(self.action) || self.action.type != 'Wait' || self.algorithm == 'GCRA'",
         message: 'action Wait needs the GCRA algorithm',
         fieldPath: '.action.type',
@@ -170,9 +335,19 @@ export const Limit = obj(
         fieldPath: '.tenantOverrides',
       },
       {
-        rule: "!has(self.tenantOverrides) || self.scope == 'Tenant'",
-        message: 'tenantOverrides apply only to scope Tenant',
+        rule: "!has(self.plans) || self.algorithm == 'TokenBucket' || self.algorithm == 'GCRA' || self.plans.all(p, !has(p.burst))",
+        message: 'plans[].burst applies only to the TokenBucket and GCRA algorithms',
+        fieldPath: '.plans',
+      },
+      {
+        rule: "!has(self.tenantOverrides) || (has(self.scope) && self.scope == 'Tenant') || (has(self.key) && self.key.exists(p, p.type == 'Tenant'))",
+        message: 'tenantOverrides apply only to a level keyed by tenant (scope Tenant, or a Tenant key part)',
         fieldPath: '.tenantOverrides',
+      },
+      {
+        rule: '!has(self.planClaim) || has(self.plans)',
+        message: 'planClaim applies only with plans',
+        fieldPath: '.planClaim',
       },
     ],
   },

@@ -4,7 +4,7 @@
  */
 import { pushTo } from '../group.js';
 import type { BackendIR } from '../ir/types.js';
-import { compareStrings } from '../ir/order.js';
+import { compareStrings, sortPolicyRefs } from '../ir/order.js';
 import type { Catalog } from './catalog.js';
 import type { Compiler } from './compiler.js';
 import { endpointsOf } from './endpoints.js';
@@ -12,6 +12,7 @@ import type { ServicePortModel } from './model.js';
 import type { Attached } from './policies.js';
 import type { OverrideRecorder } from './overrides.js';
 import { forBackend, type RuleContext } from './precedence.js';
+import { effective } from './strategy.js';
 
 /** One use of a backend by a rule (as a route backend or a fallback step). */
 export interface BackendUse {
@@ -40,14 +41,15 @@ export function buildBackends(
         { namespace, name: service, ...(port.name ? { portName: port.name } : {}) },
         all.map((u) => u.context),
       );
-      const winner = candidates[0];
-      overrides.note(candidates, winner ? [winner.ref] : []);
+      const combined = compile.combined(effective(candidates));
+      const used = combined ? combined.used.map((a) => a.ref) : [];
+      overrides.note(candidates, used);
       return {
         id,
         service: { namespace, name: service, port: port.port },
         endpoints: endpointsOf(cat, namespace, service, port),
-        ...(winner ? { circuitBreaker: compile.circuitBreaker(winner) } : {}),
-        policies: winner ? [winner.ref] : [],
+        ...(combined ? { circuitBreaker: compile.circuitBreaker(combined.a) } : {}),
+        policies: sortPolicyRefs(used),
       };
     });
 }

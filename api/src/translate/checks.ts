@@ -4,32 +4,46 @@
  * Accepted=False (Invalid); the rest of the config is unaffected.
  */
 import type { CircuitBreakerPolicy, CachePolicy, DegradationPolicy, QueuePolicy, RateLimitPolicy } from '../schema/kinds.js';
+import { compileRouteRegex } from '../ir/regex.js';
 import { resolveServicePort } from './backendref.js';
 import type { Catalog } from './catalog.js';
 import type { Finding, PolicyModel } from './model.js';
 
-function rateLimit(p: RateLimitPolicy): Finding[] {
+/** A `when` pattern RE2 does not compile (or that is too complex) is refused here, as a route's is. */
+function pattern(value: string, path: string, out: Finding[]): void {
+  const compiled = compileRouteRegex(value);
+  if (!compiled.ok) out.push({ path, message: `invalid regular expression: ${compiled.error}` });
+}
+
+function rateLimit(p: RateLimitPolicy, at: string): Finding[] {
   const out: Finding[] = [];
   p.spec.limits.forEach((limit, l) => {
+    const lp = `${at}.limits[${l}]`;
     const seen = new Map<string, number>();
     // A burst on a non-bursty algorithm is a CEL rule of the schema: such a policy never gets here.
     (limit.tenantOverrides ?? []).forEach((o, i) => {
-      const at = `spec.limits[${l}].tenantOverrides[${i}]`;
       for (const tenant of o.tenants) {
         const first = seen.get(tenant);
         if (first !== undefined)
           out.push({
-            path: `${at}.tenants`,
-            message: `tenant ${tenant} already has a quota in spec.limits[${l}].tenantOverrides[${first}]`,
+            path: `${lp}.tenantOverrides[${i}].tenants`,
+            message: `tenant ${tenant} already has a quota in ${lp}.tenantOverrides[${first}]`,
           });
         else seen.set(tenant, i);
       }
     });
+    const w = limit.when;
+    if (w?.path?.type === 'RegularExpression') pattern(w.path.value, `${lp}.when.path.value`, out);
+    for (const field of ['headers', 'queryParams'] as const)
+      (w?.[field] ?? []).forEach((c, i) => {
+        if (c.type === 'RegularExpression' && c.value !== undefined) pattern(c.value, `${lp}.when.${field}[${i}].value`, out);
+      });
+    if (w?.model?.type === 'RegularExpression') pattern(w.model.value, `${lp}.when.model.value`, out);
   });
   return out;
 }
 
-function queue(p: QueuePolicy): Finding[] {
+function queue(p: QueuePolicy, at: string): Finding[] {
   const out: Finding[] = [];
   (p.spec.priorityClasses ?? []).forEach((c, i) => {
     const m = c.match;
@@ -37,7 +51,7 @@ function queue(p: QueuePolicy): Finding[] {
       m !== undefined && (m.tenants !== undefined || m.users !== undefined || m.header !== undefined || m.claim !== undefined);
     if (!matchesSomething && c.name !== p.spec.defaultPriorityClass)
       out.push({
-        path: `spec.priorityClasses[${i}].match`,
+        path: `${at}.priorityClasses[${i}].match`,
         message: `priority class ${c.name} matches no request: give it a match or name it in defaultPriorityClass`,
       });
   });
@@ -47,12 +61,12 @@ function queue(p: QueuePolicy): Finding[] {
   return out;
 }
 
-function degradation(cat: Catalog, p: DegradationPolicy, namespace: string): Finding[] {
+function degradation(cat: Catalog, p: DegradationPolicy, namespace: string, at: string): Finding[] {
   const out: Finding[] = [];
   p.spec.fallback?.chain.forEach((step, i) => {
     if (!step.backendRef) return;
     const res = resolveServicePort(cat, namespace, step.backendRef.name, step.backendRef.port);
-    if (!res.ok) out.push({ path: `spec.fallback.chain[${i}].backendRef`, message: res.message });
+    if (!res.ok) out.push({ path: `${at}.fallback.chain[${i}].backendRef`, message: res.message });
   });
   return out;
 }
@@ -63,11 +77,11 @@ export function semanticFindings(cat: Catalog, model: PolicyModel): Finding[] {
   const p = model.policy;
   switch (p.kind) {
     case 'RateLimitPolicy':
-      return rateLimit(p);
+      return rateLimit(p, model.attachment.path);
     case 'QueuePolicy':
-      return queue(p);
+      return queue(p, model.attachment.path);
     case 'DegradationPolicy':
-      return degradation(cat, p, model.meta.namespace);
+      return degradation(cat, p, model.meta.namespace, model.attachment.path);
     case 'CircuitBreakerPolicy':
     case 'CachePolicy':
       return none(p);

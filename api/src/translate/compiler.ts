@@ -9,6 +9,7 @@ import { compileDegradation } from './compile/degradation.js';
 import { compileQueue } from './compile/queue.js';
 import { compileRateLimit, type CompiledRateLimit } from './compile/ratelimit.js';
 import type { ServicePortModel } from './model.js';
+import { mergeSettings } from './merge-settings.js';
 import type { Attached } from './policies.js';
 
 export interface Compiler {
@@ -19,6 +20,13 @@ export interface Compiler {
   circuitBreaker(a: Attached): CircuitBreakerIR;
   /** The Service ports a DegradationPolicy's fallback chain uses. */
   fallbackBackends(a: Attached): readonly FallbackBackend[];
+  /**
+   * The settings of the policies that take effect (highest precedence first, one kind other than
+   * RateLimitPolicy) as one policy to compile: the policy itself when there is one, else their
+   * merge (merge-settings.ts), the same object for the same policies; `used`: those that gave
+   * something.
+   */
+  combined(effective: readonly Attached[]): { readonly a: Attached; readonly used: readonly Attached[] } | undefined;
 }
 
 export interface FallbackBackend {
@@ -40,15 +48,34 @@ function memo<T>(compile: (a: Attached) => T): (a: Attached) => T {
   };
 }
 
+/** The namespace of the policy a setting came from (merged settings: merge-settings.ts). */
+const namespaceOf = (a: Attached, setting: string): string => (a.origins?.get(setting) ?? a).model.meta.namespace;
+
 export function compiler(cat: Catalog): Compiler {
+  const merged = new Map<string, { a: Attached; used: readonly Attached[] }>();
   return {
+    combined(effective) {
+      const first = effective[0];
+      if (!first) return undefined;
+      if (effective.length === 1) return { a: first, used: [first] };
+      const k = effective.map((e) => `${e.ref.kind}/${e.ref.namespace}/${e.ref.name}`).join('\n');
+      let m = merged.get(k);
+      if (!m) {
+        const { spec, origins, used } = mergeSettings(effective);
+        const policy = { ...first.model.policy, spec } as typeof first.model.policy;
+        m = { a: { ...first, model: { ...first.model, policy }, origins }, used };
+        merged.set(k, m);
+      }
+      return m;
+    },
     fallbackBackends: memo((a) => {
       const out: FallbackBackend[] = [];
       if (a.model.policy.kind !== 'DegradationPolicy') return out;
+      const namespace = namespaceOf(a, 'fallback');
       for (const step of a.model.policy.spec.fallback?.chain ?? []) {
         if (!step.backendRef) continue;
-        const res = resolveServicePort(cat, a.model.meta.namespace, step.backendRef.name, step.backendRef.port);
-        if (res.ok) out.push({ id: res.id, namespace: a.model.meta.namespace, service: step.backendRef.name, port: res.port });
+        const res = resolveServicePort(cat, namespace, step.backendRef.name, step.backendRef.port);
+        if (res.ok) out.push({ id: res.id, namespace, service: step.backendRef.name, port: res.port });
       }
       return out;
     }),
@@ -58,7 +85,7 @@ export function compiler(cat: Catalog): Compiler {
     circuitBreaker: memo((a) => compileCircuitBreaker(a.model.policy as CircuitBreakerPolicy, a.ref)),
     degradation: memo((a) =>
       compileDegradation(a.model.policy as DegradationPolicy, a.ref, (ref) => {
-        const res = resolveServicePort(cat, a.model.meta.namespace, ref.name, ref.port);
+        const res = resolveServicePort(cat, namespaceOf(a, 'fallback'), ref.name, ref.port);
         return res.ok ? res.id : undefined;
       }),
     ),

@@ -200,8 +200,9 @@ describe('translate', () => {
         features: ['stability.jarvis.io/QueuePolicy'],
       },
     ]);
-    // maxInFlight is optional (adaptive may replace it); the CEL rule that asks for one of the two
-    // is not run on a spec whose required fields are missing, as on the apiserver ('' says so).
+    // maxInFlight is optional (adaptive may replace it, and either may sit inside defaults or
+    // overrides); the CEL rule that asks for one of them is not run on a spec whose required fields
+    // are missing, as on the apiserver ('' says so).
     expect(result.problems.map((p) => p.path)).toEqual(['metadata.name', 'spec.targetRefs', '', 'apiVersion', 'spec.targetRefs', '']);
   });
 });

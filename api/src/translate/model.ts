@@ -2,6 +2,7 @@
  * The narrow typed model the translator works on. Every input object is parsed into one of these
  * at the edge (parse/); nothing after that reads raw JSON.
  */
+import type { Strategy } from '../schema/attachment.js';
 import type { Policy, PolicyKind } from '../schema/kinds.js';
 
 /** The object metadata the translator uses. */
@@ -119,11 +120,23 @@ export interface NamespaceModel {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-/** A policy that passed schema and CEL validation, with every default applied. */
+/** Where a policy's settings are (GEP-713): defaults or overrides, and how they combine. */
+export interface Attachment {
+  readonly role: 'defaults' | 'overrides';
+  readonly strategy: Strategy;
+  /** Where the settings are written: `spec` (the top-level form), `spec.defaults` or `spec.overrides`. */
+  readonly path: 'spec' | 'spec.defaults' | 'spec.overrides';
+}
+
+/**
+ * A policy that passed schema and CEL validation, with every default applied. `policy.spec` is
+ * targetRefs and the settings, whichever form the manifest used (parse/sections.ts).
+ */
 export interface PolicyModel {
   readonly kind: PolicyKind;
   readonly meta: Meta;
   readonly policy: Policy;
+  readonly attachment: Attachment;
 }
 
 /** An object of our API group that failed validation: reported Invalid. */

@@ -18,6 +18,11 @@ export interface Attached {
   readonly model: PolicyModel;
   readonly ref: PolicyRef;
   readonly targets: readonly Target[];
+  /**
+   * Only for the settings of several policies merged into one (merge-settings.ts; `model` and
+   * `ref` are the highest-precedence policy's): which policy each setting came from.
+   */
+  readonly origins?: ReadonlyMap<string, Attached>;
 }
 
 /** The targetRefs index a finding is about. */

@@ -1,11 +1,16 @@
 /**
- * Which accepted policies apply to a route, or to a backend, and in which order of precedence
- * (most specific first; at equal specificity the older policy, then namespace/name order).
+ * Which accepted policies apply to a route, or to a backend, and in which order (GEP-713 defaults
+ * and overrides; strategy.ts then decides which of them take effect).
  *
- * Routes: HTTPRoute rule (sectionName) > HTTPRoute > Service port > Service (a backend of the
- * rule) > Gateway listener > Gateway.
- * Backends (CircuitBreakerPolicy): Service port > Service > HTTPRoute rule > HTTPRoute (all its
- * backends, fallback steps included) > Gateway listener > Gateway.
+ * Specificity, least specific first —
+ * Routes: Gateway < Gateway listener < Namespace (of the HTTPRoute) < Service (a backend of the
+ * rule) < Service port < HTTPRoute < HTTPRoute rule (sectionName).
+ * Backends (CircuitBreakerPolicy): Gateway < Gateway listener < Namespace (of the Service) <
+ * HTTPRoute (all its backends, fallback steps included) < HTTPRoute rule < Service < Service port.
+ *
+ * Defaults: the more specific takes precedence. Overrides (only on Gateways and Namespaces): the
+ * less specific takes precedence, and every override over every default. At equal specificity the
+ * older policy takes precedence (then namespace/name order).
  */
 import type { Attached } from './policies.js';
 import { compareAge } from './policyref.js';
@@ -35,6 +40,9 @@ function gatewayRank(t: Target, ctx: RuleContext): number | undefined {
   return ctx.listeners.includes(t.sectionName) ? 1 : undefined;
 }
 
+const namespaceRank = (t: Target, namespace: string): number | undefined =>
+  t.kind === 'Namespace' && t.name === namespace ? 2 : undefined;
+
 function routeRank(t: Target, ctx: RuleContext): number | undefined {
   if (t.kind !== 'HTTPRoute' || !sameObject(t, ctx.routeNamespace, ctx.routeName)) return undefined;
   if (t.sectionName === undefined) return 0;
@@ -52,8 +60,17 @@ function serviceRank(t: Target, services: readonly ServiceContext[]): number | u
   return best;
 }
 
+/**
+ * Candidates in the order strategy.ts folds them: defaults from the most specific (older first at
+ * equal specificity), then overrides from the most specific to the least (newer first at equal
+ * specificity) — so that the last one folded in takes precedence over everything before it.
+ */
 function ordered(ranked: { a: Attached; rank: number }[]): Attached[] {
-  return ranked.sort((x, y) => y.rank - x.rank || compareAge(x.a.model.meta, y.a.model.meta)).map((x) => x.a);
+  const defaults = ranked.filter((x) => x.a.model.attachment.role === 'defaults');
+  const overrides = ranked.filter((x) => x.a.model.attachment.role === 'overrides');
+  defaults.sort((x, y) => y.rank - x.rank || compareAge(x.a.model.meta, y.a.model.meta));
+  overrides.sort((x, y) => y.rank - x.rank || compareAge(y.a.model.meta, x.a.model.meta));
+  return [...defaults, ...overrides].map((x) => x.a);
 }
 
 function best(ranks: (number | undefined)[]): number | undefined {
@@ -62,11 +79,12 @@ function best(ranks: (number | undefined)[]): number | undefined {
 }
 
 const objectKey = (kind: Target['kind'], namespacedName: string) => `${kind}\n${namespacedName}`;
+const namespaceKey = (namespace: string) => objectKey('Namespace', `/${namespace}`);
 
 /**
  * The policies of a list by the objects they target, built once per list: a rule looks only at
- * the policies that target its Gateway, its HTTPRoute or its Services, not at every policy (with
- * thousands of routes and policies, ranking every pair took seconds).
+ * the policies that target its Gateway, its namespace, its HTTPRoute or its Services, not at every
+ * policy (with thousands of routes and policies, ranking every pair took seconds).
  */
 const indexes = new WeakMap<readonly Attached[], Map<string, Attached[]>>();
 
@@ -88,23 +106,24 @@ function candidates(policies: readonly Attached[], objects: readonly string[]): 
   return [...out];
 }
 
-/** Policies (of one kind) that apply to a rule, most specific first. */
+/** Policies (of one kind) that apply to a rule, in folding order (see `ordered`). */
 export function forRule(policies: readonly Attached[], ctx: RuleContext): Attached[] {
   const ranked: { a: Attached; rank: number }[] = [];
   const objects = [
     objectKey('Gateway', ctx.gatewayId),
+    namespaceKey(ctx.routeNamespace),
     objectKey('HTTPRoute', `${ctx.routeNamespace}/${ctx.routeName}`),
     ...ctx.services.map((s) => objectKey('Service', `${s.namespace}/${s.name}`)),
   ];
   for (const a of candidates(policies, objects)) {
     const rank = best(
       a.targets.map((t) => {
-        const g = gatewayRank(t, ctx);
+        const g = gatewayRank(t, ctx) ?? namespaceRank(t, ctx.routeNamespace);
         if (g !== undefined) return g;
         const s = serviceRank(t, ctx.services);
-        if (s !== undefined) return 2 + s;
+        if (s !== undefined) return 3 + s;
         const r = routeRank(t, ctx);
-        return r !== undefined ? 4 + r : undefined;
+        return r !== undefined ? 5 + r : undefined;
       }),
     );
     if (rank !== undefined) ranked.push({ a, rank });
@@ -112,22 +131,25 @@ export function forRule(policies: readonly Attached[], ctx: RuleContext): Attach
   return ordered(ranked);
 }
 
-/** CircuitBreakerPolicies that apply to a backend used by `uses`, most specific first. */
+/** CircuitBreakerPolicies that apply to a backend used by `uses`, in folding order. */
 export function forBackend(policies: readonly Attached[], service: ServiceContext, uses: readonly RuleContext[]): Attached[] {
   const ranked: { a: Attached; rank: number }[] = [];
   const objects = [
     objectKey('Service', `${service.namespace}/${service.name}`),
+    namespaceKey(service.namespace),
     ...uses.flatMap((ctx) => [objectKey('HTTPRoute', `${ctx.routeNamespace}/${ctx.routeName}`), objectKey('Gateway', ctx.gatewayId)]),
   ];
   for (const a of candidates(policies, objects)) {
     const rank = best(
       a.targets.map((t) => {
         const s = serviceRank(t, [service]);
-        if (s !== undefined) return 4 + s;
+        if (s !== undefined) return 5 + s;
+        const n = namespaceRank(t, service.namespace);
+        if (n !== undefined) return n;
         return best(
           uses.map((ctx) => {
             const r = routeRank(t, ctx);
-            if (r !== undefined) return 2 + r;
+            if (r !== undefined) return 3 + r;
             return gatewayRank(t, ctx);
           }),
         );

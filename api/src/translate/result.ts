@@ -21,7 +21,8 @@ export interface PolicyResult {
    */
   readonly features?: readonly string[];
   /**
-   * Accepted policies only: the more specific policies (`Kind namespace/name`) that replace all of
+   * Accepted policies only: the policies that take precedence (`Kind namespace/name`, and
+   * `(overrides, Atomic|Merge)` for an override) and replace all of
    * this one on every route or backend it applies to. Absent when some of it takes effect.
    */
   readonly overriddenBy?: readonly string[];

@@ -8,6 +8,7 @@ import type { MatchModel, ValueMatchModel } from './model.js';
 import type { Attached } from './policies.js';
 import type { OverrideRecorder } from './overrides.js';
 import { forRule, type RuleContext } from './precedence.js';
+import { effective } from './strategy.js';
 import type { RuleBackends } from './routebackends.js';
 import { compareStrings } from '../ir/order.js';
 
@@ -62,14 +63,18 @@ export function buildRoutes(
       })),
     };
     const limits = forRule(of('RateLimitPolicy'), context);
-    const rateLimit = mergeRateLimits(limits.map((a) => ({ ref: a.ref, compiled: compile.rateLimit(a) })));
+    const rateLimit = mergeRateLimits(
+      effective(limits).map((a) => ({ ref: a.ref, compiled: compile.rateLimit(a), role: a.model.attachment.role })),
+    );
     overrides.note(limits, rateLimit?.policies ?? []);
-    /** The most specific policy of a kind wins whole (queue, degradation, cache). */
+    /** The policies of a kind that take effect, as one (queue, degradation, cache). */
+    const used: Attached[] = [];
     const winner = (kind: PolicyKind): Attached | undefined => {
       const candidates = forRule(of(kind), context);
-      const first = candidates[0];
-      overrides.note(candidates, first ? [first.ref] : []);
-      return first;
+      const combined = compile.combined(effective(candidates));
+      overrides.note(candidates, combined ? combined.used.map((a) => a.ref) : []);
+      if (combined) used.push(...combined.used);
+      return combined?.a;
     };
     const queue = winner('QueuePolicy');
     const degradation = winner('DegradationPolicy');
@@ -89,10 +94,7 @@ export function buildRoutes(
       ...(cache ? { cache: compile.cache(cache) } : {}),
       ...(rule.timeouts ? { timeouts: rule.timeouts } : {}),
     };
-    const refs = [
-      ...(rateLimit?.policies ?? []),
-      ...[queue, degradation, cache].filter((a): a is Attached => a !== undefined).map((a) => a.ref),
-    ];
+    const refs = [...(rateLimit?.policies ?? []), ...used.map((a) => a.ref)];
     return { ir, context, policies: refs, ...(degradation ? { degradation } : {}) };
   });
 }

@@ -4,7 +4,8 @@ import { key } from './catalog.js';
 import type { Finding, PolicyModel } from './model.js';
 
 export interface Target {
-  readonly kind: 'Gateway' | 'HTTPRoute' | 'Service';
+  /** Namespace: every route (rule of an HTTPRoute) and backend Service of the policy's own namespace. */
+  readonly kind: 'Gateway' | 'HTTPRoute' | 'Service' | 'Namespace';
   readonly namespace: string;
   readonly name: string;
   /** A listener (Gateway), rule (HTTPRoute) or port (Service) name. */
@@ -14,6 +15,7 @@ export interface Target {
 }
 
 export function describeTarget(t: Omit<Target, 'index'>): string {
+  if (t.kind === 'Namespace') return `Namespace ${t.name}`;
   return `${t.kind} ${t.namespace}/${t.name}${t.sectionName ? ` section ${t.sectionName}` : ''}`;
 }
 
@@ -22,8 +24,10 @@ export function targetKey(t: Target): string {
   return `${t.kind}\n${t.namespace}\n${t.name}\n${t.sectionName ?? ''}`;
 }
 
-function sectionMissing(cat: Catalog, t: Target): string | undefined {
+function sectionMissing(cat: Catalog, t: Target, policyNamespace: string): string | undefined {
   const k = key(t.namespace, t.name);
+  if (t.kind === 'Namespace')
+    return t.name === policyNamespace ? undefined : `a policy targets only its own Namespace (${policyNamespace}), not ${t.name}`;
   if (t.kind === 'Gateway') {
     const gw = cat.gateways.get(k);
     if (!gw) return `Gateway ${k} does not exist`;
@@ -49,12 +53,13 @@ export function resolveTargets(cat: Catalog, p: PolicyModel): { found: Target[];
   p.policy.spec.targetRefs.forEach((ref, index) => {
     const t: Target = {
       kind: ref.kind,
-      namespace: p.meta.namespace,
+      // A Namespace target names a cluster-scoped object: the namespace itself.
+      namespace: ref.kind === 'Namespace' ? '' : p.meta.namespace,
       name: ref.name,
       ...(ref.sectionName ? { sectionName: ref.sectionName } : {}),
       index,
     };
-    const why = sectionMissing(cat, t);
+    const why = sectionMissing(cat, t, p.meta.namespace);
     if (why) missing.push({ path: `spec.targetRefs[${index}]`, message: why });
     else found.push(t);
   });

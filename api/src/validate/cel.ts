@@ -69,7 +69,13 @@ function evaluate(rule: CelRule, shown: string, self: CelInput, path: string, ou
     return;
   }
   const type = REASON_TYPE[rule.reason ?? 'FieldValueInvalid'];
-  const message = type === 'Invalid value' ? `Invalid value: ${shown}: ${rule.message}` : `${type}: ${rule.message}`;
+  // The apiserver words each reason as its field error does: Duplicate names the value (its type), not the rule's message.
+  const message =
+    type === 'Invalid value'
+      ? `Invalid value: ${shown}: ${rule.message}`
+      : type === 'Duplicate value'
+        ? `Duplicate value: ${shown}`
+        : `${type}: ${rule.message}`;
   out.push({ path: target, type, message });
 }
 

@@ -112,7 +112,7 @@ describe('validateManifest', () => {
           limits: [{ name: 'a', scope: 'Global', rate: { requests: 1, per: '1s' } }],
         }),
       ),
-    ).toEqual(['spec.targetRefs: Duplicate value: targetRefs must not name the same target twice']);
+    ).toEqual(['spec.targetRefs: Duplicate value: "array"']);
     expect(
       messages(
         policy('RateLimitPolicy', {
@@ -165,7 +165,15 @@ describe('validateManifest', () => {
       'spec.ttl: Invalid value: 60: must be of type string',
       notChecked,
     ]);
-    expect(messages(policy('CachePolicy', { targetRefs: [route], methods: ['POST'] }))).toEqual(['spec.ttl: Required value', notChecked]);
+    expect(messages(policy('RateLimitPolicy', { targetRefs: [route], limits: [{ name: 'a', scope: 'Header' }] }))).toEqual([
+      'spec.limits[0].rate: Required value',
+      notChecked,
+    ]);
+    // A setting required at the top level only without defaults or overrides is a CEL rule, and the others still run.
+    expect(messages(policy('CachePolicy', { targetRefs: [route], methods: ['POST'] }))).toEqual([
+      'spec.ttl: Required value: ttl is required, at the top level or inside defaults or overrides',
+      'spec.key.body: Invalid value: "object": caching POST needs key.body: true, or different bodies would share one entry',
+    ]);
   });
 
   it('reports a malformed duration once, not again from the rules that compare it', () => {

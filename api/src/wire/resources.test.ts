@@ -90,7 +90,7 @@ describe('wire resources', () => {
     [
       'IR version mismatch',
       { type_url: GATEWAY_TYPE_URL, value: raw({ name: 'a', irVersion: IR_VERSION + 1, json: '{"id":"a"}' }) },
-      /IR version 2 is not supported/,
+      new RegExp(`IR version ${IR_VERSION + 1} is not supported`),
     ],
     [
       'hash mismatch',

@@ -3,7 +3,7 @@
  * the request goes upstream (`buffer`, after the rate limit: a refused request's body is never
  * read), so a client that trickles its body never holds an upstream connection; larger bodies
  * stream. Routes whose policies look inside bodies (a hot Model or PromptHash, a level costed in
- * LLM tokens) read it earlier (`inspect`, before the hot keys and the levels that need it), up to
+ * LLM tokens, keyed by or conditioned on the model) read it earlier (`inspect`, before the hot keys and the levels that need it), up to
  * `--inspect-body-bytes`, and parse it as OpenAI-compatible JSON whatever the Content-Type claims
  * (the upstream will): nested deeper than the bound → 400, not JSON → 400 or 415. Every buffered
  * byte counts against `--max-buffered-bytes` until the exchange ends (full: 503 with Retry-After);
@@ -12,6 +12,7 @@
 import type { RouteIR } from '@jarvis/api';
 import type { Timers } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
+import { levelNeedsBody } from '../policy/ratelimit/conditions.js';
 import type { StageContext } from '../pipeline/context.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../pipeline/stage.js';
@@ -34,10 +35,7 @@ export interface BodySettings {
 /** Whether a route's policies look inside bodies. */
 export function inspectsBody(route: RouteIR): boolean {
   const hot = route.rateLimit?.hotspot?.parameters ?? [];
-  return (
-    hot.some((p) => p.source === 'Model' || p.source === 'PromptHash') ||
-    (route.rateLimit?.levels.some((l) => l.cost.type === 'LlmTokens') ?? false)
-  );
+  return hot.some((p) => p.source === 'Model' || p.source === 'PromptHash') || (route.rateLimit?.levels.some(levelNeedsBody) ?? false);
 }
 
 /** application/json and the +json types (RFC 6839). */

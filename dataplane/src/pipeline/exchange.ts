@@ -137,6 +137,8 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   covered: { readonly status: number; readonly error: ErrorKind | undefined } | undefined = undefined;
   /** The cache's miss on its way upstream (the cache stage finishes it in its leave). */
   cacheMiss: CacheMiss | undefined = undefined;
+  /** The query string parsed, once a stage asked for a parameter. */
+  #params: URLSearchParams | undefined = undefined;
 
   // ── the outcome, for `leave` ──
   /** The status the client got (499: it went away first). 0 until known. */
@@ -210,6 +212,18 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   header(name: string): string | undefined {
     const v = this.req.headers[name];
     return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  /** A query parameter's first value (parsed once, when first asked). */
+  queryParam(name: string): string | undefined {
+    if (this.query === '') return undefined;
+    this.#params ??= new URLSearchParams(this.query);
+    return this.#params.get(name) ?? undefined;
+  }
+
+  /** The model of an OpenAI-compatible body, once the inspect stage has read it. */
+  get llmModel(): string | undefined {
+    return this.llm?.model;
   }
 
   /** A verified claim (JWT or API key entry) as a string, when it is a string or a number. */

@@ -5,7 +5,8 @@
  * ACKed a version with this generation (or a newer one) **and** announces (xDS node
  * client_features) every feature the policy needs; a gateway that lacks one makes it
  * `Unsupported`, naming the gateway and the feature. A policy that applies to routes but whose
- * every part is replaced there by more specific policies is `Overridden`.
+ * every part is replaced there by policies that take precedence (more specific defaults, or
+ * overrides) is `Overridden`.
  */
 import type { PolicyRef } from '@jarvis/api';
 
@@ -24,7 +25,7 @@ export interface GatewayView {
 export interface EnforcementNeeds {
   /** Feature strings every gateway serving the policy must announce. */
   readonly features: readonly string[];
-  /** `Kind namespace/name` of the more specific policies that replace all of this one where it applies. */
+  /** The policies (`Kind namespace/name`, `(overrides, Atomic|Merge)` for an override) that replace all of this one where it applies. */
   readonly overriddenBy?: readonly string[];
 }
 
@@ -112,7 +113,7 @@ export class EnforcementTracker {
           status: false,
           reason: 'Overridden',
           message:
-            `Everything this policy sets is replaced, wherever it applies, by more specific policies: ${needs.overriddenBy.join(', ')}.`.slice(
+            `Everything this policy sets is replaced, wherever it applies, by policies that take precedence: ${needs.overriddenBy.join(', ')}.`.slice(
               0,
               4096,
             ),

@@ -78,7 +78,7 @@ describe('EnforcementTracker', () => {
       status: false,
       reason: 'Overridden',
       message:
-        'Everything this policy sets is replaced, wherever it applies, by more specific policies: RateLimitPolicy jarvis/route-limits.',
+        'Everything this policy sets is replaced, wherever it applies, by policies that take precedence: RateLimitPolicy jarvis/route-limits.',
     });
   });
 

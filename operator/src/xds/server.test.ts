@@ -14,6 +14,7 @@ import { Client, Metadata, credentials, status as Status, type ChannelCredential
 import {
   BACKEND_TYPE_URL,
   GATEWAY_TYPE_URL,
+  IR_VERSION,
   XdsClient,
   adsStreamMethod,
   encodeResource,
@@ -597,7 +598,7 @@ describe('ADS server (SotW)', () => {
     const value = Buffer.concat([
       Buffer.from([0x0a, name.length]),
       name,
-      Buffer.from([0x10, 0x01]),
+      Buffer.from([0x10, IR_VERSION]),
       Buffer.from([0x1a, hash.length]),
       hash,
       Buffer.from([0x22, json.length]),

@@ -8,7 +8,46 @@ import type { RateLimitPolicy } from '../../schema/kinds.js';
 import { isBursty } from '../../schema/ratelimit.js';
 import { durationMs } from '../duration.js';
 
+/** The claim that names a caller's plan when a level's planClaim is left out. */
+export const DEFAULT_PLAN_CLAIM = 'plan';
+
 type Level = Immutable<Static<typeof LevelSchema>>;
+type LimitSpec = RateLimitPolicy['spec']['limits'][number];
+
+/** The key of a level: `scope X` is the key [X]; Global is no part at all. */
+export function keyOf(l: LimitSpec): Level['key'] {
+  const parts: Level['key'][number][] =
+    l.key !== undefined
+      ? l.key.map((p) => ({ type: p.type, ...(p.name !== undefined ? { name: p.type === 'Header' ? p.name.toLowerCase() : p.name } : {}) }))
+      : l.scope === undefined || l.scope === 'Global'
+        ? []
+        : l.scope === 'Header'
+          ? [{ type: 'Header', name: (l.header ?? '').toLowerCase() }]
+          : l.scope === 'Claim'
+            ? [{ type: 'Claim', name: l.claim ?? '' }]
+            : [{ type: l.scope }];
+  // Not shared: every route counts on its own.
+  if (!l.shared && !parts.some((p) => p.type === 'Route')) parts.push({ type: 'Route' });
+  return parts;
+}
+
+function whenOf(l: LimitSpec): Level['when'] {
+  const w = l.when;
+  const values = (list: NonNullable<NonNullable<LimitSpec['when']>['headers']> | undefined, lower: boolean) =>
+    (list ?? []).map((c) => ({
+      name: lower ? c.name.toLowerCase() : c.name,
+      type: c.type,
+      ...(c.value !== undefined ? { value: c.value } : {}),
+      invert: c.invert,
+    }));
+  return {
+    methods: [...(w?.methods ?? [])].sort(compareStrings),
+    ...(w?.path ? { path: { type: w.path.type, value: w.path.value, invert: w.path.invert } } : {}),
+    headers: values(w?.headers, true),
+    queryParams: values(w?.queryParams, false),
+    ...(w?.model ? { model: { type: w.model.type, value: w.model.value, invert: w.model.invert } } : {}),
+  };
+}
 
 /** What one RateLimitPolicy contributes; levels by name. */
 export interface CompiledRateLimit {
@@ -32,9 +71,8 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
     return {
       name: l.name,
       counter: `${source.namespace}/${source.name}/${l.name}`,
-      scope: l.scope,
-      ...(l.header !== undefined ? { header: l.header.toLowerCase() } : {}),
-      ...(l.claim !== undefined ? { claim: l.claim } : {}),
+      key: keyOf(l),
+      onMissingKey: l.onMissingKey,
       algorithm: l.algorithm,
       limit: l.rate.requests,
       periodMs: durationMs(l.rate.per),
@@ -44,14 +82,22 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
         l.action?.type === 'Wait' && l.action.maxWait !== undefined
           ? { type: 'Wait', maxWaitMs: durationMs(l.action.maxWait) }
           : { type: 'Reject' },
-      methods: [...(l.when?.methods ?? [])].sort(compareStrings),
-      headers: (l.when?.headers ?? []).map((h) => ({ name: h.name.toLowerCase(), value: h.value })),
+      when: whenOf(l),
       tenantOverrides: (l.tenantOverrides ?? []).map((o) => ({
         tenants: [...o.tenants].sort(compareStrings),
         limit: o.rate.requests,
         periodMs: durationMs(o.rate.per),
         ...(isBursty(l.algorithm) ? { burst: o.burst ?? o.rate.requests } : {}),
       })),
+      ...(l.plans !== undefined ? { planClaim: l.planClaim ?? DEFAULT_PLAN_CLAIM } : {}),
+      plans: [...(l.plans ?? [])]
+        .sort((a, b) => compareStrings(a.name, b.name))
+        .map((p) => ({
+          name: p.name,
+          limit: p.rate.requests,
+          periodMs: durationMs(p.rate.per),
+          ...(isBursty(l.algorithm) ? { burst: p.burst ?? p.rate.requests } : {}),
+        })),
       mode: spec.mode,
       source,
     };

@@ -21,6 +21,7 @@ import type { ParseProblem } from '../result.js';
 import { parseGateway, parseGatewayClass, parseNamespace } from './gateway.js';
 import { GATEWAY_API_GROUP, parseHTTPRoute } from './httproute.js';
 import { ParseFailure, meta } from './reader.js';
+import { normalizeSections } from './sections.js';
 import { parseEndpointSlice, parseService } from './service.js';
 
 const GATEWAY_API_VERSIONS = new Set([`${GATEWAY_API_GROUP}/v1`, `${GATEWAY_API_GROUP}/v1beta1`]);
@@ -86,7 +87,8 @@ function parsePolicy(
 ): void {
   const result = validateManifest(raw, { defaultNamespace });
   if (result.ok) {
-    policies.push({ kind: result.kind, meta: meta(result.policy as unknown as JsonObject, defaultNamespace), policy: result.policy });
+    const { policy, attachment } = normalizeSections(result.policy);
+    policies.push({ kind: result.kind, meta: meta(result.policy as unknown as JsonObject, defaultNamespace), policy, attachment });
     return;
   }
   const kind: PolicyKind | undefined = result.kind && kindDefinition(result.kind) ? result.kind : undefined;

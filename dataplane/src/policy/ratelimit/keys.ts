@@ -13,17 +13,28 @@
  *   would need one batch per tag in the store as well as the grouping at compile time; neither
  *   is built, and `hashTag` of compileRouteLimiter must stay one value per store.
  * - `<counter>` is the IR's counter id (`ns/policy/level`), `<algorithm code>` keeps a changed
- *   algorithm from reading another's state, `<scope letter>` one of G R S I U T H C X (hot).
- * - `<value>` is the scope value as it came, when it is short printable ASCII without `{`, `}`
- *   or `#`; otherwise `#` and 22 base64url characters of the SHA-256 of its UTF-16 code units
- *   (distinct strings, lone surrogates included, keep distinct keys; a raw value never starts
- *   with `#`, so it cannot pose as a hash). Keys are at most ~100 bytes plus the counter id.
- *   A level scoped by a credential-like header (x-api-key, authorization, ...: see
- *   ../credentials.ts) never puts the value in the key: `<value>` is `#` and the credential's
- *   digest, whatever the value looks like.
+ *   algorithm from reading another's state, `<scope letter>` one letter per key part — I U T M R
+ *   S H C Q P (client IP, user, tenant, model, route, service, header, claim, query parameter,
+ *   path) — G for a level without key parts, X for a hot value.
+ * - `<value>` is each key part's value, joined by a space (`acme gpt-4` for Tenant, Model): a
+ *   value as it came, when it is short printable ASCII without space, `{`, `}` or `#`; otherwise
+ *   `#` and 22 base64url characters of the SHA-256 of its UTF-16 code units (distinct strings,
+ *   lone surrogates included, keep distinct keys; a raw value never starts with `#`, so it cannot
+ *   pose as a hash, and no part contains a space, so parts cannot run into each other). A missing
+ *   value counted as anonymous (onMissingKey Anonymous) is `#anonymous`, which neither form can
+ *   be. A single part is at most ~100 bytes plus the counter id. A level keyed by a
+ *   credential-like header or query parameter (x-api-key, authorization, ...: see
+ *   ../credentials.ts) never puts the value in the key: its part is `#` and the credential's
+ *   digest, whatever the value looks like. Keys of a single part are what they were before
+ *   composite keys existed, so their counters carry on.
  */
 import { createHash } from 'node:crypto';
 import { credentialDigest, isCredentialName } from '../credentials.js';
+
+/** Between the parts of a composite key: no part contains it. */
+export const KEY_PART_SEPARATOR = ' ';
+/** The part of a missing value counted as anonymous: neither a raw value nor a digest (`#` + 22). */
+export const ANONYMOUS_PART = '#anonymous';
 
 /** Longest value kept as it is. */
 export const MAX_RAW_VALUE = 64;
@@ -42,9 +53,9 @@ export function credentialKeyPart(value: string): string {
   return '#' + credentialDigest(value);
 }
 
-/** How a level's scope values become key parts: credentials (by header name) only as digests. */
-export function keyPartFor(header: string | undefined): (value: string) => string {
-  return header !== undefined && isCredentialName(header) ? credentialKeyPart : keyPart;
+/** How a header's or query parameter's values become key parts: credentials (by name) only as digests. */
+export function keyPartFor(name: string | undefined): (value: string) => string {
+  return name !== undefined && isCredentialName(name) ? credentialKeyPart : keyPart;
 }
 
 /** The gateway-wide default hash tag. */

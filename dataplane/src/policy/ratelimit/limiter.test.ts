@@ -13,25 +13,49 @@ import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
 import type { ActiveMode, LimitDecision, LimitRequest, LimitStore, LimitStores } from './types.js';
 
-type Level = Partial<Omit<RateLimitLevelIR, 'name'>> & { name: string };
+type Scope = 'Global' | 'Route' | 'Service' | 'ClientIP' | 'User' | 'Tenant' | 'Header' | 'Claim';
+/** A level, with the API's one-attribute `scope` (and `header`/`claim`) and `methods`/`headers` as shorthands. */
+type Level = Partial<Omit<RateLimitLevelIR, 'name' | 'when'>> & {
+  name: string;
+  scope?: Scope;
+  header?: string;
+  claim?: string;
+  methods?: string[];
+  headers?: { name: string; value: string }[];
+  when?: Partial<RateLimitLevelIR['when']>;
+};
 
 const source = { kind: 'RateLimitPolicy', namespace: 'jarvis', name: 'chat', generation: 1 } as const;
 
+function keyOf(scope: Scope | undefined, header?: string, claim?: string): RateLimitLevelIR['key'] {
+  if (scope === undefined || scope === 'Global') return [];
+  if (scope === 'Header') return [{ type: 'Header', name: header ?? '' }];
+  if (scope === 'Claim') return [{ type: 'Claim', name: claim ?? '' }];
+  return [{ type: scope }];
+}
+
 function level(l: Level): RateLimitLevelIR {
+  const { scope, header, claim, methods, headers, when, ...rest } = l;
   return {
     counter: `jarvis/chat/${l.name}`,
-    scope: 'Global',
+    key: keyOf(scope, header, claim),
+    onMissingKey: 'Anonymous',
     algorithm: 'FixedWindow',
     limit: 3,
     periodMs: 1000,
     cost: { type: 'Fixed', amount: 1 },
     action: { type: 'Reject' },
-    methods: [],
-    headers: [],
+    when: {
+      methods: methods ?? [],
+      headers: (headers ?? []).map((h) => ({ ...h, type: 'Exact' as const, invert: false })),
+      queryParams: [],
+      ...when,
+    },
     tenantOverrides: [],
+    plans: [],
     mode: 'Enforce',
     source,
-    ...l,
+    ...rest,
   };
 }
 
@@ -46,17 +70,23 @@ function rateLimit(levels: Level[], extra: Partial<RateLimitIR> = {}): RateLimit
 }
 
 function request(
-  r: Partial<Omit<LimitRequest, 'header' | 'claim'>> & { headers?: Record<string, string>; claims?: Record<string, string> } = {},
+  r: Partial<Omit<LimitRequest, 'header' | 'claim' | 'queryParam'>> & {
+    headers?: Record<string, string>;
+    claims?: Record<string, string>;
+    query?: Record<string, string>;
+  } = {},
 ): LimitRequest {
-  const { headers = {}, claims = {}, ...rest } = r;
+  const { headers = {}, claims = {}, query = {}, ...rest } = r;
   return {
     routeId: 'default/chat/0',
     serviceIds: ['default/llm:80'],
     clientIp: '10.0.0.1',
     method: 'POST',
+    path: '/v1/chat/completions',
     hot: [],
     header: (n) => headers[n],
     claim: (n) => claims[n],
+    queryParam: (n) => query[n],
     ...rest,
   };
 }
@@ -97,10 +127,46 @@ describe('compileRouteLimiter', () => {
     expect(await run(3, request({ user: 'bob' }))).toEqual([true, true, false]);
   });
 
-  it('skips a level when the request has no value for its scope', async () => {
-    const { limiter } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 1 }]));
+  it('onMissingKey Anonymous (the default): requests without the key share one anonymous counter', async () => {
+    const { run, limiter } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 2 }]));
+    expect(await run(3, request())).toEqual([true, true, false]);
+    expect(await run(1, request({ clientIp: '10.9.9.9' }))).toEqual([false]);
+    // A known user has a counter of its own.
+    expect(await run(2, request({ user: 'ann' }))).toEqual([true, true]);
+    expect((await limiter.check(request())).levels[0]).toMatchObject({ name: 'user', allowed: false });
+  });
+
+  it('onMissingKey Skip leaves the level out; Reject refuses the request without counting anything', async () => {
+    const { limiter, run } = setup(
+      rateLimit([
+        { name: 'a-total', limit: 100 },
+        { name: 'b-user', scope: 'User', limit: 1, onMissingKey: 'Skip' },
+        { name: 'c-tenant', scope: 'Tenant', limit: 1, onMissingKey: 'Reject' },
+      ]),
+    );
+    expect(await limiter.check(request({ tenant: 'acme' }))).toMatchObject({
+      allowed: true,
+      levels: [{ name: 'a-total' }, { name: 'c-tenant' }],
+    });
+    const refused = await limiter.check(request({ user: 'ann' }));
+    expect(refused).toMatchObject({
+      allowed: false,
+      missingKey: { level: 'c-tenant', policy: 'jarvis/chat', part: 'Tenant' },
+      levels: [{ name: 'c-tenant', allowed: false, shadow: false }],
+    });
+    expect(refused.retryAfterSec).toBeUndefined();
+    // Nothing was counted for the refused request: the user still has its one request.
+    expect(await run(1, request({ user: 'ann', tenant: 'other' }))).toEqual([true]);
+    expect((await limiter.check(request({ tenant: 'acme' }))).levels.map((l) => [l.name, l.remaining])).toEqual([
+      ['a-total', 98],
+      ['c-tenant', 0],
+    ]);
+  });
+
+  it('onMissingKey Reject on a shadow level only reports', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'tenant', scope: 'Tenant', limit: 1, onMissingKey: 'Reject', mode: 'Shadow' }]));
     const d = await limiter.check(request());
-    expect(d).toEqual({ allowed: true, levels: [] });
+    expect(d).toEqual({ allowed: true, levels: [expect.objectContaining({ name: 'tenant', allowed: false, shadow: true })] });
   });
 
   it('scopes: route, client IP, tenant, header and claim keys', async () => {
@@ -108,8 +174,8 @@ describe('compileRouteLimiter', () => {
       rateLimit([
         { name: 'a-route', scope: 'Route', limit: 100 },
         { name: 'b-ip', scope: 'ClientIP', limit: 100 },
-        { name: 'c-key', scope: 'Header', header: 'x-api-key', limit: 1 },
-        { name: 'd-org', scope: 'Claim', claim: 'org', limit: 2 },
+        { name: 'c-key', scope: 'Header', header: 'x-api-key', limit: 1, onMissingKey: 'Skip' },
+        { name: 'd-org', scope: 'Claim', claim: 'org', limit: 2, onMissingKey: 'Skip' },
       ]),
     );
     expect(await run(2, request({ headers: { 'x-api-key': 'k1' } }))).toEqual([true, false]);
@@ -273,6 +339,141 @@ describe('compileRouteLimiter', () => {
     const { run, decisions } = setup(rateLimit([{ name: 'g', limit: 1 }]));
     await run(2);
     expect(decisions.map((d) => d.allowed)).toEqual([true, false]);
+  });
+});
+
+describe('composite keys, conditions and plans', () => {
+  it('a [Tenant, Model] key counts each model of a tenant on its own counter', async () => {
+    const { run } = setup(rateLimit([{ name: 'tm', key: [{ type: 'Tenant' }, { type: 'Model' }], limit: 2 }]));
+    const req = (tenant: string, model: string) => request({ tenant, llmModel: model });
+    expect(await run(3, req('acme', 'gpt-4'))).toEqual([true, true, false]);
+    expect(await run(2, req('acme', 'gpt-3.5-turbo'))).toEqual([true, true]);
+    expect(await run(2, req('globex', 'gpt-4'))).toEqual([true, true]);
+    // No tenant: the anonymous tenant, still per model.
+    expect(await run(3, request({ llmModel: 'gpt-4' }))).toEqual([true, true, false]);
+    expect(await run(1, request({ llmModel: 'claude-haiku' }))).toEqual([true]);
+  });
+
+  it('a composite key over a route’s Services counts once per Service', async () => {
+    const { limiter } = setup(rateLimit([{ name: 'us', key: [{ type: 'User' }, { type: 'Service' }], limit: 1 }]));
+    expect((await limiter.check(request({ user: 'ann', serviceIds: ['a', 'b', 'a'] }))).allowed).toBe(true);
+    expect((await limiter.check(request({ user: 'ann', serviceIds: ['b'] }))).allowed).toBe(false);
+    expect((await limiter.check(request({ user: 'bob', serviceIds: ['b'] }))).allowed).toBe(true);
+  });
+
+  it('onMissingKey Skip and Reject apply when any part of a composite key is missing', async () => {
+    const skip = setup(rateLimit([{ name: 'tm', key: [{ type: 'Tenant' }, { type: 'Model' }], limit: 1, onMissingKey: 'Skip' }]));
+    expect(await skip.run(3, request({ tenant: 'acme' }))).toEqual([true, true, true]);
+    const reject = setup(
+      rateLimit([{ name: 'tm', key: [{ type: 'Tenant' }, { type: 'Header', name: 'x-org' }], limit: 1, onMissingKey: 'Reject' }]),
+    );
+    expect(await reject.limiter.check(request({ tenant: 'acme' }))).toMatchObject({ allowed: false, missingKey: { part: 'Header x-org' } });
+  });
+
+  it('when: path exact, by segment and RE2; header RE2, Present and invert; query parameters; the model', async () => {
+    const cases: [Level['when'], LimitRequest, boolean][] = [
+      [{ path: { type: 'Exact', value: '/v1/chat/completions', invert: false } }, request(), true],
+      [{ path: { type: 'Exact', value: '/v1/chat', invert: false } }, request(), false],
+      [{ path: { type: 'PathPrefix', value: '/v1/chat', invert: false } }, request(), true],
+      [{ path: { type: 'PathPrefix', value: '/v1/ch', invert: false } }, request(), false],
+      [{ path: { type: 'PathPrefix', value: '/v1/chat', invert: true } }, request(), false],
+      [{ path: { type: 'RegularExpression', value: '/v1/.*/completions', invert: false } }, request(), true],
+      [
+        { headers: [{ name: 'x-tier', type: 'RegularExpression', value: 'free|trial', invert: false }] },
+        request({ headers: { 'x-tier': 'trial' } }),
+        true,
+      ],
+      [
+        { headers: [{ name: 'x-tier', type: 'RegularExpression', value: 'free|trial', invert: false }] },
+        request({ headers: { 'x-tier': 'trials' } }),
+        false,
+      ],
+      [{ headers: [{ name: 'x-api-key', type: 'Present', invert: true }] }, request(), true],
+      [{ headers: [{ name: 'x-api-key', type: 'Present', invert: true }] }, request({ headers: { 'x-api-key': 'k' } }), false],
+      [{ headers: [{ name: 'x-tier', type: 'Exact', value: 'gold', invert: true }] }, request(), true],
+      [{ queryParams: [{ name: 'stream', type: 'Exact', value: 'true', invert: false }] }, request({ query: { stream: 'true' } }), true],
+      [{ queryParams: [{ name: 'stream', type: 'Exact', value: 'true', invert: false }] }, request(), false],
+      [{ model: { type: 'Exact', value: 'gpt-4', invert: false } }, request({ llmModel: 'gpt-4' }), true],
+      [{ model: { type: 'Exact', value: 'gpt-4', invert: false } }, request({ llmModel: 'gpt-4o' }), false],
+      [{ model: { type: 'RegularExpression', value: 'gpt-4.*', invert: false } }, request({ llmModel: 'gpt-4o' }), true],
+      [{ model: { type: 'Exact', value: 'gpt-4', invert: false } }, request(), false],
+      [{ model: { type: 'Exact', value: 'gpt-4', invert: true } }, request(), true],
+      // All conditions must hold.
+      [
+        { methods: ['POST'], model: { type: 'Exact', value: 'gpt-4', invert: false } },
+        request({ method: 'GET', llmModel: 'gpt-4' }),
+        false,
+      ],
+    ];
+    for (const [when, req, counted] of cases) {
+      const { limiter } = setup(rateLimit([{ name: 'w', limit: 1, when }]));
+      const d = await limiter.check(req);
+      expect(d.levels.length === 1, JSON.stringify(when)).toBe(counted);
+    }
+  });
+
+  it('plans: the plan claim picks the rate; no claim or an unknown plan gets the level’s; a tenant override wins', async () => {
+    const { run } = setup(
+      rateLimit([
+        {
+          name: 'tenant',
+          scope: 'Tenant',
+          limit: 1,
+          planClaim: 'org.plan',
+          plans: [
+            { name: 'gold', limit: 3, periodMs: 1000 },
+            { name: 'silver', limit: 2, periodMs: 1000 },
+          ],
+          tenantOverrides: [{ tenants: ['vip'], limit: 5, periodMs: 1000 }],
+        },
+      ]),
+    );
+    const on = (tenant: string, plan?: string) => request({ tenant, claims: plan ? { 'org.plan': plan } : {} });
+    expect(await run(4, on('a', 'gold'))).toEqual([true, true, true, false]);
+    expect(await run(3, on('b', 'silver'))).toEqual([true, true, false]);
+    expect(await run(2, on('c', 'platinum'))).toEqual([true, false]);
+    expect(await run(2, on('d'))).toEqual([true, false]);
+    expect(await run(6, on('vip', 'silver'))).toEqual([true, true, true, true, true, false]);
+  });
+
+  it('keys on Redis: one part as before, composite parts joined by a space, credentials (headers and query parameters) as digests, missing parts as #anonymous', async () => {
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    const prefix = `test:rl:composite:${randomUUID()}:`;
+    try {
+      const time = new ManualTime();
+      const levels: Level[] = [
+        { name: 'ip', scope: 'ClientIP', limit: 10 },
+        { name: 'tm', key: [{ type: 'Tenant' }, { type: 'Model' }], limit: 10 },
+        { name: 'kq', key: [{ type: 'QueryParam', name: 'api_key' }, { type: 'Header', name: 'x-org' }, { type: 'Path' }], limit: 10 },
+      ];
+      const limiter = compileRouteLimiter(
+        rateLimit(levels, { store: 'Redis', failureMode: { mode: 'Closed', timeoutMs: 0, expectedReplicas: 1 } }),
+        {
+          stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }), redis: createRedisStore({ redis, prefix }) },
+          clock: time,
+        },
+      );
+      expect(
+        (
+          await limiter.check(
+            request({ tenant: 'acme', llmModel: 'gpt-4', query: { api_key: 'sk-secret-123' }, headers: { 'x-org': 'o1' } }),
+          )
+        ).allowed,
+      ).toBe(true);
+      expect((await limiter.check(request({ llmModel: 'gpt-4' }))).allowed).toBe(true);
+      const keys = (await redis.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).sort();
+      for (const k of keys) expect(k).not.toContain('sk-secret');
+      expect(keys.filter((k) => k.endsWith(':I:10.0.0.1'))).toHaveLength(1);
+      expect(keys.filter((k) => k.endsWith(':TM:acme gpt-4'))).toHaveLength(1);
+      expect(keys.filter((k) => k.endsWith(':TM:#anonymous gpt-4'))).toHaveLength(1);
+      expect(keys.filter((k) => /:QHP:#[A-Za-z0-9_-]{22} o1 \/v1\/chat\/completions$/.test(k))).toHaveLength(1);
+      expect(keys.filter((k) => k.endsWith(':QHP:#anonymous #anonymous /v1/chat/completions'))).toHaveLength(1);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });
 

@@ -10,7 +10,8 @@
  */
 import type { RateLimitIR, RateLimitLevelIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
-import { DEFAULT_HASH_TAG, compactHead, keyHead, keyPart, keyPartFor } from './keys.js';
+import { compileWhen } from './conditions.js';
+import { ANONYMOUS_PART, DEFAULT_HASH_TAG, KEY_PART_SEPARATOR, compactHead, keyHead, keyPart, keyPartFor } from './keys.js';
 import {
   ALG,
   type ActiveMode,
@@ -55,17 +56,27 @@ interface CompiledLevel extends Rate {
   readonly shadow: boolean;
   readonly maxWaitMs: number;
   readonly head: string;
-  /** A scope value's part of the key (a credential's digest for a credential-like header). */
-  readonly part: (value: string) => string;
-  /** Scope values of a request; undefined or empty: the level does not apply. */
-  readonly values: (req: LimitRequest) => string | readonly string[] | undefined;
+  /** The key parts, in order; empty: one counter ('*'). */
+  readonly parts: readonly CompiledPart[];
+  readonly onMissing: 'Anonymous' | 'Skip' | 'Reject';
   readonly cost: (req: LimitRequest, capacity: number) => number;
-  readonly methods: ReadonlySet<string> | undefined;
-  readonly headers: readonly { readonly name: string; readonly value: string }[];
+  /** undefined: the level counts every request. */
+  readonly when: ((req: LimitRequest) => boolean) | undefined;
+  /** Tenant → rate (tenantOverrides), before plans. */
   readonly overrides: ReadonlyMap<string, Rate> | undefined;
+  readonly planClaim: string | undefined;
+  readonly plans: ReadonlyMap<string, Rate> | undefined;
 }
 
-const SCOPE_LETTER = { Global: 'G', Route: 'R', Service: 'S', ClientIP: 'I', User: 'U', Tenant: 'T', Header: 'H', Claim: 'C' } as const;
+/** One key part of a level. */
+interface CompiledPart {
+  /** For the problem of a request refused for lack of it: `Tenant`, `Header x-org`. */
+  readonly label: string;
+  /** The request's value(s); undefined or empty: missing. Only Service has several. */
+  readonly values: (req: LimitRequest) => string | readonly string[] | undefined;
+  /** A value's bounded form in the key (a credential's digest for a credential-like name). */
+  readonly part: (value: string) => string;
+}
 
 /** Capacity a request can take at most: the largest cost that can ever be admitted. */
 function capacity(alg: AlgCode, r: Rate): number {
@@ -110,29 +121,52 @@ function compileCost(level: RateLimitLevelIR, deps: LimiterDeps): (req: LimitReq
   }
 }
 
-function compileValues(level: RateLimitLevelIR): CompiledLevel['values'] {
-  switch (level.scope) {
-    case 'Global':
-      return () => '*';
+const SCOPE_LETTER = {
+  ClientIP: 'I',
+  User: 'U',
+  Tenant: 'T',
+  Model: 'M',
+  Route: 'R',
+  Service: 'S',
+  Header: 'H',
+  Claim: 'C',
+  QueryParam: 'Q',
+  Path: 'P',
+} as const satisfies Record<KeyPartType, string>;
+
+type KeyPartType = RateLimitLevelIR['key'][number]['type'];
+
+function compilePart(p: RateLimitLevelIR['key'][number], level: string): CompiledPart {
+  const label = p.name !== undefined ? `${p.type} ${p.name}` : p.type;
+  switch (p.type) {
     case 'Route':
-      return (req) => req.routeId;
+      return { label, values: (req) => req.routeId, part: keyPart };
     case 'Service':
-      return (req) => req.serviceIds;
+      return { label, values: (req) => req.serviceIds, part: keyPart };
     case 'ClientIP':
-      return (req) => req.clientIp || undefined;
+      return { label, values: (req) => req.clientIp || undefined, part: keyPart };
     case 'User':
-      return (req) => req.user || undefined;
+      return { label, values: (req) => req.user || undefined, part: keyPart };
     case 'Tenant':
-      return (req) => req.tenant || undefined;
+      return { label, values: (req) => req.tenant || undefined, part: keyPart };
+    case 'Model':
+      return { label, values: (req) => req.llmModel || undefined, part: keyPart };
+    case 'Path':
+      return { label, values: (req) => req.path || undefined, part: keyPart };
     case 'Header': {
-      const header = (level.header ?? '').toLowerCase();
-      if (!header) throw new Error(`rate-limit level ${level.name}: Header scope needs a header`);
-      return (req) => req.header(header) || undefined;
+      const header = (p.name ?? '').toLowerCase();
+      if (!header) throw new Error(`rate-limit level ${level}: a Header key part needs a name`);
+      return { label, values: (req) => req.header(header) || undefined, part: keyPartFor(header) };
+    }
+    case 'QueryParam': {
+      const name = p.name ?? '';
+      if (!name) throw new Error(`rate-limit level ${level}: a QueryParam key part needs a name`);
+      return { label, values: (req) => req.queryParam(name) || undefined, part: keyPartFor(name) };
     }
     case 'Claim': {
-      const claim = level.claim ?? '';
-      if (!claim) throw new Error(`rate-limit level ${level.name}: Claim scope needs a claim`);
-      return (req) => req.claim(claim) || undefined;
+      const claim = p.name ?? '';
+      if (!claim) throw new Error(`rate-limit level ${level}: a Claim key part needs a name`);
+      return { label, values: (req) => req.claim(claim) || undefined, part: keyPart };
     }
   }
 }
@@ -140,14 +174,24 @@ function compileValues(level: RateLimitLevelIR): CompiledLevel['values'] {
 /** A counter's key head for the store the route uses (see keys.ts). */
 type HeadOf = (counter: string, alg: AlgCode, scopeLetter: string) => string;
 
+function rateMap(
+  entries: readonly { readonly limit: number; readonly periodMs: number; readonly burst?: number }[],
+  names: (i: number) => readonly string[],
+) {
+  const out = new Map<string, Rate>();
+  entries.forEach((o, i) => {
+    const rate = { limit: o.limit, periodMs: o.periodMs, burst: o.burst ?? o.limit };
+    for (const n of names(i)) if (!out.has(n)) out.set(n, rate);
+  });
+  return out;
+}
+
 function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps): CompiledLevel {
   const alg = ALG[level.algorithm];
-  const overrides = new Map<string, Rate>();
-  for (const o of level.tenantOverrides) {
-    const rate = { limit: o.limit, periodMs: o.periodMs, burst: o.burst ?? o.limit };
-    for (const t of o.tenants) if (!overrides.has(t)) overrides.set(t, rate);
-  }
+  const overrides = rateMap(level.tenantOverrides, (i) => level.tenantOverrides[i]!.tenants);
+  const plans = rateMap(level.plans, (i) => [level.plans[i]!.name]);
   const shadow = level.mode === 'Shadow';
+  const letters = level.key.length === 0 ? 'G' : level.key.map((p) => SCOPE_LETTER[p.type]).join('');
   return {
     name: level.name,
     policy: `${level.source.namespace}/${level.source.name}`,
@@ -158,20 +202,62 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     shadow,
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
-    head: headOf(level.counter, alg, SCOPE_LETTER[level.scope]),
-    part: keyPartFor(level.scope === 'Header' ? level.header : undefined),
-    values: compileValues(level),
+    head: headOf(level.counter, alg, letters),
+    parts: level.key.map((p) => compilePart(p, level.name)),
+    onMissing: level.onMissingKey,
     cost: compileCost(level, deps),
-    methods: level.methods.length > 0 ? new Set(level.methods.map((m) => m.toUpperCase())) : undefined,
-    headers: level.headers.map((h) => ({ name: h.name.toLowerCase(), value: h.value })),
-    overrides: level.scope === 'Tenant' && overrides.size > 0 ? overrides : undefined,
+    when: compileWhen(level.when, `rate-limit level ${level.name}: when`),
+    overrides: level.key.some((p) => p.type === 'Tenant') && overrides.size > 0 ? overrides : undefined,
+    planClaim: plans.size > 0 ? level.planClaim : undefined,
+    plans: plans.size > 0 ? plans : undefined,
   };
 }
 
-function applies(level: CompiledLevel, req: LimitRequest): boolean {
-  if (level.methods && !level.methods.has(req.method.toUpperCase())) return false;
-  for (const h of level.headers) if (req.header(h.name) !== h.value) return false;
-  return true;
+/** The rate of a level for this request: a tenant override, else the caller's plan, else the level's. */
+function rateFor(level: CompiledLevel, req: LimitRequest): Rate {
+  if (level.overrides && req.tenant !== undefined) {
+    const o = level.overrides.get(req.tenant);
+    if (o) return o;
+  }
+  if (level.plans && level.planClaim !== undefined) {
+    const plan = req.claim(level.planClaim);
+    if (plan !== undefined) {
+      const p = level.plans.get(plan);
+      if (p) return p;
+    }
+  }
+  return level;
+}
+
+/** A level that refuses a request for lack of a key part (Reject): its result. */
+function refusedForMissingKey(level: CompiledLevel, shadow: boolean): LevelResult {
+  return {
+    name: level.name,
+    policy: level.policy,
+    limit: level.limit,
+    periodMs: level.periodMs,
+    remaining: 0,
+    resetSec: 0,
+    allowed: false,
+    shadow,
+  };
+}
+
+interface Missing {
+  readonly level: CompiledLevel;
+  /** The part without a value, e.g. `Tenant` or `Header x-org`. */
+  readonly part: string;
+}
+
+/** The distinct key parts of a multi-valued attribute (a route's Services). */
+function distinctParts(values: readonly string[], p: CompiledPart): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (!v) continue;
+    const k = p.part(v);
+    if (!out.includes(k)) out.push(k);
+  }
+  return out;
 }
 
 /**
@@ -243,12 +329,13 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
         head: headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
-        part: keyPart, // hot values arrive as their bounded keys (credentials as digests: hotspot/guard.ts)
-        values: () => undefined,
+        parts: [],
+        onMissing: 'Skip',
         cost: () => 1,
-        methods: undefined,
-        headers: [],
+        when: undefined,
         overrides: undefined,
+        planClaim: undefined,
+        plans: undefined,
       };
       hotHeads.set(parameter, l);
     }
@@ -263,10 +350,18 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     deps.onModeChange?.(m, previous, ir.policies);
   }
 
-  function build(req: LimitRequest, ops: LimitOp[], owners: Applied[]): void {
-    const push = (level: CompiledLevel, rate: Rate, value: string, cost: number): void => {
+  /**
+   * The ops of a request (and, for shadow levels that would refuse it for a missing key, a result
+   * each in `notes`). Returns the level and part that refuse the request for a missing key, if any:
+   * then nothing is counted.
+   */
+  function build(req: LimitRequest, ops: LimitOp[], owners: Applied[], notes: LevelResult[]): Missing | undefined {
+    let level!: CompiledLevel;
+    let rate!: Rate;
+    let cost = 0;
+    const push = (suffix: string): void => {
       ops.push({
-        key: level.head + level.part(value),
+        key: level.head + suffix,
         alg: level.alg,
         limit: rate.limit,
         periodMs: rate.periodMs,
@@ -274,34 +369,76 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         cost,
         shadow: level.shadow,
         maxWaitMs: level.maxWaitMs,
-        spec: rate, // the level itself, or an override object of this level only
+        spec: rate, // the level itself, or an override or plan object of this level only
       });
       owners.push({ level, rate });
     };
-    for (const level of levels) {
-      if (!applies(level, req)) continue;
-      const values = level.values(req);
-      if (values === undefined || values.length === 0) continue;
-      const rate = (level.overrides && req.tenant !== undefined && level.overrides.get(req.tenant)) || level;
-      const cost = level.cost(req, capacity(level.alg, rate));
-      if (typeof values === 'string') push(level, rate, values, cost);
-      else {
-        const seen = values.length > 1 ? new Set<string>() : undefined;
-        for (const v of values) {
-          if (!v || seen?.has(v)) continue;
-          seen?.add(v);
-          push(level, rate, v, cost);
+    for (level of levels) {
+      if (level.when !== undefined && !level.when(req)) continue;
+      const parts = level.parts;
+      let suffixes: string | readonly string[] | undefined;
+      let missing: CompiledPart | undefined;
+      if (parts.length === 0) suffixes = '*';
+      else if (parts.length === 1) {
+        const p = parts[0] as CompiledPart;
+        const v = p.values(req);
+        if (v === undefined || v.length === 0) missing = p;
+        else suffixes = typeof v === 'string' ? p.part(v) : distinctParts(v, p);
+      } else {
+        // One string while every part has one value; a list only once a part (Service) has several.
+        let key = '';
+        let keys: string[] | undefined;
+        for (let i = 0; i < parts.length; i++) {
+          const p = parts[i] as CompiledPart;
+          const v = p.values(req);
+          const sep = i === 0 ? '' : KEY_PART_SEPARATOR;
+          if (v === undefined || v.length === 0) {
+            missing ??= p;
+            if (keys) keys = keys.map((k) => k + sep + ANONYMOUS_PART);
+            else key += sep + ANONYMOUS_PART;
+          } else if (typeof v === 'string') {
+            const piece = p.part(v);
+            if (keys) keys = keys.map((k) => k + sep + piece);
+            else key += sep + piece;
+          } else {
+            const pieces = distinctParts(v, p);
+            keys = (keys ?? [key]).flatMap((k) => pieces.map((x) => k + sep + x));
+          }
         }
+        suffixes = keys ?? key;
       }
+      if (missing !== undefined) {
+        if (level.onMissing === 'Skip') continue;
+        if (level.onMissing === 'Reject') {
+          if (!level.shadow) return { level, part: missing.label };
+          notes.push(refusedForMissingKey(level, true));
+          continue;
+        }
+        if (parts.length === 1) suffixes = ANONYMOUS_PART;
+      }
+      rate = rateFor(level, req);
+      cost = level.cost(req, capacity(level.alg, rate));
+      if (typeof suffixes === 'string') push(suffixes);
+      else if (suffixes !== undefined) for (const k of suffixes) push(k);
     }
     for (const h of req.hot) {
-      const level = h.value ? hotLevel(h.parameter) : undefined;
-      if (level) push(level, level, h.value, 1);
+      const hl = h.value ? hotLevel(h.parameter) : undefined;
+      if (!hl) continue;
+      level = hl;
+      rate = hl;
+      cost = 1;
+      push(keyPart(h.value));
     }
+    return undefined;
   }
 
   /** The level results of one check, merged per level (a Service level may have several ops). */
-  function decide(owners: readonly Applied[], result: StoreResult, degraded: LimitDecision['degraded']): LimitDecision {
+  function decide(
+    owners: readonly Applied[],
+    result: StoreResult,
+    degraded: LimitDecision['degraded'],
+    notes: readonly LevelResult[],
+  ): LimitDecision {
     const levels: LevelResult[] = [];
     let retryAfterSec = 0;
     let last: Applied | undefined;
@@ -335,6 +472,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       last = owner;
       if (!out.allowed && !owner.level.shadow) retryAfterSec = Math.max(retryAfterSec, current.resetSec);
     }
+    for (const n of notes) levels.push(n);
     const d: LimitDecision = { allowed: result.allowed, levels };
     if (result.allowed && result.waitMs > 0) d.waitMs = result.waitMs;
     if (!result.allowed) d.retryAfterSec = Math.max(1, retryAfterSec);
@@ -356,7 +494,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     }));
   }
 
-  function degrade(ops: readonly LimitOp[], owners: readonly Applied[]): LimitDecision {
+  function degrade(ops: readonly LimitOp[], owners: readonly Applied[], notes: readonly LevelResult[]): LimitDecision {
     switch (failure.mode) {
       case 'Open':
         setMode('open');
@@ -368,7 +506,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         setMode('local');
         const localOps = local(ops);
         const localOwners = owners.map((o, i) => ({ level: o.level, rate: { ...o.rate, limit: (localOps[i] as LimitOp).limit } }));
-        return decide(localOwners, memory.checkSync(localOps), 'local');
+        return decide(localOwners, memory.checkSync(localOps), 'local', notes);
       }
     }
   }
@@ -380,15 +518,15 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
   };
 
   /** Synchronous unless the check goes to Redis; then one promise step, whatever the outcome. */
-  function run(ops: LimitOp[], owners: Applied[]): LimitDecision | Promise<LimitDecision> {
-    if (!useRedis) return report(decide(owners, memory.checkSync(ops), undefined));
-    if (!redis || !redis.ready()) return report(degrade(ops, owners));
+  function run(ops: LimitOp[], owners: Applied[], notes: readonly LevelResult[]): LimitDecision | Promise<LimitDecision> {
+    if (!useRedis) return report(decide(owners, memory.checkSync(ops), undefined, notes));
+    if (!redis || !redis.ready()) return report(degrade(ops, owners, notes));
     return redis.check(ops, timeoutMs).then(
       (result) => {
         setMode('redis');
-        return report(decide(owners, result, undefined));
+        return report(decide(owners, result, undefined, notes));
       },
-      () => report(degrade(ops, owners)),
+      () => report(degrade(ops, owners, notes)),
     );
   }
 
@@ -397,9 +535,16 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     check(req) {
       const ops: LimitOp[] = [];
       const owners: Applied[] = [];
-      build(req, ops, owners);
-      if (ops.length === 0) return report({ allowed: true, levels: [] });
-      return run(ops, owners);
+      const notes: LevelResult[] = [];
+      const missing = build(req, ops, owners, notes);
+      if (missing !== undefined)
+        return report({
+          allowed: false,
+          levels: [...notes, refusedForMissingKey(missing.level, false)],
+          missingKey: { level: missing.level.name, policy: missing.level.policy, part: missing.part },
+        });
+      if (ops.length === 0) return report({ allowed: true, levels: notes });
+      return run(ops, owners, notes);
     },
   };
 }

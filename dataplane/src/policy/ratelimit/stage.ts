@@ -3,8 +3,11 @@
  * nothing). A rejection is answered here — 429 quota-exceeded, or 503 when Redis is out and the
  * policy fails closed — with the RateLimit fields and Retry-After; an admitted request carries
  * the RateLimit fields to whatever answer it gets. A `Wait` level holds the request until admitted.
+ * A request refused by a level with onMissingKey Reject, for lack of a key part, gets 403
+ * (`limit-key-missing`, naming the level and the part); nothing was counted for it.
  *
- * On a route whose policies look inside bodies (LLM token costs, hot Model or PromptHash values),
+ * On a route whose policies look inside bodies (LLM token costs, the model as a key part or a
+ * condition, hot Model or PromptHash values),
  * the levels that need nothing from the body are checked first, before the body is read and
  * parsed (`ratelimit-early`), so a flood of large bodies is refused by the client's own limits
  * before it costs any parsing; the levels that need the body, and the hot-key level, are checked
@@ -19,6 +22,7 @@ import type { Exchange } from '../../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
 import type { Timers } from '../../clock.js';
 import { problemBody, rateLimitHeaders } from './headers.js';
+import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
 import type { LimitDecision, RouteLimiter } from './types.js';
 
@@ -49,6 +53,20 @@ export class RateLimitStage implements Stage {
         if (v !== undefined) headers[field] = v;
       }
     }
+    if (!decision.allowed && decision.missingKey !== undefined) {
+      x.req.resume();
+      const { level, policy, part } = decision.missingKey;
+      x.status = 403;
+      sendProblem(
+        x.res,
+        403,
+        'limit-key-missing',
+        'Request not attributable',
+        `The request has no ${part} for level ${level} of policy ${policy}, which refuses such requests.`,
+        { level, policy, 'missing-key-part': part, instance: x.path.length > 256 ? x.path.slice(0, 256) : x.path },
+      );
+      return ANSWERED;
+    }
     if (!decision.allowed) {
       x.req.resume();
       const status = decision.degraded === 'closed' ? 503 : 429;
@@ -66,8 +84,8 @@ export class RateLimitStage implements Stage {
   }
 }
 
-/** Levels whose cost needs the body (LLM tokens). */
-const needsBody = (l: RateLimitIR['levels'][number]): boolean => l.cost.type === 'LlmTokens';
+/** Levels that need the body: LLM token costs, Model key parts, model conditions. */
+const needsBody = levelNeedsBody;
 
 function stageFor(
   name: RateLimitStage['name'],

@@ -13,8 +13,14 @@ export interface LimitRequest {
   user?: string;
   tenant?: string;
   method: string;
+  /** The normalized path, without the query (when.path, Path key parts). */
+  path: string;
   header(name: string): string | undefined;
   claim(name: string): string | undefined;
+  /** A query parameter's first value (when.queryParams, QueryParam key parts). */
+  queryParam(name: string): string | undefined;
+  /** The model of an OpenAI-compatible body, on routes that read bodies (Model key parts, when.model). */
+  llmModel?: string | undefined;
   /** Hot parameter values flagged by the hotspot stage, e.g. { parameter: 'Tenant', value: 'acme' } or { parameter: 'Header:x-foo', value } */
   hot: readonly { parameter: string; value: string }[];
   /** Token estimates of an OpenAI-compatible body, on routes that inspect bodies (cost LlmTokens). */
@@ -45,6 +51,11 @@ export interface LimitDecision {
   levels: LevelResult[];
   /** the failure mode in effect if the store failed */
   degraded?: 'open' | 'closed' | 'local';
+  /**
+   * Set when a level with onMissingKey Reject refused the request because it has no value for a
+   * key part (nothing was counted anywhere): the gateway answers 403.
+   */
+  missingKey?: { readonly level: string; readonly policy: string; readonly part: string };
 }
 
 /**
