@@ -90,7 +90,7 @@ export function crdFor(def: KindDefinition): Json {
                 kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
                 metadata: { type: 'object' },
                 spec: specSchema(def),
-                status: PolicyStatus,
+                status: def.status ?? PolicyStatus,
               },
             },
           },

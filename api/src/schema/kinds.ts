@@ -1,10 +1,11 @@
-/** The five policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
+/** The policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
 import type { TObject } from '@sinclair/typebox';
 import type { Static } from './builders.js';
 import { CachePolicySpec } from './cache.js';
 import { CircuitBreakerPolicySpec } from './circuitbreaker.js';
 import type { PolicyStatus } from './common.js';
 import { DegradationPolicySpec } from './degradation.js';
+import { ClientIdentityPolicySpec, IdentityPolicyStatus } from './identity.js';
 import { QueuePolicySpec } from './queue.js';
 import { RateLimitPolicySpec } from './ratelimit.js';
 
@@ -34,6 +35,8 @@ export interface KindDefinition {
    */
   readonly enforced: boolean;
   readonly spec: TObject;
+  /** The status schema, when the kind has conditions besides Accepted and Enforced (default: PolicyStatus). */
+  readonly status?: TObject;
 }
 
 export const KINDS = [
@@ -87,6 +90,17 @@ export const KINDS = [
     enforced: false,
     spec: CachePolicySpec,
   },
+  {
+    kind: 'ClientIdentityPolicy',
+    plural: 'clientidentitypolicies',
+    singular: 'clientidentitypolicy',
+    shortNames: ['cip'],
+    summary:
+      'ClientIdentityPolicy says who is calling a Gateway: JWT issuers with keys from a Secret or a JWKS URL, API keys from labelled Secrets (the gateways receive only their hashes), the trusted proxies whose forwarding and identity headers are believed, and the IPv6 prefix client addresses are counted by.',
+    enforced: true,
+    spec: ClientIdentityPolicySpec,
+    status: IdentityPolicyStatus,
+  },
 ] as const satisfies readonly KindDefinition[];
 
 export type PolicyKind = (typeof KINDS)[number]['kind'];
@@ -115,7 +129,8 @@ export type QueuePolicy = Resource<'QueuePolicy', Static<typeof QueuePolicySpec>
 export type CircuitBreakerPolicy = Resource<'CircuitBreakerPolicy', Static<typeof CircuitBreakerPolicySpec>>;
 export type DegradationPolicy = Resource<'DegradationPolicy', Static<typeof DegradationPolicySpec>>;
 export type CachePolicy = Resource<'CachePolicy', Static<typeof CachePolicySpec>>;
-export type Policy = RateLimitPolicy | QueuePolicy | CircuitBreakerPolicy | DegradationPolicy | CachePolicy;
+export type ClientIdentityPolicy = Resource<'ClientIdentityPolicy', Static<typeof ClientIdentityPolicySpec>>;
+export type Policy = RateLimitPolicy | QueuePolicy | CircuitBreakerPolicy | DegradationPolicy | CachePolicy | ClientIdentityPolicy;
 
 export function kindDefinition(kind: string): KindDefinition | undefined {
   return KINDS.find((k) => k.kind === kind);

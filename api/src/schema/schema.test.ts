@@ -111,11 +111,11 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s schema', (_kind, def) 
     expect(findings).toEqual([]);
   });
 
-  it('attaches through targetRefs (1 to 16 Gateway, HTTPRoute or Service)', () => {
+  it('attaches through targetRefs (1 to 16 Gateway, HTTPRoute or Service; a ClientIdentityPolicy to Gateways only)', () => {
     const refs = isNode(spec) && isNode(spec.properties) ? spec.properties.targetRefs : undefined;
     expect(refs).toMatchObject({ type: 'array', minItems: 1, maxItems: 16 });
     expect(isNode(refs) && isNode(refs.items) && isNode(refs.items.properties) ? refs.items.properties.kind : undefined).toMatchObject({
-      enum: ['Gateway', 'HTTPRoute', 'Service'],
+      enum: def.kind === 'ClientIdentityPolicy' ? ['Gateway'] : ['Gateway', 'HTTPRoute', 'Service'],
     });
     expect(isNode(spec) ? spec.required : undefined).toContain('targetRefs');
   });

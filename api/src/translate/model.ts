@@ -18,6 +18,7 @@ export interface Meta {
 
 export interface GatewayClassModel {
   readonly name: string;
+  readonly generation: number;
   readonly controllerName: string;
 }
 
@@ -117,6 +118,13 @@ export interface NamespaceModel {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** A Secret labelled for identity: its data decoded; only the translator ever sees it. */
+export interface SecretModel {
+  readonly meta: Meta;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly data: ReadonlyMap<string, Buffer>;
+}
+
 /** A policy that passed schema and CEL validation, with every default applied. */
 export interface PolicyModel {
   readonly kind: PolicyKind;
@@ -145,6 +153,8 @@ export interface Store {
   readonly services: readonly ServiceModel[];
   readonly endpointSlices: readonly EndpointSliceModel[];
   readonly namespaces: readonly NamespaceModel[];
+  /** Only Secrets labelled for identity. */
+  readonly secrets: readonly SecretModel[];
   readonly policies: readonly PolicyModel[];
   readonly invalidPolicies: readonly InvalidPolicyModel[];
 }

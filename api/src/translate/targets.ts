@@ -51,7 +51,7 @@ export function resolveTargets(cat: Catalog, p: PolicyModel): { found: Target[];
       kind: ref.kind,
       namespace: p.meta.namespace,
       name: ref.name,
-      ...(ref.sectionName ? { sectionName: ref.sectionName } : {}),
+      ...('sectionName' in ref && ref.sectionName ? { sectionName: ref.sectionName } : {}),
       index,
     };
     const why = sectionMissing(cat, t);
