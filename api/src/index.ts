@@ -46,3 +46,7 @@ export * from './group.js';
 export * from './features.js';
 export { isCidr, identityInvariants } from './ir/identity-invariants.js';
 export { checkId, isIdError, type IdError } from './ir/ids.js';
+export { validateValue, type ValueResult } from './validate/value.js';
+export { compileIdentity, type CompiledIdentity, type IdentityRefProblem, type IdentitySources } from './translate/compile/identity.js';
+export { identityFindings } from './translate/checks.js';
+export { readJwks, algorithmsFor, describeKey, type UsableJwk, type JwksResult } from './translate/jwks.js';

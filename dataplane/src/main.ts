@@ -13,7 +13,7 @@ import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
-import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
+import { IdentityHolder, JwksRegistry, anonymousIdentity, httpJwksFetch, loadIdentityFile } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { redactSecrets } from './observe/redact.js';
 import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
@@ -23,7 +23,6 @@ import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
-import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
 async function main(flags: GatewayFlags): Promise<number> {
@@ -65,12 +64,20 @@ async function main(flags: GatewayFlags): Promise<number> {
         }
       : {}),
   };
-  const identifier = createIdentifier(flags.identity ? await loadIdentityConfig(flags.identity) : defaultIdentityConfig, {
-    clock,
-    timers,
-    log,
-  });
-  process.on('SIGHUP', () => void identifier.reload());
+  // The identity of a config (its Gateway's ClientIdentityPolicy) wins; the --identity file is
+  // the fallback for a Gateway without one, and for standalone mode.
+  const identity = new IdentityHolder(
+    flags.identity ? await loadIdentityFile(flags.identity) : anonymousIdentity,
+    flags.identity ? `--identity ${flags.identity}` : 'anonymous',
+    {
+      clock,
+      stopwatch: monotonicClock,
+      timers,
+      log,
+      jwks: new JwksRegistry({ fetch: httpJwksFetch(timers), timers, stopwatch: monotonicClock, log }),
+    },
+  );
+  process.on('SIGHUP', () => void identity.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
     connectTimeoutMs: 5000,
@@ -92,7 +99,6 @@ async function main(flags: GatewayFlags): Promise<number> {
     budget: bodyBudget,
     timers,
   };
-  const headers = headerPolicy(identifier.identityHeaders);
   // A config is compiled in slices of at most 5 ms, traffic served between them; one at a time
   // (both config sources wait for each apply before the next).
   const slicing = { stopwatch: monotonicClock, sliceMs: 5, pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
@@ -111,7 +117,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           hotspots,
           call: callOptions,
           body,
-          headerPolicy: headers,
+          identity,
           onModeChange: (route, mode, previous) => {
             const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
             metrics.failureMode.set({ policy, mode: previous }, 0);
@@ -132,8 +138,15 @@ async function main(flags: GatewayFlags): Promise<number> {
       return { ok: false, error };
     }
     // In force from here on: one assignment, then the pools and guards of the old config go.
+    const identityBefore = current?.identitySource;
+    const identityChanged = current?.identifier !== pending.compiled.identifier;
     current = pending.compiled;
     pending.commit();
+    if (identityChanged)
+      log.info(identityBefore === undefined ? 'identity in force' : 'identity changed', {
+        source: current.identitySource,
+        ...(identityBefore !== undefined && identityBefore !== current.identitySource ? { previous: identityBefore } : {}),
+      });
     metrics.configVersion.reset();
     metrics.configVersion.set({ source: config.source, version: config.version }, 1);
     metrics.configUpdates.inc({ source: config.source, result: 'applied' });
@@ -214,7 +227,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     stopSource = () => source.close();
   }
 
-  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current });
+  const handler = createHandler({ stopwatch: monotonicClock, metrics, current: () => current });
   const server = http.createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
@@ -262,6 +275,7 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
+            identity: current.identitySource,
             enforces: enforcedFeatures(),
             unenforced: Object.fromEntries(current.unenforced),
           }
@@ -292,7 +306,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         deadline.cancel();
         void (async () => {
           await stopSource();
-          identifier.close();
+          identity.close();
           await admin.close();
           await upstreams.close();
           redis?.disconnect();

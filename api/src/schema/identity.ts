@@ -66,10 +66,10 @@ const lowerHeader = (description: string, fallback: string) =>
 const CIDR_PATTERN = '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$';
 
 const claimName = (description: string, fallback: string) =>
-  str(`${description} A top-level claim, named exactly (dots are part of the name).`, {
+  str(`${description} A top-level claim, named exactly (dots and slashes are part of the name, as in https://example.com/org).`, {
     minLength: 1,
     maxLength: 256,
-    pattern: '^[A-Za-z0-9_.:-]+$',
+    pattern: '^[!-~]+$',
     default: fallback,
   });
 
@@ -191,11 +191,14 @@ export const JwtSettings = obj(
       'Refuse with 401 a request that brings no credentials: no token, no API key, and no identity headers from a trusted proxy.',
       { default: false },
     ),
-    cacheSize: int('Verified tokens remembered (by their SHA-256) until they expire, per provider; 0 turns the cache off.', {
-      minimum: 0,
-      maximum: 1_000_000,
-      default: 1024,
-    }),
+    cacheSize: int(
+      'Verified tokens remembered (by their SHA-256, all providers together) until they expire or their keys change; 0 turns the cache off.',
+      {
+        minimum: 0,
+        maximum: 1_000_000,
+        default: 1024,
+      },
+    ),
     maxTokenLength: int('Longer tokens are refused before any parsing.', { minimum: 256, maximum: 65_536, default: 8192 }),
   },
 );

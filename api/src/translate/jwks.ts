@@ -53,15 +53,15 @@ export type JwksResult = { readonly ok: true; readonly keys: readonly UsableJwk[
  * algorithms are skipped.
  */
 export function readJwks(text: string, algorithms: readonly JwtAlgorithm[]): JwksResult {
-  if (text.length > MAX_JWKS_BYTES) return { ok: false, error: `larger than ${MAX_JWKS_BYTES} bytes` };
+  if (text.length > MAX_JWKS_BYTES) return { ok: false, error: `is larger than ${MAX_JWKS_BYTES} bytes` };
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+    return { ok: false, error: `is not JSON: ${(err as Error).message}` };
   }
   const list = typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'keys' in doc ? doc.keys : undefined;
-  if (!Array.isArray(list)) return { ok: false, error: 'not a JWKS (an object with a "keys" list)' };
+  if (!Array.isArray(list)) return { ok: false, error: 'is not a JWKS (an object with a "keys" list)' };
   if (list.length > MAX_JWKS_KEYS) return { ok: false, error: `has ${list.length} keys; at most ${MAX_JWKS_KEYS}` };
   const out: UsableJwk[] = [];
   for (const [i, raw] of list.entries()) {

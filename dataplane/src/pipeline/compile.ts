@@ -1,18 +1,19 @@
 /**
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
- * the request path. Compiling has no side effect on the running config: pools for new endpoints
- * and the new hot-key guards are made beside the running ones and put in force by `commit()` once
+ * the request path. Compiling has no side effect on the running config: pools for new endpoints,
+ * the identifier (when the identity changed) and the new hot-key guards are made beside the running ones and put in force by `commit()` once
  * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
  */
-import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
+import { backendFeatures, gatewayFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
-import type { HeaderPolicy } from '../proxy/headers.js';
+import type { Identifier, IdentitySource } from '../identify/index.js';
+import { headerPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { Upstreams } from '../proxy/upstreams.js';
 import { matcherSteps, type Matcher } from '../route/matcher.js';
@@ -33,6 +34,10 @@ export interface CompiledGateway {
   readonly config: GatewayConfig;
   readonly matcher: Matcher;
   readonly routes: ReadonlyMap<string, CompiledRoute>;
+  /** Who is calling (the front identify stage): the config's own identity, or the gateway's. */
+  readonly identifier: Identifier;
+  /** Where the identity comes from: `ClientIdentityPolicy ns/name`, `--identity FILE` or `anonymous`. */
+  readonly identitySource: string;
   /**
    * Features the config asks for that this gateway does not enforce (e.g. a QueuePolicy's queue),
    * with the routes or backends that carry them: the operator reports those policies Unsupported.
@@ -50,7 +55,8 @@ export interface CompileDeps {
   readonly hotspots: HotspotRegistry;
   readonly call: CallOptions;
   readonly body: BodySettings;
-  readonly headerPolicy: HeaderPolicy;
+  /** Builds (or keeps) the identifier of a config; the identity decides which request headers never reach upstreams. */
+  readonly identity: IdentitySource;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
@@ -76,6 +82,7 @@ function unenforcedFeatures(config: GatewayConfig): Map<string, string[]> {
       list.push(where);
     }
   };
+  note(gatewayFeatures(config.gateway), `gateway ${config.gateway.id}`);
   for (const r of config.gateway.routes) note(routeFeatures(r), `route ${r.id}`);
   for (const b of config.backends) note(backendFeatures(b), `backend ${b.id}`);
   return out;
@@ -120,6 +127,8 @@ export async function compileGatewaySliced(config: GatewayConfig, deps: CompileD
 const ROUTES_PER_STEP = 32;
 
 function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void, PendingGateway> {
+  const identity = deps.identity.prepare(config.gateway.identity);
+  const headers = headerPolicy(identity.identifier.identityHeaders);
   const prepared = deps.upstreams.prepare(config.backends);
   const guards: HotspotGuard[] = [];
   let finished = false;
@@ -134,7 +143,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       backends: prepared.backends,
       call: deps.call,
       body: deps.body,
-      headerPolicy: deps.headerPolicy,
+      headerPolicy: headers,
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
@@ -150,7 +159,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         new ProxyStage(route, {
           backends: prepared.backends,
           call: deps.call,
-          headers: deps.headerPolicy,
+          headers,
           stopwatch: deps.stopwatch,
           random: deps.random,
         }),
@@ -158,7 +167,14 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
       if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
-    const compiled: CompiledGateway = { config, matcher, routes, unenforced: unenforcedFeatures(config) };
+    const compiled: CompiledGateway = {
+      config,
+      matcher,
+      routes,
+      identifier: identity.identifier,
+      identitySource: identity.source,
+      unenforced: unenforcedFeatures(config),
+    };
     let settled = false;
     finished = true;
     return {
@@ -168,15 +184,20 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         settled = true;
         prepared.commit();
         deps.hotspots.replace(guards);
+        identity.commit();
       },
       abort: () => {
         if (settled) return;
         settled = true;
         prepared.abort();
+        identity.abort();
       },
     };
   } finally {
     // A throw, or a sliced compile given up half-way: drop what was made for this config.
-    if (!finished) prepared.abort();
+    if (!finished) {
+      prepared.abort();
+      identity.abort();
+    }
   }
 }

@@ -5,11 +5,11 @@
  */
 import { KINDS, allFeatures, kindFeature, type PolicyKind } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
-import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
+import { FRONT_FEATURES, ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 describe('enforced features', () => {
-  it('are the features the registered stages declare, each a known feature', () => {
-    const declared = [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+  it('are the features the registered stages declare (front and route), each a known feature', () => {
+    const declared = [...new Set([...FRONT_FEATURES, ...ROUTE_STAGES.flatMap((f) => f.features)])].sort();
     expect(enforcedFeatures()).toEqual(declared);
     for (const f of enforcedFeatures()) expect(allFeatures()).toContain(f);
   });

@@ -3,6 +3,7 @@
  * protection registers here, and its declared features are what the gateway announces it enforces
  * (see features below and api/src/features.ts). The proxy stage ends every chain.
  */
+import { IDENTIFY_FEATURES } from '../identify/stage.js';
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
@@ -19,7 +20,10 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   bufferStage,
 ];
 
+/** Features of the front stages (identify runs before routing, for every request). */
+export const FRONT_FEATURES: readonly string[] = IDENTIFY_FEATURES;
+
 /** Every feature the registered stages enforce, sorted: announced in the xDS node's client_features. */
 export function enforcedFeatures(): string[] {
-  return [...new Set(ROUTE_STAGES.flatMap((f) => f.features))].sort();
+  return [...new Set([...FRONT_FEATURES, ...ROUTE_STAGES.flatMap((f) => f.features)])].sort();
 }

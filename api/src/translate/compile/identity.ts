@@ -147,7 +147,7 @@ export function compileIdentity(settings: IdentitySettings, source: PolicyRef | 
             problems.push({
               path: `${at}.secretRef`,
               reason: 'InvalidSecret',
-              message: `${describeSecret(secret)} entry ${ref.key}: ${read.error}`,
+              message: `${describeSecret(secret)} entry ${ref.key} ${read.error}`,
             });
             keys = { type: 'Inline', keys: [] };
           } else {
