@@ -33,6 +33,9 @@ export type {
   RouteResolvedRefsReason,
   ParentRefResult,
   ParseProblem,
+  GatewayResult,
+  GatewayClassResult,
+  ListenerResult,
 } from './translate/result.js';
 export type { Finding } from './translate/model.js';
 export { durationMs } from './translate/duration.js';

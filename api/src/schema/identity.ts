@@ -278,15 +278,24 @@ const settingsProperties = {
   }),
 } satisfies TProperties;
 
-/** Rules of the shared settings (the spec repeats them: it is the same object with targetRefs added). */
-/** The identity headers of the settings; an unset section stands in with a name no header can have. */
-const IDENTITY_HEADERS =
-  "[self.trustedHeaders.tenant, self.trustedHeaders.user, self.forwardedHeader, has(self.jwt) ? self.jwt.header.name : ' jwt', has(self.apiKeys) ? self.apiKeys.header : ' apiKeys']";
+const TRUSTED_AND_FORWARDED = '[self.trustedHeaders.tenant, self.trustedHeaders.user, self.forwardedHeader]';
 
+/** Rules of the shared settings (the spec repeats them: it is the same object with targetRefs added). */
 const settingsRules: CelRule[] = [
   {
-    rule: `${IDENTITY_HEADERS}.all(h, ${IDENTITY_HEADERS}.exists_one(x, x == h))`,
-    message: 'trustedHeaders.tenant, trustedHeaders.user, forwardedHeader, jwt.header.name and apiKeys.header must name different headers',
+    rule: `self.trustedHeaders.tenant != self.trustedHeaders.user && ![self.trustedHeaders.tenant, self.trustedHeaders.user].exists(h, h == self.forwardedHeader)`,
+    message: 'trustedHeaders.tenant, trustedHeaders.user and forwardedHeader must name different headers',
+    fieldPath: '.trustedHeaders',
+  },
+  {
+    rule: `!has(self.jwt) || !${TRUSTED_AND_FORWARDED}.exists(h, h == self.jwt.header.name)`,
+    message: 'jwt.header.name must differ from trustedHeaders.tenant, trustedHeaders.user and forwardedHeader',
+    fieldPath: '.jwt.header.name',
+  },
+  {
+    rule: `!has(self.apiKeys) || (!${TRUSTED_AND_FORWARDED}.exists(h, h == self.apiKeys.header) && (!has(self.jwt) || self.jwt.header.name != self.apiKeys.header))`,
+    message: 'apiKeys.header must differ from jwt.header.name, trustedHeaders.tenant, trustedHeaders.user and forwardedHeader',
+    fieldPath: '.apiKeys.header',
   },
 ];
 
@@ -315,7 +324,6 @@ export const ClientIdentityPolicySpec = obj(
         {
           rule: 'self.all(a, self.exists_one(b, a.name == b.name))',
           message: 'targetRefs must not name the same Gateway twice',
-          reason: 'FieldValueDuplicate',
         },
       ],
     }),

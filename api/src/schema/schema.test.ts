@@ -184,7 +184,13 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s schema', (_kind, def) 
         versions: [
           {
             subresources: { status: {} },
-            additionalPrinterColumns: [{ name: 'Accepted' }, { name: 'Enforced' }, { name: 'Age', type: 'date' }],
+            additionalPrinterColumns: [
+              { name: 'Target Kind', jsonPath: '.spec.targetRefs[0].kind' },
+              { name: 'Target Name', jsonPath: '.spec.targetRefs[0].name' },
+              { name: 'Accepted' },
+              { name: 'Enforced' },
+              { name: 'Age', type: 'date' },
+            ],
             schema: {
               openAPIV3Schema: {
                 properties: {

@@ -69,7 +69,13 @@ function evaluate(rule: CelRule, shown: string, self: CelInput, path: string, ou
     return;
   }
   const type = REASON_TYPE[rule.reason ?? 'FieldValueInvalid'];
-  const message = type === 'Invalid value' ? `Invalid value: ${shown}: ${rule.message}` : `${type}: ${rule.message}`;
+  // As apiextensions-apiserver's fieldErrorForReason: Duplicate shows the value (its type), not the message.
+  const message =
+    type === 'Invalid value'
+      ? `Invalid value: ${shown}: ${rule.message}`
+      : type === 'Duplicate value'
+        ? `${type}: ${shown}`
+        : `${type}: ${rule.message}`;
   out.push({ path: target, type, message });
 }
 

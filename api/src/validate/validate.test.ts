@@ -112,7 +112,7 @@ describe('validateManifest', () => {
           limits: [{ name: 'a', scope: 'Global', rate: { requests: 1, per: '1s' } }],
         }),
       ),
-    ).toEqual(['spec.targetRefs: Duplicate value: targetRefs must not name the same target twice']);
+    ).toEqual(['spec.targetRefs: Duplicate value: "array"']); // the apiserver shows the type for FieldValueDuplicate, not the message
     expect(
       messages(
         policy('RateLimitPolicy', {

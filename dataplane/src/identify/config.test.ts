@@ -120,7 +120,8 @@ describe('identity file', () => {
       ],
       [{ apiKeys: { header: 'x-api-key' } }, 'apiKeys', /exactly one of secretSelector and file/],
       [{ apiKeys: { secretSelector: { matchLabels: { a: 'b' } } } }, 'apiKeys.secretSelector', /only be read by the operator/],
-      [{ apiKeys: { file: 'k', header: 'x-tenant-id' } }, '', /must name different headers/],
+      [{ apiKeys: { file: 'k', header: 'x-tenant-id' } }, 'apiKeys.header', /apiKeys.header must differ from/],
+      [{ trustedHeaders: { tenant: 'x-id', user: 'x-id' } }, 'trustedHeaders', /must name different headers/],
     ];
     for (const [raw, field, reason] of cases) {
       const err = refusal(raw);
