@@ -149,7 +149,10 @@ describe('kubectl explain', () => {
   });
 
   it.each(KINDS.map((k) => [k.plural] as const))('describes the fields of %s, nested ones too', async (plural) => {
-    expect(await kubectl.ok(['explain', `${plural}.spec.targetRefs.sectionName`])).toContain('a listener name of a Gateway');
+    if (plural === 'clientidentitypolicies')
+      // Identity is settled before routing, for a whole Gateway: its targets have no sectionName.
+      expect(await kubectl.ok(['explain', `${plural}.spec.jwt.providers.keys.secretRef.key`])).toContain('Entry of the Secret');
+    else expect(await kubectl.ok(['explain', `${plural}.spec.targetRefs.sectionName`])).toContain('a listener name of a Gateway');
     expect(await kubectl.ok(['explain', plural])).toMatch(/DESCRIPTION:\s+\S/);
   });
 
@@ -169,9 +172,9 @@ describe('kubectl explain', () => {
 });
 
 describe('kubectl get', () => {
-  it('shows Accepted, Enforced and Age, read from the status conditions', async () => {
+  it('shows the first target, Accepted, Enforced and Age, read from the spec and the status conditions', async () => {
     const before = await kubectl.ok(['get', 'ratelimitpolicies', '-n', 'jarvis']);
-    expect(before.split('\n')[0]).toMatch(/^NAME\s+ACCEPTED\s+ENFORCED\s+AGE\s*$/);
+    expect(before.split('\n')[0]).toMatch(/^NAME\s+TARGET KIND\s+TARGET NAME\s+ACCEPTED\s+ENFORCED\s+AGE\s*$/);
 
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const status = {
@@ -195,7 +198,7 @@ describe('kubectl get', () => {
       JSON.stringify(status),
     ]);
     const row = (await kubectl.ok(['get', 'ratelimitpolicy', 'gateway-defaults', '-n', 'jarvis', '--no-headers'])).trim();
-    expect(row).toMatch(/^gateway-defaults\s+True\s+False\s+\S+$/);
+    expect(row).toMatch(/^gateway-defaults\s+Gateway\s+jarvis-gateway\s+True\s+False\s+\S+$/);
   });
 
   it('knows the short names and the jarvis category', async () => {
