@@ -5,6 +5,8 @@
 //   npm run demo -- --duration 20     stop after 20 s (exit 0), e.g. as a smoke test
 //   npm run demo -- --rate 60         offered requests per second (default 30)
 //   REDIS_URL=redis://127.0.0.1:6379 npm run demo     Redis-backed limits
+//   npm run demo -- --cluster [--duration 60]   on the test control plane: kubectl, the operator, a
+//                                               gateway over xDS (bench/src/demo/cluster.ts)
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

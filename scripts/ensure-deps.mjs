@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs the npm dependencies when they are missing or older than package-lock.json, so that
-// `npm test` and `npm run demo` work on a fresh clone. Uses only Node's own modules.
+// `npm test`, `npm run demo`, `npm run build` and the binaries' scripts work on a fresh clone. Uses
+// only Node's own modules.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +19,8 @@ function upToDate() {
 export function ensureDeps() {
   if (upToDate()) return;
   console.error('[jarvis] installing npm dependencies (npm ci)');
-  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // npm's output goes to stderr: stdout stays what the command prints (e.g. jarvis-policy render).
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['inherit', 2, 2] });
   if (result.status !== 0) {
     console.error('[jarvis] npm ci failed');
     process.exit(result.status ?? 1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // After `tsc -b`: makes every workspace `bin` executable and linked in node_modules/.bin, so that
-// `npx jarvis-operator` and `npx jarvis-policy` run from the build on a fresh clone (npm links
-// bins at install time, before the build has produced them).
+// the built binaries are on the PATH of npm scripts (npm links bins at install time, before the
+// build has produced them). The docs run them as `npm run -s jarvis-gateway -- …` (scripts/bin.mjs),
+// never as `npx jarvis-gateway`, which could fetch a registry package of that name.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: everything — build, lint, unit, contract, golden, protocol and e2e tests.
-// Installs the npm dependencies when missing, builds the envtest binaries when missing (Go, into
-// ~/.cache), and lets the e2e project start Redis and the control plane when none is running.
+// Installs the npm dependencies when missing, builds the test tools when missing (etcd,
+// kube-apiserver, helm, rulecheck: Go, into ~/.cache), and lets the e2e project start Redis and the
+// control plane when none is running.
 //   npm test                      all projects
 //   npm test -- --project unit    one vitest project (unit | e2e); other vitest flags pass through
 import { spawnSync } from 'node:child_process';
@@ -31,9 +32,15 @@ if (step('lint (eslint)', bin('eslint'), ['--max-warnings=0', '.']) !== 0) proce
 
 const projectIndex = args.indexOf('--project');
 const project = projectIndex >= 0 ? args[projectIndex + 1] : undefined;
-if ((project === undefined || project === 'e2e') && !process.env.JARVIS_ENVTEST_BIN_DIR) {
-  // Built before vitest starts, so that a cold Go build (minutes) counts against no test timeout.
-  if (step('envtest binaries (built once, cached)', 'bash', [join(root, 'e2e', 'envtest', 'build-binaries.sh')]) !== 0) process.exit(1);
+if (project === undefined || project === 'e2e') {
+  // Built before vitest starts, so that a cold Go build (minutes) counts against no test timeout:
+  // etcd and kube-apiserver (unless JARVIS_ENVTEST_BIN_DIR has them), and the chart tests' helm
+  // and rulecheck. Each is built only when missing.
+  const scripts = [...(process.env.JARVIS_ENVTEST_BIN_DIR ? [] : ['build-binaries.sh']), 'build-chart-tools.sh'].map(
+    (s) => `bash '${join(root, 'e2e', 'envtest', s)}' >/dev/null`,
+  );
+  if (step('test tools: etcd, kube-apiserver, helm, rulecheck (built once, cached)', 'bash', ['-c', `set -e; ${scripts.join('; ')}`]) !== 0)
+    process.exit(1);
 }
 
 const reportDir = mkdtempSync(join(tmpdir(), 'jarvis-test-'));

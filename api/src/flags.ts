@@ -1,5 +1,53 @@
 /** Flag values shared by the binaries (jarvis-operator, jarvis-gateway), validated at the edge. */
+import { createLogger } from './log.js';
+import { systemClock } from './time.js';
+
 export class FlagError extends Error {}
+
+/**
+ * Something outside the binary keeps it from starting and the user can fix it (a missing file or
+ * folder, no kubeconfig, a port in use): the message says what is wrong and what to do. runBinary
+ * logs it as one error line, without a stack trace, and exits 1.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+/** A file the binary needs at start, or a StartupError naming the flag. */
+export function startupFileError(flag: string, path: string, err: unknown): StartupError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const what =
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'is a directory, not a file'
+          : code === 'ENOTDIR'
+            ? 'not a directory'
+            : err instanceof Error
+              ? err.message
+              : String(err);
+  return new StartupError(`${flag} ${path}: ${what}`, { cause: err });
+}
+
+/** A listener that could not bind, as a StartupError naming the flag. */
+export function listenError(flag: string, address: string, err: unknown): StartupError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const message = err instanceof Error ? err.message : String(err);
+  const what =
+    code === 'EADDRINUSE' || /address already in use/i.test(message)
+      ? `the address is in use: stop what listens there or pick another with ${flag}`
+      : code === 'EACCES'
+        ? `permission denied: ports below 1024 need privileges; pick another with ${flag}`
+        : code === 'EADDRNOTAVAIL'
+          ? `this machine has no such address; pick one of its own with ${flag}`
+          : `cannot listen (${message}); pick another address with ${flag}`;
+  return new StartupError(`${flag} ${address}: ${what}`, { cause: err });
+}
 
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(value);
@@ -38,7 +86,9 @@ export function readFlags(argv: readonly string[], known: ReadonlySet<string>, u
 
 /**
  * The entry of a binary: parses its flags (a FlagError exits 2 with the message, `--help` prints
- * the usage and exits 0), runs it, and exits with its code (1, with the stack, if it throws).
+ * the usage and exits 0), runs it, and exits with its code. If it throws, it exits 1 after one
+ * error line on stderr (JSON, like the binary's log): a StartupError's message alone, anything
+ * else (a bug) with its stack.
  */
 export function runBinary<F>(name: string, parse: () => F | 'help', usage: string, run: (flags: F) => Promise<number>): void {
   let flags: F | 'help';
@@ -58,7 +108,12 @@ export function runBinary<F>(name: string, parse: () => F | 'help', usage: strin
   run(flags).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      const log = createLogger({ base: { component: name }, now: systemClock.now });
+      if (err instanceof StartupError) log.error(`cannot start: ${err.message}`);
+      else
+        log.error(`stopped by an unexpected error: ${err instanceof Error ? err.message : String(err)}`, {
+          stack: err instanceof Error ? err.stack : undefined,
+        });
       process.exit(1);
     },
   );

@@ -23,7 +23,14 @@ import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
 import { BENCH_HEADERS, BENCH_VARIANTS, type BenchVariant, benchGatewayArgs, benchManifests, onRedis } from './harness/manifests.js';
 import { startJsonService, type Service } from './harness/process.js';
-import { gatewayRedisChecks, gatewayRedisCommands, redisCommandCalls, scriptCalls } from './harness/redis.js';
+import {
+  gatewayRedisChecks,
+  gatewayRedisCommands,
+  redisCommandCalls,
+  redisRoundTripBuckets,
+  roundTripMedianMs,
+  scriptCalls,
+} from './harness/redis.js';
 import { toYamlDocuments } from './harness/yaml.js';
 import type { LoadResult } from './loadgen.js';
 import { processCpuMicros, pinToCpus } from './harness/cpu.js';
@@ -88,6 +95,10 @@ interface Target {
   redisTrips?: () => Promise<number | undefined>;
   /** Round trips and requests at saturation and at the fixed rate (Redis variant). */
   trips?: Record<Phase, { trips: number; requests: number }>;
+  /** Redis variant: the median of its round trips in each fixed-rate slice (ms), from the gateway's own histogram. */
+  roundTripMedians?: number[];
+  /** Redis variant: the admin URL to read that histogram from. */
+  adminUrl?: string;
   /** For a gateway variant: the bare proxy's CPU per request in the slices before and after each of its own. */
   bareCpu?: (readonly [number | undefined, number | undefined])[];
   /** The process serving this target (bare proxy, gateway), for its CPU time. */
@@ -138,6 +149,12 @@ export interface BenchSummary {
   redis_calls_per_request_fixed_rate: number | null;
   /** Rate-limit checks sent to Redis per request: 1 (all levels of a request in one check). */
   redis_checks_per_request: number | null;
+  /**
+   * The Redis variant's round trip as the gateway times it (EVALSHA sent → reply parsed), median
+   * at the fixed rate (ms): set beside limits_redis.added_p50_ms, it says how much of the added
+   * latency is the round trip itself.
+   */
+  redis_round_trip_p50_ms_fixed_rate: number | null;
   direct_p50_ms: number | null;
   direct_p99_ms: number | null;
   bare_proxy_p50_ms: number | null;
@@ -184,6 +201,8 @@ function closedLoop(s: BenchSettings, warmupS: number, durationS: number): strin
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
+  const buckets0 =
+    phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
   const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
   const wall0 = process.hrtime.bigint();
   const r = await loadgen(
@@ -193,6 +212,11 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
       : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)],
   );
   const t1 = await target.redisTrips?.();
+  if (buckets0 && target.adminUrl && target.roundTripMedians) {
+    const buckets1 = await redisRoundTripBuckets(target.adminUrl);
+    const median = buckets1 ? roundTripMedianMs(buckets0, buckets1) : undefined;
+    if (median !== undefined) target.roundTripMedians.push(median);
+  }
   if (phase === 'saturation') {
     const cpu1 = await processCpuMicros(target.pid);
     const idle = ((target.idleCpuPerSecond ?? 0) * Number(process.hrtime.bigint() - wall0)) / 1e9;
@@ -327,7 +351,7 @@ function table(summary: BenchSummary): string {
   lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
       `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
-      `checks per request ${summary.redis_checks_per_request ?? '-'}` +
+      `checks per request ${summary.redis_checks_per_request ?? '-'}; round trip p50 at ${summary.fixed_rate}/s ${summary.redis_round_trip_p50_ms_fixed_rate ?? '-'} ms` +
       (summary.redis_calls_per_request_unbatched === null ? '' : `; unbatched ${summary.redis_calls_per_request_unbatched}`),
   );
   return lines.join('\n');
@@ -429,6 +453,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             redisTarget = { target, gateway };
             target.redisTrips = () => gatewayRedisCommands(gateway.adminUrl);
             target.trips = { saturation: { trips: 0, requests: 0 }, fixed: { trips: 0, requests: 0 } };
+            target.roundTripMedians = [];
+            target.adminUrl = gateway.adminUrl;
           }
           if (variant === 'limits_redis_unbatched') unbatchedTarget = { target, gateway };
           gatewayState[variant] = 'ok';
@@ -552,6 +578,10 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       redis_calls_per_request_saturated: redisSaturated,
       redis_calls_per_request_fixed_rate: redisFixed,
       redis_checks_per_request: redisChecks,
+      redis_round_trip_p50_ms_fixed_rate: (() => {
+        const m = median(redisTarget?.target.roundTripMedians ?? []);
+        return m === null ? null : ms3(m);
+      })(),
       direct_p50_ms: directFig?.p50_ms ?? null,
       direct_p99_ms: directFig?.p99_ms ?? null,
       bare_proxy_p50_ms: bareFig?.p50_ms ?? null,

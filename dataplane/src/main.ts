@@ -3,12 +3,13 @@
  * jarvis-gateway: the data plane. Config from the operator over xDS (`--xds`) or from a directory
  * of manifests (`--config`); traffic on plain node:http; admin on a separate express listener.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { createLogger, runBinary } from '@jarvis/api';
+import { StartupError, createLogger, listenError, runBinary, startupFileError } from '@jarvis/api';
 import { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers } from './clock.js';
-import { FileSource } from './config/files.js';
+import { ConfigError, FileSource } from './config/files.js';
 import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
@@ -16,14 +17,19 @@ import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
 import { IdentityHolder, JwksRegistry, anonymousIdentity, httpJwksFetch, loadIdentityFile } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { redactSecrets } from './observe/redact.js';
-import { createGatewayMetrics, redisRoundTripObserver } from './observe/metrics.js';
+import { describeLevel } from './observe/limits.js';
+import { LimitsReport } from './observe/limits-report.js';
+import { createGatewayMetrics, redisRoundTripObserver, xdsObserver } from './observe/metrics.js';
 import { compileGatewaySliced, type CompiledGateway, type PendingGateway } from './pipeline/compile.js';
 import { createHandler } from './pipeline/handler.js';
 import { enforcedFeatures } from './pipeline/stages.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
-import { createMemoryStore, createRedisStore, redisStoreTotals, type LimitStores } from './policy/ratelimit/index.js';
+import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
 import { Upstreams } from './proxy/upstreams.js';
+
+/** How long a starting gateway's readiness waits for its first Redis connection. */
+const REDIS_STARTUP_GRACE_MS = 5000;
 
 async function main(flags: GatewayFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
@@ -31,6 +37,9 @@ async function main(flags: GatewayFlags): Promise<number> {
   const timers = systemTimers;
 
   let redis: Redis | undefined;
+  /** Whether Redis has been reachable once since start (readiness waits a little for the first connection). */
+  let redisSeen = false;
+  const startedAt = monotonicClock.now();
   if (flags.redis) {
     redis = new Redis(flags.redis, {
       enableOfflineQueue: false,
@@ -45,7 +54,10 @@ async function main(flags: GatewayFlags): Promise<number> {
       enableAutoPipelining: false,
     });
     redis.on('error', (err: Error) => log.debug('redis error', { error: redactSecrets(err.message, flags.redis) }));
-    redis.on('ready', () => log.info('redis ready'));
+    redis.on('ready', () => {
+      redisSeen = true;
+      log.info('redis ready');
+    });
   }
   const hotspots = new HotspotRegistry();
   const metrics = createGatewayMetrics(() => hotspots.topK(), redisStoreTotals);
@@ -66,17 +78,27 @@ async function main(flags: GatewayFlags): Promise<number> {
   };
   // The identity of a config (its Gateway's ClientIdentityPolicy) wins; the --identity file is
   // the fallback for a Gateway without one, and for standalone mode.
-  const identity = new IdentityHolder(
-    flags.identity ? await loadIdentityFile(flags.identity) : anonymousIdentity,
-    flags.identity ? `--identity ${flags.identity}` : 'anonymous',
-    {
-      clock,
-      stopwatch: monotonicClock,
-      timers,
-      log,
-      jwks: new JwksRegistry({ fetch: httpJwksFetch(timers), timers, stopwatch: monotonicClock, log }),
-    },
-  );
+  const startupError = (err: unknown) =>
+    new StartupError(`--identity: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  const fallbackIdentity = flags.identity
+    ? await loadIdentityFile(flags.identity).catch((err: unknown) => {
+        throw startupError(err);
+      })
+    : anonymousIdentity;
+  const identity = new IdentityHolder(fallbackIdentity, flags.identity ? `--identity ${flags.identity}` : 'anonymous', {
+    clock,
+    stopwatch: monotonicClock,
+    timers,
+    log,
+    jwks: new JwksRegistry({ fetch: httpJwksFetch(timers), timers, stopwatch: monotonicClock, log }),
+  });
+  // A gateway does not start without the keys its file names; built now, it serves every config
+  // that brings no identity of its own.
+  try {
+    identity.prepare(undefined).commit();
+  } catch (err) {
+    throw startupError(err);
+  }
   process.on('SIGHUP', () => void identity.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
@@ -102,6 +124,7 @@ async function main(flags: GatewayFlags): Promise<number> {
   // A config is compiled in slices of at most 5 ms, traffic served between them; one at a time
   // (both config sources wait for each apply before the next).
   const slicing = { stopwatch: monotonicClock, sliceMs: 5, pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
+  const limits = new LimitsReport({ log, gauge: metrics.failureMode, stores, redisConfigured: redis !== undefined });
   const apply = async (config: GatewayConfig): Promise<{ ok: true } | { ok: false; error: string }> => {
     let pending: PendingGateway;
     try {
@@ -118,12 +141,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           call: callOptions,
           body,
           identity,
-          onModeChange: (route, mode, previous) => {
-            const policy = route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
-            metrics.failureMode.set({ policy, mode: previous }, 0);
-            metrics.failureMode.set({ policy, mode }, 1);
-            log.warn('rate-limit store mode changed', { route: route.id, from: previous, to: mode });
-          },
+          onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
           onDecision: (_route, d) => {
             for (const l of d.levels)
               metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();
@@ -142,6 +160,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     const identityChanged = current?.identifier !== pending.compiled.identifier;
     current = pending.compiled;
     pending.commit();
+    limits.applied(config.gateway);
     if (identityChanged)
       log.info(identityBefore === undefined ? 'identity in force' : 'identity changed', {
         source: current.identitySource,
@@ -193,7 +212,9 @@ async function main(flags: GatewayFlags): Promise<number> {
       },
       notice: (level, message, fields) => log[level](message, fields),
     });
-    await files.start();
+    await files.start().catch((err: unknown) => {
+      throw err instanceof ConfigError ? new StartupError(err.message, { cause: err }) : err;
+    });
     stopSource = async () => files.stop();
   } else {
     const persisted = flags.stateDir
@@ -203,13 +224,31 @@ async function main(flags: GatewayFlags): Promise<number> {
       const r = await apply(persisted.config);
       if (r.ok) log.info('started from the persisted config', { version: persisted.config.version });
     }
+    const xdsMetrics = xdsObserver(metrics, flags.mode.target);
+    const tls = flags.xdsTls;
+    const readPem = (flag: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw startupFileError(flag, file, err);
+      }
+    };
     const source = new XdsSource({
       target: flags.mode.target,
       group: flags.gateway ?? '',
       nodeId: flags.nodeId,
       features: enforcedFeatures(),
-      ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
-      ...(persisted ? { initialVersions: persisted.versions, initialBackends: persisted.config.backends } : {}),
+      ...(tls
+        ? {
+            tls: {
+              ca: readPem('--xds-tls-ca', tls.caFile),
+              ...(tls.certFile && tls.keyFile
+                ? { cert: readPem('--xds-tls-cert', tls.certFile), key: readPem('--xds-tls-key', tls.keyFile) }
+                : {}),
+            },
+          }
+        : {}),
+      ...(persisted && current ? { initialVersions: persisted.versions, initial: current.config } : {}),
       apply,
       onApplied: (config, versions) => {
         if (flags.stateDir)
@@ -217,11 +256,18 @@ async function main(flags: GatewayFlags): Promise<number> {
             log.warn('could not persist config', { error: String(err) }),
           );
       },
-      onRejected: (typeUrl, error) => log.warn('xDS response rejected', { type: typeUrl, error }),
+      onRejected: (typeUrl, error) => {
+        xdsMetrics.rejected(typeUrl);
+        log.warn('xDS response rejected', { type: typeUrl, error });
+      },
       onConnection: (connected) => {
         xdsConnected = connected;
-        log.info(connected ? 'xDS connected' : 'xDS disconnected', { target: flags.mode.kind === 'xds' ? flags.mode.target : '' });
+        xdsMetrics.connected(connected);
       },
+      hasConfig: () => current !== undefined,
+      clock,
+      timers,
+      log,
     });
     source.start();
     stopSource = () => source.close();
@@ -248,7 +294,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError('--listen', `${flags.listen.host}:${flags.listen.port}`, err)));
     server.listen(flags.listen.port, flags.listen.host, () => resolve());
   });
   const address = server.address();
@@ -257,10 +303,20 @@ async function main(flags: GatewayFlags): Promise<number> {
   const admin = await startAdmin(flags.adminListen.host, flags.adminListen.port, {
     registry: metrics.registry,
     ready: () => {
-      if (!current) return { ok: false, detail: 'no config loaded' };
+      if (!current)
+        return {
+          ok: false,
+          detail:
+            flags.mode.kind === 'xds'
+              ? `no config loaded: waiting for Gateway ${flags.gateway ?? ''} from the operator at ${flags.mode.target} (xDS ${xdsConnected ? 'connected' : 'not connected'})`
+              : 'no config loaded',
+        };
       // Ready whenever a config is loaded: a route whose limits fail closed without Redis answers
       // 503 itself, and every other route serves — taking the replica out of its Services would
-      // stop those too.
+      // stop those too. Only a fresh process waits up to REDIS_STARTUP_GRACE_MS for its first
+      // connection, so that it does not take traffic in the moment before Redis answers.
+      if (redis && !redisSeen && monotonicClock.now() - startedAt < REDIS_STARTUP_GRACE_MS)
+        return { ok: false, detail: `waiting for the first connection to Redis (at most ${REDIS_STARTUP_GRACE_MS / 1000} s after start)` };
       const redisNote = redis ? `, Redis ${redis.status === 'ready' ? 'ready' : 'unreachable (failure modes apply)'}` : '';
       return {
         ok: true,
@@ -278,8 +334,12 @@ async function main(flags: GatewayFlags): Promise<number> {
             identity: current.identitySource,
             enforces: enforcedFeatures(),
             unenforced: Object.fromEntries(current.unenforced),
+            // Per route: its limiter's mode and, per level, the limit that mode enforces.
+            rateLimits: limits.views().map((v) => ({ ...v, summary: v.levels.map(describeLevel) })),
           }
         : null,
+  }).catch((err: unknown) => {
+    throw listenError('--admin-listen', `${flags.adminListen.host}:${flags.adminListen.port}`, err);
   });
   log.info('admin listening', { port: admin.port });
 

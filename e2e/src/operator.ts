@@ -30,6 +30,13 @@ export async function startOperator(options: {
   id: string;
   leaseDuration?: string;
   extraArgs?: readonly string[];
+  /**
+   * Flags instead of the test defaults (`--lease-namespace default --lease-duration 4s` and
+   * `extraArgs`), e.g. a Deployment's; --kubeconfig, the listeners and --id are still ours.
+   */
+  args?: readonly string[];
+  /** Added to the environment (e.g. POD_NAMESPACE, as the downward API sets it). */
+  env?: Readonly<Record<string, string>>;
 }): Promise<OperatorProcess> {
   const [xdsPort, healthPort] = await freePorts(2);
   const dir = scratchDir(`jarvis-operator-${options.id}-`, `operator ${options.id}`);
@@ -46,13 +53,15 @@ export async function startOperator(options: {
       `127.0.0.1:${healthPort}`,
       '--id',
       options.id,
-      '--lease-namespace',
-      'default',
-      '--lease-duration',
-      options.leaseDuration ?? '4s',
-      ...(options.extraArgs ?? []),
+      ...(options.args ?? [
+        '--lease-namespace',
+        'default',
+        '--lease-duration',
+        options.leaseDuration ?? '4s',
+        ...(options.extraArgs ?? []),
+      ]),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
   );
   const supervised = supervise(child, dir, logFile);
   const healthUrl = `http://127.0.0.1:${healthPort}`;

@@ -14,6 +14,13 @@ export const repoRoot = path.resolve(e2eRoot, '..');
 /** The script that builds etcd and kube-apiserver into the cache. */
 export const buildBinariesScript = path.join(e2eRoot, 'envtest', 'build-binaries.sh');
 
+/** The script that builds helm and rulecheck (the chart tests' tools) into the cache. */
+export const buildChartToolsScript = path.join(e2eRoot, 'envtest', 'build-chart-tools.sh');
+
+/** The Helm chart, and the value sets of its golden tests (`<case>.in.yaml` → `<case>.out.yaml`). */
+export const chartDir = path.join(repoRoot, 'charts', 'jarvis-stability');
+export const chartTestdataDir = path.join(repoRoot, 'charts', 'testdata', 'jarvis-stability');
+
 /** Our own CRDs (generated from the api package). */
 export const repoCrdsDir = path.join(repoRoot, 'crds');
 

@@ -5,7 +5,7 @@
  * only the holder of the Lease writes status.
  */
 import os from 'node:os';
-import { GATEWAY_TYPE_URL, runBinary } from '@jarvis/api';
+import { GATEWAY_TYPE_URL, listenError, runBinary } from '@jarvis/api';
 import { systemClock, systemScheduler } from './clock.js';
 import { USAGE, parseFlags, type OperatorFlags } from './flags.js';
 import { createKubeClient, loadKubeConfig } from './kube/client.js';
@@ -40,8 +40,9 @@ async function main(flags: OperatorFlags): Promise<number> {
     cache,
     gateways: () => server.xds?.connectedGateways() ?? [],
   });
+  const xdsListen = `${flags.xdsListen.host.includes(':') ? `[${flags.xdsListen.host}]` : flags.xdsListen.host}:${flags.xdsListen.port}`;
   const xds = await createXdsServer({
-    listen: `${flags.xdsListen.host.includes(':') ? `[${flags.xdsListen.host}]` : flags.xdsListen.host}:${flags.xdsListen.port}`,
+    listen: xdsListen,
     ...(flags.xdsTls ? { tls: flags.xdsTls } : {}),
     cache,
     observer: {
@@ -49,6 +50,8 @@ async function main(flags: OperatorFlags): Promise<number> {
         log.info('gateway connected', { node: s.nodeId, group: s.group, peer: s.peer });
         metrics.connectedGateways.set(server.xds?.connectedGateways().length ?? 0);
         reconciler.gatewaysChanged();
+        // After the server has registered the stream, so that it is among the connected gateways.
+        setImmediate(() => reconciler.warnUnknownGateways());
       },
       disconnected: (s, reason) => {
         log.info('gateway disconnected', { node: s.nodeId, group: s.group, reason });
@@ -76,6 +79,8 @@ async function main(flags: OperatorFlags): Promise<number> {
         reconciler.gatewaysChanged();
       },
     },
+  }).catch((err: unknown) => {
+    throw listenError('--xds-listen', xdsListen, err);
   });
   server.xds = xds;
   log.info('xDS listening', { port: xds.port, tls: flags.xdsTls !== undefined });
@@ -108,6 +113,8 @@ async function main(flags: OperatorFlags): Promise<number> {
       if (!reconciler.ready) return { ok: false, detail: 'no config published yet' };
       return { ok: true, detail: `ok (${elector.isLeader ? 'leader' : 'follower'})` };
     },
+  }).catch((err: unknown) => {
+    throw listenError('--health-listen', `${flags.healthListen.host}:${flags.healthListen.port}`, err);
   });
   log.info('health listening', { port: health.port });
 

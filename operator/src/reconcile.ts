@@ -76,6 +76,8 @@ export class Reconciler {
   #groups = new Set<string>();
   #leader = false;
   #snapshots = 0;
+  /** Streams already warned about asking for a Gateway we do not serve (pruned to connected ones). */
+  #warnedStreams = new Set<string>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -205,8 +207,12 @@ export class Reconciler {
       const backendIds = backendsOf(gateway);
       const snapshot = snapshotFromResources(encoded, { gateways: [gateway.id], backends: [...backendIds].sort() });
       const backendPolicies: PolicyRef[] = [];
-      for (const id of backendIds) backendPolicies.push(...(backendsById.get(id)?.policies ?? []));
-      this.#set(gateway.id, snapshot, gateway.policies, backendPolicies);
+      let endpoints = 0;
+      for (const id of backendIds) {
+        backendPolicies.push(...(backendsById.get(id)?.policies ?? []));
+        endpoints += backendsById.get(id)?.endpoints.length ?? 0;
+      }
+      this.#set(gateway.id, snapshot, gateway.policies, backendPolicies, { routes: gateway.routes.length, endpoints });
     }
     // A Gateway that went away: its gateways drop their config.
     for (const group of this.#groups) {
@@ -216,9 +222,59 @@ export class Reconciler {
     this.#groups = groups;
     this.#snapshots++;
     this.#o.metrics.snapshotVersion.set(this.#snapshots);
+    this.warnUnknownGateways();
   }
 
-  #set(group: string, snapshot: Snapshot, gatewayPolicies: readonly PolicyRef[], backendPolicies: readonly PolicyRef[]): void {
+  /**
+   * Warns (once per stream) about each connected gateway that asks for a Gateway this operator
+   * does not serve: such a gateway gets no config at all. Called after each publish and when a
+   * gateway connects; before the first publish nothing is known yet.
+   */
+  warnUnknownGateways(): void {
+    if (this.#snapshots === 0) return;
+    const connected = new Set<string>();
+    for (const g of this.#o.gateways()) {
+      connected.add(g.streamId);
+      if (this.#groups.has(g.group)) {
+        this.#warnedStreams.delete(g.streamId);
+        continue;
+      }
+      if (this.#warnedStreams.has(g.streamId)) continue;
+      this.#warnedStreams.add(g.streamId);
+      const serving = [...this.#groups].sort();
+      this.#o.log.warn(
+        `gateway ${g.nodeId} asks for Gateway ${g.group}, which this operator does not serve: no Gateway of that name has a GatewayClass with controllerName ${this.#o.controllerName}. Start the gateway with --gateway set to one of the Gateways served, or create that Gateway`,
+        {
+          node: g.nodeId,
+          group: g.group,
+          serving: serving.length > 10 ? [...serving.slice(0, 10), `… and ${serving.length - 10} more`] : serving,
+        },
+      );
+    }
+    for (const id of this.#warnedStreams) if (!connected.has(id)) this.#warnedStreams.delete(id);
+  }
+
+  #set(
+    group: string,
+    snapshot: Snapshot,
+    gatewayPolicies: readonly PolicyRef[],
+    backendPolicies: readonly PolicyRef[],
+    counts?: { routes: number; endpoints: number },
+  ): void {
+    const before = this.#o.cache.getSnapshot(group);
+    const version = (s: Snapshot | undefined, typeUrl: string) => s?.types.get(typeUrl)?.version;
+    const gatewayVersion = version(snapshot, GATEWAY_TYPE_URL);
+    const backendsVersion = version(snapshot, BACKEND_TYPE_URL);
+    if (version(before, GATEWAY_TYPE_URL) !== gatewayVersion || version(before, BACKEND_TYPE_URL) !== backendsVersion)
+      this.#o.log.info(counts ? 'config published' : 'config published: the Gateway is gone, its gateways drop their config', {
+        gateway: group,
+        gatewayVersion,
+        backendsVersion,
+        routes: counts?.routes ?? 0,
+        policies: new Set([...gatewayPolicies, ...backendPolicies].map((p) => `${p.kind}/${p.namespace}/${p.name}`)).size,
+        backends: snapshot.types.get(BACKEND_TYPE_URL)?.resources.size ?? 0,
+        endpoints: counts?.endpoints ?? 0,
+      });
     for (const [typeUrl, policies] of [
       [GATEWAY_TYPE_URL, gatewayPolicies],
       [BACKEND_TYPE_URL, backendPolicies],

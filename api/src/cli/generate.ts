@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Writes crds/*.yaml and docs/crd-reference.md from the schemas in api/src/schema/. With --check
- * it writes nothing and exits 1 when a committed file differs from what the schemas produce.
+ * Writes crds/*.yaml (and their copy in charts/jarvis-stability/crds/) and docs/crd-reference.md
+ * from the schemas in api/src/schema/. With --check it writes nothing and exits 1 when a committed
+ * file differs from what the schemas produce.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

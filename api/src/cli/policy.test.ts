@@ -62,7 +62,7 @@ describe('jarvis-policy validate', () => {
     const r = run('validate', file);
     expect(r.code).toBe(0);
     expect(r.out).toContain(
-      `${file}: RateLimitPolicy jarvis/chat-limits: spec.targetRefs[0]: warning: target not found: HTTPRoute jarvis/chat not found`,
+      `${file}: RateLimitPolicy jarvis/chat-limits: spec.targetRefs[0]: warning: HTTPRoute jarvis/chat does not exist`,
     );
     expect(r.out).toContain('0 errors, 3 warnings');
     const strict = run('validate', '--strict', file);

@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { renderCrds } from './render.js';
 import { renderReference } from './reference.js';
 
+/** Folders that hold the CRDs: the repository's, and the Helm chart's copy (helm installs crds/ first). */
+export const CRD_DIRS = ['crds', 'charts/jarvis-stability/crds'] as const;
+
 export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const [name, content] of renderCrds()) files.set(`crds/${name}`, content);
+  for (const [name, content] of renderCrds()) for (const dir of CRD_DIRS) files.set(`${dir}/${name}`, content);
   files.set('docs/crd-reference.md', renderReference());
   return files;
 }
@@ -25,11 +28,12 @@ export function findDrift(root: string, files: ReadonlyMap<string, string> = gen
     const path = join(root, rel);
     if (!existsSync(path) || readFileSync(path, 'utf8') !== content) changed.push(rel);
   }
-  const crdDir = join(root, 'crds');
-  const orphaned = existsSync(crdDir)
-    ? readdirSync(crdDir)
-        .filter((name) => name.endsWith('.yaml') && !files.has(`crds/${name}`))
-        .map((name) => `crds/${name}`)
-    : [];
+  const orphaned = CRD_DIRS.flatMap((dir) =>
+    existsSync(join(root, dir))
+      ? readdirSync(join(root, dir))
+          .filter((name) => name.endsWith('.yaml') && !files.has(`${dir}/${name}`))
+          .map((name) => `${dir}/${name}`)
+      : [],
+  );
   return { changed, orphaned };
 }

@@ -26,17 +26,17 @@ function sectionMissing(cat: Catalog, t: Target): string | undefined {
   const k = key(t.namespace, t.name);
   if (t.kind === 'Gateway') {
     const gw = cat.gateways.get(k);
-    if (!gw) return `Gateway ${k} not found`;
+    if (!gw) return `Gateway ${k} does not exist`;
     if (t.sectionName !== undefined && !gw.listeners.some((l) => l.name === t.sectionName))
       return `Gateway ${k} has no listener ${t.sectionName}`;
   } else if (t.kind === 'HTTPRoute') {
     const route = cat.routes.get(k);
-    if (!route) return `HTTPRoute ${k} not found`;
+    if (!route) return `HTTPRoute ${k} does not exist`;
     if (t.sectionName !== undefined && !route.rules.some((r) => r.name === t.sectionName))
       return `HTTPRoute ${k} has no rule named ${t.sectionName}`;
   } else {
     const svc = cat.services.get(k);
-    if (!svc) return `Service ${k} not found`;
+    if (!svc) return `Service ${k} does not exist`;
     if (t.sectionName !== undefined && !svc.ports.some((p) => p.name === t.sectionName))
       return `Service ${k} has no port named ${t.sectionName}`;
   }
@@ -55,7 +55,7 @@ export function resolveTargets(cat: Catalog, p: PolicyModel): { found: Target[];
       index,
     };
     const why = sectionMissing(cat, t);
-    if (why) missing.push({ path: `spec.targetRefs[${index}]`, message: `target not found: ${why}` });
+    if (why) missing.push({ path: `spec.targetRefs[${index}]`, message: why });
     else found.push(t);
   });
   return { found, missing };

@@ -69,11 +69,12 @@ export interface XdsClientOptions {
    */
   readonly subscriptions: readonly Subscription[];
   /**
-   * Checks a decoded response before it is ACKed (e.g. with validateGatewayResource). It may take
-   * its time (a promise, e.g. a large config compiled in slices): responses are then handled one
-   * at a time, in the order they arrived.
+   * Checks a decoded response before it is ACKed (e.g. with validateGatewayResource); `version`
+   * is the response's version_info, which an ACK will hold. It may take its time (a promise, e.g.
+   * a large config compiled in slices): responses are then handled one at a time, in the order
+   * they arrived.
    */
-  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[]) => ValidateResult | Promise<ValidateResult>;
+  readonly validate?: (typeUrl: string, resources: readonly DecodedResource[], version: string) => ValidateResult | Promise<ValidateResult>;
   /** Default: decodeResource. */
   readonly decode?: (any: unknown, typeUrl: string) => DecodeResult;
   readonly events?: XdsClientEvents;
@@ -303,7 +304,7 @@ export class XdsClient {
     if (this.#opts.validate !== undefined) {
       let v: ValidateResult | Promise<ValidateResult>;
       try {
-        v = this.#opts.validate(t.typeUrl, resources);
+        v = this.#opts.validate(t.typeUrl, resources, res.version_info);
       } catch (e) {
         v = { ok: false, error: `validation failed: ${errorMessage(e)}` };
       }

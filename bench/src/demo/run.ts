@@ -9,21 +9,27 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 import { systemClock, systemTimers } from '@jarvis/api';
-import { freePort, isPortFree } from '@jarvis/e2e/dist/envtest/ports.js';
-import { loadManifests, validExampleFiles } from '@jarvis/e2e/dist/examples.js';
+import { validExampleFiles } from '@jarvis/e2e/dist/examples.js';
 import { tailFile } from '@jarvis/e2e/dist/util/files.js';
 import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
-import { type MockDef, type RunningMocks, startMocks } from '@jarvis/mocks';
+import { type RunningMocks, startMocks } from '@jarvis/mocks';
 
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from '../harness/gateway.js';
 import { type ServiceEndpoint, endpointSlice } from '../harness/manifests.js';
-import { toYaml, toYamlDocuments } from '../harness/yaml.js';
-import { DemoSummary, renderHotkeys } from './summary.js';
+import { toYamlDocuments } from '../harness/yaml.js';
+import { runClusterDemo } from './cluster.js';
+import { renderLimits } from './limits.js';
+import { exampleServices, hotkeys, listenAddress, mockFor, DEMO_IDENTITY_FILE } from './platform.js';
+import { DemoSummary } from './summary.js';
 import { type Traffic, startTraffic } from './traffic.js';
 
 const REPORT_EVERY_MS = 2_000;
 
 export interface DemoOptions {
+  /** On a cluster (the test control plane, or `kubeconfig`): operator and gateway over xDS. */
+  cluster: boolean;
+  /** With `cluster`: an existing cluster's kubeconfig instead of a test control plane of our own. */
+  kubeconfig: string | undefined;
   /** Stop after this many seconds (a smoke test); default: until Ctrl-C. */
   durationS: number | undefined;
   /** Requests per second the traffic generator offers. */
@@ -44,77 +50,38 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} wants a positive number, got ${raw}`);
     return n;
   };
-  return { durationS: positive('--duration'), rate: positive('--rate') ?? 30, listen: get('--listen'), adminListen: get('--admin-listen') };
+  const known = new Set(['--cluster', '--kubeconfig', '--duration', '--rate', '--listen', '--admin-listen']);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!known.has(arg)) throw new Error(`unknown argument ${arg} (known: ${[...known].join(', ')})`);
+    if (arg !== '--cluster') i++;
+  }
+  const kubeconfig = get('--kubeconfig');
+  if (kubeconfig !== undefined && !argv.includes('--cluster')) throw new Error('--kubeconfig goes with --cluster');
+  return {
+    cluster: argv.includes('--cluster'),
+    kubeconfig,
+    durationS: positive('--duration'),
+    rate: positive('--rate') ?? 30,
+    listen: get('--listen'),
+    adminListen: get('--admin-listen'),
+  };
 }
 
-interface ServiceRef {
-  namespace: string;
-  name: string;
-  portName: string | undefined;
-}
-
-/** The Services of examples/ with the name of their first port. */
-function exampleServices(files: readonly string[]): ServiceRef[] {
-  return files.flatMap((file) =>
-    loadManifests(file)
-      .filter((m) => m.kind === 'Service' && m.apiVersion === 'v1')
-      .map((m) => {
-        const spec = (m as { spec?: { ports?: { name?: unknown }[] } }).spec;
-        const portName = spec?.ports?.[0]?.name;
-        return {
-          namespace: m.metadata.namespace ?? 'default',
-          name: m.metadata.name,
-          portName: typeof portName === 'string' ? portName : undefined,
-        };
-      }),
-  );
-}
-
-/** Latency per LLM tier: the bigger the model, the slower (and gpt-4 fails now and then). */
-const LLM_TIERS: Record<string, Partial<MockDef>> = {
-  'llm-gpt-4': { latencyMs: 120, jitterMs: 80, errorRate: 0.02, streamChunkDelayMs: 15 },
-  'llm-gpt-35-turbo': { latencyMs: 60, jitterMs: 40, streamChunkDelayMs: 10 },
-  'llm-claude-haiku': { latencyMs: 40, jitterMs: 30, streamChunkDelayMs: 8 },
-  'llm-local-model': { latencyMs: 15, jitterMs: 10, streamChunkDelayMs: 5 },
-};
-
-/** The mock standing in for a Service, chosen by its name. */
-export function mockFor(service: string): MockDef {
-  if (service.startsWith('llm-')) return { name: service, kind: 'llm', ...(LLM_TIERS[service] ?? { latencyMs: 50, jitterMs: 30 }) };
-  if (service.includes('keyword')) return { name: service, kind: 'search', flavor: 'keyword', latencyMs: 5, jitterMs: 5 };
-  if (service.includes('search') || service.includes('vector'))
-    return { name: service, kind: 'search', flavor: 'vector', latencyMs: 15, jitterMs: 10 };
-  return { name: service, kind: 'chat', latencyMs: 10, jitterMs: 10 };
-}
-
-// ---- identity ------------------------------------------------------------------------------------
 /**
- * IDENTITY CONFIG (the format of dataplane/src/identify, see its example-identity.yaml): trust the
- * demo's traffic generator on loopback as a proxy, so that its x-forwarded-for, x-tenant-id and
- * x-user-id headers are believed. Adjust here if that format changes.
+ * The banner. Its hints show only what the gateway does today — routing, rate limits (with their
+ * RateLimit fields and 429 problems) and hot keys — and must not promise protections that are
+ * not enforced yet.
  */
-export async function writeIdentityConfig(file: string): Promise<void> {
-  await writeFile(
-    file,
-    '# Written by npm run demo: the traffic generator on loopback acts as a trusted proxy.\n' +
-      toYaml({
-        trustedProxies: ['127.0.0.1/32', '::1/128'],
-        forwardedHeader: 'x-forwarded-for',
-        trustedHeaders: { tenant: 'x-tenant-id', user: 'x-user-id' },
-      }),
-  );
-}
-// ---------------------------------------------------------------------------------------------------
-
-async function listenAddress(wanted: string | undefined, fallbackPort: number): Promise<string> {
-  if (wanted !== undefined) return wanted;
-  return `127.0.0.1:${(await isPortFree(fallbackPort)) ? fallbackPort : await freePort()}`;
-}
-
-function banner(gateway: RunningGateway, mocks: RunningMocks, configDir: string): string {
+export function banner(
+  gateway: Pick<RunningGateway, 'url' | 'adminUrl' | 'logFile'>,
+  mocks: Pick<RunningMocks, 'mocks'>,
+  configDir: string,
+): string {
   const g = gateway.url;
-  const llm = mocks.mocks.find((m) => m.name === 'llm-gpt-4');
   const h = `-H 'content-type: application/json' -H 'x-tenant-id: acme' -H 'x-user-id: alice' -H 'x-forwarded-for: 203.0.113.10'`;
+  // An address of its own, so that the demo's traffic does not share its per-IP counter.
+  const mine = `-H 'content-type: application/json' -H 'x-tenant-id: umbrella' -H 'x-user-id: zoe' -H 'x-forwarded-for: 198.51.100.99'`;
   return [
     '',
     `Jarvis Stability demo — gateway ${g}, admin ${gateway.adminUrl}`,
@@ -126,26 +93,29 @@ function banner(gateway: RunningGateway, mocks: RunningMocks, configDir: string)
     `  curl -s ${g}/api/v1/chat ${h} -d '{"message":"hello"}'`,
     `  curl -sN ${g}/v1/chat/completions ${h} -d '{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}'`,
     `  curl -s ${g}/api/v1/retrieve ${h} -d '{"query":"refund policy","top_k":3}'`,
-    `  curl -s ${gateway.adminUrl}/admin/hotkeys`,
-    `  curl -s ${gateway.adminUrl}/metrics | grep ^jarvis_`,
-    ...(llm ? [`  curl -s ${llm.url}/__mock/config -d '{"errorRate":1}'      # make gpt-4 fail: watch the fallback tiers answer`] : []),
+    `  curl -si ${g}/api/v1/chat ${mine} -d '{}' | grep -i -e '^HTTP' -e '^ratelimit' -e '^retry-after'`,
+    `      # RateLimit-Policy and RateLimit: each level that applied and what is left of it; a 429 says which level rejected`,
+    `      # (at the default --rate the demo's own traffic uses up chat-global within seconds: expect a 429 that names it)`,
+    `  curl -s ${gateway.adminUrl}/admin/hotkeys      # heavy hitters per route (eve of acme is the busy one); hot values get the stricter hotspot limit`,
+    `  curl -s ${gateway.adminUrl}/admin/config       # the config in use and each route's limits as enforced`,
+    `  curl -s ${gateway.adminUrl}/metrics | grep ^jarvis_gateway_ratelimit`,
     '',
   ].join('\n');
 }
 
-async function hotkeys(adminUrl: string): Promise<string[]> {
+async function adminConfig(adminUrl: string): Promise<unknown> {
   try {
-    const res = await fetch(`${adminUrl}/admin/hotkeys`, { signal: AbortSignal.timeout(1_000) });
-    if (res.status !== 200) return [`(GET /admin/hotkeys answered ${res.status})`];
-    return renderHotkeys(await res.json());
-  } catch (err) {
-    return [`(GET /admin/hotkeys failed: ${err instanceof Error ? err.message : String(err)})`];
+    const res = await fetch(`${adminUrl}/admin/config`, { signal: AbortSignal.timeout(2_000) });
+    return res.status === 200 ? await res.json() : undefined;
+  } catch {
+    return undefined;
   }
 }
 
 /** Runs the demo; resolves with the exit code once it has stopped and cleaned up. */
 export async function runDemo(argv: readonly string[]): Promise<number> {
   const opts = parseDemoArgs(argv);
+  if (opts.cluster) return runClusterDemo(opts);
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
@@ -173,27 +143,22 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       port: mocks?.get(s.name).port ?? 0,
     }));
     await writeFile(join(configDir, '90-endpointslices.demo.yaml'), toYamlDocuments(endpoints.map(endpointSlice)));
-    const identityFile = join(root, 'identity.yaml');
-    await writeIdentityConfig(identityFile);
     const redisUrl = process.env['REDIS_URL'];
     process.stderr.write(
       `[demo] starting the gateway${redisUrl ? ` with Redis ${redisUrl}` : ' without Redis (set REDIS_URL to use one)'}\n`,
     );
     gateway = await startGateway({
       configDir,
-      identityFile,
+      identityFile: DEMO_IDENTITY_FILE,
       listen: await listenAddress(opts.listen, 8080),
       adminListen: await listenAddress(opts.adminListen, 9901),
       logFile: join(root, 'gateway.log'),
       ...(redisUrl ? { redisUrl } : { acceptNotReadyAfterMs: 3_000 }),
     });
     out(banner(gateway, mocks, configDir));
-    if (gateway.notReady !== undefined) {
-      out(
-        `Note: the gateway reports not ready (${gateway.notReady}). Without Redis, policies with store: Redis apply their\n` +
-          `failure mode: completions-limits fails Closed (503), chat-limits falls back to Local limits. Set REDIS_URL to share limits in Redis.\n`,
-      );
-    }
+    if (gateway.notReady !== undefined) out(`Note: the gateway reports not ready (${gateway.notReady}).\n`);
+    const limits = renderLimits(await adminConfig(gateway.adminUrl));
+    if (limits.length > 0) out(`${limits.join('\n')}\n`);
     out(
       `Traffic: ${opts.rate} requests/s from ${['acme', 'globex', 'initech', 'umbrella'].join(', ')} (eve of acme is the busy one). ${opts.durationS ? `Stops after ${opts.durationS} s.` : 'Ctrl-C stops.'}\n`,
     );

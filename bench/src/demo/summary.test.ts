@@ -31,6 +31,12 @@ describe('summary', () => {
     expect(text).toMatch(/chat\s+2 {2}\[200 1, 429 1\] {2}served by chat-api 1/);
     expect(text).toContain('features: rerank=off');
     expect(text).toContain('429 by level: p/per-ip 1');
+    expect(s.counts()).toEqual({
+      routes: {
+        chat: { statuses: { '200': 1, '429': 1 }, rejectedBy: { 'p/per-ip': 1 } },
+        retrieve: { statuses: { '0': 1, '200': 1 }, rejectedBy: {} },
+      },
+    });
   });
 
   it('renders hot keys grouped by route and parameter, or any shape compactly', () => {

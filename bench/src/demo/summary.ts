@@ -18,6 +18,8 @@ export interface Outcome {
 interface RouteCounts {
   total: number;
   byStatus: Map<number, number>;
+  /** 429s by the level that rejected. */
+  levels: Map<string, number>;
   servedBy: Map<string, number>;
   features: string | undefined;
 }
@@ -71,18 +73,33 @@ export class DemoSummary {
     this.#total++;
     let r = this.#routes.get(o.route);
     if (!r) {
-      r = { total: 0, byStatus: new Map(), servedBy: new Map(), features: undefined };
+      r = { total: 0, byStatus: new Map(), levels: new Map(), servedBy: new Map(), features: undefined };
       this.#routes.set(o.route, r);
     }
     r.total++;
     r.byStatus.set(o.status, (r.byStatus.get(o.status) ?? 0) + 1);
     if (o.servedBy !== undefined) r.servedBy.set(o.servedBy, (r.servedBy.get(o.servedBy) ?? 0) + 1);
     if (o.features !== undefined) r.features = o.features;
-    if (o.status === 429) this.#levels.set(o.level ?? 'unknown', (this.#levels.get(o.level ?? 'unknown') ?? 0) + 1);
+    if (o.status === 429) {
+      const level = o.level ?? 'unknown';
+      this.#levels.set(level, (this.#levels.get(level) ?? 0) + 1);
+      r.levels.set(level, (r.levels.get(level) ?? 0) + 1);
+    }
   }
 
   get total(): number {
     return this.#total;
+  }
+
+  /** Everything counted so far, by route: statuses (0: no response) and 429s by the level that rejected. */
+  counts(): { routes: Record<string, { statuses: Record<string, number>; rejectedBy: Record<string, number> }> } {
+    const routes: Record<string, { statuses: Record<string, number>; rejectedBy: Record<string, number> }> = {};
+    for (const [name, r] of [...this.#routes].sort((a, b) => a[0].localeCompare(b[0])))
+      routes[name] = {
+        statuses: Object.fromEntries([...r.byStatus].sort((a, b) => a[0] - b[0]).map(([s, c]) => [String(s), c])),
+        rejectedBy: Object.fromEntries([...r.levels].sort((a, b) => b[1] - a[1])),
+      };
+    return { routes };
   }
 
   /** Lines for one report; `intervalS` is the time since the last one. */

@@ -114,7 +114,10 @@ export function startTraffic(opts: TrafficOptions): Traffic {
       opts.onOutcome({
         route: r.route,
         status: res.statusCode,
-        ...(res.statusCode === 429 ? { level: rejectedLevel(text, first(res.headers['ratelimit'])) } : {}),
+        // A 429 the upstream sent itself (a mock injecting errors) names no limit of ours.
+        ...(res.statusCode === 429
+          ? { level: servedBy !== undefined ? `upstream ${servedBy}` : rejectedLevel(text, first(res.headers['ratelimit'])) }
+          : {}),
         ...(servedBy !== undefined ? { servedBy } : {}),
         ...(features !== undefined ? { features } : {}),
       });

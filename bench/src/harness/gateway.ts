@@ -1,9 +1,9 @@
 /**
- * Runs the gateway (`dataplane/dist/main.js`) as a process on a directory of manifests — the one
- * place the benchmark and the demo know its command line. Flags assumed (gateway issue §1):
+ * Runs the gateway (`dataplane/dist/main.js`) as a process on a directory of manifests, or on the
+ * operator over xDS — the one place the benchmark and the demo know its command line:
  *
- *   node dataplane/dist/main.js --config DIR --listen 127.0.0.1:PORT --admin-listen 127.0.0.1:PORT
- *        --state-dir DIR [--redis URL] [--identity FILE]
+ *   node dataplane/dist/main.js (--config DIR | --xds HOST:PORT --gateway NS/NAME)
+ *        --listen 127.0.0.1:PORT --admin-listen 127.0.0.1:PORT --state-dir DIR [--redis URL] [--identity FILE]
  *
  * and readiness as `GET <admin>/readyz` answering 200 (or, with `acceptNotReady`, `/healthz`
  * answering 200 while `/readyz` still refuses, e.g. because Redis is missing on purpose).
@@ -30,8 +30,10 @@ export function gatewayAvailable(): boolean {
 }
 
 export interface GatewayOptions {
-  /** Directory of manifests (standalone mode). */
-  configDir: string;
+  /** Directory of manifests (standalone mode); or `xds`. */
+  configDir?: string;
+  /** The operator's ADS address and the Gateway (`NS/NAME`) to serve; or `configDir`. */
+  xds?: { target: string; gateway: string };
   /** Redis for `store: Redis` limits; without it the child does not see REDIS_URL either. */
   redisUrl?: string;
   /** Identity configuration (trusted proxies, JWT, API keys). */
@@ -73,13 +75,20 @@ async function get(url: string): Promise<{ status: number; text: string }> {
 
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   if (!gatewayAvailable()) throw new Error(`the gateway is not built (${GATEWAY_MAIN} is missing); run npm run build`);
+  const source =
+    opts.configDir !== undefined
+      ? ['--config', opts.configDir]
+      : opts.xds !== undefined
+        ? ['--xds', opts.xds.target, '--gateway', opts.xds.gateway]
+        : undefined;
+  if (!source || (opts.configDir !== undefined && opts.xds !== undefined)) throw new Error('startGateway: give configDir or xds, not both');
   const [trafficPort, adminPort] = await freePorts(2);
   const listen = opts.listen ?? `127.0.0.1:${trafficPort}`;
   const adminListen = opts.adminListen ?? `127.0.0.1:${adminPort}`;
   const stateDir = await mkdtemp(join(tmpdir(), 'jarvis-gateway-state-'));
   const forgetDir = trackDir(stateDir);
   const logFile = opts.logFile ?? join(stateDir, 'gateway.log');
-  const args = [GATEWAY_MAIN, '--config', opts.configDir, '--listen', listen, '--admin-listen', adminListen, '--state-dir', stateDir];
+  const args = [GATEWAY_MAIN, ...source, '--listen', listen, '--admin-listen', adminListen, '--state-dir', stateDir];
   if (opts.redisUrl !== undefined) args.push('--redis', opts.redisUrl);
   if (opts.identityFile !== undefined) args.push('--identity', opts.identityFile);
   args.push(...(opts.extraArgs ?? []));

@@ -86,3 +86,45 @@ export function gatewayRedisCommands(adminUrl: string): Promise<number | undefin
 export function gatewayRedisChecks(adminUrl: string): Promise<number | undefined> {
   return scrapeMetric(`${adminUrl}/metrics`, 'jarvis_gateway_redis_checks_total');
 }
+
+/** The cumulative buckets of the gateway's successful Redis round trips: upper bound (s) → count. */
+export async function redisRoundTripBuckets(adminUrl: string): Promise<Map<number, number> | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`${adminUrl}/metrics`)).text();
+  } catch {
+    return undefined;
+  }
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^jarvis_gateway_redis_duration_seconds_bucket\{le="([^"]+)",outcome="ok"\} (\d+(?:\.\d+)?)$/gm)) {
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    out.set(le, Number(m[2]));
+  }
+  return out.size > 0 ? out : undefined;
+}
+
+/**
+ * The median of the round trips between two readings of the buckets (ms), interpolated linearly
+ * inside its bucket; undefined when no round trip happened in between.
+ */
+export function roundTripMedianMs(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number | undefined {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total <= 0) return undefined;
+  const half = total / 2;
+  let lower = 0;
+  let below = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    const le = bounds[i] as number;
+    const c = counts[i] as number;
+    if (c >= half) {
+      if (!Number.isFinite(le)) return lower * 1000;
+      const inBucket = c - below;
+      return (lower + (inBucket > 0 ? ((half - below) / inBucket) * (le - lower) : 0)) * 1000;
+    }
+    below = c;
+    lower = le;
+  }
+  return undefined;
+}

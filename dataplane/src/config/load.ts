@@ -79,7 +79,7 @@ export class ConfigLoader {
         ],
       ];
       if (problems.length > 0) return { ok: false, error: problems.join('\n'), warnings, retained };
-      const config = this.#pick(result.ir.gateways, result.ir.backends);
+      const config = this.#pick(result.ir.gateways, result.ir.backends, read.files.length);
       if (config.version === unchangedFrom) return { ok: true, config: undefined, version: config.version, warnings, retained };
       return { ok: true, config, version: config.version, warnings, retained };
     } catch (err) {
@@ -90,15 +90,18 @@ export class ConfigLoader {
     }
   }
 
-  #pick(gateways: readonly GatewayIR[], all: readonly BackendIR[]): GatewayConfig {
+  #pick(gateways: readonly GatewayIR[], all: readonly BackendIR[], files: number): GatewayConfig {
     const gatewayId = this.gatewayId;
     const gateway = gatewayId ? gateways.find((g) => g.id === gatewayId) : gateways.length === 1 ? gateways[0] : undefined;
     if (!gateway) {
-      const known = gateways.map((g) => g.id).join(', ') || 'none';
+      const ours = `a GatewayClass with controllerName ${CONTROLLER_NAME} and a Gateway of that class (see examples/01-gateway.yaml)`;
+      const known = gateways.map((g) => g.id).join(', ');
       throw new ConfigError(
-        gatewayId
-          ? `no Gateway ${gatewayId} of our class in ${this.dir} (found: ${known})`
-          : `pick a Gateway with --gateway (found: ${known})`,
+        gateways.length === 0
+          ? `no Gateway of ours in ${this.dir} (${files} manifest file${files === 1 ? '' : 's'}): the folder needs ${ours}`
+          : gatewayId
+            ? `no Gateway ${gatewayId} of ours in ${this.dir} (it has ${known}): check --gateway NAMESPACE/NAME`
+            : `${this.dir} has several Gateways of ours (${known}): pick one with --gateway NAMESPACE/NAME`,
       );
     }
     const used = new Set<string>();

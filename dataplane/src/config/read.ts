@@ -58,9 +58,29 @@ async function readRegular(path: string, max: number): Promise<{ text: string; b
   }
 }
 
-/** Throws ConfigError (naming the file) on a file or folder over its bound; errors of the folder itself (ENOENT) propagate. */
+/** The folder's entries, or a ConfigError that says what is wrong with the folder and what it should hold. */
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what =
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'ENOTDIR'
+          ? 'not a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (err as Error).message;
+    throw new ConfigError(
+      `--config ${dir}: ${what}; it wants a folder of manifests like examples/ (a GatewayClass and Gateway of ours, HTTPRoutes, Services, EndpointSlices, policies)`,
+    );
+  }
+}
+
+/** Throws ConfigError (naming the file, or saying what is wrong with the folder) on a file or folder it cannot use. */
 export async function readConfigDir(dir: string): Promise<ConfigFiles> {
-  const names = (await readdir(dir)).filter((f) => MANIFEST.test(f)).sort();
+  const names = (await listDir(dir)).filter((f) => MANIFEST.test(f)).sort();
   if (names.length > MAX_CONFIG_FILES) throw new ConfigError(`${dir}: more than ${MAX_CONFIG_FILES} manifest files`);
   const files: ConfigFile[] = [];
   const skipped: string[] = [];

@@ -2,22 +2,16 @@
  * Operator mode: the gateway's config over ADS. Every response is validated before use (the IR
  * schema and invariants, and a trial compile of the gateway — bad regular expressions included);
  * a bad one is NACKed with the reason and the previous config stays. Backends arrive before the
- * Gateway resource that references them (make-before-break), so a config is applied when the
- * Gateway resource is accepted, with the backends held at that moment.
+ * Gateway resource that references them (make-before-break); a backends response on its own
+ * (endpoints changed, the Gateway did not) compiles the running Gateway again with the new
+ * backends. The rules are in xds-state.ts; what is logged about the link, in xds-report.ts.
  */
 import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
-import {
-  BACKEND_TYPE_URL,
-  GATEWAY_TYPE_URL,
-  XdsClient,
-  validateBackendResource,
-  validateGatewayResource,
-  type BackendIR,
-  type DecodedResource,
-  type GatewayIR,
-} from '@jarvis/api';
-import type { ApplyConfig, ApplyResult, GatewayConfig } from './types.js';
+import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, XdsClient, type DecodedResource, type Logger } from '@jarvis/api';
+import type { Clock, TimerHandle, Timers } from '../clock.js';
+import type { ApplyConfig, GatewayConfig } from './types.js';
+import { XdsReport } from './xds-report.js';
+import { XdsConfigState, type XdsDecision } from './xds-state.js';
 
 export interface XdsSourceOptions {
   readonly target: string;
@@ -26,39 +20,49 @@ export interface XdsSourceOptions {
   readonly nodeId: string;
   /** What this gateway enforces (node.client_features): the operator's Enforced condition depends on it. */
   readonly features: readonly string[];
-  readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
+  /** PEM contents, read by the caller (so that a missing file is reported before anything starts). */
+  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
   readonly initialVersions?: Readonly<Record<string, string>>;
-  readonly initialBackends?: readonly BackendIR[];
+  /** The running config from the state dir, if any (already applied). */
+  readonly initial?: GatewayConfig;
   readonly apply: ApplyConfig;
   readonly onApplied: (config: GatewayConfig, versions: Readonly<Record<string, string>>) => void;
   readonly onRejected: (typeUrl: string, error: string) => void;
   readonly onConnection: (connected: boolean) => void;
+  readonly hasConfig: () => boolean;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly log: Logger;
 }
 
 export class XdsSource {
   readonly #client: XdsClient;
-  #backends = new Map<string, BackendIR>();
+  readonly #state: XdsConfigState;
+  readonly #report: XdsReport;
+  #tick: TimerHandle | undefined;
+  #closed = false;
 
   constructor(private readonly o: XdsSourceOptions) {
-    for (const b of o.initialBackends ?? []) this.#backends.set(b.id, b);
+    this.#state = new XdsConfigState(o.group, o.apply, o.initial);
+    this.#report = new XdsReport({ target: o.target, group: o.group, clock: o.clock, log: o.log });
     let creds: ChannelCredentials = grpcCredentials.createInsecure();
-    if (o.tls) {
-      creds = grpcCredentials.createSsl(
-        readFileSync(o.tls.caFile),
-        o.tls.keyFile ? readFileSync(o.tls.keyFile) : null,
-        o.tls.certFile ? readFileSync(o.tls.certFile) : null,
-      );
-    }
+    if (o.tls) creds = grpcCredentials.createSsl(o.tls.ca, o.tls.key ?? null, o.tls.cert ?? null);
     this.#client = new XdsClient({
       target: o.target,
       credentials: creds,
       node: { id: o.nodeId, cluster: o.group, user_agent_name: 'jarvis-gateway', client_features: o.features },
       subscriptions: [{ typeUrl: BACKEND_TYPE_URL }, { typeUrl: GATEWAY_TYPE_URL, names: [o.group] }],
       ...(o.initialVersions ? { initialVersions: o.initialVersions } : {}),
-      validate: (typeUrl, resources) => this.#validate(typeUrl, resources),
+      validate: (typeUrl, resources, version) => this.#validate(typeUrl, resources, version),
       events: {
-        connected: () => o.onConnection(true),
-        disconnected: () => o.onConnection(false),
+        connected: () => {
+          this.#report.connected();
+          o.onConnection(true);
+        },
+        disconnected: (status, retryInMs) => {
+          this.#report.disconnected(status, retryInMs);
+          o.onConnection(false);
+        },
         rejected: (typeUrl, _version, error) => o.onRejected(typeUrl, error),
       },
     });
@@ -66,39 +70,32 @@ export class XdsSource {
 
   start(): void {
     this.#client.start();
+    const tick = () => {
+      if (this.#closed) return;
+      this.#report.tick(this.#state.listing, this.o.hasConfig());
+      this.#tick = this.o.timers.after(1000, tick);
+    };
+    this.#tick = this.o.timers.after(1000, tick);
   }
 
   close(): Promise<void> {
+    this.#closed = true;
+    this.#tick?.cancel();
     return this.#client.close();
   }
 
-  #validate(typeUrl: string, resources: readonly DecodedResource[]): ApplyResult | Promise<ApplyResult> {
-    if (typeUrl === BACKEND_TYPE_URL) {
-      const next = new Map<string, BackendIR>();
-      for (const r of resources) {
-        const checked = validateBackendResource(r.payload);
-        if (!checked.ok) return { ok: false, error: `backend ${r.name}: ${checked.errors.slice(0, 5).join('; ')}` };
-        next.set(checked.backend.id, checked.backend);
-      }
-      this.#backends = next;
-      return { ok: true };
-    }
-    if (typeUrl !== GATEWAY_TYPE_URL) return { ok: false, error: `unexpected type ${typeUrl}` };
-    const mine = resources.find((r) => r.name === this.o.group);
-    if (!mine) return { ok: true }; // our Gateway is gone: keep serving the last config
-    const checked = validateGatewayResource(mine.payload);
-    if (!checked.ok) return { ok: false, error: `gateway ${mine.name}: ${checked.errors.slice(0, 5).join('; ')}` };
-    const gateway: GatewayIR = checked.gateway;
-    const missing = gateway.routes.flatMap((r) => r.backends.map((b) => b.backend)).filter((id) => !this.#backends.has(id));
-    if (missing.length > 0)
-      return { ok: false, error: `gateway ${mine.name} references unknown backends: ${[...new Set(missing)].join(', ')}` };
-    const versions = this.#client.versions();
-    const config: GatewayConfig = { gateway, backends: [...this.#backends.values()], source: 'xds', version: mine.contentHash };
-    const done = (applied: ApplyResult): ApplyResult => {
-      if (applied.ok) this.o.onApplied(config, versions);
-      return applied;
+  #validate(typeUrl: string, resources: readonly DecodedResource[], version: string): XdsDecision | Promise<XdsDecision> {
+    const decision =
+      typeUrl === BACKEND_TYPE_URL
+        ? this.#state.onBackends(resources)
+        : typeUrl === GATEWAY_TYPE_URL
+          ? this.#state.onGateways(resources)
+          : { ok: false as const, error: `unexpected type ${typeUrl}` };
+    const done = (d: XdsDecision): XdsDecision => {
+      // The versions an ACK of this response leaves the gateway holding.
+      if (d.ok && d.applied) this.o.onApplied(d.applied, { ...this.#client.versions(), [typeUrl]: version });
+      return d;
     };
-    const applied = this.o.apply(config);
-    return applied instanceof Promise ? applied.then(done) : done(applied);
+    return decision instanceof Promise ? decision.then(done) : done(decision);
   }
 }

@@ -1,5 +1,13 @@
-/** Prometheus metrics of the gateway. Labels are bounded: routes and policies come from config; values never. */
+/**
+ * Prometheus metrics of the gateway. Labels are bounded: routes, backends and policies come from
+ * config; request values never (hot-key values only for the bounded top-K). prom-client's default
+ * process metrics come with them, including three gauges named like counters:
+ * `jarvis_gateway_nodejs_active_{handles,requests,resources}_total` (prom-client's names, kept so
+ * that Node.js dashboards work; do not rate() them).
+ */
+import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, type RouteIR } from '@jarvis/api';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorKind } from '../pipeline/exchange.js';
 import { cellCounter, cellHistogram } from './cells.js';
 
 /** Process-wide Redis store counters, read at scrape time. */
@@ -12,8 +20,21 @@ export type RedisTotals = () => {
   readonly shed: number;
 };
 
-/** Current top-K hot values, read at scrape time: only these ever become label values. */
-export type HotKeysSource = () => readonly { routeId: string; parameter: string; value: string; share: number }[];
+/**
+ * Current top-K hot values, read at scrape time: only these ever become label values. Parameter
+ * `Route` is the route itself, whose `share` is its rate over its baseline.
+ */
+export type HotKeysSource = () => readonly { routeId: string; parameter: string; value: string; share: number; hot: boolean }[];
+
+/** HTTP status classes, the `status_class` label: a handful of values whatever the statuses. */
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+export function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+}
+
+/** Request duration buckets (seconds): sub-millisecond for answers the gateway gives itself. */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Requests being handled: a plain number on the request path, read when scraped. */
 function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
@@ -53,9 +74,28 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     }),
     latency: cellHistogram({
       name: 'jarvis_gateway_request_duration_seconds',
-      help: 'Time from request to response end, by route.',
-      labelNames: ['route'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      help: 'Time from request to response end, by route and status class (2xx, 4xx, …: fast 429s apart from served answers).',
+      labelNames: ['route', 'status_class'],
+      buckets: DURATION_BUCKETS,
+      registry,
+    }),
+    upstreamRequests: cellCounter({
+      name: 'jarvis_gateway_upstream_requests_total',
+      help: 'Calls to each backend by the status class of its answer; none: no answer (timeout, unreachable, reset, or the client left first).',
+      labelNames: ['backend', 'status_class'],
+      registry,
+    }),
+    upstreamLatency: cellHistogram({
+      name: 'jarvis_gateway_upstream_duration_seconds',
+      help: 'Time from dispatching a call to a backend to the end of its answer (or its failure), by backend.',
+      labelNames: ['backend'],
+      buckets: DURATION_BUCKETS,
+      registry,
+    }),
+    upstreamErrors: cellCounter({
+      name: 'jarvis_gateway_upstream_errors_total',
+      help: 'Failed calls to each backend: timeout, unavailable (refused, reset, broken off) or server_error (a 5xx answer).',
+      labelNames: ['backend', 'kind'],
       registry,
     }),
     limitDecisions: cellCounter({
@@ -89,8 +129,8 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
       registers: [registry],
     }),
     hotKeys: new Gauge({
-      name: 'jarvis_gateway_hotkey_share',
-      help: 'Share of route traffic of the current top-K hot values (only the top-K are labels).',
+      name: 'jarvis_gateway_hotkey_share_ratio',
+      help: "Guaranteed share (0-1) of a route's recent traffic of each of its current top-K values (only the top-K are labels).",
       labelNames: ['route', 'parameter', 'value'],
       registers: [registry],
       collect() {
@@ -98,6 +138,38 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
         for (const k of hotKeys())
           if (k.parameter !== 'Route') this.set({ route: k.routeId, parameter: k.parameter, value: k.value }, k.share);
       },
+    }),
+    hotKeyState: new Gauge({
+      name: 'jarvis_gateway_hotkey_hot',
+      help: "1 while a top-K value is hot (it gets the policy's stricter hotspot limit), else 0; parameter Route: the route itself surges.",
+      labelNames: ['route', 'parameter', 'value'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const k of hotKeys()) this.set({ route: k.routeId, parameter: k.parameter, value: k.value }, k.hot ? 1 : 0);
+      },
+    }),
+    routeSurge: new Gauge({
+      name: 'jarvis_gateway_route_surge_ratio',
+      help: "A route's current request rate over its own baseline (routes whose policy sets routeSurge).",
+      labelNames: ['route'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const k of hotKeys()) if (k.parameter === 'Route') this.set({ route: k.routeId }, k.share);
+      },
+    }),
+    xdsConnected: new Gauge({
+      name: 'jarvis_gateway_xds_connected',
+      help: '1 while the gateway has its xDS stream to the operator at `target`, else 0 (gateways with --xds only).',
+      labelNames: ['target'],
+      registers: [registry],
+    }),
+    xdsNacks: new Counter({
+      name: 'jarvis_gateway_xds_nacks_total',
+      help: 'xDS responses this gateway refused (NACKed) by resource type (gateway, backend); it keeps its previous configuration.',
+      labelNames: ['type'],
+      registers: [registry],
     }),
     redisRoundTrips: redisTotal(
       'jarvis_gateway_redis_round_trips_total',
@@ -111,7 +183,7 @@ export function createGatewayMetrics(hotKeys: HotKeysSource = () => [], redisTot
     ),
     redisErrors: new Counter({
       name: 'jarvis_gateway_redis_errors_total',
-      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated after NOSCRIPT (noscript); overload: checks refused without a round trip while too many were unanswered.',
+      help: 'Redis round trips that failed (error), timed out (timeout) or were repeated because the server had lost the script it ran before (noscript; loading it on first contact is not counted); overload: checks refused without a round trip while too many were unanswered.',
       labelNames: ['kind'],
       registers: [registry],
       collect() {
@@ -148,4 +220,47 @@ export function redisRoundTripObserver(metrics: GatewayMetrics): (ms: number, ou
     timeout: metrics.redisLatency.cell('timeout'),
   };
   return (ms, outcome) => cells[outcome].observe(ms / 1000);
+}
+
+/** How an exchange's (last) upstream call ended: its status, and the exchange's error kind if it failed. */
+export interface UpstreamOutcome {
+  readonly status: number;
+  readonly error: ErrorKind | undefined;
+}
+
+/**
+ * Records one call to a backend when it ends (the request path's one upstream metrics hook): its
+ * answer's status class, its duration, and whether it failed. A body refused for its size is the
+ * gateway's doing, not the backend's: not counted.
+ */
+export function observeUpstream(metrics: GatewayMetrics, backend: string, r: UpstreamOutcome, seconds: number): void {
+  // The client's doing, not the backend's (a body over the limit or too slow): not counted.
+  if (r.error === 'body-too-large' || r.error === 'client-slow') return;
+  const answered = r.error === undefined || r.error === 'upstream-reset';
+  metrics.upstreamRequests.cell(backend, answered && r.status > 0 ? statusClass(r.status) : 'none').inc();
+  metrics.upstreamLatency.cell(backend).observe(seconds);
+  const kind =
+    r.error === 'timeout'
+      ? 'timeout'
+      : r.error === 'connect' || r.error === 'upstream-reset'
+        ? 'unavailable'
+        : r.error === undefined && r.status >= 500
+          ? 'server_error'
+          : undefined;
+  if (kind !== undefined) metrics.upstreamErrors.cell(backend, kind).inc();
+}
+
+/** The `policy` label of a route's limiter: its RateLimitPolicies, or the route id. */
+export function limiterPolicyLabel(route: RouteIR): string {
+  return route.rateLimit?.policies.map((p) => `${p.namespace}/${p.name}`).join(',') ?? route.id;
+}
+
+/** The xDS connection state and NACKs (gateways with --xds): set to disconnected until connected. */
+export function xdsObserver(metrics: GatewayMetrics, target: string): { connected(up: boolean): void; rejected(typeUrl: string): void } {
+  metrics.xdsConnected.set({ target }, 0);
+  return {
+    connected: (up) => metrics.xdsConnected.set({ target }, up ? 1 : 0),
+    rejected: (typeUrl) =>
+      metrics.xdsNacks.inc({ type: typeUrl === GATEWAY_TYPE_URL ? 'gateway' : typeUrl === BACKEND_TYPE_URL ? 'backend' : 'other' }),
+  };
 }

@@ -164,7 +164,12 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
           random: deps.random,
         }),
       );
-      routes.set(route.id, { id: route.id, route, chain, serviceIds: [...new Set(route.backends.map((b) => b.backend))] });
+      routes.set(route.id, {
+        id: route.id,
+        route,
+        chain,
+        serviceIds: [...new Set(route.backends.map((b) => b.backend))],
+      });
       if (routes.size % ROUTES_PER_STEP === 0) yield;
     }
     const compiled: CompiledGateway = {

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import { countRaw } from '../identify/headers.js';
 import { IdentifyStage } from '../identify/stage.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
+import { observeUpstream, statusClass, type GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
 import { RouteStage } from '../route/stage.js';
 import type { CompiledGateway } from './compile.js';
@@ -32,7 +32,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     ended(x) {
       metrics.inFlight.dec();
       metrics.requests.cell(x.routeId, String(x.status)).inc();
-      metrics.latency.cell(x.routeId).observe((stopwatch.now() - x.startedAt) / 1000);
+      // By status class too: fast 429s must not hide in the latency of the answers that went upstream.
+      metrics.latency.cell(x.routeId, statusClass(x.status)).observe((stopwatch.now() - x.startedAt) / 1000);
+      if (x.backend !== undefined && x.upstreamStart > 0) {
+        const end = x.upstreamEnd > 0 ? x.upstreamEnd : stopwatch.now();
+        observeUpstream(metrics, x.backend, x, (end - x.upstreamStart) / 1000);
+      }
     },
     failed(x, err) {
       const { res } = x;

@@ -13,9 +13,9 @@ export interface Binaries {
 }
 
 /** Building from scratch takes 5-20 min on a small machine; this only guards against a hang. */
-const BUILD_TIMEOUT_MS = 60 * 60 * 1000;
+export const BUILD_TIMEOUT_MS = 60 * 60 * 1000;
 
-async function isExecutable(file: string): Promise<boolean> {
+export async function isExecutable(file: string): Promise<boolean> {
   try {
     await access(file, constants.X_OK);
     return true;
@@ -29,10 +29,14 @@ async function binariesIn(dir: string): Promise<Binaries | undefined> {
   return (await isExecutable(bins.etcd)) && (await isExecutable(bins.kubeApiserver)) ? bins : undefined;
 }
 
-function runBuildScript(log: (line: string) => void): Promise<string> {
+/**
+ * Runs one of the build scripts (e2e/envtest/build-*.sh): its stderr lines go to `log`, its last
+ * stdout line is the bin folder it reports.
+ */
+export function runBuildScript(script: string, log: (line: string) => void): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     // Own process group, so that an interruption kills `go build` too, not only bash.
-    const child = spawn('bash', [buildBinariesScript], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const forget = trackChild(child, { group: true });
     const stdoutLines: string[] = [];
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -49,7 +53,7 @@ function runBuildScript(log: (line: string) => void): Promise<string> {
     child.on('error', (err) => {
       clearTimeout(timer);
       forget();
-      reject(new Error(`cannot run ${buildBinariesScript}: ${err.message}`));
+      reject(new Error(`cannot run ${script}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -64,7 +68,7 @@ function runBuildScript(log: (line: string) => void): Promise<string> {
         code === 127
           ? 'a command was not found: is `go` (1.24+) on PATH?'
           : 'its output is above; it needs Go and access to the Go module proxy';
-      reject(new Error(`${buildBinariesScript} failed (${status}): ${hint}`));
+      reject(new Error(`${script} failed (${status}): ${hint}`));
     });
   });
 }
@@ -92,7 +96,7 @@ async function resolveBinaries(log: (line: string) => void): Promise<Binaries> {
     log(`JARVIS_ENVTEST_BIN_DIR=${override} lacks an executable etcd and kube-apiserver; building instead`);
   }
   // One build at a time across processes: the script writes fixed temporary file names.
-  const binDir = await withFileLock(path.join(envtestCacheRoot(), 'build.lock'), () => runBuildScript(log), {
+  const binDir = await withFileLock(path.join(envtestCacheRoot(), 'build.lock'), () => runBuildScript(buildBinariesScript, log), {
     timeoutMs: BUILD_TIMEOUT_MS,
     log,
     holderHint: 'another envtest binaries build',

@@ -166,3 +166,26 @@ export async function createCertificates(dir: string, opts: CertificateOptions =
     serviceAccountPubFile: file('sa.pub'),
   };
 }
+
+/**
+ * A client certificate signed by the CA of `pkiDir` (a control plane's `pki/`): the apiserver
+ * takes the CN as the user name and each O as a group. Files `<name>.crt` and `<name>.key` in
+ * `pkiDir`; resolves their PEMs.
+ */
+export async function issueClientCertificate(
+  pkiDir: string,
+  name: string,
+  subject: { commonName: string; organizations?: readonly string[] },
+  validDays = 1,
+): Promise<{ certPem: string; keyPem: string }> {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`certificate file name ${name}: lowercase letters, digits and dashes only`);
+  const escape = (v: string): string => v.replace(/[/\\]/g, (c) => `\\${c}`);
+  const subj = [...(subject.organizations ?? []).map((o) => `/O=${escape(o)}`), `/CN=${escape(subject.commonName)}`].join('');
+  await issueLeaf(pkiDir, name, subj, 'client_ext', validDays);
+  await chmod(path.join(pkiDir, `${name}.key`), 0o600);
+  const [certPem, keyPem] = await Promise.all([
+    readFile(path.join(pkiDir, `${name}.crt`), 'utf8'),
+    readFile(path.join(pkiDir, `${name}.key`), 'utf8'),
+  ]);
+  return { certPem, keyPem };
+}

@@ -28,9 +28,17 @@ export interface InstallCrdsOptions {
   log?: (line: string) => void;
   /** Budget for discovery to list every plural (default 30 s). */
   discoveryTimeoutMs?: number;
-  /** Budget of the kubectl apply call (default 120 s). */
+  /** Budget of each kubectl apply call (default 120 s). */
   applyTimeoutMs?: number;
+  /**
+   * Files applied the way `kubectl apply -f` does it (client-side, with the last-applied
+   * annotation), so that a user's later `kubectl apply -f crds/` neither warns nor conflicts;
+   * the others server-side. Default: the files of the repository's crds/ folder.
+   */
+  clientSide?: (file: string) => boolean;
 }
+
+const inRepoCrds = (file: string): boolean => path.dirname(path.resolve(file)) === path.resolve(repoCrdsDir);
 
 const FIELD_MANAGER = 'jarvis-envtest';
 
@@ -74,34 +82,34 @@ export async function crdsInFile(file: string): Promise<CrdRef[]> {
   return refs;
 }
 
-const gatewayApiDirs = new Map<string, Promise<string>>();
+const moduleDirs = new Map<string, Promise<string>>();
 
-/** Folder of the sigs.k8s.io/gateway-api module in the Go module cache (downloaded if needed). */
-function gatewayApiModuleDir(version: string): Promise<string> {
-  let known = gatewayApiDirs.get(version);
+/** Folder of a Go module in the Go module cache (downloaded from the module proxy if needed). */
+export function goModuleDir(module: string, version: string): Promise<string> {
+  const key = `${module}@${version}`;
+  let known = moduleDirs.get(key);
   if (!known) {
     known = (async () => {
       // Outside any module, so that a go.mod in the working directory cannot interfere.
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'jarvis-gomod-'));
       try {
-        const module = `sigs.k8s.io/gateway-api@${version}`;
-        const { stdout } = await run('go', ['mod', 'download', '-json', module], {
+        const { stdout } = await run('go', ['mod', 'download', '-json', key], {
           timeoutMs: 5 * 60_000,
           cwd: scratch,
           env: { ...process.env, GOFLAGS: '-mod=mod', GO111MODULE: 'on' },
         }).catch((err: unknown) => {
-          throw new Error(`cannot download ${module} with the go tool: ${err instanceof Error ? err.message : String(err)}`);
+          throw new Error(`cannot download ${key} with the go tool: ${err instanceof Error ? err.message : String(err)}`);
         });
         const info: unknown = JSON.parse(stdout);
         const dir = getString(info, 'Dir');
-        if (!dir) throw new Error(`go mod download ${module}: no Dir in ${stdout.trim()}`);
+        if (!dir) throw new Error(`go mod download ${key}: no Dir in ${stdout.trim()}`);
         return dir;
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     })();
-    known.catch(() => gatewayApiDirs.delete(version));
-    gatewayApiDirs.set(version, known);
+    known.catch(() => moduleDirs.delete(key));
+    moduleDirs.set(key, known);
   }
   return known;
 }
@@ -111,7 +119,7 @@ export const GATEWAY_API_VERSION = 'v1.4.1';
 
 /** The standard-channel Gateway API CRD manifests (config/crd/standard/*.yaml). */
 export async function gatewayApiCrdFiles(version = GATEWAY_API_VERSION): Promise<string[]> {
-  const dir = path.join(await gatewayApiModuleDir(version), 'config', 'crd', 'standard');
+  const dir = path.join(await goModuleDir('sigs.k8s.io/gateway-api', version), 'config', 'crd', 'standard');
   const files: string[] = [];
   for (const file of await yamlFilesIn(dir)) {
     if ((await crdsInFile(file)).length > 0) files.push(file); // skips kustomization.yaml & co.
@@ -185,18 +193,31 @@ export async function waitForCrdsServed(target: KubeTarget, crds: readonly CrdRe
 }
 
 /**
- * `kubectl apply --server-side --force-conflicts` of the given manifests (server-side because
- * the Gateway API CRDs exceed the last-applied annotation limit of client-side apply), then
- * waits until discovery serves every CRD they declare. Returns those CRDs.
+ * Applies the given manifests, then waits until discovery serves every CRD they declare; returns
+ * those CRDs. Our own CRDs (crds/) go in with plain `kubectl apply`, as the README tells users to
+ * apply them, so that doing it again afterwards is a quiet no-op; the Gateway API CRDs with
+ * `kubectl apply --server-side --force-conflicts` (they exceed the last-applied annotation limit
+ * of client-side apply, and users do not apply them from this repository).
  */
 export async function installCrds(target: KubeTarget, files: readonly string[], opts: InstallCrdsOptions = {}): Promise<CrdRef[]> {
   if (files.length === 0) return [];
   const log = opts.log ?? ((): void => undefined);
   const start = clock.now();
   const crds = (await Promise.all(files.map(crdsInFile))).flat();
-  const args = ['--kubeconfig', target.kubeconfig, 'apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`];
-  for (const file of files) args.push('-f', file);
-  await run('kubectl', args, { timeoutMs: opts.applyTimeoutMs ?? 120_000 });
+  const clientSide = opts.clientSide ?? inRepoCrds;
+  const serverFiles = files.filter((f) => !clientSide(f));
+  const clientFiles = files.filter((f) => clientSide(f));
+  const timeoutMs = opts.applyTimeoutMs ?? 120_000;
+  if (serverFiles.length > 0) {
+    const args = ['--kubeconfig', target.kubeconfig, 'apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`];
+    for (const file of serverFiles) args.push('-f', file);
+    await run('kubectl', args, { timeoutMs });
+  }
+  if (clientFiles.length > 0) {
+    const args = ['--kubeconfig', target.kubeconfig, 'apply'];
+    for (const file of clientFiles) args.push('-f', file);
+    await run('kubectl', args, { timeoutMs });
+  }
   await waitForCrdsServed(target, crds, { timeoutMs: opts.discoveryTimeoutMs ?? 30_000 });
   log(`applied ${files.length} manifest(s); ${crds.length} CRD(s) served after ${since(start)} ms`);
   return crds;

@@ -1,6 +1,6 @@
 export { type AcquiredControlPlane, acquireControlPlane, ensureInstanceCrds } from './acquire.js';
 export { type Binaries, ensureBinaries } from './binaries.js';
-export { type CertificateOptions, type Certificates, createCertificates } from './certs.js';
+export { type CertificateOptions, type Certificates, createCertificates, issueClientCertificate } from './certs.js';
 export {
   type ApiEndpoint,
   type ApiResponse,
@@ -17,6 +17,7 @@ export {
   crdsInFile,
   GATEWAY_API_VERSION,
   gatewayApiCrdFiles,
+  goModuleDir,
   installCrds,
   type InstallCrdsOptions,
   type KubeTarget,

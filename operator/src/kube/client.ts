@@ -3,8 +3,10 @@
  * in-cluster config) and supplies TLS and credentials; requests are plain JSON over node:https so
  * that every stage handles the objects exactly as the apiserver sends them.
  */
+import { existsSync } from 'node:fs';
 import https from 'node:https';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { StartupError, startupFileError } from '@jarvis/api';
 
 export interface KubeResponse {
   readonly status: number;
@@ -38,10 +40,38 @@ export interface KubeClient {
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+/**
+ * The kubeconfig to use: the file given (--kubeconfig or $KUBECONFIG), else the pod's service
+ * account when running in a cluster. Whatever keeps it from being usable is a StartupError that
+ * says what to do.
+ */
+export function loadKubeConfig(
+  kubeconfig: string | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromCluster();
+  if (kubeconfig) {
+    if (!existsSync(kubeconfig)) throw new StartupError(`kubeconfig ${kubeconfig} (from --kubeconfig or $KUBECONFIG): no such file`);
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (err) {
+      if (typeof err === 'object' && err !== null && 'code' in err) throw startupFileError('--kubeconfig', kubeconfig, err);
+      throw new StartupError(
+        `kubeconfig ${kubeconfig} is not a usable kubeconfig: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`,
+      );
+    }
+  } else {
+    if (!env['KUBERNETES_SERVICE_HOST'])
+      throw new StartupError(
+        "no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG (inside a cluster the pod's service account is used, but KUBERNETES_SERVICE_HOST is not set)",
+      );
+    kc.loadFromCluster();
+  }
+  const cluster = kc.getCurrentCluster();
+  const where = kubeconfig ? `kubeconfig ${kubeconfig}` : 'the in-cluster config';
+  if (!cluster) throw new StartupError(`${where} has no current cluster: set current-context to a context whose cluster has a server`);
+  if (!URL.canParse(cluster.server))
+    throw new StartupError(`${where}: cluster ${cluster.name} has no valid server URL (${JSON.stringify(cluster.server)})`);
   return kc;
 }
 

@@ -1,4 +1,9 @@
-/** Prometheus metrics of the operator. Labels are bounded: kinds, type URLs, results — never names. */
+/**
+ * Prometheus metrics of the operator. Labels are bounded: kinds, type URLs, results — never names.
+ * prom-client's default process metrics come with them, including three gauges named like
+ * counters: `jarvis_operator_nodejs_active_{handles,requests,resources}_total` (prom-client's
+ * names, kept so that Node.js dashboards work; do not rate() them).
+ */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Counts requests to the apiserver by verb (read at scrape time). */

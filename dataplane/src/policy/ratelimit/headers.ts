@@ -6,9 +6,10 @@
  *     RateLimit: "user";r=99;t=1, "tenant";r=0;t=7
  *     Retry-After: 7
  *
- * `t` of a level that rejected is the time until it admits this request; Retry-After is the
- * largest of those, so it is never earlier than any violated level's `t`. Shadow levels are not
- * shown: clients must not see a limit that is not enforced.
+ * `q` and `w` are integers, `w` in seconds (see ietfQuota for periods that are not whole
+ * seconds). `t` of a level that rejected is the time until it admits this request; Retry-After is
+ * the largest of those, so it is never earlier than any violated level's `t`. Shadow levels are
+ * not shown: clients must not see a limit that is not enforced.
  */
 import type { LimitDecision } from './types.js';
 
@@ -27,11 +28,36 @@ function sfString(s: string): string {
   return out + '"';
 }
 
+/** The most seconds `w` may span to state a period that is not whole seconds exactly. */
+const MAX_EXACT_WINDOW_SEC = 60;
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * A limit per period as the draft's quota `q` per window `w` — both integers, `w` in seconds —
+ * stating the same rate: 5 per 500 ms is `q=10;w=1`, 5 per 1500 ms `q=10;w=3`, 100 per 1 m
+ * `q=100;w=60`. `w` is the shortest whole number of seconds holding a whole number of periods;
+ * when that would exceed a minute (say 5 per 333 ms), `w` is the period rounded up to whole
+ * seconds and `q` what that many seconds admit at the limit's rate, rounded down — never more
+ * than the gateway admits.
+ */
+export function ietfQuota(limit: number, periodMs: number): { q: number; w: number } {
+  const ms = Math.max(1, Math.round(periodMs));
+  if (ms % 1000 === 0) return { q: limit, w: ms / 1000 };
+  const exact = ms / gcd(ms, 1000); // seconds in lcm(ms, 1000) ms
+  if (exact <= MAX_EXACT_WINDOW_SEC) return { q: (limit * exact * 1000) / ms, w: exact };
+  const w = Math.ceil(ms / 1000);
+  return { q: Math.max(1, Math.floor((limit * w * 1000) / ms)), w };
+}
+
 /** A level's name quoted once, and its RateLimit-Policy item for one rate (the same on every request). */
 interface LevelText {
   readonly quoted: string;
   readonly limit: number;
-  readonly windowSec: number;
+  readonly periodMs: number;
   readonly policy: string;
 }
 
@@ -40,15 +66,16 @@ const RATES_PER_NAME = 8;
 
 /** Level names come from config: their texts are kept (bounded anyway). */
 const texts = new Map<string, LevelText[]>();
-function levelText(name: string, limit: number, windowSec: number): LevelText {
+function levelText(name: string, limit: number, periodMs: number): LevelText {
   let list = texts.get(name);
   if (list === undefined) {
     list = [];
     if (texts.size < 4096) texts.set(name, list);
   }
-  for (const t of list) if (t.limit === limit && t.windowSec === windowSec) return t;
+  for (const t of list) if (t.limit === limit && t.periodMs === periodMs) return t;
   const quoted = list[0]?.quoted ?? sfString(name);
-  const t = { quoted, limit, windowSec, policy: `${quoted};q=${limit};w=${windowSec}` };
+  const { q, w } = ietfQuota(limit, periodMs);
+  const t = { quoted, limit, periodMs, policy: `${quoted};q=${q};w=${w}` };
   if (list.length >= RATES_PER_NAME) list.shift(); // the oldest rate goes (a config that changed)
   list.push(t);
   return t;
@@ -59,7 +86,7 @@ export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
   const state: string[] = [];
   for (const l of d.levels) {
     if (l.shadow) continue;
-    const t = levelText(l.name, l.limit, l.windowSec);
+    const t = levelText(l.name, l.limit, l.periodMs);
     policy.push(t.policy);
     state.push(`${t.quoted};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`);
   }
@@ -94,6 +121,6 @@ export function problemBody(d: LimitDecision, instance: string): object {
         : 'Rate limit exceeded.',
     instance,
     'violated-policies': names,
-    levels: violated.map((l) => ({ level: l.name, policy: l.policy, limit: l.limit, windowSec: l.windowSec, retryAfterSec: l.resetSec })),
+    levels: violated.map((l) => ({ level: l.name, policy: l.policy, limit: l.limit, periodMs: l.periodMs, retryAfterSec: l.resetSec })),
   };
 }

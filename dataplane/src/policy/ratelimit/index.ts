@@ -12,7 +12,7 @@ export type {
   StoreResult,
 } from './types.js';
 export { ALG } from './types.js';
-export { compileRouteLimiter, type LimiterDeps, type LlmTokenKind } from './limiter.js';
+export { compileRouteLimiter, initialMode, localShare, type LimiterDeps, type LlmTokenKind } from './limiter.js';
 export { createMemoryStore, type MemoryLimitStore } from './memory-store.js';
 export {
   createRedisStore,

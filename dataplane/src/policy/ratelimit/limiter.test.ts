@@ -11,7 +11,7 @@ import { rateLimitHeaders } from './headers.js';
 import { compileRouteLimiter, type LimiterDeps } from './limiter.js';
 import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
-import type { ActiveMode, LimitDecision, LimitRequest, LimitStores } from './types.js';
+import type { ActiveMode, LimitDecision, LimitRequest, LimitStore, LimitStores } from './types.js';
 
 type Level = Partial<Omit<RateLimitLevelIR, 'name'>> & { name: string };
 
@@ -126,7 +126,7 @@ describe('compileRouteLimiter', () => {
         name: 'svc',
         policy: 'jarvis/chat',
         limit: 2,
-        windowSec: 1,
+        periodMs: 1000,
         remaining: 0,
         resetSec: expect.any(Number),
         allowed: true,
@@ -280,6 +280,23 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
   const base = (mode: 'Open' | 'Closed' | 'Local', expectedReplicas = 4) =>
     rateLimit([{ name: 'g', limit: 10 }], { store: 'Redis', failureMode: { mode, timeoutMs: 100, expectedReplicas } });
 
+  it('starts in the failure mode when compiled while Redis is missing or not ready: no mode change on the first check', async () => {
+    for (const mode of ['Open', 'Closed', 'Local'] as const) {
+      const changes: string[] = [];
+      const { limiter } = setup(base(mode), { onModeChange: (m, previous) => changes.push(`${previous}→${m}`) });
+      expect(limiter.mode()).toBe(mode.toLowerCase());
+      await limiter.check(request());
+      expect(changes).toEqual([]);
+    }
+    const notReady: LimitStore = { kind: 'redis', ready: () => false, check: () => Promise.reject(new Error('not called')) };
+    const time = new ManualTime();
+    const limiter = compileRouteLimiter(base('Local'), {
+      stores: { memory: createMemoryStore({ clock: time, maxKeys: 10 }), redis: notReady },
+      clock: time,
+    });
+    expect(limiter.mode()).toBe('local');
+  });
+
   it('open admits and says so', async () => {
     const { limiter } = setup(base('Open'));
     const d = await limiter.check(request());
@@ -385,7 +402,7 @@ describe('on Redis, batched', () => {
         );
         // Batches sent: round trips less the EVALs that follow a NOSCRIPT (a Redis that has not
         // seen the script yet), which resend the same batch.
-        const batches = () => redisStore.stats.roundTrips - redisStore.stats.scriptReloads;
+        const batches = () => redisStore.stats.roundTrips - redisStore.stats.scriptLoads - redisStore.stats.scriptReloads;
         const before = batches();
         const got = await Promise.all(requests.map((r) => onRedis.check(r)));
         expect(batches() - before, `step ${step}`).toBe(1);

@@ -174,7 +174,27 @@ function applies(level: CompiledLevel, req: LimitRequest): boolean {
   return true;
 }
 
-/** The IETF `w` of a level: whole seconds, at least 1. */
+/**
+ * A limit (or burst) in Local mode: this replica's share when `replicas` gateways each limit on
+ * their own — at least 1, so a level never rejects everything.
+ */
+export function localShare(n: number, replicas: number): number {
+  return Math.max(1, Math.floor(n / Math.max(1, replicas)));
+}
+
+/**
+ * The mode a route's limiter starts in: its store, or — when the route wants Redis and Redis is
+ * missing or not ready (at start, or a config change during an outage) — the failure mode its
+ * checks will run in.
+ */
+export function initialMode(ir: RateLimitIR, stores: LimitStores): ActiveMode {
+  if (ir.store !== 'Redis') return 'memory';
+  if (stores.redis?.ready()) return 'redis';
+  const m = ir.failureMode.mode;
+  return m === 'Open' ? 'open' : m === 'Closed' ? 'closed' : 'local';
+}
+
+/** A period in whole seconds, rounded up (at least 1): how long a level that can never admit a request asks to wait. */
 function windowSec(periodMs: number): number {
   return Math.max(1, Math.ceil(periodMs / 1000));
 }
@@ -235,10 +255,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return l;
   };
 
-  let active: ActiveMode = useRedis ? (redis ? 'redis' : failureMode()) : 'memory';
-  function failureMode(): ActiveMode {
-    return failure.mode === 'Open' ? 'open' : failure.mode === 'Closed' ? 'closed' : 'local';
-  }
+  let active: ActiveMode = initialMode(ir, deps.stores);
   function setMode(m: ActiveMode): void {
     if (m === active) return;
     const previous = active;
@@ -307,7 +324,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
           name: owner.level.name,
           policy: owner.level.policy,
           limit: owner.rate.limit,
-          windowSec: windowSec(owner.rate.periodMs),
+          periodMs: owner.rate.periodMs,
           remaining: out.remaining,
           resetSec,
           allowed: out.allowed,
@@ -330,9 +347,9 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return ops.map((op) => ({
       key: 'local|' + op.key,
       alg: op.alg,
-      limit: Math.max(1, Math.floor(op.limit / replicas)),
+      limit: localShare(op.limit, replicas),
       periodMs: op.periodMs,
-      burst: Math.max(1, Math.floor(op.burst / replicas)),
+      burst: localShare(op.burst, replicas),
       cost: op.cost,
       shadow: op.shadow,
       maxWaitMs: op.maxWaitMs,

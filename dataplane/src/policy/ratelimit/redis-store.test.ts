@@ -254,20 +254,24 @@ describe('Redis store', () => {
     }
   });
 
-  it('recovers from NOSCRIPT (script cache flushed) with one extra round trip', async () => {
+  it('loads the script on first contact without counting an error, and recovers from a flushed cache with one extra round trip, counted', async () => {
     // On a private server: a SCRIPT FLUSH on the shared one would cost the test files running
     // beside this one an extra round trip they do not expect.
     const { own } = await privateRedis();
     const store = createRedisStore({ redis: own, prefix: PREFIX });
     const g = op(ALG.GCRA, { limit: 2, burst: 2 });
     await store.check([g]);
-    expect(store.stats.scriptReloads).toBe(1); // a new server has never seen the script
+    // A new server has never seen the script: loaded, not an error.
+    expect(store.stats).toMatchObject({ scriptLoads: 1, scriptReloads: 0, errors: 0, roundTrips: 2 });
+    await store.check([op(ALG.GCRA)]);
+    expect(store.stats).toMatchObject({ scriptLoads: 1, scriptReloads: 0, roundTrips: 3 });
     await own.script('FLUSH');
     expect(await own.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([0]);
     const before = { ...store.stats };
     const r = await store.check([g]);
     expect(r.outcomes[0]).toMatchObject({ allowed: true, remaining: 0 });
     expect(store.stats.scriptReloads - before.scriptReloads).toBe(1);
+    expect(store.stats.scriptLoads).toBe(1);
     expect(store.stats.roundTrips - before.roundTrips).toBe(2);
     expect(await own.script('EXISTS', LIMIT_SCRIPT_SHA)).toEqual([1]);
     await store.check([g]);

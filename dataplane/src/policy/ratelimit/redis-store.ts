@@ -24,7 +24,15 @@ export interface RedisStoreStats {
   checks: number;
   /** Round trips each check waited for, summed over checks: one each, two after a NOSCRIPT. */
   checkRoundTrips: number;
-  /** NOSCRIPT replies (script cache flushed or a new server): each cost one more round trip. */
+  /**
+   * NOSCRIPT replies before this store's script ran once: the normal first contact with a server
+   * (the script is loaded by the EVAL that follows). Each costs one more round trip; not an error.
+   */
+  scriptLoads: number;
+  /**
+   * NOSCRIPT replies after the script had run: the server lost its script cache (restart, SCRIPT
+   * FLUSH, failover to a new server). Each costs one more round trip; counted as an error.
+   */
   scriptReloads: number;
   /** Round trips that failed (error reply, disconnected client), and checks too large to send. */
   errors: number;
@@ -43,6 +51,7 @@ const zeroStats = (): RedisStoreStats => ({
   roundTrips: 0,
   checks: 0,
   checkRoundTrips: 0,
+  scriptLoads: 0,
   scriptReloads: 0,
   errors: 0,
   timeouts: 0,
@@ -178,6 +187,8 @@ class RedisStore implements RedisLimitStore {
   #batch = new Batch();
   #scheduled = false;
   #outstanding = 0;
+  /** The script has run on the server at least once (a NOSCRIPT after that means it was lost). */
+  #scriptRan = false;
 
   constructor(opts: RedisStoreOptions) {
     if (/[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must not contain '{' or '}': ${opts.prefix}`);
@@ -349,14 +360,19 @@ class RedisStore implements RedisLimitStore {
   async #run(numKeys: number, args: string[], checks: number): Promise<unknown> {
     this.#count(checks);
     try {
-      return await this.#redis.evalsha(LIMIT_SCRIPT_SHA, numKeys, ...args);
+      const reply: unknown = await this.#redis.evalsha(LIMIT_SCRIPT_SHA, numKeys, ...args);
+      this.#scriptRan = true;
+      return reply;
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      // The server lost its script cache (restart, SCRIPT FLUSH, failover): EVAL runs the script
-      // and caches it again, so the next batch is one EVALSHA again.
-      this.#add('scriptReloads');
+      // The server has not got the script: on first contact that is normal; later, it lost its
+      // script cache (restart, SCRIPT FLUSH, failover). EVAL runs the script and caches it, so
+      // the next batch is one EVALSHA again.
+      this.#add(this.#scriptRan ? 'scriptReloads' : 'scriptLoads');
       this.#count(checks);
-      return await this.#redis.eval(LIMIT_SCRIPT, numKeys, ...args);
+      const reply: unknown = await this.#redis.eval(LIMIT_SCRIPT, numKeys, ...args);
+      this.#scriptRan = true;
+      return reply;
     }
   }
 

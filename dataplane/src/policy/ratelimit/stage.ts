@@ -31,7 +31,7 @@ function joined(previous: unknown, next: string | undefined): string | undefined
 export class RateLimitStage implements Stage {
   constructor(
     readonly name: 'ratelimit' | 'ratelimit-early',
-    private readonly limiter: RouteLimiter,
+    readonly limiter: RouteLimiter,
     private readonly timers: Timers,
   ) {}
 

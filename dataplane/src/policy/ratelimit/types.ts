@@ -26,8 +26,9 @@ export interface LevelResult {
   name: string;
   /** `namespace/name` of the policy the level comes from. */
   policy: string;
+  /** The level's limit (the Local-mode share while Redis is out) per `periodMs`. */
   limit: number;
-  windowSec: number;
+  periodMs: number;
   remaining: number;
   /** Seconds until the quota is back: in full when the level allowed, enough for this request when it rejected. */
   resetSec: number;
