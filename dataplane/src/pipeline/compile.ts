@@ -2,8 +2,9 @@
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
  * the request path. Compiling has no side effect on the running config: pools for new endpoints,
- * the identifier (when the identity changed) and the new hot-key guards are made beside the running ones and put in force by `commit()` once
- * everything compiled; `abort()` (or a throw) leaves the running config exactly as it was.
+ * the identifier (when the identity changed) and the new hot-key guards are made beside the
+ * running ones and put in force by `commit()` once everything compiled; `abort()` (or a throw)
+ * leaves the running config exactly as it was.
  */
 import { backendFeatures, gatewayFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
