@@ -7,7 +7,7 @@
  * metric. Both sides derive the features from here, the spec side and the IR side in one file so
  * that they cannot drift apart.
  */
-import type { BackendIR, RouteIR } from './ir/types.js';
+import type { BackendIR, GatewayIR, RouteIR } from './ir/types.js';
 import { GROUP, type PolicyKind } from './schema/kinds.js';
 
 /** `stability.jarvis.io/<Kind>`: the gateway enforces the kind's core. */
@@ -30,6 +30,7 @@ export const POLICY_SECTIONS: Readonly<Record<PolicyKind, readonly string[]>> = 
   CircuitBreakerPolicy: ['breaker', 'outlierDetection', 'activeHealthCheck', 'retry'],
   DegradationPolicy: ['fallback', 'triggers', 'featureToggles'],
   CachePolicy: [],
+  ClientIdentityPolicy: ['jwt', 'apiKeys'],
 };
 
 function present(v: unknown): boolean {
@@ -63,6 +64,16 @@ export function routeFeatures(route: RouteIR): string[] {
     if (d.featureToggles.length > 0) out.push(sectionFeature('DegradationPolicy', 'featureToggles'));
   }
   if (route.cache) out.push(kindFeature('CachePolicy'));
+  return out.sort();
+}
+
+/** The features a gateway's own settings need (its identity), sorted; its routes' are routeFeatures. */
+export function gatewayFeatures(gateway: GatewayIR): string[] {
+  const id = gateway.identity;
+  if (!id?.source) return [];
+  const out = [kindFeature('ClientIdentityPolicy')];
+  if (id.jwt) out.push(sectionFeature('ClientIdentityPolicy', 'jwt'));
+  if (id.apiKeys) out.push(sectionFeature('ClientIdentityPolicy', 'apiKeys'));
   return out.sort();
 }
 

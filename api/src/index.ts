@@ -5,6 +5,7 @@ export * from './schema/queue.js';
 export * from './schema/circuitbreaker.js';
 export * from './schema/degradation.js';
 export * from './schema/cache.js';
+export * from './schema/identity.js';
 export * from './schema/kinds.js';
 export { crdFor, crdYaml, renderCrds, plainSchema, type Json } from './crd/render.js';
 export { renderReference } from './crd/reference.js';
@@ -32,6 +33,9 @@ export type {
   RouteResolvedRefsReason,
   ParentRefResult,
   ParseProblem,
+  GatewayResult,
+  GatewayClassResult,
+  ListenerResult,
 } from './translate/result.js';
 export type { Finding } from './translate/model.js';
 export { durationMs } from './translate/duration.js';
@@ -43,3 +47,9 @@ export * from './flags.js';
 export * from './log.js';
 export * from './group.js';
 export * from './features.js';
+export { isCidr, identityInvariants } from './ir/identity-invariants.js';
+export { checkId, isIdError, type IdError } from './ir/ids.js';
+export { validateValue, type ValueResult } from './validate/value.js';
+export { compileIdentity, type CompiledIdentity, type IdentityRefProblem, type IdentitySources } from './translate/compile/identity.js';
+export { identityFindings } from './translate/checks.js';
+export { readJwks, algorithmsFor, describeKey, type UsableJwk, type JwksResult } from './translate/jwks.js';

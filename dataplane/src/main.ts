@@ -14,7 +14,7 @@ import { loadState, saveState } from './config/state.js';
 import type { GatewayConfig } from './config/types.js';
 import { XdsSource } from './config/xds.js';
 import { USAGE, parseGatewayFlags, type GatewayFlags } from './flags.js';
-import { createIdentifier, defaultIdentityConfig, loadIdentityConfig } from './identify/index.js';
+import { IdentityHolder, JwksRegistry, anonymousIdentity, httpJwksFetch, loadIdentityFile } from './identify/index.js';
 import { startAdmin } from './observe/admin.js';
 import { backendEvents } from './observe/backend-events.js';
 import { redactSecrets } from './observe/redact.js';
@@ -33,7 +33,6 @@ import { CacheRegistry, RedisLevel, subscribeInvalidations, type Subscription } 
 import { HotspotRegistry } from './policy/hotspot/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
-import { headerPolicy } from './proxy/headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 
 /** Redis key prefix (and channel prefix) of the response cache. */
@@ -120,12 +119,37 @@ async function main(flags: GatewayFlags): Promise<number> {
         }
       : {}),
   };
-  const identityConfig = flags.identity
-    ? await loadIdentityConfig(flags.identity).catch((err: unknown) => {
-        throw new StartupError(`--identity: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  // The identity of a config (its Gateway's ClientIdentityPolicy) wins; the --identity file is
+  // the fallback for a Gateway without one, and for standalone mode.
+  const startupError = (err: unknown) =>
+    new StartupError(`--identity: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  const fallbackIdentity = flags.identity
+    ? await loadIdentityFile(flags.identity).catch((err: unknown) => {
+        throw startupError(err);
       })
-    : defaultIdentityConfig;
-  const identifier = createIdentifier(identityConfig, { clock, timers, log });
+    : anonymousIdentity;
+  const identity = new IdentityHolder(fallbackIdentity, flags.identity ? `--identity ${flags.identity}` : 'anonymous', {
+    clock,
+    stopwatch: monotonicClock,
+    timers,
+    log,
+    jwks: new JwksRegistry({ fetch: httpJwksFetch(timers), timers, stopwatch: monotonicClock, log }),
+  });
+  // A gateway does not start without the keys its file names; built now, it serves every config
+  // that brings no identity of its own.
+  try {
+    identity.prepare(undefined).commit();
+  } catch (err) {
+    throw startupError(err);
+  }
+  process.on('SIGHUP', () => void identity.reload());
+  // The credential headers of the identity in force, refreshed whenever a config is committed.
+  const credentialHeaders = new Set<string>();
+  const refreshCredentialHeaders = (): void => {
+    credentialHeaders.clear();
+    for (const h of identity.current?.identifier.credentialHeaders ?? ['authorization']) credentialHeaders.add(h);
+  };
+  refreshCredentialHeaders();
   const queueRef: { runtime?: QueueRuntime } = {};
   const queueMetrics = registerQueueMetrics(metrics.registry, () => queueRef.runtime, clock);
   const queues = new QueueRuntime({
@@ -142,9 +166,8 @@ async function main(flags: GatewayFlags): Promise<number> {
               .on('error', (err: Error) => log.debug('redis error', { error: err.message })),
         }
       : {}),
-    credentialHeaders: new Set(
-      [identityConfig.jwt?.header.name, identityConfig.apiKeys?.header, 'authorization'].filter((h): h is string => h !== undefined),
-    ),
+    // Never stored in a job or dead-letter copy: the credential headers of the identity in force.
+    credentialHeaders,
     consumer: `${flags.nodeId}-${process.pid}`,
     reclaimIdleMs: flags.jobReclaimAfterMs,
     log,
@@ -154,7 +177,6 @@ async function main(flags: GatewayFlags): Promise<number> {
   });
   queueRef.runtime = queues;
   const features = enforcedFeatures({ redis: redis !== undefined });
-  process.on('SIGHUP', () => void identifier.reload());
   const upstreams = new Upstreams({
     connectionsPerEndpoint: flags.connectionsPerEndpoint,
     connectTimeoutMs: 5000,
@@ -176,7 +198,6 @@ async function main(flags: GatewayFlags): Promise<number> {
     budget: bodyBudget,
     timers,
   };
-  const headers = headerPolicy(identifier.identityHeaders);
   // A config is compiled in slices of at most 5 ms, traffic served between them; one at a time
   // (both config sources wait for each apply before the next).
   const slicing = { stopwatch: monotonicClock, sliceMs: 5, pause: () => new Promise<void>((resolve) => setImmediate(resolve)) };
@@ -200,7 +221,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           caches,
           call: callOptions,
           body,
-          headerPolicy: headers,
+          identity,
           onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
           onDecision: (_route, d) => {
             for (const l of d.levels)
@@ -216,9 +237,17 @@ async function main(flags: GatewayFlags): Promise<number> {
       return { ok: false, error };
     }
     // In force from here on: one assignment, then the pools and guards of the old config go.
+    const identityBefore = current?.identitySource;
+    const identityChanged = current?.identifier !== pending.compiled.identifier;
     current = pending.compiled;
     pending.commit();
     limits.applied(config.gateway);
+    if (identityChanged) refreshCredentialHeaders();
+    if (identityChanged)
+      log.info(identityBefore === undefined ? 'identity in force' : 'identity changed', {
+        source: current.identitySource,
+        ...(identityBefore !== undefined && identityBefore !== current.identitySource ? { previous: identityBefore } : {}),
+      });
     metrics.configVersion.reset();
     metrics.configVersion.set({ source: config.source, version: config.version }, 1);
     metrics.configUpdates.inc({ source: config.source, result: 'applied' });
@@ -327,7 +356,7 @@ async function main(flags: GatewayFlags): Promise<number> {
   }
 
   const jobsEndpoint = new JobsEndpointStage({ store: () => queues.jobs, clock });
-  const handler = createHandler({ stopwatch: monotonicClock, identifier, metrics, current: () => current, extraFront: [jobsEndpoint] });
+  const handler = createHandler({ stopwatch: monotonicClock, metrics, current: () => current, extraFront: [jobsEndpoint] });
   const server = http.createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     handler,
@@ -387,6 +416,7 @@ async function main(flags: GatewayFlags): Promise<number> {
             version: current.config.version,
             gateway: current.config.gateway.id,
             routes: current.config.gateway.routes.map((r) => r.id),
+            identity: current.identitySource,
             enforces: features,
             unenforced: Object.fromEntries(current.unenforced),
             // Per route: its limiter's mode and, per level, the limit that mode enforces.
@@ -423,7 +453,7 @@ async function main(flags: GatewayFlags): Promise<number> {
         void (async () => {
           await stopSource();
           await queues.close(flags.drainTimeoutMs);
-          identifier.close();
+          identity.close();
           await admin.close();
           guards.close();
           await prober.close();

@@ -3,8 +3,9 @@
  * chart's ServiceAccount (a client certificate for system:serviceaccount:NS:NAME signed by the
  * test CA), with only the chart's ServiceAccount, ClusterRole, Role and bindings applied, and the
  * flags of the chart's Deployment. It lists and watches everything it needs (ready), writes the
- * status of the examples, the HTTPRoutes' parent status, an Event and its Lease; writing a
- * policy's spec or reading a Secret is refused with 403.
+ * status of the examples (the ClientIdentityPolicy's keys read from its labelled Secrets), the
+ * HTTPRoutes' parent status, the Gateway's and GatewayClass's status, an Event and its Lease;
+ * writing a policy's spec or getting a Secret is refused with 403.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,6 +155,9 @@ describe("the operator as the chart's ServiceAccount", () => {
       30_000,
     );
     for (const p of states.filter((x) => x.name !== 'orphan')) expect(condition(p, 'Accepted')?.status, `${p.kind} ${p.name}`).toBe('True');
+    // The identity example's keys come from its Secrets, which the operator may list and watch.
+    const identity = states.find((p) => p.kind === 'ClientIdentityPolicy');
+    expect(identity && condition(identity, 'ResolvedRefs')).toMatchObject({ status: 'True', reason: 'ResolvedRefs' });
     expect(condition(states.find((p) => p.name === 'orphan') ?? states[0]!, 'Accepted')).toMatchObject({
       status: 'False',
       reason: 'TargetNotFound',
@@ -182,17 +186,31 @@ describe("the operator as the chart's ServiceAccount", () => {
       spec: { holderIdentity: string };
     };
     expect(lease.spec.holderIdentity).toBe(`${RELEASE}-operator-7d9f-rbac`);
+
+    // Gateway API status of our GatewayClass and Gateway.
+    const gateway = await eventually('the Gateway accepted', async () => {
+      const g = JSON.parse(await admin.ok(['get', 'gateway', 'jarvis-gateway', '-n', NS, '-o', 'json'])) as {
+        status?: { conditions?: { type: string; status: string }[]; listeners?: { name: string; attachedRoutes: number }[] };
+      };
+      return g.status?.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True') ? g : undefined;
+    });
+    expect(gateway.status?.listeners?.[0]?.attachedRoutes).toBe(3);
+    const gatewayClass = JSON.parse(await admin.ok(['get', 'gatewayclass', 'jarvis', '-o', 'json'])) as {
+      status?: { conditions?: { type: string; status: string }[] };
+    };
+    expect(gatewayClass.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Accepted', status: 'True' }));
   });
 
-  it("is refused (403) a policy's spec, Secrets, other Leases and deleting what it watches", async () => {
+  it("is refused (403) a policy's spec, getting or writing a Secret, other Leases and deleting what it watches", async () => {
     const refused = [
       {
         method: 'PATCH',
         path: `/apis/stability.jarvis.io/v1alpha1/namespaces/${NS}/ratelimitpolicies/chat-limits`,
         body: { spec: { mode: 'Shadow' } },
       },
-      { method: 'GET', path: `/api/v1/namespaces/${NS}/secrets` },
+      { method: 'GET', path: `/api/v1/namespaces/${NS}/secrets/acme-api-keys` },
       { method: 'GET', path: `/api/v1/namespaces/${RELEASE_NAMESPACE}/secrets/anything` },
+      { method: 'PATCH', path: `/api/v1/namespaces/${NS}/secrets/acme-api-keys`, body: { metadata: { labels: { x: 'y' } } } },
       { method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NAMESPACE}/leases/someone-else` },
       { method: 'DELETE', path: `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/chat` },
       { method: 'PATCH', path: `/api/v1/namespaces/${NS}/services/chat-api`, body: { metadata: { labels: { x: 'y' } } } },
@@ -219,7 +237,14 @@ describe("the operator as the chart's ServiceAccount", () => {
     ]);
     expect(patch.code).not.toBe(0);
     expect(patch.stderr).toContain('Error from server (Forbidden)');
-    const secrets = await asOperator(['get', 'secrets', '-n', RELEASE_NAMESPACE]);
-    expect(secrets.stderr).toContain('Error from server (Forbidden)');
+    const secret = await asOperator(['get', 'secret', 'acme-api-keys', '-n', NS]);
+    expect(secret.stderr).toContain('Error from server (Forbidden)');
+    // What it may do with Secrets is list and watch them — and it asks only for the labelled ones.
+    const labelled = await sa.request('GET', `/api/v1/namespaces/${NS}/secrets?labelSelector=stability.jarvis.io%2Fidentity`);
+    expect(labelled.status).toBe(200);
+    expect((JSON.parse(labelled.text) as { items: { metadata: { name: string } }[] }).items.map((i) => i.metadata.name).sort()).toEqual([
+      'acme-api-keys',
+      'jarvis-idp-jwks',
+    ]);
   });
 });

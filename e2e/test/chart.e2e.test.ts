@@ -9,6 +9,7 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KINDS } from '@jarvis/api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type ChartTools,
@@ -137,12 +138,14 @@ describe('the rendered defaults', () => {
     expect(pod['automountServiceAccountToken']).toBe(false);
   });
 
-  it('gives the operator no access to Secrets, no wildcard, and writes only to status, Events and its Lease', () => {
+  it('gives the operator no wildcard, at most list and watch of Secrets, and writes only to status, Events and its Lease', () => {
     const rules = objects
       .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
       .flatMap((o) => (o as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }).rules);
+    const secretRules = rules.filter((r) => r.resources.includes('secrets'));
+    // ClientIdentityPolicy keys: list and watch (the operator asks only for labelled Secrets), never get.
+    expect(secretRules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] }]);
     for (const rule of rules) {
-      expect(rule.resources).not.toContain('secrets');
       expect([...rule.resources, ...rule.verbs, ...rule.apiGroups]).not.toContain('*');
       const writes = rule.verbs.filter((v) => !['get', 'list', 'watch'].includes(v));
       for (const resource of rule.resources) {
@@ -160,6 +163,15 @@ describe('the rendered defaults', () => {
         ).toEqual([]);
       }
     }
+  });
+
+  it('gives the operator no access to Secrets at all with operator.identitySecrets=false', async () => {
+    const without = objectsOf(await render(tools.helm, { set: ['operator.identitySecrets=false'] }));
+    const rules = without
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) => (o as unknown as { rules: { resources: string[] }[] }).rules);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) expect(rule.resources).not.toContain('secrets');
   });
 });
 
@@ -235,7 +247,7 @@ describe('on the test apiserver (server-side apply)', () => {
       const listed = (await kubectl.ok(['get', '-f', file, '-o', 'name'])).trim().split('\n');
       expect(listed).toHaveLength(objects.length);
       const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => `crd/${o.metadata.name}`);
-      expect(crds).toHaveLength(5);
+      expect(crds).toHaveLength(KINDS.length);
       await kubectl.ok(['wait', '--for=condition=Established', '--timeout=30s', ...crds]);
     },
   );

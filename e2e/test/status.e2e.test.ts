@@ -21,7 +21,13 @@ let gateway: GatewayProcess | undefined;
 let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined;
 
 /** The kinds a gateway of this build enforces (each issue that builds a kind adds it here). */
-const ENFORCED_KINDS: readonly PolicyKind[] = ['RateLimitPolicy', 'CircuitBreakerPolicy', 'QueuePolicy', 'CachePolicy'];
+const ENFORCED_KINDS: readonly PolicyKind[] = [
+  'RateLimitPolicy',
+  'CircuitBreakerPolicy',
+  'QueuePolicy',
+  'CachePolicy',
+  'ClientIdentityPolicy',
+];
 
 const examplePolicies = validExampleFiles()
   .flatMap(loadManifests)

@@ -20,7 +20,10 @@ import type { Clock, Scheduler } from './clock.js';
 import type { KubeClient } from './kube/client.js';
 import type { Logger } from './observe/log.js';
 import type { Metrics } from './observe/metrics.js';
+import { affectedConditions, routePolicies } from './status/affected.js';
 import { EnforcementTracker, type GatewayView } from './status/enforcement.js';
+import { GatewayStatusWriter, type GatewayOutcome } from './status/gateways.js';
+import { programmed } from './status/programmed.js';
 import { StatusWriter, type PolicyOutcome, type RouteOutcome } from './status/writer.js';
 import { Informer, type KubeObject } from './watch/informer.js';
 import { CoalescingQueue } from './watch/queue.js';
@@ -66,6 +69,7 @@ export class Reconciler {
   readonly #translateQueue: CoalescingQueue;
   readonly #statusQueue: CoalescingQueue;
   readonly #writer: StatusWriter;
+  readonly #gatewayWriter: GatewayStatusWriter;
   /** Per object, its last version not rejected in itself: served while a newer one is (translate/retain.ts). */
   readonly #lastAccepted = new LastAccepted();
   #last: Translated | undefined;
@@ -97,6 +101,12 @@ export class Reconciler {
       controllerName: options.controllerName,
       reportingInstance: options.identity,
     });
+    this.#gatewayWriter = new GatewayStatusWriter({
+      client: options.client,
+      clock: options.clock,
+      log: options.log,
+      metrics: options.metrics,
+    });
     this.informers = SOURCES.map(
       (source) =>
         new Informer({
@@ -109,6 +119,8 @@ export class Reconciler {
           scheduler: options.scheduler,
           log: options.log,
           resyncMs: options.resyncMs,
+          ...(source.labelSelector ? { labelSelector: source.labelSelector } : {}),
+          ...(source.optional ? { optional: true } : {}),
           onChange: () => {
             this.#translateQueue.trigger();
             options.metrics.queueDepth.set(this.#translateQueue.depth);
@@ -293,16 +305,37 @@ export class Reconciler {
       enforced: p.accepted.status
         ? this.tracker.enforced(p.ref, views, { features: p.features ?? [], ...(p.overriddenBy ? { overriddenBy: p.overriddenBy } : {}) })
         : { status: false, reason: 'NotEnforced', message: `Not accepted (${p.accepted.reason}).` },
+      ...(p.resolvedRefs ? { resolvedRefs: p.resolvedRefs } : {}),
     }));
     await this.#writer.writePolicies(outcomes, this.#lookup);
-    const routes: RouteOutcome[] = result.routes.map((r) => ({
-      namespace: r.route.namespace,
-      name: r.route.name,
-      generation: r.route.generation,
-      parentRef: r.parentRef,
-      accepted: r.accepted,
-      resolvedRefs: r.resolvedRefs,
-    }));
+    const gatewaysById = new Map(result.ir.gateways.map((g) => [g.id, g]));
+    const backendsById = new Map(result.ir.backends.map((b) => [b.id, b]));
+    const routes: RouteOutcome[] = result.routes.map((r) => {
+      const gateway = gatewaysById.get(`${r.parentRef.namespace}/${r.parentRef.name}`);
+      const affected =
+        gateway && r.accepted.status ? affectedConditions(routePolicies(gateway, backendsById, r.route.namespace, r.route.name)) : [];
+      return {
+        namespace: r.route.namespace,
+        name: r.route.name,
+        generation: r.route.generation,
+        parentRef: r.parentRef,
+        accepted: r.accepted,
+        resolvedRefs: r.resolvedRefs,
+        affected,
+      };
+    });
     await this.#writer.writeRoutes(routes, this.#lookup);
+    await this.#gatewayWriter.writeClasses(result.gatewayClasses, this.#lookup);
+    const gateways: GatewayOutcome[] = result.gateways.map((g) => {
+      const targeting = result.policies.filter(
+        (p) => p.accepted.status && (p.targets ?? []).some((t) => t.kind === 'Gateway' && t.namespace === g.namespace && t.name === g.name),
+      );
+      return {
+        result: g,
+        programmed: programmed(`${g.namespace}/${g.name}`, views, this.tracker),
+        affected: affectedConditions(targeting.map((p) => p.ref)),
+      };
+    });
+    await this.#gatewayWriter.writeGateways(gateways, this.#lookup);
   }
 }

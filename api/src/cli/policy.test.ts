@@ -31,7 +31,7 @@ function tmp(files: Record<string, string>): string {
 describe('jarvis-policy validate', () => {
   it('accepts examples/ (not recursive: invalid/ is left out)', () => {
     const r = run('validate', EXAMPLES);
-    expect(r.out).toBe('10 files, 17 policies: 0 errors, 0 warnings\n');
+    expect(r.out).toBe('11 files, 18 policies: 0 errors, 0 warnings\n');
     expect(r.code).toBe(0);
   });
 

@@ -38,12 +38,13 @@ const USAGE = `usage: jarvis-policy validate [-R] [--strict] [-n NAMESPACE] PATH
        jarvis-policy render [-R] [--strict] [-n NAMESPACE] [-o yaml|json] PATH...
 
   -R, --recursive        read directories recursively
-      --strict           missing targets and route problems are errors, not warnings
+      --strict           missing targets, route problems and Secrets a ClientIdentityPolicy cannot
+                         use are errors, not warnings
   -n, --namespace NS     namespace of objects without one (default: default)
   -o, --output FORMAT    render output: yaml (default) or json
       --controller-name  GatewayClass controllerName (default: ${CONTROLLER_NAME})
 
-All five policy kinds are validated and rendered. What the gateway enforces:
+All six policy kinds are validated and rendered. What the gateway enforces:
 ${KINDS.map((k) => `  ${k.kind}: ${k.enforced ? 'enforced by the gateway.' : NOT_ENFORCED}`).join('\n')}
 `;
 
@@ -241,6 +242,9 @@ function check(opts: Options, collected: Collected): Checked {
     const subject = `${kind} ${namespace}/${name}`;
     const error = p.accepted.reason === 'Invalid' || p.accepted.reason === 'Conflicted' || opts.strict;
     for (const f of p.findings) add(report, error, fileFor(kind, namespace, name), subject, f.path, f.message);
+    // A Secret a ClientIdentityPolicy names may be managed elsewhere (like a missing target).
+    if (p.resolvedRefs && !p.resolvedRefs.status)
+      add(report, opts.strict, fileFor(kind, namespace, name), subject, '', `${p.resolvedRefs.reason}: ${p.resolvedRefs.message}`);
   }
   // A route that cannot be programmed (a pattern RE2 does not compile, say) is an error whichever
   // Gateway it names: the Gateway may live in another repository.

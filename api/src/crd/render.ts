@@ -73,6 +73,18 @@ export function crdFor(def: KindDefinition): Json {
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: [
+            {
+              name: 'Target Kind',
+              type: 'string',
+              description: 'Kind of the first object the policy targets (spec.targetRefs lists them all).',
+              jsonPath: '.spec.targetRefs[0].kind',
+            },
+            {
+              name: 'Target Name',
+              type: 'string',
+              description: 'Name of the first object the policy targets (spec.targetRefs lists them all).',
+              jsonPath: '.spec.targetRefs[0].name',
+            },
             conditionColumn('Accepted'),
             conditionColumn('Enforced'),
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
@@ -90,7 +102,7 @@ export function crdFor(def: KindDefinition): Json {
                 kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
                 metadata: { type: 'object' },
                 spec: specSchema(def),
-                status: PolicyStatus,
+                status: def.status ?? PolicyStatus,
               },
             },
           },

@@ -31,8 +31,15 @@ export const POLICY_KINDS = KINDS.map((k) => k.kind);
 
 /** A policy whose (compiled) content is part of a config, at the generation that was compiled. */
 export const PolicyRef = Type.Object({
-  /** One of the five policy kinds. */
-  kind: literals(['RateLimitPolicy', 'QueuePolicy', 'CircuitBreakerPolicy', 'DegradationPolicy', 'CachePolicy'] as const),
+  /** One of the policy kinds. */
+  kind: literals([
+    'RateLimitPolicy',
+    'QueuePolicy',
+    'CircuitBreakerPolicy',
+    'DegradationPolicy',
+    'CachePolicy',
+    'ClientIdentityPolicy',
+  ] as const),
   namespace: Name,
   name: Name,
   /** metadata.generation of the compiled object; 0 when it had none (a file in standalone mode). */

@@ -7,6 +7,7 @@ import type { BackendIR, GatewayIR, IR, RateLimitLevelIR, RouteIR } from './type
 import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
 import { isBursty } from '../schema/ratelimit.js';
 import { compileRouteRegex } from './regex.js';
+import { identityInvariants } from './identity-invariants.js';
 
 type Errors = string[];
 
@@ -210,6 +211,7 @@ export function gatewayInvariants(gw: GatewayIR, path = 'gateway'): string[] {
   if (firstSeen.join('\n') !== gw.routes.map((r) => r.id).join('\n'))
     errors.push(`${path}.routes: must be in the order of their first entry in matchOrder`);
   policiesSorted(gw.policies, `${path}.policies`, errors);
+  if (gw.identity) errors.push(...identityInvariants(gw.identity, `${path}.identity`));
   return errors;
 }
 

@@ -16,6 +16,7 @@ import { CacheIR as CacheIRSchema } from './cache.js';
 import { CircuitBreakerIR as CircuitBreakerIRSchema } from './circuitbreaker.js';
 import { Name, Port, PolicyRef as PolicyRefSchema, type Immutable } from './common.js';
 import { DegradationIR as DegradationIRSchema } from './degradation.js';
+import { ApiKeyIR as ApiKeyIRSchema, IdentityIR as IdentityIRSchema, JwtProviderIR as JwtProviderIRSchema } from './identity.js';
 import { QueueIR as QueueIRSchema } from './queue.js';
 import { RateLimitIR as RateLimitIRSchema, RateLimitLevelIR as RateLimitLevelIRSchema } from './ratelimit.js';
 import { MatchIR as MatchIRSchema, MatchRefIR as MatchRefIRSchema, RouteIR as RouteIRSchema } from './route.js';
@@ -90,6 +91,14 @@ export type OutlierDetectionIR = NonNullable<CircuitBreakerIR['outlierDetection'
 export type ActiveHealthCheckIR = NonNullable<CircuitBreakerIR['activeHealthCheck']>;
 export type RetryIR = NonNullable<CircuitBreakerIR['retry']>;
 
+export const IdentityIR = IdentityIRSchema;
+/** Who is calling: JWT issuers, API keys (digests only), trusted proxies (identity.ts). */
+export type IdentityIR = Immutable<Static<typeof IdentityIRSchema>>;
+export const JwtProviderIR = JwtProviderIRSchema;
+export type JwtProviderIR = Immutable<Static<typeof JwtProviderIRSchema>>;
+export const ApiKeyIR = ApiKeyIRSchema;
+export type ApiKeyIR = Immutable<Static<typeof ApiKeyIRSchema>>;
+
 export const GatewayIR = Type.Object({
   /** `<namespace>/<name>` of the Gateway; gateways of this group subscribe to it by this name. */
   id: Name,
@@ -107,8 +116,13 @@ export const GatewayIR = Type.Object({
    * entry whose match fits wins.
    */
   matchOrder: Type.Array(MatchRefIRSchema),
-  /** Every policy compiled into this gateway's routes, sorted; for the Enforced condition. */
+  /** Every policy compiled into this gateway (its routes and its identity), sorted; for the Enforced condition. */
   policies: Type.Array(PolicyRefSchema),
+  /**
+   * Who is calling, from the Gateway's ClientIdentityPolicy. Absent: the gateway uses its own
+   * `--identity` file, or none.
+   */
+  identity: Type.Optional(IdentityIRSchema),
 });
 export type GatewayIR = Immutable<Static<typeof GatewayIR>>;
 

@@ -119,6 +119,21 @@ describe('validateIR', () => {
       /isolation/,
     ],
     [
+      'an identity with a trusted proxy that is no address',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'identity').trustedProxies = ['10.0.0.0/8', 'ten'] as unknown as Json),
+      /gateways\[0\]\.identity\.trustedProxies\[1\]: "ten" is not an IPv4 or IPv6 address or CIDR/,
+    ],
+    [
+      'an identity with private key material in a JWKS',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'identity', 'jwt', 'providers', 0, 'keys', 'keys', 0).d = 'c2VjcmV0'),
+      /identity\.jwt\.providers\[0\]\.keys\.keys\[0\]: holds private or symmetric key material \(d\)/,
+    ],
+    [
+      'an identity with a key in plain text instead of its digest',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'identity', 'apiKeys', 'keys', 0).sha256 = 'jarvis-example-acme-ingest-4b1d9c2e7f30a5d8'),
+      /identity\/apiKeys\/keys\/0\/sha256|identity\.apiKeys\.keys\[0\]\.sha256/,
+    ],
+    [
       'an unknown policy kind',
       (ir: Json) => void (at(ir, 'gateways', 0, 'policies', 0).kind = 'FooPolicy'),
       /policies\/0\/kind|policies\[0\]\.kind/,

@@ -40,7 +40,16 @@ describe('isDefaultExpr', () => {
   });
 });
 
-describe.each(KINDS.map((k) => [k.kind, k] as const))('%s', (kind, def) => {
+// ClientIdentityPolicy targets Gateways only: no hierarchy to default or override along.
+const SECTIONED = KINDS.filter((k) => k.spec !== k.settings);
+
+it('every kind but ClientIdentityPolicy has defaults and overrides', () => {
+  expect(KINDS.filter((k) => k.spec === k.settings).map((k) => k.kind)).toEqual(['ClientIdentityPolicy']);
+  const identity = KINDS.find((k) => k.kind === 'ClientIdentityPolicy');
+  expect(Object.keys(identity?.spec.properties ?? {})).not.toContain('defaults');
+});
+
+describe.each(SECTIONED.map((k) => [k.kind, k] as const))('%s', (kind, def) => {
   const spec = plainSchema(def.spec) as Node;
   const settings = plainSchema(def.settings) as Node;
   const props = spec.properties as Node;

@@ -1,4 +1,4 @@
-/** The five policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
+/** The policy kinds of stability.jarvis.io/v1alpha1: the single source of the CRDs and the types. */
 import type { TObject } from '@sinclair/typebox';
 import { withDefaultsAndOverrides, type Strategy } from './attachment.js';
 import type { Static } from './builders.js';
@@ -6,6 +6,7 @@ import { CachePolicySpec } from './cache.js';
 import { CircuitBreakerPolicySpec } from './circuitbreaker.js';
 import type { PolicyStatus } from './common.js';
 import { DegradationPolicySpec } from './degradation.js';
+import { ClientIdentityPolicySpec, IdentityPolicyStatus } from './identity.js';
 import { QueuePolicySpec } from './queue.js';
 import { RateLimitPolicySpec } from './ratelimit.js';
 
@@ -43,6 +44,8 @@ export interface KindDefinition {
   readonly strategy: Strategy;
   /** The CRD's spec: the settings at the top level, or under defaults or overrides (attachment.ts). */
   readonly spec: TObject;
+  /** The status schema, when the kind has conditions besides Accepted and Enforced (default: PolicyStatus). */
+  readonly status?: TObject;
 }
 
 /** What Merge means for the kinds merged generically (translate/sections.ts). */
@@ -118,6 +121,20 @@ export const KINDS = [
     strategy: 'Atomic',
     merge: GENERIC_MERGE,
   }),
+  {
+    kind: 'ClientIdentityPolicy',
+    plural: 'clientidentitypolicies',
+    singular: 'clientidentitypolicy',
+    shortNames: ['cip'],
+    summary:
+      'ClientIdentityPolicy says who is calling a Gateway: JWT issuers with keys from a Secret or a JWKS URL, API keys from labelled Secrets (the gateways receive only their hashes), the trusted proxies whose forwarding and identity headers are believed, and the IPv6 prefix client addresses are counted by.',
+    enforced: true,
+    // Gateway-wide, on Gateways only: no defaults or overrides (one policy per Gateway).
+    settings: ClientIdentityPolicySpec,
+    strategy: 'Atomic',
+    spec: ClientIdentityPolicySpec,
+    status: IdentityPolicyStatus,
+  },
 ] as const satisfies readonly KindDefinition[];
 
 export type PolicyKind = (typeof KINDS)[number]['kind'];
@@ -146,7 +163,8 @@ export type QueuePolicy = Resource<'QueuePolicy', Static<typeof QueuePolicySpec>
 export type CircuitBreakerPolicy = Resource<'CircuitBreakerPolicy', Static<typeof CircuitBreakerPolicySpec>>;
 export type DegradationPolicy = Resource<'DegradationPolicy', Static<typeof DegradationPolicySpec>>;
 export type CachePolicy = Resource<'CachePolicy', Static<typeof CachePolicySpec>>;
-export type Policy = RateLimitPolicy | QueuePolicy | CircuitBreakerPolicy | DegradationPolicy | CachePolicy;
+export type ClientIdentityPolicy = Resource<'ClientIdentityPolicy', Static<typeof ClientIdentityPolicySpec>>;
+export type Policy = RateLimitPolicy | QueuePolicy | CircuitBreakerPolicy | DegradationPolicy | CachePolicy | ClientIdentityPolicy;
 
 export function kindDefinition(kind: string): KindDefinition | undefined {
   return KINDS.find((k) => k.kind === kind);

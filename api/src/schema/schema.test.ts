@@ -111,11 +111,11 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s schema', (_kind, def) 
     expect(findings).toEqual([]);
   });
 
-  it('attaches through targetRefs (1 to 16 Gateway, HTTPRoute, Service or Namespace)', () => {
+  it('attaches through targetRefs (1 to 16 Gateway, HTTPRoute, Service or Namespace; a ClientIdentityPolicy to Gateways only)', () => {
     const refs = isNode(spec) && isNode(spec.properties) ? spec.properties.targetRefs : undefined;
     expect(refs).toMatchObject({ type: 'array', minItems: 1, maxItems: 16 });
     expect(isNode(refs) && isNode(refs.items) && isNode(refs.items.properties) ? refs.items.properties.kind : undefined).toMatchObject({
-      enum: ['Gateway', 'HTTPRoute', 'Service', 'Namespace'],
+      enum: def.kind === 'ClientIdentityPolicy' ? ['Gateway'] : ['Gateway', 'HTTPRoute', 'Service', 'Namespace'],
     });
     expect(isNode(spec) ? spec.required : undefined).toContain('targetRefs');
   });
@@ -184,7 +184,13 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s schema', (_kind, def) 
         versions: [
           {
             subresources: { status: {} },
-            additionalPrinterColumns: [{ name: 'Accepted' }, { name: 'Enforced' }, { name: 'Age', type: 'date' }],
+            additionalPrinterColumns: [
+              { name: 'Target Kind', jsonPath: '.spec.targetRefs[0].kind' },
+              { name: 'Target Name', jsonPath: '.spec.targetRefs[0].name' },
+              { name: 'Accepted' },
+              { name: 'Enforced' },
+              { name: 'Age', type: 'date' },
+            ],
             schema: {
               openAPIV3Schema: {
                 properties: {

@@ -1,7 +1,7 @@
 /** Look-ups over the parsed store, by namespace and name. */
 import { pushTo } from '../group.js';
 import { compareStrings } from '../ir/order.js';
-import type { EndpointSliceModel, GatewayModel, HTTPRouteModel, NamespaceModel, ServiceModel, Store } from './model.js';
+import type { EndpointSliceModel, GatewayModel, HTTPRouteModel, NamespaceModel, SecretModel, ServiceModel, Store } from './model.js';
 
 export const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 
@@ -15,6 +15,8 @@ export interface Catalog {
   /** EndpointSlices by `<namespace>/<service name>`. */
   readonly slices: ReadonlyMap<string, readonly EndpointSliceModel[]>;
   readonly namespaces: ReadonlyMap<string, NamespaceModel>;
+  /** Secrets labelled for identity, by `<namespace>/<name>`. */
+  readonly secrets: ReadonlyMap<string, SecretModel>;
 }
 
 function byKey<T extends { readonly meta: { readonly namespace: string; readonly name: string } }>(items: readonly T[]): Map<string, T> {
@@ -42,5 +44,6 @@ export function catalog(store: Store, controllerName: string): Catalog {
     services: byKey(store.services),
     slices,
     namespaces: new Map(store.namespaces.map((n) => [n.name, n])),
+    secrets: byKey(store.secrets),
   };
 }

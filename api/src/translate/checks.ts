@@ -3,7 +3,15 @@
  * conflicts inside one policy that CEL cannot check cheaply. Any finding makes the policy
  * Accepted=False (Invalid); the rest of the config is unaffected.
  */
-import type { CircuitBreakerPolicy, CachePolicy, DegradationPolicy, QueuePolicy, RateLimitPolicy } from '../schema/kinds.js';
+import { isCidr } from '../ir/identity-invariants.js';
+import type {
+  CircuitBreakerPolicy,
+  CachePolicy,
+  ClientIdentityPolicy,
+  DegradationPolicy,
+  QueuePolicy,
+  RateLimitPolicy,
+} from '../schema/kinds.js';
 import { compileRouteRegex } from '../ir/regex.js';
 import { resolveServicePort } from './backendref.js';
 import type { Catalog } from './catalog.js';
@@ -71,6 +79,33 @@ function degradation(cat: Catalog, p: DegradationPolicy, namespace: string, at: 
   return out;
 }
 
+/** What the schema cannot check of identity settings: addresses that parse, URLs a gateway may fetch. */
+export function identityFindings(p: Pick<ClientIdentityPolicy['spec'], 'trustedProxies' | 'jwt'>, root = 'spec'): Finding[] {
+  const out: Finding[] = [];
+  (p.trustedProxies ?? []).forEach((c, i) => {
+    if (!isCidr(c))
+      out.push({
+        path: `${root}.trustedProxies[${i}]`,
+        message: `${c} is not an IPv4 or IPv6 address or CIDR (like 10.0.0.0/8 or fd00::/8)`,
+      });
+  });
+  p.jwt?.providers.forEach((provider, i) => {
+    const uri = provider.keys.remote?.uri;
+    if (uri === undefined) return;
+    let url: URL | undefined;
+    try {
+      url = new URL(uri);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      out.push({ path: `${root}.jwt.providers[${i}].keys.remote.uri`, message: 'must be an http or https URL' });
+    else if (url.username !== '' || url.password !== '')
+      out.push({ path: `${root}.jwt.providers[${i}].keys.remote.uri`, message: 'must not carry credentials' });
+  });
+  return out;
+}
+
 const none = (_p: CircuitBreakerPolicy | CachePolicy): Finding[] => [];
 
 export function semanticFindings(cat: Catalog, model: PolicyModel): Finding[] {
@@ -85,5 +120,7 @@ export function semanticFindings(cat: Catalog, model: PolicyModel): Finding[] {
     case 'CircuitBreakerPolicy':
     case 'CachePolicy':
       return none(p);
+    case 'ClientIdentityPolicy':
+      return identityFindings(p.spec);
   }
 }

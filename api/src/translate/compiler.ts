@@ -1,11 +1,20 @@
 /** Compiles each accepted policy once, whatever the number of routes or backends it applies to. */
 import type { CacheIR, CircuitBreakerIR, DegradationIR, QueueIR } from '../ir/types.js';
-import type { CachePolicy, CircuitBreakerPolicy, DegradationPolicy, QueuePolicy, RateLimitPolicy } from '../schema/kinds.js';
+import type {
+  CachePolicy,
+  CircuitBreakerPolicy,
+  ClientIdentityPolicy,
+  DegradationPolicy,
+  QueuePolicy,
+  RateLimitPolicy,
+} from '../schema/kinds.js';
 import { resolveServicePort } from './backendref.js';
-import type { Catalog } from './catalog.js';
+import { key, type Catalog } from './catalog.js';
+import { compareStrings } from '../ir/order.js';
 import { compileCache } from './compile/cache.js';
 import { compileCircuitBreaker } from './compile/circuitbreaker.js';
 import { compileDegradation } from './compile/degradation.js';
+import { compileIdentity, type CompiledIdentity } from './compile/identity.js';
 import { compileQueue } from './compile/queue.js';
 import { compileRateLimit, type CompiledRateLimit } from './compile/ratelimit.js';
 import type { ServicePortModel } from './model.js';
@@ -18,6 +27,8 @@ export interface Compiler {
   degradation(a: Attached): DegradationIR;
   cache(a: Attached): CacheIR;
   circuitBreaker(a: Attached): CircuitBreakerIR;
+  /** A ClientIdentityPolicy with the keys of its Secrets. */
+  identity(a: Attached): CompiledIdentity;
   /** The Service ports a DegradationPolicy's fallback chain uses. */
   fallbackBackends(a: Attached): readonly FallbackBackend[];
   /**
@@ -83,6 +94,18 @@ export function compiler(cat: Catalog): Compiler {
     queue: memo((a) => compileQueue(a.model.policy as QueuePolicy, a.ref)),
     cache: memo((a) => compileCache(a.model.policy as CachePolicy, a.ref)),
     circuitBreaker: memo((a) => compileCircuitBreaker(a.model.policy as CircuitBreakerPolicy, a.ref)),
+    identity: memo((a) => {
+      const namespace = a.model.meta.namespace;
+      return compileIdentity((a.model.policy as ClientIdentityPolicy).spec, a.ref, {
+        secrets: {
+          get: (name) => cat.secrets.get(key(namespace, name)),
+          select: (labels) =>
+            [...cat.secrets.values()]
+              .filter((s) => s.meta.namespace === namespace && Object.entries(labels).every(([k, v]) => s.meta.labels[k] === v))
+              .sort((x, y) => compareStrings(x.meta.name, y.meta.name)),
+        },
+      });
+    }),
     degradation: memo((a) =>
       compileDegradation(a.model.policy as DegradationPolicy, a.ref, (ref) => {
         const res = resolveServicePort(cat, namespaceOf(a, 'fallback'), ref.name, ref.port);

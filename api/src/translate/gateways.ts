@@ -1,6 +1,6 @@
 /** A GatewayIR: listeners, routes in precedence order with their match table, and the policies used. */
 import { compareMatchPrecedence, compareStrings, sortPolicyRefs } from '../ir/order.js';
-import type { GatewayIR, PolicyRef } from '../ir/types.js';
+import type { GatewayIR, IdentityIR, PolicyRef } from '../ir/types.js';
 import type { RouteAttachment } from './attach.js';
 import type { GatewayModel } from './model.js';
 import { compareAge } from './policyref.js';
@@ -11,7 +11,7 @@ export interface GatewayRoutes {
   readonly routes: readonly BuiltRoute[];
 }
 
-export function buildGateway(gateway: GatewayModel, attached: readonly GatewayRoutes[]): GatewayIR {
+export function buildGateway(gateway: GatewayModel, attached: readonly GatewayRoutes[], identity?: IdentityIR): GatewayIR {
   const entries = attached.flatMap(({ attachment, routes }) =>
     routes.flatMap((r) => r.ir.matches.map((match, m) => ({ route: r.ir, meta: attachment.route.meta, match, m }))),
   );
@@ -26,6 +26,7 @@ export function buildGateway(gateway: GatewayModel, attached: readonly GatewayRo
       routes.push(e.route);
     }
   const policies: PolicyRef[] = attached.flatMap(({ routes: rs }) => rs.flatMap((r) => r.policies));
+  if (identity?.source) policies.push(identity.source);
   return {
     id: `${gateway.meta.namespace}/${gateway.meta.name}`,
     listeners: gateway.listeners
@@ -35,5 +36,6 @@ export function buildGateway(gateway: GatewayModel, attached: readonly GatewayRo
     routes,
     matchOrder: entries.map((e) => ({ route: e.route.id, match: e.m })),
     policies: sortPolicyRefs(policies),
+    ...(identity ? { identity } : {}),
   };
 }

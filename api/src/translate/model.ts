@@ -19,6 +19,7 @@ export interface Meta {
 
 export interface GatewayClassModel {
   readonly name: string;
+  readonly generation: number;
   readonly controllerName: string;
 }
 
@@ -128,6 +129,13 @@ export interface Attachment {
   readonly path: 'spec' | 'spec.defaults' | 'spec.overrides';
 }
 
+/** A Secret labelled for identity: its data decoded; only the translator ever sees it. */
+export interface SecretModel {
+  readonly meta: Meta;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly data: ReadonlyMap<string, Buffer>;
+}
+
 /**
  * A policy that passed schema and CEL validation, with every default applied. `policy.spec` is
  * targetRefs and the settings, whichever form the manifest used (parse/sections.ts).
@@ -160,6 +168,8 @@ export interface Store {
   readonly services: readonly ServiceModel[];
   readonly endpointSlices: readonly EndpointSliceModel[];
   readonly namespaces: readonly NamespaceModel[];
+  /** Only Secrets labelled for identity. */
+  readonly secrets: readonly SecretModel[];
   readonly policies: readonly PolicyModel[];
   readonly invalidPolicies: readonly InvalidPolicyModel[];
 }

@@ -72,7 +72,15 @@ export function admitPolicies(cat: Catalog): { attached: Attached[]; results: Po
     const notes = [...c.missing, ...conflicts].sort((a, b) => refIndex(a) - refIndex(b));
     const message =
       notes.length > 0 ? `accepted for ${won.length} of ${c.targets.length + c.missing.length} targets; ${joined(notes)}` : 'accepted';
-    results.push(result(c.model.kind, c.model.meta, 'Accepted', message, notes));
+    results.push({
+      ...result(c.model.kind, c.model.meta, 'Accepted', message, notes),
+      targets: won.map((t) => ({
+        kind: t.kind,
+        namespace: t.namespace,
+        name: t.name,
+        ...(t.sectionName ? { sectionName: t.sectionName } : {}),
+      })),
+    });
     attached.push({ model: c.model, ref: policyRef(c.model.kind, c.model.meta), targets: won });
   }
   results.sort((a, b) => comparePolicyRefs(a.ref, b.ref));

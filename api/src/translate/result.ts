@@ -26,6 +26,13 @@ export interface PolicyResult {
    * this one on every route or backend it applies to. Absent when some of it takes effect.
    */
   readonly overriddenBy?: readonly string[];
+  /**
+   * ClientIdentityPolicy only, when accepted: whether every Secret it names exists and holds
+   * usable keys (the ResolvedRefs condition); reasons ResolvedRefs, SecretNotFound, InvalidSecret.
+   */
+  readonly resolvedRefs?: { readonly status: boolean; readonly reason: string; readonly message: string };
+  /** Accepted policies only: the targets it holds (after conflicts), as `Kind namespace/name[/section]`. */
+  readonly targets?: readonly { readonly kind: string; readonly namespace: string; readonly name: string; readonly sectionName?: string }[];
 }
 
 export type RouteAcceptedReason =
@@ -63,6 +70,35 @@ export interface ParseProblem {
   readonly message: string;
 }
 
+/** The status of one listener of one of our Gateways (ListenerStatus, without Programmed: that comes from the gateways). */
+export interface ListenerResult {
+  readonly name: string;
+  /** The route kinds the listener accepts: HTTPRoute, for an HTTP listener that allows it. */
+  readonly supportedKinds: readonly { readonly group: string; readonly kind: string }[];
+  /** HTTPRoutes attached through this listener. */
+  readonly attachedRoutes: number;
+  readonly accepted: { readonly status: boolean; readonly reason: 'Accepted' | 'UnsupportedProtocol'; readonly message: string };
+  readonly resolvedRefs: { readonly status: boolean; readonly reason: 'ResolvedRefs' | 'InvalidRouteKinds'; readonly message: string };
+  readonly conflicted: { readonly status: boolean; readonly reason: 'NoConflicts' | 'HostnameConflict'; readonly message: string };
+}
+
+/** The status of one of our Gateways as the translator sees it (Programmed is the operator's: it needs the gateways' ACKs). */
+export interface GatewayResult {
+  readonly namespace: string;
+  readonly name: string;
+  readonly generation: number;
+  readonly accepted: { readonly status: boolean; readonly reason: 'Accepted' | 'ListenersNotValid'; readonly message: string };
+  /** In spec order. */
+  readonly listeners: readonly ListenerResult[];
+}
+
+/** A GatewayClass with our controllerName. */
+export interface GatewayClassResult {
+  readonly name: string;
+  readonly generation: number;
+  readonly accepted: { readonly status: boolean; readonly reason: 'Accepted'; readonly message: string };
+}
+
 export interface TranslateResult {
   readonly ir: IR;
   /** Sorted by kind, namespace, name. */
@@ -71,4 +107,8 @@ export interface TranslateResult {
   readonly routes: readonly RouteParentResult[];
   /** In input order. */
   readonly problems: readonly ParseProblem[];
+  /** Our Gateways, sorted by namespace/name. */
+  readonly gateways: readonly GatewayResult[];
+  /** Our GatewayClasses, sorted by name. */
+  readonly gatewayClasses: readonly GatewayClassResult[];
 }

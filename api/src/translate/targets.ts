@@ -56,7 +56,7 @@ export function resolveTargets(cat: Catalog, p: PolicyModel): { found: Target[];
       // A Namespace target names a cluster-scoped object: the namespace itself.
       namespace: ref.kind === 'Namespace' ? '' : p.meta.namespace,
       name: ref.name,
-      ...(ref.sectionName ? { sectionName: ref.sectionName } : {}),
+      ...('sectionName' in ref && ref.sectionName ? { sectionName: ref.sectionName } : {}),
       index,
     };
     const why = sectionMissing(cat, t, p.meta.namespace);

@@ -15,6 +15,8 @@ import { attachRoutes } from './attach.js';
 import { buildBackends, type BackendUse } from './backends.js';
 import { catalog, key } from './catalog.js';
 import { compiler } from './compiler.js';
+import { gatewayStatus } from './gatewaystatus.js';
+import type { CompiledIdentity } from './compile/identity.js';
 import { buildGateway, type GatewayRoutes } from './gateways.js';
 import { parseInput } from './parse/store.js';
 import { requiredFeatures } from '../features.js';
@@ -34,6 +36,15 @@ export interface TranslatorInput {
 export interface TranslateOptions {
   /** Only Gateways of a GatewayClass with this controllerName are translated (see CONTROLLER_NAME). */
   readonly controllerName: string;
+}
+
+/** The ResolvedRefs condition of a ClientIdentityPolicy. */
+function resolvedRefs(c: CompiledIdentity): NonNullable<PolicyResult['resolvedRefs']> {
+  const first = c.problems[0];
+  if (!first) return { status: true, reason: 'ResolvedRefs', message: c.summary ? `Resolved: ${c.summary}.` : 'No Secrets referenced.' };
+  const reason = c.problems.some((p) => p.reason === 'SecretNotFound') ? 'SecretNotFound' : 'InvalidSecret';
+  const message = c.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+  return { status: false, reason, message: `${message}${c.summary ? ` (in use: ${c.summary})` : ''}`.slice(0, 4096) };
 }
 
 export function translate(input: TranslatorInput, options: TranslateOptions): TranslateResult {
@@ -64,21 +75,30 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
     });
   }
 
+  // A Gateway's ClientIdentityPolicy: conflicts are settled, so each Gateway has at most one.
+  const identityOf = new Map<string, Attached>();
+  for (const a of byKind.get('ClientIdentityPolicy') ?? []) for (const t of a.targets) identityOf.set(key(t.namespace, t.name), a);
   const ir: IR = {
     gateways: [...cat.ours.entries()]
       .sort(([a], [b]) => compareStrings(a, b))
-      .map(([id, gateway]) => buildGateway(gateway, perGateway.get(id) ?? [])),
+      .map(([id, gateway]) => {
+        const identity = identityOf.get(id);
+        return buildGateway(gateway, perGateway.get(id) ?? [], identity ? compile.identity(identity).ir : undefined);
+      }),
     backends: buildBackends(cat, uses, byKind.get('CircuitBreakerPolicy') ?? [], compile, overrides),
   };
   const specs = new Map(cat.store.policies.map((m) => [`${m.kind}/${m.meta.namespace}/${m.meta.name}`, m.policy.spec]));
+  const identities = new Map((byKind.get('ClientIdentityPolicy') ?? []).map((a) => [`${a.ref.namespace}/${a.ref.name}`, a]));
   const withNeeds = policies.map((p): PolicyResult => {
     const spec = specs.get(`${p.ref.kind}/${p.ref.namespace}/${p.ref.name}`);
     const overriddenBy = p.accepted.status ? overrides.overriddenBy(p.ref) : undefined;
+    const identity = p.ref.kind === 'ClientIdentityPolicy' ? identities.get(`${p.ref.namespace}/${p.ref.name}`) : undefined;
     return {
       ...p,
       features: requiredFeatures(p.ref.kind, spec ?? {}),
       ...(overriddenBy ? { overriddenBy } : {}),
+      ...(identity ? { resolvedRefs: resolvedRefs(compile.identity(identity)) } : {}),
     };
   });
-  return { ir, policies: withNeeds, routes, problems };
+  return { ir, policies: withNeeds, routes, problems, ...gatewayStatus(cat, options.controllerName, attachments) };
 }

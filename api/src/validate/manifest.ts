@@ -30,7 +30,9 @@ export interface ManifestOptions {
 }
 
 const specSchemas = new Map<string, SchemaNode>(KINDS.map((k) => [k.kind, plainSchema(k.spec) as SchemaNode]));
-const statusSchema = plainSchema(PolicyStatus) as SchemaNode;
+const statusSchemas = new Map<string, SchemaNode>(
+  KINDS.map((k) => [k.kind, plainSchema('status' in k ? k.status : PolicyStatus) as SchemaNode]),
+);
 const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 
 /** Whether the object claims to be of our API group (whatever its kind or version). */
@@ -38,7 +40,7 @@ export function isPolicyManifest(obj: unknown): boolean {
   return isObject(obj) && typeof obj.apiVersion === 'string' && obj.apiVersion.split('/')[0] === GROUP;
 }
 
-/** Validates one manifest of the five kinds; on success returns it with every default applied. */
+/** Validates one manifest of the policy kinds; on success returns it with every default applied. */
 export function validateManifest(obj: unknown, options: ManifestOptions = {}): ManifestResult {
   const errors: FieldError[] = [];
   const fail = (kind: PolicyKind | undefined, meta?: Record<string, unknown>): ManifestResult => ({
@@ -81,7 +83,7 @@ export function validateManifest(obj: unknown, options: ManifestOptions = {}): M
   // The object the apiserver validates: metadata and spec (a wrong apiVersion never gets there).
   if (errors.some((e) => blocksCel(e) && /^(spec|metadata)\b/.test(e.path))) errors.push(NOT_CHECKED);
   else validateCel(copy.spec, spec, 'spec', errors);
-  if (copy.status !== undefined) validateStructure(copy.status, statusSchema, 'status', errors);
+  if (copy.status !== undefined) validateStructure(copy.status, statusSchemas.get(kind!)!, 'status', errors);
   if (errors.length > 0) return fail(kind, metadata);
   return { ok: true, kind: kind!, policy: copy as unknown as Policy, errors };
 }

@@ -110,6 +110,8 @@ function banner(kubeconfig: string, ours: boolean, gateway: RunningGateway, oper
     `  export KUBECONFIG=${kubeconfig}`,
     `  kubectl get jarvis -n ${NAMESPACE}                              # every policy: ACCEPTED, ENFORCED`,
     `  kubectl describe ratelimitpolicy chat-limits -n ${NAMESPACE}    # conditions with reasons, observedGeneration`,
+    `  kubectl describe httproute chat -n ${NAMESPACE}                 # the policies that affect the route`,
+    `  kubectl get gateway,gatewayclass -n ${NAMESPACE}                # Accepted, Programmed while traffic flows`,
     `  kubectl get endpointslices -n ${NAMESPACE}                      # the mocks behind the Services`,
     `  kubectl get ratelimitpolicy gateway-defaults -n ${NAMESPACE} -w &    # watch the generation change…`,
     `  kubectl patch ratelimitpolicy gateway-defaults -n ${NAMESPACE} --type=json -p ${patch}`,

@@ -102,7 +102,7 @@ app.kubernetes.io/component: {{ .component }}
   resources: [gateways, httproutes]
   verbs: [list, watch]
 - apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes/status]
+  resources: [gateways/status, httproutes/status]
   verbs: [patch]
 - apiGroups: [""]
   resources: [services]
@@ -111,7 +111,7 @@ app.kubernetes.io/component: {{ .component }}
   resources: [endpointslices]
   verbs: [list, watch]
 - apiGroups: [stability.jarvis.io]
-  resources: [ratelimitpolicies, queuepolicies, circuitbreakerpolicies, degradationpolicies, cachepolicies]
+  resources: [ratelimitpolicies, queuepolicies, circuitbreakerpolicies, degradationpolicies, cachepolicies, clientidentitypolicies]
   verbs: [list, watch]
 - apiGroups: [stability.jarvis.io]
   resources:
@@ -120,8 +120,16 @@ app.kubernetes.io/component: {{ .component }}
     - circuitbreakerpolicies/status
     - degradationpolicies/status
     - cachepolicies/status
+    - clientidentitypolicies/status
   verbs: [patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.operator.identitySecrets }}
+# ClientIdentityPolicy keys: the operator lists and watches only Secrets labelled
+# stability.jarvis.io/identity (RBAC cannot narrow by label); no get, no write.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
+{{- end }}
 {{- end -}}

@@ -20,9 +20,9 @@ import { bulkRoutes } from '@jarvis/e2e/dist/bulk-config.js';
 import { monotonicClock, systemClock, systemTimers } from '../clock.js';
 import { BodyBudget } from '../inspect/budget.js';
 import { compileGatewaySliced, type CompileDeps } from '../pipeline/compile.js';
-import { headerPolicy } from '../proxy/headers.js';
 import { BackendGuardRegistry, NO_EVENTS, createProber } from '../policy/breaker/index.js';
 import { CacheRegistry } from '../policy/cache/index.js';
+import { IdentityHolder, anonymousIdentity } from '../identify/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
 import { Upstreams } from '../proxy/upstreams.js';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     caches: new CacheRegistry({ clock: systemClock, timers: systemTimers }),
     call: { maxBodyBytes: 1 << 20, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1 << 20, inspectBytes: 1 << 20, timeoutMs: 1000, budget: new BodyBudget(1 << 24), timers: systemTimers },
-    headerPolicy: headerPolicy([]),
+    identity: new IdentityHolder(anonymousIdentity, 'anonymous', { clock: systemClock, timers: systemTimers }),
     onDecision: () => {},
   };
   // As the gateway does (main.ts): slices of at most 5 ms.

@@ -16,6 +16,7 @@
  * nothing about the stored keys (finding a key from a digest prefix means a preimage).
  */
 import { hash } from 'node:crypto';
+import type { ApiKeyIR } from '@jarvis/api';
 import yaml from 'js-yaml';
 import { checkId, isIdError } from './ids.js';
 
@@ -105,6 +106,30 @@ export function parseApiKeyFile(text: string, maxIdLength: number): Map<string, 
   return out;
 }
 
+/**
+ * Entries delivered with the config (a ClientIdentityPolicy's Secrets, as digests): checked like
+ * a file's, so a config a gateway could not key by is refused whole.
+ */
+export function apiKeyEntries(keys: readonly ApiKeyIR[], maxIdLength: number): Map<string, ApiKeyEntry> {
+  const out = new Map<string, ApiKeyEntry>();
+  keys.forEach((k, i) => {
+    const at = `keys[${i}]`;
+    const tenant = optionalId(k.tenant, `${at}.tenant`, maxIdLength);
+    const user = optionalId(k.user, `${at}.user`, maxIdLength);
+    if (tenant === undefined && user === undefined) throw new ApiKeyFileError(at, 'needs a tenant or a user');
+    if (out.has(k.sha256)) throw new ApiKeyFileError(`${at}.sha256`, 'the same key hash appears twice');
+    out.set(k.sha256, {
+      digest: k.sha256,
+      tenant,
+      user,
+      name: k.name,
+      expiresAtMs: k.expiresAtMs,
+      claims: Object.freeze({ ...k.claims }),
+    });
+  });
+  return out;
+}
+
 function optionalId(v: unknown, field: string, max: number): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new ApiKeyFileError(field, 'must be a string');
@@ -113,24 +138,37 @@ function optionalId(v: unknown, field: string, max: number): string | undefined 
   return checked;
 }
 
-/** The current key set; replaced whole on a reload. */
+/**
+ * The current key set: the keys delivered with the config and those of the key files (each file's
+ * set replaced whole on a reload). A key in both counts as the config says.
+ */
 export class ApiKeyStore {
-  #entries: ReadonlyMap<string, ApiKeyEntry>;
+  readonly #fixed: ReadonlyMap<string, ApiKeyEntry>;
+  #files: readonly ReadonlyMap<string, ApiKeyEntry>[];
 
-  constructor(entries: ReadonlyMap<string, ApiKeyEntry>) {
-    this.#entries = entries;
+  constructor(entries: ReadonlyMap<string, ApiKeyEntry>, files: readonly ReadonlyMap<string, ApiKeyEntry>[] = []) {
+    this.#fixed = entries;
+    this.#files = files;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#fixed.size + this.#files.reduce((n, f) => n + f.size, 0);
   }
 
-  replace(entries: ReadonlyMap<string, ApiKeyEntry>): void {
-    this.#entries = entries;
+  /** New contents of the key file at `index`. */
+  replaceFile(index: number, entries: ReadonlyMap<string, ApiKeyEntry>): void {
+    this.#files = this.#files.map((f, i) => (i === index ? entries : f));
   }
 
   /** The entry for a presented key, or undefined. */
   lookup(key: string): ApiKeyEntry | undefined {
-    return this.#entries.get(hash('sha256', key, 'hex'));
+    const digest = hash('sha256', key, 'hex');
+    const fixed = this.#fixed.get(digest);
+    if (fixed || this.#files.length === 0) return fixed;
+    for (const f of this.#files) {
+      const e = f.get(digest);
+      if (e) return e;
+    }
+    return undefined;
   }
 }

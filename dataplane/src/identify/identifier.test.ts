@@ -7,7 +7,7 @@ import { type CryptoKey, SignJWT, exportJWK, exportSPKI, generateKeyPair } from 
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualTime } from '../clock.js';
 import { hashApiKey } from './apikeys.js';
-import { type IdentityConfig, IdentityConfigError, defaultIdentityConfig, parseIdentityConfig } from './config.js';
+import { IdentityConfigError, anonymousIdentity, parseIdentitySettings } from './config.js';
 import { type Identifier, type Identity, type IdentifyRequest, createIdentifier } from './identifier.js';
 import { type IdentityProblem, isIdentityProblem } from './problems.js';
 
@@ -45,18 +45,20 @@ afterAll(() => {
 });
 
 function identifier(raw: Record<string, unknown>, time = new ManualTime(), log = { warn: vi.fn() }): Identifier {
-  const config = parseIdentityConfig(raw, { baseDir: dir });
+  const config = parseIdentitySettings(raw, { baseDir: dir });
   const id = createIdentifier(config, { clock: time, timers: time, log });
   open.push(id);
   return id;
 }
 
-const jwtBlock = (extra: Record<string, unknown> = {}) => ({
-  issuer: ISSUER,
-  audiences: ['jarvis'],
-  keys: { jwksFile: 'jwks.json' },
-  ...extra,
-});
+const PROVIDER_FIELDS = ['issuer', 'audiences', 'keys', 'algorithms', 'clockTolerance', 'tenantClaim', 'userClaim'];
+/** A `jwt` section with one provider; `extra` goes to the provider or to the section, by field. */
+function jwtBlock(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const provider: Record<string, unknown> = { name: 'auth', issuer: ISSUER, audiences: ['jarvis'], keys: { jwksFile: 'jwks.json' } };
+  const jwt: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(extra)) (PROVIDER_FIELDS.includes(k) ? provider : jwt)[k] = v;
+  return { providers: [provider], ...jwt };
+}
 const full = (extra: Record<string, unknown> = {}) => ({
   jwt: jwtBlock(),
   apiKeys: { file: 'keys.yaml' },
@@ -101,7 +103,7 @@ function problem(r: Identity | IdentityProblem): IdentityProblem {
 
 describe('client address', () => {
   it('is the direct peer by default, normalized and keyed by the IPv6 prefix', async () => {
-    const id = createIdentifier(defaultIdentityConfig, { clock: new ManualTime() });
+    const id = createIdentifier(anonymousIdentity, { clock: new ManualTime() });
     open.push(id);
     expect(ok(await id.identify(req('192.0.2.7')))).toEqual({
       clientIp: '192.0.2.7',
@@ -291,7 +293,7 @@ describe('JWT', () => {
 
   it('checks expiry against the injected clock, also for cached tokens', async () => {
     const time = new ManualTime();
-    const id = identifier(full({ jwt: jwtBlock({ clockToleranceSec: 0 }) }), time);
+    const id = identifier(full({ jwt: jwtBlock({ clockTolerance: '0s' }) }), time);
     const t = await token(time, { exp: Math.floor(time.now() / 1000) + 60 });
     const r = req('192.0.2.1', [['Authorization', `Bearer ${t}`]]);
     expect(ok(await id.identify(r)).method).toBe('jwt');
@@ -335,7 +337,7 @@ describe('JWT', () => {
 
   it('reads a bare token from a custom header', async () => {
     const time = new ManualTime();
-    const id = identifier({ jwt: jwtBlock({ header: { name: 'X-Jarvis-Token', scheme: null } }) }, time);
+    const id = identifier({ jwt: jwtBlock({ header: { name: 'x-jarvis-token', scheme: '' } }) }, time);
     expect(ok(await id.identify(req('192.0.2.1', [['x-jarvis-token', await token(time)]]))).method).toBe('jwt');
   });
 
@@ -377,9 +379,11 @@ describe('JWT', () => {
   });
 
   it('refuses to start without usable keys, naming the field', () => {
-    const config = parseIdentityConfig({ jwt: jwtBlock({ keys: { publicKeyFiles: ['rs.pem', 'nope.pem'] } }) }, { baseDir: dir });
+    const config = parseIdentitySettings({ jwt: jwtBlock({ keys: { publicKeyFiles: ['rs.pem', 'nope.pem'] } }) }, { baseDir: dir });
     expect(() => createIdentifier(config, { clock: new ManualTime() })).toThrow(IdentityConfigError);
-    expect(() => createIdentifier(config, { clock: new ManualTime() })).toThrow(/^jwt\.keys\.publicKeyFiles\[1\]: cannot read .*nope\.pem/);
+    expect(() => createIdentifier(config, { clock: new ManualTime() })).toThrow(
+      /^jwt\.providers\[0\]\.keys\.publicKeyFiles\[1\]: cannot read .*nope\.pem/,
+    );
   });
 });
 
@@ -437,7 +441,7 @@ describe('API keys', () => {
     const time = new ManualTime();
     const log = { warn: vi.fn() };
     writeApiKeys('live.yaml', [{ key: KEY_A, tenant: 'acme' }]);
-    const id = identifier(full({ apiKeys: { file: 'live.yaml' }, reloadIntervalSec: 5 }), time, log);
+    const id = identifier(full({ apiKeys: { file: 'live.yaml' }, reloadInterval: '5s' }), time, log);
     const a = req('203.0.113.9', [['x-api-key', KEY_A]]);
     const b = req('203.0.113.9', [['x-api-key', KEY_B]]);
     expect(ok(await id.identify(a)).tenant).toBe('acme');
@@ -455,10 +459,10 @@ describe('API keys', () => {
   });
 
   it('refuse to start on a missing or invalid file, naming the field', () => {
-    const missing = parseIdentityConfig({ apiKeys: { file: 'absent.yaml' } }, { baseDir: dir });
+    const missing = parseIdentitySettings({ apiKeys: { file: 'absent.yaml' } }, { baseDir: dir });
     expect(() => createIdentifier(missing, { clock: new ManualTime() })).toThrow(/^apiKeys\.file: cannot read/);
     writeFileSync(join(dir, 'plain.yaml'), `keys:\n  - key: ${KEY_A}\n    tenant: a\n`);
-    const plain = parseIdentityConfig({ apiKeys: { file: 'plain.yaml' } }, { baseDir: dir });
+    const plain = parseIdentitySettings({ apiKeys: { file: 'plain.yaml' } }, { baseDir: dir });
     expect(() => createIdentifier(plain, { clock: new ManualTime() })).toThrow(
       /^apiKeys\.file: .*plain\.yaml: keys\[0\]\.key: plaintext keys are not accepted/,
     );
@@ -468,7 +472,7 @@ describe('API keys', () => {
 describe('over a real node:http server', () => {
   it('sees a second Authorization header that node:http drops, and UTF-8 tenant headers', async () => {
     const time = new ManualTime();
-    const config: IdentityConfig = parseIdentityConfig(full(), { baseDir: dir });
+    const config = parseIdentitySettings(full(), { baseDir: dir });
     const id = createIdentifier(config, { clock: time, timers: time });
     open.push(id);
     const server = createServer((request, response) => {

@@ -1,6 +1,7 @@
 /**
  * Who is calling: the first stage of the gateway's request path. Compiled once from the identity
- * config (CIDRs parsed, keys imported, key files watched), then per request:
+ * of a config (IdentityIR: from the Gateway's ClientIdentityPolicy, or the gateway's --identity
+ * file) — CIDRs parsed, keys imported, key files watched, JWKS URLs fetched — then per request:
  *
  * 1. client IP — the direct peer, or, when the peer is a trusted proxy, the first untrusted hop
  *    of the configured forwarding header; keyed by the IPv6 prefix;
@@ -14,15 +15,17 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
+import { MAX_API_KEY_LENGTH, type IdentityIR } from '@jarvis/api';
 import { type Clock, type Timers, systemTimers } from '../clock.js';
-import { ApiKeyStore, parseApiKeyFile } from './apikeys.js';
-import { type IdentityConfig, IdentityConfigError } from './config.js';
+import { ApiKeyFileError, ApiKeyStore, apiKeyEntries, parseApiKeyFile } from './apikeys.js';
+import { IdentityConfigError } from './config.js';
 import { clientBehindProxies } from './forwarded.js';
 import { countRaw, singleHeader } from './headers.js';
 import { checkId, isIdError } from './ids.js';
 import { CidrSet, type Cidr, clientKey, formatIp, parseCidr, parseIp } from './ip.js';
 import { JwtVerifier, type TokenIdentity } from './jwt.js';
-import { KeyLoadError, keyFiles, loadKeys, loadKeysSync } from './keys.js';
+import { KeyLoadError } from './keys.js';
+import { type KeySource, keySource } from './keysource.js';
 import {
   type IdentityProblem,
   badIdentity,
@@ -32,6 +35,7 @@ import {
   invalidToken,
   isIdentityProblem,
 } from './problems.js';
+import { JwksRegistry, httpJwksFetch } from './remote.js';
 import { type FileWatch, watchFiles } from './watch.js';
 
 export interface Identity {
@@ -71,38 +75,54 @@ export interface Identifier {
    * sent in them unless the peer is trusted (forwarding) — identity always comes from here.
    */
   readonly identityHeaders: readonly string[];
-  /** Re-reads every key file now (SIGHUP, tests); a bad file keeps the previous keys. */
+  /** Request headers that carry credentials (lower case): the JWT's, the API key's, and `authorization`. Never stored (job and dead-letter copies). */
+  readonly credentialHeaders: readonly string[];
+  /** Re-reads every key file (and fetches every JWKS URL) now (SIGHUP, tests); a bad one keeps the previous keys. */
   reload(): Promise<void>;
-  /** Stops watching key files. */
+  /** Stops watching key files and lets go of fetched JWKS documents. */
   close(): void;
 }
 
-/** Structured warnings (shape-compatible with the operator's Logger). */
+/** Structured logs (shape-compatible with the gateway's Logger). */
 export interface IdentifyLog {
   warn(msg: string, fields?: Readonly<Record<string, string | number | boolean | undefined>>): void;
+  info?(msg: string, fields?: Readonly<Record<string, string | number | boolean | undefined>>): void;
 }
 
 export interface IdentifierOptions {
   readonly clock: Clock;
-  /** Arms the key-file polling; defaults to real (unref'd) timers. */
+  /** Monotonic time (the minimum gap between early JWKS fetches); defaults to `clock`. */
+  readonly stopwatch?: Clock;
+  /** Arms the key-file polling and JWKS refreshes; defaults to real (unref'd) timers. */
   readonly timers?: Timers;
   readonly log?: IdentifyLog;
+  /** Fetched JWKS documents shared across configs; a private one when absent. */
+  readonly jwks?: JwksRegistry;
 }
 
 const EMPTY_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
 const UNKNOWN_CLIENT = 'unknown';
-const MAX_API_KEY_LENGTH = 512;
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Compiles the config. Throws IdentityConfigError (naming the field) when a key file cannot be
- * read or holds no usable key: a gateway must not start without the keys it was told to use.
+ * Compiles the identity of a config. Throws IdentityConfigError (naming the field) when keys
+ * delivered with it cannot be used, a key file cannot be read or holds no usable key, or an API
+ * key's identity is not one a gateway can key by: such a config is refused, never half-applied.
  */
-export function createIdentifier(config: IdentityConfig, options: IdentifierOptions): Identifier {
+export function createIdentifier(config: IdentityIR, options: IdentifierOptions): Identifier {
   const { clock } = options;
   const timers = options.timers ?? systemTimers;
   const log = options.log ?? { warn: () => {} };
-  const intervalMs = config.reloadIntervalSec * 1000;
+  const intervalMs = config.reloadIntervalMs;
+  const jwks =
+    options.jwks ??
+    new JwksRegistry({
+      fetch: httpJwksFetch(timers),
+      timers,
+      stopwatch: options.stopwatch ?? clock,
+      log: { info: (m, f) => log.info?.(m, f), warn: (m, f) => log.warn(m, f) },
+    });
 
   const cidrs: Cidr[] = config.trustedProxies.map((c, i) => {
     const parsed = parseCidr(c);
@@ -111,67 +131,99 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
   });
   const trusted = new CidrSet(cidrs);
   const watches: FileWatch[] = [];
+  const sources: KeySource[] = [];
+  const closeAll = () => {
+    for (const w of watches) w.close();
+    for (const s of sources) s.close();
+  };
 
-  /** Re-read a key file; on failure keep the previous keys and warn with `failure`. */
-  type Reload = (failure: string) => Promise<void>;
-  let reloadJwt: Reload | undefined;
-  let reloadApiKeys: Reload | undefined;
+  /** Re-read the API key files; on failure keep the previous keys and warn with `failure`. */
+  let reloadApiKeys: ((failure: string) => Promise<void>) | undefined;
+  let apiKeys: ApiKeyStore | undefined;
 
   // --- JWT ---
   const jwtConfig = config.jwt;
   let verifier: JwtVerifier | undefined;
-  if (jwtConfig) {
-    let keys;
-    try {
-      keys = loadKeysSync(jwtConfig.keys, jwtConfig.algorithms);
-    } catch (err) {
-      if (err instanceof KeyLoadError) throw new IdentityConfigError(err.field, err.message.slice(err.field.length + 2));
-      throw err;
+  try {
+    if (jwtConfig) {
+      const providers = jwtConfig.providers.map((p, i) => {
+        const field = `jwt.providers[${i}].keys`;
+        try {
+          const keys = keySource(p, field, {
+            timers,
+            reloadIntervalMs: intervalMs,
+            jwks,
+            warn: (m, f) => log.warn(m, f),
+          });
+          sources.push(keys);
+          return { config: p, keys };
+        } catch (err) {
+          if (err instanceof KeyLoadError) throw new IdentityConfigError(err.field, err.message.slice(err.field.length + 2));
+          throw err;
+        }
+      });
+      verifier = new JwtVerifier(
+        providers,
+        { cacheSize: jwtConfig.cacheSize, maxTokenLength: jwtConfig.maxTokenLength, maxIdLength: config.maxIdLength },
+        clock,
+      );
     }
-    const v = new JwtVerifier(jwtConfig, keys, clock, config.maxIdLength);
-    verifier = v;
-    reloadJwt = async (failure) => {
-      try {
-        v.setKeys(await loadKeys(jwtConfig.keys, jwtConfig.algorithms));
-      } catch (err) {
-        log.warn(`identity: JWT keys ${failure}; keeping the previous keys`, { error: (err as Error).message });
-      }
-    };
-    const reload = reloadJwt;
-    watches.push(watchFiles(keyFiles(jwtConfig.keys), timers, intervalMs, () => reload('changed but cannot be used')));
-  }
 
-  // --- API keys ---
-  const apiConfig = config.apiKeys;
-  let apiKeys: ApiKeyStore | undefined;
-  if (apiConfig) {
-    let text: string;
-    try {
-      text = readFileSync(apiConfig.file, 'utf8');
-    } catch (err) {
-      throw new IdentityConfigError('apiKeys.file', `cannot read ${apiConfig.file}: ${(err as Error).message}`);
-    }
-    try {
-      apiKeys = new ApiKeyStore(parseApiKeyFile(text, config.maxIdLength));
-    } catch (err) {
-      throw new IdentityConfigError('apiKeys.file', `${apiConfig.file}: ${(err as Error).message}`);
-    }
-    const store = apiKeys;
-    reloadApiKeys = async (failure) => {
+    // --- API keys ---
+    const apiConfig = config.apiKeys;
+    if (apiConfig) {
+      let fixed;
       try {
-        store.replace(parseApiKeyFile(await readFile(apiConfig.file, 'utf8'), config.maxIdLength));
+        fixed = apiKeyEntries(apiConfig.keys, config.maxIdLength);
       } catch (err) {
-        log.warn(`identity: API key file ${failure}; keeping the previous keys`, { file: apiConfig.file, error: (err as Error).message });
+        if (err instanceof ApiKeyFileError) throw new IdentityConfigError(`apiKeys.${err.field}`, err.message.slice(err.field.length + 2));
+        throw err;
       }
-    };
-    const reload = reloadApiKeys;
-    watches.push(watchFiles([apiConfig.file], timers, intervalMs, () => reload('changed but is invalid')));
+      const files = apiConfig.files.map((file, i) => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new IdentityConfigError(
+            apiConfig.files.length === 1 ? 'apiKeys.file' : `apiKeys.files[${i}]`,
+            `cannot read ${file}: ${(err as Error).message}`,
+          );
+        }
+        try {
+          return parseApiKeyFile(text, config.maxIdLength);
+        } catch (err) {
+          throw new IdentityConfigError(
+            apiConfig.files.length === 1 ? 'apiKeys.file' : `apiKeys.files[${i}]`,
+            `${file}: ${(err as Error).message}`,
+          );
+        }
+      });
+      const store = new ApiKeyStore(fixed, files);
+      apiKeys = store;
+      const reloadFile = async (i: number, failure: string) => {
+        const file = apiConfig.files[i]!;
+        try {
+          store.replaceFile(i, parseApiKeyFile(await readFile(file, 'utf8'), config.maxIdLength));
+        } catch (err) {
+          log.warn(`identity: API key file ${failure}; keeping the previous keys`, { file, error: (err as Error).message });
+        }
+      };
+      reloadApiKeys = async (failure) => {
+        for (let i = 0; i < apiConfig.files.length; i++) await reloadFile(i, failure);
+      };
+      apiConfig.files.forEach((file, i) =>
+        watches.push(watchFiles([file], timers, intervalMs, () => reloadFile(i, 'changed but is invalid'))),
+      );
+    }
+  } catch (err) {
+    closeAll();
+    throw err;
   }
 
   const jwtHeader = jwtConfig?.header.name;
-  const jwtScheme = jwtConfig?.header.scheme ?? null;
+  const jwtScheme = jwtConfig && jwtConfig.header.scheme !== '' ? jwtConfig.header.scheme : null;
   const jwtPrefixLength = jwtScheme === null ? 0 : jwtScheme.length + 1;
-  const apiHeader = apiConfig?.header;
+  const apiHeader = config.apiKeys?.header;
   const tenantHeader = config.trustedHeaders.tenant;
   const userHeader = config.trustedHeaders.user;
   const required = jwtConfig?.required ?? false;
@@ -264,14 +316,15 @@ export function createIdentifier(config: IdentityConfig, options: IdentifierOpti
   return {
     identify: identifyNow,
     identityHeaders: [...new Set([tenantHeader, userHeader, config.forwardedHeader].map((h) => h.toLowerCase()))],
+    credentialHeaders: [
+      ...new Set(['authorization', jwtHeader, apiHeader].filter((h): h is string => h !== undefined).map((h) => h.toLowerCase())),
+    ],
     async reload() {
       // A forced reload re-reads even when the files look unchanged.
-      await reloadJwt?.('cannot be reloaded');
+      for (const source of sources) await source.reload?.();
       await reloadApiKeys?.('cannot be reloaded');
     },
-    close() {
-      for (const w of watches) w.close();
-    },
+    close: closeAll,
   };
 }
 

@@ -1,16 +1,5 @@
 /** identify/ — who is calling: the first stage of the gateway's request path. */
-export {
-  type IdentityConfig,
-  type JwtConfig,
-  type JwtAlgorithm,
-  type JwtKeySource,
-  type ApiKeysConfig,
-  JWT_ALGORITHMS,
-  IdentityConfigError,
-  defaultIdentityConfig,
-  loadIdentityConfig,
-  parseIdentityConfig,
-} from './config.js';
+export { IdentityConfigError, anonymousIdentity, loadIdentityFile, parseIdentitySettings } from './config.js';
 export {
   type Identity,
   type Identifier,
@@ -19,5 +8,8 @@ export {
   type IdentifyLog,
   createIdentifier,
 } from './identifier.js';
+export { IdentityHolder, type IdentitySource, type PendingIdentity } from './current.js';
+export { JwksRegistry, httpJwksFetch, type JwksFetch } from './remote.js';
+export { IDENTIFY_FEATURES } from './stage.js';
 export { type IdentityProblem, isIdentityProblem } from './problems.js';
 export { hashApiKey } from './apikeys.js';

@@ -5,10 +5,13 @@ import { join } from 'node:path';
 import { type CryptoKey, SignJWT, exportJWK, exportSPKI, generateKeyPair, generateSecret } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
-import { type JwtConfig, parseIdentityConfig } from './config.js';
+import type { IdentityIR, JwtProviderIR } from '@jarvis/api';
+import { parseIdentitySettings } from './config.js';
 import { JwtVerifier } from './jwt.js';
-import { KeyLoadError, loadKeysSync } from './keys.js';
+import { KeyLoadError, loadFileKeysSync, type VerifyKey } from './keys.js';
+import { type KeySource, keySource } from './keysource.js';
 import { isIdentityProblem } from './problems.js';
+import { JwksRegistry } from './remote.js';
 
 const ISSUER = 'https://auth.test/';
 const dir = mkdtempSync(join(tmpdir(), 'identify-jwt-'));
@@ -46,18 +49,48 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function jwtConfig(extra: Record<string, unknown> = {}): JwtConfig {
-  const c = parseIdentityConfig(
-    { jwt: { issuer: ISSUER, audiences: ['jarvis', 'jarvis-admin'], keys: { jwksFile: 'jwks.json' }, ...extra } },
-    { baseDir: dir },
+const PROVIDER_FIELDS = ['issuer', 'audiences', 'keys', 'algorithms', 'clockTolerance', 'tenantClaim', 'userClaim'];
+const registry = new JwksRegistry({
+  fetch: () => Promise.reject(new Error('no fetches here')),
+  timers: time,
+  stopwatch: time,
+  log: { info: () => undefined, warn: () => undefined },
+});
+
+/** The `jwt` section of an identity file with one provider; `extra` goes to the provider or the section, by field. */
+function jwtConfig(extra: Record<string, unknown> = {}): NonNullable<IdentityIR['jwt']> {
+  const provider: Record<string, unknown> = {
+    name: 'auth',
+    issuer: ISSUER,
+    audiences: ['jarvis', 'jarvis-admin'],
+    keys: { jwksFile: 'jwks.json' },
+  };
+  const jwt: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(extra)) (PROVIDER_FIELDS.includes(k) ? provider : jwt)[k] = v;
+  return parseIdentitySettings({ jwt: { providers: [provider], ...jwt } }, { baseDir: dir }).jwt!;
+}
+
+function verifierWith(jwt: NonNullable<IdentityIR['jwt']>, keys: KeySource, maxIdLength = 256): JwtVerifier {
+  return new JwtVerifier(
+    [{ config: jwt.providers[0]!, keys }],
+    { cacheSize: jwt.cacheSize, maxTokenLength: jwt.maxTokenLength, maxIdLength },
+    time,
   );
-  return c.jwt!;
 }
 
 function verifier(extra: Record<string, unknown> = {}, maxIdLength = 256): JwtVerifier {
-  const config = jwtConfig(extra);
-  return new JwtVerifier(config, loadKeysSync(config.keys, config.algorithms), time, maxIdLength);
+  const jwt = jwtConfig(extra);
+  const keys = keySource(jwt.providers[0]!, 'jwt.providers[0].keys', {
+    timers: time,
+    reloadIntervalMs: 0,
+    jwks: registry,
+    warn: () => undefined,
+  });
+  return verifierWith(jwt, keys, maxIdLength);
 }
+
+const fileKeys = (p: JwtProviderIR): VerifyKey[] =>
+  loadFileKeysSync(p.keys as Extract<JwtProviderIR['keys'], { type: 'JwksFile' | 'PemFiles' }>, p.algorithms, 'jwt.providers[0].keys');
 
 async function sign(
   key: CryptoKey,
@@ -99,7 +132,7 @@ describe('JwtVerifier', () => {
   });
 
   it('refuses expired, early, wrong-issuer, wrong-audience and exp-less tokens with a clear detail', async () => {
-    const v = verifier({ clockToleranceSec: 5 });
+    const v = verifier({ clockTolerance: '5s' });
     expect(await detail(v, await sign(ec.privateKey, 'ES256', { exp: nowSec() - 10 }, { kid: 'ec-1' }))).toBe('the token has expired');
     expect(await v.verify(await sign(ec.privateKey, 'ES256', { exp: nowSec() - 3 }, { kid: 'ec-1' }))).toMatchObject({ tenant: 'acme' }); // inside the tolerance
     expect(await detail(v, await sign(ec.privateKey, 'ES256', { nbf: nowSec() + 60 }, { kid: 'ec-1' }))).toMatch(/not valid yet/);
@@ -187,7 +220,7 @@ describe('JwtVerifier', () => {
   });
 
   it('answers a repeated token from its bounded cache until the token expires', async () => {
-    const v = verifier({ cacheSize: 2, clockToleranceSec: 0 });
+    const v = verifier({ cacheSize: 2, clockTolerance: '0s' });
     const token = await sign(ec.privateKey, 'ES256', { exp: nowSec() + 60 }, { kid: 'ec-1' });
     const first = await v.verify(token);
     const second = v.verify(token);
@@ -201,11 +234,15 @@ describe('JwtVerifier', () => {
   });
 
   it('forgets cached tokens when the keys change', async () => {
-    const v = verifier();
+    const jwt = jwtConfig();
+    let keys = fileKeys(jwt.providers[0]!);
+    const source = { version: 0, keys: () => keys, close: () => undefined };
+    const v = verifierWith(jwt, source);
     const token = await sign(ec.privateKey, 'ES256', {}, { kid: 'ec-1' });
     expect(await v.verify(token)).toMatchObject({ tenant: 'acme' });
-    const config = jwtConfig({ keys: { publicKeyFiles: ['rsa.pem'] } });
-    v.setKeys(loadKeysSync(config.keys, config.algorithms));
+    expect(v.verify(token)).not.toBeInstanceOf(Promise);
+    keys = fileKeys(jwtConfig({ keys: { publicKeyFiles: ['rsa.pem'] } }).providers[0]!);
+    source.version++;
     expect(await detail(v, token)).toMatch(/no configured key has kid "ec-1"/);
   });
 });
@@ -226,18 +263,22 @@ describe('key files', () => {
     const load = (keys: Record<string, unknown>, algorithms?: string[]) => {
       const c = jwtConfig({ keys, ...(algorithms ? { algorithms } : {}) });
       try {
-        loadKeysSync(c.keys, c.algorithms);
+        fileKeys(c.providers[0]!);
       } catch (err) {
         if (err instanceof KeyLoadError) return err.message;
         throw err;
       }
       return 'loaded';
     };
-    expect(load({ jwksFile: 'private.json' })).toMatch(/^jwt\.keys\.jwksFile: .*keys\[0\] holds private or symmetric key material/);
+    expect(load({ jwksFile: 'private.json' })).toMatch(
+      /^jwt\.providers\[0\]\.keys\.jwksFile: .*keys\[0\] holds private or symmetric key material/,
+    );
     expect(load({ jwksFile: 'octet.json' })).toMatch(/private or symmetric/);
     expect(load({ jwksFile: 'notjwks.json' })).toMatch(/is not a JWKS/);
     expect(load({ jwksFile: 'missing.json' })).toMatch(/cannot read/);
-    expect(load({ publicKeyFiles: ['rsa.pem', 'garbage.pem'] })).toMatch(/^jwt\.keys\.publicKeyFiles\[1\]: .*not a PEM public key/);
+    expect(load({ publicKeyFiles: ['rsa.pem', 'garbage.pem'] })).toMatch(
+      /^jwt\.providers\[0\]\.keys\.publicKeyFiles\[1\]: .*not a PEM public key/,
+    );
     expect(load({ publicKeyFiles: ['private.pem'] })).toMatch(/holds a private key/);
     expect(load({ publicKeyFiles: ['small.pem'] })).toMatch(/rsa 1024-bit key verifies none.*at least 2048 bits/);
     expect(load({ publicKeyFiles: ['rsa.pem'] }, ['ES256'])).toMatch(/verifies none of the configured algorithms \(ES256\)/);

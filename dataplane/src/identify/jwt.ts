@@ -1,53 +1,64 @@
 /**
- * JWT verification with jose: signature by a configured key, `iss`, `aud`, `exp` and `nbf` against
- * the injected clock (jose's `currentDate`), and a refusal of `alg: none` and of algorithms not
- * configured before any key is looked at. A verified token is remembered in a bounded LRU keyed
- * by the token's SHA-256, until it expires — a client reusing its token costs one hash.
+ * JWT verification with jose: the token's `iss` picks the provider (with one provider, that one);
+ * then the signature by one of the provider's keys, `iss`, `aud`, `exp` and `nbf` against the
+ * injected clock (jose's `currentDate`), and a refusal of `alg: none` and of algorithms not
+ * configured before any key is looked at. A verified token is remembered in a bounded LRU keyed by
+ * the token's SHA-256, until it expires or its provider's keys change — a client reusing its token
+ * costs one hash.
  */
 import { hash } from 'node:crypto';
-import { type JWTPayload, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { type JWTPayload, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { JwtProviderIR } from '@jarvis/api';
 import type { Clock } from '../clock.js';
-import type { JwtConfig } from './config.js';
 import { checkId, isIdError } from './ids.js';
-import type { VerifyKey } from './keys.js';
+import type { KeySource } from './keysource.js';
 import { Lru } from './lru.js';
-import { type IdentityProblem, badIdentity, invalidToken } from './problems.js';
+import { type IdentityProblem, badIdentity, invalidToken, keysUnavailable } from './problems.js';
 
 /** What a verified token says, without the per-request client address. */
 export interface TokenIdentity {
   readonly tenant: string | undefined;
   readonly user: string | undefined;
   readonly claims: Readonly<Record<string, unknown>>;
+  /** The provider that verified it. */
+  readonly provider: string;
 }
 
 interface CacheEntry {
   readonly result: TokenIdentity | IdentityProblem;
-  /** Usable while notBeforeMs ≤ now < untilMs (the token's nbf/exp with the tolerance). */
+  /** Usable while notBeforeMs ≤ now < untilMs (the token's nbf/exp with the tolerance)… */
   readonly notBeforeMs: number;
   readonly untilMs: number;
+  /** …and while its provider's keys are the ones it was verified with. */
+  readonly provider: Provider;
+  readonly keysVersion: number;
+}
+
+interface Provider {
+  readonly config: JwtProviderIR;
+  readonly keys: KeySource;
+}
+
+export interface JwtVerifierSettings {
+  /** Verified tokens remembered (all providers together). */
+  readonly cacheSize: number;
+  readonly maxTokenLength: number;
+  readonly maxIdLength: number;
 }
 
 export class JwtVerifier {
-  readonly #config: JwtConfig;
+  readonly #providers: readonly Provider[];
+  readonly #byIssuer: ReadonlyMap<string, Provider>;
+  readonly #settings: JwtVerifierSettings;
   readonly #clock: Clock;
-  readonly #maxIdLength: number;
   readonly #cache: Lru<string, CacheEntry>;
-  readonly #toleranceMs: number;
-  #keys: readonly VerifyKey[];
 
-  constructor(config: JwtConfig, keys: readonly VerifyKey[], clock: Clock, maxIdLength: number) {
-    this.#config = config;
-    this.#keys = keys;
+  constructor(providers: readonly { config: JwtProviderIR; keys: KeySource }[], settings: JwtVerifierSettings, clock: Clock) {
+    this.#providers = providers;
+    this.#byIssuer = new Map(providers.map((p) => [p.config.issuer, p]));
+    this.#settings = settings;
     this.#clock = clock;
-    this.#maxIdLength = maxIdLength;
-    this.#cache = new Lru(config.cacheSize);
-    this.#toleranceMs = config.clockToleranceSec * 1000;
-  }
-
-  /** New keys (a rotation): tokens verified by a removed key must not live on in the cache. */
-  setKeys(keys: readonly VerifyKey[]): void {
-    this.#keys = keys;
-    this.#cache.clear();
+    this.#cache = new Lru(settings.cacheSize);
   }
 
   get cacheSize(): number {
@@ -56,16 +67,29 @@ export class JwtVerifier {
 
   /** Verifies a token; a cache hit answers synchronously. */
   verify(token: string): TokenIdentity | IdentityProblem | Promise<TokenIdentity | IdentityProblem> {
-    if (token.length > this.#config.maxTokenLength)
-      return invalidToken(`the token is longer than ${this.#config.maxTokenLength} characters`);
+    if (token.length > this.#settings.maxTokenLength)
+      return invalidToken(`the token is longer than ${this.#settings.maxTokenLength} characters`);
     const digest = hash('sha256', token, 'base64url');
     const hit = this.#cache.get(digest);
     if (hit) {
       const now = this.#clock.now();
-      if (now >= hit.notBeforeMs && now < hit.untilMs) return hit.result;
+      if (now >= hit.notBeforeMs && now < hit.untilMs && hit.keysVersion === hit.provider.keys.version) return hit.result;
       this.#cache.delete(digest);
     }
     return this.#verifySlow(token, digest);
+  }
+
+  /** The provider of a token: the only one, or the one of its (unverified) `iss`. */
+  #providerOf(token: string): Provider | IdentityProblem {
+    if (this.#providers.length === 1) return this.#providers[0]!;
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return invalidToken('the token is not a well-formed JWT (three base64url parts with a JSON header and payload)');
+    }
+    if (typeof iss !== 'string') return invalidToken('the token has no "iss" claim');
+    return this.#byIssuer.get(iss) ?? invalidToken(`the token's issuer "${iss.slice(0, 128)}" is not accepted`);
   }
 
   async #verifySlow(token: string, digest: string): Promise<TokenIdentity | IdentityProblem> {
@@ -79,11 +103,24 @@ export class JwtVerifier {
     const alg = header.alg;
     if (typeof alg !== 'string') return invalidToken('the token header has no "alg"');
     if (alg.toLowerCase() === 'none') return invalidToken('unsigned tokens (alg "none") are not accepted');
-    if (!this.#config.algorithms.some((a) => a === alg)) {
-      return invalidToken(`the token's algorithm "${alg.slice(0, 20)}" is not allowed (allowed: ${this.#config.algorithms.join(', ')})`);
+    const provider = this.#providerOf(token);
+    if ('status' in provider) return provider;
+    const config = provider.config;
+    if (!config.algorithms.some((a) => a === alg)) {
+      return invalidToken(`the token's algorithm "${alg.slice(0, 20)}" is not allowed (allowed: ${config.algorithms.join(', ')})`);
     }
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
-    const candidates = this.#keys.filter((k) => k.algorithms.has(alg) && (kid === undefined || k.kid === undefined || k.kid === kid));
+    const keysVersion = provider.keys.version;
+    let keys = provider.keys.keys();
+    if ('unavailable' in keys) return keysUnavailable(keys.unavailable);
+    const fits = (list: typeof keys) =>
+      'unavailable' in list ? [] : list.filter((k) => k.algorithms.has(alg) && (kid === undefined || k.kid === undefined || k.kid === kid));
+    let candidates = fits(keys);
+    // A key id the provider's document lacks: it may have rotated since it was fetched.
+    if (candidates.length === 0 && provider.keys.refresh && (await provider.keys.refresh())) {
+      keys = provider.keys.keys();
+      candidates = fits(keys);
+    }
     if (candidates.length === 0) {
       return invalidToken(
         kid === undefined ? `no configured key verifies ${alg}` : `no configured key has kid "${kid.slice(0, 64)}" for ${alg}`,
@@ -92,10 +129,10 @@ export class JwtVerifier {
 
     const now = this.#clock.now();
     const options = {
-      issuer: this.#config.issuer,
-      audience: [...this.#config.audiences],
+      issuer: config.issuer,
+      audience: [...config.audiences],
       algorithms: [alg],
-      clockTolerance: this.#config.clockToleranceSec,
+      clockTolerance: config.clockToleranceMs / 1000,
       currentDate: new Date(now),
       requiredClaims: ['exp'],
     };
@@ -110,21 +147,27 @@ export class JwtVerifier {
         if (!(err instanceof errors.JWSSignatureVerificationFailed)) break; // claims fail the same way under every key
       }
     }
-    if (!payload) return invalidToken(describeFailure(failure, this.#config));
+    if (!payload) return invalidToken(describeFailure(failure, config));
 
-    const result = this.#identityOf(payload);
+    const result = this.#identityOf(payload, config);
     const expMs = (payload.exp ?? 0) * 1000;
     const nbfMs = typeof payload.nbf === 'number' ? payload.nbf * 1000 : -Infinity;
-    this.#cache.set(digest, { result, notBeforeMs: nbfMs - this.#toleranceMs, untilMs: expMs + this.#toleranceMs });
+    this.#cache.set(digest, {
+      result,
+      notBeforeMs: nbfMs - config.clockToleranceMs,
+      untilMs: expMs + config.clockToleranceMs,
+      provider,
+      keysVersion,
+    });
     return result;
   }
 
-  #identityOf(payload: JWTPayload): TokenIdentity | IdentityProblem {
-    const tenant = claimValue(payload, this.#config.tenantClaim, this.#maxIdLength);
+  #identityOf(payload: JWTPayload, config: JwtProviderIR): TokenIdentity | IdentityProblem {
+    const tenant = claimValue(payload, config.tenantClaim, this.#settings.maxIdLength);
     if (typeof tenant === 'object') return tenant;
-    const user = claimValue(payload, this.#config.userClaim, this.#maxIdLength);
+    const user = claimValue(payload, config.userClaim, this.#settings.maxIdLength);
     if (typeof user === 'object') return user;
-    return { tenant, user, claims: Object.freeze(payload) };
+    return { tenant, user, claims: Object.freeze(payload), provider: config.name };
   }
 }
 
@@ -140,7 +183,7 @@ function claimValue(payload: JWTPayload, claim: string, max: number): string | u
   return isIdError(checked) ? badIdentity(`the token's "${claim}" claim ${checked.error}`) : checked;
 }
 
-function describeFailure(err: unknown, config: JwtConfig): string {
+function describeFailure(err: unknown, config: JwtProviderIR): string {
   if (err instanceof errors.JWTExpired) return 'the token has expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') return `the token has no "${err.claim}" claim`;

@@ -1,12 +1,14 @@
 /**
- * JWT verification keys from files: a JWKS document (`{"keys": [...]}`) or PEM public keys /
- * X.509 certificates. Imported once into KeyObjects with the algorithms each key can verify, so
- * a request only filters a short list. Private key material is refused: a gateway only verifies.
+ * JWT verification keys: from the config (a JWKS delivered inline, from a Secret), a JWKS
+ * document (a file or a fetched URL) or PEM public keys / X.509 certificates. Imported once into
+ * KeyObjects with the algorithms each key can verify, so a request only filters a short list.
+ * Private key material is refused: a gateway only verifies. The JWKS rules are the translator's
+ * (api/src/translate/jwks.ts), so what the operator accepts a gateway accepts.
  */
-import { type JsonWebKey, type KeyObject, createPublicKey } from 'node:crypto';
+import { type KeyObject, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { JwtAlgorithm, JwtKeySource } from './config.js';
+import { algorithmsFor, describeKey, readJwks, type JwtAlgorithm, type JwtProviderIR } from '@jarvis/api';
 
 export interface VerifyKey {
   /** `kid` from the JWKS; PEM keys have none and are tried for any `kid`. */
@@ -28,24 +30,33 @@ export class KeyLoadError extends Error {
   }
 }
 
-/** Every file the key source reads (what to watch for changes). */
-export function keyFiles(source: JwtKeySource): readonly string[] {
-  return 'jwksFile' in source ? [source.jwksFile] : source.publicKeyFiles;
+type FileKeys = Extract<JwtProviderIR['keys'], { type: 'JwksFile' | 'PemFiles' }>;
+
+/** Every file a key source reads (what to watch for changes). */
+export function keyFiles(source: FileKeys): readonly string[] {
+  return source.type === 'JwksFile' ? [source.path] : source.paths;
 }
 
-/** Loads at startup: synchronous, so a gateway never serves before its keys are in. */
-export function loadKeysSync(source: JwtKeySource, algorithms: readonly JwtAlgorithm[]): VerifyKey[] {
-  return buildKeys(source, algorithms, (path, field) => {
+/** Keys of a JWKS document (text): every usable signing key for the algorithms; throws when there is none. */
+export function jwksKeys(text: string, algorithms: readonly JwtAlgorithm[], where: string, field: string): VerifyKey[] {
+  const read = readJwks(text, algorithms);
+  if (!read.ok) throw new KeyLoadError(field, `${where} ${read.error}`);
+  return read.keys.map((k) => ({ kid: k.kid, key: k.key, algorithms: k.algorithms, source: `${where}#${k.kid ?? k.index}` }));
+}
+
+/** Loads file keys at compile time: synchronous, so a config never takes effect before its keys are in. */
+export function loadFileKeysSync(source: FileKeys, algorithms: readonly JwtAlgorithm[], field: string): VerifyKey[] {
+  return buildKeys(source, algorithms, field, (path, at) => {
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      throw new KeyLoadError(field, `cannot read ${path}: ${(err as Error).message}`);
+      throw new KeyLoadError(at, `cannot read ${path}: ${(err as Error).message}`);
     }
   });
 }
 
-/** Loads on a reload, without blocking the event loop on the file reads. */
-export async function loadKeys(source: JwtKeySource, algorithms: readonly JwtAlgorithm[]): Promise<VerifyKey[]> {
+/** Loads file keys on a reload, without blocking the event loop on the reads. */
+export async function loadFileKeys(source: FileKeys, algorithms: readonly JwtAlgorithm[], field: string): Promise<VerifyKey[]> {
   const texts = new Map<string, string>();
   const files = keyFiles(source);
   for (let i = 0; i < files.length; i++) {
@@ -53,19 +64,25 @@ export async function loadKeys(source: JwtKeySource, algorithms: readonly JwtAlg
     try {
       texts.set(path, await readFile(path, 'utf8'));
     } catch (err) {
-      throw new KeyLoadError(fieldOf(source, i), `cannot read ${path}: ${(err as Error).message}`);
+      throw new KeyLoadError(fieldOf(source, field, i), `cannot read ${path}: ${(err as Error).message}`);
     }
   }
-  return buildKeys(source, algorithms, (path) => texts.get(path) ?? '');
+  return buildKeys(source, algorithms, field, (path) => texts.get(path) ?? '');
 }
 
-function fieldOf(source: JwtKeySource, i: number): string {
-  return 'jwksFile' in source ? 'jwt.keys.jwksFile' : `jwt.keys.publicKeyFiles[${i}]`;
+/** The field of the identity file that names the path (only files name paths). */
+function fieldOf(source: FileKeys, field: string, i: number): string {
+  return source.type === 'JwksFile' ? `${field}.jwksFile` : `${field}.publicKeyFiles[${i}]`;
 }
 
-function buildKeys(source: JwtKeySource, algorithms: readonly JwtAlgorithm[], read: (path: string, field: string) => string): VerifyKey[] {
-  if ('jwksFile' in source) return jwksKeys(source.jwksFile, read(source.jwksFile, 'jwt.keys.jwksFile'), algorithms);
-  return source.publicKeyFiles.map((path, i) => pemKey(path, read(path, fieldOf(source, i)), algorithms, fieldOf(source, i)));
+function buildKeys(
+  source: FileKeys,
+  algorithms: readonly JwtAlgorithm[],
+  field: string,
+  read: (path: string, field: string) => string,
+): VerifyKey[] {
+  if (source.type === 'JwksFile') return jwksKeys(read(source.path, `${field}.jwksFile`), algorithms, source.path, `${field}.jwksFile`);
+  return source.paths.map((path, i) => pemKey(path, read(path, fieldOf(source, field, i)), algorithms, fieldOf(source, field, i)));
 }
 
 function pemKey(path: string, text: string, algorithms: readonly JwtAlgorithm[], field: string): VerifyKey {
@@ -86,63 +103,4 @@ function pemKey(path: string, text: string, algorithms: readonly JwtAlgorithm[],
     );
   }
   return { kid: undefined, key, algorithms: fits, source: path };
-}
-
-function jwksKeys(path: string, text: string, algorithms: readonly JwtAlgorithm[]): VerifyKey[] {
-  const field = 'jwt.keys.jwksFile';
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new KeyLoadError(field, `${path} is not JSON: ${(err as Error).message}`);
-  }
-  const keys = typeof doc === 'object' && doc !== null && 'keys' in doc ? doc.keys : undefined;
-  if (!Array.isArray(keys)) throw new KeyLoadError(field, `${path} is not a JWKS (an object with a "keys" list)`);
-  const out: VerifyKey[] = [];
-  keys.forEach((jwk: unknown, i) => {
-    const at = `${path} keys[${i}]`;
-    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new KeyLoadError(field, `${at} is not an object`);
-    const k = jwk as JsonWebKey;
-    if (k.d !== undefined || k.k !== undefined)
-      throw new KeyLoadError(field, `${at} holds private or symmetric key material; publish public keys only`);
-    if (k.use !== undefined && k.use !== 'sig') return; // an encryption key: not ours
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: k, format: 'jwk' });
-    } catch (err) {
-      throw new KeyLoadError(field, `${at} is not a usable public key: ${(err as Error).message}`);
-    }
-    const fits = algorithmsFor(key, algorithms);
-    if (typeof k.alg === 'string') for (const a of [...fits]) if (a !== k.alg) fits.delete(a);
-    if (fits.size === 0) return; // for some other algorithm than ours
-    const kid = typeof k.kid === 'string' ? k.kid : undefined;
-    out.push({ kid, key, algorithms: fits, source: `${path}#${kid ?? i}` });
-  });
-  if (out.length === 0)
-    throw new KeyLoadError(field, `${path} has no signing key for the configured algorithms (${algorithms.join(', ')})`);
-  return out;
-}
-
-const CURVE_ALG: Readonly<Record<string, string>> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
-
-/** Which of the configured algorithms a key of this type can verify. */
-function algorithmsFor(key: KeyObject, algorithms: readonly JwtAlgorithm[]): Set<string> {
-  const type = key.asymmetricKeyType;
-  const out = new Set<string>();
-  for (const alg of algorithms) {
-    let ok = false;
-    if (alg.startsWith('RS')) ok = type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
-    else if (alg.startsWith('PS')) ok = (type === 'rsa' || type === 'rsa-pss') && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
-    else if (alg.startsWith('ES')) ok = type === 'ec' && CURVE_ALG[key.asymmetricKeyDetails?.namedCurve ?? ''] === alg;
-    else if (alg === 'EdDSA') ok = type === 'ed25519' || type === 'ed448';
-    else if (alg === 'Ed25519') ok = type === 'ed25519';
-    if (ok) out.add(alg);
-  }
-  return out;
-}
-
-function describeKey(key: KeyObject): string {
-  const d = key.asymmetricKeyDetails;
-  const extra = d?.namedCurve ?? (d?.modulusLength ? `${d.modulusLength}-bit` : '');
-  return `${key.asymmetricKeyType ?? 'unknown'}${extra ? ` ${extra}` : ''}`;
 }

@@ -4,7 +4,7 @@
  * credential.
  */
 export interface IdentityProblem {
-  readonly status: 400 | 401 | 403;
+  readonly status: 400 | 401 | 403 | 503;
   readonly type: string;
   readonly title: string;
   readonly detail: string;
@@ -39,4 +39,9 @@ export function invalidApiKey(detail: string): IdentityProblem {
 
 export function credentialsRequired(detail: string): IdentityProblem {
   return { status: 401, type: 'credentials-required', title: 'Authentication required', detail };
+}
+
+/** The keys that would verify the credential cannot be had right now (a JWKS URL not fetched yet): not the client's fault. */
+export function keysUnavailable(detail: string): IdentityProblem {
+  return { status: 503, type: 'identity-unavailable', title: 'Identity provider keys unavailable', detail };
 }

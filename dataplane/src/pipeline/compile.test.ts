@@ -2,7 +2,7 @@
  * Compiling a config: in slices (traffic served between them), and without side effects on the
  * running config until commit — a config that fails leaves every pool as it was.
  */
-import type { BackendIR, GatewayIR, RouteIR } from '@jarvis/api';
+import type { BackendIR, GatewayIR, IdentityIR, RouteIR } from '@jarvis/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -11,7 +11,7 @@ import { BackendGuardRegistry, NO_EVENTS } from '../policy/breaker/index.js';
 import { CacheRegistry } from '../policy/cache/index.js';
 import { HotspotRegistry } from '../policy/hotspot/index.js';
 import { createMemoryStore } from '../policy/ratelimit/index.js';
-import { headerPolicy } from '../proxy/headers.js';
+import { IdentityHolder, anonymousIdentity } from '../identify/index.js';
 import { Upstreams } from '../proxy/upstreams.js';
 import { compileGateway, compileGatewaySliced, type CompileDeps } from './compile.js';
 
@@ -75,7 +75,7 @@ function deps(time: ManualTime): CompileDeps {
     caches: new CacheRegistry({ clock: time, timers: time }),
     call: { maxBodyBytes: 1024, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 },
     body: { bufferBytes: 1024, inspectBytes: 1024, timeoutMs: 1000, budget: new BodyBudget(1 << 20), timers: time },
-    headerPolicy: headerPolicy([]),
+    identity: new IdentityHolder(anonymousIdentity, 'anonymous', { clock: time, timers: time }),
     onDecision: () => {},
   };
 }
@@ -126,5 +126,80 @@ describe('compileGatewaySliced', () => {
     expect(d.upstreams.origins()).toEqual(['http://127.0.0.1:41000', 'http://127.0.0.1:41001', 'http://127.0.0.1:41002']);
     // Nor its backend guards: the running config's are the registry's.
     expect(d.backendGuards.view()).toEqual(guardsBefore);
+  });
+});
+
+describe('identity of a config', () => {
+  const source = { kind: 'ClientIdentityPolicy' as const, namespace: 'ns', name: 'id', generation: 1 };
+  const withIdentity = (identity?: IdentityIR): GatewayConfig => {
+    const c = config(1, 43000);
+    return { ...c, gateway: { ...c.gateway, ...(identity ? { identity } : {}) } };
+  };
+
+  it('is built beside the running one, in force on commit, kept while unchanged, and a bad one changes nothing', async () => {
+    const time = new ManualTime(0);
+    const d = deps(time);
+    const holder = d.identity as IdentityHolder;
+    const first = compileGateway(withIdentity(), d);
+    first.commit();
+    expect(first.compiled.identitySource).toBe('anonymous');
+
+    const trusting: IdentityIR = { ...anonymousIdentity, source, trustedProxies: ['10.0.0.0/8'] };
+    const second = compileGateway(withIdentity(trusting), d);
+    expect(holder.current?.identifier).toBe(first.compiled.identifier);
+    second.commit();
+    expect(second.compiled.identitySource).toBe('ClientIdentityPolicy ns/id');
+    expect(holder.current?.identifier).toBe(second.compiled.identifier);
+    const peer = { remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': '203.0.113.5', 'x-tenant-id': 'acme' } };
+    expect(await second.compiled.identifier.identify(peer)).toMatchObject({
+      clientIp: '203.0.113.5',
+      tenant: 'acme',
+      method: 'trustedHeader',
+    });
+    expect(await first.compiled.identifier.identify(peer)).toMatchObject({ clientIp: '10.1.2.3', method: 'anonymous' });
+
+    const again = compileGateway(withIdentity(trusting), d);
+    expect(again.compiled.identifier).toBe(second.compiled.identifier);
+    again.commit();
+
+    const unusable: IdentityIR = {
+      ...trusting,
+      jwt: {
+        providers: [
+          {
+            name: 'p',
+            issuer: 'https://idp.test/',
+            audiences: ['a'],
+            algorithms: ['ES256'],
+            clockToleranceMs: 0,
+            tenantClaim: 'tenant',
+            userClaim: 'sub',
+            keys: { type: 'Inline', keys: [{ kty: 'EC' }] },
+          },
+        ],
+        header: { name: 'authorization', scheme: 'Bearer' },
+        required: false,
+        cacheSize: 1,
+        maxTokenLength: 8192,
+      },
+    };
+    expect(() => compileGateway(withIdentity(unusable), d)).toThrow(
+      /^jwt\.providers\[0\]\.keys\.keys: provider p keys\[0\] is not a usable public key/,
+    );
+    await expect(
+      compileGatewaySliced(withIdentity(unusable), d, { stopwatch: time, sliceMs: 1, pause: async () => undefined }),
+    ).rejects.toThrow(/not a usable public key/);
+    expect(holder.current?.identifier).toBe(second.compiled.identifier);
+  });
+
+  it("decides which request headers never reach the upstream: the identity's own", () => {
+    const time = new ManualTime(0);
+    const d = deps(time);
+    const pending = compileGateway(
+      withIdentity({ ...anonymousIdentity, source, trustedHeaders: { tenant: 'x-org', user: 'x-person' } }),
+      d,
+    );
+    expect(pending.compiled.identifier.identityHeaders).toEqual(['x-org', 'x-person', 'x-forwarded-for']);
+    pending.abort();
   });
 });

@@ -2,12 +2,12 @@
  * Compiles a config into what the request path runs: the route matcher and, per route, its chain
  * of stages (pipeline/stages.ts, then the proxy stage) and its backends. Done once per config, off
  * the request path. Compiling has no side effect on the running config: pools for new endpoints,
- * the backends' guards (breakers, health checks, ejections) and the new hot-key guards are made
- * beside the running ones and put in force by `commit()` once everything compiled (the guards
- * then take over their predecessors' state and start their health checks); `abort()` (or a
- * throw) leaves the running config exactly as it was.
+ * the backends' guards (breakers, health checks, ejections), the identifier (when the identity
+ * changed) and the new hot-key guards are made beside the running ones and put in force by
+ * `commit()` once everything compiled (the guards then take over their predecessors' state and
+ * start their health checks); `abort()` (or a throw) leaves the running config exactly as it was.
  */
-import { backendFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
+import { backendFeatures, gatewayFeatures, routeFeatures, type RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { BackendGuardRegistry } from '../policy/breaker/index.js';
@@ -17,7 +17,8 @@ import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
-import type { HeaderPolicy } from '../proxy/headers.js';
+import type { Identifier, IdentitySource } from '../identify/index.js';
+import { headerPolicy } from '../proxy/headers.js';
 import { BackendSender } from '../proxy/send.js';
 import { ProxyStage } from '../proxy/stage.js';
 import type { PreparedBackends, Upstreams } from '../proxy/upstreams.js';
@@ -39,6 +40,10 @@ export interface CompiledGateway {
   readonly config: GatewayConfig;
   readonly matcher: Matcher;
   readonly routes: ReadonlyMap<string, CompiledRoute>;
+  /** Who is calling (the front identify stage): the config's own identity, or the gateway's. */
+  readonly identifier: Identifier;
+  /** Where the identity comes from: `ClientIdentityPolicy ns/name`, `--identity FILE` or `anonymous`. */
+  readonly identitySource: string;
   /**
    * Features the config asks for that this gateway does not enforce (e.g. a QueuePolicy's queue),
    * with the routes or backends that carry them: the operator reports those policies Unsupported.
@@ -60,7 +65,8 @@ export interface CompileDeps {
   readonly caches: CacheRegistry;
   readonly call: CallOptions;
   readonly body: BodySettings;
-  readonly headerPolicy: HeaderPolicy;
+  /** Builds (or keeps) the identifier of a config; the identity decides which request headers never reach upstreams. */
+  readonly identity: IdentitySource;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
@@ -90,6 +96,7 @@ function unenforcedFeatures(config: GatewayConfig, features: readonly string[]):
       list.push(where);
     }
   };
+  note(gatewayFeatures(config.gateway), `gateway ${config.gateway.id}`);
   for (const r of config.gateway.routes) note(routeFeatures(r), `route ${r.id}`);
   for (const b of config.backends) note(backendFeatures(b), `backend ${b.id}`);
   return out;
@@ -134,12 +141,15 @@ export async function compileGatewaySliced(config: GatewayConfig, deps: CompileD
 const ROUTES_PER_STEP = 32;
 
 function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void, PendingGateway> {
+  const identity = deps.identity.prepare(config.gateway.identity);
+  const headers = headerPolicy(identity.identifier.identityHeaders);
   const backendGuards = deps.backendGuards.prepare(config.backends);
   let prepared: PreparedBackends;
   try {
     prepared = deps.upstreams.prepare(config.backends, backendGuards.guards);
   } catch (err) {
     backendGuards.abort();
+    identity.abort();
     throw err;
   }
   const guards: HotspotGuard[] = [];
@@ -149,7 +159,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
   try {
     const sender = new BackendSender({
       call: deps.call,
-      headers: deps.headerPolicy,
+      headers,
       stopwatch: deps.stopwatch,
       clock: deps.clock,
       timers: deps.timers,
@@ -166,7 +176,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       sender,
       call: deps.call,
       body: deps.body,
-      headerPolicy: deps.headerPolicy,
+      headerPolicy: headers,
       caches: { pending: caches, l2: deps.caches.l2, counter: (policy) => deps.caches.counter(policy) },
       guards,
       onDecision: deps.onDecision,
@@ -200,6 +210,8 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       config,
       matcher,
       routes,
+      identifier: identity.identifier,
+      identitySource: identity.source,
       unenforced: unenforcedFeatures(config, deps.enforced ?? enforcedFeatures()),
     };
     let settled = false;
@@ -214,6 +226,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         deps.hotspots.replace(guards);
         queues?.commit();
         caches.commit();
+        identity.commit();
       },
       abort: () => {
         if (settled) return;
@@ -222,6 +235,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         backendGuards.abort();
         queues?.abort();
         caches.abort();
+        identity.abort();
       },
     };
   } finally {
@@ -231,6 +245,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       backendGuards.abort();
       queues?.abort();
       caches.abort();
+      identity.abort();
     }
   }
 }

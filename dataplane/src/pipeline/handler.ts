@@ -7,7 +7,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import { countRaw } from '../identify/headers.js';
-import type { Identifier } from '../identify/index.js';
 import { IdentifyStage } from '../identify/stage.js';
 import { observeUpstream, statusClass, type GatewayMetrics } from '../observe/metrics.js';
 import { sendProblem } from '../observe/problem.js';
@@ -20,7 +19,6 @@ import { checkFront, endExchange, run } from './runner.js';
 export interface HandlerDeps {
   /** Measures request durations: `monotonicClock` (fractional ms) in production. */
   readonly stopwatch: Clock;
-  readonly identifier: Identifier;
   readonly metrics: GatewayMetrics;
   /** The compiled config in use; swapped atomically on updates. */
   readonly current: () => CompiledGateway | undefined;
@@ -32,7 +30,7 @@ const MAX_URL = 8192;
 
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, stopwatch } = deps;
-  const front = checkFront([new IdentifyStage(deps.identifier), ...(deps.extraFront ?? []), new RouteStage()]);
+  const front = checkFront([new IdentifyStage(), ...(deps.extraFront ?? []), new RouteStage()]);
   const hooks: ExchangeHooks = {
     ended(x) {
       metrics.inFlight.dec();

@@ -6,11 +6,11 @@
 import { KINDS, allFeatures, kindFeature, type PolicyKind } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { PROXY_FEATURES } from '../proxy/stage.js';
-import { ROUTE_STAGES, enforcedFeatures } from './stages.js';
+import { FRONT_FEATURES, ROUTE_STAGES, enforcedFeatures } from './stages.js';
 
 describe('enforced features', () => {
-  it('are the features the registered stages and the proxy stage declare, each a known feature; those that need Redis only with Redis', () => {
-    const declared = [...new Set([...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
+  it('are the features the front, registered route and proxy stages declare, each a known feature; those that need Redis only with Redis', () => {
+    const declared = [...new Set([...FRONT_FEATURES, ...ROUTE_STAGES.flatMap((f) => f.features), ...PROXY_FEATURES])].sort();
     const withRedis = [...new Set([...declared, ...ROUTE_STAGES.flatMap((f) => f.redisFeatures ?? [])])].sort();
     expect(enforcedFeatures()).toEqual(withRedis);
     expect(enforcedFeatures({ redis: true })).toEqual(withRedis);

@@ -4,6 +4,7 @@
  * (see features below and api/src/features.ts). The proxy stage ends every chain; what it
  * enforces of a backend's policies (CircuitBreakerPolicy) is announced as PROXY_FEATURES.
  */
+import { IDENTIFY_FEATURES } from '../identify/stage.js';
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { cacheStage } from '../policy/cache/stage.js';
@@ -29,12 +30,15 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   queueStage,
 ];
 
+/** Features of the front stages (identify runs before routing, for every request). */
+export const FRONT_FEATURES: readonly string[] = IDENTIFY_FEATURES;
+
 /**
- * Every feature the registered stages and the proxy stage enforce, sorted: announced in the xDS
- * node's client_features. Features that need Redis (async jobs, dead letters) only when the gateway
- * has it.
+ * Every feature the front stages, the registered route stages and the proxy stage enforce,
+ * sorted: announced in the xDS node's client_features. Features that need Redis (async jobs,
+ * dead letters) only when the gateway has it.
  */
 export function enforcedFeatures(options: { readonly redis: boolean } = { redis: true }): string[] {
   const fromStages = ROUTE_STAGES.flatMap((f) => [...f.features, ...(options.redis ? (f.redisFeatures ?? []) : [])]);
-  return [...new Set([...fromStages, ...PROXY_FEATURES])].sort();
+  return [...new Set([...FRONT_FEATURES, ...fromStages, ...PROXY_FEATURES])].sort();
 }

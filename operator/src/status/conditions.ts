@@ -43,3 +43,53 @@ export function mergeConditions(
   });
   return { conditions, changed };
 }
+
+/**
+ * Conditions on an object other controllers write to as well (a Gateway's, a GatewayClass's):
+ * ours — the wanted types and every type `owned` says is ours — are set or removed; every other
+ * condition is kept as it is, where it is. New ones go at the end. `changed` says whether the
+ * result differs in anything a reader can see.
+ */
+export function mergeOwnedConditions(
+  existing: readonly Condition[] | undefined,
+  wanted: readonly WantedCondition[],
+  owned: (type: string) => boolean,
+  generation: number,
+  nowIso: string,
+): ConditionUpdate {
+  const ours = mergeConditions(
+    (existing ?? []).filter((c) => wanted.some((w) => w.type === c.type)),
+    wanted,
+    generation,
+    nowIso,
+  );
+  const byType = new Map(ours.conditions.map((c) => [c.type, c]));
+  const conditions: Condition[] = [];
+  let changed = false;
+  for (const c of existing ?? []) {
+    const mine = byType.get(c.type);
+    if (mine) {
+      conditions.push(mine);
+      byType.delete(c.type);
+      if (!sameCondition(c, mine)) changed = true;
+    } else if (owned(c.type))
+      changed = true; // ours, no longer wanted: removed
+    else conditions.push(c);
+  }
+  for (const c of byType.values()) {
+    conditions.push(c);
+    changed = true;
+  }
+  return { conditions, changed };
+}
+
+function sameCondition(a: Condition, b: Condition): boolean {
+  return (
+    a.type === b.type &&
+    a.status === b.status &&
+    a.reason === b.reason &&
+    a.message === b.message &&
+    a.observedGeneration === b.observedGeneration &&
+    a.lastTransitionTime === b.lastTransitionTime
+  );
+}

@@ -65,6 +65,11 @@ export class EnforcementTracker {
     current.set(typeUrl, version);
   }
 
+  /** The version of one type of a group's current snapshot, if one was recorded. */
+  currentVersion(group: string, typeUrl: string): string | undefined {
+    return this.#current.get(group)?.get(typeUrl);
+  }
+
   /** Forgets a group that no longer exists. */
   forget(group: string): void {
     this.#history.delete(group);

@@ -1,6 +1,8 @@
 /**
- * Writes what the operator concluded back to the cluster: policy conditions (Accepted, Enforced)
- * with observedGeneration, HTTPRoute parent status for our Gateways, and Events for rejections.
+ * Writes what the operator concluded back to the cluster: policy conditions (Accepted, Enforced,
+ * and ResolvedRefs for a ClientIdentityPolicy) with observedGeneration, HTTPRoute parent status for
+ * our Gateways (Accepted, ResolvedRefs, and a `<Kind>Affected` condition per kind of the policies
+ * that act on the route), and Events for rejections.
  * Nothing is written when nothing a reader can see has changed. Only the leader calls this.
  */
 import { pushTo, type Condition, type PolicyRef } from '@jarvis/api';
@@ -23,6 +25,8 @@ export interface PolicyOutcome {
   readonly ref: PolicyRef;
   readonly accepted: AcceptedCondition;
   readonly enforced: EnforcedCondition;
+  /** ClientIdentityPolicy: whether the Secrets it names are there and usable. */
+  readonly resolvedRefs?: AcceptedCondition;
 }
 
 export interface ParentRefOut {
@@ -41,6 +45,8 @@ export interface RouteOutcome {
   readonly parentRef: ParentRefOut;
   readonly accepted: AcceptedCondition;
   readonly resolvedRefs: AcceptedCondition;
+  /** `<Kind>Affected` conditions: the policies that act on the route through this parent. */
+  readonly affected?: readonly WantedCondition[];
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
@@ -87,6 +93,7 @@ export class StatusWriter {
     const wanted: WantedCondition[] = [
       { type: 'Accepted', ...outcome.accepted },
       { type: 'Enforced', status: outcome.enforced.status, reason: outcome.enforced.reason, message: outcome.enforced.message },
+      ...(outcome.resolvedRefs ? [{ type: 'ResolvedRefs', ...outcome.resolvedRefs }] : []),
     ];
     const nowIso = new Date(this.o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const update = mergeConditions(status?.conditions, wanted, generation, nowIso);
@@ -175,6 +182,8 @@ export class StatusWriter {
         [
           { type: 'Accepted', ...o.accepted },
           { type: 'ResolvedRefs', ...o.resolvedRefs },
+          // RouteParentStatus holds at most 8 conditions.
+          ...(o.affected ?? []).slice(0, 6),
         ],
         generation,
         nowIso,

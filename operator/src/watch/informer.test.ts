@@ -13,11 +13,12 @@ interface WatchCall {
 
 /** A scripted apiserver: lists return `items`, watches are recorded for the test to drive. */
 function fakeClient() {
-  const state = { items: [] as unknown[], rv: '10', listStatus: 200, lists: 0, watches: [] as WatchCall[] };
+  const state = { items: [] as unknown[], rv: '10', listStatus: 200, lists: 0, watches: [] as WatchCall[], paths: [] as string[] };
   const client: KubeClient = {
     counters: new Map(),
-    async request(): Promise<KubeResponse> {
+    async request(_method, path): Promise<KubeResponse> {
       state.lists++;
+      state.paths.push(path);
       return { status: state.listStatus, body: { items: state.items, metadata: { resourceVersion: state.rv } } };
     },
     async watch(_path, query, onEvent, done) {
@@ -124,6 +125,55 @@ describe('Informer', () => {
     time.advance(400);
     await flush();
     expect(informer.synced).toBe(true);
+    informer.stop();
+  });
+
+  it('asks for labelled objects only, in the list and the watch', async () => {
+    const time = new ManualTime();
+    const { client, state } = fakeClient();
+    const informer = new Informer({
+      name: 'secrets',
+      path: '/api/v1/secrets',
+      labelSelector: 'stability.jarvis.io/identity',
+      client,
+      clock: time,
+      scheduler: time,
+      log: silentLogger,
+      onChange: () => undefined,
+    });
+    informer.start();
+    await flush();
+    expect(state.paths).toEqual(['/api/v1/secrets?labelSelector=stability.jarvis.io%2Fidentity']);
+    expect(state.watches[0]?.query).toMatchObject({ labelSelector: 'stability.jarvis.io/identity' });
+    informer.stop();
+  });
+
+  it('when optional and forbidden, counts as synced and empty, and keeps trying', async () => {
+    const time = new ManualTime();
+    const { client, state } = fakeClient();
+    state.listStatus = 403;
+    let changes = 0;
+    const informer = new Informer({
+      name: 'secrets',
+      path: '/api/v1/secrets',
+      optional: true,
+      client,
+      clock: time,
+      scheduler: time,
+      log: silentLogger,
+      onChange: () => changes++,
+    });
+    informer.start();
+    await flush();
+    expect(informer.synced).toBe(true);
+    expect(informer.list()).toEqual([]);
+    expect(changes).toBe(1);
+    state.listStatus = 200;
+    state.items = [obj('s', '1')];
+    time.advance(60_000);
+    await flush();
+    expect(informer.list().map((o) => o.metadata.name)).toEqual(['s']);
+    expect(state.lists).toBeGreaterThan(1);
     informer.stop();
   });
 });

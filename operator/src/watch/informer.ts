@@ -41,6 +41,22 @@ export interface InformerOptions {
   readonly maxObjects?: number;
   /** Watch timeout asked of the server; the watch is re-established after it. */
   readonly watchTimeoutSeconds?: number;
+  /** Lists and watches only objects with these labels (`key`, `key=value`, comma-separated). */
+  readonly labelSelector?: string;
+  /**
+   * The collection may be forbidden (RBAC not granted): a 403 on the list counts as synced and
+   * empty (logged once), and the list is retried with backoff, so the other inputs keep flowing.
+   */
+  readonly optional?: boolean;
+}
+
+class ListError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 type Phase = 'stopped' | 'listing' | 'watching' | 'backoff';
@@ -73,7 +89,9 @@ function slim(raw: KubeObject, apiVersion: string | undefined, kind: string | un
 }
 
 export class Informer {
-  readonly #o: Required<Omit<InformerOptions, 'log' | 'apiVersion' | 'kind'>> & Pick<InformerOptions, 'log' | 'apiVersion' | 'kind'>;
+  readonly #o: Required<Omit<InformerOptions, 'log' | 'apiVersion' | 'kind' | 'labelSelector'>> &
+    Pick<InformerOptions, 'log' | 'apiVersion' | 'kind' | 'labelSelector'>;
+  #forbiddenLogged = false;
   readonly #cache = new Map<string, KubeObject>();
   #phase: Phase = 'stopped';
   #resourceVersion = '';
@@ -94,6 +112,7 @@ export class Informer {
       backoffMaxMs: 30_000,
       maxObjects: 200_000,
       watchTimeoutSeconds: 300,
+      optional: false,
       ...options,
     };
     this.#backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: this.#o.backoffMaxMs });
@@ -152,11 +171,14 @@ export class Informer {
     this.#timer?.cancel();
     this.#phase = 'listing';
     this.relists++;
+    const selector = this.#o.labelSelector;
+    const listPath = selector ? `${this.#o.path}?labelSelector=${encodeURIComponent(selector)}` : this.#o.path;
     this.#o.client
-      .request('GET', this.#o.path)
+      .request('GET', listPath)
       .then((res) => {
         if (epoch !== this.#epoch) return;
-        if (res.status !== 200) throw new Error(`list ${this.#o.path}: HTTP ${res.status}`);
+        if (res.status !== 200) throw new ListError(`list ${listPath}: HTTP ${res.status}`, res.status);
+        this.#forbiddenLogged = false;
         const body = res.body as { items?: unknown; metadata?: { resourceVersion?: unknown } };
         const items = Array.isArray(body.items) ? body.items : [];
         this.#replace(items.filter(isKubeObject));
@@ -166,7 +188,16 @@ export class Informer {
       })
       .catch((err: unknown) => {
         if (epoch !== this.#epoch) return;
-        this.#o.log.warn('informer list failed', { informer: this.#o.name, error: String(err) });
+        if (this.#o.optional && err instanceof ListError && err.status === 403) {
+          // Not granted: nothing of this kind can be read. Say so once; the rest goes on.
+          if (!this.#forbiddenLogged)
+            this.#o.log.warn('informer not allowed to list; continuing without it', { informer: this.#o.name, error: err.message });
+          this.#forbiddenLogged = true;
+          const had = this.#cache.size > 0 || !this.#synced;
+          this.#cache.clear();
+          this.#synced = true;
+          if (had) this.#o.onChange();
+        } else this.#o.log.warn('informer list failed', { informer: this.#o.name, error: String(err) });
         this.#retry(() => this.#relist());
       });
   }
@@ -196,7 +227,12 @@ export class Informer {
 
   #watch(epoch: number): void {
     this.#phase = 'watching';
-    const query = { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.#o.watchTimeoutSeconds };
+    const query = {
+      resourceVersion: this.#resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.#o.watchTimeoutSeconds,
+      ...(this.#o.labelSelector ? { labelSelector: this.#o.labelSelector } : {}),
+    };
     let gone = false;
     this.#o.client
       .watch(

@@ -5,7 +5,8 @@ import { enumOf, integer, list, meta, object, optObject, optString, string, stri
 
 export function parseGatewayClass(obj: JsonObject): GatewayClassModel {
   const spec = object(obj.spec, 'spec');
-  return { name: meta(obj, '', false).name, controllerName: string(spec.controllerName, 'spec.controllerName') };
+  const m = meta(obj, '', false);
+  return { name: m.name, generation: m.generation, controllerName: string(spec.controllerName, 'spec.controllerName') };
 }
 
 function parseListener(raw: unknown, path: string): ListenerModel {

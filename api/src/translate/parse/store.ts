@@ -14,6 +14,7 @@ import type {
   InvalidPolicyModel,
   NamespaceModel,
   PolicyModel,
+  SecretModel,
   ServiceModel,
   Store,
 } from '../model.js';
@@ -22,6 +23,7 @@ import { parseGateway, parseGatewayClass, parseNamespace } from './gateway.js';
 import { GATEWAY_API_GROUP, parseHTTPRoute } from './httproute.js';
 import { ParseFailure, meta } from './reader.js';
 import { normalizeSections } from './sections.js';
+import { isIdentitySecret, parseSecret } from './secret.js';
 import { parseEndpointSlice, parseService } from './service.js';
 
 const GATEWAY_API_VERSIONS = new Set([`${GATEWAY_API_GROUP}/v1`, `${GATEWAY_API_GROUP}/v1beta1`]);
@@ -33,6 +35,7 @@ export function parseInput(objects: readonly unknown[], defaultNamespace: string
   const services: ServiceModel[] = [];
   const endpointSlices: EndpointSliceModel[] = [];
   const namespaces: NamespaceModel[] = [];
+  const secrets: SecretModel[] = [];
   const policies: PolicyModel[] = [];
   const invalidPolicies: InvalidPolicyModel[] = [];
   const problems: ParseProblem[] = [];
@@ -63,6 +66,7 @@ export function parseInput(objects: readonly unknown[], defaultNamespace: string
       else if (gatewayApi && kind === 'HTTPRoute') routes.push(parseHTTPRoute(raw, defaultNamespace));
       else if (apiVersion === 'v1' && kind === 'Service') services.push(parseService(raw, defaultNamespace));
       else if (apiVersion === 'v1' && kind === 'Namespace') namespaces.push(parseNamespace(raw));
+      else if (apiVersion === 'v1' && kind === 'Secret' && isIdentitySecret(raw)) secrets.push(parseSecret(raw, defaultNamespace));
       else if (apiVersion === 'discovery.k8s.io/v1' && kind === 'EndpointSlice')
         endpointSlices.push(parseEndpointSlice(raw, defaultNamespace));
     } catch (err) {
@@ -70,7 +74,10 @@ export function parseInput(objects: readonly unknown[], defaultNamespace: string
       problems.push({ ...identity, path: err.path, message: err.message });
     }
   });
-  return { store: { gatewayClasses, gateways, routes, services, endpointSlices, namespaces, policies, invalidPolicies }, problems };
+  return {
+    store: { gatewayClasses, gateways, routes, services, endpointSlices, namespaces, secrets, policies, invalidPolicies },
+    problems,
+  };
 }
 
 /**
