@@ -23,7 +23,7 @@ import { WorkerLoader, type Loader } from './worker-loader.js';
 export { ConfigError, ConfigLoader, loadConfigDir } from './load.js';
 
 /** Quiet time after a change before the folder is read (editors write in several steps). */
-const DEBOUNCE_MS = 200;
+const DEBOUNCE_MS = 100;
 /** How often a folder that is gone is looked for. */
 const MISSING_POLL_MS = 1000;
 
