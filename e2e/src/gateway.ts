@@ -86,8 +86,8 @@ export interface UpstreamBehaviour {
 
 export interface TestUpstream {
   readonly port: number;
-  /** Requests received so far (the mock counts every one). */
-  requests(): number;
+  /** Requests received so far (the mock counts every one); with `pathPrefix`, only those whose path starts with it. */
+  requests(pathPrefix?: string): number;
   /** Changes how it answers from now on. */
   behave(patch: Partial<UpstreamBehaviour>): void;
   close(): Promise<void>;
@@ -96,9 +96,13 @@ export interface TestUpstream {
 /** A trivial upstream on loopback that answers with what it saw (200 unless told otherwise). */
 export async function startUpstream(): Promise<TestUpstream> {
   let count = 0;
+  // Paths seen (the latest 10,000), for counts by prefix: a health check is not traffic.
+  const paths: string[] = [];
   let behaviour: UpstreamBehaviour = { status: 200, latencyMs: 0, headers: {} };
   const server = http.createServer((req, res) => {
     const n = ++count;
+    if (paths.length >= 10_000) paths.shift();
+    paths.push(req.url ?? '');
     const b = behaviour;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -126,7 +130,7 @@ export async function startUpstream(): Promise<TestUpstream> {
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : 0,
-    requests: () => count,
+    requests: (pathPrefix) => (pathPrefix === undefined ? count : paths.filter((p) => p.startsWith(pathPrefix)).length),
     behave: (patch) => void (behaviour = { ...behaviour, ...patch }),
     close: () =>
       new Promise<void>((resolve) => {

@@ -6,6 +6,7 @@
  * refuses loopback IPs, the gateway resolves *.localhost to 127.0.0.1).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { clock } from '../src/clock.js';
 import { eventually } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
@@ -77,30 +78,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) replicas.push(await startUpstream());
   await kubectl(['create', 'namespace', NS]);
   await kubectl.ok(['apply', '-f', '-'], {
-    input: `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: pool, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: pool, port: 80 }] }]
-`,
+    input: `${platformYaml({ namespace: NS, gatewayClass: true, gateway: 'edge', sameNamespaceRoutes: true, service: 'pool', route: 'api', pathPrefix: '/api' })}`,
   });
   await kubectl(['delete', 'lease', 'jarvis-operator', '-n', 'default', '--ignore-not-found']);
   operator = await startOperator({ kubeconfig: inject('kubeconfig'), id: 'op-endpoints' });

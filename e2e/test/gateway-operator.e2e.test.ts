@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { clock, sleep } from '../src/clock.js';
 import { condition, eventually, policyStates, applyGatewayClass } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
@@ -45,32 +46,7 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', NS]);
   await applyGatewayClass(kubectl);
   await kubectl.ok(['apply', '-f', '-'], {
-    input: `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: upstream, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: upstream-1, namespace: ${NS}, labels: { kubernetes.io/service-name: upstream } }
-addressType: FQDN
-ports: [{ name: http, port: ${upstream.port} }]
-endpoints: [{ addresses: [upstream.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: upstream, port: 80 }] }]
-`,
+    input: `${platformYaml({ namespace: NS, gateway: 'edge', sameNamespaceRoutes: true, service: 'upstream', route: 'api', pathPrefix: '/api', endpoint: { host: 'upstream.localhost', port: upstream.port } })}`,
   });
   await kubectl(['delete', 'lease', 'jarvis-operator', '-n', 'default', '--ignore-not-found']);
   operator = await startOperator({ kubeconfig: inject('kubeconfig'), id: 'op-gw' });

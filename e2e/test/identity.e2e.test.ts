@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { clock, sleep } from '../src/clock.js';
 import { eventually, applyGatewayClass } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
@@ -127,32 +128,7 @@ beforeAll(async () => {
   await kubectl(['create', 'namespace', NS]);
   await applyGatewayClass(kubectl);
   await kubectl.ok(['apply', '-f', '-'], {
-    input: `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: upstream, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: upstream-1, namespace: ${NS}, labels: { kubernetes.io/service-name: upstream } }
-addressType: FQDN
-ports: [{ name: http, port: ${upstream.port} }]
-endpoints: [{ addresses: [upstream.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: upstream, port: 80 }] }]
----
+    input: `${platformYaml({ namespace: NS, gateway: 'edge', service: 'upstream', route: 'api', pathPrefix: '/api', endpoint: { host: 'upstream.localhost', port: upstream.port } })}---
 apiVersion: stability.jarvis.io/v1alpha1
 kind: RateLimitPolicy
 metadata: { name: api-limits, namespace: ${NS} }

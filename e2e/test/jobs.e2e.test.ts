@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { clock, sleep } from '../src/clock.js';
 import { startGateway, type GatewayProcess } from '../src/gateway.js';
 import { startMockProcess, type MockProcess } from '../src/mocks.js';
@@ -27,37 +28,7 @@ let b: GatewayProcess | undefined;
 let dir: string;
 
 function config(mockPort: number): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: flaky, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: flaky-1, namespace: ${NS}, labels: { kubernetes.io/service-name: flaky } }
-addressType: FQDN
-ports: [{ name: http, port: ${mockPort} }]
-endpoints: [{ addresses: [flaky.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: gw }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: flaky, port: 80 }] }]
----
+  return `${platformYaml({ namespace: NS, gatewayClass: true, gateway: 'gw', sameNamespaceRoutes: true, service: 'flaky', route: 'api', pathPrefix: '/api', endpoint: { host: 'flaky.localhost', port: mockPort } })}---
 apiVersion: stability.jarvis.io/v1alpha1
 kind: QueuePolicy
 metadata: { name: jobs, namespace: ${NS} }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { sleep } from '../src/clock.js';
 import { eventually } from '../src/cluster.js';
 import { gatewayMain, startGateway, type GatewayProcess } from '../src/gateway.js';
@@ -113,30 +114,7 @@ describe('processes that wait say why at warn level, not once per retry', () => 
     kubectl = kubectlFor(inject('kubeconfig'));
     await kubectl(['create', 'namespace', NS]);
     await kubectl.ok(['apply', '-f', '-'], {
-      input: `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: known, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: svc, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: known }]
-  rules: [{ backendRefs: [{ name: svc, port: 80 }] }]
-`,
+      input: `${platformYaml({ namespace: NS, gatewayClass: true, gateway: 'known', sameNamespaceRoutes: true, service: 'svc', route: 'api' })}`,
     });
     operator = await startOperator({ kubeconfig: inject('kubeconfig'), id: 'op-messages' });
   });

@@ -15,6 +15,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { condition, eventually, policyStates, applyGatewayClass } from '../src/cluster.js';
 import { startGateway, startUpstream, standaloneConfig, type GatewayProcess } from '../src/gateway.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
@@ -74,32 +75,7 @@ describe('a Gateway override, through the operator, on two gateways sharing Redi
     await kubectl.ok(['create', 'namespace', NS]);
     await applyGatewayClass(kubectl);
     await kubectl.ok(['apply', '-f', '-'], {
-      input: `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: upstream, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: upstream-1, namespace: ${NS}, labels: { kubernetes.io/service-name: upstream } }
-addressType: FQDN
-ports: [{ name: http, port: ${upstream.port} }]
-endpoints: [{ addresses: [upstream.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: upstream, port: 80 }] }]
----
+      input: `${platformYaml({ namespace: NS, gateway: 'edge', service: 'upstream', route: 'api', pathPrefix: '/api', endpoint: { host: 'upstream.localhost', port: upstream.port } })}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: other, namespace: ${NS} }

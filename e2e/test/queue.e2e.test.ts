@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { eventually } from '../src/cluster.js';
 import { startGateway, type GatewayProcess } from '../src/gateway.js';
 import { startMockProcess, type MockProcess } from '../src/mocks.js';
@@ -23,37 +24,7 @@ let dir: string;
 let redis: Redis;
 
 function config(mockPort: number, extra = ''): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: slow, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: slow-1, namespace: ${NS}, labels: { kubernetes.io/service-name: slow } }
-addressType: FQDN
-ports: [{ name: http, port: ${mockPort} }]
-endpoints: [{ addresses: [slow.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: gw }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: slow, port: 80 }] }]
----
+  return `${platformYaml({ namespace: NS, gatewayClass: true, gateway: 'gw', sameNamespaceRoutes: true, service: 'slow', route: 'api', pathPrefix: '/api', endpoint: { host: 'slow.localhost', port: mockPort } })}---
 apiVersion: stability.jarvis.io/v1alpha1
 kind: QueuePolicy
 metadata: { name: llm, namespace: ${NS} }

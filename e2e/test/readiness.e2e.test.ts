@@ -7,6 +7,7 @@
  * CircuitBreakerPolicy (health checks, outlier detection, retries), which shows Enforced=True.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { platformYaml } from '../src/platform.js';
 import { clock } from '../src/clock.js';
 import { condition, eventually, policyStates } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
@@ -30,7 +31,8 @@ ports: [{ name: http, port: ${replicas[i - 1]?.port ?? 0} }]
 endpoints: [{ addresses: [r${i}.localhost], conditions: { ready: ${ready} } }]
 `;
 
-const counts = () => replicas.map((r) => r.requests());
+// Only the test's own requests: the replicas' active health checks (/healthz) are not traffic.
+const counts = () => replicas.map((r) => r.requests('/api/'));
 
 /** Sends `n` requests one after the other (all must succeed); how many each replica received. */
 async function spread(n: number): Promise<number[]> {
@@ -77,30 +79,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) replicas.push(await startUpstream());
   await kubectl(['create', 'namespace', NS]);
   await kubectl.ok(['apply', '-f', '-'], {
-    input: `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: pool, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api, namespace: ${NS} }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: pool, port: 80 }] }]
----
+    input: `${platformYaml({ namespace: NS, gatewayClass: true, gateway: 'edge', sameNamespaceRoutes: true, service: 'pool', route: 'api', pathPrefix: '/api' })}---
 apiVersion: stability.jarvis.io/v1alpha1
 kind: CircuitBreakerPolicy
 metadata: { name: pool, namespace: ${NS} }
