@@ -181,7 +181,7 @@ export const DegradationPolicySpec = obj(
       }),
     ),
     featureHeader: headerName(
-      "Request header through which the upstream learns the state of every toggle on every request, in name order, e.g. `x-jarvis-features: hybrid_search=off, rerank=off, search=on`. The gateway sets it and replaces a client's own; the default header is also dropped from clients' requests on other routes.",
+      "Request header through which the upstream learns the state of every toggle on every request, in name order, e.g. `x-jarvis-features: hybrid_search=off, rerank=off, search=on`. The gateway sets it and replaces a client's own; the default header is also dropped from clients' requests on other routes. It may not name a header the gateway owns (hop-by-hop headers, Host, Content-Length, Content-Type, Authorization, Cookie, the identity and forwarding headers, x-jarvis-deadline).",
       { default: 'x-jarvis-features' },
     ),
   },
