@@ -2,6 +2,7 @@ import type { DegradationIR, RouteIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { DegradationRegistry, featuresView } from './toggles-registry.js';
+import { SystemSignals } from './triggers/index.js';
 import { featureHeaderValue } from './toggles.js';
 
 const degradation = (over: Partial<DegradationIR> = {}): DegradationIR => ({
@@ -135,6 +136,41 @@ describe('DegradationRegistry', () => {
     // A config without the route drops it and stops the timer.
     registry.prepare().commit();
     expect(registry.view()).toEqual([]);
+    expect(time.pending()).toBe(0);
+  });
+
+  it("samples the gateway's own load only while a trigger reads it", () => {
+    const time = new ManualTime(0);
+    let samples = 0;
+    const system = new SystemSignals(
+      {
+        cpuMs: () => (samples++, 0),
+        rssBytes: () => 0,
+        memoryLimitBytes: 1,
+        takeLoopLagMs: () => 0,
+      },
+      time,
+      time,
+      1000,
+    );
+    const registry = new DegradationRegistry({ stopwatch: time, clock: time, timers: time, system });
+    const cpu = degradation({
+      triggers: [{ name: 'cpu', type: 'CPU', percent: { activate: 80, deactivate: 50 }, windowMs: 5_000, minSamples: 1, holdForMs: 0 }],
+      featureToggles: [{ name: 'rerank', enabled: true, disableWhen: ['cpu'] }],
+    });
+    const latencyOnly = registry.prepare();
+    latencyOnly.runtime(route('r', degradation()));
+    latencyOnly.commit();
+    expect(system.running).toBe(false);
+    const withCpu = registry.prepare();
+    withCpu.runtime(route('r', cpu));
+    withCpu.commit();
+    expect(system.running).toBe(true);
+    time.advance(3_000);
+    expect(samples).toBeGreaterThanOrEqual(3);
+    registry.prepare().commit();
+    expect(system.running).toBe(false);
+    registry.close();
     expect(time.pending()).toBe(0);
   });
 });
