@@ -31,6 +31,9 @@ import { enforcedFeatures } from './pipeline/stages.js';
 import { BackendGuardRegistry, createProber } from './policy/breaker/index.js';
 import { CacheRegistry, RedisLevel, subscribeInvalidations, type Subscription } from './policy/cache/index.js';
 import { HotspotRegistry } from './policy/hotspot/index.js';
+import { DegradationRegistry, featuresView } from './policy/degradation/toggles-registry.js';
+import { ProcessProbe } from './policy/degradation/system-probe.js';
+import { SystemSignals } from './policy/degradation/triggers/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
 import { Upstreams } from './proxy/upstreams.js';
@@ -69,6 +72,29 @@ async function main(flags: GatewayFlags): Promise<number> {
     });
   }
   const hotspots = new HotspotRegistry();
+  // Triggers and feature toggles: kept across config reloads while a route's policy is unchanged.
+  const systemProbe = new ProcessProbe();
+  const degradation = new DegradationRegistry({
+    stopwatch: monotonicClock,
+    clock,
+    timers,
+    system: new SystemSignals(systemProbe, monotonicClock, timers),
+    events: {
+      triggerChanged: (route, t) => {
+        metrics.triggerTransitions.inc({ route, trigger: t.trigger, to: t.active ? 'active' : 'inactive' });
+        log.info(t.active ? 'degradation trigger active' : 'degradation trigger inactive', {
+          route,
+          trigger: t.trigger,
+          type: t.type,
+          ...(t.value !== undefined ? { value: Math.round(t.value * 100) / 100 } : {}),
+        });
+      },
+      toggleChanged: (route, t) => {
+        metrics.featureTransitions.inc({ route, feature: t.feature, to: t.enabled ? 'on' : 'off' });
+        log.info(t.enabled ? 'feature on' : 'feature off', { route, feature: t.feature, ...(t.trigger ? { trigger: t.trigger } : {}) });
+      },
+    },
+  });
   const cacheLevel = redis ? new RedisLevel({ redis, prefix: CACHE_PREFIX, timeoutMs: flags.redisTimeoutMs, timers }) : undefined;
   // Scraped only after `guards` and `caches` below exist.
   const metrics = createGatewayMetrics({
@@ -76,6 +102,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     redisTotals: redisStoreTotals,
     backends: () => guards.view(),
     caches: () => ({ policies: caches.stats(), l2: cacheLevel?.stats, remote: caches.remote }),
+    degradation: () => degradation.view(),
   });
   // Breakers, retry budgets, endpoint health and ejections: kept across config reloads.
   const prober = createProber({ timers });
@@ -217,6 +244,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           hotspots,
           backendGuards: guards,
           queues,
+          degradation,
           enforced: features,
           caches,
           call: callOptions,
@@ -409,6 +437,7 @@ async function main(flags: GatewayFlags): Promise<number> {
     hotkeys: () => hotspots.topK(),
     backends: () => ({ backends: guards.view() }),
     caches,
+    features: () => ({ routes: degradation.view().map(featuresView) }),
     config: () =>
       current
         ? {
@@ -456,6 +485,8 @@ async function main(flags: GatewayFlags): Promise<number> {
           identity.close();
           await admin.close();
           guards.close();
+          degradation.close();
+          systemProbe.close();
           await prober.close();
           await upstreams.close();
           invalidations?.close();

@@ -194,6 +194,18 @@ describe('capacity, deadlines and idempotency', () => {
     expect(m.stats()).toMatchObject({ requests: 3, withDeadline: 2, lateArrivals: 1 });
   });
 
+  it('records the feature toggles the gateway told it (x-jarvis-features)', async () => {
+    const m = await mock({ name: 'features', kind: 'trivial' });
+    await fetch(m.url, { headers: { 'x-jarvis-features': 'rerank=off, search=on' } });
+    await fetch(m.url, { headers: { 'x-jarvis-features': 'rerank=off, search=on' } });
+    await fetch(m.url);
+    expect(m.stats()).toMatchObject({ features: { 'rerank=off, search=on': 2, '(none)': 1 }, lastFeatures: null });
+    await fetch(m.url, { headers: { 'x-jarvis-features': 'rerank=on, search=on' } });
+    expect(m.stats().lastFeatures).toBe('rerank=on, search=on');
+    m.resetStats();
+    expect(m.stats()).toMatchObject({ features: {}, lastFeatures: null });
+  });
+
   it('answers a repeated Idempotency-Key from its first success, and counts jobs served twice without it', async () => {
     const m = await mock({ name: 'idem', kind: 'chat', idempotency: true });
     const call = (key: string, job: string) => fetch(`${m.url}/a`, { headers: { 'idempotency-key': key, 'x-jarvis-job-id': job } });

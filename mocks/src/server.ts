@@ -5,7 +5,8 @@
  *
  *   GET  /__mock/config   the current behaviour
  *   POST /__mock/config   change it (a partial Behaviour as JSON); answers the new one
- *   GET  /__mock/stats    requests and responses by status since the start (or the last reset)
+ *   GET  /__mock/stats    requests and responses by status since the start (or the last reset),
+ *                         and the `x-jarvis-features` values received (a gateway's feature toggles)
  *   GET  /__mock/jobs     async jobs (x-jarvis-job-id) served successfully, with how many times
  *   POST /__mock/reset    zero the stats and restore the initial behaviour
  *
@@ -56,7 +57,15 @@ export interface MockStats {
   /** Distinct job ids served successfully, and those served successfully more than once. */
   jobsCompleted: number;
   jobsCompletedTwice: number;
+  /** Requests by the value of their `x-jarvis-features` header (up to 64 distinct values; `(none)`: no header). */
+  features: Record<string, number>;
+  /** The `x-jarvis-features` value of the latest request (null: none). */
+  lastFeatures: string | null;
 }
+
+/** The header through which a gateway's DegradationPolicy tells an application its features' state. */
+export const FEATURES_HEADER = 'x-jarvis-features';
+const MAX_FEATURE_VALUES = 64;
 
 /** Bounds of the idempotency cache, the job table and the mock's own queue. */
 const MAX_IDEMPOTENCY_KEYS = 200_000;
@@ -138,6 +147,8 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
   let lateArrivals = 0;
   let latestArrivalMs = 0;
   let busy = 0;
+  let features = new Map<string, number>();
+  let lastFeatures: string | null = null;
   let maxConcurrent = 0;
   let idempotentReplays = 0;
   let waiting: MockRequest[] = [];
@@ -236,6 +247,10 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       return;
     }
     requests++;
+    const told = req.headers[FEATURES_HEADER];
+    lastFeatures = typeof told === 'string' ? told : null;
+    const featureKey = lastFeatures ?? '(none)';
+    if (features.has(featureKey) || features.size < MAX_FEATURE_VALUES) features.set(featureKey, (features.get(featureKey) ?? 0) + 1);
     // When the request reached the mock (Unix ms): a client can tell how long it waited before.
     res.setHeader('x-mock-received-at', String(clock.now()));
     const deadline = req.headers['x-jarvis-deadline'];
@@ -357,6 +372,8 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
         idempotentReplays,
         jobsCompleted: jobs.size,
         jobsCompletedTwice: twice,
+        features: Object.fromEntries(features),
+        lastFeatures,
       };
     },
     resetStats() {
@@ -369,6 +386,8 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
       idempotentReplays = 0;
       jobs = new Map();
       byStatus = new Map();
+      features = new Map();
+      lastFeatures = null;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

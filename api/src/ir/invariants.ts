@@ -3,6 +3,7 @@
  * that resolve, thresholds in the right order, regular expressions that RE2 compiles (regex.ts). Each check
  * appends `<path>: <message>` strings; an empty list means the value holds.
  */
+import { isReservedFeatureHeader } from './feature-header.js';
 import type { BackendIR, GatewayIR, IR, RateLimitLevelIR, RouteIR } from './types.js';
 import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
 import { isBursty } from '../schema/ratelimit.js';
@@ -132,6 +133,8 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
     sortedUnique(d.triggers, (t) => t.name, `${dp}.triggers`, 'trigger', errors);
     sortedUnique(d.featureToggles, (t) => t.name, `${dp}.featureToggles`, 'toggle', errors);
     const triggers = new Set(d.triggers.map((t) => t.name));
+    if (isReservedFeatureHeader(d.featureHeader))
+      errors.push(`${dp}.featureHeader: ${d.featureHeader} is a header the gateway owns; choose another (e.g. x-jarvis-features)`);
     d.triggers.forEach((t, i) => {
       const tp = `${dp}.triggers[${i}]`;
       const byPercent = t.type === 'ErrorRate' || t.type === 'CPU' || t.type === 'Memory';

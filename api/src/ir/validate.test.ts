@@ -90,6 +90,16 @@ describe('validateIR', () => {
       /deactivateMs: must be lower than activateMs/,
     ],
     [
+      'a feature header the gateway owns (it would replace the framing or the identity)',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 0, 'degradation').featureHeader = 'content-length'),
+      /degradation\.featureHeader: content-length is a header the gateway owns/,
+    ],
+    [
+      'a feature header forging the verified tenant',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 0, 'degradation').featureHeader = 'x-tenant-id'),
+      /featureHeader: x-tenant-id/,
+    ],
+    [
       'a backend timeout longer than the request timeout',
       (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 1, 'timeouts').backendRequestMs = 6000),
       /routes\[1\]\.timeouts\.backendRequestMs: must not exceed requestMs/,

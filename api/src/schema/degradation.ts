@@ -83,11 +83,11 @@ export const Fallback = obj(
 export const TRIGGER_TYPES = ['ErrorRate', 'LatencyP95', 'CPU', 'Memory', 'EventLoopLag'] as const;
 
 export const Trigger = obj(
-  'A load signal that activates degradation above one threshold and deactivates it only below a lower one, after holdFor, so nothing flaps.',
+  'A load signal of the route, evaluated every 250 ms: it activates at or above `activate` and deactivates only once it has stayed below `deactivate` for holdFor, so nothing flaps. Its state survives config reloads that leave the policy unchanged; GET /admin/features on the admin listener shows it.',
   {
     name: labelName('Name of the trigger, referenced by feature toggles and fallback.whenTriggered.'),
     type: oneOf(
-      "ErrorRate: share of failed upstream calls on the targets. LatencyP95: 95th percentile upstream latency. CPU and Memory: of the gateway's host or container. EventLoopLag: of the gateway process.",
+      "ErrorRate: share of the route's upstream calls that failed (a 5xx answer, a timeout, no connection, a reset, an open breaker) in the window. LatencyP95: 95th percentile of the route's upstream calls' time to the response head (to the timeout for a call that timed out), from a log-histogram sketch within 1 % of the exact value. CPU: the gateway process's CPU time, as a percent of one core (its event loop runs on one). Memory: the gateway process's resident memory, as a percent of its cgroup's memory limit or else of the host's memory. EventLoopLag: the gateway's event-loop delay (99th percentile per second). CPU, Memory and EventLoopLag are sampled each second, and the trigger reads their mean over the window.",
       TRIGGER_TYPES,
     ),
     percent: optional(
@@ -120,13 +120,19 @@ export const Trigger = obj(
         },
       ),
     ),
-    window: duration('The signal is measured over this sliding window.', { min: '1s', max: '1h', default: '60s' }),
-    minSamples: int('ErrorRate and LatencyP95 stay inactive until the window holds this many calls.', {
-      minimum: 1,
-      maximum: 1_000_000,
-      default: 100,
-    }),
-    holdFor: duration('Once active, stay active at least this long.', { min: '0s', max: '1h', default: '30s' }),
+    window: duration('The signal is measured over this sliding window (ten sub-windows).', { min: '1s', max: '1h', default: '60s' }),
+    minSamples: int(
+      'ErrorRate and LatencyP95 have no value until the window holds this many calls: they do not activate, and an active one counts that as calm.',
+      {
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 100,
+      },
+    ),
+    holdFor: duration(
+      'Deactivate only once the signal has stayed below `deactivate` (or had no value) this long without a break; an active trigger stays active at least this long.',
+      { min: '0s', max: '1h', default: '30s' },
+    ),
   },
   {
     rules: [
@@ -145,17 +151,20 @@ export const Trigger = obj(
 );
 export type Trigger = Static<typeof Trigger>;
 
-export const FeatureToggle = obj('A non-core feature (e.g. rerank, hybrid_search) switched off under load.', {
-  name: str('Feature name as the application knows it.', { minLength: 1, maxLength: 63, pattern: TOGGLE_NAME_PATTERN }),
-  enabled: bool('Static switch: false turns the feature off regardless of triggers.', { default: true }),
-  disableWhen: optional(
-    list('Names of triggers that switch the feature off while any of them is active.', labelName('A trigger name.'), {
-      minItems: 1,
-      maxItems: 8,
-      listType: 'set',
-    }),
-  ),
-});
+export const FeatureToggle = obj(
+  'A feature of the application. With disableWhen it is non-core (e.g. rerank, hybrid_search): off while any of those triggers is active; without, it is core: load never switches it off.',
+  {
+    name: str('Feature name as the application knows it.', { minLength: 1, maxLength: 63, pattern: TOGGLE_NAME_PATTERN }),
+    enabled: bool('Manual override: false turns the feature off regardless of triggers.', { default: true }),
+    disableWhen: optional(
+      list('Names of triggers that switch the feature off while any of them is active.', labelName('A trigger name.'), {
+        minItems: 1,
+        maxItems: 8,
+        listType: 'set',
+      }),
+    ),
+  },
+);
 
 export const DegradationPolicySpec = obj(
   'Graceful degradation for the targets: fallback chains and feature toggles driven by load triggers.',
@@ -164,10 +173,15 @@ export const DegradationPolicySpec = obj(
     fallback: optional(Fallback),
     triggers: optional(list('Load signals with hysteresis.', Trigger, { minItems: 1, maxItems: 16, listType: 'map', mapKeys: ['name'] })),
     featureToggles: optional(
-      list('Features switched off under load.', FeatureToggle, { minItems: 1, maxItems: 32, listType: 'map', mapKeys: ['name'] }),
+      list('Features of the application, and which triggers switch them off.', FeatureToggle, {
+        minItems: 1,
+        maxItems: 32,
+        listType: 'map',
+        mapKeys: ['name'],
+      }),
     ),
     featureHeader: headerName(
-      'Request header through which the upstream learns the state of every toggle, e.g. `x-jarvis-features: rerank=off, hybrid_search=on`.',
+      "Request header through which the upstream learns the state of every toggle on every request, in name order, e.g. `x-jarvis-features: hybrid_search=off, rerank=off, search=on`. The gateway sets it and replaces a client's own; the default header is also dropped from clients' requests on other routes. It may not name a header the gateway owns (hop-by-hop headers, Host, Content-Length, Content-Type, Authorization, Cookie, the identity and forwarding headers, x-jarvis-deadline).",
       { default: 'x-jarvis-features' },
     ),
   },

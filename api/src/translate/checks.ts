@@ -3,6 +3,7 @@
  * conflicts inside one policy that CEL cannot check cheaply. Any finding makes the policy
  * Accepted=False (Invalid); the rest of the config is unaffected.
  */
+import { isReservedFeatureHeader } from '../ir/feature-header.js';
 import { isCidr } from '../ir/identity-invariants.js';
 import type {
   CircuitBreakerPolicy,
@@ -76,6 +77,12 @@ function degradation(cat: Catalog, p: DegradationPolicy, namespace: string, at: 
     const res = resolveServicePort(cat, namespace, step.backendRef.name, step.backendRef.port);
     if (!res.ok) out.push({ path: `${at}.fallback.chain[${i}].backendRef`, message: res.message });
   });
+  const header = p.spec.featureHeader;
+  if (header !== undefined && isReservedFeatureHeader(header))
+    out.push({
+      path: `${at}.featureHeader`,
+      message: `${header} is a header the gateway owns (framing, identity, forwarding); choose another, e.g. x-jarvis-features`,
+    });
   return out;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The admin listener (separate from traffic, loopback by default): health, readiness, metrics,
- * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`, `/admin/cache`, and the
+ * and the admin API (`/admin/hotkeys`, `/admin/backends`, `/admin/config`, `/admin/cache`, `/admin/features`, and the
  * routers mounted by other parts, e.g. `/admin/dlq`). express serves it; it is never on the request path.
  */
 import type { Server } from 'node:http';
@@ -18,6 +18,8 @@ export interface AdminDeps {
   readonly config: () => unknown;
   /** More admin APIs, by mount path (e.g. /admin/dlq). */
   readonly routers?: Readonly<Record<string, Router>>;
+  /** Every route's feature toggles and triggers, with why each toggle is off (GET /admin/features). */
+  readonly features?: () => unknown;
   /** The response caches (GET /admin/cache, POST /admin/cache/invalidate). */
   readonly caches?: Pick<CacheRegistry, 'stats' | 'invalidate' | 'l2'>;
 }
@@ -54,6 +56,11 @@ export async function startAdmin(host: string, port: number, deps: AdminDeps): P
   app.get('/admin/config', (_req, res) => {
     res.json(deps.config());
   });
+  const features = deps.features;
+  if (features)
+    app.get('/admin/features', (_req, res) => {
+      res.json(features());
+    });
   for (const [path, router] of Object.entries(deps.routers ?? {})) app.use(path, router);
   const caches = deps.caches;
   if (caches) {

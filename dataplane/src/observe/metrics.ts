@@ -75,11 +75,25 @@ function inFlightGauge(registry: Registry): { inc(): void; dec(): void } {
   return { inc: () => void n++, dec: () => void n-- };
 }
 
+/** Each route's degradation triggers and feature toggles, read at scrape time (routes, triggers and features come from config). */
+export type DegradationSource = () => readonly {
+  readonly route: string;
+  readonly features: readonly { readonly name: string; readonly enabled: boolean }[];
+  readonly triggers: readonly {
+    readonly name: string;
+    readonly type: string;
+    readonly active: boolean;
+    readonly value: number | undefined;
+    readonly unit: string;
+  }[];
+}[];
+
 export interface MetricSources {
   readonly hotKeys?: HotKeysSource;
   readonly redisTotals?: RedisTotals;
   readonly backends?: BackendsSource;
   readonly caches?: CacheSource;
+  readonly degradation?: DegradationSource;
 }
 
 export function createGatewayMetrics(sources: MetricSources = {}) {
@@ -87,6 +101,7 @@ export function createGatewayMetrics(sources: MetricSources = {}) {
   const redisTotals = sources.redisTotals;
   const backends = sources.backends ?? (() => []);
   const caches = sources.caches;
+  const degradation = sources.degradation ?? (() => []);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'jarvis_gateway_' });
   /** A counter that reads one of the Redis store's process-wide totals at scrape time. */
@@ -336,6 +351,52 @@ export function createGatewayMetrics(sources: MetricSources = {}) {
           this.set({ policy: p.policy, measure: 'evictions' }, p.l1.evictions);
         }
       },
+    }),
+    // ── degradation (DegradationPolicy triggers and feature toggles) ──
+    triggerActive: new Gauge({
+      name: 'jarvis_gateway_degradation_trigger_active',
+      help: "Each route's DegradationPolicy triggers: 1 while active, 0 otherwise.",
+      labelNames: ['route', 'trigger', 'type'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of degradation())
+          for (const t of r.triggers) this.set({ route: r.route, trigger: t.name, type: t.type }, t.active ? 1 : 0);
+      },
+    }),
+    triggerSignal: new Gauge({
+      name: 'jarvis_gateway_degradation_trigger_signal',
+      help: "Each trigger's signal at its last evaluation (unit percent: error rate, CPU, memory; ms: p95 latency, event-loop lag); absent while it has none (too few samples).",
+      labelNames: ['route', 'trigger', 'type', 'unit'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of degradation())
+          for (const t of r.triggers)
+            if (t.value !== undefined) this.set({ route: r.route, trigger: t.name, type: t.type, unit: t.unit }, t.value);
+      },
+    }),
+    triggerTransitions: new Counter({
+      name: 'jarvis_gateway_degradation_trigger_transitions_total',
+      help: 'Trigger transitions per route and trigger (to: active, inactive).',
+      labelNames: ['route', 'trigger', 'to'],
+      registers: [registry],
+    }),
+    featureEnabled: new Gauge({
+      name: 'jarvis_gateway_feature_enabled',
+      help: "Each route's feature toggles: 1 while the feature is on, 0 while the policy or a trigger has it off.",
+      labelNames: ['route', 'feature'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of degradation()) for (const f of r.features) this.set({ route: r.route, feature: f.name }, f.enabled ? 1 : 0);
+      },
+    }),
+    featureTransitions: new Counter({
+      name: 'jarvis_gateway_feature_transitions_total',
+      help: 'Feature toggles switched by triggers, per route and feature (to: on, off).',
+      labelNames: ['route', 'feature', 'to'],
+      registers: [registry],
     }),
     cacheRedis: new Counter({
       name: 'jarvis_gateway_cache_redis_calls_total',

@@ -12,6 +12,7 @@ import type { Clock, Timers } from '../clock.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { BackendGuardRegistry } from '../policy/breaker/index.js';
 import type { CacheRegistry } from '../policy/cache/index.js';
+import type { DegradationRegistry } from '../policy/degradation/toggles-registry.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
@@ -72,6 +73,8 @@ export interface CompileDeps {
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
   readonly queues?: QueueRuntime;
+  /** Triggers and feature toggles: their state outlives configs (adopted when the policy is unchanged); without it routes get no toggles stage. */
+  readonly degradation?: DegradationRegistry;
   /** What this gateway enforces (default: every registered feature). */
   readonly enforced?: readonly string[];
 }
@@ -155,6 +158,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
   const guards: HotspotGuard[] = [];
   const queues = deps.queues?.begin();
   const caches = deps.caches.prepare();
+  const degradation = deps.degradation?.prepare();
   let finished = false;
   try {
     const sender = new BackendSender({
@@ -182,6 +186,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
       ...(queues ? { queues } : {}),
+      ...(degradation ? { degradation } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {
@@ -226,6 +231,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         deps.hotspots.replace(guards);
         queues?.commit();
         caches.commit();
+        degradation?.commit();
         identity.commit();
       },
       abort: () => {
@@ -235,6 +241,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
         backendGuards.abort();
         queues?.abort();
         caches.abort();
+        degradation?.abort();
         identity.abort();
       },
     };
@@ -245,6 +252,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       backendGuards.abort();
       queues?.abort();
       caches.abort();
+      degradation?.abort();
       identity.abort();
     }
   }

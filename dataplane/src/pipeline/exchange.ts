@@ -119,6 +119,11 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   llmTokens: { readonly input: number; readonly output: number } | undefined = undefined;
   /** Headers added to whatever answer the client gets (e.g. RateLimit). */
   responseHeaders: OutgoingHttpHeaders | undefined = undefined;
+  /**
+   * Request headers the gateway itself tells the upstream (e.g. the feature toggles' state): they
+   * replace whatever the client sent under those names. Lower-case names.
+   */
+  upstreamHeaders: Readonly<Record<string, string>> | undefined = undefined;
   /** Observers of the upstream answer, added by stages that need to see it. */
   taps: ResponseTap[] | undefined = undefined;
   /** The queue's deadline of the request: stopwatch reading (0: none) and Unix time in ms (for the upstream). */
@@ -245,6 +250,11 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   /** Adds headers to the client's answer (`headers` is kept, not copied: do not change it afterwards). */
   addResponseHeaders(headers: OutgoingHttpHeaders): void {
     this.responseHeaders = this.responseHeaders === undefined ? headers : { ...this.responseHeaders, ...headers };
+  }
+
+  /** Adds request headers for the upstream (`headers` is kept, not copied: do not change it afterwards). */
+  addUpstreamHeaders(headers: Readonly<Record<string, string>>): void {
+    this.upstreamHeaders = this.upstreamHeaders === undefined ? headers : { ...this.upstreamHeaders, ...headers };
   }
 
   /** Whether the client is gone (its connection closed before the answer was complete). */

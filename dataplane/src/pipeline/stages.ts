@@ -8,6 +8,7 @@ import { IDENTIFY_FEATURES } from '../identify/stage.js';
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { cacheStage } from '../policy/cache/stage.js';
+import { togglesStage } from '../policy/degradation/toggles-stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
@@ -28,6 +29,9 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   // After the body (a client still sending one holds no slot) and, once it exists, after the
   // response cache (a cached answer takes no slot either).
   queueStage,
+  // Last before the upstream: the toggles' header goes on what is sent, and only exchanges that
+  // reached for the upstream (not cached, not shed) feed the triggers.
+  togglesStage,
 ];
 
 /** Features of the front stages (identify runs before routing, for every request). */

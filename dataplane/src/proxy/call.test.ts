@@ -210,6 +210,25 @@ describe('upstream call through the proxy stage', () => {
     await expect.poll(() => results).toEqual([{ status: 504, error: 'timeout' }]);
   });
 
+  it("sends the headers a stage set for the upstream (the feature toggles' state), replacing the client's own", async () => {
+    const seen: (string | undefined)[] = [];
+    const upstreamPort = await listen((req, res) => {
+      seen.push(req.headers['x-app-features'] as string | undefined);
+      res.end('ok');
+    });
+    const toggles: Stage = {
+      name: 'toggles',
+      enter: (x) => {
+        x.addUpstreamHeaders({ 'x-app-features': 'rerank=off' });
+        return 0;
+      },
+    };
+    const { url } = await proxy(upstreamPort, undefined, [toggles]);
+    const res = await fetch(`${url}/x`, { headers: { 'x-app-features': 'rerank=on' } });
+    expect(await res.text()).toBe('ok');
+    expect(seen).toEqual(['rerank=off']);
+  });
+
   it('does not send a request whose queue deadline passed since it was admitted', async () => {
     let seen = 0;
     const upstreamPort = await listen((_req, res) => (seen++, res.end('late')));
@@ -321,6 +340,7 @@ describe('upstream call through the proxy stage', () => {
     'x-tenant-id': 'spoofed',
     'x-org': 'spoofed-org',
     'x-jarvis-deadline': '1',
+    'x-jarvis-features': 'rerank=on',
   };
 
   it('from an untrusted client: hop-by-hop, Expect, identity and every forwarding header dropped; the peer starts X-Forwarded-For', () => {

@@ -45,6 +45,12 @@ function endToEnd(headers: IncomingHttpHeaders, out: OutgoingHttpHeaders, skip?:
 export const DEADLINE_HEADER = 'x-jarvis-deadline';
 
 /**
+ * The default header of a DegradationPolicy's feature toggles: a client's own is dropped (on a
+ * route with toggles the gateway sets it, under whatever name the policy chose).
+ */
+export const FEATURES_HEADER = 'x-jarvis-features';
+
+/**
  * What a client may not tell the upstream. Always dropped: the identity headers (ours and the
  * configured trusted ones — identity comes from the identify stage only) and `Expect` (the gateway
  * answers 100-continue itself and sends the body it has). From a peer that is not a trusted proxy,
@@ -71,7 +77,7 @@ const FORWARDING = [
 
 /** The header policy for a gateway whose identify stage reads `identityHeaders` (Identifier.identityHeaders). */
 export function headerPolicy(identityHeaders: readonly string[]): HeaderPolicy {
-  const always = [TENANT_HEADER, USER_HEADER, DEADLINE_HEADER, 'expect', ...identityHeaders.map((h) => h.toLowerCase())];
+  const always = [TENANT_HEADER, USER_HEADER, DEADLINE_HEADER, FEATURES_HEADER, 'expect', ...identityHeaders.map((h) => h.toLowerCase())];
   // From a trusted proxy the forwarding chain stays (it is extended below); its identity headers do not.
   const trusted = new Set(always.filter((h) => !FORWARDING.includes(h)));
   return { trusted, untrusted: new Set([...always, ...FORWARDING]) };

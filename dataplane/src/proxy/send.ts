@@ -178,6 +178,8 @@ class Send implements CallOwner {
     const body = options.body ?? x.body;
     const headers = upstreamHeaders(x.req.headers, x, deps.headers);
     if (x.deadline > 0) headers[DEADLINE_HEADER] = String(x.deadlineUnixMs);
+    const own = x.upstreamHeaders;
+    if (own) for (const name in own) headers[name] = own[name] as string;
     const call = dispatchCall(
       x,
       endpoint.pool,

@@ -1,0 +1,42 @@
+/**
+ * Headers a DegradationPolicy's `featureHeader` may not name: the gateway sets the feature header
+ * on every upstream request, replacing the client's, so naming one of these would let a policy
+ * break the request's framing (hop-by-hop, Host, Content-Length), forge the verified identity or
+ * the forwarding chain, or overwrite another header the gateway owns.
+ */
+const RESERVED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'expect',
+  'cookie',
+  'authorization',
+  'idempotency-key',
+  'x-tenant-id',
+  'x-user-id',
+  'x-jarvis-deadline',
+  'x-jarvis-job-id',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+]);
+
+/** Whether `name` (any case) is a header a feature header may not be. */
+export function isReservedFeatureHeader(name: string): boolean {
+  return RESERVED.has(name.toLowerCase());
+}
