@@ -213,8 +213,8 @@ while p <= nq do
       end
       ok = need <= tokens
       local after = tokens - need
-      rem0 = floor(tokens / P)
-      rem1 = floor(after / P)
+      rem0 = max(0, floor(tokens / P))
+      rem1 = max(0, floor(after / P))
       res0 = (cap - tokens) / limit
       res1 = (cap - after) / limit
       if not ok then
