@@ -114,7 +114,11 @@ function body(o: { prompt: string; maxTokens?: number; stream?: boolean; include
 }
 
 async function post(team: string, b: string): Promise<Response> {
-  return fetch(`${gw?.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-team': team }, body: b });
+  return fetch(`${gw?.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-team': team },
+    body: b,
+  });
 }
 
 /** The usage the client saw in an SSE stream (the chunk before [DONE]). */
@@ -201,7 +205,12 @@ describe('LLM tokens charged from the response', () => {
     const res = await post(team, body({ prompt: 'r'.repeat(400), maxTokens: 50, stream: true })); // no include_usage
     expect(res.status).toBe(200);
     expect(streamUsage(await res.text())).toBeUndefined();
-    await eventually('counted', async () => (((await gw?.metric('jarvis_gateway_llm_usage_missing_total')) ?? 0) > before ? true : undefined), 5_000, 20);
+    await eventually(
+      'counted',
+      async () => (((await gw?.metric('jarvis_gateway_llm_usage_missing_total')) ?? 0) > before ? true : undefined),
+      5_000,
+      20,
+    );
     expect(await charged(team)).toBe(100 + 50);
   });
 

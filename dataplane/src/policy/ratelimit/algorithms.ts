@@ -223,7 +223,17 @@ export function newAdjusted(): Adjusted {
  * Sliding logs are adjusted by the store (see adjustLog). A refund to a counter with no state
  * (`found` false: expired or evicted, i.e. full) writes nothing.
  */
-export function adjust(op: LimitOp, now: number, found: boolean, a: number, b: number, c: number, delta: number, sinceMs: number, out: Adjusted): void {
+export function adjust(
+  op: LimitOp,
+  now: number,
+  found: boolean,
+  a: number,
+  b: number,
+  c: number,
+  delta: number,
+  sinceMs: number,
+  out: Adjusted,
+): void {
   const { limit, periodMs: period, burst } = op;
   out.write = delta !== 0 && (found || delta > 0);
   if (!out.write) return;

@@ -163,7 +163,9 @@ describe('LLM tokens: reserve, then settle from usage', () => {
   });
 
   it('the Open failure mode charges nothing, so there is nothing to settle', async () => {
-    const { limiter } = setup(ir([level('total', 'Total')], { store: 'Redis', failureMode: { mode: 'Open', timeoutMs: 100, expectedReplicas: 1 } }));
+    const { limiter } = setup(
+      ir([level('total', 'Total')], { store: 'Redis', failureMode: { mode: 'Open', timeoutMs: 100, expectedReplicas: 1 } }),
+    );
     const d = await limiter.check(request(100, 200));
     expect(d.degraded).toBe('open');
     expect(d.reservation).toBeUndefined();

@@ -560,7 +560,12 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
   }
 
   /** Synchronous unless the check goes to Redis; then one promise step, whatever the outcome. */
-  function run(req: LimitRequest, ops: LimitOp[], owners: Applied[], notes: readonly LevelResult[]): LimitDecision | Promise<LimitDecision> {
+  function run(
+    req: LimitRequest,
+    ops: LimitOp[],
+    owners: Applied[],
+    notes: readonly LevelResult[],
+  ): LimitDecision | Promise<LimitDecision> {
     if (!useRedis) {
       const result = memory.checkSync(ops);
       return report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'memory'));

@@ -127,7 +127,9 @@ export class JsonUsageReader {
 }
 
 /** Picks the reader for an answer from its headers; undefined: the answer cannot be read. */
-export function usageReader(headers: Readonly<Record<string, string | string[] | undefined>>): SseUsageScanner | JsonUsageReader | undefined {
+export function usageReader(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): SseUsageScanner | JsonUsageReader | undefined {
   const enc = headers['content-encoding'];
   if (enc !== undefined && String(enc).trim().toLowerCase() !== 'identity') return undefined;
   const type = String(headers['content-type'] ?? '').toLowerCase();
