@@ -185,3 +185,43 @@ describe('Redis store: an adjustment is one more check in the batch', () => {
     expect(probe.outcomes.map((x) => x.remaining)).toEqual([85, 85, 85, 85]);
   });
 });
+
+describe('memory and Redis settle alike', () => {
+  /** A small deterministic generator (xorshift), so a failure replays. */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+  }
+
+  it.each([
+    ['TokenBucket', ALG.TokenBucket],
+    ['GCRA', ALG.GCRA],
+    ['FixedWindow', ALG.FixedWindow],
+    ['SlidingWindow', ALG.SlidingWindow],
+    ['SlidingLog', ALG.SlidingLog],
+  ] as const)('%s: random checks and corrections decide the same', async (_name, alg) => {
+    const time = new ManualTime();
+    const memory = createMemoryStore({ clock: time, maxKeys: 1000 });
+    const onRedis = createRedisStore({ redis, prefix: PREFIX, testNow: () => time.now() });
+    const key = `rand${seq++}`;
+    const random = rng(alg * 7919);
+    const base = { key, alg, limit: 100, periodMs: 1000, burst: 120, shadow: false, maxWaitMs: -1 } as const;
+    for (let i = 0; i < 300; i++) {
+      time.advance(Math.floor(random() * 120));
+      if (random() < 0.5) {
+        const o = { ...base, cost: 1 + Math.floor(random() * 40) };
+        const [m, r] = [memory.checkSync([o]), await onRedis.check([o])];
+        expect(r, `step ${i}`).toEqual(m);
+      } else {
+        const a = { op: { ...base, cost: 1 }, delta: Math.floor(random() * 81) - 40, sinceMs: Math.floor(random() * 1500) };
+        memory.adjustSync([a]);
+        await onRedis.adjust([a]);
+      }
+    }
+  });
+});
