@@ -225,6 +225,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
           onLlmSettled: (route, settled) => {
             if (settled.outcome === 'missing') metrics.llmUsageMissing.cell(route.id).inc();
+            if (settled.outcome === 'failed') metrics.llmSettleFailures.cell(route.id).inc();
             if (settled.charged > 0) metrics.llmTokensReconciled.cell(route.id, 'charged').inc(settled.charged);
             if (settled.refunded > 0) metrics.llmTokensReconciled.cell(route.id, 'refunded').inc(settled.refunded);
           },

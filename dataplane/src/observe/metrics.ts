@@ -146,6 +146,12 @@ export function createGatewayMetrics(sources: MetricSources = {}) {
       labelNames: ['route'],
       registry,
     }),
+    llmSettleFailures: cellCounter({
+      name: 'jarvis_gateway_llm_settle_failures_total',
+      help: 'LLM token reservations whose correction Redis did not take (down or slow): the reservation stands, by route.',
+      labelNames: ['route'],
+      registry,
+    }),
     llmTokensReconciled: cellCounter({
       name: 'jarvis_gateway_llm_tokens_reconciled_total',
       help: "LLM tokens charged on top of a request's reservation (direction charged) or refunded from it (refunded) once its answer's usage was known — or, refunded, its output reservation when no upstream answer came; summed over the counters charged, by route.",

@@ -11,7 +11,7 @@ import { ManualTime } from '../../clock.js';
 import { compileRouteLimiter } from './limiter.js';
 import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
-import type { LimitDecision, LimitRequest, LimitStores } from './types.js';
+import type { LimitDecision, LimitRequest, LimitStore, LimitStores, Settlement } from './types.js';
 
 const source = { kind: 'RateLimitPolicy', namespace: 'jarvis', name: 'tokens', generation: 1 } as const;
 const HOUR = 3_600_000;
@@ -169,6 +169,33 @@ describe('LLM tokens: reserve, then settle from usage', () => {
     const d = await limiter.check(request(100, 200));
     expect(d.degraded).toBe('open');
     expect(d.reservation).toBeUndefined();
+  });
+});
+
+describe('LLM tokens: what the metrics hear', () => {
+  it('reports each settlement once it is applied, and a correction Redis did not take as failed', async () => {
+    const time = new ManualTime();
+    const heard: Settlement[] = [];
+    const memory = createMemoryStore({ clock: time, maxKeys: 100 });
+    // A Redis that admits every check and refuses every correction.
+    const flaky: LimitStore = {
+      kind: 'redis',
+      ready: () => true,
+      check: (ops) => memory.check(ops),
+      adjust: () => Promise.reject(new Error('connection lost')),
+    };
+    const limiter = compileRouteLimiter(
+      ir([level('total', 'Total')], { store: 'Redis', failureMode: { mode: 'Closed', timeoutMs: 100, expectedReplicas: 1 } }),
+      { stores: { memory, redis: flaky }, clock: time, onSettled: (s) => heard.push(s) },
+    );
+    const d = await limiter.check(request(100, 200));
+    limiter.settle(reservationOf(d), 'missing');
+    limiter.settle(reservationOf(d), { input: 100, output: 20, total: 120 });
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual([
+      { outcome: 'missing', charged: 0, refunded: 0 },
+      { outcome: 'failed', charged: 0, refunded: 0 },
+    ]);
   });
 });
 

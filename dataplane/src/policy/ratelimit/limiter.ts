@@ -45,8 +45,11 @@ export interface LimiterDeps {
   llmTokens?: (req: LimitRequest, kind: LlmTokenKind) => number | undefined;
   /** Redis Cluster hash tag of the keys: one value for every route of a store (see keys.ts). */
   hashTag?: string;
-  /** A settlement's store call failed (Redis out or slow): the reservation stands. */
-  onSettleError?: (err: unknown) => void;
+  /**
+   * A reservation was settled (for the metrics): once its correction is applied — or `failed`
+   * when Redis did not take it (out or slow; the reservation stands).
+   */
+  onSettled?: (s: Settlement) => void;
 }
 
 interface Rate {
@@ -597,8 +600,13 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return out;
   }
 
+  const onSettled = deps.onSettled;
   function settle(r: Reservation, usage: LlmUsage | 'missing' | 'unanswered'): Settlement {
-    if (usage === 'missing') return { outcome: 'missing', charged: 0, refunded: 0 };
+    if (usage === 'missing') {
+      const kept: Settlement = { outcome: 'missing', charged: 0, refunded: 0 };
+      onSettled?.(kept);
+      return kept;
+    }
     const adjusts = corrections(r, usage, Math.max(0, deps.clock.now() - r.at));
     let charged = 0;
     let refunded = 0;
@@ -606,13 +614,21 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       if (a.delta > 0) charged += a.delta;
       else refunded -= a.delta;
     }
-    const outcome = usage === 'unanswered' ? 'unanswered' : 'reconciled';
-    if (adjusts.length === 0) return { outcome, charged, refunded };
-    if (r.store === 'redis') {
+    const settled: Settlement = { outcome: usage === 'unanswered' ? 'unanswered' : 'reconciled', charged, refunded };
+    if (adjusts.length > 0 && r.store === 'redis') {
       // One more check in the store's batch, carrying every counter's correction.
-      if (redis) redis.adjust(adjusts, timeoutMs).catch((err: unknown) => deps.onSettleError?.(err));
-    } else memory.adjustSync(adjusts);
-    return { outcome, charged, refunded };
+      const failed: Settlement = { outcome: 'failed', charged: 0, refunded: 0 };
+      if (!redis) onSettled?.(failed);
+      else
+        redis.adjust(adjusts, timeoutMs).then(
+          () => onSettled?.(settled),
+          () => onSettled?.(failed),
+        );
+      return settled;
+    }
+    if (adjusts.length > 0) memory.adjustSync(adjusts);
+    onSettled?.(settled);
+    return settled;
   }
 
   return {

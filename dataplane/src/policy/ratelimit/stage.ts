@@ -29,7 +29,7 @@ import type { Timers } from '../../clock.js';
 import { problemBody, rateLimitHeaders } from './headers.js';
 import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
-import type { LimitDecision, Reservation, RouteLimiter, Settlement } from './types.js';
+import type { LimitDecision, Reservation, RouteLimiter } from './types.js';
 import { usageReader, type JsonUsageReader, type SseUsageScanner } from './usage.js';
 
 /** Appends a RateLimit field's list to what an earlier check of the same request put there. */
@@ -60,7 +60,6 @@ export class RateLimitStage implements Stage {
     readonly name: 'ratelimit' | 'ratelimit-early',
     readonly limiter: RouteLimiter,
     private readonly timers: Timers,
-    private readonly onSettled?: (s: Settlement) => void,
   ) {}
 
   /** Settles the exchange's reservation: from the answer's usage, or without one. */
@@ -70,8 +69,7 @@ export class RateLimitStage implements Stage {
     for (const t of taps) {
       if (!(t instanceof UsageTap) || t.owner !== this) continue;
       const usage = t.answered ? (t.reader?.usage() ?? 'missing') : 'unanswered';
-      const settled = this.limiter.settle(t.reservation, usage);
-      this.onSettled?.(settled);
+      this.limiter.settle(t.reservation, usage);
     }
   }
 
@@ -135,9 +133,9 @@ function stageFor(
     clock: ctx.clock,
     onDecision: (d) => ctx.onDecision(route, d),
     onModeChange: (mode, previous) => ctx.onModeChange?.(route, mode, previous),
+    onSettled: (s) => ctx.onLlmSettled?.(route, s),
   });
-  const onSettled = ctx.onLlmSettled;
-  return new RateLimitStage(name, limiter, ctx.timers, onSettled ? (s) => onSettled(route, s) : undefined);
+  return new RateLimitStage(name, limiter, ctx.timers);
 }
 
 /** On routes that read bodies: the levels that do not need the body, before it is read. */

@@ -83,9 +83,12 @@ export interface LlmUsage {
   readonly total: number;
 }
 
-/** What settling a reservation did: tokens charged on top of it and refunded from it (summed over counters). */
+/**
+ * What settling a reservation did: tokens charged on top of it and refunded from it (summed over
+ * counters). `failed`: the store did not take the correction (Redis out or slow); the reservation stands.
+ */
 export interface Settlement {
-  readonly outcome: 'reconciled' | 'missing' | 'unanswered';
+  readonly outcome: 'reconciled' | 'missing' | 'unanswered' | 'failed';
   readonly charged: number;
   readonly refunded: number;
 }
