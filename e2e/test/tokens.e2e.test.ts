@@ -16,6 +16,7 @@ import { startMockProcess, type MockProcess } from '../src/mocks.js';
 
 const NS = `tokens-${randomBytes(4).toString('hex')}`;
 const BUDGET = 10_000;
+const ROUTE = `${NS}/chat/rule-0`;
 let mock: MockProcess;
 let gw: GatewayProcess | undefined;
 let dir: string;
@@ -174,7 +175,7 @@ describe('LLM tokens charged from the response', () => {
     const total = await charged(team);
     expect(total).toBe(usageSum);
     expect(total - BUDGET).toBeLessThanOrEqual(reservation);
-    expect(await gw?.metric('jarvis_gateway_llm_tokens_reconciled_total', { direction: 'refunded' })).toBeGreaterThan(0);
+    expect(await gw?.metric('jarvis_gateway_llm_tokens_reconciled_total', { route: ROUTE, direction: 'refunded' })).toBeGreaterThan(0);
   });
 
   it('a request without max_tokens reserves the default output, and is charged what the mock reports', async () => {
@@ -201,13 +202,13 @@ describe('LLM tokens charged from the response', () => {
 
   it('an answer without usage keeps the reservation, and is counted', async () => {
     const team = 'nousage';
-    const before = (await gw?.metric('jarvis_gateway_llm_usage_missing_total')) ?? 0;
+    const before = (await gw?.metric('jarvis_gateway_llm_usage_missing_total', { route: ROUTE })) ?? 0;
     const res = await post(team, body({ prompt: 'r'.repeat(400), maxTokens: 50, stream: true })); // no include_usage
     expect(res.status).toBe(200);
     expect(streamUsage(await res.text())).toBeUndefined();
     await eventually(
       'counted',
-      async () => (((await gw?.metric('jarvis_gateway_llm_usage_missing_total')) ?? 0) > before ? true : undefined),
+      async () => (((await gw?.metric('jarvis_gateway_llm_usage_missing_total', { route: ROUTE })) ?? 0) > before ? true : undefined),
       5_000,
       20,
     );
