@@ -251,6 +251,12 @@ async function main(flags: GatewayFlags): Promise<number> {
           body,
           identity,
           onModeChange: (route, mode, previous) => limits.modeChanged(route, mode as ActiveMode, previous as ActiveMode),
+          onLlmSettled: (route, settled) => {
+            if (settled.outcome === 'missing') metrics.llmUsageMissing.cell(route.id).inc();
+            if (settled.outcome === 'failed') metrics.llmSettleFailures.cell(route.id).inc();
+            if (settled.charged > 0) metrics.llmTokensReconciled.cell(route.id, 'charged').inc(settled.charged);
+            if (settled.refunded > 0) metrics.llmTokensReconciled.cell(route.id, 'refunded').inc(settled.refunded);
+          },
           onDecision: (_route, d) => {
             for (const l of d.levels)
               metrics.limitDecisions.cell(l.policy, l.name, l.allowed ? 'allowed' : l.shadow ? 'shadow_rejected' : 'rejected').inc();

@@ -69,8 +69,16 @@ export const CostIR = Type.Union([
   Type.Object({ type: Type.Literal('Fixed'), amount: Positive }),
   /** Cost from a request header (lower case); a request without it costs 1. */
   Type.Object({ type: Type.Literal('Header'), header: Name }),
-  /** LLM tokens of an OpenAI-compatible call. */
-  Type.Object({ type: Type.Literal('LlmTokens'), tokens: literals(['Input', 'Output', 'Total'] as const) }),
+  /**
+   * LLM tokens of an OpenAI-compatible call: reserved from the request's estimate at admission,
+   * settled from the answer's usage. `defaultOutputTokens` is the output reserved for a request
+   * that sets no output ceiling.
+   */
+  Type.Object({
+    type: Type.Literal('LlmTokens'),
+    tokens: literals(['Input', 'Output', 'Total'] as const),
+    defaultOutputTokens: Positive,
+  }),
 ]);
 
 export const RateLimitLevelIR = Type.Object({

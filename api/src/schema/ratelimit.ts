@@ -10,6 +10,8 @@ export function isBursty(algorithm: string): boolean {
   return algorithm === 'TokenBucket' || algorithm === 'GCRA';
 }
 export const SLIDING_LOG_MAX_REQUESTS = 1000;
+/** Output tokens reserved by an LLM request that sets no output ceiling (cost llmTokens). */
+export const DEFAULT_OUTPUT_TOKENS = 1024;
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 const burst = (what: string) =>
@@ -59,8 +61,14 @@ export const Cost = obj(
     ),
     llmTokens: optional(
       oneOf(
-        "Charge LLM tokens of an OpenAI-compatible JSON body, estimated before the call is sent: Input from the prompt text (about 4 characters per token), Output from the request's max_completion_tokens, max_tokens or max_output_tokens, Total both. The gateway reads such bodies (up to --inspect-body-bytes; malformed JSON gets 400); a request without one costs 1.",
+        "Charge LLM tokens of an OpenAI-compatible call: Input (the prompt), Output (the completion) or Total (both). The gateway reads such bodies (up to --inspect-body-bytes; malformed JSON gets 400). At admission the request reserves an estimate: the prompt text at about 4 characters per token, and as output the request's max_completion_tokens, max_tokens or max_output_tokens, or defaultOutputTokens when it sets none (a reservation is capped at the level's capacity). When the answer comes, the gateway reads its usage (prompt_tokens/completion_tokens/total_tokens, or input_tokens/output_tokens) from a JSON body of at most 1 MiB, or from the chunk of a text/event-stream answer that carries it (OpenAI's stream_options.include_usage), and charges or refunds the difference in the same counters. An answer without usage keeps the reservation (counted in jarvis_gateway_llm_usage_missing_total); a request that gets no upstream answer is refunded its output reservation. A request without such a body reserves 1 and is settled from usage the same way.",
         ['Input', 'Output', 'Total'] as const,
+      ),
+    ),
+    defaultOutputTokens: optional(
+      int(
+        `With llmTokens: the output tokens a request reserves when it sets no max_completion_tokens, max_tokens or max_output_tokens; settled from the answer's usage like any reservation. Defaults to ${DEFAULT_OUTPUT_TOKENS}.`,
+        { minimum: 1, maximum: 10_000_000 },
       ),
     ),
   },
@@ -69,6 +77,11 @@ export const Cost = obj(
       {
         rule: '[has(self.fixed), has(self.header), has(self.llmTokens)].filter(x, x).size() == 1',
         message: 'exactly one of fixed, header and llmTokens must be set',
+      },
+      {
+        rule: '!has(self.defaultOutputTokens) || has(self.llmTokens)',
+        message: 'defaultOutputTokens applies only with llmTokens',
+        fieldPath: '.defaultOutputTokens',
       },
     ],
   },

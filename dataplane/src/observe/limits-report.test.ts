@@ -110,7 +110,12 @@ describe('LimitsReport', () => {
   });
 
   it('with Redis ready: no warning at start; a mode change says so with the Local limits, and the return at info', () => {
-    const redis: LimitStore = { kind: 'redis', ready: () => true, check: () => Promise.reject(new Error('unused')) };
+    const redis: LimitStore = {
+      kind: 'redis',
+      ready: () => true,
+      check: () => Promise.reject(new Error('unused')),
+      adjust: () => Promise.resolve(),
+    };
     const { lines, samples, report } = setup(redis);
     const gw = gateway();
     report.applied(gw);

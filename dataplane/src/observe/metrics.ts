@@ -155,6 +155,24 @@ export function createGatewayMetrics(sources: MetricSources = {}) {
       labelNames: ['policy', 'level', 'result'],
       registry,
     }),
+    llmUsageMissing: cellCounter({
+      name: 'jarvis_gateway_llm_usage_missing_total',
+      help: 'LLM answers on routes with token costs (llmTokens) that reported no usage: their token reservation was kept, by route.',
+      labelNames: ['route'],
+      registry,
+    }),
+    llmSettleFailures: cellCounter({
+      name: 'jarvis_gateway_llm_settle_failures_total',
+      help: 'LLM token reservations whose correction Redis did not take (down or slow): the reservation stands, by route.',
+      labelNames: ['route'],
+      registry,
+    }),
+    llmTokensReconciled: cellCounter({
+      name: 'jarvis_gateway_llm_tokens_reconciled_total',
+      help: "LLM tokens charged on top of a request's reservation (direction charged) or refunded from it (refunded) once its answer's usage was known — or, refunded, its output reservation when no upstream answer came; summed over the counters charged, by route.",
+      labelNames: ['route', 'direction'],
+      registry,
+    }),
     failureMode: new Gauge({
       name: 'jarvis_gateway_ratelimit_failure_mode',
       help: '1 for the store mode a policy is in: memory or redis normally; open, closed or local while Redis is unavailable.',

@@ -15,7 +15,7 @@ import type { CacheRegistry } from '../policy/cache/index.js';
 import type { DegradationRegistry } from '../policy/degradation/toggles-registry.js';
 import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
-import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { LimitDecision, LimitStores, Settlement } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Identifier, IdentitySource } from '../identify/index.js';
@@ -69,6 +69,8 @@ export interface CompileDeps {
   /** Builds (or keeps) the identifier of a config; the identity decides which request headers never reach upstreams. */
   readonly identity: IdentitySource;
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
+  /** A request's LLM-token reservation was settled. */
+  readonly onLlmSettled?: (route: RouteIR, s: Settlement) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
@@ -185,6 +187,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       guards,
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
+      ...(deps.onLlmSettled ? { onLlmSettled: deps.onLlmSettled } : {}),
       ...(queues ? { queues } : {}),
       ...(degradation ? { degradation } : {}),
     };

@@ -7,7 +7,7 @@ import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/in
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { QueueBuild } from '../policy/queue/index.js';
 import type { HeaderPolicy } from '../proxy/headers.js';
-import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
+import type { LimitDecision, LimitStores, Settlement } from '../policy/ratelimit/index.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { BackendSender } from '../proxy/send.js';
 import type { Backend } from '../proxy/upstreams.js';
@@ -38,6 +38,8 @@ export interface StageContext {
   /** Hot-key guards made for this config; installed in the registry only when the config is in force. */
   readonly guards: HotspotGuard[];
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
+  /** A request's LLM-token reservation was settled (from usage, kept without usage, or refunded without an answer). */
+  readonly onLlmSettled?: (route: RouteIR, s: Settlement) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Degradation state (triggers, feature toggles) of this config: adopted from the running config when unchanged, in force on commit. */

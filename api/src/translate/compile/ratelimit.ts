@@ -5,7 +5,7 @@ import type { Immutable } from '../../ir/common.js';
 import { compareStrings } from '../../ir/order.js';
 import type { PolicyRef, RateLimitIR } from '../../ir/types.js';
 import type { RateLimitPolicy } from '../../schema/kinds.js';
-import { isBursty } from '../../schema/ratelimit.js';
+import { DEFAULT_OUTPUT_TOKENS, isBursty } from '../../schema/ratelimit.js';
 import { durationMs } from '../duration.js';
 
 /** The claim that names a caller's plan when a level's planClaim is left out. */
@@ -66,7 +66,7 @@ export function compileRateLimit(policy: RateLimitPolicy, source: PolicyRef): Co
         : l.cost?.header !== undefined
           ? { type: 'Header', header: l.cost.header.toLowerCase() }
           : l.cost?.llmTokens !== undefined
-            ? { type: 'LlmTokens', tokens: l.cost.llmTokens }
+            ? { type: 'LlmTokens', tokens: l.cost.llmTokens, defaultOutputTokens: l.cost.defaultOutputTokens ?? DEFAULT_OUTPUT_TOKENS }
             : { type: 'Fixed', amount: 1 };
     return {
       name: l.name,

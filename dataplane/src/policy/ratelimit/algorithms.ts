@@ -14,6 +14,8 @@
  * - SlidingWindow (Cloudflare): a = window index, b = current window's units, c = previous's.
  *   Estimate `prev · (1 − elapsed/period) + curr`, compared multiplied by the period (exact).
  * - SlidingLog: a list of (time, cost) of admitted requests (see SlidingLogState).
+ *
+ * `adjust` corrects what a counter was charged (LLM tokens settled from the answer's usage).
  */
 import { ALG, type LimitOp } from './types.js';
 
@@ -62,8 +64,9 @@ export function evaluate(op: LimitOp, now: number, found: boolean, a: number, b:
       }
       out.allowed = need <= tokens;
       const after = tokens - need;
-      out.remaining0 = Math.floor(tokens / period);
-      out.remaining1 = Math.floor(after / period);
+      // A bucket in debt (an LLM answer used more than it reserved, see adjust) has nothing left.
+      out.remaining0 = Math.max(0, Math.floor(tokens / period));
+      out.remaining1 = Math.max(0, Math.floor(after / period));
       out.reset0 = (cap - tokens) / limit;
       out.reset1 = (cap - after) / limit;
       if (!out.allowed) out.retryMs = cost > burst ? -1 : (need - tokens) / limit;
@@ -190,4 +193,118 @@ export function evaluateLog(op: LimitOp, now: number, log: SlidingLogState | und
   out.a = 0;
   out.b = 0;
   out.c = 0;
+}
+
+/** The state `adjust` leaves; `write` false: nothing to store. */
+export interface Adjusted {
+  write: boolean;
+  a: number;
+  b: number;
+  c: number;
+  /** Ms until the state no longer matters (the Redis TTL). */
+  ttlMs: number;
+}
+
+export function newAdjusted(): Adjusted {
+  return { write: false, a: 0, b: 0, c: 0, ttlMs: 0 };
+}
+
+/**
+ * Charges a scalar counter `delta` more units (> 0) or refunds −delta units (< 0) of a charge made
+ * `sinceMs` ago, unconditionally. A charge may overdraw a counter (the units were used: the
+ * counter admits nothing more until it has recovered them); a refund never takes it past full.
+ * - TokenBucket: tokens −= delta after the refill; a refund stops at the capacity, a charge may
+ *   leave the bucket in debt (negative tokens, refilled at the rate like any other).
+ * - GCRA: TAT += delta · T; a refund never moves the TAT before now (a full allowance).
+ * - FixedWindow: the window's count += delta; a refund applies only while the window of the
+ *   charge is the current one (an earlier window is gone), and never below 0.
+ * - SlidingWindow: a charge adds to the current window; a refund comes off the window the charge
+ *   was counted in (current or previous), never below 0, and is dropped once that window is older.
+ * Sliding logs are adjusted by the store (see adjustLog). A refund to a counter with no state
+ * (`found` false: expired or evicted, i.e. full) writes nothing.
+ */
+export function adjust(
+  op: LimitOp,
+  now: number,
+  found: boolean,
+  a: number,
+  b: number,
+  c: number,
+  delta: number,
+  sinceMs: number,
+  out: Adjusted,
+): void {
+  const { limit, periodMs: period, burst } = op;
+  out.write = delta !== 0 && (found || delta > 0);
+  if (!out.write) return;
+  switch (op.alg) {
+    case ALG.TokenBucket: {
+      const cap = burst * period;
+      let tokens = found ? a : cap;
+      let last = found ? b : now;
+      if (now > last) {
+        tokens = Math.min(cap, tokens + (now - last) * limit);
+        last = now;
+      }
+      tokens -= delta * period;
+      if (delta < 0) tokens = Math.min(cap, tokens);
+      out.a = tokens;
+      out.b = last;
+      out.c = 0;
+      out.ttlMs = (cap - tokens) / limit;
+      return;
+    }
+    case ALG.GCRA: {
+      const T = period / limit;
+      const base = Math.max(found ? a : now, now);
+      const tat = Math.max(now, base + delta * T);
+      out.a = tat;
+      out.b = 0;
+      out.c = 0;
+      out.ttlMs = tat - now;
+      return;
+    }
+    case ALG.FixedWindow: {
+      const w = Math.floor(now / period);
+      let count = found && a === w ? b : 0;
+      if (delta > 0) count += delta;
+      else if (Math.floor((now - sinceMs) / period) === w) count = Math.max(0, count + delta);
+      out.a = w;
+      out.b = count;
+      out.c = 0;
+      out.ttlMs = (w + 1) * period - now;
+      return;
+    }
+    case ALG.SlidingWindow: {
+      const w = Math.floor(now / period);
+      let curr = 0;
+      let prev = 0;
+      if (found && a === w) {
+        curr = b;
+        prev = c;
+      } else if (found && a === w - 1) prev = b;
+      if (delta > 0) curr += delta;
+      else {
+        const charged = Math.floor((now - sinceMs) / period);
+        if (charged === w) curr = Math.max(0, curr + delta);
+        else if (charged === w - 1) prev = Math.max(0, prev + delta);
+      }
+      out.a = w;
+      out.b = curr;
+      out.c = prev;
+      out.ttlMs = 2 * period - (now - w * period);
+      return;
+    }
+    case ALG.SlidingLog:
+      throw new Error('sliding log counters are adjusted by adjustLog');
+  }
+}
+
+/**
+ * A sliding log's adjustment: a charge is one more entry (now, delta); a refund is not applied —
+ * the reservation's entry stays until it leaves the window (a log cannot tell which entry was
+ * this request's). Returns the units to add, 0 for none.
+ */
+export function adjustLog(delta: number): number {
+  return delta > 0 ? delta : 0;
 }

@@ -2,8 +2,12 @@
 export type {
   ActiveMode,
   LevelResult,
+  LimitAdjust,
   LimitDecision,
   LimitOp,
+  LlmUsage,
+  Reservation,
+  Settlement,
   LimitRequest,
   LimitStore,
   LimitStores,
@@ -27,3 +31,4 @@ export {
 } from './redis-store.js';
 export { rateLimitHeaders, problemBody, QUOTA_EXCEEDED_TYPE } from './headers.js';
 export { keyPart, DEFAULT_HASH_TAG } from './keys.js';
+export { SseUsageScanner, JsonUsageReader, usageOf, usageReader } from './usage.js';

@@ -489,7 +489,12 @@ describe('failure modes (Redis store configured, Redis absent)', () => {
       await limiter.check(request());
       expect(changes).toEqual([]);
     }
-    const notReady: LimitStore = { kind: 'redis', ready: () => false, check: () => Promise.reject(new Error('not called')) };
+    const notReady: LimitStore = {
+      kind: 'redis',
+      ready: () => false,
+      check: () => Promise.reject(new Error('not called')),
+      adjust: () => Promise.resolve(),
+    };
     const time = new ManualTime();
     const limiter = compileRouteLimiter(base('Local'), {
       stores: { memory: createMemoryStore({ clock: time, maxKeys: 10 }), redis: notReady },

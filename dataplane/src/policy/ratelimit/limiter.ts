@@ -17,8 +17,12 @@ import {
   type ActiveMode,
   type AlgCode,
   type LevelResult,
+  type LimitAdjust,
   type LimitDecision,
   type LimitOp,
+  type LlmUsage,
+  type Reservation,
+  type Settlement,
   type LimitRequest,
   type LimitStores,
   type OpOutcome,
@@ -41,6 +45,11 @@ export interface LimiterDeps {
   llmTokens?: (req: LimitRequest, kind: LlmTokenKind) => number | undefined;
   /** Redis Cluster hash tag of the keys: one value for every route of a store (see keys.ts). */
   hashTag?: string;
+  /**
+   * A reservation was settled (for the metrics): once its correction is applied — or `failed`
+   * when Redis did not take it (out or slow; the reservation stands).
+   */
+  onSettled?: (s: Settlement) => void;
 }
 
 interface Rate {
@@ -60,6 +69,8 @@ interface CompiledLevel extends Rate {
   readonly parts: readonly CompiledPart[];
   readonly onMissing: 'Anonymous' | 'Skip' | 'Reject';
   readonly cost: (req: LimitRequest, capacity: number) => number;
+  /** Cost LlmTokens: which tokens the level counts (its charges are settled from the answer's usage). */
+  readonly tokens: LlmTokenKind | undefined;
   /** undefined: the level counts every request. */
   readonly when: ((req: LimitRequest) => boolean) | undefined;
   /** Tenant → rate (tenantOverrides), before plans. */
@@ -87,11 +98,16 @@ function positiveInt(v: number | undefined): number | undefined {
   return v !== undefined && Number.isFinite(v) && v >= 1 ? Math.floor(v) : undefined;
 }
 
-/** The body stage's estimate (inspect/llm.ts): prompt tokens in, the request's ceiling out. */
-function bodyEstimate(req: LimitRequest, kind: LlmTokenKind): number | undefined {
+/**
+ * The body stage's estimate (inspect/llm.ts): prompt tokens in, the request's ceiling out — or
+ * `defaultOutput` when the request sets none (never 0: leaving the field out must not bypass an
+ * output budget).
+ */
+function bodyEstimate(req: LimitRequest, kind: LlmTokenKind, defaultOutput: number): number | undefined {
   const t = req.llmTokens;
   if (!t) return undefined;
-  return kind === 'Input' ? t.input : kind === 'Output' ? t.output : t.input + t.output;
+  const output = t.output > 0 ? t.output : defaultOutput;
+  return kind === 'Input' ? t.input : kind === 'Output' ? output : t.input + output;
 }
 
 function compileCost(level: RateLimitLevelIR, deps: LimiterDeps): (req: LimitRequest, cap: number) => number {
@@ -112,9 +128,10 @@ function compileCost(level: RateLimitLevelIR, deps: LimiterDeps): (req: LimitReq
     }
     case 'LlmTokens': {
       const kind = cost.tokens;
-      const estimate = deps.llmTokens ?? bodyEstimate;
+      const defaultOutput = cost.defaultOutputTokens;
+      const estimate = deps.llmTokens ?? ((req: LimitRequest, k: LlmTokenKind) => bodyEstimate(req, k, defaultOutput));
       return (req, cap) => {
-        const v = positiveInt(estimate?.(req, kind));
+        const v = positiveInt(estimate(req, kind));
         return v === undefined ? 1 : Math.min(v, cap);
       };
     }
@@ -206,6 +223,7 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     parts: level.key.map((p) => compilePart(p, level.name)),
     onMissing: level.onMissingKey,
     cost: compileCost(level, deps),
+    tokens: level.cost.type === 'LlmTokens' ? level.cost.tokens : undefined,
     when: compileWhen(level.when, `rate-limit level ${level.name}: when`),
     overrides: level.key.some((p) => p.type === 'Tenant') && overrides.size > 0 ? overrides : undefined,
     planClaim: plans.size > 0 ? level.planClaim : undefined,
@@ -332,6 +350,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         parts: [],
         onMissing: 'Skip',
         cost: () => 1,
+        tokens: undefined,
         when: undefined,
         overrides: undefined,
         planClaim: undefined,
@@ -494,7 +513,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     }));
   }
 
-  function degrade(ops: readonly LimitOp[], owners: readonly Applied[], notes: readonly LevelResult[]): LimitDecision {
+  function degrade(req: LimitRequest, ops: readonly LimitOp[], owners: readonly Applied[], notes: readonly LevelResult[]): LimitDecision {
     switch (failure.mode) {
       case 'Open':
         setMode('open');
@@ -506,7 +525,8 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         setMode('local');
         const localOps = local(ops);
         const localOwners = owners.map((o, i) => ({ level: o.level, rate: { ...o.rate, limit: (localOps[i] as LimitOp).limit } }));
-        return decide(localOwners, memory.checkSync(localOps), 'local', notes);
+        const result = memory.checkSync(localOps);
+        return reserve(decide(localOwners, result, 'local', notes), req, localOps, owners, result, 'local');
       }
     }
   }
@@ -517,21 +537,103 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return d;
   };
 
+  const tokenLevels = levels.some((l) => l.tokens !== undefined);
+
+  /**
+   * An admitted request's LLM-token charges, to settle from the answer: the ops of LlmTokens
+   * levels that were charged (a shadow op that would have refused was not), in the store that
+   * charged them.
+   */
+  function reserve(
+    d: LimitDecision,
+    req: LimitRequest,
+    ops: readonly LimitOp[],
+    owners: readonly Applied[],
+    result: StoreResult,
+    store: Reservation['store'],
+  ): LimitDecision {
+    if (!tokenLevels || !result.allowed) return d;
+    const items: { op: LimitOp; tokens: LlmTokenKind }[] = [];
+    for (let i = 0; i < owners.length; i++) {
+      const tokens = (owners[i] as Applied).level.tokens;
+      if (tokens !== undefined && (result.outcomes[i] as OpOutcome).allowed) items.push({ op: ops[i] as LimitOp, tokens });
+    }
+    if (items.length > 0) d.reservation = { store, at: deps.clock.now(), input: req.llmTokens?.input ?? 0, items };
+    return d;
+  }
+
   /** Synchronous unless the check goes to Redis; then one promise step, whatever the outcome. */
-  function run(ops: LimitOp[], owners: Applied[], notes: readonly LevelResult[]): LimitDecision | Promise<LimitDecision> {
-    if (!useRedis) return report(decide(owners, memory.checkSync(ops), undefined, notes));
-    if (!redis || !redis.ready()) return report(degrade(ops, owners, notes));
+  function run(
+    req: LimitRequest,
+    ops: LimitOp[],
+    owners: Applied[],
+    notes: readonly LevelResult[],
+  ): LimitDecision | Promise<LimitDecision> {
+    if (!useRedis) {
+      const result = memory.checkSync(ops);
+      return report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'memory'));
+    }
+    if (!redis || !redis.ready()) return report(degrade(req, ops, owners, notes));
     return redis.check(ops, timeoutMs).then(
       (result) => {
         setMode('redis');
-        return report(decide(owners, result, undefined, notes));
+        return report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'redis'));
       },
-      () => report(degrade(ops, owners, notes)),
+      () => report(degrade(req, ops, owners, notes)),
     );
+  }
+
+  /**
+   * The corrections of a reservation: per counter, what the answer's usage says it should have
+   * cost minus what it reserved. Without an upstream answer the output part is refunded (no
+   * completion was produced; the prompt estimate stays, it may have been processed).
+   */
+  function corrections(r: Reservation, usage: LlmUsage | 'unanswered', sinceMs: number): LimitAdjust[] {
+    const out: LimitAdjust[] = [];
+    for (const { op, tokens } of r.items) {
+      let actual: number;
+      if (usage === 'unanswered') actual = tokens === 'Output' ? 0 : tokens === 'Input' ? op.cost : Math.min(op.cost, r.input);
+      else actual = tokens === 'Input' ? usage.input : tokens === 'Output' ? usage.output : usage.total;
+      const delta = actual - op.cost;
+      if (delta !== 0) out.push({ op, delta, sinceMs });
+    }
+    return out;
+  }
+
+  const onSettled = deps.onSettled;
+  function settle(r: Reservation, usage: LlmUsage | 'missing' | 'unanswered'): Settlement {
+    if (usage === 'missing') {
+      const kept: Settlement = { outcome: 'missing', charged: 0, refunded: 0 };
+      onSettled?.(kept);
+      return kept;
+    }
+    const adjusts = corrections(r, usage, Math.max(0, deps.clock.now() - r.at));
+    let charged = 0;
+    let refunded = 0;
+    for (const a of adjusts) {
+      if (a.delta > 0) charged += a.delta;
+      else refunded -= a.delta;
+    }
+    const settled: Settlement = { outcome: usage === 'unanswered' ? 'unanswered' : 'reconciled', charged, refunded };
+    if (adjusts.length > 0 && r.store === 'redis') {
+      // One more check in the store's batch, carrying every counter's correction.
+      const failed: Settlement = { outcome: 'failed', charged: 0, refunded: 0 };
+      if (!redis) onSettled?.(failed);
+      else
+        redis.adjust(adjusts, timeoutMs).then(
+          () => onSettled?.(settled),
+          () => onSettled?.(failed),
+        );
+      return settled;
+    }
+    if (adjusts.length > 0) memory.adjustSync(adjusts);
+    onSettled?.(settled);
+    return settled;
   }
 
   return {
     mode: () => active,
+    settle,
     check(req) {
       const ops: LimitOp[] = [];
       const owners: Applied[] = [];
@@ -544,7 +646,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
           missingKey: { level: missing.level.name, policy: missing.level.policy, part: missing.part },
         });
       if (ops.length === 0) return report({ allowed: true, levels: notes });
-      return run(ops, owners, notes);
+      return run(req, ops, owners, notes);
     },
   };
 }

@@ -24,6 +24,11 @@
  * shadow op that would reject is not charged). Each TTL is the time after which the counter's
  * state no longer matters, so idle counters disappear by themselves.
  *
+ * A request whose op count is negative, −n, is an adjustment (LLM tokens settled from the
+ * answer's usage; see algorithms.ts adjust): n ops of 4 numbers each — counter, spec, delta
+ * (signed units), ms since the charge it corrects — applied whatever the counters' state. Its
+ * reply is `1 0` and no op numbers. It rides in the same batch as the checks.
+ *
  * Reply: one string of integers separated by single spaces, per request in order: admitted
  * 0/1, wait µs, then per op allowed 0/1, remaining, reset µs, retry µs. Times are rounded up to
  * whole microseconds (the memory store rounds the same way, see types.ts `toMicros`): printing
@@ -57,6 +62,50 @@ if #KEYS > 0 then raw = redis.call('MGET', unpack(KEYS)) end
 local loaded, kalg, has, A, B, C, ttl, dirty, dlist, nd = {}, {}, {}, {}, {}, {}, {}, {}, {}, 0
 -- Per sliding log: period, scores and costs in time order, their sum, the entries this batch adds.
 local lperiod, lscore, lcost, lsum, ladd = {}, {}, {}, {}, {}
+-- Reads counter k once per batch; false when the batch uses it with two algorithms.
+local function load(k, alg, P)
+  if loaded[k] then return kalg[k] == alg end
+  loaded[k] = true
+  kalg[k] = alg
+  if alg == 4 then
+    local e = redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. fmt(F, now - P), '+inf', 'WITHSCORES')
+    local scores, costs, sum = {}, {}, 0
+    for j = 1, #e, 2 do
+      local x = match(e[j], '^(%d+):') + 0
+      costs[#costs + 1] = x
+      scores[#scores + 1] = e[j + 1] + 0
+      sum = sum + x
+    end
+    lperiod[k], lscore[k], lcost[k], lsum[k], ladd[k] = P, scores, costs, sum, {}
+  else
+    -- A counter that does not read as this algorithm's state counts as absent.
+    local v = raw[k]
+    if v then
+      if alg == 2 then
+        A[k] = tonumber(v)
+        has[k] = A[k] ~= nil
+      elseif alg == 3 then
+        local x, y, z = match(v, '^(%S+) (%S+) (%S+)$')
+        A[k], B[k], C[k] = tonumber(x), tonumber(y), tonumber(z)
+        has[k] = A[k] ~= nil and B[k] ~= nil and C[k] ~= nil
+      else
+        local x, y = match(v, '^(%S+) (%S+)$')
+        A[k], B[k] = tonumber(x), tonumber(y)
+        has[k] = A[k] ~= nil and B[k] ~= nil
+      end
+    end
+  end
+  return true
+end
+-- Marks counter k to be written at the end, with this TTL (ms).
+local function mark(k, tl)
+  if not dirty[k] then
+    dirty[k] = true
+    nd = nd + 1
+    dlist[nd] = k
+  end
+  ttl[k] = tl
+end
 -- The current request's ops.
 local sk, sok, srem0, srem1, sres0, sres1, sretry, sa, sb, sc, sttl, scost = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
 local out, fmts, FMT, o, g = {}, {}, {}, 0, 0
@@ -64,45 +113,94 @@ local p, nq = 1, #q
 while p <= nq do
   local n = q[p]
   p = p + 1
+  if n < 0 then
+  -- An adjustment (LLM tokens settled from the answer): per op counter, spec, delta, ms since
+  -- the charge; applied whatever the state, never rejects (algorithms.ts adjust mirrors it).
+  for i = 1, -n do
+    local k, s, d, since = q[p], (q[p + 1] - 1) * 6, q[p + 2], q[p + 3]
+    p = p + 4
+    local alg, limit, P, burst = spec[s + 1], spec[s + 2], spec[s + 3], spec[s + 4]
+    if not load(k, alg, P) then return redis.error_reply('counter ' .. k .. ' used with two algorithms') end
+    if alg == 4 then
+      if d > 0 then
+        local scores = lscore[k]
+        local m = #scores + 1
+        scores[m] = now
+        lcost[k][m] = d
+        lsum[k] = lsum[k] + d
+        local add = ladd[k]
+        add[#add + 1] = d
+        add[#add + 1] = m
+        mark(k, P)
+      end
+    elseif d ~= 0 and (has[k] or d > 0) then
+      local na, nb, nc, tl = 0, 0, 0, 0
+      if alg == 1 then
+        local cap = burst * P
+        local tokens, last = cap, now
+        if has[k] then tokens, last = A[k], B[k] end
+        if now > last then
+          tokens = min(cap, tokens + (now - last) * limit)
+          last = now
+        end
+        tokens = tokens - d * P
+        if d < 0 then tokens = min(cap, tokens) end
+        na, nb, tl = tokens, last, (cap - tokens) / limit
+      elseif alg == 2 then
+        local T = P / limit
+        local base = now
+        if has[k] then base = max(A[k], now) end
+        local tat = max(now, base + d * T)
+        na, tl = tat, tat - now
+      elseif alg == 5 then
+        local w = floor(now / P)
+        local count = 0
+        if has[k] and A[k] == w then count = B[k] end
+        if d > 0 then
+          count = count + d
+        elseif floor((now - since) / P) == w then
+          count = max(0, count + d)
+        end
+        na, nb, tl = w, count, (w + 1) * P - now
+      elseif alg == 3 then
+        local w = floor(now / P)
+        local curr, prev = 0, 0
+        if has[k] then
+          if A[k] == w then
+            curr, prev = B[k], C[k]
+          elseif A[k] == w - 1 then
+            prev = B[k]
+          end
+        end
+        if d > 0 then
+          curr = curr + d
+        else
+          local cw = floor((now - since) / P)
+          if cw == w then
+            curr = max(0, curr + d)
+          elseif cw == w - 1 then
+            prev = max(0, prev + d)
+          end
+        end
+        na, nb, nc, tl = w, curr, prev, 2 * P - (now - w * P)
+      else
+        return redis.error_reply('unknown algorithm ' .. tostring(alg))
+      end
+      has[k], A[k], B[k], C[k] = true, na, nb, nc
+      mark(k, tl)
+    end
+  end
+  out[o + 1], out[o + 2] = 1, 0
+  o = o + 2
+  g = g + 1
+  fmts[g] = '%d %d'
+  else
   local okAll, waitAll = true, 0
   for i = 1, n do
     local k, s, c = q[p], (q[p + 1] - 1) * 6, q[p + 2]
     p = p + 3
     local alg, limit, P, burst, shadow, maxWait = spec[s + 1], spec[s + 2], spec[s + 3], spec[s + 4], spec[s + 5] == 1, spec[s + 6]
-    if not loaded[k] then
-      loaded[k] = true
-      kalg[k] = alg
-      if alg == 4 then
-        local e = redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. fmt(F, now - P), '+inf', 'WITHSCORES')
-        local scores, costs, sum = {}, {}, 0
-        for j = 1, #e, 2 do
-          local x = match(e[j], '^(%d+):') + 0
-          costs[#costs + 1] = x
-          scores[#scores + 1] = e[j + 1] + 0
-          sum = sum + x
-        end
-        lperiod[k], lscore[k], lcost[k], lsum[k], ladd[k] = P, scores, costs, sum, {}
-      else
-        -- A counter that does not read as this algorithm's state counts as absent.
-        local v = raw[k]
-        if v then
-          if alg == 2 then
-            A[k] = tonumber(v)
-            has[k] = A[k] ~= nil
-          elseif alg == 3 then
-            local x, y, z = match(v, '^(%S+) (%S+) (%S+)$')
-            A[k], B[k], C[k] = tonumber(x), tonumber(y), tonumber(z)
-            has[k] = A[k] ~= nil and B[k] ~= nil and C[k] ~= nil
-          else
-            local x, y = match(v, '^(%S+) (%S+)$')
-            A[k], B[k] = tonumber(x), tonumber(y)
-            has[k] = A[k] ~= nil and B[k] ~= nil
-          end
-        end
-      end
-    elseif kalg[k] ~= alg then
-      return redis.error_reply('counter ' .. k .. ' used with two algorithms')
-    end
+    if not load(k, alg, P) then return redis.error_reply('counter ' .. k .. ' used with two algorithms') end
     local ok, wait, rem0, rem1, res0, res1, retry, na, nb, nc, tl = true, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     if alg == 1 then
       local cap = burst * P
@@ -115,8 +213,8 @@ while p <= nq do
       end
       ok = need <= tokens
       local after = tokens - need
-      rem0 = floor(tokens / P)
-      rem1 = floor(after / P)
+      rem0 = max(0, floor(tokens / P))
+      rem1 = max(0, floor(after / P))
       res0 = (cap - tokens) / limit
       res1 = (cap - after) / limit
       if not ok then
@@ -265,6 +363,7 @@ while p <= nq do
   end
   g = g + 1
   fmts[g] = f
+  end
 end
 for j = 1, nd do
   local k = dlist[j]

@@ -8,9 +8,19 @@
  * counters active within one period; a scan of distinct values cannot grow memory past it.
  */
 import type { Clock } from '../../clock.js';
-import { evaluate, evaluateLog, newEvaluation, pruneLog, type Evaluation, type SlidingLogState } from './algorithms.js';
+import {
+  adjust,
+  adjustLog,
+  evaluate,
+  evaluateLog,
+  newAdjusted,
+  newEvaluation,
+  pruneLog,
+  type Evaluation,
+  type SlidingLogState,
+} from './algorithms.js';
 import { SlotIndex } from './slot-index.js';
-import { ALG, toMicros, type LimitOp, type LocalLimitStore, type OpOutcome, type StoreResult } from './types.js';
+import { ALG, toMicros, type LimitAdjust, type LimitOp, type LocalLimitStore, type OpOutcome, type StoreResult } from './types.js';
 
 /** Fewer would let one request's counters evict each other. */
 const MIN_KEYS = 64;
@@ -56,6 +66,7 @@ class MemoryStore implements MemoryLimitStore {
   /** Per-op scratch, reused across checks (checks run synchronously, one at a time). */
   readonly #evals: Evaluation[] = [];
   readonly #slots: number[] = [];
+  readonly #adjusted = newAdjusted();
 
   constructor(clock: Clock, maxKeys: number) {
     if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error(`maxKeys must be a positive integer, got ${maxKeys}`);
@@ -117,6 +128,44 @@ class MemoryStore implements MemoryLimitStore {
       };
     }
     return { allowed, waitMs: allowed ? toMicros(waitMs) : 0, outcomes };
+  }
+
+  adjust(adjusts: readonly LimitAdjust[]): Promise<void> {
+    try {
+      this.adjustSync(adjusts);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  adjustSync(adjusts: readonly LimitAdjust[]): void {
+    const now = this.#clock.now();
+    const out = this.#adjusted;
+    for (const { op, delta, sinceMs } of adjusts) {
+      const found = this.#index.get(op.key);
+      if (op.alg === ALG.SlidingLog) {
+        const units = adjustLog(delta);
+        if (units === 0) continue;
+        const slot = found ?? this.#allocate(op.key);
+        if (found !== undefined) this.#touch(slot);
+        let log = this.#logs.get(slot);
+        if (!log) this.#logs.set(slot, (log = { times: [], costs: [], head: 0, sum: 0 }));
+        pruneLog(log, now, op.periodMs);
+        log.times.push(now);
+        log.costs.push(units);
+        log.sum += units;
+        continue;
+      }
+      if (found === undefined) adjust(op, now, false, 0, 0, 0, delta, sinceMs, out);
+      else adjust(op, now, true, this.#a[found] ?? 0, this.#b[found] ?? 0, this.#c[found] ?? 0, delta, sinceMs, out);
+      if (!out.write) continue;
+      const slot = found ?? this.#allocate(op.key);
+      if (found !== undefined) this.#touch(slot);
+      this.#a[slot] = out.a;
+      this.#b[slot] = out.b;
+      this.#c[slot] = out.c;
+    }
   }
 
   #write(op: LimitOp, i: number, now: number, ev: Evaluation): void {

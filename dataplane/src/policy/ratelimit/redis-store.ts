@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
-import type { LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
+import type { LimitAdjust, LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
 
 /** Round trips and failures of a Redis store (the benchmark reports round trips per request). */
 export interface RedisStoreStats {
@@ -212,6 +212,20 @@ class RedisStore implements RedisLimitStore {
   }
 
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult> {
+    return this.#enqueue(ops, undefined, timeoutMs);
+  }
+
+  /** One more check in the batch: n ops carried as −n, each with its delta and age (see lua.ts). */
+  adjust(adjusts: readonly LimitAdjust[], timeoutMs?: number): Promise<void> {
+    if (adjusts.length === 0) return Promise.resolve();
+    return this.#enqueue(
+      adjusts.map((a) => a.op),
+      adjusts,
+      timeoutMs,
+    ).then(() => undefined);
+  }
+
+  #enqueue(ops: readonly LimitOp[], adjusts: readonly LimitAdjust[] | undefined, timeoutMs: number | undefined): Promise<StoreResult> {
     const n = ops.length;
     if (n > MAX_CHECK_OPS) {
       this.#add('errors');
@@ -223,8 +237,10 @@ class RedisStore implements RedisLimitStore {
       b = this.#batch;
     }
     const limitMs = timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, this.#timeoutMs) : this.#timeoutMs;
-    // Per request: its number of ops, then per op its counter, its spec and its cost (see lua.ts).
-    let json = b.json === '' ? String(n) : `${b.json},${n}`;
+    // Per request: its number of ops (negative for an adjustment), then per op its counter, its
+    // spec and its cost (an adjustment: its delta and the ms since the charge; see lua.ts).
+    const count = adjusts ? -n : n;
+    let json = b.json === '' ? String(count) : `${b.json},${count}`;
     for (let i = 0; i < n; i++) {
       const op = ops[i] as LimitOp;
       // The prefix is added once per distinct key of the batch, not once per op.
@@ -241,13 +257,18 @@ class RedisStore implements RedisLimitStore {
         const spec = `${op.alg},${op.limit},${op.periodMs},${op.burst},${op.shadow ? 1 : 0},${op.maxWaitMs}`;
         b.specJson = b.specJson === '' ? spec : `${b.specJson},${spec}`;
       }
-      json += `,${k},${s},${op.cost}`;
+      if (adjusts) {
+        const a = adjusts[i] as LimitAdjust;
+        json += `,${k},${s},${a.delta},${Math.max(0, a.sinceMs)}`;
+      } else json += `,${k},${s},${op.cost}`;
     }
     b.json = json;
     b.ops += n;
     const deadline = Number.isFinite(limitMs) ? this.#clock.now() + limitMs : Infinity;
+    // An adjustment's reply has no op outcomes.
+    const replyOps = adjusts ? 0 : n;
     const result = new Promise<StoreResult>((resolve, reject) => {
-      b.waiters.push({ ops: n, deadline, limitMs, resolve, reject, done: false });
+      b.waiters.push({ ops: replyOps, deadline, limitMs, resolve, reject, done: false });
     });
     if (deadline < b.timerAt) this.#arm(b);
     this.#schedule();

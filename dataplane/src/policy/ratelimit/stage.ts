@@ -13,23 +13,46 @@
  * before it costs any parsing; the levels that need the body, and the hot-key level, are checked
  * after it. Each check is all or nothing; a request refused by the second has used its quota of
  * the first, as if it had been refused for its body. Those routes make two store calls.
+ *
+ * LLM tokens (cost LlmTokens) are reserved at admission and settled when the exchange is over
+ * (`leave`): a tap reads the committed upstream answer's `usage` as it streams by (usage.ts,
+ * bounded memory), and the limiter charges or refunds the difference in the same store — one
+ * more store call per request, whatever the number of levels.
  */
 import { kindFeature, type RateLimitIR } from '@jarvis/api';
 import { inspectsBody } from '../../inspect/stage.js';
 import { sendProblem } from '../../observe/problem.js';
 import type { StageContext } from '../../pipeline/context.js';
-import type { Exchange } from '../../pipeline/exchange.js';
+import type { Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
 import type { Timers } from '../../clock.js';
 import { problemBody, rateLimitHeaders } from './headers.js';
 import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
-import type { LimitDecision, RouteLimiter } from './types.js';
+import type { LimitDecision, Reservation, RouteLimiter } from './types.js';
+import { usageReader, type JsonUsageReader, type SseUsageScanner } from './usage.js';
 
 /** Appends a RateLimit field's list to what an earlier check of the same request put there. */
 function joined(previous: unknown, next: string | undefined): string | undefined {
   if (typeof previous !== 'string' || previous === '') return next;
   return next === undefined || next === '' ? previous : `${previous}, ${next}`;
+}
+
+/** Watches one exchange's upstream answer for the usage that settles its reservation. */
+class UsageTap implements ResponseTap {
+  answered = false;
+  reader: SseUsageScanner | JsonUsageReader | undefined = undefined;
+  constructor(
+    readonly owner: RateLimitStage,
+    readonly reservation: Reservation,
+  ) {}
+  head(_status: number, headers: Readonly<Record<string, string | string[] | undefined>>): void {
+    this.answered = true;
+    this.reader = usageReader(headers);
+  }
+  data(chunk: Buffer): void {
+    this.reader?.push(chunk);
+  }
 }
 
 export class RateLimitStage implements Stage {
@@ -38,6 +61,17 @@ export class RateLimitStage implements Stage {
     readonly limiter: RouteLimiter,
     private readonly timers: Timers,
   ) {}
+
+  /** Settles the exchange's reservation: from the answer's usage, or without one. */
+  leave(x: Exchange): void {
+    const taps = x.taps;
+    if (!taps) return;
+    for (const t of taps) {
+      if (!(t instanceof UsageTap) || t.owner !== this) continue;
+      const usage = t.answered ? (t.reader?.usage() ?? 'missing') : 'unanswered';
+      this.limiter.settle(t.reservation, usage);
+    }
+  }
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
     const decision = this.limiter.check(x);
@@ -78,6 +112,7 @@ export class RateLimitStage implements Stage {
       return ANSWERED;
     }
     x.addResponseHeaders(headers);
+    if (decision.reservation) (x.taps ??= []).push(new UsageTap(this, decision.reservation));
     const waitMs = decision.waitMs ?? 0;
     if (waitMs <= 0) return CONTINUE;
     return new Promise<Verdict>((resolve) => this.timers.after(waitMs, () => resolve(CONTINUE)));
@@ -98,6 +133,7 @@ function stageFor(
     clock: ctx.clock,
     onDecision: (d) => ctx.onDecision(route, d),
     onModeChange: (mode, previous) => ctx.onModeChange?.(route, mode, previous),
+    onSettled: (s) => ctx.onLlmSettled?.(route, s),
   });
   return new RateLimitStage(name, limiter, ctx.timers);
 }

@@ -56,6 +56,41 @@ export interface LimitDecision {
    * key part (nothing was counted anywhere): the gateway answers 403.
    */
   missingKey?: { readonly level: string; readonly policy: string; readonly part: string };
+  /**
+   * Set when the request was admitted and some level charged it LLM tokens (cost LlmTokens): the
+   * estimate it reserved, to be settled with `RouteLimiter.settle` once the answer's `usage` is
+   * known (or known to be missing).
+   */
+  reservation?: Reservation;
+}
+
+/** The LLM tokens a request reserved at admission, per charged counter (see limiter.ts settle). */
+export interface Reservation {
+  /** Where the counters were charged: the route's memory store, Redis, or the Local failure mode's memory counters. */
+  readonly store: 'memory' | 'redis' | 'local';
+  /** The limiter's clock when the request was admitted. */
+  readonly at: number;
+  /** The prompt estimate the request reserved (its Input part). */
+  readonly input: number;
+  /** The charged ops of LlmTokens levels (cost: what each reserved), and which tokens each counts. */
+  readonly items: readonly { readonly op: LimitOp; readonly tokens: 'Input' | 'Output' | 'Total' }[];
+}
+
+/** Token counts an LLM answer reports in its `usage`. */
+export interface LlmUsage {
+  readonly input: number;
+  readonly output: number;
+  readonly total: number;
+}
+
+/**
+ * What settling a reservation did: tokens charged on top of it and refunded from it (summed over
+ * counters). `failed`: the store did not take the correction (Redis out or slow); the reservation stands.
+ */
+export interface Settlement {
+  readonly outcome: 'reconciled' | 'missing' | 'unanswered' | 'failed';
+  readonly charged: number;
+  readonly refunded: number;
 }
 
 /**
@@ -69,6 +104,12 @@ export interface RouteLimiter {
   check(req: LimitRequest): LimitDecision | Promise<LimitDecision>;
   /** The mode the last check ran in (for the failure-mode metric). */
   mode(): ActiveMode;
+  /**
+   * Settles a reservation: with the answer's usage, charges or refunds each counter the
+   * difference; 'missing' (an answer without usage) keeps it; 'unanswered' (no upstream answer)
+   * refunds the output part of it. One store call for every counter.
+   */
+  settle(reservation: Reservation, usage: LlmUsage | 'missing' | 'unanswered'): Settlement;
 }
 
 /** Algorithm codes, shared by the memory store and the Lua script (also part of every key). */
@@ -128,11 +169,25 @@ export interface StoreResult {
   outcomes: OpOutcome[];
 }
 
+/**
+ * A correction of what a counter was charged: `delta` units more (> 0) or fewer (< 0), applied
+ * whatever the counter's state (it never rejects). A refund never takes a counter below empty
+ * or beyond its full quota; see algorithms.ts `adjust` for what each algorithm does.
+ */
+export interface LimitAdjust {
+  readonly op: LimitOp;
+  readonly delta: number;
+  /** Ms since the charge being corrected (a window refunds only the window it was charged in). */
+  readonly sinceMs: number;
+}
+
 /** A counter store: evaluates all ops of one request at once, all or nothing. */
 export interface LimitStore {
   readonly kind: 'memory' | 'redis';
   /** Rejects when the store is unreachable or slower than `timeoutMs`. */
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult>;
+  /** Applies corrections to counters, all in one call (on Redis one more check in a batch). */
+  adjust(adjusts: readonly LimitAdjust[], timeoutMs?: number): Promise<void>;
   /** False while the store is known to be unreachable (a check would fail at once). */
   ready(): boolean;
 }
@@ -141,6 +196,8 @@ export interface LimitStore {
 export interface LocalLimitStore extends LimitStore {
   /** The same as `check`, synchronously. */
   checkSync(ops: readonly LimitOp[]): StoreResult;
+  /** The same as `adjust`, synchronously. */
+  adjustSync(adjusts: readonly LimitAdjust[]): void;
 }
 
 /** redis undefined when no Redis is configured → failure mode applies */
