@@ -219,6 +219,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           queues,
           enforced: features,
           caches,
+          fallbackCells: (route, step, result) => metrics.fallbackSteps.cell(route, step, result),
           call: callOptions,
           body,
           identity,

@@ -5,7 +5,7 @@
  * naming the gateway and the missing feature; a policy replaced whole by a more specific one shows
  * Overridden.
  */
-import { POLICY_KINDS, allFeatures, kindFeature, type PolicyKind } from '@jarvis/api';
+import { POLICY_KINDS, allFeatures, kindFeature, requiredFeatures, sectionFeature, type PolicyKind } from '@jarvis/api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { condition, endpointSlicesYaml, eventually, policyStates, type PolicyState } from '../src/cluster.js';
 import { examplesDir, loadManifests, validExampleFiles } from '../src/examples.js';
@@ -27,6 +27,16 @@ const ENFORCED_KINDS: readonly PolicyKind[] = [
   'QueuePolicy',
   'CachePolicy',
   'ClientIdentityPolicy',
+  'DegradationPolicy',
+];
+
+/**
+ * Optional sections of enforced kinds that a gateway of this build does not enforce yet: a policy
+ * that sets one shows Unsupported naming it (each issue that builds one removes it here).
+ */
+const UNENFORCED_SECTIONS: readonly string[] = [
+  sectionFeature('DegradationPolicy', 'triggers'),
+  sectionFeature('DegradationPolicy', 'featureToggles'),
 ];
 
 const examplePolicies = validExampleFiles()
@@ -93,8 +103,18 @@ describe('status with the real gateway', () => {
       expect(byKind(kind).length, `examples have a ${kind}`).toBeGreaterThan(0);
     for (const p of states) {
       const enforced = condition(p, 'Enforced');
-      if (ENFORCED_KINDS.includes(p.kind as PolicyKind)) {
+      const manifest = examplePolicies.find((m) => m.metadata.name === p.name && m.kind === p.kind);
+      const spec = (manifest as { readonly spec?: Record<string, unknown> } | undefined)?.spec ?? {};
+      const missing = requiredFeatures(p.kind as PolicyKind, spec).filter((f) => UNENFORCED_SECTIONS.includes(f));
+      if (ENFORCED_KINDS.includes(p.kind as PolicyKind) && missing.length === 0) {
         expect(enforced, `${p.kind} ${p.name}`).toMatchObject({ status: 'True', reason: 'Enforced' });
+      } else if (ENFORCED_KINDS.includes(p.kind as PolicyKind)) {
+        // Enforced kind, a section not enforced yet: Unsupported, naming exactly those sections.
+        expect(enforced, `${p.kind} ${p.name}`).toMatchObject({ status: 'False', reason: 'Unsupported' });
+        const listed = [...(enforced?.message ?? '').matchAll(/does not enforce ([^;]*?)(?:;|\.$)/g)].flatMap((m) =>
+          (m[1] ?? '').split(', '),
+        );
+        expect(listed.sort(), `${p.kind} ${p.name}`).toEqual([...missing].sort());
       } else {
         expect(enforced, `${p.kind} ${p.name}`).toMatchObject({ status: 'False', reason: 'Unsupported' });
         expect(enforced?.message).toContain('gw-status');

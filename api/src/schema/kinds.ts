@@ -103,8 +103,8 @@ export const KINDS = [
     singular: 'degradationpolicy',
     shortNames: ['dgp'],
     summary:
-      'DegradationPolicy describes fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles to switch off under load, with hysteresis.',
-    enforced: false,
+      'DegradationPolicy: fallback chains (LLM model tiers with a model rewrite, RAG retrievers ending in a static answer), enforced by the gateway; its triggers and featureToggles sections are accepted and not yet enforced (a policy that sets them shows Enforced=False, reason Unsupported, naming the section).',
+    enforced: true,
     settings: DegradationPolicySpec,
     strategy: 'Atomic',
     merge: GENERIC_MERGE,

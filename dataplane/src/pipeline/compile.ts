@@ -16,6 +16,7 @@ import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
+import type { Cell } from '../observe/cells.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Identifier, IdentitySource } from '../identify/index.js';
 import { headerPolicy } from '../proxy/headers.js';
@@ -72,6 +73,8 @@ export interface CompileDeps {
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
   readonly queues?: QueueRuntime;
+  /** The metric cell of a fallback step's result (route id, step name, result). */
+  readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** What this gateway enforces (default: every registered feature). */
   readonly enforced?: readonly string[];
 }
@@ -182,6 +185,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       onDecision: deps.onDecision,
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
       ...(queues ? { queues } : {}),
+      ...(deps.fallbackCells ? { fallbackCells: deps.fallbackCells } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {

@@ -2,6 +2,7 @@
 import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { BodySettings } from '../inspect/stage.js';
+import type { Cell } from '../observe/cells.js';
 import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { QueueBuild } from '../policy/queue/index.js';
@@ -39,6 +40,8 @@ export interface StageContext {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** The metric cell of a fallback step's result (route id, step name, result); none: not counted. */
+  readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** Queues (gates adopted from the running config when unchanged, job routes, dead-letter streams); put in force on commit. */
   readonly queues?: QueueBuild;
 }

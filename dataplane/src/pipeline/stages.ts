@@ -8,6 +8,7 @@ import { IDENTIFY_FEATURES } from '../identify/stage.js';
 import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { cacheStage } from '../policy/cache/stage.js';
+import { fallbackStage } from '../policy/degradation/fallback-stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
@@ -28,6 +29,9 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   // After the body (a client still sending one holds no slot) and, once it exists, after the
   // response cache (a cached answer takes no slot either).
   queueStage,
+  // A route with a fallback chain ends here: the chain's steps take the place of the proxy's send
+  // (after the queue: the request holds its slot, and its deadline bounds the chain).
+  fallbackStage,
 ];
 
 /** Features of the front stages (identify runs before routing, for every request). */
