@@ -25,6 +25,8 @@ import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
 import {
   BENCH_HEADERS,
+  BENCH_PRIMARY,
+  BENCH_SERVICE,
   BENCH_VARIANTS,
   type BenchVariant,
   benchGatewayArgs,
@@ -159,6 +161,14 @@ export interface BenchSummary {
   /** The miss variant with the Redis level: an L2 lookup and an L2 store per request too (full run only). */
   cache_miss_redis: VariantFigures | null;
   /** Per cache variant: its requests by cache outcome (from the gateway's jarvis_gateway_cache_requests_total). */
+  /** A DegradationPolicy chain whose primary answers 503 at once: every request answered by its second step. */
+  fallback: VariantFigures | null;
+  /**
+   * What the fallback adds over a direct answer from the second tier (the routing variant goes
+   * straight to the same upstream), p50 at the fixed rate, ms: fallback's added p50 minus
+   * routing's, each against its adjacent bare-proxy slices of the same run.
+   */
+  fallback_over_second_tier_p50_ms: number | null;
   cache_outcomes: Partial<Record<'cache_hit' | 'cache_miss' | 'cache_miss_redis', Record<string, number>>>;
   /** Round trips (EVALSHA) per request over the whole Redis run, warm-up included. */
   redis_calls_per_request: number | null;
@@ -369,6 +379,7 @@ function table(summary: BenchSummary): string {
     const f = summary[v];
     lines.push(f ? row(`gateway ${v}`, f) : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`);
   }
+  lines.push(`fallback over a direct answer from the second tier: +${summary.fallback_over_second_tier_p50_ms ?? '-'} ms p50 (target ≤ 1 ms)`);
   lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
       `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
@@ -432,17 +443,26 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     cache_hit: 'not run',
     cache_miss: 'not run',
     cache_miss_redis: 'not run (full run only)',
+    fallback: 'not run',
   } satisfies Record<BenchVariant, string>;
   const cacheGateways: { variant: 'cache_hit' | 'cache_miss' | 'cache_miss_redis'; adminUrl: string }[] = [];
   try {
-    const mocks = await startJsonService<{ mocks: { port: number; url: string }[] }>(
+    const mocks = await startJsonService<{ mocks: { name: string; port: number; url: string }[] }>(
       MOCKS,
-      ['--spec', '[{"name":"bench-upstream","kind":"trivial"}]'],
+      [
+        '--spec',
+        JSON.stringify([
+          { name: BENCH_SERVICE, kind: 'trivial' },
+          // The fallback variant's primary: every request answered 503 at once.
+          { name: BENCH_PRIMARY, kind: 'trivial', errorRate: 1, errorStatuses: [503] },
+        ]),
+      ],
       { name: 'mock' },
     );
     services.push(mocks);
-    const upstream = mocks.info.mocks[0];
-    if (!upstream) throw new Error('the mock upstream did not start');
+    const upstream = mocks.info.mocks.find((m) => m.name === BENCH_SERVICE);
+    const primary = mocks.info.mocks.find((m) => m.name === BENCH_PRIMARY);
+    if (!upstream || !primary) throw new Error('the mock upstreams did not start');
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
     const bareSlot = newTarget('bare_proxy', bare.info.url);
@@ -461,7 +481,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const dir = await mkdtemp(join(tmpdir(), `jarvis-bench-${variant}-`));
           dirs.push(dir);
           trackDir(dir);
-          await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port)));
+          await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port, primary.port)));
           const gateway = await startGateway({
             configDir: dir,
             extraArgs: benchGatewayArgs(variant),
@@ -471,6 +491,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
+          if (variant === 'fallback' && probe.headers.get('x-jarvis-fallback') !== 'second')
+            throw new Error(`GET / through the fallback chain: answered by ${probe.headers.get('x-jarvis-fallback') ?? 'no step'}, not by the second`);
           if (caching(variant)) {
             // The cache is on: the same request again is a hit.
             const again = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
@@ -608,18 +630,23 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       const t = byKey.get(v);
       return t ? figures(t) : null;
     };
+    const fallbackFig = variantFig('fallback');
+    const routingFig = variantFig('routing');
     const summary: BenchSummary = {
       direct_rps: directFig?.rps ?? null,
       bare_proxy_rps: bareFig?.rps ?? null,
       bare_proxy_cpu_us_per_request: bareFig?.cpu_us_per_request ?? null,
       cpus: s.cpus ?? null,
-      routing: variantFig('routing'),
+      routing: routingFig,
       limits_memory: variantFig('limits_memory'),
       limits_redis: variantFig('limits_redis'),
       limits_redis_unbatched: variantFig('limits_redis_unbatched'),
       cache_hit: variantFig('cache_hit'),
       cache_miss: variantFig('cache_miss'),
       cache_miss_redis: variantFig('cache_miss_redis'),
+      fallback: fallbackFig,
+      fallback_over_second_tier_p50_ms:
+        fallbackFig?.added_p50_ms != null && routingFig?.added_p50_ms != null ? ms3(fallbackFig.added_p50_ms - routingFig.added_p50_ms) : null,
       cache_outcomes: cacheOutcomes,
       redis_calls_per_request: redisCalls,
       redis_calls_per_request_unbatched: redisUnbatched,
