@@ -379,7 +379,9 @@ function table(summary: BenchSummary): string {
     const f = summary[v];
     lines.push(f ? row(`gateway ${v}`, f) : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`);
   }
-  lines.push(`fallback over a direct answer from the second tier: +${summary.fallback_over_second_tier_p50_ms ?? '-'} ms p50 (target ≤ 1 ms)`);
+  lines.push(
+    `fallback over a direct answer from the second tier: +${summary.fallback_over_second_tier_p50_ms ?? '-'} ms p50 (target ≤ 1 ms)`,
+  );
   lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
       `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
@@ -492,7 +494,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
           if (variant === 'fallback' && probe.headers.get('x-jarvis-fallback') !== 'second')
-            throw new Error(`GET / through the fallback chain: answered by ${probe.headers.get('x-jarvis-fallback') ?? 'no step'}, not by the second`);
+            throw new Error(
+              `GET / through the fallback chain: answered by ${probe.headers.get('x-jarvis-fallback') ?? 'no step'}, not by the second`,
+            );
           if (caching(variant)) {
             // The cache is on: the same request again is a hit.
             const again = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
@@ -646,7 +650,9 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       cache_miss_redis: variantFig('cache_miss_redis'),
       fallback: fallbackFig,
       fallback_over_second_tier_p50_ms:
-        fallbackFig?.added_p50_ms != null && routingFig?.added_p50_ms != null ? ms3(fallbackFig.added_p50_ms - routingFig.added_p50_ms) : null,
+        fallbackFig?.added_p50_ms != null && routingFig?.added_p50_ms != null
+          ? ms3(fallbackFig.added_p50_ms - routingFig.added_p50_ms)
+          : null,
       cache_outcomes: cacheOutcomes,
       redis_calls_per_request: redisCalls,
       redis_calls_per_request_unbatched: redisUnbatched,

@@ -28,7 +28,9 @@ describe('bench manifests', () => {
       });
       expect(stdout).toContain('bench-upstream.localhost');
       if (variant === 'fallback') {
-        const ir = JSON.parse(stdout) as { gateways: { routes: { degradation?: { fallback?: { chain: { name: string; backend?: string }[] } } }[] }[] };
+        const ir = JSON.parse(stdout) as {
+          gateways: { routes: { degradation?: { fallback?: { chain: { name: string; backend?: string }[] } } }[] }[];
+        };
         expect(ir.gateways[0]?.routes[0]?.degradation?.fallback?.chain).toEqual([
           { name: 'primary', backend: 'bench/bench-primary:80' },
           { name: 'second', backend: 'bench/bench-upstream:80' },

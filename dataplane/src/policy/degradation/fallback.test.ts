@@ -223,6 +223,33 @@ describe('fallback chain', () => {
     expect(Object.fromEntries(gw.counts)).toEqual({ 'gpt-4 status': 1, 'gpt-35 answered': 1 });
   });
 
+  it("a discarded short answer keeps its connection: the failing step's 503 costs no new connection", async () => {
+    const body = '{"error":"down"}';
+    const failing = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(503, { 'content-type': 'application/json', 'content-length': body.length }).end(body));
+    });
+    let opened = 0;
+    let closed = 0;
+    servers.at(-1)?.on('connection', (socket) => {
+      opened++;
+      socket.on('close', () => closed++);
+    });
+    const ok = await answering(200, 'ok');
+    const gw = await gateway([
+      { name: 'failing', port: failing },
+      { name: 'ok', port: ok.port },
+    ]);
+    for (let i = 0; i < 3; i++) {
+      const res = await post(gw.url, { model: 'm' });
+      expect(await res.text()).toBe('ok');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(opened).toBeGreaterThan(0);
+    expect(closed).toBe(0);
+    expect(gw.counts.get('failing status')).toBe(3);
+  });
+
   it('the first step answering says so too; a status not listed is the answer', async () => {
     const first = await answering(400, 'bad request');
     const second = await answering(200, 'second');
