@@ -122,6 +122,13 @@ interface Target {
   idleCpuPerSecond?: number;
   /** Extra load-generator flags for this target (the cache-miss variants: a unique query per request). */
   loadArgs: readonly string[];
+  /** Its fixed-rate slices run at this share of the rate (the fallback variant: two upstream calls per request). */
+  rateShare?: number;
+  /**
+   * A target measured right after each of this one's fixed-rate slices at the same rate (the
+   * fallback variant: the routing gateway, which sends straight to the fallback's second tier).
+   */
+  pair?: { readonly target: Target; readonly fixed: LoadResult[] };
 }
 
 function newTarget(key: TargetKey, url: string, loadArgs: readonly string[] = []): Target {
@@ -164,9 +171,10 @@ export interface BenchSummary {
   /** A DegradationPolicy chain whose primary answers 503 at once: every request answered by its second step. */
   fallback: VariantFigures | null;
   /**
-   * What the fallback adds over a direct answer from the second tier (the routing variant goes
-   * straight to the same upstream), p50 at the fixed rate, ms: fallback's added p50 minus
-   * routing's, each against its adjacent bare-proxy slices of the same run.
+   * What the fallback adds over a direct answer from the second tier, p50, ms: the fallback
+   * variant at a fifth of the fixed rate (latency, not capacity: two upstream calls per request)
+   * minus the routing variant (straight to the same upstream) measured right after it at the same
+   * rate; median over rounds. The fallback's own fixed-rate figures above are at that rate too.
    */
   fallback_over_second_tier_p50_ms: number | null;
   cache_outcomes: Partial<Record<'cache_hit' | 'cache_miss' | 'cache_miss_redis', Record<string, number>>>;
@@ -229,6 +237,11 @@ function closedLoop(s: BenchSettings, warmupS: number, durationS: number): strin
   return ['--mode', 'closed', '--connections', String(s.connections), '--warmup', String(warmupS), '--duration', String(durationS)];
 }
 
+/** The load generator's arguments for the open loop at `share` of the fixed rate. */
+function openLoop(s: BenchSettings, share: number): string[] {
+  return ['--mode', 'open', '--rate', String(s.rate * share), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)];
+}
+
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
@@ -237,9 +250,7 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
   const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
   const wall0 = process.hrtime.bigint();
   const r = await loadgen(target.url, [
-    ...(phase === 'saturation'
-      ? closedLoop(s, s.saturationWarmupS, s.saturationS)
-      : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)]),
+    ...(phase === 'saturation' ? closedLoop(s, s.saturationWarmupS, s.saturationS) : openLoop(s, target.rateShare ?? 1)),
     ...target.loadArgs,
   ]);
   const t1 = await target.redisTrips?.();
@@ -282,6 +293,14 @@ async function phaseRound(direct: Target, bare: Target, variants: readonly Targe
   let beforeCpu = bare.cpuPerRequest.at(-1);
   for (const target of variants) {
     await measure(target, phase, s);
+    const pair = target.pair;
+    if (pair && phase === 'fixed') {
+      const r = await loadgen(pair.target.url, [...openLoop(s, target.rateShare ?? 1), ...pair.target.loadArgs]);
+      pair.fixed.push(r);
+      log(
+        `${pair.target.key.padEnd(13)} at ${s.rate * (target.rateShare ?? 1)}/s p50 ${String(r.latency_ms.p50)} ms (paired with ${target.key})`,
+      );
+    }
     const after = await measure(bare, phase, s);
     target.baseline[phase].push([before, after]);
     if (phase === 'saturation') (target.bareCpu ??= []).push([beforeCpu, bare.cpuPerRequest.at(-1)]);
@@ -389,6 +408,23 @@ function table(summary: BenchSummary): string {
       (summary.redis_calls_per_request_unbatched === null ? '' : `; unbatched ${summary.redis_calls_per_request_unbatched}`),
   );
   return lines.join('\n');
+}
+
+/**
+ * The fallback variant's p50 at its rate minus the routing variant's in the slice measured just
+ * after it at the same rate: what walking the chain adds over a direct answer from the second
+ * tier (median over the rounds, ms).
+ */
+function fallbackOverSecond(target: Target | undefined): number | null {
+  const pair = target?.pair;
+  if (!target || !pair) return null;
+  const d = target.fixed.flatMap((r, i) => {
+    const mine = r.latency_ms.p50;
+    const theirs = pair.fixed[i]?.latency_ms.p50;
+    return mine === null || theirs === null || theirs === undefined ? [] : [mine - theirs];
+  });
+  const m = median(d);
+  return m === null ? null : ms3(m);
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchSettings {
@@ -506,6 +542,13 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             cacheGateways.push({ variant, adminUrl: gateway.adminUrl });
           }
           const target = newTarget(variant, gateway.url, benchLoadArgs(variant));
+          if (variant === 'fallback') {
+            // Latency, not capacity: a fifth of the rate keeps both gateways (two upstream calls per
+            // request for this one) far from saturation on a shared machine.
+            target.rateShare = 0.2;
+            const routing = targets.find((t) => t.key === 'routing');
+            if (routing) target.pair = { target: routing, fixed: [] };
+          }
           if (gateway.pid !== undefined) target.pid = gateway.pid;
           targets.push(target);
           if (variant === 'limits_redis') {
@@ -649,10 +692,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       cache_miss: variantFig('cache_miss'),
       cache_miss_redis: variantFig('cache_miss_redis'),
       fallback: fallbackFig,
-      fallback_over_second_tier_p50_ms:
-        fallbackFig?.added_p50_ms != null && routingFig?.added_p50_ms != null
-          ? ms3(fallbackFig.added_p50_ms - routingFig.added_p50_ms)
-          : null,
+      fallback_over_second_tier_p50_ms: fallbackOverSecond(byKey.get('fallback')),
       cache_outcomes: cacheOutcomes,
       redis_calls_per_request: redisCalls,
       redis_calls_per_request_unbatched: redisUnbatched,
