@@ -136,14 +136,24 @@ describe('status with the real gateway', () => {
   });
 
   it('the gateway says which features of its config it does not enforce (log and metric)', async () => {
-    // Every kind this build does not enforce, and the examples attach, is counted.
-    const notEnforced = POLICY_KINDS.filter((k) => !ENFORCED_KINDS.includes(k));
+    // Every kind and section this build does not enforce, and the examples use, is counted.
+    const notEnforced = [
+      ...POLICY_KINDS.filter((k) => !ENFORCED_KINDS.includes(k)).map((k) => kindFeature(k)),
+      ...UNENFORCED_SECTIONS.filter((f) =>
+        examplePolicies.some((m) =>
+          requiredFeatures(m.kind as PolicyKind, (m as { readonly spec?: Record<string, unknown> }).spec ?? {}).includes(f),
+        ),
+      ),
+    ];
     expect(notEnforced.length).toBeGreaterThan(0);
-    for (const kind of notEnforced)
-      expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature(kind) })).toBeGreaterThan(0);
+    for (const feature of notEnforced)
+      expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature }), feature).toBeGreaterThan(0);
     for (const kind of ENFORCED_KINDS)
       expect(await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: kindFeature(kind) })).toBeUndefined();
-    for (const kind of notEnforced) expect(allFeatures()).toContain(kindFeature(kind));
+    expect(
+      await gateway?.metric('jarvis_gateway_config_unenforced_features', { feature: sectionFeature('DegradationPolicy', 'fallback') }),
+    ).toBeUndefined();
+    for (const feature of notEnforced) expect(allFeatures()).toContain(feature);
   });
 
   it('a policy replaced whole by a more specific one is Overridden, naming the winner', async () => {

@@ -406,6 +406,25 @@ describe('fallback chain', () => {
     expect(gw.counts.get('c skipped')).toBe(1);
   });
 
+  it('a step that would start with less than a millisecond of the chain left is not started', async () => {
+    const a = await hanging();
+    const b = await answering(200, 'too late');
+    const gw = await gateway(
+      [
+        { name: 'a', port: a.port, timeoutMs: 299.5 },
+        { name: 'b', port: b.port },
+      ],
+      { requestMs: 300 },
+    );
+    const pending = post(gw.url, { model: 'm' });
+    await a.arrived;
+    gw.time.advance(299.5);
+    const res = await pending;
+    expect(res.status).toBe(504);
+    expect(b.got).toEqual([]);
+    expect(gw.counts.get('b skipped')).toBe(1);
+  });
+
   it('without a static step, the passed deadline is a 504', async () => {
     const a = await hanging();
     const b = await answering(200, 'never reached');

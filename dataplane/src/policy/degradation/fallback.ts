@@ -26,6 +26,12 @@ import type { Backend } from '../../proxy/upstreams.js';
 import { rewriteModel } from './fallback-body.js';
 
 export const FALLBACK_HEADER = 'x-jarvis-fallback';
+/**
+ * A backend step does not start with less time than this left of the chain: it could not answer
+ * anyway, and a timer that fires a fraction of a millisecond before the deadline it was set for
+ * (timers have whole milliseconds) must not start one more step.
+ */
+const MIN_STEP_MS = 1;
 export const ATTEMPTS_HEADER = 'x-jarvis-attempts';
 
 /** What became of a step, per route and step in the metrics. */
@@ -150,9 +156,10 @@ class ChainRun implements SendOwner {
         continue;
       }
       const now = chain.deps.stopwatch.now();
-      if (this.#bodySpent || now >= this.deadline) {
+      const late = this.#late(now);
+      if (this.#bodySpent || late) {
         step.count('skipped');
-        if (now >= this.deadline) this.#last = { kind: 'deadline' };
+        if (late) this.#last = { kind: 'deadline' };
         continue;
       }
       if (chain.retryOn.breakerOpen && chain.deps.sender.rejects(backend)) {
@@ -224,7 +231,7 @@ class ChainRun implements SendOwner {
       case 'deadline':
         // The step's own time ran out before a try could start (or the chain's: next() sees it).
         step.count('timeout');
-        moveOn = retryOn.timeouts || this.chain.deps.stopwatch.now() >= this.deadline;
+        moveOn = retryOn.timeouts || this.#late(this.chain.deps.stopwatch.now());
         break;
     }
     this.#last = result;
@@ -242,12 +249,17 @@ class ChainRun implements SendOwner {
       const step = chain.steps[i] as ChainStep;
       if (step.static) return true;
       const backend = step.backend;
-      if (!backend || now >= this.deadline) continue;
+      if (!backend || this.#late(now)) continue;
       if (this.x.body === undefined && this.x.hasBody) return false; // a streamed body cannot be sent twice
       if (chain.retryOn.breakerOpen && chain.deps.sender.rejects(backend)) continue;
       return true;
     }
     return false;
+  }
+
+  /** Whether the chain's time is (as good as) over. */
+  #late(now: number): boolean {
+    return now >= this.deadline - MIN_STEP_MS;
   }
 
   /** Says on the answer which step gives it. */
@@ -276,7 +288,7 @@ class ChainRun implements SendOwner {
       x.res.destroy();
       x.status = 499;
       x.error = 'client-gone';
-    } else if (last === undefined || last.kind === 'deadline' || this.chain.deps.stopwatch.now() >= this.deadline) {
+    } else if (last === undefined || last.kind === 'deadline' || this.#late(this.chain.deps.stopwatch.now())) {
       const covered = x.cover ? { status: 0, error: 'timeout' as const } : undefined;
       if (covered && x.cover?.answer(x)) x.covered = covered;
       else sendDeadline(x);
