@@ -277,7 +277,7 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
       (phase === 'saturation'
         ? `${String(Math.round(r.achieved_rps)).padStart(6)} rps saturated` +
           (target.cpuPerRequest.at(-1) !== undefined ? `, ${(target.cpuPerRequest.at(-1) ?? 0).toFixed(1)} µs CPU/request` : '')
-        : `at ${s.rate}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
+        : `at ${s.rate * (target.rateShare ?? 1)}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
       (non2xx([r]) > 0 ? `; ${non2xx([r])} non-2xx/errors` : ''),
   );
   return r;
