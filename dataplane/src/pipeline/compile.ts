@@ -17,6 +17,7 @@ import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { Cell } from '../observe/cells.js';
+import type { TriggerState } from '../policy/degradation/fallback.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Identifier, IdentitySource } from '../identify/index.js';
 import { headerPolicy } from '../proxy/headers.js';
@@ -73,6 +74,8 @@ export interface CompileDeps {
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Queue state kept across configs (gates, job workers, dead-letter streams); without it routes get no queue stage. */
   readonly queues?: QueueRuntime;
+  /** Whether a route's DegradationPolicy trigger holds now (fallback.whenTriggered): the trigger registry. */
+  readonly triggers?: TriggerState;
   /** The metric cell of a fallback step's result (route id, step name, result). */
   readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** What this gateway enforces (default: every registered feature). */
@@ -186,6 +189,7 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       ...(deps.onModeChange ? { onModeChange: deps.onModeChange } : {}),
       ...(queues ? { queues } : {}),
       ...(deps.fallbackCells ? { fallbackCells: deps.fallbackCells } : {}),
+      ...(deps.triggers ? { triggers: deps.triggers } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {

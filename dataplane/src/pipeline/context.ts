@@ -3,6 +3,7 @@ import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { Cell } from '../observe/cells.js';
+import type { TriggerState } from '../policy/degradation/fallback.js';
 import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { QueueBuild } from '../policy/queue/index.js';
@@ -40,6 +41,8 @@ export interface StageContext {
   readonly onDecision: (route: RouteIR, d: LimitDecision) => void;
   /** A route's limiter changed store mode (memory/redis, or a failure mode while Redis is out). */
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
+  /** Whether a route's DegradationPolicy trigger holds now (fallback.whenTriggered); none: never. */
+  readonly triggers?: TriggerState;
   /** The metric cell of a fallback step's result (route id, step name, result); none: not counted. */
   readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** Queues (gates adopted from the running config when unchanged, job routes, dead-letter streams); put in force on commit. */

@@ -71,8 +71,10 @@ export const fallbackStage: StageFactory<StageContext> = {
         stopwatch: ctx.stopwatch,
         call: ctx.call,
         ...(counter ? { cell: (step: string, result: string) => counter(route.id, step, result) } : {}),
+        ...(ctx.triggers ? { triggers: ctx.triggers } : {}),
       },
       route.timeouts?.backendRequestMs,
+      route.id,
     );
     return new FallbackStage(route, chain);
   },

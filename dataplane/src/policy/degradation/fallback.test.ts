@@ -82,6 +82,9 @@ interface Options {
   readonly timeouts?: boolean;
   /** Backends (by step name) whose breaker the sender reports open. */
   readonly open?: readonly string[];
+  readonly whenTriggered?: { readonly triggers: string[]; readonly startAt: string };
+  /** The triggers that hold (route id and name), read at each request. */
+  readonly active?: Set<string>;
 }
 
 async function gateway(steps: Step[], o: Options = {}) {
@@ -134,6 +137,7 @@ async function gateway(steps: Step[], o: Options = {}) {
         connectErrors: true,
         breakerOpen: true,
       },
+      ...(o.whenTriggered ? { whenTriggered: o.whenTriggered } : {}),
     },
     triggers: [],
     featureToggles: [],
@@ -170,8 +174,12 @@ async function gateway(steps: Step[], o: Options = {}) {
       stopwatch: time,
       call: CALL,
       cell,
+      ...(o.active
+        ? { triggers: { isActive: (routeId: string, trigger: string) => o.active?.has(`${routeId} ${trigger}`) ?? false } }
+        : {}),
     },
     undefined,
+    route.id,
   );
   const stage = new FallbackStage(route, chain);
   const outcomes: { status: number; error?: string }[] = [];
@@ -423,6 +431,31 @@ describe('fallback chain', () => {
     expect(res.status).toBe(504);
     expect(b.got).toEqual([]);
     expect(gw.counts.get('b skipped')).toBe(1);
+  });
+
+  it('while a trigger of whenTriggered holds, requests start at its step; before and after, at the first', async () => {
+    const a = await answering(200, 'from a');
+    const b = await answering(200, 'from b');
+    const active = new Set<string>();
+    const gw = await gateway(
+      [
+        { name: 'a', port: a.port },
+        { name: 'b', port: b.port },
+      ],
+      { whenTriggered: { triggers: ['cpu', 'slow'], startAt: 'b' }, active },
+    );
+    const answer = async () => {
+      const res = await post(gw.url, { model: 'm' });
+      return `${await res.text()} ${res.headers.get('x-jarvis-fallback')} ${res.headers.get('x-jarvis-attempts')}`;
+    };
+    expect(await answer()).toBe('from a a 1');
+    active.add('ns/other/rule-0 slow'); // another route's trigger
+    expect(await answer()).toBe('from a a 1');
+    active.add('ns/r/rule-0 slow');
+    expect(await answer()).toBe('from b b 1');
+    expect(a.got).toHaveLength(2);
+    active.clear();
+    expect(await answer()).toBe('from a a 1');
   });
 
   it('without a static step, the passed deadline is a 504', async () => {

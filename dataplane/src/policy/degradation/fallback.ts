@@ -8,6 +8,9 @@
  * without trying — when the step's breaker is open. Once a head is committed (a stream's first
  * byte on its way to the client) the chain is over, whatever follows.
  *
+ * While a trigger that `whenTriggered` names holds (DegradationPolicy triggers, read through
+ * `ChainDeps.triggers`), requests start at its `startAt` step.
+ *
  * Time: each step is bound by its own timeout until its head comes; the whole chain by the
  * route's timeouts.request (and a queue's deadline), after which only a static step still
  * answers. Every answer says which step gave it and at which position of the chain
@@ -62,6 +65,11 @@ export interface ChainStep {
   readonly count: (result: StepResult) => void;
 }
 
+/** Which of a route's triggers hold now (the DegradationPolicy's trigger registry). */
+export interface TriggerState {
+  isActive(routeId: string, trigger: string): boolean;
+}
+
 export interface ChainDeps {
   readonly sender: ChainSender;
   /** Monotonic ms (the same clock as the sender's and x.startedAt). */
@@ -69,6 +77,8 @@ export interface ChainDeps {
   readonly call: CallOptions;
   /** A metric cell of (step, result); called at most once per pair. */
   readonly cell?: (step: string, result: StepResult) => Cell;
+  /** For `whenTriggered`: whether a trigger of the route holds. */
+  readonly triggers?: TriggerState;
 }
 
 /** A route's chain, compiled once per config. */
@@ -76,6 +86,8 @@ export class FallbackChain {
   readonly steps: readonly ChainStep[];
   readonly statusCodes: ReadonlySet<number>;
   readonly retryOn: NonNullable<DegradationIR['fallback']>['retryOn'];
+  /** whenTriggered: the index to start at while any of `triggers` holds (of route `routeId`). */
+  readonly #proactive: { readonly routeId: string; readonly triggers: readonly string[]; readonly start: number } | undefined;
 
   constructor(
     ir: NonNullable<DegradationIR['fallback']>,
@@ -83,8 +95,12 @@ export class FallbackChain {
     readonly deps: ChainDeps,
     /** The route's timeouts.backendRequest: each try of a backend step. */
     readonly perTryTimeoutMs: number | undefined,
+    routeId = '',
   ) {
     this.retryOn = ir.retryOn;
+    const when = ir.whenTriggered;
+    const start = when ? ir.chain.findIndex((s) => s.name === when.startAt) : -1;
+    this.#proactive = when && start > 0 ? { routeId, triggers: when.triggers, start } : undefined;
     this.statusCodes = new Set(ir.retryOn.statusCodes);
     this.steps = ir.chain.map((s) => {
       const cells = new Map<StepResult, Cell>();
@@ -117,14 +133,25 @@ export class FallbackChain {
 
   /** Walks the chain for `x` (the exchange is the chain's now: it ends it). `deadline`: stopwatch ms, Infinity for none. */
   run(x: Exchange, deadline: number): void {
-    new ChainRun(this, x, deadline).next();
+    new ChainRun(this, x, deadline, this.startIndex()).next();
+  }
+
+  /** Where an exchange starts now: at whenTriggered.startAt while one of its triggers holds, else at the first step. */
+  startIndex(): number {
+    const p = this.#proactive;
+    const state = this.deps.triggers;
+    if (!p || !state) return 0;
+    for (const t of p.triggers) if (state.isActive(p.routeId, t)) return p.start;
+    return 0;
   }
 }
 
 /** One exchange's walk along the chain: the SendOwner of each backend step. */
 class ChainRun implements SendOwner {
   /** Index of the next step. */
-  #next = 0;
+  #next: number;
+  /** Index of the step the chain started at. */
+  readonly #start: number;
   #current: ChainStep | undefined;
   /** What the last step that did not answer came to (answered at the end when nothing else does). */
   #last: SendResult | undefined;
@@ -138,7 +165,10 @@ class ChainRun implements SendOwner {
     private readonly chain: FallbackChain,
     private readonly x: Exchange,
     private readonly deadline: number,
-  ) {}
+    start: number,
+  ) {
+    this.#next = this.#start = start;
+  }
 
   /** Starts the next usable step, skipping those that cannot be tried; ends the exchange when none is left. */
   next(): void {
@@ -264,7 +294,7 @@ class ChainRun implements SendOwner {
 
   /** Says on the answer which step gives it. */
   #mark(step: ChainStep): void {
-    this.x.addResponseHeaders({ [FALLBACK_HEADER]: step.name, [ATTEMPTS_HEADER]: String(this.#next) });
+    this.x.addResponseHeaders({ [FALLBACK_HEADER]: step.name, [ATTEMPTS_HEADER]: String(this.#next - this.#start) });
   }
 
   #answerStatic(step: ChainStep): void {
