@@ -3,7 +3,8 @@
 // builds, then measures the direct client → mock baseline, the bare pass-through proxy and the
 // gateway in its configurations (routing, limits in memory, on Redis, and in the full run on Redis
 // unbatched; a response cache answering every request, and missing on every request — in the full
-// run also with its Redis level)
+// run also with its Redis level; a fallback chain whose primary answers 503 at once, compared with
+// the routing variant that goes straight to the second tier)
 // behind the same mock upstream (bench/src/suite.ts). The last line printed is one
 // JSON object. Other flags: --rounds N, --rate R (fixed-rate latency, default 1000), --connections C,
 // --duration S.

@@ -25,6 +25,8 @@ import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
 import {
   BENCH_HEADERS,
+  BENCH_PRIMARY,
+  BENCH_SERVICE,
   BENCH_VARIANTS,
   type BenchVariant,
   benchGatewayArgs,
@@ -120,6 +122,13 @@ interface Target {
   idleCpuPerSecond?: number;
   /** Extra load-generator flags for this target (the cache-miss variants: a unique query per request). */
   loadArgs: readonly string[];
+  /** Its fixed-rate slices run at this share of the rate (the fallback variant: two upstream calls per request). */
+  rateShare?: number;
+  /**
+   * A target measured right after each of this one's fixed-rate slices at the same rate (the
+   * fallback variant: the routing gateway, which sends straight to the fallback's second tier).
+   */
+  pair?: { readonly target: Target; readonly fixed: LoadResult[] };
 }
 
 function newTarget(key: TargetKey, url: string, loadArgs: readonly string[] = []): Target {
@@ -159,6 +168,15 @@ export interface BenchSummary {
   /** The miss variant with the Redis level: an L2 lookup and an L2 store per request too (full run only). */
   cache_miss_redis: VariantFigures | null;
   /** Per cache variant: its requests by cache outcome (from the gateway's jarvis_gateway_cache_requests_total). */
+  /** A DegradationPolicy chain whose primary answers 503 at once: every request answered by its second step. */
+  fallback: VariantFigures | null;
+  /**
+   * What the fallback adds over a direct answer from the second tier, p50, ms: the fallback
+   * variant at a fifth of the fixed rate (latency, not capacity: two upstream calls per request)
+   * minus the routing variant (straight to the same upstream) measured right after it at the same
+   * rate; median over rounds. The fallback's own fixed-rate figures above are at that rate too.
+   */
+  fallback_over_second_tier_p50_ms: number | null;
   cache_outcomes: Partial<Record<'cache_hit' | 'cache_miss' | 'cache_miss_redis', Record<string, number>>>;
   /** Round trips (EVALSHA) per request over the whole Redis run, warm-up included. */
   redis_calls_per_request: number | null;
@@ -219,6 +237,11 @@ function closedLoop(s: BenchSettings, warmupS: number, durationS: number): strin
   return ['--mode', 'closed', '--connections', String(s.connections), '--warmup', String(warmupS), '--duration', String(durationS)];
 }
 
+/** The load generator's arguments for the open loop at `share` of the fixed rate. */
+function openLoop(s: BenchSettings, share: number): string[] {
+  return ['--mode', 'open', '--rate', String(s.rate * share), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)];
+}
+
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
   const t0 = await target.redisTrips?.();
@@ -227,9 +250,7 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
   const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
   const wall0 = process.hrtime.bigint();
   const r = await loadgen(target.url, [
-    ...(phase === 'saturation'
-      ? closedLoop(s, s.saturationWarmupS, s.saturationS)
-      : ['--mode', 'open', '--rate', String(s.rate), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)]),
+    ...(phase === 'saturation' ? closedLoop(s, s.saturationWarmupS, s.saturationS) : openLoop(s, target.rateShare ?? 1)),
     ...target.loadArgs,
   ]);
   const t1 = await target.redisTrips?.();
@@ -256,7 +277,7 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
       (phase === 'saturation'
         ? `${String(Math.round(r.achieved_rps)).padStart(6)} rps saturated` +
           (target.cpuPerRequest.at(-1) !== undefined ? `, ${(target.cpuPerRequest.at(-1) ?? 0).toFixed(1)} µs CPU/request` : '')
-        : `at ${s.rate}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
+        : `at ${s.rate * (target.rateShare ?? 1)}/s p50 ${String(r.latency_ms.p50)} ms, p99 ${String(r.latency_ms.p99)} ms`) +
       (non2xx([r]) > 0 ? `; ${non2xx([r])} non-2xx/errors` : ''),
   );
   return r;
@@ -272,6 +293,14 @@ async function phaseRound(direct: Target, bare: Target, variants: readonly Targe
   let beforeCpu = bare.cpuPerRequest.at(-1);
   for (const target of variants) {
     await measure(target, phase, s);
+    const pair = target.pair;
+    if (pair && phase === 'fixed') {
+      const r = await loadgen(pair.target.url, [...openLoop(s, target.rateShare ?? 1), ...pair.target.loadArgs]);
+      pair.fixed.push(r);
+      log(
+        `${pair.target.key.padEnd(13)} at ${s.rate * (target.rateShare ?? 1)}/s p50 ${String(r.latency_ms.p50)} ms (paired with ${target.key})`,
+      );
+    }
     const after = await measure(bare, phase, s);
     target.baseline[phase].push([before, after]);
     if (phase === 'saturation') (target.bareCpu ??= []).push([beforeCpu, bare.cpuPerRequest.at(-1)]);
@@ -370,12 +399,32 @@ function table(summary: BenchSummary): string {
     lines.push(f ? row(`gateway ${v}`, f) : `${`gateway ${v}`.padEnd(30)} ${summary.gateway[v]}`);
   }
   lines.push(
+    `fallback over a direct answer from the second tier: +${summary.fallback_over_second_tier_p50_ms ?? '-'} ms p50 (target ≤ 1 ms)`,
+  );
+  lines.push(
     `redis round trips per request: ${summary.redis_calls_per_request ?? '-'}${summary.redis_calls_source ? ` (${summary.redis_calls_source})` : ''}; ` +
       `at saturation ${summary.redis_calls_per_request_saturated ?? '-'}, at ${summary.fixed_rate}/s ${summary.redis_calls_per_request_fixed_rate ?? '-'}; ` +
       `checks per request ${summary.redis_checks_per_request ?? '-'}; round trip p50 at ${summary.fixed_rate}/s ${summary.redis_round_trip_p50_ms_fixed_rate ?? '-'} ms` +
       (summary.redis_calls_per_request_unbatched === null ? '' : `; unbatched ${summary.redis_calls_per_request_unbatched}`),
   );
   return lines.join('\n');
+}
+
+/**
+ * The fallback variant's p50 at its rate minus the routing variant's in the slice measured just
+ * after it at the same rate: what walking the chain adds over a direct answer from the second
+ * tier (median over the rounds, ms).
+ */
+function fallbackOverSecond(target: Target | undefined): number | null {
+  const pair = target?.pair;
+  if (!target || !pair) return null;
+  const d = target.fixed.flatMap((r, i) => {
+    const mine = r.latency_ms.p50;
+    const theirs = pair.fixed[i]?.latency_ms.p50;
+    return mine === null || theirs === null || theirs === undefined ? [] : [mine - theirs];
+  });
+  const m = median(d);
+  return m === null ? null : ms3(m);
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchSettings {
@@ -432,17 +481,26 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     cache_hit: 'not run',
     cache_miss: 'not run',
     cache_miss_redis: 'not run (full run only)',
+    fallback: 'not run',
   } satisfies Record<BenchVariant, string>;
   const cacheGateways: { variant: 'cache_hit' | 'cache_miss' | 'cache_miss_redis'; adminUrl: string }[] = [];
   try {
-    const mocks = await startJsonService<{ mocks: { port: number; url: string }[] }>(
+    const mocks = await startJsonService<{ mocks: { name: string; port: number; url: string }[] }>(
       MOCKS,
-      ['--spec', '[{"name":"bench-upstream","kind":"trivial"}]'],
+      [
+        '--spec',
+        JSON.stringify([
+          { name: BENCH_SERVICE, kind: 'trivial' },
+          // The fallback variant's primary: every request answered 503 at once.
+          { name: BENCH_PRIMARY, kind: 'trivial', errorRate: 1, errorStatuses: [503] },
+        ]),
+      ],
       { name: 'mock' },
     );
     services.push(mocks);
-    const upstream = mocks.info.mocks[0];
-    if (!upstream) throw new Error('the mock upstream did not start');
+    const upstream = mocks.info.mocks.find((m) => m.name === BENCH_SERVICE);
+    const primary = mocks.info.mocks.find((m) => m.name === BENCH_PRIMARY);
+    if (!upstream || !primary) throw new Error('the mock upstreams did not start');
     const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
     services.push(bare);
     const bareSlot = newTarget('bare_proxy', bare.info.url);
@@ -461,7 +519,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const dir = await mkdtemp(join(tmpdir(), `jarvis-bench-${variant}-`));
           dirs.push(dir);
           trackDir(dir);
-          await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port)));
+          await writeFile(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, upstream.port, primary.port)));
           const gateway = await startGateway({
             configDir: dir,
             extraArgs: benchGatewayArgs(variant),
@@ -471,6 +529,10 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
+          if (variant === 'fallback' && probe.headers.get('x-jarvis-fallback') !== 'second')
+            throw new Error(
+              `GET / through the fallback chain: answered by ${probe.headers.get('x-jarvis-fallback') ?? 'no step'}, not by the second`,
+            );
           if (caching(variant)) {
             // The cache is on: the same request again is a hit.
             const again = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
@@ -480,6 +542,13 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             cacheGateways.push({ variant, adminUrl: gateway.adminUrl });
           }
           const target = newTarget(variant, gateway.url, benchLoadArgs(variant));
+          if (variant === 'fallback') {
+            // Latency, not capacity: a fifth of the rate keeps both gateways (two upstream calls per
+            // request for this one) far from saturation on a shared machine.
+            target.rateShare = 0.2;
+            const routing = targets.find((t) => t.key === 'routing');
+            if (routing) target.pair = { target: routing, fixed: [] };
+          }
           if (gateway.pid !== undefined) target.pid = gateway.pid;
           targets.push(target);
           if (variant === 'limits_redis') {
@@ -608,18 +677,22 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       const t = byKey.get(v);
       return t ? figures(t) : null;
     };
+    const fallbackFig = variantFig('fallback');
+    const routingFig = variantFig('routing');
     const summary: BenchSummary = {
       direct_rps: directFig?.rps ?? null,
       bare_proxy_rps: bareFig?.rps ?? null,
       bare_proxy_cpu_us_per_request: bareFig?.cpu_us_per_request ?? null,
       cpus: s.cpus ?? null,
-      routing: variantFig('routing'),
+      routing: routingFig,
       limits_memory: variantFig('limits_memory'),
       limits_redis: variantFig('limits_redis'),
       limits_redis_unbatched: variantFig('limits_redis_unbatched'),
       cache_hit: variantFig('cache_hit'),
       cache_miss: variantFig('cache_miss'),
       cache_miss_redis: variantFig('cache_miss_redis'),
+      fallback: fallbackFig,
+      fallback_over_second_tier_p50_ms: fallbackOverSecond(byKey.get('fallback')),
       cache_outcomes: cacheOutcomes,
       redis_calls_per_request: redisCalls,
       redis_calls_per_request_unbatched: redisUnbatched,

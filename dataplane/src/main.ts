@@ -247,6 +247,7 @@ async function main(flags: GatewayFlags): Promise<number> {
           degradation,
           enforced: features,
           caches,
+          fallbackCells: (route, step, result) => metrics.fallbackSteps.cell(route, step, result),
           call: callOptions,
           body,
           identity,

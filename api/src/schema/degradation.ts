@@ -17,13 +17,21 @@ export const FallbackStep = obj(
     name: labelName('Name of the step, unique in the chain; reported in the x-jarvis-fallback response header and metrics.'),
     backendRef: optional(BackendRef),
     model: optional(
-      str('Rewrite the model field of an OpenAI-compatible request body to this model for this step (e.g. gpt-3.5-turbo).', {
-        minLength: 1,
-        maxLength: 256,
-      }),
+      str(
+        'Rewrite the top-level model field of an OpenAI-compatible JSON request body to this model for this step (e.g. gpt-3.5-turbo); the rest of the body is sent unchanged.',
+        {
+          minLength: 1,
+          maxLength: 256,
+        },
+      ),
     ),
     static: optional(StaticResponse),
-    timeout: optional(duration('Time limit of this step; the chain moves on when it runs out.', { min: '1ms', max: '10m' })),
+    timeout: optional(
+      duration(
+        "Time limit of this step until its answer's head comes; the chain moves on when it runs out (with retryOn.timeouts). A committed answer is bound by the route's timeouts only.",
+        { min: '1ms', max: '10m' },
+      ),
+    ),
   },
   {
     rules: [
@@ -38,7 +46,7 @@ export const FallbackStep = obj(
 export type FallbackStep = Static<typeof FallbackStep>;
 
 export const Fallback = obj(
-  'An ordered fallback chain: when a step fails, the request goes to the next step. LLM example: gpt-4 → gpt-3.5-turbo → claude-haiku → local-model. RAG example: vector search → keyword search → a static empty result.',
+  "An ordered fallback chain, in place of the route's backendRefs: when a step fails before its answer's head reached the client, the request goes to the next step. The route's timeouts.request bounds the whole chain (then only a static step still answers, else 504). The answer carries x-jarvis-fallback (the step that gave it) and x-jarvis-attempts (its position in steps reached, skipped ones included). LLM example: gpt-4 → gpt-3.5-turbo → claude-haiku → local-model. RAG example: vector search → keyword search → a static empty result.",
   {
     chain: list('The steps, in order; a static step may only come last.', FallbackStep, {
       minItems: 1,
@@ -57,8 +65,8 @@ export const Fallback = obj(
       {
         statusCodes: statusCodes('Upstream statuses.', { default: [429, 500, 502, 503, 504] }),
         timeouts: bool('Step timeouts.', { default: true }),
-        connectErrors: bool('Refused or reset connections.', { default: true }),
-        breakerOpen: bool("An open circuit breaker of the step's backend (skips the step at once).", { default: true }),
+        connectErrors: bool('Refused or reset connections, and a backend without a ready endpoint.', { default: true }),
+        breakerOpen: bool("An open circuit breaker of the step's backend (skips the step without trying it).", { default: true }),
       },
       { defaulted: true },
     ),

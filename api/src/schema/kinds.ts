@@ -103,8 +103,8 @@ export const KINDS = [
     singular: 'degradationpolicy',
     shortNames: ['dgp'],
     summary:
-      'DegradationPolicy describes fallback chains (LLM model tiers, RAG retrievers ending in a static answer) and feature toggles to switch off under load, with hysteresis.',
-    enforced: false,
+      'DegradationPolicy switches to fallback chains (LLM model tiers with a model rewrite, RAG retrievers ending in a static answer) when a step fails, and switches non-core features off while load triggers hold, with hysteresis.',
+    enforced: true,
     settings: DegradationPolicySpec,
     strategy: 'Atomic',
     merge: GENERIC_MERGE,

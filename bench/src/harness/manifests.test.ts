@@ -22,23 +22,32 @@ describe('bench manifests', () => {
   it.each(BENCH_VARIANTS)('%s passes jarvis-policy validate --strict', async (variant) => {
     const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-test-'));
     try {
-      writeFileSync(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, 40000)));
+      writeFileSync(join(dir, 'bench.yaml'), toYamlDocuments(benchManifests(variant, 40000, 40001)));
       const { stdout } = await run(process.execPath, [join(repoRoot, 'api', 'dist', 'cli', 'policy.js'), 'render', dir, '-o', 'json'], {
         timeoutMs: 20_000,
       });
       expect(stdout).toContain('bench-upstream.localhost');
+      if (variant === 'fallback') {
+        const ir = JSON.parse(stdout) as {
+          gateways: { routes: { degradation?: { fallback?: { chain: { name: string; backend?: string }[] } } }[] }[];
+        };
+        expect(ir.gateways[0]?.routes[0]?.degradation?.fallback?.chain).toEqual([
+          { name: 'primary', backend: 'bench/bench-primary:80' },
+          { name: 'second', backend: 'bench/bench-upstream:80' },
+        ]);
+      }
       if (caching(variant)) {
         const ir = JSON.parse(stdout) as { gateways: { routes: { cache?: { l2: { enabled: boolean } } }[] }[] };
         expect(ir.gateways[0]?.routes[0]?.cache?.l2.enabled).toBe(onRedis(variant));
       }
-      if (!caching(variant) && variant !== 'routing') expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
+      if (variant.startsWith('limits_')) expect(stdout).toContain(onRedis(variant) ? '"Redis"' : '"Memory"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('runs only the unbatched Redis variant with one EVALSHA per request', () => {
-    expect(BENCH_VARIANTS.map((v) => benchGatewayArgs(v))).toEqual([[], [], [], ['--redis-max-batch', '1'], [], [], []]);
+    expect(BENCH_VARIANTS.map((v) => benchGatewayArgs(v))).toEqual([[], [], [], ['--redis-max-batch', '1'], [], [], [], []]);
   });
 
   it('makes every request of the cache-miss variants distinct, and none of the others', () => {

@@ -9,6 +9,8 @@ import type { YamlValue } from './yaml.js';
 
 export const BENCH_NAMESPACE = 'bench';
 export const BENCH_SERVICE = 'bench-upstream';
+/** The fallback variant's primary: a mock that answers 503 at once, before BENCH_SERVICE in the chain. */
+export const BENCH_PRIMARY = 'bench-primary';
 
 export interface ServiceEndpoint {
   namespace: string;
@@ -40,6 +42,7 @@ export const BENCH_VARIANTS = [
   'cache_hit',
   'cache_miss',
   'cache_miss_redis',
+  'fallback',
 ] as const;
 export type BenchVariant = (typeof BENCH_VARIANTS)[number];
 
@@ -77,9 +80,10 @@ const NEVER_REJECT = { algorithm: 'TokenBucket', rate: { requests: 1_000_000_000
  * Service, its EndpointSlice, and for the limit variants one RateLimitPolicy with four levels
  * (Route, ClientIP, user and tenant keyed by header) whose limits never reject; for the cache
  * variants one CachePolicy caching GET for an hour, shared by every caller, in L1 only or (the
- * Redis miss variant) in L1 and Redis.
+ * Redis miss variant) in L1 and Redis; for the fallback variant a DegradationPolicy whose chain
+ * sends to BENCH_PRIMARY (on `primaryPort`: 503 at once) and then to the upstream.
  */
-export function benchManifests(variant: BenchVariant, upstreamPort: number): YamlValue[] {
+export function benchManifests(variant: BenchVariant, upstreamPort: number, primaryPort?: number): YamlValue[] {
   const ns = BENCH_NAMESPACE;
   const docs: YamlValue[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
@@ -115,7 +119,32 @@ export function benchManifests(variant: BenchVariant, upstreamPort: number): Yam
       },
     },
   ];
-  if (caching(variant)) {
+  if (variant === 'fallback') {
+    if (primaryPort === undefined) throw new Error('the fallback variant needs the port of its primary');
+    docs.push(
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: BENCH_PRIMARY, namespace: ns },
+        spec: { ports: [{ name: 'http', port: 80, targetPort: primaryPort }] },
+      },
+      endpointSlice({ namespace: ns, service: BENCH_PRIMARY, portName: 'http', port: primaryPort }),
+      {
+        apiVersion: 'stability.jarvis.io/v1alpha1',
+        kind: 'DegradationPolicy',
+        metadata: { name: 'bench-fallback', namespace: ns },
+        spec: {
+          targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'bench' }],
+          fallback: {
+            chain: [
+              { name: 'primary', backendRef: { name: BENCH_PRIMARY, port: 80 } },
+              { name: 'second', backendRef: { name: BENCH_SERVICE, port: 80 } },
+            ],
+          },
+        },
+      },
+    );
+  } else if (caching(variant)) {
     docs.push({
       apiVersion: 'stability.jarvis.io/v1alpha1',
       kind: 'CachePolicy',

@@ -348,6 +348,12 @@ export function createGatewayMetrics(sources: MetricSources = {}) {
       labelNames: ['backend'],
       registry,
     }),
+    fallbackSteps: cellCounter({
+      name: 'jarvis_gateway_fallback_steps_total',
+      help: 'Steps of DegradationPolicy fallback chains per route and step, by result: answered (its answer reached the client), status (a retryOn status, discarded), timeout, connect (no connection or reset before an answer), breaker_open (skipped untried, or failed fast), no_endpoint, skipped (the chain deadline had passed, or a streamed body was spent).',
+      labelNames: ['route', 'step', 'result'],
+      registry,
+    }),
     cacheRequests: cellCounter({
       name: 'jarvis_gateway_cache_requests_total',
       help: 'Response cache outcomes by CachePolicy: hit_l1, hit_l2, coalesced (answered by an identical request in flight), stale (stale-while-revalidate), miss, bypass (no key: identity or body missing); stale_if_error: misses answered with a stale copy instead of an upstream error; stored / not_stored: cacheable answers put in L1 or refused there.',

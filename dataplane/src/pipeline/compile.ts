@@ -17,6 +17,8 @@ import type { HotspotGuard, HotspotRegistry } from '../policy/hotspot/index.js';
 import type { QueueRuntime } from '../policy/queue/index.js';
 import type { LimitDecision, LimitStores, Settlement } from '../policy/ratelimit/index.js';
 import type { BodySettings } from '../inspect/stage.js';
+import type { Cell } from '../observe/cells.js';
+import type { TriggerState } from '../policy/degradation/fallback.js';
 import type { CallOptions } from '../proxy/call.js';
 import type { Identifier, IdentitySource } from '../identify/index.js';
 import { headerPolicy } from '../proxy/headers.js';
@@ -77,6 +79,10 @@ export interface CompileDeps {
   readonly queues?: QueueRuntime;
   /** Triggers and feature toggles: their state outlives configs (adopted when the policy is unchanged); without it routes get no toggles stage. */
   readonly degradation?: DegradationRegistry;
+  /** Whether a route's DegradationPolicy trigger holds now (fallback.whenTriggered): the trigger registry. */
+  readonly triggers?: TriggerState;
+  /** The metric cell of a fallback step's result (route id, step name, result). */
+  readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** What this gateway enforces (default: every registered feature). */
   readonly enforced?: readonly string[];
 }
@@ -190,6 +196,9 @@ function* compileSteps(config: GatewayConfig, deps: CompileDeps): Generator<void
       ...(deps.onLlmSettled ? { onLlmSettled: deps.onLlmSettled } : {}),
       ...(queues ? { queues } : {}),
       ...(degradation ? { degradation } : {}),
+      ...(deps.fallbackCells ? { fallbackCells: deps.fallbackCells } : {}),
+      // fallback.whenTriggered reads the triggers of the config in force (the registry), per request.
+      ...((deps.triggers ?? deps.degradation) ? { triggers: deps.triggers ?? deps.degradation } : {}),
     };
     const routes = new Map<string, CompiledRoute>();
     for (const route of config.gateway.routes) {

@@ -3,6 +3,8 @@ import type { RouteIR } from '@jarvis/api';
 import type { Clock, Timers } from '../clock.js';
 import type { BodySettings } from '../inspect/stage.js';
 import type { PendingDegradation } from '../policy/degradation/toggles-registry.js';
+import type { Cell } from '../observe/cells.js';
+import type { TriggerState } from '../policy/degradation/fallback.js';
 import type { CacheOutcome, PendingCaches, RedisLevel } from '../policy/cache/index.js';
 import type { HotspotGuard } from '../policy/hotspot/index.js';
 import type { QueueBuild } from '../policy/queue/index.js';
@@ -44,6 +46,10 @@ export interface StageContext {
   readonly onModeChange?: (route: RouteIR, mode: string, previous: string) => void;
   /** Degradation state (triggers, feature toggles) of this config: adopted from the running config when unchanged, in force on commit. */
   readonly degradation?: PendingDegradation;
+  /** Whether a route's DegradationPolicy trigger holds now (fallback.whenTriggered); none: never. */
+  readonly triggers?: TriggerState;
+  /** The metric cell of a fallback step's result (route id, step name, result); none: not counted. */
+  readonly fallbackCells?: (route: string, step: string, result: string) => Cell;
   /** Queues (gates adopted from the running config when unchanged, job routes, dead-letter streams); put in force on commit. */
   readonly queues?: QueueBuild;
 }

@@ -9,6 +9,7 @@ import { bufferStage, inspectStage } from '../inspect/stage.js';
 import { PROXY_FEATURES } from '../proxy/stage.js';
 import { cacheStage } from '../policy/cache/stage.js';
 import { togglesStage } from '../policy/degradation/toggles-stage.js';
+import { fallbackStage } from '../policy/degradation/fallback-stage.js';
 import { hotspotStage } from '../policy/hotspot/stage.js';
 import { queueStage } from '../policy/queue/stage.js';
 import { rateLimitEarlyStage, rateLimitStage } from '../policy/ratelimit/stage.js';
@@ -32,6 +33,9 @@ export const ROUTE_STAGES: readonly StageFactory<StageContext>[] = [
   // Last before the upstream: the toggles' header goes on what is sent, and only exchanges that
   // reached for the upstream (not cached, not shed) feed the triggers.
   togglesStage,
+  // A route with a fallback chain ends here: the chain's steps take the place of the proxy's send
+  // (after the queue: the request holds its slot, and its deadline bounds the chain).
+  fallbackStage,
 ];
 
 /** Features of the front stages (identify runs before routing, for every request). */

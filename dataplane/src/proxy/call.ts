@@ -6,8 +6,9 @@
  *   reaches the client as it is produced, with backpressure both ways).
  *
  * Between the two, the call's owner (the terminal stage) sees the head and decides: commit it, or
- * discard it — the call is aborted, the client has seen nothing, and the owner may try elsewhere
- * (a retry, the next step of a fallback chain). Failures before a commit are reported, never
+ * discard it — the client has seen nothing (a short declared body is read and dropped, keeping
+ * the connection; any other call is aborted), and the owner may try elsewhere (a retry, the next
+ * step of a fallback chain). Failures before a commit are reported, never
  * answered, here: answering is the owner's choice too. A client that goes away aborts the call.
  *
  * The call is an undici dispatch handler (no AbortSignal, no intermediate stream per request).
@@ -117,6 +118,20 @@ class Discarded extends Error {
   }
 }
 
+/**
+ * A discarded answer whose body is declared this long at most is read and dropped, so that its
+ * connection stays open for the next request (a failing tier's short 503 costs no new
+ * connection); a longer or undeclared body is cut off, and the connection with it.
+ */
+const DRAIN_MAX_BYTES = 64 * 1024;
+
+function drainable(headers: IncomingHttpHeaders): boolean {
+  const declared = headers['content-length'];
+  if (declared === undefined) return false;
+  const length = Number(declared);
+  return Number.isInteger(length) && length >= 0 && length <= DRAIN_MAX_BYTES;
+}
+
 /** The owner's time limit for the call (a per-try or the whole request's timeout) ran out. */
 export class CallTimeout extends Error {
   constructor(readonly ms: number) {
@@ -154,6 +169,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #body: { readonly started: boolean } | undefined;
   #clientGone = false;
   #draining = false;
+  /** The owner discarded the head and its short body is being read to keep the connection. */
+  #discarding = false;
   #over = false;
   readonly #onClose = (): void => {
     if (this.x.res.writableFinished) return;
@@ -210,7 +227,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.headAt = this.stopwatch.now();
     if (!this.owner.head(this, statusCode, headers)) {
-      controller.abort(new Discarded());
+      if (drainable(headers)) this.#discarding = true;
+      else controller.abort(new Discarded());
       return;
     }
     this.commit(headers);
@@ -240,7 +258,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (!this.committed) return this.#finish(undefined); // cannot happen: an uncommitted call is aborted
+    if (this.#discarding) return this.#finish({ kind: 'discarded', cause: new Discarded(), sent: true });
+    if (!this.committed) return this.#finish(undefined); // cannot happen: an uncommitted call is aborted or discarding
     this.x.res.end();
     const taps = this.x.taps;
     if (taps) for (const t of taps) t.end?.();
@@ -249,6 +268,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     const cause = this.#clientGone ? new ClientGone() : error;
+    if (this.#discarding && !(cause instanceof ClientGone)) return this.#finish({ kind: 'discarded', cause, sent: true });
     this.#finish({ kind: errorKind(cause, this.committed), cause, sent: this.#controller !== undefined });
   }
 

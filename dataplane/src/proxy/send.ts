@@ -26,7 +26,8 @@
  * 2. An endpoint: ready, healthy and not ejected (or any ready one in panic), not tried in this send.
  * 3. A try (proxy/call.ts) with a time limit to the end of its answer: the shortest of
  *    options.perTryTimeoutMs (the route's timeouts.backendRequest), the backend's
- *    retry.perTryTimeoutMs, and what is left until options.deadline (the route's timeouts.request).
+ *    retry.perTryTimeoutMs, and what is left until options.deadline (the route's timeouts.request);
+ *    and, until its head comes, what is left until options.headDeadline (a fallback step's timeout).
  * 4. Each try's outcome goes to outlier detection (per endpoint), at its head or at its failure
  *    before a head. The breaker (per backend) records the send's final outcome once: the final
  *    head's status or the last try's failure (failure statuses, timeouts and connection errors as
@@ -74,6 +75,12 @@ export interface SendOptions {
   readonly perTryTimeoutMs: number | undefined;
   /** The body to send instead of x.body (a fallback step that rewrites it). */
   readonly body?: Buffer;
+  /**
+   * Stopwatch ms by which the final head must have come (a fallback step's timeout): a try still
+   * without one then is aborted as a timeout, no try or retry starts after it, and a committed
+   * answer is bound by `deadline` only. Undefined: none.
+   */
+  readonly headDeadline?: number;
 }
 
 export interface SenderDeps {
@@ -125,6 +132,8 @@ class Send implements CallOwner {
   /** Whether the budget has allowed a retry that has not started yet. */
   #reserved = false;
   #timer: TimerHandle | undefined;
+  /** Aborts a try that has no head by options.headDeadline. */
+  #headTimer: TimerHandle | undefined;
   /** Set when the current try's head was discarded for a retry after this many ms. */
   #retryIn: number | undefined;
   #over = false;
@@ -159,7 +168,8 @@ class Send implements CallOwner {
     const guard = backend.guard;
     const now = deps.stopwatch.now();
     const last = this.#last;
-    if (now >= options.deadline) {
+    const headBy = options.headDeadline ?? Infinity;
+    if (now >= options.deadline || now >= headBy) {
       if (last) return this.#fail(last.call, last.error);
       return this.#done({ kind: 'deadline' });
     }
@@ -198,9 +208,12 @@ class Send implements CallOwner {
     );
     const limit = Math.min(options.perTryTimeoutMs ?? Infinity, guard.retry?.perTryTimeoutMs ?? Infinity, options.deadline - now);
     if (limit < Infinity) this.#timer = deps.timers.after(limit, () => call.abort(new CallTimeout(limit)));
+    if (headBy - now < limit) this.#headTimer = deps.timers.after(headBy - now, () => call.abort(new CallTimeout(headBy - now)));
   }
 
   head(call: UpstreamCall, status: number, headers: IncomingHttpHeaders): boolean {
+    this.#headTimer?.cancel();
+    this.#headTimer = undefined;
     if (this.#endpoint) this.backend.guard.observeStatus(this.#endpoint.origin, status);
     const retry = this.backend.guard.retry;
     if (retry && retry.retryOn.statusCodes.includes(status) && IDEMPOTENT.has(this.x.method) && this.#replayable(call)) {
@@ -220,6 +233,8 @@ class Send implements CallOwner {
   end(call: UpstreamCall, error: CallError | undefined): void {
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#headTimer?.cancel();
+    this.#headTimer = undefined;
     const x = this.x;
     x.upstreamStart = call.startedAt;
     x.upstreamHead = call.headAt;
@@ -275,7 +290,7 @@ class Send implements CallOwner {
     const retry = guard.retry;
     if (!retry || this.#tries > retry.attempts || this.#endpoint === undefined) return undefined;
     const delay = Math.max(atLeastMs, backoffMs(this.#tries, retry.backoff.baseMs, retry.backoff.maxMs, this.deps.random));
-    if (this.deps.stopwatch.now() + delay >= this.options.deadline) return undefined;
+    if (this.deps.stopwatch.now() + delay >= Math.min(this.options.deadline, this.options.headDeadline ?? Infinity)) return undefined;
     const tried = (this.#tried ??= []);
     if (!tried.includes(this.#endpoint.origin)) tried.push(this.#endpoint.origin);
     if (!this.backend.hasEndpoint(tried)) return undefined;
@@ -332,6 +347,8 @@ class Send implements CallOwner {
     this.#over = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#headTimer?.cancel();
+    this.#headTimer = undefined;
     if (!this.#settled) {
       // No outcome of the backend's to count (the client left, a body too large, no endpoint, the deadline).
       this.#settled = true;

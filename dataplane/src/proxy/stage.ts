@@ -116,7 +116,7 @@ export const PROXY_FEATURES: readonly string[] = [
  * answer at all (timeout, no connection) — not the client's own doing (gone, body too large) and
  * not a break after the commit.
  */
-function coveredOutcome(result: SendResult): { readonly status: number; readonly error: ErrorKind | undefined } | undefined {
+export function coveredOutcome(result: SendResult): { readonly status: number; readonly error: ErrorKind | undefined } | undefined {
   switch (result.kind) {
     case 'discarded':
       return { status: result.status, error: undefined };
