@@ -4,7 +4,8 @@
  * break the request's framing (hop-by-hop, Host, Content-Length), forge the verified identity or
  * the forwarding chain, or overwrite another header the gateway owns.
  */
-const RESERVED = new Set([
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they stay on their hop, never forwarded (the gateway's proxy drops them). */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -14,6 +15,10 @@ const RESERVED = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+]);
+
+const RESERVED = new Set([
+  ...HOP_BY_HOP_HEADERS,
   'host',
   'content-length',
   'content-type',

@@ -4,18 +4,7 @@
  * identity travels in x-tenant-id / x-user-id — whatever a client sent in those is dropped.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+import { HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
