@@ -91,7 +91,7 @@ spec:
   gatewayClassName: jarvis
   listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
 ---
-${[...LLM, ...SEARCH].map((m) => service(m, ports[m] ?? 0)).join('')}${service('dead', deadPort)}${route('completions', '/v1/chat/completions', 'gpt-4')}${route('completions-dead', '/v1/chat/completions', 'dead', 'dead')}${route('completions-deadline', '/v1/chat/completions', 'gpt-4', 'deadline')}${route('retrieve', '/api/v1/retrieve', 'vector')}${policy('llm', 'completions', llmChain('gpt-4'))}${policy('llm-dead', 'completions-dead', llmChain('dead'))}${policy(
+${[...LLM, ...SEARCH].map((m) => service(m, ports[m] ?? 0)).join('')}${service('dead', deadPort)}${route('completions', '/v1/chat/completions', 'gpt-4')}${route('completions-dead', '/v1/chat/completions', 'dead', 'dead')}${route('completions-deadline', '/v1/chat/completions', 'gpt-4', 'deadline')}${route('completions-triggered', '/v1/chat/completions', 'claude-haiku', 'triggered')}${route('retrieve', '/api/v1/retrieve', 'vector')}${policy('llm', 'completions', llmChain('gpt-4'))}${policy('llm-dead', 'completions-dead', llmChain('dead'))}${policy(
     'llm-deadline',
     'completions-deadline',
     `
@@ -107,6 +107,19 @@ ${[...LLM, ...SEARCH].map((m) => service(m, ports[m] ?? 0)).join('')}${service('
       - name: empty
         static: { status: 200, contentType: application/json, body: '{"results":[],"degraded":true}', headers: { x-degraded: "true" } }`,
   )}apiVersion: stability.jarvis.io/v1alpha1
+kind: DegradationPolicy
+metadata: { name: llm-triggered, namespace: ${NS} }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: completions-triggered }]
+  triggers:
+    - { name: slow, type: LatencyP95, latency: { activate: 200ms, deactivate: 50ms }, window: 5s, minSamples: 3, holdFor: 60s }
+  fallback:
+    whenTriggered: { triggers: [slow], startAt: local-model }
+    chain:
+      - { name: claude-haiku, backendRef: { name: claude-haiku, port: 80 }, model: claude-haiku, timeout: ${STEP_TIMEOUT_MS}ms }
+      - { name: local-model, backendRef: { name: local-model, port: 80 }, model: local-model, timeout: 10s }
+---
+apiVersion: stability.jarvis.io/v1alpha1
 kind: CircuitBreakerPolicy
 metadata: { name: gpt-4, namespace: ${NS} }
 spec:
@@ -296,6 +309,36 @@ describe('LLM fallback chain', () => {
     expect(took).toBeLessThan(DEADLINE_MS + 1_000);
     await sleep(100);
     expect(await requests('local-model')).toBe(local);
+  });
+});
+
+describe('fallback.whenTriggered', () => {
+  it("while the route's latency trigger holds, requests start at the named step: the first step is not asked", async () => {
+    // Slow answers from the first step push the route's p95 over 200 ms (each still answers, in time).
+    await mocks.configure('claude-haiku', { latencyMs: 400 });
+    const slow = await Promise.all([1, 2, 3, 4].map(() => chat({}, 'triggered')));
+    for (const res of slow) {
+      expect(res.headers.get('x-jarvis-fallback')).toBe('claude-haiku');
+      await res.arrayBuffer();
+    }
+    const before = await requests('claude-haiku');
+    // The triggers are evaluated every 250 ms: the next requests start at local-model.
+    const deadline = clock.now() + 5_000;
+    let res = await chat({}, 'triggered');
+    while (res.headers.get('x-jarvis-fallback') !== 'local-model' && clock.now() < deadline) {
+      await res.arrayBuffer();
+      await sleep(100);
+      res = await chat({}, 'triggered');
+    }
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-jarvis-fallback')).toBe('local-model');
+    expect(await answeredModel(res)).toBe('local-model');
+    const asked = (await requests('claude-haiku')) - before;
+    const again = await chat({}, 'triggered');
+    expect(again.headers.get('x-jarvis-fallback')).toBe('local-model');
+    await again.arrayBuffer();
+    // Only requests sent before the trigger held can have reached claude-haiku; none after.
+    expect((await requests('claude-haiku')) - before).toBe(asked);
   });
 });
 
