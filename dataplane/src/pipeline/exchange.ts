@@ -142,6 +142,12 @@ export class Exchange implements RequestLine, LimitRequest, IdentifyRequest {
   covered: { readonly status: number; readonly error: ErrorKind | undefined } | undefined = undefined;
   /** The cache's miss on its way upstream (the cache stage finishes it in its leave). */
   cacheMiss: CacheMiss | undefined = undefined;
+  /**
+   * The answer is degraded (DegradationPolicy): it came from a fallback step after the chain's
+   * first, or was asked for while a trigger had switched features off. A response cache does not
+   * store it.
+   */
+  degraded = false;
   /** The query string parsed, once a stage asked for a parameter. */
   #params: URLSearchParams | undefined = undefined;
 

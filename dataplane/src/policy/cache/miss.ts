@@ -77,6 +77,9 @@ export class Miss implements ResponseTap, ErrorCover {
     if (this.stale === undefined || copy.response.storedAt > this.stale.response.storedAt) this.stale = copy;
   }
 
+  /** The exchange whose answer this miss watches (set when it may store): a degraded answer is not stored. */
+  exchange: { readonly degraded: boolean } | undefined = undefined;
+
   // ── the tap ──
 
   head(status: number, headers: IncomingHttpHeaders): void {
@@ -108,6 +111,12 @@ export class Miss implements ResponseTap, ErrorCover {
 
   end(): void {
     if (this.#off || this.#headers === undefined) return this.land(undefined);
+    if (this.exchange?.degraded) {
+      // A degraded answer (a lower fallback tier, features switched off) is served, never kept.
+      this.#chunks = [];
+      this.ctx.count('not_stored');
+      return this.land(undefined);
+    }
     const { ir, policy, l2, clock } = this.ctx;
     const body = ownedCopy(this.#chunks, this.#size);
     this.#chunks = [];

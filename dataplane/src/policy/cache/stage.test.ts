@@ -161,6 +161,8 @@ const identify: Stage = {
     });
     const hot = x.header('x-test-hot');
     if (hot) x.hot = [{ parameter: 'PromptHash', value: hot }];
+    // What a fallback step after the first, or a trigger that switched features off, marks.
+    if (x.header('x-test-degraded')) x.degraded = true;
     return CONTINUE;
   },
 };
@@ -286,6 +288,18 @@ const post = (body: string, headers: Record<string, string> = {}): RequestInit =
 });
 
 describe('cache stage: hits and misses', () => {
+  it('a degraded answer (DegradationPolicy) is served but not stored: the next identical request goes upstream', async () => {
+    const up = await upstream();
+    const gw = await gateway(cacheIR(), up);
+    const degraded = await ask(`${gw.url}/a?x=1`, { headers: { 'x-test-degraded': '1' } });
+    expect([degraded.status, degraded.cache, up.calls]).toEqual([200, 'miss', 1]);
+    const next = await ask(`${gw.url}/a?x=1`);
+    expect([next.status, next.cache, up.calls]).toEqual([200, 'miss', 2]);
+    const hit = await ask(`${gw.url}/a?x=1`);
+    expect([hit.cache, up.calls]).toEqual(['hit-l1', 2]);
+    expect(gw.outcomes).toEqual(['miss', 'not_stored', 'miss', 'stored', 'hit_l1']);
+  });
+
   it('a hit answers from L1 without the upstream, with Age and the cache status', async () => {
     const up = await upstream();
     const gw = await gateway(cacheIR(), up);

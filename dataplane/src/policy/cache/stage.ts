@@ -271,7 +271,10 @@ export class CacheStage implements Stage {
   #upstream(x: Exchange, miss: Miss): Verdict {
     this.#count('miss');
     x.cacheMiss = miss;
-    if (miss.mayStore) (x.taps ??= []).push(miss);
+    if (miss.mayStore) {
+      miss.exchange = x;
+      (x.taps ??= []).push(miss);
+    }
     if (this.#ir.staleIfErrorMs !== undefined) x.cover = miss;
     x.addResponseHeaders({ [CACHE_HEADER]: 'miss', [CACHE_KEY_HEADER]: miss.key });
     return CONTINUE;

@@ -182,9 +182,10 @@ async function gateway(steps: Step[], o: Options = {}) {
     route.id,
   );
   const stage = new FallbackStage(route, chain);
-  const outcomes: { status: number; error?: string }[] = [];
+  const outcomes: { status: number; error?: string; degraded?: true }[] = [];
   const hooks: ExchangeHooks = {
-    ended: (x) => outcomes.push({ status: x.status, ...(x.error ? { error: x.error } : {}) }),
+    ended: (x) =>
+      outcomes.push({ status: x.status, ...(x.error ? { error: x.error } : {}), ...(x.degraded ? { degraded: true as const } : {}) }),
     failed: (x) => sendProblem(x.res, 500, 'internal', 'Internal error', 'failed'),
   };
   const port = await listen((req, res) => {
@@ -227,7 +228,8 @@ describe('fallback chain', () => {
     expect(gpt35.got.map((b) => JSON.parse(b) as unknown)).toEqual([
       { model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hi' }] },
     ]);
-    await expect.poll(() => gw.outcomes).toEqual([{ status: 200 }]);
+    // A later step's answer is degraded: a response cache on the route does not keep it.
+    await expect.poll(() => gw.outcomes).toEqual([{ status: 200, degraded: true }]);
     expect(Object.fromEntries(gw.counts)).toEqual({ 'gpt-4 status': 1, 'gpt-35 answered': 1 });
   });
 
@@ -271,6 +273,9 @@ describe('fallback chain', () => {
     expect(res.headers.get('x-jarvis-fallback')).toBe('a');
     expect(res.headers.get('x-jarvis-attempts')).toBe('1');
     expect(second.got).toEqual([]);
+    // The first step's answer is not a degraded one (a response cache may keep it).
+    await expect.poll(() => gw.outcomes.length).toBe(1);
+    expect(gw.outcomes[0]?.degraded).toBeUndefined();
   });
 
   it("a step's timeout moves on when it runs out before the head, not a moment earlier", async () => {
@@ -345,7 +350,7 @@ describe('fallback chain', () => {
     expect(res.headers.get('x-degraded')).toBe('yes');
     expect(res.headers.get('x-jarvis-fallback')).toBe('empty');
     expect(res.headers.get('x-jarvis-attempts')).toBe('3');
-    await expect.poll(() => gw.outcomes).toEqual([{ status: 200 }]);
+    await expect.poll(() => gw.outcomes).toEqual([{ status: 200, degraded: true }]);
   });
 
   it("the last backend step's listed status is the answer when nothing follows", async () => {

@@ -294,6 +294,8 @@ class ChainRun implements SendOwner {
 
   /** Says on the answer which step gives it. */
   #mark(step: ChainStep): void {
+    // An answer from a later step than the first is a degraded one: a response cache does not keep it.
+    if (step !== this.chain.steps[0]) this.x.degraded = true;
     this.x.addResponseHeaders({ [FALLBACK_HEADER]: step.name, [ATTEMPTS_HEADER]: String(this.#next - this.#start) });
   }
 

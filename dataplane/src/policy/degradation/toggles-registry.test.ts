@@ -67,6 +67,8 @@ describe('DegradationRegistry', () => {
     if (!rt) throw new Error('no runtime');
     // A manual override (enabled: false) is off from the start; the rest are on.
     expect(rt.headerValue).toBe('hybrid_search=on, legacy_ui=off, rerank=on, search=on');
+    // A feature the policy switched off is not degradation; one a trigger switched off is.
+    expect(rt.degraded).toBe(false);
     const before = rt.headerEntry;
     for (let i = 0; i < 10; i++) rt.triggers.record(time.now(), false, 500);
     // Nothing changes until the timer evaluates.
@@ -75,6 +77,7 @@ describe('DegradationRegistry', () => {
     expect(rt.headerValue).toBe('hybrid_search=off, legacy_ui=off, rerank=off, search=on');
     expect(rt.headerEntry).toEqual({ 'x-jarvis-features': 'hybrid_search=off, legacy_ui=off, rerank=off, search=on' });
     expect(rt.headerEntry).not.toBe(before);
+    expect(rt.degraded).toBe(true);
     expect(events).toEqual(['r slow active', 'r hybrid_search off', 'r rerank off']);
     expect(registry.isActive('r', 'slow')).toBe(true);
     expect(registry.activeTriggers('r')).toEqual(['slow']);
@@ -99,6 +102,7 @@ describe('DegradationRegistry', () => {
       if (time.now() < calmFrom + 2_000) expect(rt.headerValue).toContain('rerank=off');
     }
     expect(rt.headerValue).toBe('hybrid_search=on, legacy_ui=off, rerank=on, search=on');
+    expect(rt.degraded).toBe(false);
     expect(events.slice(3)).toEqual(['r slow inactive', 'r hybrid_search on', 'r rerank on']);
     registry.close();
     expect(time.pending()).toBe(0);

@@ -49,7 +49,10 @@ export class TogglesStage implements Stage {
   }
 
   enter(x: Exchange): Verdict {
-    if (this.#tells) x.addUpstreamHeaders(this.runtime.headerEntry);
+    if (this.#tells) {
+      x.addUpstreamHeaders(this.runtime.headerEntry);
+      if (this.runtime.degraded) x.degraded = true;
+    }
     return CONTINUE;
   }
 

@@ -48,6 +48,7 @@ export class RouteDegradation {
   readonly header: string;
   #value: string;
   #entry: Readonly<Record<string, string>>;
+  #degraded = false;
 
   constructor(
     readonly routeId: string,
@@ -59,6 +60,11 @@ export class RouteDegradation {
     this.#toggles = ir.featureToggles.map((t) => ({ ir: t, enabled: t.enabled, trigger: undefined, sinceMs: undefined }));
     this.#value = featureHeaderValue(this.#toggles.map((t) => ({ name: t.ir.name, enabled: t.enabled })));
     this.#entry = Object.freeze({ [this.header]: this.#value });
+  }
+
+  /** Whether a trigger has switched a feature off now (the answers are degraded). */
+  get degraded(): boolean {
+    return this.#degraded;
   }
 
   /** Whether the route tells the upstream about toggles. */
@@ -94,6 +100,7 @@ export class RouteDegradation {
     if (toggles.length > 0) {
       this.#value = featureHeaderValue(this.#toggles.map((t) => ({ name: t.ir.name, enabled: t.enabled })));
       this.#entry = Object.freeze({ [this.header]: this.#value });
+      this.#degraded = this.#toggles.some((t) => t.ir.enabled && !t.enabled);
     }
     return { triggers, toggles };
   }
