@@ -6,10 +6,11 @@
  * ticket of the lowest class below the newcomer's is shed; when there is none, the newcomer is
  * refused.
  *
- * A ticket is admitted only while at least the recent upstream time of the gate's calls is left of
- * its deadline: with less, its answer could not come back in time (the proxy would give up at the
- * deadline), so it is refused as expired at that point instead of taking a slot and reaching the
- * upstream at the last moment, or after it.
+ * A ticket is admitted only while the time its answer needs is left of its deadline — the recent
+ * upstream time of the gate's calls plus twice their recent deviation (as TCP's retransmission
+ * timer estimates a round trip): with less, its answer could likely not come back in time (the
+ * proxy would give up at the deadline and the upstream's work would be lost), so it is refused as
+ * expired at that point instead of taking a slot and reaching the upstream at the last moment.
  *
  * The limit is fixed (maxInFlight) or found by a GradientController from the upstream time of
  * the calls that end (release). When that limit shrinks, tickets that can no longer be admitted
@@ -61,6 +62,8 @@ export class Gate {
   #dispatching = false;
   /** Smoothed upstream time of the calls that ended (ms), for Retry-After. */
   #rtt = 0;
+  /** Mean deviation of the upstream time from #rtt (ms). */
+  #rttVar = 0;
   observer: GateObserver = {};
 
   constructor(
@@ -160,7 +163,13 @@ export class Gate {
     t.state = TicketState.Done;
     this.#inFlight--;
     if (rttMs !== undefined) {
-      this.#rtt = this.#rtt === 0 ? rttMs : 0.9 * this.#rtt + 0.1 * rttMs;
+      if (this.#rtt === 0) {
+        this.#rtt = rttMs;
+        this.#rttVar = rttMs / 2;
+      } else {
+        this.#rttVar = 0.75 * this.#rttVar + 0.25 * Math.abs(this.#rtt - rttMs);
+        this.#rtt = 0.9 * this.#rtt + 0.1 * rttMs;
+      }
       this.controller?.sample(rttMs, t.epoch);
     }
     this.#dispatch();
@@ -195,7 +204,7 @@ export class Gate {
         const t = this.scheduler.pop();
         if (!t) break;
         this.#deadlines.remove(t);
-        if (t.deadline - this.clock.now() < this.#rtt) {
+        if (t.deadline - this.clock.now() < this.#needed()) {
           t.state = TicketState.Done;
           this.counters.expired++;
           this.observer.refused?.(t, 'expired');
@@ -213,18 +222,24 @@ export class Gate {
     }
   }
 
-  /** Arms the one timer for a deadline (it fires when the ticket has less than the recent upstream time left). */
+  /** The time an admitted call's answer likely needs (ms): the recent upstream time plus twice its deviation. */
+  #needed(): number {
+    return this.#rtt + 2 * this.#rttVar;
+  }
+
+  /** Arms the one timer for a deadline (it fires when the ticket has less than the time its answer needs left). */
   #arm(deadline: number): void {
     this.#timer?.cancel();
     this.#timerAt = deadline;
-    this.#timer = this.timers.after(Math.max(0, deadline - this.#rtt - this.clock.now()), () => this.#expire());
+    this.#timer = this.timers.after(Math.max(0, deadline - this.#needed() - this.clock.now()), () => this.#expire());
   }
 
   #expire(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const now = this.clock.now();
-    for (let t = this.#deadlines.peek(); t && t.deadline - this.#rtt <= now; t = this.#deadlines.peek()) this.#refuse(t, 'expired');
+    const needed = this.#needed();
+    for (let t = this.#deadlines.peek(); t && t.deadline - needed <= now; t = this.#deadlines.peek()) this.#refuse(t, 'expired');
     const next = this.#deadlines.peek();
     if (next) this.#arm(next.deadline);
   }
