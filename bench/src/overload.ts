@@ -9,8 +9,9 @@
  * - `fixed`: a QueuePolicy with maxInFlight = 1.2 × the upstream's concurrency, VIP first, fair per tenant;
  * - `adaptive`: the same policy without maxInFlight: the limit is found from latency.
  *
- * Per variant: goodput (200 answers per second in the measured window) over the capacity
- * (measured directly, closed loop, for 3 s just before and again just after the variant: the
+ * Per variant: goodput (200 answers that reached the client in the measured window, per second)
+ * over the capacity (answers ending in a window of 3 s, measured directly with a closed loop just
+ * before and again just after the variant: the
  * mean of the two, since the machine may be shared), VIP success ratio, queue waits (the mock stamps when each request reached it; the
  * wait is that minus when the client sent it), requests that reached the upstream after their
  * deadline (the mock counts them against x-jarvis-deadline), the gateway's RSS (start, peak, end),
@@ -122,17 +123,24 @@ function manifests(variant: Variant, mockPort: number, s: OverloadSettings, capa
   return docs;
 }
 
-/** Requests per second the mock itself serves with a closed loop of 2 × its slots (no gateway). */
+/**
+ * Requests per second the mock itself serves with a closed loop of 2 × its slots (no gateway):
+ * the answers that end inside the measured window, after a warm-up of one second, over its
+ * length. (Counting every answer to a request sent before the end would add the answers still in
+ * flight then — up to 2 × slots more — and overstate the capacity by several percent.)
+ */
 async function measureCapacity(url: string, connections: number, seconds: number): Promise<number> {
   const pool = new Pool(url, { connections });
-  const end = systemClock.now() + seconds * 1000;
+  const from = systemClock.now() + 1000;
+  const end = from + seconds * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (systemClock.now() < end) {
         const res = await pool.request({ method: 'GET', path: '/capacity' });
         await res.body.dump();
-        if (res.statusCode === 200) done++;
+        const at = systemClock.now();
+        if (res.statusCode === 200 && at >= from && at < end) done++;
       }
     }),
   );
@@ -209,6 +217,10 @@ async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings,
       const total = Math.round(rate * (s.warmupS + s.durationS));
       const pool = new Pool(gw.url, { connections: Math.ceil(rate * ((s.deadlineMs + 1000) / 1000)) + 64 });
       const samples: Sample[] = [];
+      // Answers of 200 that reached the client inside the measured window, whenever sent: goodput is
+      // counted like the capacity it is compared with (answers that end inside the window).
+      let okInWindow = 0;
+      let windowEnd = Infinity;
       const rss: number[] = [];
       const limits: number[] = [];
       let rssStart: number | undefined;
@@ -235,6 +247,8 @@ async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings,
           .then(
             async (res) => {
               sample.status = res.statusCode;
+              const answeredAt = systemClock.now();
+              if (res.statusCode === 200 && answeredAt >= measureFrom && answeredAt < windowEnd) okInWindow++;
               const at = res.headers['x-mock-received-at'];
               if (typeof at === 'string') sample.receivedAt = Number(at);
               await res.body.dump();
@@ -266,6 +280,7 @@ async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings,
         tick();
       });
       const endAt = systemClock.now();
+      windowEnd = endAt;
       while (inFlight > 0 && systemClock.now() - endAt < s.deadlineMs + 3000) await new Promise((r) => setTimeout(r, 50));
       clearInterval(monitor);
       const rssEnd = await scrape(gw.adminUrl, 'jarvis_gateway_process_resident_memory_bytes');
@@ -276,7 +291,6 @@ async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings,
       const measuredS = (endAt - measureFrom) / 1000;
       const status: Record<string, number> = {};
       for (const x of samples) status[x.status] = (status[x.status] ?? 0) + 1;
-      const ok = samples.filter((x) => x.status === 200);
       const vips = samples.filter((x) => x.vip);
       const waits = (xs: Sample[]) =>
         Float64Array.from(xs.filter((x) => x.receivedAt !== undefined).map((x) => Math.max(0, (x.receivedAt ?? 0) - x.sentAt))).sort();
@@ -291,8 +305,8 @@ async function runVariant(variant: Variant, mock: SlowMock, s: OverloadSettings,
         sent: samples.length,
         status,
         errors,
-        goodput_rps: round(ok.length / measuredS, 1),
-        goodput_ratio: round(ok.length / measuredS / capacityRps),
+        goodput_rps: round(okInWindow / measuredS, 1),
+        goodput_ratio: round(okInWindow / measuredS / capacityRps),
         vip_sent: vips.length,
         vip_success_ratio: vips.length === 0 ? 0 : round(vips.filter((x) => x.status === 200).length / vips.length, 4),
         p50_queue_wait_ms: p(all, 0.5),

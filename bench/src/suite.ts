@@ -443,6 +443,17 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings {
   s.openS = value('--duration') ?? s.openS;
   const cpus = value('--cpus');
   if (cpus !== undefined) s.cpus = Math.floor(cpus);
+  const only = argv.indexOf('--variants');
+  if (only >= 0) {
+    const names = (argv[only + 1] ?? '').split(',').filter((n) => n !== '');
+    const unknown = names.filter((n) => !(BENCH_VARIANTS as readonly string[]).includes(n));
+    if (names.length === 0 || unknown.length > 0) {
+      throw new Error(
+        `--variants wants a comma-separated list of ${BENCH_VARIANTS.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+      );
+    }
+    s.variants = BENCH_VARIANTS.filter((v) => names.includes(v));
+  }
   return s;
 }
 

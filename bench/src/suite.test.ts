@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { BENCH_VARIANTS } from './harness/manifests.js';
+import { FULL, QUICK, parseBenchArgs } from './suite.js';
+
+describe('parseBenchArgs', () => {
+  it('measures every variant in a full run and leaves the two slowest Redis ones out of --quick', () => {
+    expect(parseBenchArgs([]).variants).toEqual(FULL.variants);
+    expect(parseBenchArgs([]).variants).toEqual(BENCH_VARIANTS);
+    expect(parseBenchArgs(['--quick']).variants).toEqual(QUICK.variants);
+    expect(QUICK.variants).not.toContain('cache_miss_redis');
+  });
+
+  it('--variants keeps only the named variants, in the suite order', () => {
+    const s = parseBenchArgs(['--cpus', '1', '--variants', 'limits_redis,routing']);
+    expect(s.variants).toEqual(['routing', 'limits_redis']);
+    expect(s.cpus).toBe(1);
+  });
+
+  it('--variants refuses an unknown or empty list, naming what it knows', () => {
+    expect(() => parseBenchArgs(['--variants', 'routing,nope'])).toThrow(/unknown: nope/);
+    expect(() => parseBenchArgs(['--variants', 'routing,nope'])).toThrow(/routing, limits_memory/);
+    expect(() => parseBenchArgs(['--variants'])).toThrow(/--variants wants/);
+  });
+});
