@@ -47,6 +47,7 @@ import {
 import { toYamlDocuments } from './harness/yaml.js';
 import type { LoadResult } from './loadgen.js';
 import { processCpuMicros, pinToCpus } from './harness/cpu.js';
+import { Focus } from './harness/focus.js';
 import { ms3 } from './stats.js';
 
 const LOADGEN = join(repoRoot, 'bench', 'dist', 'loadgen.js');
@@ -243,7 +244,8 @@ function openLoop(s: BenchSettings, share: number): string[] {
 }
 
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
-async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<LoadResult> {
+async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Focus): Promise<LoadResult> {
+  focus.only([target.pid]);
   const t0 = await target.redisTrips?.();
   const buckets0 =
     phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
@@ -287,21 +289,29 @@ async function measure(target: Target, phase: Phase, s: BenchSettings): Promise<
  * One phase of a round: the direct client, then bare, variant, bare, variant, …, bare — each
  * variant between two bare-proxy slices of the same phase, measured just before and just after it.
  */
-async function phaseRound(direct: Target, bare: Target, variants: readonly Target[], phase: Phase, s: BenchSettings): Promise<void> {
-  await measure(direct, phase, s);
-  let before = await measure(bare, phase, s);
+async function phaseRound(
+  direct: Target,
+  bare: Target,
+  variants: readonly Target[],
+  phase: Phase,
+  s: BenchSettings,
+  focus: Focus,
+): Promise<void> {
+  await measure(direct, phase, s, focus);
+  let before = await measure(bare, phase, s, focus);
   let beforeCpu = bare.cpuPerRequest.at(-1);
   for (const target of variants) {
-    await measure(target, phase, s);
+    await measure(target, phase, s, focus);
     const pair = target.pair;
     if (pair && phase === 'fixed') {
+      focus.only([pair.target.pid]);
       const r = await loadgen(pair.target.url, [...openLoop(s, target.rateShare ?? 1), ...pair.target.loadArgs]);
       pair.fixed.push(r);
       log(
         `${pair.target.key.padEnd(13)} at ${s.rate * (target.rateShare ?? 1)}/s p50 ${String(r.latency_ms.p50)} ms (paired with ${target.key})`,
       );
     }
-    const after = await measure(bare, phase, s);
+    const after = await measure(bare, phase, s, focus);
     target.baseline[phase].push([before, after]);
     if (phase === 'saturation') (target.bareCpu ??= []).push([beforeCpu, bare.cpuPerRequest.at(-1)]);
     before = after;
@@ -482,6 +492,8 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
   }
   const services: Service<unknown>[] = [];
   const gateways: RunningGateway[] = [];
+  // Gateways not measured in a slice are paused (harness/focus.ts).
+  const focus = new Focus();
   const dirs: string[] = [];
   let redis: RedisServer | undefined;
   const gatewayState = {
@@ -537,6 +549,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
             ...(onRedis(variant) && redis ? { redisUrl: redis.url } : {}),
           });
           gateways.push(gateway);
+          focus.add(gateway.pid);
           const probe = await fetch(`${gateway.url}/`, { headers: BENCH_HEADERS });
           const body = await probe.text();
           if (probe.status !== 200) throw new Error(`GET / through the gateway answered ${probe.status}: ${body.slice(0, 300)}`);
@@ -616,9 +629,10 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
         `round ${round}/${s.rounds}: ${s.connections} connections for ${s.saturationS}s per target, then ${s.rate}/s for ${s.openS}s per target; ` +
           'in each phase the bare proxy again before and after each gateway variant',
       );
-      await phaseRound(directSlot, bareSlot, variants, 'saturation', s);
-      await phaseRound(directSlot, bareSlot, variants, 'fixed', s);
+      await phaseRound(directSlot, bareSlot, variants, 'saturation', s, focus);
+      await phaseRound(directSlot, bareSlot, variants, 'fixed', s, focus);
     }
+    focus.resumeAll();
     let redisCalls: number | null = null;
     let redisSource: BenchSummary['redis_calls_source'] = null;
     let redisChecks: number | null = null;
@@ -726,6 +740,7 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     process.stdout.write(`${table(summary)}\n`);
     return summary;
   } finally {
+    focus.resumeAll();
     await Promise.allSettled(gateways.map((g) => g.stop()));
     await Promise.allSettled(services.map((x) => x.stop()));
     await Promise.allSettled(dirs.map((d) => rm(d, { recursive: true, force: true })));
