@@ -4,7 +4,8 @@
  * a route whose triggers, toggles and header are unchanged gets its running state back (trigger
  * windows, active triggers, toggles), anything else a new one. `commit()` puts the config's set in
  * force (the others are dropped), `abort()` leaves the running set as it was. One timer evaluates
- * every route's triggers each `tickMs` — the request path only records outcomes.
+ * every route's triggers each `tickMs` — the request path only records outcomes — and tells the
+ * watchers of a route (its queue's shedding) when its triggers change.
  */
 import type { DegradationIR, RouteIR } from '@jarvis/api';
 import type { Clock, TimerHandle, Timers } from '../../clock.js';
@@ -41,12 +42,25 @@ export interface RouteFeaturesView {
   readonly triggers: readonly TriggerView[];
 }
 
+/** Told that triggers of a route changed state (the transitions), or, with none, that its config was put in force. */
+export type TriggerWatcher = (transitions: readonly TriggerTransition[]) => void;
+
 export interface PendingDegradation {
   /** The route's runtime in this config (the running one when unchanged). */
   runtime(route: RouteIR): RouteDegradation | undefined;
+  /**
+   * Registers a watcher of a route's triggers for this config: from commit() on, it is called after
+   * every evaluation in which a trigger of the route changed state, and once at commit() with no
+   * transitions (a trigger may have changed while the config compiled). The watchers of the
+   * config it replaces are dropped.
+   */
+  watch(routeId: string, watcher: TriggerWatcher): void;
   commit(): void;
   abort(): void;
 }
+
+const NO_TRANSITIONS: readonly TriggerTransition[] = [];
+const NO_WATCHERS: readonly TriggerWatcher[] = [];
 
 function fingerprint(d: DegradationIR): string {
   return JSON.stringify([d.triggers, d.featureToggles, d.featureHeader]);
@@ -54,6 +68,8 @@ function fingerprint(d: DegradationIR): string {
 
 export class DegradationRegistry implements DegradationState {
   #running = new Map<string, { key: string; runtime: RouteDegradation }>();
+  /** Route id → the watchers of its triggers in the config in force. */
+  #watchers = new Map<string, readonly TriggerWatcher[]>();
   #timer: TimerHandle | undefined = undefined;
   readonly #tickMs: number;
   #closed = false;
@@ -64,6 +80,7 @@ export class DegradationRegistry implements DegradationState {
 
   prepare(): PendingDegradation {
     const next = new Map<string, { key: string; runtime: RouteDegradation }>();
+    const watchers = new Map<string, TriggerWatcher[]>();
     let settled = false;
     return {
       runtime: (route) => {
@@ -77,10 +94,17 @@ export class DegradationRegistry implements DegradationState {
         next.set(route.id, entry);
         return entry.runtime;
       },
+      watch: (routeId, watcher) => {
+        const list = watchers.get(routeId);
+        if (list) list.push(watcher);
+        else watchers.set(routeId, [watcher]);
+      },
       commit: () => {
         if (settled) return;
         settled = true;
         this.#running = next;
+        this.#watchers = watchers;
+        for (const list of watchers.values()) for (const w of list) w(NO_TRANSITIONS);
         this.#schedule();
         const system = this.deps.system;
         if (system) {
@@ -100,9 +124,12 @@ export class DegradationRegistry implements DegradationState {
     const events = this.deps.events;
     for (const [routeId, { runtime }] of this.#running) {
       const changed = runtime.evaluate(now, wall);
-      if (!events) continue;
-      for (const t of changed.triggers) events.triggerChanged?.(routeId, t);
-      for (const t of changed.toggles) events.toggleChanged?.(routeId, t);
+      if (changed.triggers.length === 0) continue;
+      if (events) {
+        for (const t of changed.triggers) events.triggerChanged?.(routeId, t);
+        for (const t of changed.toggles) events.toggleChanged?.(routeId, t);
+      }
+      for (const w of this.#watchers.get(routeId) ?? NO_WATCHERS) w(changed.triggers);
     }
   }
 
