@@ -138,6 +138,8 @@ describe('a DegradationPolicy trigger sheds a priority class', () => {
       detail: expect.stringContaining(`Trigger llm-slow of DegradationPolicy ${NS}/llm is active`),
     });
     expect(await triggerActive()).toBe(true);
+    const features = (await (await fetch(`${gw?.adminUrl}/admin/features`)).json()) as { routes: { shedPriorityClasses: unknown }[] };
+    expect(features.routes[0]?.shedPriorityClasses).toEqual([{ classes: ['batch'], triggers: ['llm-slow'], active: ['llm-slow'] }]);
 
     // While it holds: a new batch request is refused at once and never reaches the upstream...
     const refused = await get('/api/b-new', BATCH);

@@ -147,7 +147,7 @@ describe('DegradationRegistry', () => {
     const { time, registry } = setup();
     const seen: string[] = [];
     const first = registry.prepare();
-    const rt = first.runtime(route('r', degradation()));
+    const rt = first.runtime(route('r', degradation({ shedPriorityClasses: [{ triggers: ['slow'], classes: ['batch'] }] })));
     first.watch('r', (ts) => seen.push(`first ${ts.map((t) => `${t.trigger}=${t.active}`).join(',')}`));
     // Not in force yet: nothing is told.
     for (let i = 0; i < 10; i++) rt?.triggers.record(time.now(), false, 500);
@@ -157,6 +157,10 @@ describe('DegradationRegistry', () => {
     expect(seen).toEqual(['first ']);
     time.advance(100);
     expect(seen).toEqual(['first ', 'first slow=true']);
+    // GET /admin/features shows the rules and which of their triggers hold.
+    expect(featuresView(registry.view()[0] as never)).toMatchObject({
+      shedPriorityClasses: [{ classes: ['batch'], triggers: ['slow'], active: ['slow'] }],
+    });
     // Evaluations without a change tell nobody.
     time.advance(500);
     expect(seen).toHaveLength(2);
@@ -166,6 +170,7 @@ describe('DegradationRegistry', () => {
     aborted.watch('r', () => seen.push('aborted'));
     aborted.abort();
     const second = registry.prepare();
+    // Without the shed rules: the same trigger state (only triggers, toggles and header count).
     expect(second.runtime(route('r', degradation()))).toBe(rt);
     second.watch('r', (ts) => seen.push(`second ${ts.map((t) => `${t.trigger}=${t.active}`).join(',')}`));
     second.commit();
@@ -174,6 +179,7 @@ describe('DegradationRegistry', () => {
       time.advance(50);
     }
     expect(seen).toEqual(['first ', 'first slow=true', 'second ', 'second slow=false']);
+    expect(registry.view()[0]?.shedPriorityClasses).toEqual([]);
     registry.close();
   });
 

@@ -40,6 +40,15 @@ export interface RouteFeaturesView {
   readonly value: string;
   readonly features: readonly ToggleView[];
   readonly triggers: readonly TriggerView[];
+  /**
+   * The policy's shedPriorityClasses: each rule's classes and triggers, and which of them are
+   * active now (the classes are shed while any is, where the route's queue has them).
+   */
+  readonly shedPriorityClasses: readonly {
+    readonly classes: readonly string[];
+    readonly triggers: readonly string[];
+    readonly active: readonly string[];
+  }[];
 }
 
 /** Told that triggers of a route changed state (the transitions), or, with none, that its config was put in force. */
@@ -59,6 +68,13 @@ export interface PendingDegradation {
   abort(): void;
 }
 
+/** A route's running state in a config, and that config's shedPriorityClasses (shown by the admin view). */
+interface Entry {
+  readonly key: string;
+  readonly runtime: RouteDegradation;
+  readonly shed: NonNullable<DegradationIR['shedPriorityClasses']>;
+}
+
 const NO_TRANSITIONS: readonly TriggerTransition[] = [];
 const NO_WATCHERS: readonly TriggerWatcher[] = [];
 
@@ -67,7 +83,7 @@ function fingerprint(d: DegradationIR): string {
 }
 
 export class DegradationRegistry implements DegradationState {
-  #running = new Map<string, { key: string; runtime: RouteDegradation }>();
+  #running = new Map<string, Entry>();
   /** Route id → the watchers of its triggers in the config in force. */
   #watchers = new Map<string, readonly TriggerWatcher[]>();
   #timer: TimerHandle | undefined = undefined;
@@ -79,7 +95,7 @@ export class DegradationRegistry implements DegradationState {
   }
 
   prepare(): PendingDegradation {
-    const next = new Map<string, { key: string; runtime: RouteDegradation }>();
+    const next = new Map<string, Entry>();
     const watchers = new Map<string, TriggerWatcher[]>();
     let settled = false;
     return {
@@ -90,7 +106,8 @@ export class DegradationRegistry implements DegradationState {
         if (made) return made.runtime;
         const key = fingerprint(d);
         const old = this.#running.get(route.id);
-        const entry = old && old.key === key ? old : { key, runtime: new RouteDegradation(route.id, d, this.deps.system) };
+        const runtime = old && old.key === key ? old.runtime : new RouteDegradation(route.id, d, this.deps.system);
+        const entry: Entry = { key, runtime, shed: d.shedPriorityClasses ?? [] };
         next.set(route.id, entry);
         return entry.runtime;
       },
@@ -143,13 +160,18 @@ export class DegradationRegistry implements DegradationState {
   }
 
   view(): RouteFeaturesView[] {
-    return [...this.#running.values()].map(({ runtime }) => ({
+    return [...this.#running.values()].map(({ runtime, shed }) => ({
       route: runtime.routeId,
       policy: `${runtime.ir.source.namespace}/${runtime.ir.source.name}`,
       header: runtime.header,
       value: runtime.headerValue,
       features: runtime.toggles(),
       triggers: runtime.triggerViews(),
+      shedPriorityClasses: shed.map((r) => ({
+        classes: r.classes,
+        triggers: r.triggers,
+        active: r.triggers.filter((t) => runtime.triggers.isActive(t)),
+      })),
     }));
   }
 
@@ -211,5 +233,6 @@ export function featuresView(r: RouteFeaturesView): Record<string, unknown> {
       activations: t.activations,
       deactivations: t.deactivations,
     })),
+    shedPriorityClasses: r.shedPriorityClasses.map((x) => ({ classes: x.classes, triggers: x.triggers, active: x.active })),
   };
 }
