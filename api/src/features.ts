@@ -28,7 +28,7 @@ export const POLICY_SECTIONS: Readonly<Record<PolicyKind, readonly string[]>> = 
   RateLimitPolicy: ['hotspot'],
   QueuePolicy: ['async', 'deadLetter'],
   CircuitBreakerPolicy: ['breaker', 'outlierDetection', 'activeHealthCheck', 'retry'],
-  DegradationPolicy: ['fallback', 'triggers', 'featureToggles'],
+  DegradationPolicy: ['fallback', 'triggers', 'featureToggles', 'shedPriorityClasses'],
   CachePolicy: [],
   ClientIdentityPolicy: ['jwt', 'apiKeys'],
 };
@@ -62,6 +62,7 @@ export function routeFeatures(route: RouteIR): string[] {
     if (d.fallback) out.push(sectionFeature('DegradationPolicy', 'fallback'));
     if (d.triggers.length > 0) out.push(sectionFeature('DegradationPolicy', 'triggers'));
     if (d.featureToggles.length > 0) out.push(sectionFeature('DegradationPolicy', 'featureToggles'));
+    if (d.shedPriorityClasses) out.push(sectionFeature('DegradationPolicy', 'shedPriorityClasses'));
   }
   if (route.cache) out.push(kindFeature('CachePolicy'));
   return out.sort();

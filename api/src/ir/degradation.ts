@@ -60,12 +60,27 @@ export const FeatureToggleIR = Type.Object({
   disableWhen: Type.Array(Name),
 });
 
+export const ShedRuleIR = Type.Object({
+  /** Trigger names of the policy, sorted and unique: the classes are shed while any of them is active. */
+  triggers: Type.Array(Name, { minItems: 1 }),
+  /**
+   * Priority class names of the route's QueuePolicy, sorted and unique. A name the route's queue
+   * does not have sheds nothing (the translator reports it on the policy's status).
+   */
+  classes: Type.Array(Name, { minItems: 1 }),
+});
+
 export const DegradationIR = Type.Object({
   fallback: Type.Optional(FallbackIR),
   /** Sorted by name. */
   triggers: Type.Array(TriggerIR),
   /** Sorted by name. */
   featureToggles: Type.Array(FeatureToggleIR),
+  /**
+   * Priority classes the route's queue refuses at once (and sheds from its waiting requests) while
+   * a trigger holds. Sorted by classes, then triggers, without duplicates; absent when none.
+   */
+  shedPriorityClasses: Type.Optional(Type.Array(ShedRuleIR, { minItems: 1 })),
   /** Request header (lower case) telling the upstream the state of every toggle. */
   featureHeader: Name,
   /** The policy this comes from. */

@@ -5,7 +5,7 @@
  */
 import { isReservedFeatureHeader } from './feature-header.js';
 import type { BackendIR, GatewayIR, IR, RateLimitLevelIR, RouteIR } from './types.js';
-import { compareMatchPrecedence, comparePolicyRefs, compareStrings } from './order.js';
+import { compareMatchPrecedence, comparePolicyRefs, compareStrings, shedRuleKey } from './order.js';
 import { isBursty } from '../schema/ratelimit.js';
 import { compileRouteRegex } from './regex.js';
 import { identityInvariants } from './identity-invariants.js';
@@ -149,6 +149,18 @@ function checkRoute(route: RouteIR, path: string, listeners: ReadonlySet<string>
         if (!triggers.has(n)) errors.push(`${dp}.featureToggles[${i}].disableWhen[${j}]: no trigger ${n}`);
       }),
     );
+    const shed = d.shedPriorityClasses;
+    if (shed) {
+      sortedUnique(shed, shedRuleKey, `${dp}.shedPriorityClasses`, 'rule', errors);
+      shed.forEach((r, i) => {
+        const rp = `${dp}.shedPriorityClasses[${i}]`;
+        sortedUnique(r.triggers, (n) => n, `${rp}.triggers`, 'trigger', errors);
+        sortedUnique(r.classes, (n) => n, `${rp}.classes`, 'class', errors);
+        r.triggers.forEach((n, j) => {
+          if (!triggers.has(n)) errors.push(`${rp}.triggers[${j}]: no trigger ${n}`);
+        });
+      });
+    }
     const fb = d.fallback;
     if (fb) {
       const names = new Set<string>();

@@ -15,6 +15,11 @@ export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The order of a DegradationIR's shed rules: by their classes, then their triggers (each list sorted, joined with commas). */
+export function shedRuleKey(rule: { readonly classes: readonly string[]; readonly triggers: readonly string[] }): string {
+  return `${rule.classes.join(',')} ${rule.triggers.join(',')}`;
+}
+
 /** PolicyRefs by kind, namespace, name (then generation). */
 export function comparePolicyRefs(a: Ref, b: Ref): number {
   return (

@@ -90,6 +90,24 @@ describe('validateIR', () => {
       /deactivateMs: must be lower than activateMs/,
     ],
     [
+      'a shed rule naming a trigger the policy does not have',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 0, 'degradation', 'shedPriorityClasses', 0).triggers = ['nope']),
+      /degradation\.shedPriorityClasses\[0\]\.triggers\[0\]: no trigger nope/,
+    ],
+    [
+      'shed classes out of order',
+      (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 0, 'degradation', 'shedPriorityClasses', 0).classes = ['standard', 'batch']),
+      /shedPriorityClasses\[0\]\.classes\[1\]: class batch is not sorted/,
+    ],
+    [
+      'a shed rule twice',
+      (ir: Json) => {
+        const d = at(ir, 'gateways', 0, 'routes', 0, 'degradation');
+        d.shedPriorityClasses = [...(d.shedPriorityClasses as Json[]), ...(d.shedPriorityClasses as Json[])];
+      },
+      /shedPriorityClasses\[1\]: duplicate rule/,
+    ],
+    [
       'a feature header the gateway owns (it would replace the framing or the identity)',
       (ir: Json) => void (at(ir, 'gateways', 0, 'routes', 0, 'degradation').featureHeader = 'content-length'),
       /degradation\.featureHeader: content-length is a header the gateway owns/,

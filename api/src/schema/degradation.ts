@@ -1,4 +1,4 @@
-/** DegradationPolicy: fallback chains, feature toggles and their triggers. */
+/** DegradationPolicy: fallback chains, feature toggles, priority-class shedding and their triggers. */
 import { bool, duration, int, isDuration, list, obj, oneOf, optional, percent, str, stringMap, type Static } from './builders.js';
 import { BackendRef, TargetRefs, headerName, labelName, statusCodes } from './common.js';
 
@@ -93,7 +93,7 @@ export const TRIGGER_TYPES = ['ErrorRate', 'LatencyP95', 'CPU', 'Memory', 'Event
 export const Trigger = obj(
   'A load signal of the route, evaluated every 250 ms: it activates at or above `activate` and deactivates only once it has stayed below `deactivate` for holdFor, so nothing flaps. Its state survives config reloads that leave the policy unchanged; GET /admin/features on the admin listener shows it.',
   {
-    name: labelName('Name of the trigger, referenced by feature toggles and fallback.whenTriggered.'),
+    name: labelName('Name of the trigger, referenced by feature toggles, fallback.whenTriggered and shedPriorityClasses.'),
     type: oneOf(
       "ErrorRate: share of the route's upstream calls that failed (a 5xx answer, a timeout, no connection, a reset, an open breaker) in the window. LatencyP95: 95th percentile of the route's upstream calls' time to the response head (to the timeout for a call that timed out), from a log-histogram sketch within 1 % of the exact value. CPU: the gateway process's CPU time, as a percent of one core (its event loop runs on one). Memory: the gateway process's resident memory, as a percent of its cgroup's memory limit or else of the host's memory. EventLoopLag: the gateway's event-loop delay (99th percentile per second). CPU, Memory and EventLoopLag are sampled each second, and the trigger reads their mean over the window.",
       TRIGGER_TYPES,
@@ -174,8 +174,25 @@ export const FeatureToggle = obj(
   },
 );
 
+export const ShedRule = obj(
+  "Load shedding by priority class: while any of `triggers` is active, the gateway refuses the requests of `classes` on the route at its queue at once — with the QueuePolicy's rejectStatus (503 by default), a Retry-After of at least the time the trigger stays active for (its holdFor), and a problem+json of type queue-shed naming the trigger — so they never reach the upstream; requests of those classes already waiting are refused the moment the trigger activates. Requests of other classes are served as before. Once every trigger of the rule has deactivated, the classes are admitted again. Async job submissions (QueuePolicy async) of these classes are still accepted: jobs are the deferred path, and their workers serve them in priority order. The classes are those of the route's QueuePolicy: on a route without a QueuePolicy, or for a name that is not one of its priority classes, nothing is shed, and the policy's Accepted condition says so.",
+  {
+    triggers: list('Names of triggers of this policy; the classes are shed while any of them is active.', labelName('A trigger name.'), {
+      minItems: 1,
+      maxItems: 8,
+      listType: 'set',
+    }),
+    classes: list(
+      "Names of priority classes of the route's QueuePolicy (priorityClasses[].name) to shed, e.g. batch.",
+      labelName('A priority class name.'),
+      { minItems: 1, maxItems: 16, listType: 'set' },
+    ),
+  },
+);
+export type ShedRule = Static<typeof ShedRule>;
+
 export const DegradationPolicySpec = obj(
-  'Graceful degradation for the targets: fallback chains and feature toggles driven by load triggers.',
+  'Graceful degradation for the targets: fallback chains, feature toggles and priority-class shedding driven by load triggers.',
   {
     targetRefs: TargetRefs,
     fallback: optional(Fallback),
@@ -188,6 +205,13 @@ export const DegradationPolicySpec = obj(
         mapKeys: ['name'],
       }),
     ),
+    shedPriorityClasses: optional(
+      list(
+        "Priority classes of the route's QueuePolicy that the gateway sheds while triggers hold, lowest-value traffic first (e.g. batch while p95 latency is high).",
+        ShedRule,
+        { minItems: 1, maxItems: 8 },
+      ),
+    ),
     featureHeader: headerName(
       "Request header through which the upstream learns the state of every toggle on every request, in name order, e.g. `x-jarvis-features: hybrid_search=off, rerank=off, search=on`. The gateway sets it and replaces a client's own; the default header is also dropped from clients' requests on other routes. It may not name a header the gateway owns (hop-by-hop headers, Host, Content-Length, Content-Type, Authorization, Cookie, the identity and forwarding headers, x-jarvis-deadline).",
       { default: 'x-jarvis-features' },
@@ -196,8 +220,8 @@ export const DegradationPolicySpec = obj(
   {
     rules: [
       {
-        rule: 'has(self.fallback) || has(self.featureToggles)',
-        message: 'at least one of fallback and featureToggles must be set',
+        rule: 'has(self.fallback) || has(self.featureToggles) || has(self.shedPriorityClasses)',
+        message: 'at least one of fallback, featureToggles and shedPriorityClasses must be set',
       },
       {
         rule: '!has(self.featureToggles) || self.featureToggles.all(t, !has(t.disableWhen) || t.disableWhen.all(n, has(self.triggers) && self.triggers.exists(g, g.name == n)))',
@@ -208,6 +232,11 @@ export const DegradationPolicySpec = obj(
         rule: '!has(self.fallback) || !has(self.fallback.whenTriggered) || self.fallback.whenTriggered.triggers.all(n, has(self.triggers) && self.triggers.exists(g, g.name == n))',
         message: 'fallback.whenTriggered.triggers must name triggers of this policy',
         fieldPath: '.fallback.whenTriggered.triggers',
+      },
+      {
+        rule: '!has(self.shedPriorityClasses) || self.shedPriorityClasses.all(r, r.triggers.all(n, has(self.triggers) && self.triggers.exists(g, g.name == n)))',
+        message: 'shedPriorityClasses[].triggers must name triggers of this policy',
+        fieldPath: '.shedPriorityClasses',
       },
     ],
   },

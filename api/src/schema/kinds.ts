@@ -103,7 +103,7 @@ export const KINDS = [
     singular: 'degradationpolicy',
     shortNames: ['dgp'],
     summary:
-      'DegradationPolicy switches to fallback chains (LLM model tiers with a model rewrite, RAG retrievers ending in a static answer) when a step fails, and switches non-core features off while load triggers hold, with hysteresis.',
+      "DegradationPolicy switches to fallback chains (LLM model tiers with a model rewrite, RAG retrievers ending in a static answer) when a step fails, and while load triggers hold (with hysteresis) switches non-core features off and sheds low priority classes of the route's queue.",
     enforced: true,
     settings: DegradationPolicySpec,
     strategy: 'Atomic',

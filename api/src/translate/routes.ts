@@ -7,6 +7,7 @@ import { mergeRateLimits } from './merge.js';
 import type { MatchModel, ValueMatchModel } from './model.js';
 import type { Attached } from './policies.js';
 import type { OverrideRecorder } from './overrides.js';
+import type { ShedNotes } from './shed-notes.js';
 import { forRule, type RuleContext } from './precedence.js';
 import { effective } from './strategy.js';
 import type { RuleBackends } from './routebackends.js';
@@ -45,6 +46,7 @@ export function buildRoutes(
   policies: ReadonlyMap<PolicyKind, readonly Attached[]>,
   compile: Compiler,
   overrides: OverrideRecorder,
+  shed: ShedNotes,
 ): BuiltRoute[] {
   const { route } = attachment;
   const of = (kind: PolicyKind) => policies.get(kind) ?? [];
@@ -94,6 +96,7 @@ export function buildRoutes(
       ...(cache ? { cache: compile.cache(cache) } : {}),
       ...(rule.timeouts ? { timeouts: rule.timeouts } : {}),
     };
+    if (degradation) shed.note(ir.id, degradation, queue && ir.queue ? { a: queue, ir: ir.queue } : undefined);
     const refs = [...(rateLimit?.policies ?? []), ...used.map((a) => a.ref)];
     return { ir, context, policies: refs, ...(degradation ? { degradation } : {}) };
   });

@@ -21,6 +21,7 @@ import { buildGateway, type GatewayRoutes } from './gateways.js';
 import { parseInput } from './parse/store.js';
 import { requiredFeatures } from '../features.js';
 import { OverrideRecorder } from './overrides.js';
+import { ShedNotes } from './shed-notes.js';
 import { admitPolicies, type Attached } from './policies.js';
 import type { PolicyResult, TranslateResult } from './result.js';
 import { resolveRouteBackends, type RouteBackends } from './routebackends.js';
@@ -61,12 +62,13 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
   for (const a of attached) pushTo(byKind, a.model.kind, a);
 
   const overrides = new OverrideRecorder();
+  const shed = new ShedNotes();
   const perGateway = new Map<string, GatewayRoutes[]>();
   const uses: BackendUse[] = [];
   for (const attachment of attachments) {
     const rk = key(attachment.route.meta.namespace, attachment.route.meta.name);
     const rules = routeBackends.get(rk)!.rules;
-    const built = buildRoutes(attachment, rules, byKind, compile, overrides);
+    const built = buildRoutes(attachment, rules, byKind, compile, overrides, shed);
     pushTo(perGateway, attachment.gatewayId, { attachment, routes: built });
     built.forEach((r, i) => {
       for (const b of rules[i]!.backends)
@@ -93,8 +95,16 @@ export function translate(input: TranslatorInput, options: TranslateOptions): Tr
     const spec = specs.get(`${p.ref.kind}/${p.ref.namespace}/${p.ref.name}`);
     const overriddenBy = p.accepted.status ? overrides.overriddenBy(p.ref) : undefined;
     const identity = p.ref.kind === 'ClientIdentityPolicy' ? identities.get(`${p.ref.namespace}/${p.ref.name}`) : undefined;
+    // Accepted, with what it cannot do where it applies (shed-notes.ts): said in the message and the findings.
+    const notes = p.accepted.status ? shed.findings(p.ref) : [];
     return {
       ...p,
+      ...(notes.length > 0
+        ? {
+            accepted: { ...p.accepted, message: `${p.accepted.message}; ${notes.map((f) => `${f.path}: ${f.message}`).join('; ')}` },
+            findings: [...p.findings, ...notes],
+          }
+        : {}),
       features: requiredFeatures(p.ref.kind, spec ?? {}),
       ...(overriddenBy ? { overriddenBy } : {}),
       ...(identity ? { resolvedRefs: resolvedRefs(compile.identity(identity)) } : {}),

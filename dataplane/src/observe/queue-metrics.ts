@@ -50,7 +50,7 @@ export function registerQueueMetrics(registry: Registry, runtime: () => QueueRun
 
   const decisions = cellCounter({
     name: 'jarvis_gateway_queue_decisions_total',
-    help: 'Queue decisions by queue, priority class and result: admitted (at once or after waiting), rejected (queue full), shed (for a higher class, or hopeless after the adaptive limit shrank), expired (deadline passed while waiting).',
+    help: 'Queue decisions by queue, priority class and result: admitted (at once or after waiting), rejected (queue full), shed (for a higher class, hopeless after the adaptive limit shrank, or of a class a DegradationPolicy trigger sheds), expired (deadline passed while waiting).',
     labelNames: ['queue', 'class', 'result'],
     registry,
   });

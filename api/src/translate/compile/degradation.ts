@@ -1,9 +1,22 @@
 /** DegradationPolicy → DegradationIR; fallback backendRefs become backend ids through `backendId`. */
-import { compareStrings } from '../../ir/order.js';
+import { compareStrings, shedRuleKey } from '../../ir/order.js';
 import type { DegradationIR, PolicyRef } from '../../ir/types.js';
 import type { DegradationPolicy } from '../../schema/kinds.js';
+import type { ShedRule } from '../../schema/degradation.js';
 import type { BackendRef } from '../../schema/common.js';
 import { durationMs } from '../duration.js';
+
+const sortedSet = (names: readonly string[]): string[] => [...new Set(names)].sort(compareStrings);
+
+/** Rules with their lists sorted and unique, sorted by classes then triggers, without duplicate rules. */
+function shedRules(rules: readonly ShedRule[]): NonNullable<DegradationIR['shedPriorityClasses']> {
+  const byKey = new Map<string, { triggers: string[]; classes: string[] }>();
+  for (const r of rules) {
+    const rule = { triggers: sortedSet(r.triggers), classes: sortedSet(r.classes) };
+    byKey.set(shedRuleKey(rule), rule);
+  }
+  return [...byKey.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, rule]) => rule);
+}
 
 /**
  * `backendId` resolves a step's backendRef (in the policy's namespace) to a backend id; the
@@ -67,6 +80,7 @@ export function compileDegradation(
     featureToggles: (s.featureToggles ?? [])
       .map((t) => ({ name: t.name, enabled: t.enabled, disableWhen: [...(t.disableWhen ?? [])].sort(compareStrings) }))
       .sort((a, b) => compareStrings(a.name, b.name)),
+    ...(s.shedPriorityClasses ? { shedPriorityClasses: shedRules(s.shedPriorityClasses) } : {}),
     featureHeader: s.featureHeader.toLowerCase(),
     source,
   };

@@ -143,6 +143,46 @@ describe('DegradationRegistry', () => {
     expect(time.pending()).toBe(0);
   });
 
+  it("tells a route's watchers of the config in force when its triggers change, and once when the config is put in force", () => {
+    const { time, registry } = setup();
+    const seen: string[] = [];
+    const first = registry.prepare();
+    const rt = first.runtime(route('r', degradation({ shedPriorityClasses: [{ triggers: ['slow'], classes: ['batch'] }] })));
+    first.watch('r', (ts) => seen.push(`first ${ts.map((t) => `${t.trigger}=${t.active}`).join(',')}`));
+    // Not in force yet: nothing is told.
+    for (let i = 0; i < 10; i++) rt?.triggers.record(time.now(), false, 500);
+    registry.evaluate();
+    expect(seen).toEqual([]);
+    first.commit();
+    expect(seen).toEqual(['first ']);
+    time.advance(100);
+    expect(seen).toEqual(['first ', 'first slow=true']);
+    // GET /admin/features shows the rules and which of their triggers hold.
+    expect(featuresView(registry.view()[0] as never)).toMatchObject({
+      shedPriorityClasses: [{ classes: ['batch'], triggers: ['slow'], active: ['slow'] }],
+    });
+    // Evaluations without a change tell nobody.
+    time.advance(500);
+    expect(seen).toHaveLength(2);
+    // An aborted config's watchers are never installed; a committed one's replace the previous ones.
+    const aborted = registry.prepare();
+    aborted.runtime(route('r', degradation()));
+    aborted.watch('r', () => seen.push('aborted'));
+    aborted.abort();
+    const second = registry.prepare();
+    // Without the shed rules: the same trigger state (only triggers, toggles and header count).
+    expect(second.runtime(route('r', degradation()))).toBe(rt);
+    second.watch('r', (ts) => seen.push(`second ${ts.map((t) => `${t.trigger}=${t.active}`).join(',')}`));
+    second.commit();
+    while (time.now() < 5_000) {
+      rt?.triggers.record(time.now(), false, 10);
+      time.advance(50);
+    }
+    expect(seen).toEqual(['first ', 'first slow=true', 'second ', 'second slow=false']);
+    expect(registry.view()[0]?.shedPriorityClasses).toEqual([]);
+    registry.close();
+  });
+
   it("samples the gateway's own load only while a trigger reads it", () => {
     const time = new ManualTime(0);
     let samples = 0;

@@ -4,7 +4,8 @@
  * a route whose triggers, toggles and header are unchanged gets its running state back (trigger
  * windows, active triggers, toggles), anything else a new one. `commit()` puts the config's set in
  * force (the others are dropped), `abort()` leaves the running set as it was. One timer evaluates
- * every route's triggers each `tickMs` — the request path only records outcomes.
+ * every route's triggers each `tickMs` — the request path only records outcomes — and tells the
+ * watchers of a route (its queue's shedding) when its triggers change.
  */
 import type { DegradationIR, RouteIR } from '@jarvis/api';
 import type { Clock, TimerHandle, Timers } from '../../clock.js';
@@ -39,21 +40,52 @@ export interface RouteFeaturesView {
   readonly value: string;
   readonly features: readonly ToggleView[];
   readonly triggers: readonly TriggerView[];
+  /**
+   * The policy's shedPriorityClasses: each rule's classes and triggers, and which of them are
+   * active now (the classes are shed while any is, where the route's queue has them).
+   */
+  readonly shedPriorityClasses: readonly {
+    readonly classes: readonly string[];
+    readonly triggers: readonly string[];
+    readonly active: readonly string[];
+  }[];
 }
+
+/** Told that triggers of a route changed state (the transitions), or, with none, that its config was put in force. */
+export type TriggerWatcher = (transitions: readonly TriggerTransition[]) => void;
 
 export interface PendingDegradation {
   /** The route's runtime in this config (the running one when unchanged). */
   runtime(route: RouteIR): RouteDegradation | undefined;
+  /**
+   * Registers a watcher of a route's triggers for this config: from commit() on, it is called after
+   * every evaluation in which a trigger of the route changed state, and once at commit() with no
+   * transitions (a trigger may have changed while the config compiled). The watchers of the
+   * config it replaces are dropped.
+   */
+  watch(routeId: string, watcher: TriggerWatcher): void;
   commit(): void;
   abort(): void;
 }
+
+/** A route's running state in a config, and that config's shedPriorityClasses (shown by the admin view). */
+interface Entry {
+  readonly key: string;
+  readonly runtime: RouteDegradation;
+  readonly shed: NonNullable<DegradationIR['shedPriorityClasses']>;
+}
+
+const NO_TRANSITIONS: readonly TriggerTransition[] = [];
+const NO_WATCHERS: readonly TriggerWatcher[] = [];
 
 function fingerprint(d: DegradationIR): string {
   return JSON.stringify([d.triggers, d.featureToggles, d.featureHeader]);
 }
 
 export class DegradationRegistry implements DegradationState {
-  #running = new Map<string, { key: string; runtime: RouteDegradation }>();
+  #running = new Map<string, Entry>();
+  /** Route id → the watchers of its triggers in the config in force. */
+  #watchers = new Map<string, readonly TriggerWatcher[]>();
   #timer: TimerHandle | undefined = undefined;
   readonly #tickMs: number;
   #closed = false;
@@ -63,7 +95,8 @@ export class DegradationRegistry implements DegradationState {
   }
 
   prepare(): PendingDegradation {
-    const next = new Map<string, { key: string; runtime: RouteDegradation }>();
+    const next = new Map<string, Entry>();
+    const watchers = new Map<string, TriggerWatcher[]>();
     let settled = false;
     return {
       runtime: (route) => {
@@ -73,14 +106,22 @@ export class DegradationRegistry implements DegradationState {
         if (made) return made.runtime;
         const key = fingerprint(d);
         const old = this.#running.get(route.id);
-        const entry = old && old.key === key ? old : { key, runtime: new RouteDegradation(route.id, d, this.deps.system) };
+        const runtime = old && old.key === key ? old.runtime : new RouteDegradation(route.id, d, this.deps.system);
+        const entry: Entry = { key, runtime, shed: d.shedPriorityClasses ?? [] };
         next.set(route.id, entry);
         return entry.runtime;
+      },
+      watch: (routeId, watcher) => {
+        const list = watchers.get(routeId);
+        if (list) list.push(watcher);
+        else watchers.set(routeId, [watcher]);
       },
       commit: () => {
         if (settled) return;
         settled = true;
         this.#running = next;
+        this.#watchers = watchers;
+        for (const list of watchers.values()) for (const w of list) w(NO_TRANSITIONS);
         this.#schedule();
         const system = this.deps.system;
         if (system) {
@@ -100,9 +141,12 @@ export class DegradationRegistry implements DegradationState {
     const events = this.deps.events;
     for (const [routeId, { runtime }] of this.#running) {
       const changed = runtime.evaluate(now, wall);
-      if (!events) continue;
-      for (const t of changed.triggers) events.triggerChanged?.(routeId, t);
-      for (const t of changed.toggles) events.toggleChanged?.(routeId, t);
+      if (changed.triggers.length === 0) continue;
+      if (events) {
+        for (const t of changed.triggers) events.triggerChanged?.(routeId, t);
+        for (const t of changed.toggles) events.toggleChanged?.(routeId, t);
+      }
+      for (const w of this.#watchers.get(routeId) ?? NO_WATCHERS) w(changed.triggers);
     }
   }
 
@@ -116,13 +160,18 @@ export class DegradationRegistry implements DegradationState {
   }
 
   view(): RouteFeaturesView[] {
-    return [...this.#running.values()].map(({ runtime }) => ({
+    return [...this.#running.values()].map(({ runtime, shed }) => ({
       route: runtime.routeId,
       policy: `${runtime.ir.source.namespace}/${runtime.ir.source.name}`,
       header: runtime.header,
       value: runtime.headerValue,
       features: runtime.toggles(),
       triggers: runtime.triggerViews(),
+      shedPriorityClasses: shed.map((r) => ({
+        classes: r.classes,
+        triggers: r.triggers,
+        active: r.triggers.filter((t) => runtime.triggers.isActive(t)),
+      })),
     }));
   }
 
@@ -184,5 +233,6 @@ export function featuresView(r: RouteFeaturesView): Record<string, unknown> {
       activations: t.activations,
       deactivations: t.deactivations,
     })),
+    shedPriorityClasses: r.shedPriorityClasses.map((x) => ({ classes: x.classes, triggers: x.triggers, active: x.active })),
   };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { Gate, type GateOptions } from './gate.js';
-import { Ticket, type RejectReason, type TicketOwner } from './ticket.js';
+import { Ticket, type RejectReason, type ShedCause, type TicketOwner } from './ticket.js';
 
 /** Records what the gate told each ticket's owner. */
 class Recorder implements TicketOwner {
@@ -13,9 +13,9 @@ class Recorder implements TicketOwner {
     this.admittedTickets.push(t);
     this.events.push(`admit ${this.names.get(t)}`);
   }
-  rejected(t: Ticket, reason: RejectReason): void {
+  rejected(t: Ticket, reason: RejectReason, cause?: ShedCause): void {
     this.reasons.set(t, reason);
-    this.events.push(`${reason} ${this.names.get(t)}`);
+    this.events.push(`${reason} ${this.names.get(t)}${cause ? ` (${cause.trigger})` : ''}`);
   }
 }
 
@@ -202,5 +202,42 @@ describe('Gate', () => {
     expect(rec.reasons.has(batch)).toBe(false);
     // (The first of the two releases gave its slot to a VIP request.)
     expect(rec.events).toEqual(['admit vip0', 'shed std']);
+  });
+
+  it('sheds the waiting tickets of a class a degradation trigger sheds, those selected only, never durable ones', () => {
+    const { gate, rec, make } = setup({ maxInFlight: 1 });
+    const observed: string[] = [];
+    gate.observer = { refused: (t, reason) => observed.push(`${reason} ${t.cls}`) };
+    const run = make('run', 1);
+    expect(gate.acquire(run)).toBe('admitted');
+    const b1 = make('b1', 2);
+    const other = make('other-route', 2);
+    const job = make('job', 2, Infinity, true);
+    const s1 = make('s1', 1);
+    for (const t of [b1, other, job, s1]) expect(gate.acquire(t)).toBe('queued');
+    const cause = { trigger: 'slow', policy: 'ns/dp', priorityClass: 'batch', retryAfterSeconds: 5 };
+    expect(gate.shedClass(2, (t) => t !== other, cause)).toBe(1);
+    expect(rec.events).toEqual(['shed b1 (slow)']);
+    expect(observed).toEqual(['shed 2']);
+    expect(gate.counters.shed).toBe(1);
+    expect(gate.waiting).toBe(3);
+    // Shedding again finds nothing new; the rest are served as before.
+    expect(gate.shedClass(2, (t) => t !== other, cause)).toBe(0);
+    gate.release(run);
+    expect(rec.events.at(-1)).toBe('admit s1');
+  });
+
+  it('counts a new ticket turned away for its shed class as shed, without telling its owner', () => {
+    const { gate, rec, make } = setup();
+    const refused: string[] = [];
+    gate.observer = { refused: (t, reason) => refused.push(`${reason} ${t.cls}`) };
+    const t = make('b', 2);
+    gate.turnAway(t);
+    expect(refused).toEqual(['shed 2']);
+    expect(gate.counters.shed).toBe(1);
+    expect(rec.events).toEqual([]);
+    expect(gate.inFlight).toBe(0);
+    expect(gate.waiting).toBe(0);
+    expect(() => gate.acquire(t)).toThrow(/used once/);
   });
 });

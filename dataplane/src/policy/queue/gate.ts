@@ -12,6 +12,9 @@
  * proxy would give up at the deadline and the upstream's work would be lost), so it is refused as
  * expired at that point instead of taking a slot and reaching the upstream at the last moment.
  *
+ * A DegradationPolicy trigger that sheds a priority class (shedPriorityClasses) turns the class's
+ * new tickets away (turnAway) and sheds its waiting ones (shedClass) — the queue stage decides.
+ *
  * The limit is fixed (maxInFlight) or found by a GradientController from the upstream time of
  * the calls that end (release). When that limit shrinks, tickets that can no longer be admitted
  * before their deadline are shed at once, lowest class first, instead of waiting to expire.
@@ -20,7 +23,7 @@ import type { Clock, TimerHandle, Timers } from '../../clock.js';
 import { GradientController, type GradientOptions, type LimitChange } from './adaptive.js';
 import { DeadlineHeap } from './deadlines.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { type Ticket, TicketState, type RejectReason } from './ticket.js';
+import { type Ticket, TicketState, type RejectReason, type ShedCause } from './ticket.js';
 
 export interface GateOptions extends SchedulerOptions {
   /** The fixed limit; with adaptive, the highest the found limit may go. */
@@ -144,6 +147,32 @@ export class Gate {
     return 'queued';
   }
 
+  /**
+   * A new ticket refused before it asks for a slot, because a degradation trigger sheds its class:
+   * counted and observed as shed; its owner is not called.
+   */
+  turnAway(t: Ticket): void {
+    if (t.state !== TicketState.New) throw new Error('a ticket is used once');
+    t.state = TicketState.Done;
+    this.counters.shed++;
+    this.observer.refused?.(t, 'shed');
+  }
+
+  /**
+   * Sheds the waiting tickets of class `cls` that `select` picks (a degradation trigger sheds their
+   * class; durable tickets, the jobs, never): each is refused at once with reason shed and `cause`.
+   * Returns how many.
+   */
+  shedClass(cls: number, select: (t: Ticket) => boolean, cause: ShedCause): number {
+    let n = 0;
+    for (const t of this.scheduler.sheddableIn(cls)) {
+      if (t.state !== TicketState.Waiting || !select(t)) continue;
+      this.#refuse(t, 'shed', cause);
+      n++;
+    }
+    return n;
+  }
+
   /** The ticket's owner gives up waiting (the client went away); false when it was not waiting. */
   cancel(t: Ticket): boolean {
     if (t.state !== TicketState.Waiting) return false;
@@ -187,12 +216,12 @@ export class Gate {
     this.#deadlines.remove(t);
   }
 
-  #refuse(t: Ticket, reason: RejectReason): void {
+  #refuse(t: Ticket, reason: RejectReason, cause?: ShedCause): void {
     this.#leaveQueue(t);
     t.state = TicketState.Done;
     this.counters[reason === 'full' ? 'rejected' : reason]++;
     this.observer.refused?.(t, reason);
-    t.owner.rejected(t, reason);
+    t.owner.rejected(t, reason, cause);
   }
 
   /** Gives free slots to waiting tickets, in the scheduler's order. */

@@ -20,4 +20,4 @@ export {
 } from './runtime.js';
 export { Scheduler, OVERFLOW_FLOW, type ClassSpec, type SchedulerOptions } from './scheduler.js';
 export { QueueStage, QueueTicket, queueStage } from './stage.js';
-export { Ticket, TicketState, type RejectReason, type TicketOwner } from './ticket.js';
+export { Ticket, TicketState, type RejectReason, type ShedCause, type TicketOwner } from './ticket.js';

@@ -193,6 +193,15 @@ export class Scheduler {
     return undefined;
   }
 
+  /** The waiting tickets of class `cls` that may be shed (not durable), oldest first. */
+  sheddableIn(cls: number): Ticket[] {
+    const out: Ticket[] = [];
+    const c = this.#classes[cls];
+    if (!c || c.sheddable === 0) return out;
+    for (let t = c.oldest; t; t = t.classNext) if (!t.durable) out.push(t);
+    return out;
+  }
+
   /**
    * Waiting tickets that cannot be admitted before their deadline at `ratePerMs` admissions per
    * ms, lowest class first: a ticket of class k waits at least for every ticket of the classes

@@ -6,11 +6,12 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { QueueIR, RouteIR } from '@jarvis/api';
+import type { DegradationIR, QueueIR, RouteIR } from '@jarvis/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { BodyBudget } from '../../inspect/budget.js';
 import type { StageContext } from '../../pipeline/context.js';
+import { DegradationRegistry, type PendingDegradation } from '../degradation/toggles-registry.js';
 import { headerPolicy } from '../../proxy/headers.js';
 import { Exchange, type ExchangeHooks } from '../../pipeline/exchange.js';
 import { endExchange, run } from '../../pipeline/runner.js';
@@ -74,8 +75,9 @@ function runtime(time: ManualTime): QueueRuntime {
   });
 }
 
-function context(time: ManualTime, queues: ReturnType<QueueRuntime['begin']>): StageContext {
+function context(time: ManualTime, queues: ReturnType<QueueRuntime['begin']>, degradation?: PendingDegradation): StageContext {
   return {
+    ...(degradation ? { degradation } : {}),
     clock: time,
     stopwatch: time,
     timers: time,
@@ -97,13 +99,29 @@ interface Outcome {
   path: string;
 }
 
-/** A gateway whose route chain is the queue stage and a terminal stage that holds requests. */
-async function gateway(ir: QueueIR) {
+/**
+ * A gateway whose route chain is the queue stage and a terminal stage that holds requests. With
+ * `degradation`, the route has that DegradationIR (its triggers in a registry on the same clock,
+ * evaluated every 100 ms); with `other`, requests to /other/… go to a second route of the same
+ * (Backend-scoped) queue without it.
+ */
+async function gateway(ir: QueueIR, opts: { degradation?: DegradationIR; other?: boolean } = {}) {
   const time = new ManualTime(1_000_000);
   const rt = runtime(time);
   const build = rt.begin();
-  const queue = queueStage.build(route(ir), context(time, build)) as Stage;
+  const registry = new DegradationRegistry({ stopwatch: time, clock: time, timers: time, tickMs: 100 });
+  const pending = registry.prepare();
+  const main = { ...route(ir), ...(opts.degradation ? { degradation: opts.degradation } : {}) };
+  const queue = queueStage.build(main, context(time, build, pending)) as Stage;
+  const other = opts.other
+    ? (queueStage.build(
+        { ...route(ir), id: 'ns/other/rule-0', route: { namespace: 'ns', name: 'other' } },
+        context(time, build, pending),
+      ) as Stage)
+    : undefined;
   build.commit();
+  pending.commit();
+  const triggers = pending.runtime(main)?.triggers;
   const held: Exchange[] = [];
   const arrived: string[] = [];
   const terminal: Stage = {
@@ -117,7 +135,7 @@ async function gateway(ir: QueueIR) {
   const ended: Outcome[] = [];
   const hooks: ExchangeHooks = { ended: (x) => ended.push({ status: x.status, error: x.error, path: x.path }), failed: () => {} };
   const server = http.createServer((req, res) => {
-    const x = new Exchange(req, res, [queue, terminal], time.now(), hooks);
+    const x = new Exchange(req, res, [other && req.url?.startsWith('/other/') ? other : queue, terminal], time.now(), hooks);
     // The identify stage's work, from test headers.
     x.tenant = req.headers['x-tenant'] as string | undefined;
     run(x);
@@ -137,7 +155,7 @@ async function gateway(ir: QueueIR) {
     x.res.writeHead(200).end('ok');
     endExchange(x);
   };
-  return { url, time, gate, held, arrived, ended, finish, rt };
+  return { url, time, gate, held, arrived, ended, finish, rt, registry, triggers };
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -236,6 +254,152 @@ describe('queue stage', () => {
     await until('std held', () => g.held.length === 1);
     g.finish();
     expect([(await first).status, (await std).status]).toEqual([200, 200]);
+  });
+});
+
+/** The route's DegradationPolicy: a p95 latency trigger (3 calls, 1 s window, 2 s hold) shedding batch. */
+function shedPolicy(over: Partial<DegradationIR> = {}): DegradationIR {
+  return {
+    triggers: [
+      {
+        name: 'slow',
+        type: 'LatencyP95',
+        latency: { activateMs: 200, deactivateMs: 100 },
+        windowMs: 1_000,
+        minSamples: 3,
+        holdForMs: 2_000,
+      },
+    ],
+    featureToggles: [],
+    shedPriorityClasses: [{ triggers: ['slow'], classes: ['batch'] }],
+    featureHeader: 'x-jarvis-features',
+    source: { kind: 'DegradationPolicy', namespace: 'ns', name: 'dp', generation: 1 },
+    ...over,
+  };
+}
+
+type Shed = Awaited<ReturnType<typeof gateway>>;
+
+/** Slow calls, then the registry's next evaluation: the trigger is active. */
+function activate(g: Shed): void {
+  for (let i = 0; i < 3; i++) g.triggers?.record(g.time.now(), false, 500);
+  g.time.advance(100);
+  expect(g.registry.isActive('ns/r/rule-0', 'slow')).toBe(true);
+}
+
+/** Fast calls until the trigger deactivated (the slow ones age out of the window, then the hold). */
+function calm(g: Shed): number {
+  const from = g.time.now();
+  while (g.registry.isActive('ns/r/rule-0', 'slow')) {
+    g.triggers?.record(g.time.now(), false, 10);
+    g.time.advance(50);
+    if (g.time.now() - from > 10_000) throw new Error('the trigger did not deactivate');
+  }
+  return g.time.now() - from;
+}
+
+describe('queue stage: DegradationPolicy shedPriorityClasses', () => {
+  it('refuses the shed class at once while the trigger is active (never upstream), serves the other classes, and admits it again after the hold', async () => {
+    const g = await gateway(queueIR({ maxInFlight: 4 }), { degradation: shedPolicy() });
+    const before = fetch(`${g.url}/b0`, { headers: { 'x-priority': 'batch' } });
+    await until('b0 held', () => g.held.length === 1);
+    g.finish();
+    expect((await before).status).toBe(200);
+
+    activate(g);
+    const shed = await fetch(`${g.url}/b1`, { headers: { 'x-priority': 'batch' } });
+    expect(shed.status).toBe(503);
+    expect(shed.headers.get('content-type')).toBe('application/problem+json');
+    // The trigger stays active at least its 2 s hold.
+    expect(shed.headers.get('retry-after')).toBe('2');
+    const problem = (await shed.json()) as Record<string, unknown>;
+    expect(problem).toMatchObject({
+      type: expect.stringContaining('queue-shed'),
+      status: 503,
+      priorityClass: 'batch',
+      trigger: 'slow',
+      queue: 'ns/q route=ns/r/rule-0',
+    });
+    expect(problem.detail).toContain('Trigger slow of DegradationPolicy ns/dp is active');
+    expect(g.arrived).toEqual(['/b0']);
+    expect(g.gate.counters.shed).toBe(1);
+    expect(g.gate.inFlight).toBe(0);
+
+    // Higher classes are unaffected.
+    const std = fetch(`${g.url}/std`);
+    const vip = fetch(`${g.url}/vip`, { headers: { 'x-tenant': 'acme' } });
+    await until('std and vip held', () => g.held.length === 2);
+    g.finish();
+    g.finish();
+    expect([(await std).status, (await vip).status]).toEqual([200, 200]);
+
+    // Deactivates only after the slow calls left the 1 s window and the calm held 2 s.
+    expect(calm(g)).toBeGreaterThanOrEqual(2_000);
+    const again = fetch(`${g.url}/b2`, { headers: { 'x-priority': 'batch' } });
+    await until('b2 held', () => g.held.length === 1);
+    g.finish();
+    expect((await again).status).toBe(200);
+    expect(g.arrived).toEqual(['/b0', '/std', '/vip', '/b2']);
+    expect(g.gate.counters.shed).toBe(1);
+  });
+
+  it('sheds the waiting requests of the class the moment the trigger activates, and only those', async () => {
+    const g = await gateway(queueIR({ maxInFlight: 1, rejectStatus: 429 }), { degradation: shedPolicy() });
+    const first = fetch(`${g.url}/first`);
+    await until('first held', () => g.held.length === 1);
+    const batch = fetch(`${g.url}/b1`, { headers: { 'x-priority': 'batch' } });
+    await until('b1 waiting', () => g.gate.waiting === 1);
+    const std = fetch(`${g.url}/std`);
+    await until('std waiting', () => g.gate.waiting === 2);
+    // Waiting does not end by itself: nothing is shed before the trigger's evaluation.
+    for (let i = 0; i < 3; i++) g.triggers?.record(g.time.now(), false, 500);
+    g.time.advance(50);
+    expect(g.gate.waiting).toBe(2);
+    g.time.advance(50);
+    const shed = await batch;
+    expect(shed.status).toBe(429);
+    expect(shed.headers.get('retry-after')).toBe('2');
+    expect(await shed.json()).toMatchObject({ type: expect.stringContaining('queue-shed'), trigger: 'slow', priorityClass: 'batch' });
+    expect(g.gate.waiting).toBe(1);
+    g.finish();
+    await until('std held', () => g.held.length === 1);
+    g.finish();
+    expect([(await first).status, (await std).status]).toEqual([200, 200]);
+    expect(g.arrived).toEqual(['/first', '/std']);
+    expect(g.ended).toContainEqual({ status: 429, error: undefined, path: '/b1' });
+  });
+
+  it('on a queue shared by routes (Backend scope), sheds only the requests of the route whose policy says so', async () => {
+    const g = await gateway(queueIR({ maxInFlight: 1, concurrencyScope: 'Backend' }), { degradation: shedPolicy(), other: true });
+    const first = fetch(`${g.url}/first`);
+    await until('first held', () => g.held.length === 1);
+    const mine = fetch(`${g.url}/b-mine`, { headers: { 'x-priority': 'batch' } });
+    const theirs = fetch(`${g.url}/other/b-theirs`, { headers: { 'x-priority': 'batch' } });
+    await until('both waiting', () => g.gate.waiting === 2);
+    activate(g);
+    expect((await mine).status).toBe(503);
+    expect(g.gate.waiting).toBe(1);
+    // The other route's batch requests are neither shed while waiting nor refused when they come.
+    const later = fetch(`${g.url}/other/b-later`, { headers: { 'x-priority': 'batch' } });
+    await until('later waiting', () => g.gate.waiting === 2);
+    for (let i = 0; i < 3; i++) {
+      await until(`request ${i} held`, () => g.held.length === 1);
+      g.finish();
+    }
+    expect([(await first).status, (await theirs).status, (await later).status]).toEqual([200, 200, 200]);
+    expect(g.arrived).toEqual(['/first', '/other/b-theirs', '/other/b-later']);
+  });
+
+  it('sheds nothing when the names match no class of the queue', async () => {
+    const g = await gateway(queueIR({ maxInFlight: 4 }), {
+      degradation: shedPolicy({ shedPriorityClasses: [{ triggers: ['slow'], classes: ['bulk'] }] }),
+    });
+    activate(g);
+    const res = fetch(`${g.url}/b1`, { headers: { 'x-priority': 'batch' } });
+    await until('b1 held', () => g.held.length === 1);
+    g.finish();
+    expect((await res).status).toBe(200);
+    expect(g.gate.counters.shed).toBe(0);
   });
 });
 

@@ -9,6 +9,13 @@
  * of its deadline to the proxy, as the upstream call's timeout and as `x-jarvis-deadline`.
  * `leave` releases the slot and gives the adaptive limit the call's upstream time.
  *
+ * A DegradationPolicy's shedPriorityClasses acts here (shed.ts): while a named trigger of the
+ * route is active, a request of a named class is refused at once — the rejectStatus, a Retry-After
+ * of the trigger's remaining hold, a queue-shed problem naming the trigger — and never reaches the
+ * upstream; the waiting requests of the class are shed the moment the trigger activates (the trigger
+ * registry tells the stage; nothing polls). Async job submissions of the class are still accepted:
+ * jobs are the deferred path, and their workers serve them in priority order.
+ *
  * With `async`, requests that ask for it become jobs (jobs/submit.ts); with
  * `deadLetter.synchronous`, requests that fail for good are dead-lettered (dlq/writer.ts), with the
  * body the buffer stage read (a longer, streamed body is stored cut).
@@ -25,7 +32,8 @@ import { SyncDeadLetters } from './dlq/writer.js';
 import type { Gate } from './gate.js';
 import { JobSubmitter } from './jobs/submit.js';
 import { QueueBuild } from './runtime.js';
-import { Ticket, TicketState, type RejectReason, type TicketOwner } from './ticket.js';
+import { ClassShedding } from './shed.js';
+import { Ticket, TicketState, type RejectReason, type ShedCause, type TicketOwner } from './ticket.js';
 
 /** A request's ticket: the exchange it belongs to and how to resume it. */
 export class QueueTicket extends Ticket {
@@ -49,6 +57,8 @@ export interface QueueStageDeps {
   readonly stopwatch: Clock;
   readonly jobs: JobSubmitter | undefined;
   readonly deadLetters: SyncDeadLetters | undefined;
+  /** The route's DegradationPolicy shedPriorityClasses, resolved to this queue's classes. */
+  readonly shedding?: ClassShedding | undefined;
 }
 
 const REJECTIONS: Readonly<Record<RejectReason, { type: string; title: string; detail: string }>> = {
@@ -87,6 +97,9 @@ function failureReason(x: Exchange): string {
 
 export class QueueStage implements Stage, TicketOwner {
   readonly name = 'queue';
+  readonly #shedding: ClassShedding | undefined;
+  /** Picks the waiting tickets of this route (a Backend-scoped gate holds other routes' too). */
+  readonly #mine: (t: Ticket) => boolean;
 
   constructor(
     readonly routeId: string,
@@ -95,7 +108,23 @@ export class QueueStage implements Stage, TicketOwner {
     readonly label: string,
     readonly classifier: QueueClassifier,
     private readonly deps: QueueStageDeps,
-  ) {}
+  ) {
+    this.#shedding = deps.shedding;
+    this.#mine = (t) => t.owner instanceof QueueStage && t.owner.routeId === routeId;
+  }
+
+  /**
+   * Sheds the waiting requests of this route whose class a trigger sheds now (shedPriorityClasses);
+   * the trigger registry calls it when the route's triggers change state.
+   */
+  shedWaiting(): void {
+    const s = this.#shedding;
+    if (!s) return;
+    for (const cls of s.classes) {
+      const cause = s.cause(cls);
+      if (cause) this.gate.shedClass(cls, this.#mine, cause);
+    }
+  }
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
     const c = this.classifier.classify(x);
@@ -115,6 +144,12 @@ export class QueueStage implements Stage, TicketOwner {
     }
     const jobs = this.deps.jobs;
     if (jobs?.wants(x)) return jobs.submit(x, c.cls, c.flow);
+    const shed = this.#shedding?.cause(c.cls);
+    if (shed) {
+      this.gate.turnAway(new Ticket(c.cls, c.flow, Infinity, this));
+      this.#refuse(x, 'shed', shed);
+      return ANSWERED;
+    }
     const dl = this.deps.deadLetters;
     if (dl) x.deadLetter = dl.handle(x, c.cls, c.flow, this.deps.clock.now());
     return this.#admit(x, c.cls, c.flow, c.deadlineMs);
@@ -149,12 +184,12 @@ export class QueueStage implements Stage, TicketOwner {
     resolve(CONTINUE);
   }
 
-  rejected(ticket: Ticket, reason: RejectReason): void {
+  rejected(ticket: Ticket, reason: RejectReason, cause?: ShedCause): void {
     const t = ticket as QueueTicket;
     const resolve = t.resolve;
     t.resolve = undefined;
     t.x.res.off('close', t.onClose);
-    this.#refuse(t.x, reason);
+    this.#refuse(t.x, reason, cause);
     resolve?.(ANSWERED);
   }
 
@@ -176,10 +211,22 @@ export class QueueStage implements Stage, TicketOwner {
     if (handle && !handle.recorded && SyncDeadLetters.failedForGood(x)) handle.record(failureReason(x), x.status >= 500 ? x.status : 0);
   }
 
-  #refuse(x: Exchange, reason: RejectReason): void {
+  #refuse(x: Exchange, reason: RejectReason, cause?: ShedCause): void {
     const r = REJECTIONS[reason];
     x.req.resume();
     x.status = this.ir.rejectStatus;
+    if (cause) {
+      sendProblem(
+        x.res,
+        x.status,
+        r.type,
+        r.title,
+        `Trigger ${cause.trigger} of DegradationPolicy ${cause.policy} is active: requests of priority class ${cause.priorityClass} are shed on this route until it deactivates.`,
+        { queue: this.label, priorityClass: cause.priorityClass, trigger: cause.trigger },
+        { ...x.responseHeaders, 'retry-after': String(cause.retryAfterSeconds) },
+      );
+      return;
+    }
     sendProblem(
       x.res,
       x.status,
@@ -198,7 +245,7 @@ export class QueueStage implements Stage, TicketOwner {
 /** Builds a route's queue stage; async jobs and dead letters are wired through the build (runtime.ts). */
 export const queueStage: StageFactory<StageContext> = {
   name: 'queue',
-  features: [kindFeature('QueuePolicy')],
+  features: [kindFeature('QueuePolicy'), sectionFeature('DegradationPolicy', 'shedPriorityClasses')],
   redisFeatures: [sectionFeature('QueuePolicy', 'async'), sectionFeature('QueuePolicy', 'deadLetter')],
   build(route: RouteIR, ctx: StageContext) {
     const ir = route.queue;
@@ -271,11 +318,22 @@ export const queueStage: StageFactory<StageContext> = {
             },
           })
         : undefined;
-    return new QueueStage(route.id, ir, gate, label, classifier, {
+    // shedPriorityClasses: class names resolved to this queue's classes, the triggers of the route's runtime.
+    const rules = route.degradation?.shedPriorityClasses;
+    const runtime = rules ? ctx.degradation?.runtime(route) : undefined;
+    const source = route.degradation?.source;
+    const shedding =
+      rules && runtime && source
+        ? ClassShedding.resolve(rules, classifier.classNames, runtime.triggers, ctx.stopwatch, `${source.namespace}/${source.name}`)
+        : undefined;
+    const stage = new QueueStage(route.id, ir, gate, label, classifier, {
       clock: ctx.clock,
       stopwatch: ctx.stopwatch,
       jobs,
       deadLetters,
+      shedding,
     });
+    if (shedding) ctx.degradation?.watch(route.id, () => stage.shedWaiting());
+    return stage;
   },
 };

@@ -10,15 +10,31 @@ import type { Flow } from './scheduler.js';
 export type RejectReason =
   /** The queue was full and nothing of a lower class could make room. */
   | 'full'
-  /** Removed to make room for a ticket of a higher class, or because the limit shrank and it could no longer be served in time. */
+  /**
+   * Removed to make room for a ticket of a higher class, because the limit shrank and it could no
+   * longer be served in time, or because a degradation trigger sheds its class (with a ShedCause).
+   */
   | 'shed'
   /** Its deadline passed while it waited. */
   | 'expired';
 
+/** Why a DegradationPolicy trigger sheds a ticket's priority class (shedPriorityClasses). */
+export interface ShedCause {
+  /** The active trigger. */
+  readonly trigger: string;
+  /** The DegradationPolicy, `namespace/name`. */
+  readonly policy: string;
+  /** The class's name. */
+  readonly priorityClass: string;
+  /** Seconds (at least 1) until the trigger may deactivate at the earliest: the Retry-After. */
+  readonly retryAfterSeconds: number;
+}
+
 /** Whoever waits on a ticket: told once, when it is admitted or refused. */
 export interface TicketOwner<T extends Ticket = Ticket> {
   admitted(ticket: T): void;
-  rejected(ticket: T, reason: RejectReason): void;
+  /** `cause`: only for a ticket shed because a degradation trigger sheds its class. */
+  rejected(ticket: T, reason: RejectReason, cause?: ShedCause): void;
 }
 
 /** Where a ticket is: not yet at the gate, waiting, holding a slot (in flight), or finished with. */

@@ -130,6 +130,11 @@ export class TriggerSet {
     return this.#byName.get(name)?.hysteresis.active ?? false;
   }
 
+  /** While the named trigger is active, the earliest monotonic ms at which it may deactivate (see Hysteresis.earliestEnd). */
+  earliestEnd(name: string, now: number): number | undefined {
+    return this.#byName.get(name)?.hysteresis.earliestEnd(now);
+  }
+
   /** The active trigger among `names` that became active first (undefined: none is active). */
   firstActive(names: readonly string[]): TriggerView | undefined {
     let best: Trigger | undefined;

@@ -34,6 +34,24 @@ describe('Hysteresis', () => {
     expect(h.update(4_001, undefined)).toBe(true);
   });
 
+  it('tells the earliest time an active state may end: holdFor after activation and after the signal calmed', () => {
+    const h = new Hysteresis({ activate: 100, deactivate: 50, holdForMs: 1000 });
+    expect(h.earliestEnd(0)).toBeUndefined();
+    h.update(200, 150);
+    // Not calm yet: at least holdFor from now, and from the activation.
+    expect(h.earliestEnd(200)).toBe(1_200);
+    expect(h.earliestEnd(900)).toBe(1_900);
+    h.update(300, 10);
+    // Calm since 300, active since 200: the later of the two holds.
+    expect(h.earliestEnd(400)).toBe(1_300);
+    h.update(1_000, 70);
+    expect(h.earliestEnd(1_000)).toBe(2_000);
+    h.update(1_100, 10);
+    h.update(2_100, 10);
+    expect(h.active).toBe(false);
+    expect(h.earliestEnd(2_100)).toBeUndefined();
+  });
+
   it('bounds the transitions of a noisy signal by what the hold time allows', () => {
     const hold = 2000;
     const h = new Hysteresis({ activate: 100, deactivate: 80, holdForMs: hold });

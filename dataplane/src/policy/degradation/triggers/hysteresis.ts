@@ -29,6 +29,17 @@ export class Hysteresis {
     return this.#since;
   }
 
+  /**
+   * While active, the earliest clock reading at which it may deactivate: holdForMs after it
+   * activated, and holdForMs after the signal calmed (after `now` when it is not calm yet).
+   * Undefined while inactive.
+   */
+  earliestEnd(now: number): number | undefined {
+    if (!this.#active) return undefined;
+    const hold = this.settings.holdForMs;
+    return Math.max((this.#since ?? now) + hold, (this.#calmSince ?? now) + hold);
+  }
+
   /** Feeds the signal's value at `now` (undefined: no value); true when the state changed. */
   update(now: number, value: number | undefined): boolean {
     const s = this.settings;
