@@ -8,7 +8,7 @@
  * A request whose scope needs an identity it does not have (isolation User without a verified
  * user) has no key: it is neither served from nor stored in the cache.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CacheIR } from '@jarvis/api';
 import { bodyDigest } from './canonical.js';
 
@@ -69,6 +69,6 @@ export function compileKey(ir: CacheIR, routeId: string): KeyOf {
     }
     const parts: (string | null)[] = [r.method, routeId, r.path, withQuery ? sortedQuery(r.query) : '', scope, tenant, user, body];
     for (const h of headers) parts.push(r.header(h) ?? null);
-    return createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('base64url');
+    return hash('sha256', JSON.stringify(parts), 'base64url');
   };
 }

@@ -31,6 +31,48 @@ describe('L1 LRU', () => {
     expect(l1.evictions).toBe(1);
   });
 
+  it('keeps the recency order of a reference model through inserts, reads, replacements, deletes and a clear', () => {
+    const time = new ManualTime(0);
+    const l1 = new L1Cache({ maxEntries: 50, maxBytes: 1e9 }, time);
+    // The reference: an array from least to most recently used.
+    let model: string[] = [];
+    const touch = (k: string): void => {
+      model = model.filter((x) => x !== k);
+      model.push(k);
+    };
+    let seed = 7;
+    const next = (n: number): number => (seed = (seed * 48271) % 2147483647) % n;
+    for (let step = 0; step < 5000; step++) {
+      const k = `k${next(120)}`;
+      const op = next(10);
+      if (op < 5) {
+        l1.set(item(k));
+        touch(k);
+        if (model.length > 50) model.shift();
+      } else if (op < 9) {
+        const hit = l1.get(k) !== undefined;
+        expect(hit).toBe(model.includes(k));
+        if (hit) touch(k);
+      } else {
+        expect(l1.delete(k)).toBe(model.includes(k));
+        model = model.filter((x) => x !== k);
+      }
+      if (step === 2500) {
+        l1.clear();
+        model = [];
+      }
+      expect(l1.size).toBe(model.length);
+    }
+    // The order: filling up with fresh keys evicts exactly the model's entries, oldest first.
+    expect(model.length).toBe(50);
+    const order = [...model];
+    for (let i = 0; i < order.length; i++) {
+      l1.set(item(`fresh${i}`));
+      expect(l1.get(order[i] as string)).toBeUndefined();
+    }
+    expect(l1.bytes).toBe(50 * 100);
+  });
+
   it('holds at most maxBytes', () => {
     const l1 = new L1Cache({ maxEntries: 1000, maxBytes: 1000 }, new ManualTime(0));
     for (let i = 0; i < 25; i++) {

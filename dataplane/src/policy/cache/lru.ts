@@ -4,6 +4,11 @@
  * past its `keepUntil` is dropped when it is next read or evicted, and the bounds hold at every
  * insert.
  *
+ * Recency is a doubly linked list beside the Map (key → slot), not the Map's insertion order: an
+ * LRU that deletes from the front of a Map and reads its first entry with an iterator makes V8
+ * step over every deleted entry still in the table, about 10 µs per insert at 10,000 entries with
+ * a miss on every request, against about 1 µs with the list.
+ *
  * Hot keys are pinned: an entry pinned until a time is passed over by eviction (moved to the
  * recent end instead) until then. Pins are bounded too — at most MAX_PINS entries and half of the
  * entry and byte bounds — so an insert can always make room by evicting unpinned entries.
@@ -34,9 +39,22 @@ export interface L1Limits {
   readonly maxBytes: number;
 }
 
+/** An entry's place in the recency list. */
+class Slot {
+  /** Toward the least recently used end. */
+  older: Slot | undefined = undefined;
+  /** Toward the most recently used end. */
+  newer: Slot | undefined = undefined;
+  constructor(readonly item: L1Item) {}
+}
+
 export class L1Cache {
-  readonly #items = new Map<string, L1Item>();
+  readonly #slots = new Map<string, Slot>();
   readonly #pinned = new Set<L1Item>();
+  /** Least recently used. */
+  #oldest: Slot | undefined = undefined;
+  /** Most recently used. */
+  #newest: Slot | undefined = undefined;
   #bytes = 0;
   #pinnedBytes = 0;
   /** Entries removed to respect the bounds (not expiries or deletes). */
@@ -50,7 +68,7 @@ export class L1Cache {
   }
 
   get size(): number {
-    return this.#items.size;
+    return this.#slots.size;
   }
 
   get bytes(): number {
@@ -63,15 +81,14 @@ export class L1Cache {
 
   /** The entry under `key` (fresh or stale, not past keepUntil), now the most recently used. */
   get(key: string): L1Item | undefined {
-    const item = this.#items.get(key);
-    if (item === undefined) return undefined;
-    if (this.clock.now() >= item.keepUntil) {
-      this.#remove(item);
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    if (this.clock.now() >= slot.item.keepUntil) {
+      this.#remove(slot);
       return undefined;
     }
-    this.#items.delete(key);
-    this.#items.set(key, item);
-    return item;
+    this.#touch(slot);
+    return slot.item;
   }
 
   /**
@@ -80,34 +97,38 @@ export class L1Cache {
    * changed but the removal of the old entry under its key).
    */
   set(item: L1Item): boolean {
-    const old = this.#items.get(item.key);
+    const old = this.#slots.get(item.key);
     if (old !== undefined) this.#remove(old);
     const { maxEntries, maxBytes } = this.limits;
     if (item.size > maxBytes - this.#pinnedBytes || this.clock.now() >= item.keepUntil) return false;
     item.pinnedUntil = 0;
-    this.#items.set(item.key, item);
+    const slot = new Slot(item);
+    this.#slots.set(item.key, slot);
+    this.#append(slot);
     this.#bytes += item.size;
-    if (this.#items.size > maxEntries || this.#bytes > maxBytes) this.#evict();
-    return this.#items.get(item.key) === item;
+    if (this.#slots.size > maxEntries || this.#bytes > maxBytes) this.#evict();
+    return this.#slots.get(item.key) === slot;
   }
 
   delete(key: string): boolean {
-    const item = this.#items.get(key);
-    if (item === undefined) return false;
-    this.#remove(item);
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return false;
+    this.#remove(slot);
     return true;
   }
 
   clear(): void {
-    this.#items.clear();
+    this.#slots.clear();
     this.#pinned.clear();
+    this.#oldest = undefined;
+    this.#newest = undefined;
     this.#bytes = 0;
     this.#pinnedBytes = 0;
   }
 
   /** Pins the entry under `key` until `until` (extends a pin). False when absent or the pin bounds are full. */
   pin(key: string, until: number): boolean {
-    const item = this.#items.get(key);
+    const item = this.#slots.get(key)?.item;
     if (item === undefined) return false;
     if (!this.#pinned.has(item)) {
       if (!this.#roomForPin(item.size)) {
@@ -122,7 +143,7 @@ export class L1Cache {
   }
 
   isPinned(key: string): boolean {
-    const item = this.#items.get(key);
+    const item = this.#slots.get(key)?.item;
     return item !== undefined && item.pinnedUntil > this.clock.now();
   }
 
@@ -142,10 +163,36 @@ export class L1Cache {
     item.pinnedUntil = 0;
   }
 
-  #remove(item: L1Item): void {
-    this.#items.delete(item.key);
-    this.#bytes -= item.size;
-    this.#unpin(item);
+  #remove(slot: Slot): void {
+    this.#slots.delete(slot.item.key);
+    this.#unlink(slot);
+    this.#bytes -= slot.item.size;
+    this.#unpin(slot.item);
+  }
+
+  /** Puts `slot` at the most recently used end. */
+  #append(slot: Slot): void {
+    slot.older = this.#newest;
+    slot.newer = undefined;
+    if (this.#newest) this.#newest.newer = slot;
+    else this.#oldest = slot;
+    this.#newest = slot;
+  }
+
+  #unlink(slot: Slot): void {
+    if (slot.older) slot.older.newer = slot.newer;
+    else this.#oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else this.#newest = slot.older;
+    slot.older = undefined;
+    slot.newer = undefined;
+  }
+
+  /** Makes `slot` the most recently used. */
+  #touch(slot: Slot): void {
+    if (this.#newest === slot) return;
+    this.#unlink(slot);
+    this.#append(slot);
   }
 
   /** Evicts from the least recently used end until within bounds, passing over pinned entries. */
@@ -153,17 +200,15 @@ export class L1Cache {
     const { maxEntries, maxBytes } = this.limits;
     const now = this.clock.now();
     // Each pinned entry is passed over at most once per call, so the loop ends.
-    let passes = this.#items.size;
-    while ((this.#items.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
-      const oldest = this.#items.values().next();
-      if (oldest.done) return;
-      const item = oldest.value;
-      if (item.pinnedUntil > now) {
-        this.#items.delete(item.key);
-        this.#items.set(item.key, item);
+    let passes = this.#slots.size;
+    while ((this.#slots.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
+      const slot = this.#oldest;
+      if (slot === undefined) return;
+      if (slot.item.pinnedUntil > now) {
+        this.#touch(slot);
         continue;
       }
-      this.#remove(item);
+      this.#remove(slot);
       this.evictions++;
     }
   }
