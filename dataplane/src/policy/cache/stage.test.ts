@@ -713,6 +713,13 @@ describe('cache stage with Redis (L2), two gateways', () => {
     return registry;
   }
 
+  /** Waits until the policy's one entry is in Redis (the L2 store follows the answer). */
+  const storedInL2 = async (ir: CacheIR): Promise<void> => {
+    const r = clients[0];
+    if (!r) throw new Error('no Redis client yet');
+    await expect.poll(async () => (await r.keys(`${prefix}{${ir.namespace}*:e:*`)).length, { timeout: 2000, interval: 5 }).toBe(1);
+  };
+
   const l2IR = (over: Partial<CacheIR> = {}): CacheIR =>
     cacheIR({ namespace: `ns/${randomUUID().slice(0, 8)}`, l2: { enabled: true, ttlMs: 60_000 }, ...over });
 
@@ -761,7 +768,7 @@ describe('cache stage with Redis (L2), two gateways', () => {
     const a = await gateway(ir, up, await replica(time), time);
     const b = await gateway(ir, up, await replica(time), time);
     const original = await ask(`${a.url}/s`);
-    await new Promise((r) => setTimeout(r, 50)); // the L2 store is on its way
+    await storedInL2(ir);
     time.advance(20_000);
     up.status = 502;
     const covered = await ask(`${b.url}/s`);
@@ -780,7 +787,7 @@ describe('cache stage with Redis (L2), two gateways', () => {
     const a = await gateway(ir, up, await replica(time), time);
     const b = await gateway(ir, up, await replica(time), time);
     const original = await ask(`${a.url}/swr`);
-    await new Promise((r) => setTimeout(r, 50)); // the L2 store is on its way
+    await storedInL2(ir);
     time.advance(20_000);
     up.hold = true;
     const refresher = ask(`${b.url}/swr`); // B has no copy in L1: it finds the stale one in L2 and refreshes
