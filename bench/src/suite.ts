@@ -245,7 +245,7 @@ function openLoop(s: BenchSettings, share: number): string[] {
 
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Focus): Promise<LoadResult> {
-  focus.only([target.pid]);
+  focus.runOnly([target.pid]);
   const t0 = await target.redisTrips?.();
   const buckets0 =
     phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
@@ -304,7 +304,7 @@ async function phaseRound(
     await measure(target, phase, s, focus);
     const pair = target.pair;
     if (pair && phase === 'fixed') {
-      focus.only([pair.target.pid]);
+      focus.runOnly([pair.target.pid]);
       const r = await loadgen(pair.target.url, [...openLoop(s, target.rateShare ?? 1), ...pair.target.loadArgs]);
       pair.fixed.push(r);
       log(

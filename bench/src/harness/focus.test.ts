@@ -9,16 +9,16 @@ describe('Focus', () => {
     f.add(2);
     f.add(3);
     f.add(undefined);
-    f.only([2]);
+    f.runOnly([2]);
     expect(sent.sort()).toEqual(['SIGSTOP 1', 'SIGSTOP 3']);
     sent.length = 0;
-    f.only([2]);
+    f.runOnly([2]);
     expect(sent).toEqual([]);
-    f.only([1, 3]);
+    f.runOnly([1, 3]);
     expect(sent.sort()).toEqual(['SIGCONT 1', 'SIGCONT 3', 'SIGSTOP 2']);
     sent.length = 0;
     // The bare proxy's slice: a pid that is not a gateway is never signalled; every gateway pauses.
-    f.only([99]);
+    f.runOnly([99]);
     expect(sent.sort()).toEqual(['SIGSTOP 1', 'SIGSTOP 3']);
     sent.length = 0;
     f.resumeAll();

@@ -19,7 +19,7 @@ export class Focus {
   }
 
   /** Lets `running` run (those of them that are gateways) and pauses every other gateway. */
-  only(running: readonly (number | undefined)[]): void {
+  runOnly(running: readonly (number | undefined)[]): void {
     const keep = new Set(running.filter((p): p is number => p !== undefined));
     for (const pid of this.#pids) {
       if (keep.has(pid)) {
