@@ -11,7 +11,7 @@ export { crdFor, crdYaml, renderCrds, plainSchema, type Json } from './crd/rende
 export { renderReference } from './crd/reference.js';
 export { generatedFiles, findDrift, type Drift } from './crd/outputs.js';
 export * from './ir/types.js';
-export { HOP_BY_HOP_HEADERS } from './ir/feature-header.js';
+export { FORWARDING_HEADERS, HOP_BY_HOP_HEADERS } from './ir/feature-header.js';
 export * from './wire/resources.js';
 export { PROTO_DIR, RESOURCES_PROTO, protoIncludeDirs, loadAdsDefinition } from './wire/protos.js';
 export * from './xds/messages.js';

@@ -17,8 +17,21 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+/** Forwarding headers a client could forge (the gateway drops them from untrusted clients and writes its own). */
+export const FORWARDING_HEADERS: readonly string[] = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+];
+
 const RESERVED = new Set([
   ...HOP_BY_HOP_HEADERS,
+  ...FORWARDING_HEADERS,
   'host',
   'content-length',
   'content-type',
@@ -31,14 +44,6 @@ const RESERVED = new Set([
   'x-user-id',
   'x-jarvis-deadline',
   'x-jarvis-job-id',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-real-ip',
-  'x-client-ip',
-  'true-client-ip',
 ]);
 
 /** Whether `name` (any case) is a header a feature header may not be. */

@@ -4,7 +4,7 @@
  * identity travels in x-tenant-id / x-user-id — whatever a client sent in those is dropped.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
+import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
@@ -51,18 +51,6 @@ export interface HeaderPolicy {
   /** Dropped from everyone else's. */
   readonly untrusted: ReadonlySet<string>;
 }
-
-/** Forwarding headers a client could forge. */
-const FORWARDING = [
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-real-ip',
-  'x-client-ip',
-  'true-client-ip',
-];
 
 /** The header policy for a gateway whose identify stage reads `identityHeaders` (Identifier.identityHeaders). */
 export function headerPolicy(identityHeaders: readonly string[]): HeaderPolicy {

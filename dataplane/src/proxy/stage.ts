@@ -12,6 +12,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { POLICY_SECTIONS, kindFeature, sectionFeature, type RouteIR } from '@jarvis/api';
+import type { Clock } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
 import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { endExchange } from '../pipeline/runner.js';
@@ -33,6 +34,34 @@ export function sendBodyTooLarge(x: Exchange, limit: number): void {
     undefined,
     x.responseHeaders,
   );
+}
+
+/**
+ * When the upstream send must end: the route's request timeout (`requestMs` from the exchange's
+ * start) or the queue's deadline (QueuePolicy), whichever comes first; Infinity for neither. The
+ * sender tells the upstream the queue's deadline (x-jarvis-deadline). A queue deadline that passed
+ * since the request was admitted (a stalled event loop) is not sent at all: the client has its 504
+ * and the result is undefined.
+ */
+export function sendBy(x: Exchange, requestMs: number | undefined, stopwatch: Clock): number | undefined {
+  const deadline = requestMs === undefined ? Infinity : x.startedAt + requestMs;
+  if (x.deadline <= 0) return deadline;
+  if (x.deadline <= stopwatch.now()) {
+    x.req.resume();
+    x.status = 504;
+    x.error = 'timeout';
+    sendProblem(
+      x.res,
+      504,
+      'deadline-exceeded',
+      'Deadline exceeded',
+      'The deadline of the request passed before it could be sent.',
+      undefined,
+      x.responseHeaders,
+    );
+    return undefined;
+  }
+  return Math.min(deadline, x.deadline);
 }
 
 /**
@@ -257,28 +286,8 @@ export class ProxyStage implements Stage, SendOwner {
       return ANSWERED;
     }
     x.backend = backend.id;
-    let deadline = this.#requestMs === undefined ? Infinity : x.startedAt + this.#requestMs;
-    if (x.deadline > 0) {
-      // The queue's deadline (QueuePolicy) bounds the send too, and the sender tells the upstream
-      // (x-jarvis-deadline). One that passed since the request was admitted (a stalled event loop)
-      // is not sent at all.
-      if (x.deadline <= this.deps.sender.deps.stopwatch.now()) {
-        req.resume();
-        x.status = 504;
-        x.error = 'timeout';
-        sendProblem(
-          res,
-          504,
-          'deadline-exceeded',
-          'Deadline exceeded',
-          'The deadline of the request passed before it could be sent.',
-          undefined,
-          x.responseHeaders,
-        );
-        return ANSWERED;
-      }
-      deadline = Math.min(deadline, x.deadline);
-    }
+    const deadline = sendBy(x, this.#requestMs, this.deps.sender.deps.stopwatch);
+    if (deadline === undefined) return ANSWERED;
     this.deps.sender.send(x, backend, this, deadline === Infinity ? this.#options : { ...this.#options, deadline });
     return TAKEN;
   }

@@ -6,6 +6,7 @@
  * typed value again — anything unexpected is a miss, never a crash.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -22,21 +23,7 @@ export interface CachedResponse {
 }
 
 /** Not stored: hop-by-hop, what the cache sets itself (length, Age, the cache status), cookies. Date is kept (with Age it tells how old the answer is). */
-const DROPPED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'age',
-  'set-cookie',
-  'x-jarvis-cache',
-]);
+const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-cookie', 'x-jarvis-cache']);
 
 /**
  * The upstream headers worth storing (values copied, names lower case as Node gives them).

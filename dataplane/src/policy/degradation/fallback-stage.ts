@@ -5,11 +5,10 @@
  * the chain walks, and its queue deadline bounds the chain.
  */
 import { kindFeature, sectionFeature, type RouteIR } from '@jarvis/api';
-import { sendProblem } from '../../observe/problem.js';
 import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange } from '../../pipeline/exchange.js';
 import { ANSWERED, TAKEN, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
-import { sendBodyTooLarge } from '../../proxy/stage.js';
+import { sendBodyTooLarge, sendBy } from '../../proxy/stage.js';
 import { FallbackChain } from './fallback.js';
 
 export class FallbackStage implements Stage {
@@ -32,25 +31,8 @@ export class FallbackStage implements Stage {
       sendBodyTooLarge(x, limit);
       return ANSWERED;
     }
-    let deadline = this.#requestMs === undefined ? Infinity : x.startedAt + this.#requestMs;
-    if (x.deadline > 0) {
-      if (x.deadline <= deps.stopwatch.now()) {
-        req.resume();
-        x.status = 504;
-        x.error = 'timeout';
-        sendProblem(
-          x.res,
-          504,
-          'deadline-exceeded',
-          'Deadline exceeded',
-          'The deadline of the request passed before it could be sent.',
-          undefined,
-          x.responseHeaders,
-        );
-        return ANSWERED;
-      }
-      deadline = Math.min(deadline, x.deadline);
-    }
+    const deadline = sendBy(x, this.#requestMs, deps.stopwatch);
+    if (deadline === undefined) return ANSWERED;
     this.chain.run(x, deadline);
     return TAKEN;
   }
