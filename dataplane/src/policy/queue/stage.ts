@@ -259,6 +259,8 @@ export const queueStage: StageFactory<StageContext> = {
     const d = build.deps;
     let jobs: JobSubmitter | undefined;
     if (ir.async) {
+      // A job's attempts tell the upstream the route's feature toggles as its requests do.
+      const toggles = ctx.degradation?.runtime(route);
       const proxy = new ProxyStage(route, {
         backends: ctx.backends,
         call: ctx.call,
@@ -279,6 +281,7 @@ export const queueStage: StageFactory<StageContext> = {
           classIndex: (name) => classifier.classIndex(name) ?? fallbackClass,
           pickBackend: () => proxy.pickBackend(),
           dlq,
+          ...(toggles?.hasToggles ? { upstreamHeaders: () => toggles.headerEntry } : {}),
         },
         classifier,
       );

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { QueueIR, RouteIR } from '@jarvis/api';
+import type { BreakerIR, DegradationIR, QueueIR, RouteIR } from '@jarvis/api';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
@@ -21,7 +21,9 @@ import { headerPolicy } from '../../../proxy/headers.js';
 import { Exchange, type ExchangeHooks } from '../../../pipeline/exchange.js';
 import { endExchange, run } from '../../../pipeline/runner.js';
 import { TAKEN, type Stage } from '../../../pipeline/stage.js';
-import type { Backend } from '../../../proxy/upstreams.js';
+import { GuardedBackend, type Backend } from '../../../proxy/upstreams.js';
+import { BackendGuard, NO_EVENTS } from '../../breaker/index.js';
+import { DegradationRegistry } from '../../degradation/toggles-registry.js';
 import { dlqRouter } from '../dlq/admin.js';
 import { JOB_GROUP, jobKey, routeJobKeys } from '../keys.js';
 import { QueueRuntime } from '../runtime.js';
@@ -91,7 +93,14 @@ function queueIR(ns: string, o: Partial<QueueIR> = {}): QueueIR {
 interface Upstream {
   port: number;
   /** Requests seen: path, idempotency key, job id and attempt. */
-  seen: { path: string; key: string | undefined; job: string | undefined; attempt: string | undefined; auth: string | undefined }[];
+  seen: {
+    path: string;
+    key: string | undefined;
+    job: string | undefined;
+    attempt: string | undefined;
+    auth: string | undefined;
+    features: string | undefined;
+  }[];
   /** Status to answer; a function of the request count. */
   status: (n: number) => number;
 }
@@ -108,6 +117,7 @@ async function upstream(status: (n: number) => number = () => 200): Promise<Upst
         job: req.headers['x-jarvis-job-id'] as string | undefined,
         attempt: req.headers['x-jarvis-job-attempt'] as string | undefined,
         auth: req.headers['authorization'] as string | undefined,
+        features: req.headers['x-jarvis-features'] as string | undefined,
       });
       const s = u.status(u.seen.length);
       const body = JSON.stringify({ echo: Buffer.concat(chunks).toString('utf8'), tenant: req.headers['x-tenant-id'] ?? null });
@@ -124,15 +134,43 @@ const log = { warn: () => {}, info: () => {} };
  * holds synchronous requests until `finish()`; its runtime's worker runs the route's jobs against
  * `up`.
  */
-async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 15_000, last?: Stage, bufferBytes = 1 << 16) {
+async function gateway(
+  up: Upstream,
+  o: Partial<QueueIR> = {},
+  reclaimIdleMs = 15_000,
+  last?: Stage,
+  bufferBytes = 1 << 16,
+  policies: { breaker?: BreakerIR; degradation?: DegradationIR } = {},
+) {
   const ns = `t${randomBytes(6).toString('hex')}`;
   namespaces.push(ns);
   const ir = queueIR(ns, o);
   const origin = `http://127.0.0.1:${up.port}`;
   const pool = new Pool(origin);
   cleanups.push(() => pool.destroy());
-  const endpoint = { origin, pool };
-  const backend: Backend = { id: `${ns}/up:80`, readyCount: 1, endpoints: [endpoint], pick: () => endpoint };
+  const backendId = `${ns}/up:80`;
+  const guard = new BackendGuard(
+    {
+      id: backendId,
+      service: { namespace: ns, name: 'up', port: 80 },
+      endpoints: [],
+      policies: [],
+      ...(policies.breaker
+        ? {
+            circuitBreaker: {
+              breaker: policies.breaker,
+              panicThresholdPercent: 0,
+              source: { kind: 'CircuitBreakerPolicy', namespace: ns, name: 'cb', generation: 1 },
+            },
+          }
+        : {}),
+    },
+    { clock: systemClock, timers: systemTimers, random: () => 0.5, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
+  );
+  const backend: Backend = new GuardedBackend(backendId, [{ origin, pool }], guard);
+  const degradation = new DegradationRegistry({ stopwatch: systemClock, clock: systemClock, timers: systemTimers });
+  const pendingDegradation = degradation.prepare();
+  cleanups.push(() => degradation.close());
   const route: RouteIR = {
     id: `${ns}/r/rule-0`,
     route: { namespace: ns, name: 'r' },
@@ -143,6 +181,7 @@ async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 1
     backends: [{ backend: backend.id, weight: 1 }],
     unresolvedWeight: 0,
     queue: ir,
+    ...(policies.degradation ? { degradation: policies.degradation } : {}),
   };
   const rt = new QueueRuntime({
     clock: systemClock,
@@ -169,11 +208,13 @@ async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 1
     guards: [],
     onDecision: () => {},
     queues: build,
+    degradation: pendingDegradation,
   };
   const queue = queueStage.build(route, ctx) as Stage;
   // The buffer stage reads bodies before the queue, as in a gateway's chain.
   const buffer = new BodyStage('buffer', ctx.body);
   build.commit();
+  pendingDegradation.commit();
   const held: Exchange[] = [];
   const terminal: Stage = last ?? { name: 'hold', enter: (x) => (held.push(x), TAKEN) };
   const jobs = new JobsEndpointStage({ store: () => rt.jobs, clock: systemClock });
@@ -195,7 +236,7 @@ async function gateway(up: Upstream, o: Partial<QueueIR> = {}, reclaimIdleMs = 1
     x.res.writeHead(200).end('ok');
     endExchange(x);
   };
-  return { ns, ir, url, rt, gate, held, finish, submit, keys: routeJobKeys(ns, 'q', route.id), route };
+  return { ns, ir, url, rt, gate, held, finish, submit, keys: routeJobKeys(ns, 'q', route.id), route, guard };
 }
 
 async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
@@ -278,6 +319,54 @@ describe('async jobs', () => {
     expect((await g.submit('/idem', { headers: { 'idempotency-key': 'bad key with spaces' } })).status).toBe(400);
   });
 
+  it("goes through the backend's circuit breaker: once it opens, attempts wait for it instead of reaching the upstream", async () => {
+    const up = await upstream(() => 503);
+    const breaker: BreakerIR = {
+      failureStatusCodes: [503],
+      countTimeouts: true,
+      countConnectErrors: true,
+      failureRatePercent: 50,
+      window: { type: 'Count', size: 2 },
+      minimumCalls: 2,
+      halfOpen: { maxProbes: 1, successThreshold: 1, probeTimeoutMs: 5_000 },
+      openDuration: { baseMs: 60_000, maxMs: 60_000, multiplierPercent: 100, jitterPercent: 0 },
+    };
+    const g = await gateway(up, { async: { ...queueIR('x').async!, maxAttempts: 5 } }, 15_000, undefined, 1 << 16, { breaker });
+    const { id } = (await (await g.submit('/cb')).json()) as { id: string };
+    // Two attempts answered 503 open the breaker; the third is refused without a call.
+    const refused = await until('an attempt refused by the open breaker', async () => {
+      const s = await jobState(g.url, id);
+      return typeof s['error'] === 'string' && s['error'].includes('circuit breaker') ? s : undefined;
+    });
+    expect(g.guard.breaker?.state).toBe('open');
+    expect(up.seen.length).toBe(2);
+    // The next attempt waits for the breaker (a minute), not the 20–50 ms backoff: the job is
+    // neither run again nor dead-lettered meanwhile.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(up.seen.length).toBe(2);
+    const later = await jobState(g.url, id);
+    expect(later['attempts']).toBe(refused['attempts']);
+    expect(later['state']).not.toBe('failed');
+  });
+
+  it("tells the upstream the route's feature toggles on every attempt, never the client's own header", async () => {
+    const up = await upstream(() => 200);
+    const degradation: DegradationIR = {
+      triggers: [],
+      featureToggles: [
+        { name: 'legacy_ui', enabled: false, disableWhen: [] },
+        { name: 'search', enabled: true, disableWhen: [] },
+      ],
+      shedPriorityClasses: [],
+      featureHeader: 'x-jarvis-features',
+      source: { kind: 'DegradationPolicy', namespace: 'ns', name: 'dp', generation: 1 },
+    };
+    const g = await gateway(up, {}, 15_000, undefined, 1 << 16, { degradation });
+    const { id } = (await (await g.submit('/features', { headers: { 'x-jarvis-features': 'legacy_ui=on' } })).json()) as { id: string };
+    await until('the job done', async () => ((await jobState(g.url, id))['state'] === 'done' ? true : undefined));
+    expect(up.seen.map((s) => s.features)).toEqual(['legacy_ui=off, search=on']);
+  });
+
   it('DELETE cancels a job waiting for a slot: it never reaches the upstream; a finished job cannot be cancelled', async () => {
     const up = await upstream();
     const g = await gateway(up, { maxInFlight: 1 });
@@ -327,8 +416,7 @@ describe('async jobs', () => {
           const origin = `http://127.0.0.1:${up.port}`;
           const pool = new Pool(origin);
           cleanups.push(() => pool.destroy());
-          const e = { origin, pool };
-          return { id: 'b', readyCount: 1, endpoints: [e], pick: () => e };
+          return new GuardedBackend('b', [{ origin, pool }], g.guard);
         },
         dlq: undefined,
       },

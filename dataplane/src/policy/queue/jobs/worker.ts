@@ -15,7 +15,10 @@
 import type { QueueIR } from '@jarvis/api';
 import type { Redis } from 'ioredis';
 import type { Clock, TimerHandle, Timers } from '../../../clock.js';
-import type { Backend } from '../../../proxy/upstreams.js';
+import { errors } from 'undici';
+import { REJECTED } from '../../breaker/breaker.js';
+import { FEATURES_HEADER } from '../../../proxy/headers.js';
+import type { Backend, Endpoint } from '../../../proxy/upstreams.js';
 import { minIdFor, type DlqSettings } from '../dlq/store.js';
 import type { Gate } from '../gate.js';
 import { JOB_GROUP, jobKey, type RouteJobKeys } from '../keys.js';
@@ -38,6 +41,11 @@ export interface JobRouteSpec {
   readonly classIndex: (name: string) => number;
   readonly pickBackend: () => Backend | undefined;
   readonly dlq: DlqSettings | undefined;
+  /**
+   * Request headers the gateway tells the upstream on every attempt, read when the attempt starts
+   * (the route's feature toggles, DegradationPolicy); undefined: none.
+   */
+  readonly upstreamHeaders?: () => Readonly<Record<string, string>>;
 }
 
 export interface JobWorkerDeps {
@@ -71,7 +79,39 @@ class JobTicket extends Ticket {
 /** What one attempt got from the upstream. */
 type Attempt =
   | { readonly ok: true; readonly result: JobResult; readonly rttMs: number }
-  | { readonly ok: false; readonly status: number; readonly error: string; readonly rttMs: number | undefined };
+  | {
+      readonly ok: false;
+      readonly status: number;
+      readonly error: string;
+      readonly rttMs: number | undefined;
+      /** The next attempt waits at least this long (the backend's breaker is open). */
+      readonly notBeforeMs?: number;
+    };
+
+/** What an attempt's HTTP exchange came to: the upstream's status (0: none came) and, without one, how it failed. */
+interface Sent {
+  readonly attempt: Attempt;
+  readonly status: number;
+  readonly failure: CallFailure;
+  /** Clock reading when the head came (0: none came). */
+  readonly headAt: number;
+}
+
+/** How an attempt that got no complete answer ended, as the backend's breaker and outlier detector count it. */
+type CallFailure = 'timeout' | 'connect' | 'other';
+
+function callFailure(err: unknown, timedOut: boolean): CallFailure {
+  if (
+    timedOut ||
+    err instanceof errors.ConnectTimeoutError ||
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError
+  )
+    return 'timeout';
+  if (err instanceof errors.SocketError) return 'connect'; // reset by the upstream
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'connect' : 'other';
+}
 
 function retryable(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
@@ -287,7 +327,7 @@ export class JobWorker implements TicketOwner {
         this.deps.onJob?.(spec.label, done ? 'done' : 'duplicate');
       } else if (started.attempts < started.maxAttempts) {
         const base = Math.min(a.backoff.maxMs, a.backoff.initialMs * 2 ** (started.attempts - 1));
-        const delay = base / 2 + (this.deps.random() * base) / 2;
+        const delay = Math.max(base / 2 + (this.deps.random() * base) / 2, outcome.ok ? 0 : (outcome.notBeforeMs ?? 0));
         const ok = await store.retry(spec.keys, t.job, now, now + delay, outcome.error, outcome.status);
         this.deps.onJob?.(spec.label, ok ? 'retried' : 'duplicate');
         if (ok && (this.#nextDue === undefined || now + delay < this.#nextDue)) {
@@ -323,14 +363,74 @@ export class JobWorker implements TicketOwner {
     }
   }
 
-  /** One attempt against a backend of the route. */
+  /**
+   * One attempt against a backend of the route, under the backend's guard as a synchronous request
+   * is: an open circuit breaker refuses it without a call (the next attempt waits until the breaker
+   * lets a probe through), its outcome counts in the breaker and for outlier detection.
+   */
   async #call(spec: JobRouteSpec, id: string, job: StartedJob, timeoutMs: number, maxResultBytes: number): Promise<Attempt> {
     const backend = spec.pickBackend();
-    const endpoint = backend?.pick();
-    if (!endpoint)
-      return { ok: false, status: 503, error: backend ? `backend ${backend.id} has no ready endpoint` : 'no backend', rttMs: undefined };
+    if (!backend) return { ok: false, status: 503, error: 'no backend', rttMs: undefined };
+    const { guard } = backend;
+    const breaker = guard.breaker;
+    const permit = breaker ? breaker.acquire() : REJECTED;
+    if (breaker && permit === REJECTED) {
+      guard.events.breakerRejected(backend.id);
+      return {
+        ok: false,
+        status: 503,
+        error: `the circuit breaker of backend ${backend.id} is open`,
+        rttMs: undefined,
+        notBeforeMs: breaker.retryAfterMs(),
+      };
+    }
+    const endpoint = backend.pick();
+    if (!endpoint) {
+      breaker?.release(permit);
+      return { ok: false, status: 503, error: `backend ${backend.id} has no ready endpoint`, rttMs: undefined };
+    }
     const clock = this.deps.clock;
-    const headers: Record<string, string> = { ...job.headers };
+    const startedAt = clock.now();
+    const sent = await this.#send(spec, endpoint, id, job, timeoutMs, maxResultBytes);
+    const { status, failure } = sent;
+    // Slow: the answer's head (or, without one, the end) came later than the breaker's threshold.
+    const slow = (): boolean => {
+      const slowCall = breaker?.ir.slowCall;
+      return slowCall !== undefined && (sent.headAt > 0 ? sent.headAt : clock.now()) - startedAt > slowCall.thresholdMs;
+    };
+    if (status > 0) {
+      guard.observeStatus(endpoint.origin, status);
+      if (breaker) {
+        if (breaker.ir.failureStatusCodes.includes(status)) breaker.record(permit, true, slow());
+        else if (status >= 400 && status < 500) breaker.release(permit);
+        else breaker.record(permit, false, slow());
+      }
+    } else {
+      if (failure !== 'other') guard.observeGatewayError(endpoint.origin);
+      const counts =
+        breaker !== undefined &&
+        ((failure === 'timeout' && breaker.ir.countTimeouts) || (failure === 'connect' && breaker.ir.countConnectErrors));
+      if (counts) breaker.record(permit, true, slow());
+      else breaker?.release(permit);
+    }
+    return sent.attempt;
+  }
+
+  /** The HTTP exchange of an attempt: its status (0: no answer) and how it failed. */
+  async #send(
+    spec: JobRouteSpec,
+    endpoint: Endpoint,
+    id: string,
+    job: StartedJob,
+    timeoutMs: number,
+    maxResultBytes: number,
+  ): Promise<Sent> {
+    const clock = this.deps.clock;
+    const headers: Record<string, string> = {};
+    // The features are the gateway's to tell (the route's toggles now), never a stored client's.
+    for (const [k, v] of Object.entries(job.headers)) if (k !== FEATURES_HEADER) headers[k] = v;
+    const told = spec.upstreamHeaders?.();
+    if (told) Object.assign(headers, told);
     if (job.tenant) headers['x-tenant-id'] = job.tenant;
     if (job.user) headers['x-user-id'] = job.user;
     if (job.clientIp) headers['x-forwarded-for'] = job.clientIp;
@@ -341,6 +441,7 @@ export class JobWorker implements TicketOwner {
     if (job.body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(job.method))
       headers['content-length'] = String(job.body.length);
     const started = clock.now();
+    let headAt = 0;
     const abort = new AbortController();
     const timer = this.deps.timers.after(timeoutMs, () => abort.abort(new Error(`attempt timed out after ${timeoutMs} ms`)));
     try {
@@ -353,6 +454,7 @@ export class JobWorker implements TicketOwner {
         bodyTimeout: timeoutMs,
         signal: abort.signal,
       });
+      headAt = clock.now();
       const chunks: Buffer[] = [];
       let size = 0;
       let truncated = false;
@@ -368,16 +470,29 @@ export class JobWorker implements TicketOwner {
         }
       }
       const rttMs = clock.now() - started;
-      if (retryable(res.statusCode)) return { ok: false, status: res.statusCode, error: `upstream answered ${res.statusCode}`, rttMs };
+      const status = res.statusCode;
+      if (retryable(status))
+        return { status, failure: 'other', headAt, attempt: { ok: false, status, error: `upstream answered ${status}`, rttMs } };
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) {
         if (v === undefined || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'set-cookie') continue;
         out[k] = Array.isArray(v) ? v.join(', ') : v;
       }
-      return { ok: true, result: { status: res.statusCode, headers: out, body: Buffer.concat(chunks, size), truncated }, rttMs };
+      return {
+        status,
+        failure: 'other',
+        headAt,
+        attempt: { ok: true, result: { status, headers: out, body: Buffer.concat(chunks, size), truncated }, rttMs },
+      };
     } catch (err) {
-      const why = abort.signal.aborted ? `attempt timed out after ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
-      return { ok: false, status: 0, error: why, rttMs: abort.signal.aborted ? clock.now() - started : undefined };
+      const timedOut = abort.signal.aborted;
+      const why = timedOut ? `attempt timed out after ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+      return {
+        status: 0,
+        headAt: 0,
+        failure: callFailure(err, timedOut),
+        attempt: { ok: false, status: 0, error: why, rttMs: timedOut ? clock.now() - started : undefined },
+      };
     } finally {
       timer.cancel();
     }
