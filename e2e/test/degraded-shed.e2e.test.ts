@@ -4,8 +4,8 @@
  * batch class of the route's QueuePolicy is shed — the batch request already waiting is answered
  * 503 queue-shed the moment the trigger activates, new batch requests are refused at once and
  * never reach the upstream, while VIP and standard requests are still served; async batch jobs are
- * still accepted. Once the answers are fast again and the exit threshold has held, batch requests
- * are served again.
+ * still accepted and held back (no attempt) until the trigger is over. Once the answers are fast
+ * again and the exit threshold has held, batch requests are served again, and the job runs once.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,10 +154,24 @@ describe('a DegradationPolicy trigger sheds a priority class', () => {
     expect((await upstreamRequests()) - start).toBe(1 + 8 + 1);
     expect(await gw?.metric('jarvis_gateway_queue_decisions_total', { class: 'batch', result: 'shed' })).toBe(2);
 
-    // Async job submissions of the shed class are still accepted (the deferred path).
+    // Async job submissions of the shed class are still accepted — and held back while the trigger
+    // is active: the worker defers the job (no attempt) instead of sending it.
+    const before = await upstreamRequests();
     const job = await fetch(`${gw?.url}/api/job`, { method: 'POST', headers: { ...BATCH, prefer: 'respond-async' }, body: '{}' });
     expect(job.status).toBe(202);
     await job.arrayBuffer();
+    const jobUrl = `${gw?.url}${job.headers.get('location') ?? ''}`;
+    const jobState = async (): Promise<{ state?: string; attempts?: number }> =>
+      (await (await fetch(jobUrl, { headers: BATCH })).json()) as { state?: string; attempts?: number };
+    const queueLabel = { outcome: 'deferred' };
+    await eventually(
+      'the batch job deferred',
+      async () => (((await gw?.metric('jarvis_gateway_jobs_total', queueLabel)) ?? 0) >= 1 ? true : undefined),
+      10_000,
+      20,
+    );
+    expect(await jobState()).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(await upstreamRequests()).toBe(before);
 
     // Fast answers: once the slow calls left the window and the calm held, batch is admitted again.
     await mock.configure('llm', { latencyMs: 0 });
@@ -173,5 +187,16 @@ describe('a DegradationPolicy trigger sheds a priority class', () => {
     expect(refusals).toBeGreaterThan(0);
     expect(clock.now() - calmFrom).toBeGreaterThanOrEqual(HOLD_MS);
     expect(await triggerActive()).toBe(false);
+    // The held-back job runs once the trigger is over: one attempt.
+    const ran = await eventually(
+      'the batch job done',
+      async () => {
+        const st = await jobState();
+        return st.state === 'done' ? st : undefined;
+      },
+      15_000,
+      50,
+    );
+    expect(ran.attempts).toBe(1);
   });
 });

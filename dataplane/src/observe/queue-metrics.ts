@@ -63,7 +63,7 @@ export function registerQueueMetrics(registry: Registry, runtime: () => QueueRun
   });
   const jobs = cellCounter({
     name: 'jarvis_gateway_jobs_total',
-    help: 'Async jobs by queue and outcome: submitted, done, retried, dead_lettered, failed (no DLQ), cancelled, duplicate (an attempt finished a job that was not running any more, and was refused).',
+    help: 'Async jobs by queue and outcome: submitted, done, retried, deferred (its priority class shed by a DegradationPolicy trigger: held back, no attempt), dead_lettered, failed (no DLQ), cancelled, duplicate (an attempt finished a job that was not running any more, and was refused).',
     labelNames: ['queue', 'outcome'],
     registry,
   });

@@ -41,7 +41,7 @@ export interface QueueRuntimeDeps {
   readonly onDeadLetter?: (dlq: DlqSettings, ok: boolean) => void;
 }
 
-export type JobOutcome = 'submitted' | 'done' | 'retried' | 'dead_lettered' | 'failed' | 'cancelled' | 'duplicate';
+export type JobOutcome = 'submitted' | 'done' | 'retried' | 'deferred' | 'dead_lettered' | 'failed' | 'cancelled' | 'duplicate';
 
 /** The name of a gate in metrics and logs: `<ns>/<policy>` plus the route, or plus the backends. */
 export function gateLabel(route: RouteIR, ir: QueueIR): string {

@@ -102,6 +102,22 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 1
 `);
 
+/**
+ * KEYS: job, stream, delayed. ARGV: entry id, now, due at, job id, hash ttl ms. A job that is not
+ * to run now (its class is shed) goes back to the retry set unchanged — no attempt counted. A
+ * finished or cancelled job is dropped. → 1 | 0 (dropped).
+ */
+export const DEFER = new Script(`
+redis.call('XACK', KEYS[2], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[2], ARGV[1])
+local st = redis.call('HGET', KEYS[1], 'state')
+if st ~= 'pending' and st ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'updatedAt', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`);
+
 /** The fields of a dead-letter entry, in the order they are written. */
 export const DLQ_FIELDS = [
   'kind',

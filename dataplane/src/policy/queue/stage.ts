@@ -258,6 +258,14 @@ export const queueStage: StageFactory<StageContext> = {
     const keys = QueueBuild.keysFor(route, ir);
     const d = build.deps;
     let jobs: JobSubmitter | undefined;
+    // shedPriorityClasses: class names resolved to this queue's classes, the triggers of the route's runtime.
+    const rules = route.degradation?.shedPriorityClasses;
+    const runtime = rules ? ctx.degradation?.runtime(route) : undefined;
+    const source = route.degradation?.source;
+    const shedding =
+      rules && runtime && source
+        ? ClassShedding.resolve(rules, classifier.classNames, runtime.triggers, ctx.stopwatch, `${source.namespace}/${source.name}`)
+        : undefined;
     if (ir.async) {
       // A job's attempts tell the upstream the route's feature toggles as its requests do.
       const toggles = ctx.degradation?.runtime(route);
@@ -282,6 +290,15 @@ export const queueStage: StageFactory<StageContext> = {
           pickBackend: () => proxy.pickBackend(),
           dlq,
           ...(toggles?.hasToggles ? { upstreamHeaders: () => toggles.headerEntry } : {}),
+          // A job of a shed class waits until the trigger may deactivate (its hold), then is looked at again.
+          ...(shedding
+            ? {
+                shedFor: (cls: number) => {
+                  const cause = shedding.cause(cls);
+                  return cause ? cause.retryAfterSeconds * 1000 : undefined;
+                },
+              }
+            : {}),
         },
         classifier,
       );
@@ -320,14 +337,6 @@ export const queueStage: StageFactory<StageContext> = {
               }
             },
           })
-        : undefined;
-    // shedPriorityClasses: class names resolved to this queue's classes, the triggers of the route's runtime.
-    const rules = route.degradation?.shedPriorityClasses;
-    const runtime = rules ? ctx.degradation?.runtime(route) : undefined;
-    const source = route.degradation?.source;
-    const shedding =
-      rules && runtime && source
-        ? ClassShedding.resolve(rules, classifier.classNames, runtime.triggers, ctx.stopwatch, `${source.namespace}/${source.name}`)
         : undefined;
     const stage = new QueueStage(route.id, ir, gate, label, classifier, {
       clock: ctx.clock,

@@ -168,7 +168,7 @@ async function gateway(
     { clock: systemClock, timers: systemTimers, random: () => 0.5, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
   );
   const backend: Backend = new GuardedBackend(backendId, [{ origin, pool }], guard);
-  const degradation = new DegradationRegistry({ stopwatch: systemClock, clock: systemClock, timers: systemTimers });
+  const degradation = new DegradationRegistry({ stopwatch: systemClock, clock: systemClock, timers: systemTimers, tickMs: 50 });
   const pendingDegradation = degradation.prepare();
   cleanups.push(() => degradation.close());
   const route: RouteIR = {
@@ -236,7 +236,8 @@ async function gateway(
     x.res.writeHead(200).end('ok');
     endExchange(x);
   };
-  return { ns, ir, url, rt, gate, held, finish, submit, keys: routeJobKeys(ns, 'q', route.id), route, guard };
+  const triggers = pendingDegradation.runtime(route)?.triggers;
+  return { ns, ir, url, rt, gate, held, finish, submit, keys: routeJobKeys(ns, 'q', route.id), route, guard, degradation, triggers };
 }
 
 async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
@@ -365,6 +366,44 @@ describe('async jobs', () => {
     const { id } = (await (await g.submit('/features', { headers: { 'x-jarvis-features': 'legacy_ui=on' } })).json()) as { id: string };
     await until('the job done', async () => ((await jobState(g.url, id))['state'] === 'done' ? true : undefined));
     expect(up.seen.map((s) => s.features)).toEqual(['legacy_ui=off, search=on']);
+  });
+
+  it('holds back the jobs of a class a DegradationPolicy trigger sheds, without an attempt, and runs them once it deactivates', async () => {
+    const up = await upstream(() => 200);
+    const degradation: DegradationIR = {
+      triggers: [
+        { name: 'slow', type: 'LatencyP95', latency: { activateMs: 200, deactivateMs: 100 }, windowMs: 500, minSamples: 1, holdForMs: 500 },
+      ],
+      featureToggles: [],
+      shedPriorityClasses: [{ triggers: ['slow'], classes: ['batch'] }],
+      featureHeader: 'x-jarvis-features',
+      source: { kind: 'DegradationPolicy', namespace: 'ns', name: 'dp', generation: 1 },
+    };
+    const classes: Partial<QueueIR> = {
+      priorityClasses: [
+        { name: 'standard', priority: 50, sharePercent: 0, tenants: [], users: [] },
+        { name: 'batch', priority: 10, sharePercent: 0, tenants: [], users: [], header: { name: 'x-priority', values: ['batch'] } },
+      ],
+      defaultPriorityClass: 'standard',
+    };
+    const g = await gateway(up, classes, 15_000, undefined, 1 << 16, { degradation });
+    const active = () => g.degradation.isActive(g.route.id, 'slow');
+    g.triggers?.record(systemClock.now(), false, 500);
+    await until('the trigger active', () => active() || undefined);
+    const batch = ((await (await g.submit('/batch', { headers: { 'x-priority': 'batch' } })).json()) as { id: string }).id;
+    const standard = ((await (await g.submit('/standard')).json()) as { id: string }).id;
+    await until('the standard job done', async () => ((await jobState(g.url, standard))['state'] === 'done' ? true : undefined));
+    // The batch job waits, no attempt made, while the trigger holds.
+    const held = await jobState(g.url, batch);
+    expect(held).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(up.seen.map((s) => s.path)).toEqual(['/standard']);
+    // Fast calls bring p95 under the exit threshold; after the hold the trigger deactivates and the job runs, once.
+    const fast = setInterval(() => g.triggers?.record(systemClock.now(), false, 10), 20);
+    cleanups.push(() => clearInterval(fast));
+    await until('the trigger inactive', () => !active() || undefined);
+    await until('the batch job done', async () => ((await jobState(g.url, batch))['state'] === 'done' ? true : undefined));
+    expect(await jobState(g.url, batch)).toMatchObject({ state: 'done', attempts: 1 });
+    expect(up.seen.map((s) => s.path)).toEqual(['/standard', '/batch']);
   });
 
   it('DELETE cancels a job waiting for a slot: it never reaches the upstream; a finished job cannot be cancelled', async () => {

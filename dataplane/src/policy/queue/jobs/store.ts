@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import { JOB_GROUP, jobKey, type RouteJobKeys } from '../keys.js';
 import type { StoredRequest } from '../redact.js';
-import { CANCEL, COMPLETE, DEAD_LETTER, PROMOTE, RETRY, START, START_FIELDS, SUBMIT } from '../scripts.js';
+import { CANCEL, COMPLETE, DEAD_LETTER, DEFER, PROMOTE, RETRY, START, START_FIELDS, SUBMIT } from '../scripts.js';
 
 /** How long an unfinished job's hash is kept (refreshed at every step): a job not run within it is gone. */
 export const UNFINISHED_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -236,6 +236,16 @@ export class JobStore {
       this.redis,
       [jobKey(job.id), keys.stream, keys.delayed],
       [job.entry, now, dueAt, job.id, error.slice(0, 512), UNFINISHED_TTL_MS, status > 0 ? String(status) : ''],
+    );
+    return reply === 1;
+  }
+
+  /** The job is not to run now: back to the retry set, due at `dueAt`, its attempts unchanged. False: it finished or was cancelled meanwhile. */
+  async defer(keys: RouteJobKeys, job: StreamJob, now: number, dueAt: number): Promise<boolean> {
+    const reply = await DEFER.run(
+      this.redis,
+      [jobKey(job.id), keys.stream, keys.delayed],
+      [job.entry, now, dueAt, job.id, UNFINISHED_TTL_MS],
     );
     return reply === 1;
   }

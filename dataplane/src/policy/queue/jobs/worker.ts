@@ -6,7 +6,9 @@
  * attempt has its own timeout). Admitted, a job is started (one more attempt), sent to a backend
  * of the route, and then completed, scheduled for a retry (exponential backoff with jitter, in a
  * sorted set that any worker moves back into the stream when due) or failed into the DLQ — each
- * in one script with the acknowledgement of its entry.
+ * in one script with the acknowledgement of its entry. A job whose priority class a
+ * DegradationPolicy trigger sheds is not started: it goes back to that sorted set, due when the
+ * trigger may deactivate at the earliest, its attempts unchanged.
  *
  * Every reclaimIdle/3 it moves due retries, resets the idle time of the entries it holds (XCLAIM
  * JUSTID, so that nobody takes them over) and takes over entries idle for reclaimIdle (XAUTOCLAIM):
@@ -46,6 +48,11 @@ export interface JobRouteSpec {
    * (the route's feature toggles, DegradationPolicy); undefined: none.
    */
   readonly upstreamHeaders?: () => Readonly<Record<string, string>>;
+  /**
+   * Whether a DegradationPolicy trigger sheds class `cls` on the route now, and for how long at
+   * least (ms): its jobs are held back that long, no attempt made; undefined: not shed.
+   */
+  readonly shedFor?: (cls: number) => number | undefined;
 }
 
 export interface JobWorkerDeps {
@@ -310,6 +317,15 @@ export class JobWorker implements TicketOwner {
     let rtt: number | undefined;
     try {
       if (!a) throw new Error(`route ${spec.routeId} has no async settings`);
+      const holdMs = spec.shedFor?.(t.cls);
+      if (holdMs !== undefined) {
+        // The deferred path defers: a job of a shed class waits for the trigger, it does not add load.
+        const now = clock.now();
+        const ok = await store.defer(spec.keys, t.job, now, now + holdMs);
+        this.deps.onJob?.(spec.label, ok ? 'deferred' : 'duplicate');
+        if (ok) await this.#dueAt(now + holdMs);
+        return;
+      }
       const started = await store.start(t.job.id, clock.now());
       if ('state' in started) {
         await this.deps.redis.xack(spec.keys.stream, JOB_GROUP, t.job.entry);
@@ -330,12 +346,7 @@ export class JobWorker implements TicketOwner {
         const delay = Math.max(base / 2 + (this.deps.random() * base) / 2, outcome.ok ? 0 : (outcome.notBeforeMs ?? 0));
         const ok = await store.retry(spec.keys, t.job, now, now + delay, outcome.error, outcome.status);
         this.deps.onJob?.(spec.label, ok ? 'retried' : 'duplicate');
-        if (ok && (this.#nextDue === undefined || now + delay < this.#nextDue)) {
-          this.#nextDue = now + delay;
-          // The read in progress would wait past the retry's due time: end it now (CLIENT UNBLOCK).
-          if (this.#blockedUntil > now + delay && this.#blockingId !== undefined)
-            await this.deps.redis.client('UNBLOCK', this.#blockingId).catch(() => undefined);
-        }
+        if (ok) await this.#dueAt(now + delay);
       } else {
         const dlq = spec.dlq;
         const entry = await store.fail(
@@ -361,6 +372,15 @@ export class JobWorker implements TicketOwner {
     } finally {
       spec.gate.release(t, rtt);
     }
+  }
+
+  /** A job of this route is due again at `due`: the loop moves it back into the stream then. */
+  async #dueAt(due: number): Promise<void> {
+    if (this.#nextDue !== undefined && due >= this.#nextDue) return;
+    this.#nextDue = due;
+    // The read in progress would wait past the due time: end it now (CLIENT UNBLOCK).
+    if (this.#blockedUntil > due && this.#blockingId !== undefined)
+      await this.deps.redis.client('UNBLOCK', this.#blockingId).catch(() => undefined);
   }
 
   /**
