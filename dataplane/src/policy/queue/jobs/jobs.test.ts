@@ -393,7 +393,8 @@ describe('async jobs', () => {
     const batch = ((await (await g.submit('/batch', { headers: { 'x-priority': 'batch' } })).json()) as { id: string }).id;
     const standard = ((await (await g.submit('/standard')).json()) as { id: string }).id;
     await until('the standard job done', async () => ((await jobState(g.url, standard))['state'] === 'done' ? true : undefined));
-    // The batch job waits, no attempt made, while the trigger holds.
+    // The worker took the batch job and put it back for later (the retry set), no attempt made.
+    await until('the batch job deferred', async () => ((await redis.zscore(g.keys.delayed, batch)) !== null ? true : undefined));
     const held = await jobState(g.url, batch);
     expect(held).toMatchObject({ state: 'pending', attempts: 0 });
     expect(up.seen.map((s) => s.path)).toEqual(['/standard']);
