@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clock, sleep } from '../src/clock.js';
 import { freePort } from '../src/envtest/ports.js';
@@ -55,6 +56,16 @@ const MANIFESTS = (port: number, extra: string[] = []) =>
 
 let upstream: TestUpstream;
 let redis: RedisServer;
+let redisClient: Redis;
+
+/**
+ * Entries of the two-level policies in Redis. A gateway stores a miss's answer there after it has
+ * answered: the other gateway is asked only once the entry is in, or it would miss and keep its
+ * own copy in L1 (never a hit-l2).
+ */
+async function l2Entries(): Promise<number> {
+  return (await redisClient.keys('jarvis:cache:*:e:*')).length;
+}
 let a: GatewayProcess;
 let b: GatewayProcess;
 let configDir: string;
@@ -91,6 +102,7 @@ async function invalidate(gw: GatewayProcess, body: unknown): Promise<{ status: 
 beforeAll(async () => {
   upstream = await startUpstream();
   redis = await ensureRedis(`redis://127.0.0.1:${await freePort()}`);
+  redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   configDir = mkdtempSync(join(tmpdir(), 'jarvis-cache-e2e-'));
   dirs.push(configDir);
   writeFileSync(join(configDir, 'config.yaml'), MANIFESTS(upstream.port));
@@ -107,6 +119,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await a?.stop();
   await b?.stop();
+  redisClient?.disconnect();
   await redis?.stop();
   await upstream?.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -116,6 +129,7 @@ describe('response cache across real gateways', () => {
   it('1,000 concurrent identical requests make exactly 1 upstream call', async () => {
     upstream.behave({ latencyMs: 300 });
     const before = upstream.requests();
+    const entries = await l2Entries();
     const body = JSON.stringify({ query: 'what is jarvis?', top_k: 5 });
     const answers = await Promise.all(Array.from({ length: 1000 }, () => ask(`${a.url}/stampede`, post(body))));
     upstream.behave({ latencyMs: 0 });
@@ -130,6 +144,7 @@ describe('response cache across real gateways', () => {
       `[cache e2e] 1,000 concurrent identical requests: ${JSON.stringify(Object.fromEntries(byStatus))}, upstream calls 1\n`,
     );
     // The other gateway finds it in Redis, the fields in another order notwithstanding.
+    await expect.poll(l2Entries, { timeout: 5000, interval: 10 }).toBe(entries + 1);
     const other = await ask(`${b.url}/stampede`, post(JSON.stringify({ top_k: 5, query: 'what is jarvis?' })));
     expect([other.cache, other.body]).toEqual(['hit-l2', answers[0]?.body]);
     expect(upstream.requests() - before).toBe(1);
@@ -142,8 +157,10 @@ describe('response cache across real gateways', () => {
     expect((await ask(`${b.url}/local/doc`)).cache).toBe('miss');
     expect((await ask(`${b.url}/local/doc`)).cache).toBe('hit-l1');
     // And the two-level one: B holds it in L1, filled from Redis.
+    const entries = await l2Entries();
     expect((await ask(`${a.url}/tagged/doc`)).cache).toBe('miss');
-    await expect.poll(async () => (await ask(`${b.url}/tagged/doc`)).cache).toBe('hit-l2');
+    await expect.poll(l2Entries, { timeout: 5000, interval: 10 }).toBe(entries + 1);
+    expect((await ask(`${b.url}/tagged/doc`)).cache).toBe('hit-l2');
     expect((await ask(`${b.url}/tagged/doc`)).cache).toBe('hit-l1');
     upstream.behave({ headers: {} });
 
