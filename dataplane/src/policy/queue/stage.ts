@@ -258,17 +258,16 @@ export const queueStage: StageFactory<StageContext> = {
     const keys = QueueBuild.keysFor(route, ir);
     const d = build.deps;
     let jobs: JobSubmitter | undefined;
+    // The route's DegradationPolicy runtime: its toggles for job attempts, its triggers for shedding.
+    const runtime = route.degradation ? ctx.degradation?.runtime(route) : undefined;
     // shedPriorityClasses: class names resolved to this queue's classes, the triggers of the route's runtime.
     const rules = route.degradation?.shedPriorityClasses;
-    const runtime = rules ? ctx.degradation?.runtime(route) : undefined;
     const source = route.degradation?.source;
     const shedding =
       rules && runtime && source
         ? ClassShedding.resolve(rules, classifier.classNames, runtime.triggers, ctx.stopwatch, `${source.namespace}/${source.name}`)
         : undefined;
     if (ir.async) {
-      // A job's attempts tell the upstream the route's feature toggles as its requests do.
-      const toggles = ctx.degradation?.runtime(route);
       const proxy = new ProxyStage(route, {
         backends: ctx.backends,
         call: ctx.call,
@@ -289,7 +288,8 @@ export const queueStage: StageFactory<StageContext> = {
           classIndex: (name) => classifier.classIndex(name) ?? fallbackClass,
           pickBackend: () => proxy.pickBackend(),
           dlq,
-          ...(toggles?.hasToggles ? { upstreamHeaders: () => toggles.headerEntry } : {}),
+          // A job's attempts tell the upstream the route's feature toggles as its requests do.
+          ...(runtime?.hasToggles ? { upstreamHeaders: () => runtime.headerEntry } : {}),
           // A job of a shed class waits until the trigger may deactivate (its hold), then is looked at again.
           ...(shedding
             ? {

@@ -13,7 +13,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock, systemTimers } from '../../../clock.js';
+import { ManualTime, systemClock, systemTimers } from '../../../clock.js';
 import { BodyBudget } from '../../../inspect/budget.js';
 import { BodyStage } from '../../../inspect/stage.js';
 import type { StageContext } from '../../../pipeline/context.js';
@@ -140,7 +140,7 @@ async function gateway(
   reclaimIdleMs = 15_000,
   last?: Stage,
   bufferBytes = 1 << 16,
-  policies: { breaker?: BreakerIR; degradation?: DegradationIR } = {},
+  policies: { breaker?: BreakerIR; degradation?: DegradationIR; triggerTime?: ManualTime } = {},
 ) {
   const ns = `t${randomBytes(6).toString('hex')}`;
   namespaces.push(ns);
@@ -168,7 +168,14 @@ async function gateway(
     { clock: systemClock, timers: systemTimers, random: () => 0.5, prober: { probe: () => {}, close: async () => {} }, events: NO_EVENTS },
   );
   const backend: Backend = new GuardedBackend(backendId, [{ origin, pool }], guard);
-  const degradation = new DegradationRegistry({ stopwatch: systemClock, clock: systemClock, timers: systemTimers, tickMs: 50 });
+  // The triggers (and the shedding that reads them) on a hand-driven clock when the test gives one.
+  const triggerTime = policies.triggerTime;
+  const degradation = new DegradationRegistry({
+    stopwatch: triggerTime ?? systemClock,
+    clock: triggerTime ?? systemClock,
+    timers: triggerTime ?? systemTimers,
+    tickMs: 50,
+  });
   const pendingDegradation = degradation.prepare();
   cleanups.push(() => degradation.close());
   const route: RouteIR = {
@@ -197,7 +204,7 @@ async function gateway(
   const build = rt.begin();
   const ctx: StageContext = {
     clock: systemClock,
-    stopwatch: systemClock,
+    stopwatch: triggerTime ?? systemClock,
     timers: systemTimers,
     random: Math.random,
     stores: { memory: undefined as never },
@@ -341,9 +348,11 @@ describe('async jobs', () => {
     });
     expect(g.guard.breaker?.state).toBe('open');
     expect(up.seen.length).toBe(2);
-    // The next attempt waits for the breaker (a minute), not the 20–50 ms backoff: the job is
-    // neither run again nor dead-lettered meanwhile.
-    await new Promise((r) => setTimeout(r, 500));
+    // The next attempt waits for the breaker (a minute), not the 20–50 ms backoff: it is due in the
+    // retry set (written with the refusal, in one script) no sooner than the breaker half-opens, and
+    // the job is neither run again nor dead-lettered meanwhile.
+    const due = Number(await redis.zscore(g.keys.delayed, id));
+    expect(due - systemClock.now()).toBeGreaterThan(30_000);
     expect(up.seen.length).toBe(2);
     const later = await jobState(g.url, id);
     expect(later['attempts']).toBe(refused['attempts']);
@@ -386,10 +395,12 @@ describe('async jobs', () => {
       ],
       defaultPriorityClass: 'standard',
     };
-    const g = await gateway(up, classes, 15_000, undefined, 1 << 16, { degradation });
+    const time = new ManualTime(1_000_000);
+    const g = await gateway(up, classes, 15_000, undefined, 1 << 16, { degradation, triggerTime: time });
     const active = () => g.degradation.isActive(g.route.id, 'slow');
-    g.triggers?.record(systemClock.now(), false, 500);
-    await until('the trigger active', () => active() || undefined);
+    g.triggers?.record(time.now(), false, 500);
+    time.advance(50); // the registry's next evaluation
+    expect(active()).toBe(true);
     const batch = ((await (await g.submit('/batch', { headers: { 'x-priority': 'batch' } })).json()) as { id: string }).id;
     const standard = ((await (await g.submit('/standard')).json()) as { id: string }).id;
     await until('the standard job done', async () => ((await jobState(g.url, standard))['state'] === 'done' ? true : undefined));
@@ -399,9 +410,11 @@ describe('async jobs', () => {
     expect(held).toMatchObject({ state: 'pending', attempts: 0 });
     expect(up.seen.map((s) => s.path)).toEqual(['/standard']);
     // Fast calls bring p95 under the exit threshold; after the hold the trigger deactivates and the job runs, once.
-    const fast = setInterval(() => g.triggers?.record(systemClock.now(), false, 10), 20);
-    cleanups.push(() => clearInterval(fast));
-    await until('the trigger inactive', () => !active() || undefined);
+    for (let step = 0; step < 100 && active(); step++) {
+      g.triggers?.record(time.now(), false, 10);
+      time.advance(50);
+    }
+    expect(active()).toBe(false);
     await until('the batch job done', async () => ((await jobState(g.url, batch))['state'] === 'done' ? true : undefined));
     expect(await jobState(g.url, batch)).toMatchObject({ state: 'done', attempts: 1 });
     expect(up.seen.map((s) => s.path)).toEqual(['/standard', '/batch']);
