@@ -7,7 +7,7 @@
 // the routing variant that goes straight to the second tier)
 // behind the same mock upstream (bench/src/suite.ts). The last line printed is one
 // JSON object. Other flags: --rounds N, --rate R (fixed-rate latency, default 1000), --connections C,
-// --duration S, --cpus N (pin every process to N CPUs), --variants a,b (only these gateway variants).
+// --duration S, --warmup S (load on every target before the first round), --cpus N (pin every process to N CPUs), --variants a,b (only these gateway variants).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

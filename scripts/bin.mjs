@@ -4,8 +4,9 @@
 // from the registry, which is what `npx <name>` could fetch. Installs the npm dependencies and
 // builds first when that has not been done (a fresh clone); relative paths in ARGS are read from
 // the folder npm was started in.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ensureDeps } from './ensure-deps.mjs';
@@ -43,5 +44,17 @@ if (!existsSync(target)) {
 }
 // npm runs scripts in the package root; the user's paths are relative to where they typed.
 if (process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
-process.argv = [process.argv[0], target, ...args];
-await import(pathToFileURL(target).href);
+// A binary whose shebang gives Node flags (`#!/usr/bin/env -S node --no-memory-reducer`: the
+// gateway) runs as a child with them, as its installed binary does; any other runs in this process.
+const shebang = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)*)\s*$/.exec(readFileSync(target, 'utf8').split('\n', 1)[0]);
+const nodeFlags = shebang?.[1] ? shebang[1].trim().split(' ') : [];
+if (nodeFlags.length > 0) {
+  const child = spawn(process.execPath, [...nodeFlags, target, ...args], { stdio: 'inherit' });
+  // Ctrl-C reaches the child from the terminal itself (same process group): wait for it to drain.
+  process.on('SIGINT', () => {});
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
+} else {
+  process.argv = [process.argv[0], target, ...args];
+  await import(pathToFileURL(target).href);
+}

@@ -66,6 +66,13 @@ export interface BenchSettings {
   rate: number;
   openWarmupS: number;
   openS: number;
+  /**
+   * Seconds of load on every target before the first round. A fresh gateway process needs several
+   * seconds before its code is optimized and its heap has grown to its working size (its first
+   * seconds cost 1.3–2× its steady CPU per request, compiling on V8's background threads); the
+   * rounds measure the steady state.
+   */
+  warmupS: number;
   /** Pin every process to this many CPUs (taskset), to reproduce a loaded machine; undefined: no pinning. */
   cpus?: number;
 }
@@ -73,6 +80,7 @@ export interface BenchSettings {
 export const FULL: BenchSettings = {
   rounds: 8,
   variants: BENCH_VARIANTS,
+  warmupS: 6,
   connections: 32,
   saturationWarmupS: 0.5,
   saturationS: 2,
@@ -84,6 +92,7 @@ export const QUICK: BenchSettings = {
   rounds: 1,
   // The unbatched Redis variant and the cache's Redis miss variant only in the full run.
   variants: BENCH_VARIANTS.filter((v) => v !== 'limits_redis_unbatched' && v !== 'cache_miss_redis'),
+  warmupS: 2,
   connections: 32,
   saturationWarmupS: 0.5,
   saturationS: 1.5,
@@ -451,6 +460,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings {
   s.connections = Math.floor(value('--connections') ?? s.connections);
   s.saturationS = value('--duration') ?? s.saturationS;
   s.openS = value('--duration') ?? s.openS;
+  s.warmupS = value('--warmup') ?? s.warmupS;
   const cpus = value('--cpus');
   if (cpus !== undefined) s.cpus = Math.floor(cpus);
   const only = argv.indexOf('--variants');
@@ -601,11 +611,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
           }
         : undefined;
     const unbatchedBefore = unbatchedTarget ? await gatewayRedisCommands(unbatchedTarget.gateway.adminUrl) : undefined;
-    // Every process gets a second of load first, so the rounds measure JIT-compiled code: a
-    // gateway process is fresh, while the mock has had the direct client's load just before.
-    log('warm-up: 1 s of load on every target');
+    // Every process gets a few seconds of load first, so the rounds measure optimized code and a
+    // heap at its working size: a gateway process is fresh (see BenchSettings.warmupS).
+    log(`warm-up: ${s.warmupS} s of load on every target`);
     for (const target of targets) {
-      const warm = await loadgen(target.url, [...closedLoop(s, 0, 1), ...target.loadArgs]);
+      const warm = await loadgen(target.url, [...closedLoop(s, 0, s.warmupS), ...target.loadArgs]);
       target.requests += warm.total_requests;
     }
     // What each process costs with no load at all (its timers, its own metrics): measured over one

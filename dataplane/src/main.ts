@@ -1,7 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /**
  * jarvis-gateway: the data plane. Config from the operator over xDS (`--xds`) or from a directory
  * of manifests (`--config`); traffic on plain node:http; admin on a separate express listener.
+ *
+ * Runs as `node --no-memory-reducer` (the shebang; the bench harness reads it from there): V8's
+ * memory reducer collects a gateway that went idle, and with no request in flight the hidden
+ * classes that optimized code embeds die with it — at the next burst 70–180 hot functions are
+ * thrown away ("weak objects") and compiled again, 1.5–2× the CPU per request for seconds. An idle
+ * gateway keeps its heap instead (tens of MB). See also tick-shapes.ts.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -37,6 +43,7 @@ import { SystemSignals } from './policy/degradation/triggers/index.js';
 import { createMemoryStore, createRedisStore, redisStoreTotals, type ActiveMode, type LimitStores } from './policy/ratelimit/index.js';
 import { BodyBudget } from './inspect/budget.js';
 import { Upstreams } from './proxy/upstreams.js';
+import { pinTickShapes } from './tick-shapes.js';
 
 /** Redis key prefix (and channel prefix) of the response cache. */
 const CACHE_PREFIX = 'jarvis:cache:';
@@ -44,6 +51,7 @@ const CACHE_PREFIX = 'jarvis:cache:';
 const REDIS_STARTUP_GRACE_MS = 5000;
 
 async function main(flags: GatewayFlags): Promise<number> {
+  pinTickShapes();
   const log = createLogger({ level: flags.logLevel, base: { component: 'jarvis-gateway', node: flags.nodeId }, now: systemClock.now });
   const clock = systemClock;
   const timers = systemTimers;

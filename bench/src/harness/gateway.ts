@@ -9,7 +9,7 @@
  * answering 200 while `/readyz` still refuses, e.g. because Redis is missing on purpose).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,16 @@ import { hasExited, stopChild, trackChild, trackDir } from '@jarvis/e2e/dist/uti
 
 /** The gateway's entry point; `JARVIS_GATEWAY_MAIN` points elsewhere (another build, or a missing one to test the fallback). */
 export const GATEWAY_MAIN = process.env['JARVIS_GATEWAY_MAIN'] ?? join(repoRoot, 'dataplane', 'dist', 'main.js');
+
+/**
+ * The Node flags of the gateway's own shebang (`#!/usr/bin/env -S node FLAGS`): the flags its
+ * binary runs with everywhere (`jarvis-gateway` in the image and the chart), given here too.
+ */
+export function gatewayNodeFlags(main: string = GATEWAY_MAIN): string[] {
+  const first = readFileSync(main, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m?.[1] ? m[1].trim().split(' ') : [];
+}
 
 /** Whether the gateway has been built. */
 export function gatewayAvailable(): boolean {
@@ -88,7 +98,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const stateDir = await mkdtemp(join(tmpdir(), 'jarvis-gateway-state-'));
   const forgetDir = trackDir(stateDir);
   const logFile = opts.logFile ?? join(stateDir, 'gateway.log');
-  const args = [GATEWAY_MAIN, ...source, '--listen', listen, '--admin-listen', adminListen, '--state-dir', stateDir];
+  const args = [...gatewayNodeFlags(), GATEWAY_MAIN, ...source, '--listen', listen, '--admin-listen', adminListen, '--state-dir', stateDir];
   if (opts.redisUrl !== undefined) args.push('--redis', opts.redisUrl);
   if (opts.identityFile !== undefined) args.push('--identity', opts.identityFile);
   args.push(...(opts.extraArgs ?? []));
