@@ -2,7 +2,7 @@
  * The upstream call through the proxy stage, on real node:http servers: streaming, backpressure,
  * client disconnects, timeouts, refused connections — and an answer taken back before commit.
  */
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -304,7 +304,7 @@ describe('upstream call through the proxy stage', () => {
         );
         (call as UpstreamCall & { index: number }).index = i;
       }
-      head(_call: UpstreamCall, status: number, _headers: IncomingHttpHeaders): boolean {
+      head(_call: UpstreamCall, status: number): boolean {
         heads.push(status);
         return status < 500;
       }

@@ -11,14 +11,19 @@
  * step of a fallback chain). Failures before a commit are reported, never
  * answered, here: answering is the owner's choice too. A client that goes away aborts the call.
  *
- * The call is an undici dispatch handler (no AbortSignal, no intermediate stream per request).
+ * The call is an undici dispatch handler (no AbortSignal, no intermediate stream per request) of
+ * the interface undici's HTTP/1 client calls natively (onConnect, onHeaders with the raw head,
+ * onData, onComplete, onError): the newer controller interface wraps every request in two more
+ * objects and parses every head into an object, which a proxy that passes the head through does
+ * not need (the head is parsed only when something asks for it: `headers`). undici marks that
+ * interface deprecated; it is the one its client implements, and the version is pinned.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
 import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
-import { responseHeaders } from './headers.js';
+import { clientHead, parseRawHeaders, rawHeader } from './headers.js';
 
 /**
  * How a call ended without a complete committed answer: an exchange's error kinds that an
@@ -40,10 +45,11 @@ export interface CallError {
 
 export interface CallOwner {
   /**
-   * The upstream's final head arrived (1xx heads are skipped). Return true to commit it to the
-   * client now, false to discard it (the call is aborted; `end` follows with `discarded`).
+   * The upstream's final head arrived (1xx heads are skipped; `call.headers` and `call.header()`
+   * read it). Return true to commit it to the client now, false to discard it (the call is
+   * aborted; `end` follows with `discarded`).
    */
-  head(call: UpstreamCall, status: number, headers: IncomingHttpHeaders): boolean;
+  head(call: UpstreamCall, status: number): boolean;
   /** The call is over: `error` is undefined when a committed answer reached the client completely. */
   end(call: UpstreamCall, error: CallError | undefined): void;
 }
@@ -125,12 +131,14 @@ class Discarded extends Error {
  */
 const DRAIN_MAX_BYTES = 64 * 1024;
 
-function drainable(headers: IncomingHttpHeaders): boolean {
-  const declared = headers['content-length'];
+function drainable(call: UpstreamCall): boolean {
+  const declared = call.header('content-length');
   if (declared === undefined) return false;
   const length = Number(declared);
   return Number.isInteger(length) && length >= 0 && length <= DRAIN_MAX_BYTES;
 }
+
+const NO_HEAD: readonly Buffer[] = Object.freeze([]);
 
 /** The owner's time limit for the call (a per-try or the whole request's timeout) ran out. */
 export class CallTimeout extends Error {
@@ -162,9 +170,17 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly startedAt: number;
   headAt = 0;
   endedAt = 0;
-  #controller: Dispatcher.DispatchController | undefined;
-  /** Set by abort() before the request had a connection: applied by onRequestStart. */
+  /** undici's abort of the request, once it has a connection (onConnect). */
+  #abort: ((err: Error) => void) | undefined;
+  /** Resumes a paused response (given with the head). */
+  #resume: (() => void) | undefined;
+  /** Set by abort() before the request had a connection: applied by onConnect. */
   #aborted: Error | undefined;
+  /** The request was aborted once (undici's abort is called once at most). */
+  #abortSent = false;
+  /** The final head as received: names and values alternating. */
+  #raw: readonly Buffer[] = NO_HEAD;
+  #headers: IncomingHttpHeaders | undefined;
   /** The streamed body, when the client's body streams. */
   #body: { readonly started: boolean } | undefined;
   #clientGone = false;
@@ -175,11 +191,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly #onClose = (): void => {
     if (this.x.res.writableFinished) return;
     this.#clientGone = true;
-    this.#controller?.abort(new ClientGone());
+    this.#abortRequest(new ClientGone());
   };
   readonly #onDrain = (): void => {
     this.#draining = false;
-    this.#controller?.resume();
+    this.#resume?.();
   };
 
   constructor(
@@ -192,15 +208,37 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     x.res.on('close', this.#onClose);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#clientGone) controller.abort(new ClientGone());
-    else if (this.#aborted) controller.abort(this.#aborted);
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    this.#abortSent = false;
+    if (this.#clientGone) this.#abortRequest(new ClientGone());
+    else if (this.#aborted) this.#abortRequest(this.#aborted);
+  }
+
+  #abortRequest(err: Error): void {
+    const abort = this.#abort;
+    if (abort === undefined || this.#abortSent) return;
+    this.#abortSent = true;
+    abort(err);
   }
 
   /** Whether the client's streamed body has started to flow into this call (it cannot be sent again). */
   get bodyStarted(): boolean {
     return this.#body?.started ?? false;
+  }
+
+  /** The upstream's final head as an object (parsed once, when first asked for). */
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= parseRawHeaders(this.#raw));
+  }
+
+  /** The first value of a header of the upstream's final head (name in lower case), without parsing the head. */
+  header(name: string): string | undefined {
+    if (this.#headers !== undefined) {
+      const v = this.#headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    }
+    return rawHeader(this.#raw, name);
   }
 
   /**
@@ -209,8 +247,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
    */
   abort(err: Error): void {
     if (this.#over) return;
-    if (this.#controller) {
-      this.#controller.abort(err);
+    if (this.#abort) {
+      this.#abortRequest(err);
       return;
     }
     this.#aborted = err;
@@ -222,42 +260,52 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#body = body;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200) return; // 1xx: informational, the final answer follows
+  /** A head (false pauses the response until `resume`). */
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: informational, the final answer follows
     this.status = statusCode;
     this.headAt = this.stopwatch.now();
-    if (!this.owner.head(this, statusCode, headers)) {
-      if (drainable(headers)) this.#discarding = true;
-      else controller.abort(new Discarded());
-      return;
+    this.#raw = rawHeaders;
+    this.#headers = undefined;
+    this.#resume = resume;
+    if (!this.owner.head(this, statusCode)) {
+      if (drainable(this)) this.#discarding = true;
+      else this.#abortRequest(new Discarded());
+      return true;
     }
-    this.commit(headers);
+    this.commit();
+    return true;
   }
 
   /** Writes the head to the client (with the exchange's response headers) and lets the body flow. */
-  private commit(headers: IncomingHttpHeaders): void {
+  private commit(): void {
     const x = this.x;
     this.committed = true;
-    x.res.writeHead(this.status, responseHeaders(headers, x.responseHeaders));
+    x.res.writeHead(this.status, clientHead(this.#raw, x.responseHeaders));
     // An event stream's client should see the headers before the first event; other responses
     // send headers with the first body chunk (one write instead of two).
-    const type = headers['content-type'];
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) x.res.flushHeaders();
-    if (x.taps) for (const t of x.taps) t.head?.(this.status, headers);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.committed) return;
-    const taps = this.x.taps;
-    if (taps) for (const t of taps) t.data?.(chunk);
-    if (!this.x.res.write(chunk) && !this.#draining) {
-      this.#draining = true;
-      controller.pause();
-      this.x.res.once('drain', this.#onDrain);
+    const type = this.header('content-type');
+    if (type !== undefined && type.startsWith('text/event-stream')) x.res.flushHeaders();
+    if (x.taps) {
+      const headers = this.headers;
+      for (const t of x.taps) t.head?.(this.status, headers);
     }
   }
 
-  onResponseEnd(): void {
+  /** A chunk of the body (false pauses the response until the client drains). */
+  onData(chunk: Buffer): boolean {
+    if (!this.committed) return true;
+    const taps = this.x.taps;
+    if (taps) for (const t of taps) t.data?.(chunk);
+    if (this.x.res.write(chunk)) return true;
+    if (!this.#draining) {
+      this.#draining = true;
+      this.x.res.once('drain', this.#onDrain);
+    }
+    return false;
+  }
+
+  onComplete(): void {
     if (this.#discarding) return this.#finish({ kind: 'discarded', cause: new Discarded(), sent: true });
     if (!this.committed) return this.#finish(undefined); // cannot happen: an uncommitted call is aborted or discarding
     this.x.res.end();
@@ -266,10 +314,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#finish(undefined);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+  onError(error: Error): void {
     const cause = this.#clientGone ? new ClientGone() : error;
     if (this.#discarding && !(cause instanceof ClientGone)) return this.#finish({ kind: 'discarded', cause, sent: true });
-    this.#finish({ kind: errorKind(cause, this.committed), cause, sent: this.#controller !== undefined });
+    this.#finish({ kind: errorKind(cause, this.committed), cause, sent: this.#abort !== undefined });
   }
 
   #finish(err: CallError | undefined): void {

@@ -3,7 +3,7 @@
  * names a Connection header lists), the client is appended to X-Forwarded-For, and the verified
  * identity travels in x-tenant-id / x-user-id — whatever a client sent in those is dropped.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
@@ -95,10 +95,76 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
   return out;
 }
 
-/** Response headers for the client: the upstream's end-to-end headers, then `extra` (the gateway's own). */
-export function responseHeaders(headers: IncomingHttpHeaders, extra?: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  endToEnd(headers, out);
-  if (extra) for (const name in extra) out[name] = extra[name];
+// ---- an upstream's head as undici receives it: names and values alternating, as bytes ----------
+
+/** Whether the header name `raw` is `name` (lower-case ASCII), ignoring case, without making a string of it. */
+function isName(raw: Buffer, name: string): boolean {
+  if (raw.length !== name.length) return false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as number;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The first value of the header `name` (lower-case) in a raw head, or undefined. */
+export function rawHeader(raw: readonly Buffer[], name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (isName(raw[i] as Buffer, name)) return (raw[i + 1] as Buffer).toString('latin1');
+  return undefined;
+}
+
+/**
+ * A raw head as node:http's IncomingHttpHeaders: lower-case names, a repeated header as the
+ * list of its values (as undici's own parsing gives them). Without a prototype, so that no header
+ * name can reach one.
+ */
+export function parseRawHeaders(raw: readonly Buffer[]): IncomingHttpHeaders {
+  const out = Object.create(null) as Record<string, string | string[]>;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (typeof had === 'string') out[name] = [had, value];
+    else had.push(value);
+  }
+  return out;
+}
+
+/** Whether `name` (lower-case) is one of the headers in `extra`, whatever their case. */
+function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
+  for (const key in extra) if (key.length === name.length && (key === name || key.toLowerCase() === name)) return true;
+  return false;
+}
+
+/**
+ * The client's head from an upstream's raw head, as the flat name/value list that
+ * `ServerResponse.writeHead` takes: the upstream's end-to-end headers (hop-by-hop ones and those its
+ * Connection header names dropped; repeated ones kept, each; names as the upstream spelled them),
+ * except those `extra` replaces, then `extra` (the gateway's own).
+ */
+export function clientHead(raw: readonly Buffer[], extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
+  const out: OutgoingHttpHeader[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+      continue;
+    }
+    if (extra !== undefined && inExtra(lower, extra)) continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  const named = connectionNamed(connection);
+  if (named !== undefined && named.length > 0) {
+    // Rare: the upstream named more hop-by-hop headers in its Connection header.
+    for (let i = out.length - 2; i >= 0; i -= 2) if (named.includes(String(out[i]).toLowerCase())) out.splice(i, 2);
+  }
+  if (extra !== undefined)
+    for (const name in extra) {
+      const value = extra[name];
+      if (value !== undefined) out.push(name, value);
+    }
   return out;
 }

@@ -4,7 +4,7 @@
  * timeouts, Retry-After, the retry budget, the breaker failing fast with a 503, and the owner
  * taking a final answer back before commit (what a fallback stage does).
  */
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackendIR, CircuitBreakerIR, RetryIR, RouteIR } from '@jarvis/api';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -355,7 +355,7 @@ describe('the owner hook (what a fallback stage uses)', () => {
         first.sender.send(x, first.backend, this);
         return TAKEN;
       }
-      accept(_x: Exchange, status: number, _h: IncomingHttpHeaders): boolean {
+      accept(_x: Exchange, status: number): boolean {
         steps.push(`head ${status}`);
         return status < 500;
       }

@@ -10,8 +10,8 @@
  *
  * The owner (a SendOwner) hears twice at most:
  *
- * - `accept(x, status, headers)`: the final head of this send arrived (what retries could not do
- *   better). true commits it — it streams to the client, and nothing can be retried or discarded
+ * - `accept(x, status, call)`: the final head of this send arrived (what retries could not do
+ *   better; `call.headers` reads it). true commits it — it streams to the client, and nothing can be retried or discarded
  *   any more; false discards it: the client has seen nothing, and `done` follows with `discarded`
  *   (a fallback stage then moves on to its next step).
  * - `done(x, result)`, exactly once: `answered` (committed; x.status set — with `error` when the
@@ -43,7 +43,6 @@
  *    never started to stream); the deadline leaves room; another endpoint is available; and the
  *    retry budget allows it. A retry never happens after a commit.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { backoffMs, retryAfterMs } from '../policy/breaker/backoff.js';
@@ -62,8 +61,8 @@ export type SendResult =
   | { readonly kind: 'deadline' };
 
 export interface SendOwner {
-  /** The final head arrived: true commits it to the client, false discards it (`done` gets `discarded`). */
-  accept(x: Exchange, status: number, headers: IncomingHttpHeaders): boolean;
+  /** The final head arrived (`call` has it): true commits it to the client, false discards it (`done` gets `discarded`). */
+  accept(x: Exchange, status: number, call: UpstreamCall): boolean;
   /** The send is over (exactly once). */
   done(x: Exchange, result: SendResult): void;
 }
@@ -211,13 +210,13 @@ class Send implements CallOwner {
     if (headBy - now < limit) this.#headTimer = deps.timers.after(headBy - now, () => call.abort(new CallTimeout(headBy - now)));
   }
 
-  head(call: UpstreamCall, status: number, headers: IncomingHttpHeaders): boolean {
+  head(call: UpstreamCall, status: number): boolean {
     this.#headTimer?.cancel();
     this.#headTimer = undefined;
     if (this.#endpoint) this.backend.guard.observeStatus(this.#endpoint.origin, status);
     const retry = this.backend.guard.retry;
     if (retry && retry.retryOn.statusCodes.includes(status) && IDEMPOTENT.has(this.x.method) && this.#replayable(call)) {
-      const after = retryAfterMs(headers['retry-after'], this.deps.clock.now());
+      const after = retryAfterMs(call.header('retry-after'), this.deps.clock.now());
       if (after === undefined || after <= retry.backoff.maxMs) {
         const delay = this.#retryDelay('status', after ?? 0);
         if (delay !== undefined) {
@@ -227,7 +226,7 @@ class Send implements CallOwner {
       }
     }
     this.#settleStatus(call, status);
-    return this.owner.accept(this.x, status, headers);
+    return this.owner.accept(this.x, status, call);
   }
 
   end(call: UpstreamCall, error: CallError | undefined): void {

@@ -10,7 +10,6 @@
  * error head (5xx, discarded before the commit), a send without an answer (timeout, no
  * connection), an open breaker and a backend without an endpoint to send to.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { POLICY_SECTIONS, kindFeature, sectionFeature, type RouteIR } from '@jarvis/api';
 import type { Clock } from '../clock.js';
 import { sendProblem } from '../observe/problem.js';
@@ -293,7 +292,7 @@ export class ProxyStage implements Stage, SendOwner {
   }
 
   /** Commits every head but an error one that the exchange's cover (stale-if-error) answers instead. */
-  accept(x: Exchange, status: number, _headers: IncomingHttpHeaders): boolean {
+  accept(x: Exchange, status: number): boolean {
     return !(status >= 500 && x.cover?.covers(status));
   }
 

@@ -16,7 +16,7 @@
  * answers. Every answer says which step gave it and at which position of the chain
  * (`x-jarvis-fallback`, `x-jarvis-attempts`: steps reached, skipped ones included).
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { DegradationIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
 import type { Cell } from '../../observe/cells.js';
@@ -213,7 +213,7 @@ class ChainRun implements SendOwner {
     this.#fail();
   }
 
-  accept(x: Exchange, status: number, _headers: IncomingHttpHeaders): boolean {
+  accept(x: Exchange, status: number): boolean {
     const chain = this.chain;
     if (chain.statusCodes.has(status) && this.#canMoveOn()) return false;
     if (status >= 500 && x.cover?.covers(status)) {
