@@ -10,6 +10,7 @@ import type { LlmFacts } from '../inspect/index.js';
 import type { DeadLetterHandle, QueueTicket } from '../policy/queue/index.js';
 import type { CacheMiss } from '../policy/cache/index.js';
 import type { LimitRequest } from '../policy/ratelimit/index.js';
+import type { UpstreamHead } from '../proxy/headers.js';
 import type { RequestLine } from '../route/matcher.js';
 import { normalizePath } from '../route/path.js';
 import type { CompiledGateway, CompiledRoute } from './compile.js';
@@ -38,7 +39,7 @@ export type ErrorKind =
 
 /** Observes a committed upstream answer as it streams to the client (a cache store, a token counter). */
 export interface ResponseTap {
-  head?(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): void;
+  head?(status: number, head: UpstreamHead): void;
   data?(chunk: Buffer): void;
   /** The answer reached the client completely. */
   end?(): void;

@@ -18,12 +18,11 @@
  * not need (the head is parsed only when something asks for it: `headers`). undici marks that
  * interface deprecated; it is the one its client implements, and the version is pinned.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
 import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
-import { clientHead, parseRawHeaders, rawHeader } from './headers.js';
+import { UpstreamHead, clientHead } from './headers.js';
 
 /**
  * How a call ended without a complete committed answer: an exchange's error kinds that an
@@ -138,7 +137,7 @@ function drainable(call: UpstreamCall): boolean {
   return Number.isInteger(length) && length >= 0 && length <= DRAIN_MAX_BYTES;
 }
 
-const NO_HEAD: readonly Buffer[] = Object.freeze([]);
+const NO_HEAD = new UpstreamHead([]);
 
 /** The owner's time limit for the call (a per-try or the whole request's timeout) ran out. */
 export class CallTimeout extends Error {
@@ -178,9 +177,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #aborted: Error | undefined;
   /** The request was aborted once (undici's abort is called once at most). */
   #abortSent = false;
-  /** The final head as received: names and values alternating. */
-  #raw: readonly Buffer[] = NO_HEAD;
-  #headers: IncomingHttpHeaders | undefined;
+  /** The final head as received. */
+  #head = NO_HEAD;
   /** The streamed body, when the client's body streams. */
   #body: { readonly started: boolean } | undefined;
   #clientGone = false;
@@ -227,18 +225,14 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     return this.#body?.started ?? false;
   }
 
-  /** The upstream's final head as an object (parsed once, when first asked for). */
-  get headers(): IncomingHttpHeaders {
-    return (this.#headers ??= parseRawHeaders(this.#raw));
+  /** The upstream's final head (empty until it arrived). */
+  get head(): UpstreamHead {
+    return this.#head;
   }
 
-  /** The first value of a header of the upstream's final head (name in lower case), without parsing the head. */
+  /** A header of the upstream's final head by its lower-case name (repeated ones joined with `, `). */
   header(name: string): string | undefined {
-    if (this.#headers !== undefined) {
-      const v = this.#headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    }
-    return rawHeader(this.#raw, name);
+    return this.#head.header(name);
   }
 
   /**
@@ -265,8 +259,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx: informational, the final answer follows
     this.status = statusCode;
     this.headAt = this.stopwatch.now();
-    this.#raw = rawHeaders;
-    this.#headers = undefined;
+    this.#head = new UpstreamHead(rawHeaders);
     this.#resume = resume;
     if (!this.owner.head(this, statusCode)) {
       if (drainable(this)) this.#discarding = true;
@@ -281,15 +274,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private commit(): void {
     const x = this.x;
     this.committed = true;
-    x.res.writeHead(this.status, clientHead(this.#raw, x.responseHeaders));
+    x.res.writeHead(this.status, clientHead(this.#head, x.responseHeaders));
     // An event stream's client should see the headers before the first event; other responses
     // send headers with the first body chunk (one write instead of two).
     const type = this.header('content-type');
     if (type !== undefined && type.startsWith('text/event-stream')) x.res.flushHeaders();
-    if (x.taps) {
-      const headers = this.headers;
-      for (const t of x.taps) t.head?.(this.status, headers);
-    }
+    if (x.taps) for (const t of x.taps) t.head?.(this.status, this.#head);
   }
 
   /** A chunk of the body (false pauses the response until the client drains). */

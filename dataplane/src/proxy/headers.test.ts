@@ -1,6 +1,6 @@
 /** The client's head built from an upstream's raw head (names and values as undici receives them). */
 import { describe, expect, it } from 'vitest';
-import { clientHead, parseRawHeaders, rawHeader } from './headers.js';
+import { UpstreamHead, clientHead } from './headers.js';
 
 /** A raw head from name/value pairs. */
 function raw(...pairs: [string, string][]): Buffer[] {
@@ -21,7 +21,7 @@ describe('raw upstream heads', () => {
   );
 
   it('passes the end-to-end headers in order, each repeat, spelled as received; drops hop-by-hop ones and those Connection names', () => {
-    expect(clientHead(head, undefined)).toEqual([
+    expect(clientHead(new UpstreamHead(head), undefined)).toEqual([
       'Content-Type',
       'text/plain',
       'Set-Cookie',
@@ -36,7 +36,12 @@ describe('raw upstream heads', () => {
   });
 
   it("replaces the upstream's headers that the gateway sets itself, whatever their case, and appends the gateway's", () => {
-    const out = clientHead(head, { ratelimit: 'r=1', 'Content-Type': 'application/json', 'x-jarvis-cache': 'miss', 'x-none': undefined });
+    const out = clientHead(new UpstreamHead(head), {
+      ratelimit: 'r=1',
+      'Content-Type': 'application/json',
+      'x-jarvis-cache': 'miss',
+      'x-none': undefined,
+    });
     expect(out).toEqual([
       'Set-Cookie',
       'a=1',
@@ -54,24 +59,67 @@ describe('raw upstream heads', () => {
   });
 
   it('a Connection of close or keep-alive alone drops nothing more', () => {
-    expect(clientHead(raw(['connection', 'close'], ['x-a', '1']), undefined)).toEqual(['x-a', '1']);
-    expect(clientHead(raw(['x-a', '1'], ['Connection', 'Keep-Alive']), undefined)).toEqual(['x-a', '1']);
+    expect(clientHead(new UpstreamHead(raw(['connection', 'close'], ['x-a', '1'])), undefined)).toEqual(['x-a', '1']);
+    expect(clientHead(new UpstreamHead(raw(['x-a', '1'], ['Connection', 'Keep-Alive'])), undefined)).toEqual(['x-a', '1']);
   });
 
-  it('reads one header by its lower-case name, ignoring case, without parsing the rest', () => {
-    expect(rawHeader(head, 'content-type')).toBe('text/plain');
-    expect(rawHeader(head, 'set-cookie')).toBe('a=1');
-    expect(rawHeader(head, 'x-latin')).toBe('caf\u00e9');
-    expect(rawHeader(head, 'content-length')).toBeUndefined();
-    expect(rawHeader(head, 'content-typ')).toBeUndefined();
+  it('reads one header by its lower-case name, ignoring case, repeated lines joined, without parsing the rest', () => {
+    expect(new UpstreamHead(head).header('content-type')).toBe('text/plain');
+    expect(new UpstreamHead(head).header('set-cookie')).toBe('a=1, b=2');
+    expect(new UpstreamHead(head).header('x-latin')).toBe('caf\u00e9');
+    expect(new UpstreamHead(head).header('content-length')).toBeUndefined();
+    expect(new UpstreamHead(head).header('content-typ')).toBeUndefined();
+    expect(new UpstreamHead(head).header('ratelimit')).toBe('upstream');
   });
 
-  it('parses into lower-case names, a repeated header as the list of its values, with no prototype to reach', () => {
-    const parsed = parseRawHeaders(
-      raw(['Set-Cookie', 'a=1'], ['X-A', '1'], ['set-cookie', 'b=2'], ['__proto__', 'x'], ['SET-COOKIE', 'c=3']),
-    );
-    expect({ ...parsed }).toEqual({ 'set-cookie': ['a=1', 'b=2', 'c=3'], 'x-a': '1', ['__proto__']: 'x' });
-    expect(Object.getPrototypeOf(parsed)).toBeNull();
-    expect(parseRawHeaders([])).toEqual({});
+  it('parses into lower-case names, a repeated header as the list of its values; no name reaches the prototype', () => {
+    const parsed = new UpstreamHead(
+      raw(
+        ['Set-Cookie', 'a=1'],
+        ['X-A', '1'],
+        ['set-cookie', 'b=2'],
+        ['__proto__', 'x'],
+        ['SET-COOKIE', 'c=3'],
+        ['constructor', 'y'],
+        ['constructor', 'z'],
+      ),
+    ).headers;
+    expect(Object.keys(parsed)).toEqual(['set-cookie', 'x-a', '__proto__', 'constructor']);
+    expect(parsed['set-cookie']).toEqual(['a=1', 'b=2', 'c=3']);
+    expect(parsed['__proto__']).toBe('x');
+    expect(parsed['constructor']).toEqual(['y', 'z']);
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+    expect(new UpstreamHead([]).parse()).toEqual({});
+    expect(new UpstreamHead(head).parse((name) => name.startsWith('x-') || name === 'set-cookie')).toEqual({
+      'content-type': 'text/plain',
+      connection: 'keep-alive, X-Internal',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      ratelimit: 'upstream',
+    });
+  });
+
+  it('decodes a head whose parts are views of one read, as undici gives them, and one whose parts are not', () => {
+    const bytes = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Latin: caf\u00e9\r\nx-a: 1\r\n\r\n', 'latin1');
+    const view = (s: string) => {
+      const at = bytes.indexOf(s, 0, 'latin1');
+      return bytes.subarray(at, at + Buffer.byteLength(s, 'latin1'));
+    };
+    const one = new UpstreamHead([view('Content-Type'), view('text/plain'), view('X-Latin'), view('caf\u00e9'), view('x-a'), view('1')]);
+    expect(one.strings).toEqual(['Content-Type', 'text/plain', 'X-Latin', 'caf\u00e9', 'x-a', '1']);
+    const apart = [Buffer.alloc(3, 'x-b'), Buffer.alloc(1, '2'), view('x-a'), view('1')];
+    expect(new UpstreamHead(apart).strings).toEqual(['x-b', '2', 'x-a', '1']);
+    // Views of one buffer, but far apart or out of order: each part on its own.
+    const big = Buffer.alloc(4096, 'y');
+    big.write('x-far', 4000, 'latin1');
+    expect(new UpstreamHead([big.subarray(0, 3), big.subarray(4000, 4005)]).strings).toEqual(['yyy', 'x-far']);
+    expect(new UpstreamHead([view('x-a'), view('Content-Type')]).strings).toEqual(['x-a', 'Content-Type']);
+  });
+
+  it('an UpstreamHead parses once, when asked, and is built from headers by name the same way', () => {
+    const h = UpstreamHead.of({ 'Content-Type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'x-none': undefined });
+    expect(h.raw.map((b) => b.toString())).toEqual(['Content-Type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+    expect(h.headers).toBe(h.headers);
+    expect({ ...h.headers }).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] });
   });
 });

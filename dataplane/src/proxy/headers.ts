@@ -107,28 +107,106 @@ function isName(raw: Buffer, name: string): boolean {
   return true;
 }
 
-/** The first value of the header `name` (lower-case) in a raw head, or undefined. */
-export function rawHeader(raw: readonly Buffer[], name: string): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (isName(raw[i] as Buffer, name)) return (raw[i + 1] as Buffer).toString('latin1');
-  return undefined;
+/**
+ * The strings of a raw head. undici hands the parts of a head over as views of the socket read
+ * they came in: then the whole head is decoded with one call and cut into substrings (a call into
+ * Buffer's C++ per part costs more than the rest of the work on a head); parts from different
+ * reads are decoded one by one.
+ */
+function decodeHead(raw: readonly Buffer[]): string[] {
+  const n = raw.length;
+  const out = new Array<string>(n);
+  if (n === 0) return out;
+  const first = raw[0] as Buffer;
+  const base = first.byteOffset;
+  let end = base;
+  let bytes = 0;
+  let one = true;
+  for (let i = 0; i < n && one; i++) {
+    const b = raw[i] as Buffer;
+    one = b.buffer === first.buffer && b.byteOffset >= end;
+    end = b.byteOffset + b.length;
+    bytes += b.length;
+  }
+  // In order, in one buffer, and close together (what lies between is `: ` and CRLF).
+  if (!one || end - base > bytes + 8 * n) {
+    for (let i = 0; i < n; i++) out[i] = (raw[i] as Buffer).toString('latin1');
+    return out;
+  }
+  const text = Buffer.from(first.buffer, base, end - base).toString('latin1');
+  for (let i = 0; i < n; i++) {
+    const b = raw[i] as Buffer;
+    const at = b.byteOffset - base;
+    out[i] = text.slice(at, at + b.length);
+  }
+  return out;
+}
+
+/** Stores `value` under `name`, a repeated name as the list of its values; `__proto__` as a plain property. */
+function addHeader(out: Record<string, string | string[]>, name: string, value: string): void {
+  const had = Object.hasOwn(out, name) ? out[name] : undefined;
+  if (had === undefined) {
+    if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true });
+    else out[name] = value;
+  } else if (typeof had === 'string') out[name] = [had, value];
+  else had.push(value);
 }
 
 /**
- * A raw head as node:http's IncomingHttpHeaders: lower-case names, a repeated header as the
- * list of its values (as undici's own parsing gives them). Without a prototype, so that no header
- * name can reach one.
+ * An upstream's head as undici receives it (names and values alternating, as bytes), read without
+ * parsing all of it: a proxy passes most heads through untouched.
  */
-export function parseRawHeaders(raw: readonly Buffer[]): IncomingHttpHeaders {
-  const out = Object.create(null) as Record<string, string | string[]>;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
-    const value = (raw[i + 1] as Buffer).toString('latin1');
-    const had = out[name];
-    if (had === undefined) out[name] = value;
-    else if (typeof had === 'string') out[name] = [had, value];
-    else had.push(value);
+export class UpstreamHead {
+  #strings: string[] | undefined;
+  #parsed: IncomingHttpHeaders | undefined;
+  constructor(readonly raw: readonly Buffer[]) {}
+
+  /** A head from headers by name (a list: the header repeated; undefined: left out). */
+  static of(headers: Readonly<Record<string, string | readonly string[] | undefined>>): UpstreamHead {
+    const raw: Buffer[] = [];
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) continue;
+      for (const v of typeof value === 'string' ? [value] : value) raw.push(Buffer.from(name, 'latin1'), Buffer.from(v, 'latin1'));
+    }
+    return new UpstreamHead(raw);
   }
-  return out;
+
+  /** The head's names (as spelled) and values, alternating (decoded once, when first asked for). */
+  get strings(): readonly string[] {
+    return (this.#strings ??= decodeHead(this.raw));
+  }
+
+  /** A header's value by its lower-case name (repeated ones joined with `, `); undefined when absent. */
+  header(name: string): string | undefined {
+    const raw = this.raw;
+    let value: string | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (!isName(raw[i] as Buffer, name)) continue;
+      const v = this.strings[i + 1] as string;
+      value = value === undefined ? v : `${value}, ${v}`;
+    }
+    return value;
+  }
+
+  /** Every header: lower-case names, repeated ones as lists (parsed once, when first asked for). */
+  get headers(): IncomingHttpHeaders {
+    return (this.#parsed ??= this.parse());
+  }
+
+  /**
+   * The headers as node:http's IncomingHttpHeaders: lower-case names, a repeated header as the
+   * list of its values (as undici's own parsing gives them), names that `skip` says left out.
+   */
+  parse(skip?: (name: string) => boolean): Record<string, string | string[]> {
+    const strings = this.strings;
+    const out: Record<string, string | string[]> = {};
+    for (let i = 0; i + 1 < strings.length; i += 2) {
+      const name = (strings[i] as string).toLowerCase();
+      if (skip?.(name)) continue;
+      addHeader(out, name, strings[i + 1] as string);
+    }
+    return out;
+  }
 }
 
 /** Whether `name` (lower-case) is one of the headers in `extra`, whatever their case. */
@@ -138,23 +216,24 @@ function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
 }
 
 /**
- * The client's head from an upstream's raw head, as the flat name/value list that
+ * The client's head from an upstream's head, as the flat name/value list that
  * `ServerResponse.writeHead` takes: the upstream's end-to-end headers (hop-by-hop ones and those its
  * Connection header names dropped; repeated ones kept, each; names as the upstream spelled them),
  * except those `extra` replaces, then `extra` (the gateway's own).
  */
-export function clientHead(raw: readonly Buffer[], extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
+export function clientHead(head: UpstreamHead, extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
+  const strings = head.strings;
   const out: OutgoingHttpHeader[] = [];
   let connection: string | undefined;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+  for (let i = 0; i + 1 < strings.length; i += 2) {
+    const name = strings[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+      if (lower === 'connection') connection = strings[i + 1];
       continue;
     }
     if (extra !== undefined && inExtra(lower, extra)) continue;
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    out.push(name, strings[i + 1] as string);
   }
   const named = connectionNamed(connection);
   if (named !== undefined && named.length > 0) {

@@ -1,5 +1,6 @@
 import type { CacheIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
+import { UpstreamHead } from '../../proxy/headers.js';
 import { directives, requestRules, responseTags, uncacheableReason } from './cacheable.js';
 
 const IR = {
@@ -29,20 +30,23 @@ describe('what may be cached', () => {
   });
 
   it('stores only the policy’s statuses, sizes, and what the upstream allows', () => {
-    expect(uncacheableReason(IR, 200, {})).toBeUndefined();
-    expect(uncacheableReason(IR, 203, { 'cache-control': 'public, max-age=60' })).toBeUndefined();
-    expect(uncacheableReason(IR, 500, {})).toBe('status');
-    expect(uncacheableReason(IR, 200, { 'content-length': '1001' })).toBe('size');
-    expect(uncacheableReason(IR, 200, { 'set-cookie': ['a=1'] })).toBe('set-cookie');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({}))).toBeUndefined();
+    expect(uncacheableReason(IR, 203, UpstreamHead.of({ 'cache-control': 'public, max-age=60' }))).toBeUndefined();
+    expect(uncacheableReason(IR, 500, UpstreamHead.of({}))).toBe('status');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'content-length': '1001' }))).toBe('size');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'set-cookie': ['a=1'] }))).toBe('set-cookie');
     for (const cc of ['no-store', 'private', 'no-cache', 'Private="x"'])
-      expect(uncacheableReason(IR, 200, { 'cache-control': cc })).toBe('cache-control');
-    expect(uncacheableReason({ ...IR, respectCacheControl: false }, 200, { 'cache-control': 'no-store' })).toBeUndefined();
+      expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'cache-control': cc }))).toBe('cache-control');
+    expect(uncacheableReason({ ...IR, respectCacheControl: false }, 200, UpstreamHead.of({ 'cache-control': 'no-store' }))).toBeUndefined();
+    // Every line of a repeated header counts, whatever the case of its name.
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'Cache-Control': ['max-age=60', 'private'] }))).toBe('cache-control');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'Set-Cookie': 'a=1' }))).toBe('set-cookie');
   });
 
   it('Vary must name only headers of the key', () => {
-    expect(uncacheableReason(IR, 200, { vary: 'Accept-Language' })).toBeUndefined();
-    expect(uncacheableReason(IR, 200, { vary: 'accept-encoding' })).toBe('vary');
-    expect(uncacheableReason(IR, 200, { vary: '*' })).toBe('vary');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: 'Accept-Language' }))).toBeUndefined();
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: 'accept-encoding' }))).toBe('vary');
+    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: '*' }))).toBe('vary');
   });
 
   it('reads tags, refusing odd ones and more than the bound', () => {

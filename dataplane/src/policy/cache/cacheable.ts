@@ -12,7 +12,11 @@
 import type { CacheIR } from '@jarvis/api';
 
 type HeaderValue = string | readonly string[] | undefined;
-export type ResponseHeadersIn = Readonly<Record<string, HeaderValue>>;
+
+/** A response's headers by lower-case name (repeated ones joined with `, `): an UpstreamHead. */
+export interface ResponseHeadersIn {
+  header(name: string): string | undefined;
+}
 
 /** Longest tag; tags are ASCII letters, digits and `._:/=@+-`, starting with a letter or digit. */
 export const MAX_TAG_LENGTH = 128;
@@ -84,15 +88,15 @@ export function responseTags(value: HeaderValue, maxTags: number): string[] | un
 /** Why a response is not stored, or undefined when it may be. */
 export function uncacheableReason(ir: CacheIR, status: number, headers: ResponseHeadersIn): string | undefined {
   if (!ir.statuses.includes(status)) return 'status';
-  const length = headers['content-length'];
-  if (typeof length === 'string' && Number(length) > ir.maxBodyBytes) return 'size';
-  if (headers['set-cookie'] !== undefined) return 'set-cookie';
-  const vary = headers['vary'];
+  const length = headers.header('content-length');
+  if (length !== undefined && Number(length) > ir.maxBodyBytes) return 'size';
+  if (headers.header('set-cookie') !== undefined) return 'set-cookie';
+  const vary = headers.header('vary');
   if (vary !== undefined) {
     for (const name of directives(vary).keys()) if (name === '*' || !ir.key.headers.includes(name)) return 'vary';
   }
   if (ir.respectCacheControl) {
-    const d = directives(headers['cache-control']);
+    const d = directives(headers.header('cache-control'));
     if (d.has('no-store') || d.has('no-cache') || d.has('private')) return 'cache-control';
   }
   return undefined;

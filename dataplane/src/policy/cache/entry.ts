@@ -5,8 +5,8 @@
  * field beside the raw body (see l2.ts); `decodeMeta` is the edge where Redis's bytes become a
  * typed value again — anything unexpected is a miss, never a crash.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
+import type { UpstreamHead } from '../../proxy/headers.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -26,24 +26,20 @@ export interface CachedResponse {
 const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-cookie', 'x-jarvis-cache']);
 
 /**
- * The upstream headers worth storing (values copied, names lower case as Node gives them).
- * `keepLength`: for a HEAD answer, whose Content-Length describes a body it did not carry.
+ * The upstream headers worth storing, from its raw head: names in lower case, a repeated header
+ * as the list of its values. `keepLength`: for a HEAD answer, whose Content-Length describes a
+ * body it did not carry.
  */
-export function storedHeaders(headers: IncomingHttpHeaders, keepLength = false): Record<string, string | string[]> {
+export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
+  const connection = head.header('connection');
   const named =
-    typeof headers.connection === 'string'
-      ? headers.connection
+    connection === undefined || connection === 'keep-alive'
+      ? undefined
+      : connection
           .toLowerCase()
           .split(',')
-          .map((s) => s.trim())
-      : [];
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named.includes(name)) continue;
-    out[name] = Array.isArray(value) ? [...value] : value;
-  }
-  return out;
+          .map((s) => s.trim());
+  return head.parse((name) => (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true);
 }
 
 /**

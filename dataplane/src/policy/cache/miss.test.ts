@@ -1,6 +1,7 @@
 import type { CacheIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
+import { UpstreamHead } from '../../proxy/headers.js';
 import { Miss } from './miss.js';
 import { PolicyCache } from './policy.js';
 
@@ -33,7 +34,10 @@ describe('storing a miss', () => {
       false,
     );
     const socketBuffer = Buffer.alloc(64 * 1024, 'x');
-    miss.head(200, { 'content-type': 'text/plain', connection: 'keep-alive', 'transfer-encoding': 'chunked', 'set-cookie': undefined });
+    miss.head(
+      200,
+      UpstreamHead.of({ 'Content-Type': 'text/plain', connection: 'keep-alive, x-hop', 'transfer-encoding': 'chunked', 'x-hop': '1' }),
+    );
     miss.data(socketBuffer.subarray(0, 3));
     miss.data(socketBuffer.subarray(100, 102));
     miss.end();

@@ -10,9 +10,9 @@
  *   upstream, and a coalescing lock is released.
  */
 import type { CacheIR } from '@jarvis/api';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
+import type { UpstreamHead } from '../../proxy/headers.js';
 import { responseTags, uncacheableReason } from './cacheable.js';
 import { entrySize, ownedCopy, storedHeaders, type CachedResponse } from './entry.js';
 import type { Flight } from './flights.js';
@@ -82,11 +82,11 @@ export class Miss implements ResponseTap, ErrorCover {
 
   // ── the tap ──
 
-  head(status: number, headers: IncomingHttpHeaders): void {
+  head(status: number, head: UpstreamHead): void {
     const ir = this.ctx.ir;
     const tags =
-      uncacheableReason(ir, status, headers) === undefined
-        ? responseTags(headers[ir.invalidation.tagsHeader], ir.invalidation.maxTagsPerEntry)
+      uncacheableReason(ir, status, head) === undefined
+        ? responseTags(head.header(ir.invalidation.tagsHeader), ir.invalidation.maxTagsPerEntry)
         : undefined;
     if (tags === undefined) {
       this.#off = true;
@@ -94,7 +94,7 @@ export class Miss implements ResponseTap, ErrorCover {
     }
     this.#status = status;
     this.#tags = tags;
-    this.#headers = storedHeaders(headers, this.isHead);
+    this.#headers = storedHeaders(head, this.isHead);
     this.#storedAt = this.ctx.clock.now();
   }
 

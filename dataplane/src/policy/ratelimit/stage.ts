@@ -26,6 +26,7 @@ import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
 import type { Timers } from '../../clock.js';
+import type { UpstreamHead } from '../../proxy/headers.js';
 import { problemBody, rateLimitHeaders } from './headers.js';
 import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
@@ -46,9 +47,9 @@ class UsageTap implements ResponseTap {
     readonly owner: RateLimitStage,
     readonly reservation: Reservation,
   ) {}
-  head(_status: number, headers: Readonly<Record<string, string | string[] | undefined>>): void {
+  head(_status: number, head: UpstreamHead): void {
     this.answered = true;
-    this.reader = usageReader(headers);
+    this.reader = usageReader(head.headers);
   }
   data(chunk: Buffer): void {
     this.reader?.push(chunk);
