@@ -123,6 +123,18 @@ describe('client address', () => {
     expect(ok(await id.identify(req(''))).clientIp).toBe('unknown');
   });
 
+  it('one identifier serving peers that alternate, trusted and not, gives each its own address', async () => {
+    const id = identifier({ trustedProxies: ['10.0.0.0/8'] });
+    const xff: [string, string][] = [['x-forwarded-for', '198.51.100.9']];
+    for (let i = 0; i < 2; i++) {
+      expect(ok(await id.identify(req('192.0.2.7', xff)))).toMatchObject({ clientIp: '192.0.2.7', peer: '192.0.2.7', peerTrusted: false });
+      expect(ok(await id.identify(req('10.1.2.3', xff)))).toMatchObject({ clientIp: '198.51.100.9', peer: '10.1.2.3', peerTrusted: true });
+      expect(ok(await id.identify(req('10.1.2.3')))).toMatchObject({ clientIp: '10.1.2.3', peer: '10.1.2.3', peerTrusted: true });
+      expect(ok(await id.identify(req('2001:db8::1', xff)))).toMatchObject({ clientIp: '2001:db8::/64', peerTrusted: false });
+      expect(ok(await id.identify(req('')))).toMatchObject({ clientIp: 'unknown', peer: '', peerTrusted: false });
+    }
+  });
+
   it('honours a configured IPv6 prefix', async () => {
     const id = identifier({ ipv6Prefix: 48 });
     expect(ok(await id.identify(req('2001:db8:1:2:3:4:5:6'))).clientIp).toBe('2001:db8:1::/48');

@@ -22,7 +22,7 @@ import { IdentityConfigError } from './config.js';
 import { clientBehindProxies } from './forwarded.js';
 import { countRaw, singleHeader } from './headers.js';
 import { checkId, isIdError } from './ids.js';
-import { CidrSet, type Cidr, clientKey, formatIp, parseCidr, parseIp } from './ip.js';
+import { CidrSet, type Cidr, type Ip, clientKey, formatIp, parseCidr, parseIp } from './ip.js';
 import { JwtVerifier, type TokenIdentity } from './jwt.js';
 import { KeyLoadError } from './keys.js';
 import { type KeySource, keySource } from './keysource.js';
@@ -236,14 +236,30 @@ export function createIdentifier(config: IdentityIR, options: IdentifierOptions)
   ): Identity | IdentityProblem =>
     isIdentityProblem(t) ? t : { clientIp, tenant: t.tenant, user: t.user, claims: t.claims, method: 'jwt', peer, peerTrusted };
 
+  // The last peer seen, read once: a keep-alive connection (a load balancer's, a client's) sends
+  // many requests from one address.
+  let lastAddress: string | undefined;
+  let lastPeer: Ip | undefined;
+  let lastTrusted = false;
+  let lastText = '';
+  let lastClient = UNKNOWN_CLIENT;
+
   const identifyNow = (req: IdentifyRequest): Identity | IdentityProblem | Promise<Identity | IdentityProblem> => {
     const headers = req.headers;
-    const peer = parseIp(req.remoteAddress);
-    const peerTrusted = peer !== undefined && trusted.size > 0 && trusted.has(peer);
-    const peerText = peer ? formatIp(peer) : '';
-    let clientIp = UNKNOWN_CLIENT;
-    if (peer && !peerTrusted) clientIp = clientKey(peer, config.ipv6Prefix);
-    else if (peer) {
+    const address = req.remoteAddress;
+    if (address !== lastAddress) {
+      const ip = parseIp(address);
+      lastPeer = ip;
+      lastTrusted = ip !== undefined && trusted.size > 0 && trusted.has(ip);
+      lastText = ip ? formatIp(ip) : '';
+      lastClient = ip && !lastTrusted ? clientKey(ip, config.ipv6Prefix) : UNKNOWN_CLIENT;
+      lastAddress = address;
+    }
+    const peer = lastPeer;
+    const peerTrusted = lastTrusted;
+    const peerText = lastText;
+    let clientIp = lastClient;
+    if (peer && peerTrusted) {
       const raw = headers[config.forwardedHeader];
       const header = raw === undefined || typeof raw === 'string' ? raw : raw.join(', ');
       clientIp = clientKey(clientBehindProxies(peer, header, config.forwardedHeader, trusted, config.maxForwardedHops), config.ipv6Prefix);

@@ -70,10 +70,13 @@ export function requestRules(respect: boolean, cacheControl: HeaderValue, pragma
   return { lookup: !noCache, store: !d.has('no-store') };
 }
 
+/** Shared by every answer without tags (most of them: an entry holds one object fewer). */
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
 /** The tags of a response (from the policy's tags header); undefined when they make it uncacheable. */
-export function responseTags(value: HeaderValue, maxTags: number): string[] | undefined {
+export function responseTags(value: HeaderValue, maxTags: number): readonly string[] | undefined {
   const text = joined(value);
-  if (text === '') return [];
+  if (text === '') return NO_TAGS;
   const tags = new Set<string>();
   for (const part of text.split(',')) {
     const tag = part.trim();

@@ -39,16 +39,30 @@ export interface L1Limits {
   readonly maxBytes: number;
 }
 
-/** An entry's place in the recency list. */
-class Slot implements Linked<Slot> {
+/** An entry as L1 holds it: the item's fields and its place in the recency list, one object. */
+class Slot implements L1Item, Linked<Slot> {
+  readonly key: string;
+  readonly response: CachedResponse;
+  readonly size: number;
+  readonly freshUntil: number;
+  readonly keepUntil: number;
+  readonly seq: number;
+  pinnedUntil = 0;
   older: Slot | undefined = undefined;
   newer: Slot | undefined = undefined;
-  constructor(readonly item: L1Item) {}
+  constructor(item: L1Item) {
+    this.key = item.key;
+    this.response = item.response;
+    this.size = item.size;
+    this.freshUntil = item.freshUntil;
+    this.keepUntil = item.keepUntil;
+    this.seq = item.seq;
+  }
 }
 
 export class L1Cache {
   readonly #slots = new Map<string, Slot>();
-  readonly #pinned = new Set<L1Item>();
+  readonly #pinned = new Set<Slot>();
   readonly #order = new RecencyList<Slot>();
   #bytes = 0;
   #pinnedBytes = 0;
@@ -78,17 +92,17 @@ export class L1Cache {
   get(key: string): L1Item | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
-    if (this.clock.now() >= slot.item.keepUntil) {
+    if (this.clock.now() >= slot.keepUntil) {
       this.#remove(slot);
       return undefined;
     }
     this.#order.touch(slot);
-    return slot.item;
+    return slot;
   }
 
   /**
-   * Stores `item` (replacing what was under its key), evicting least-recently-used unpinned
-   * entries past the bounds. False when it cannot fit beside the pinned entries (then nothing
+   * Stores a copy of `item` (replacing what was under its key; unpinned), evicting
+   * least-recently-used unpinned entries past the bounds. False when it cannot fit beside the pinned entries (then nothing
    * changed but the removal of the old entry under its key).
    */
   set(item: L1Item): boolean {
@@ -96,7 +110,6 @@ export class L1Cache {
     if (old !== undefined) this.#remove(old);
     const { maxEntries, maxBytes } = this.limits;
     if (item.size > maxBytes - this.#pinnedBytes || this.clock.now() >= item.keepUntil) return false;
-    item.pinnedUntil = 0;
     const slot = new Slot(item);
     this.#slots.set(item.key, slot);
     this.#order.append(slot);
@@ -122,7 +135,7 @@ export class L1Cache {
 
   /** Pins the entry under `key` until `until` (extends a pin). False when absent or the pin bounds are full. */
   pin(key: string, until: number): boolean {
-    const item = this.#slots.get(key)?.item;
+    const item = this.#slots.get(key);
     if (item === undefined) return false;
     if (!this.#pinned.has(item)) {
       if (!this.#roomForPin(item.size)) {
@@ -137,7 +150,7 @@ export class L1Cache {
   }
 
   isPinned(key: string): boolean {
-    const item = this.#slots.get(key)?.item;
+    const item = this.#slots.get(key);
     return item !== undefined && item.pinnedUntil > this.clock.now();
   }
 
@@ -151,17 +164,17 @@ export class L1Cache {
     for (const item of this.#pinned) if (item.pinnedUntil <= now) this.#unpin(item);
   }
 
-  #unpin(item: L1Item): void {
+  #unpin(item: Slot): void {
     if (!this.#pinned.delete(item)) return;
     this.#pinnedBytes -= item.size;
     item.pinnedUntil = 0;
   }
 
   #remove(slot: Slot): void {
-    this.#slots.delete(slot.item.key);
+    this.#slots.delete(slot.key);
     this.#order.unlink(slot);
-    this.#bytes -= slot.item.size;
-    this.#unpin(slot.item);
+    this.#bytes -= slot.size;
+    this.#unpin(slot);
   }
 
   /** Evicts from the least recently used end until within bounds, passing over pinned entries. */
@@ -173,7 +186,7 @@ export class L1Cache {
     while ((this.#slots.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
       const slot = this.#order.oldest;
       if (slot === undefined) return;
-      if (slot.item.pinnedUntil > now) {
+      if (slot.pinnedUntil > now) {
         this.#order.touch(slot);
         continue;
       }
