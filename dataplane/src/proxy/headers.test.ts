@@ -70,6 +70,7 @@ describe('raw upstream heads', () => {
     expect(new UpstreamHead(head).header('content-length')).toBeUndefined();
     expect(new UpstreamHead(head).header('content-typ')).toBeUndefined();
     expect(new UpstreamHead(head).header('ratelimit')).toBe('upstream');
+    expect(new UpstreamHead(head).header('X-LATIN')).toBe('caf\u00e9');
   });
 
   it('parses into lower-case names, a repeated header as the list of its values; no name reaches the prototype', () => {

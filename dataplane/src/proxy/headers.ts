@@ -97,12 +97,13 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 
 // ---- an upstream's head as undici receives it: names and values alternating, as bytes ----------
 
-/** Whether the header name `raw` is `name` (lower-case ASCII), ignoring case, without making a string of it. */
+/** Whether the header name `raw` is `name`, ignoring ASCII case, without making a string of it. */
 function isName(raw: Buffer, name: string): boolean {
   if (raw.length !== name.length) return false;
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i] as number;
-    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
+    const n = name.charCodeAt(i);
+    if (c !== n && (c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== (n >= 0x41 && n <= 0x5a ? n | 0x20 : n)) return false;
   }
   return true;
 }
@@ -176,7 +177,7 @@ export class UpstreamHead {
     return (this.#strings ??= decodeHead(this.raw));
   }
 
-  /** A header's value by its lower-case name (repeated ones joined with `, `); undefined when absent. */
+  /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
     const raw = this.raw;
     let value: string | undefined;

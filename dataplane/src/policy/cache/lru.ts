@@ -19,7 +19,16 @@ import type { CachedResponse } from './entry.js';
 /** Most entries pinned at once (hot keys are few: a top-K). */
 export const MAX_PINS = 1024;
 
-export interface L1Item {
+/** An entry as callers hand it to L1 and read it back (what L1 holds, without its place in the recency list). */
+export type L1Item = Omit<L1Entry, 'older' | 'newer'>;
+
+export interface L1Limits {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+}
+
+/** An entry as L1 holds it: the item's fields and its place in the recency list, one object. */
+export class L1Entry implements Linked<L1Entry> {
   readonly key: string;
   readonly response: CachedResponse;
   /** Bytes counted for this entry (see entrySize). */
@@ -31,25 +40,9 @@ export interface L1Item {
   /** The invalidation sequence number of the lookup it answers (versions.ts). */
   readonly seq: number;
   /** Pinned (hot) until this wall-clock ms; 0: not pinned. */
-  pinnedUntil: number;
-}
-
-export interface L1Limits {
-  readonly maxEntries: number;
-  readonly maxBytes: number;
-}
-
-/** An entry as L1 holds it: the item's fields and its place in the recency list, one object. */
-class Slot implements L1Item, Linked<Slot> {
-  readonly key: string;
-  readonly response: CachedResponse;
-  readonly size: number;
-  readonly freshUntil: number;
-  readonly keepUntil: number;
-  readonly seq: number;
   pinnedUntil = 0;
-  older: Slot | undefined = undefined;
-  newer: Slot | undefined = undefined;
+  older: L1Entry | undefined = undefined;
+  newer: L1Entry | undefined = undefined;
   constructor(item: L1Item) {
     this.key = item.key;
     this.response = item.response;
@@ -61,9 +54,9 @@ class Slot implements L1Item, Linked<Slot> {
 }
 
 export class L1Cache {
-  readonly #slots = new Map<string, Slot>();
-  readonly #pinned = new Set<Slot>();
-  readonly #order = new RecencyList<Slot>();
+  readonly #slots = new Map<string, L1Entry>();
+  readonly #pinned = new Set<L1Entry>();
+  readonly #order = new RecencyList<L1Entry>();
   #bytes = 0;
   #pinnedBytes = 0;
   /** Entries removed to respect the bounds (not expiries or deletes). */
@@ -110,7 +103,7 @@ export class L1Cache {
     if (old !== undefined) this.#remove(old);
     const { maxEntries, maxBytes } = this.limits;
     if (item.size > maxBytes - this.#pinnedBytes || this.clock.now() >= item.keepUntil) return false;
-    const slot = new Slot(item);
+    const slot = new L1Entry(item);
     this.#slots.set(item.key, slot);
     this.#order.append(slot);
     this.#bytes += item.size;
@@ -164,13 +157,13 @@ export class L1Cache {
     for (const item of this.#pinned) if (item.pinnedUntil <= now) this.#unpin(item);
   }
 
-  #unpin(item: Slot): void {
+  #unpin(item: L1Entry): void {
     if (!this.#pinned.delete(item)) return;
     this.#pinnedBytes -= item.size;
     item.pinnedUntil = 0;
   }
 
-  #remove(slot: Slot): void {
+  #remove(slot: L1Entry): void {
     this.#slots.delete(slot.key);
     this.#order.unlink(slot);
     this.#bytes -= slot.size;
