@@ -15,7 +15,7 @@
  * the interface undici's HTTP/1 client calls natively (onConnect, onHeaders with the raw head,
  * onData, onComplete, onError): the newer controller interface wraps every request in two more
  * objects and parses every head into an object, which a proxy that passes the head through does
- * not need (the head is parsed only when something asks for it: `headers`). undici marks that
+ * not need (the head is parsed only when something asks for it: `head.headers`). undici marks that
  * interface deprecated; it is the one its client implements, and the version is pinned.
  */
 import { Transform, type TransformCallback } from 'node:stream';
@@ -44,7 +44,7 @@ export interface CallError {
 
 export interface CallOwner {
   /**
-   * The upstream's final head arrived (1xx heads are skipped; `call.headers` and `call.header()`
+   * The upstream's final head arrived (1xx heads are skipped; `call.head` and `call.header()`
    * read it). Return true to commit it to the client now, false to discard it (the call is
    * aborted; `end` follows with `discarded`).
    */
@@ -230,7 +230,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     return this.#head;
   }
 
-  /** A header of the upstream's final head by its lower-case name (repeated ones joined with `, `). */
+  /** A header of the upstream's final head by its name (repeated ones joined with `, `). */
   header(name: string): string | undefined {
     return this.#head.header(name);
   }

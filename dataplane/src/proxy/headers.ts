@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } fro
 import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
+export function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
   // Nearly every request says just keep-alive, itself hop-by-hop already: nothing more to drop.
   if (connection === undefined || connection === 'keep-alive') return undefined;
   return String(connection)

@@ -11,7 +11,7 @@
  * The owner (a SendOwner) hears twice at most:
  *
  * - `accept(x, status, call)`: the final head of this send arrived (what retries could not do
- *   better; `call.headers` reads it). true commits it — it streams to the client, and nothing can be retried or discarded
+ *   better; `call.head` has it). true commits it — it streams to the client, and nothing can be retried or discarded
  *   any more; false discards it: the client has seen nothing, and `done` follows with `discarded`
  *   (a fallback stage then moves on to its next step).
  * - `done(x, result)`, exactly once: `answered` (committed; x.status set — with `error` when the

@@ -6,7 +6,7 @@
  * typed value again — anything unexpected is a miss, never a crash.
  */
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
-import type { UpstreamHead } from '../../proxy/headers.js';
+import { connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -31,14 +31,7 @@ const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-co
  * body it did not carry.
  */
 export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
-  const connection = head.header('connection');
-  const named =
-    connection === undefined || connection === 'keep-alive'
-      ? undefined
-      : connection
-          .toLowerCase()
-          .split(',')
-          .map((s) => s.trim());
+  const named = connectionNamed(head.header('connection'));
   return head.parse((name) => (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true);
 }
 
