@@ -97,17 +97,6 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 
 // ---- an upstream's head as undici receives it: names and values alternating, as bytes ----------
 
-/** Whether the header name `raw` is `name`, ignoring ASCII case, without making a string of it. */
-function isName(raw: Buffer, name: string): boolean {
-  if (raw.length !== name.length) return false;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i] as number;
-    const n = name.charCodeAt(i);
-    if (c !== n && (c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== (n >= 0x41 && n <= 0x5a ? n | 0x20 : n)) return false;
-  }
-  return true;
-}
-
 /**
  * The strings of a raw head. undici hands the parts of a head over as views of the socket read
  * they came in: then the whole head is decoded with one call and cut into substrings (a call into
@@ -119,13 +108,15 @@ function decodeHead(raw: readonly Buffer[]): string[] {
   const out = new Array<string>(n);
   if (n === 0) return out;
   const first = raw[0] as Buffer;
+  // `.buffer` is a call into V8's C++ side: read the first part's once.
+  const buffer = first.buffer;
   const base = first.byteOffset;
   let end = base;
   let bytes = 0;
   let one = true;
   for (let i = 0; i < n && one; i++) {
     const b = raw[i] as Buffer;
-    one = b.buffer === first.buffer && b.byteOffset >= end;
+    one = (i === 0 || b.buffer === buffer) && b.byteOffset >= end;
     end = b.byteOffset + b.length;
     bytes += b.length;
   }
@@ -134,7 +125,7 @@ function decodeHead(raw: readonly Buffer[]): string[] {
     for (let i = 0; i < n; i++) out[i] = (raw[i] as Buffer).toString('latin1');
     return out;
   }
-  const text = Buffer.from(first.buffer, base, end - base).toString('latin1');
+  const text = Buffer.from(buffer, base, end - base).toString('latin1');
   for (let i = 0; i < n; i++) {
     const b = raw[i] as Buffer;
     const at = b.byteOffset - base;
@@ -159,6 +150,7 @@ function addHeader(out: Record<string, string | string[]>, name: string, value: 
  */
 export class UpstreamHead {
   #strings: string[] | undefined;
+  #lower: string[] | undefined;
   #parsed: IncomingHttpHeaders | undefined;
   constructor(readonly raw: readonly Buffer[]) {}
 
@@ -177,13 +169,26 @@ export class UpstreamHead {
     return (this.#strings ??= decodeHead(this.raw));
   }
 
+  /**
+   * The names in lower case, one per header (index i: the name at `strings[2i]`), made once and
+   * shared by everything that matches names: the client's head, `header`, `parse`.
+   */
+  get lowerNames(): readonly string[] {
+    if (this.#lower !== undefined) return this.#lower;
+    const strings = this.strings;
+    const lower = new Array<string>(strings.length >> 1);
+    for (let i = 0; i < lower.length; i++) lower[i] = (strings[2 * i] as string).toLowerCase();
+    return (this.#lower = lower);
+  }
+
   /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
-    const raw = this.raw;
+    const lower = this.lowerNames;
+    const wanted = name.toLowerCase();
     let value: string | undefined;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (!isName(raw[i] as Buffer, name)) continue;
-      const v = this.strings[i + 1] as string;
+    for (let i = 0; i < lower.length; i++) {
+      if (lower[i] !== wanted) continue;
+      const v = this.strings[2 * i + 1] as string;
       value = value === undefined ? v : `${value}, ${v}`;
     }
     return value;
@@ -200,11 +205,12 @@ export class UpstreamHead {
    */
   parse(skip?: (name: string) => boolean): Record<string, string | string[]> {
     const strings = this.strings;
+    const lower = this.lowerNames;
     const out: Record<string, string | string[]> = {};
-    for (let i = 0; i + 1 < strings.length; i += 2) {
-      const name = (strings[i] as string).toLowerCase();
+    for (let i = 0; i < lower.length; i++) {
+      const name = lower[i] as string;
       if (skip?.(name)) continue;
-      addHeader(out, name, strings[i + 1] as string);
+      addHeader(out, name, strings[2 * i + 1] as string);
     }
     return out;
   }
@@ -224,17 +230,17 @@ function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
  */
 export function clientHead(head: UpstreamHead, extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
   const strings = head.strings;
+  const names = head.lowerNames;
   const out: OutgoingHttpHeader[] = [];
   let connection: string | undefined;
-  for (let i = 0; i + 1 < strings.length; i += 2) {
-    const name = strings[i] as string;
-    const lower = name.toLowerCase();
+  for (let i = 0; i < names.length; i++) {
+    const lower = names[i] as string;
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connection = strings[i + 1];
+      if (lower === 'connection') connection = strings[2 * i + 1];
       continue;
     }
     if (extra !== undefined && inExtra(lower, extra)) continue;
-    out.push(name, strings[i + 1] as string);
+    out.push(strings[2 * i] as string, strings[2 * i + 1] as string);
   }
   const named = connectionNamed(connection);
   if (named !== undefined && named.length > 0) {

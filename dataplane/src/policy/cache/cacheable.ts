@@ -32,11 +32,14 @@ function joined(value: HeaderValue): string {
   return typeof value === 'string' ? value : value.join(',');
 }
 
+/** What a missing or empty header says (most answers and requests carry no Cache-Control). */
+const NO_DIRECTIVES: ReadonlyMap<string, string> = new Map();
+
 /** The directives of a Cache-Control value: lower-case name → argument ('' when none; quotes removed). */
-export function directives(value: HeaderValue): Map<string, string> {
-  const out = new Map<string, string>();
+export function directives(value: HeaderValue): ReadonlyMap<string, string> {
   const text = joined(value);
-  if (text === '') return out;
+  if (text === '') return NO_DIRECTIVES;
+  const out = new Map<string, string>();
   for (const part of text.split(',')) {
     const eq = part.indexOf('=');
     const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();

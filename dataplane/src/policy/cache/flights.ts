@@ -23,7 +23,8 @@ export interface FlightResult {
 type Follower = (result: FlightResult | undefined) => void;
 
 export class Flight {
-  #followers: Follower[] = [];
+  /** Made by the first follower: most flights have none. */
+  #followers: Follower[] | undefined = undefined;
   #settled = false;
   #timer: TimerHandle | undefined;
 
@@ -40,12 +41,12 @@ export class Flight {
   }
 
   get followers(): number {
-    return this.#followers.length;
+    return this.#followers?.length ?? 0;
   }
 
   /** Waits for the leader's answer; undefined: go upstream yourself. */
   follow(): Promise<FlightResult | undefined> | undefined {
-    if (this.#settled || this.#followers.length >= MAX_FOLLOWERS) return undefined;
+    if (this.#settled || this.followers >= MAX_FOLLOWERS) return undefined;
     // The timer is armed by the first follower: most flights have none and never need one.
     if (this.#timer === undefined) {
       const left = this.startedAt + this.maxWaitMs - this.table.clock.now();
@@ -55,7 +56,8 @@ export class Flight {
       }
       this.#timer = this.table.timers.after(left, () => this.settle(undefined));
     }
-    return new Promise((resolve) => this.#followers.push(resolve));
+    const followers = (this.#followers ??= []);
+    return new Promise((resolve) => followers.push(resolve));
   }
 
   /** Lands the flight: followers get `result` (undefined sends them upstream). Once only. */
@@ -65,8 +67,8 @@ export class Flight {
     this.#timer?.cancel();
     this.table.remove(this);
     const followers = this.#followers;
-    this.#followers = [];
-    for (const f of followers) f(result);
+    this.#followers = undefined;
+    if (followers) for (const f of followers) f(result);
   }
 }
 
