@@ -135,7 +135,7 @@ function decodeHead(raw: readonly Buffer[]): string[] {
 }
 
 /** Stores `value` under `name`, a repeated name as the list of its values; `__proto__` as a plain property. */
-function addHeader(out: Record<string, string | string[]>, name: string, value: string): void {
+export function addHeader(out: Record<string, string | string[]>, name: string, value: string): void {
   const had = Object.hasOwn(out, name) ? out[name] : undefined;
   if (had === undefined) {
     if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true });

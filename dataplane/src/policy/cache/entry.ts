@@ -6,7 +6,7 @@
  * typed value again — anything unexpected is a miss, never a crash.
  */
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
-import { connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
+import { addHeader, connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -25,6 +25,11 @@ export interface CachedResponse {
 /** Not stored: hop-by-hop, what the cache sets itself (length, Age, the cache status), cookies. Date is kept (with Age it tells how old the answer is). */
 const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-cookie', 'x-jarvis-cache']);
 
+/** Whether an upstream header is left out of a stored answer (`named`: the ones its Connection header lists). */
+function dropped(name: string, keepLength: boolean, named: readonly string[] | undefined): boolean {
+  return (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true;
+}
+
 /**
  * The upstream headers worth storing, from its raw head: names in lower case, a repeated header
  * as the list of its values. `keepLength`: for a HEAD answer, whose Content-Length describes a
@@ -32,7 +37,101 @@ const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-co
  */
 export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
   const named = connectionNamed(head.header('connection'));
-  return head.parse((name) => (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true);
+  return head.parse((name) => dropped(name, keepLength, named));
+}
+
+/** Separates names and values in a packed head: a line feed is in no header name or value HTTP allows. */
+const SEP = '\n';
+
+/**
+ * The headers worth storing (as `storedHeaders` chooses them) packed into one string, names and
+ * values alternating, or undefined when a value holds the separator (then they are stored as
+ * `storedHeaders` makes them). One string is what an L1 entry keeps instead of an object and a
+ * string per name and value: entries live long, and the collector copies each of their objects.
+ */
+export function packedHeaders(head: UpstreamHead, keepLength = false): string | undefined {
+  const named = connectionNamed(head.header('connection'));
+  const names = head.lowerNames;
+  const strings = head.strings;
+  const parts: string[] = [];
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (dropped(name, keepLength, named)) continue;
+    const value = strings[2 * i + 1] as string;
+    if (value.includes(SEP)) return undefined;
+    parts.push(name, value);
+  }
+  return parts.join(SEP);
+}
+
+/** The headers of a packed string (packedHeaders), as `storedHeaders` gives them. */
+function unpackHeaders(packed: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (packed === '') return out;
+  const parts = packed.split(SEP);
+  for (let i = 0; i + 1 < parts.length; i += 2) addHeader(out, parts[i] as string, parts[i + 1] as string);
+  return out;
+}
+
+/** Bodies up to this size are kept as a string in a PackedResponse (see ownedBody). */
+export const SMALL_BODY_BYTES = 1024;
+
+/**
+ * A body of its own from what the network gave (see ownedCopy): a small one as a latin1 string —
+ * one object for the collector to copy, where a buffer of its own is a view, an ArrayBuffer and
+ * memory outside the heap to free — a larger one as a buffer.
+ */
+export function ownedBody(parts: readonly Buffer[], size: number): Buffer | string {
+  if (size > SMALL_BODY_BYTES) return ownedCopy(parts, size);
+  if (parts.length === 1) return (parts[0] as Buffer).toString('latin1');
+  return Buffer.concat(parts as Buffer[], size).toString('latin1');
+}
+
+/**
+ * A cached answer as L1 keeps it from a miss: its headers packed in one string (packedHeaders)
+ * and a small body as a string (ownedBody), until something reads them — a hit, or the Redis
+ * level's copy — which then keeps the object and the buffer they make.
+ */
+export class PackedResponse implements CachedResponse {
+  #packed: string;
+  #headers: StoredHeaders | undefined = undefined;
+  #body: Buffer | string;
+  /** What the headers count for in L1 (see entrySize): the packed string's length. */
+  readonly headerBytes: number;
+  /** The body's length in bytes. */
+  readonly bodyBytes: number;
+
+  constructor(
+    readonly status: number,
+    packed: string,
+    body: Buffer | string,
+    readonly storedAt: number,
+    readonly freshUntil: number,
+    readonly tags: readonly string[],
+  ) {
+    this.#packed = packed;
+    this.headerBytes = packed.length;
+    this.#body = body;
+    this.bodyBytes = body.length;
+  }
+
+  get headers(): StoredHeaders {
+    if (this.#headers === undefined) {
+      this.#headers = unpackHeaders(this.#packed);
+      this.#packed = '';
+    }
+    return this.#headers;
+  }
+
+  get body(): Buffer {
+    const body = this.#body;
+    if (typeof body !== 'string') return body;
+    // A buffer of its own (Buffer.from would cut a small one from a shared pool slab).
+    const bytes = Buffer.allocUnsafeSlow(body.length);
+    bytes.write(body, 'latin1');
+    this.#body = bytes;
+    return bytes;
+  }
 }
 
 /**
@@ -51,6 +150,11 @@ export function ownedCopy(parts: readonly Buffer[], size: number): Buffer {
 export const ENTRY_OVERHEAD_BYTES = 256;
 
 export function entrySize(r: CachedResponse): number {
+  if (r instanceof PackedResponse) {
+    let n = ENTRY_OVERHEAD_BYTES + r.bodyBytes + r.headerBytes;
+    for (const t of r.tags) n += t.length + 8;
+    return n;
+  }
   let n = ENTRY_OVERHEAD_BYTES + r.body.length;
   for (const name in r.headers) {
     const v = r.headers[name];

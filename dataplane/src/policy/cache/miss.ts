@@ -14,7 +14,7 @@ import type { Clock } from '../../clock.js';
 import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import type { UpstreamHead } from '../../proxy/headers.js';
 import { responseTags, uncacheableReason } from './cacheable.js';
-import { entrySize, ownedCopy, storedHeaders, type CachedResponse } from './entry.js';
+import { entrySize, ownedBody, ownedCopy, packedHeaders, PackedResponse, storedHeaders, type CachedResponse } from './entry.js';
 import type { Flight } from './flights.js';
 import type { RedisLevel } from './l2.js';
 import type { PolicyCache } from './policy.js';
@@ -49,7 +49,8 @@ export class Miss implements ResponseTap, ErrorCover {
   /** The freshest stale copy seen by the lookups. */
   stale: StaleCopy | undefined;
   #status = 0;
-  #headers: Record<string, string | string[]> | undefined;
+  /** The headers to store: packed in one string (entry.ts), or as an object when they cannot be. */
+  #headers: string | Record<string, string | string[]> | undefined;
   #tags: readonly string[] = [];
   #storedAt = 0;
   #chunks: Buffer[] = [];
@@ -94,7 +95,7 @@ export class Miss implements ResponseTap, ErrorCover {
     }
     this.#status = status;
     this.#tags = tags;
-    this.#headers = storedHeaders(head, this.isHead);
+    this.#headers = packedHeaders(head, this.isHead) ?? storedHeaders(head, this.isHead);
     this.#storedAt = this.ctx.clock.now();
   }
 
@@ -118,18 +119,16 @@ export class Miss implements ResponseTap, ErrorCover {
       return this.land(undefined);
     }
     const { ir, policy, l2, clock } = this.ctx;
-    const body = ownedCopy(this.#chunks, this.#size);
+    const chunks = this.#chunks;
     this.#chunks = [];
     const storedAt = this.#storedAt;
     const l1Fresh = storedAt + ir.l1.ttlMs;
-    const response: CachedResponse = {
-      status: this.#status,
-      headers: this.#headers,
-      body,
-      storedAt,
-      freshUntil: l2 ? storedAt + ir.l2.ttlMs : l1Fresh,
-      tags: this.#tags,
-    };
+    const freshUntil = l2 ? storedAt + ir.l2.ttlMs : l1Fresh;
+    const headers = this.#headers;
+    const response: CachedResponse =
+      typeof headers === 'string'
+        ? new PackedResponse(this.#status, headers, ownedBody(chunks, this.#size), storedAt, freshUntil, this.#tags)
+        : { status: this.#status, headers, body: ownedCopy(chunks, this.#size), storedAt, freshUntil, tags: this.#tags };
     // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
     const valid = policy.versions.valid(this.seq, this.key, response.tags);
     const stored = policy.store({
