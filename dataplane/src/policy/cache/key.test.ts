@@ -1,6 +1,6 @@
 import type { CacheIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
-import { compileKey, sortedQuery, type KeyedRequest } from './key.js';
+import { compileKey, serialized, sortedQuery, type KeyedRequest } from './key.js';
 
 function ir(key: Partial<CacheIR['key']> = {}): CacheIR {
   return {
@@ -114,5 +114,32 @@ describe('cache keys', () => {
   it('sortedQuery sorts by name and keeps repeated names', () => {
     expect(sortedQuery('b=2&a=1&a=0')).toBe('a=1&a=0&b=2');
     expect(sortedQuery('')).toBe('');
+  });
+});
+
+describe('the serialized parts', () => {
+  it('tell apart parts that would run together', () => {
+    const cases: (string | null)[][] = [
+      ['a:b', ''],
+      ['a', ':b'],
+      ['a', null],
+      ['a', ''],
+      ['a', '-'],
+      ['a-', null],
+      ['1:a', null],
+      [null, '1:a'],
+      ['', ''],
+      [null, null],
+    ];
+    expect(new Set(cases.map(serialized)).size).toBe(cases.length);
+  });
+
+  it('keep a lone surrogate apart from U+FFFD, which UTF-8 would make the same bytes', () => {
+    const keyOf = compileKey(ir({ isolation: 'User' }), 'r');
+    const lone = keyOf(req({ user: 'eve\ud800' }));
+    const replaced = keyOf(req({ user: 'eve\ufffd' }));
+    expect(lone).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(lone).not.toBe(replaced);
+    expect(serialized(['eve\ud800'])).toBe('["eve\\ud800"]');
   });
 });

@@ -2,8 +2,9 @@
  * Cache keys: what makes two requests the same for a CachePolicy. The parts are the method, the
  * route, the path, the query string (all parameters, sorted — or none), the selected request
  * headers, the isolation scope (the verified user, the tenant, or nobody) and the body's digest
- * (canonical.ts). They are serialised unambiguously and hashed: a key is 43 base64url characters
- * of SHA-256, whatever the request carries, and no header value or user id reaches Redis.
+ * (canonical.ts). They are serialised unambiguously (see `serialized`) and hashed: a key is 43
+ * base64url characters of SHA-256, whatever the request carries, and no header value or user id
+ * reaches Redis.
  *
  * A request whose scope needs an identity it does not have (isolation User without a verified
  * user) has no key: it is neither served from nor stored in the cache.
@@ -39,6 +40,25 @@ export function sortedQuery(query: string): string {
   return params.toString();
 }
 
+/** Any UTF-16 surrogate, paired or not. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * The parts as one string that no other parts make: each part its length, `:` and itself, or `-`
+ * for none. SHA-256 reads the string as UTF-8, where a lone surrogate and U+FFFD are the same
+ * bytes: parts with any surrogate (a user id from a token can hold a lone one) are written as JSON
+ * instead, which escapes lone ones (its `[` is no first character of the other form).
+ */
+export function serialized(parts: readonly (string | null)[]): string {
+  let out = '';
+  for (const p of parts) {
+    if (p === null) out += '-';
+    else if (!SURROGATE.test(p)) out += `${p.length}:${p}`;
+    else return JSON.stringify(parts);
+  }
+  return out;
+}
+
 /** The key function of a route under a policy (compiled once at config load). */
 export function compileKey(ir: CacheIR, routeId: string): KeyOf {
   const headers = ir.key.headers;
@@ -69,6 +89,6 @@ export function compileKey(ir: CacheIR, routeId: string): KeyOf {
     }
     const parts: (string | null)[] = [r.method, routeId, r.path, withQuery ? sortedQuery(r.query) : '', scope, tenant, user, body];
     for (const h of headers) parts.push(r.header(h) ?? null);
-    return hash('sha256', JSON.stringify(parts), 'base64url');
+    return hash('sha256', serialized(parts), 'base64url');
   };
 }
