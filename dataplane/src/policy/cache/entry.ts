@@ -84,7 +84,7 @@ export const SMALL_BODY_BYTES = 1024;
 export function ownedBody(parts: readonly Buffer[], size: number): Buffer | string {
   if (size > SMALL_BODY_BYTES) return ownedCopy(parts, size);
   if (parts.length === 1) return (parts[0] as Buffer).toString('latin1');
-  return Buffer.concat(parts as Buffer[], size).toString('latin1');
+  return Buffer.concat(parts, size).toString('latin1');
 }
 
 /**
@@ -150,17 +150,18 @@ export function ownedCopy(parts: readonly Buffer[], size: number): Buffer {
 export const ENTRY_OVERHEAD_BYTES = 256;
 
 export function entrySize(r: CachedResponse): number {
-  if (r instanceof PackedResponse) {
-    let n = ENTRY_OVERHEAD_BYTES + r.bodyBytes + r.headerBytes;
-    for (const t of r.tags) n += t.length + 8;
-    return n;
-  }
-  let n = ENTRY_OVERHEAD_BYTES + r.body.length;
-  for (const name in r.headers) {
-    const v = r.headers[name];
+  let n = ENTRY_OVERHEAD_BYTES + (r instanceof PackedResponse ? r.bodyBytes + r.headerBytes : r.body.length + headerBytes(r.headers));
+  for (const t of r.tags) n += t.length + 8;
+  return n;
+}
+
+/** Header bytes as entrySize counts them: each name and value, a repeated value with its `, `. */
+function headerBytes(headers: StoredHeaders): number {
+  let n = 0;
+  for (const name in headers) {
+    const v = headers[name];
     n += name.length + (typeof v === 'string' ? v.length : (v?.reduce((a, s) => a + s.length + 2, 0) ?? 0));
   }
-  for (const t of r.tags) n += t.length + 8;
   return n;
 }
 

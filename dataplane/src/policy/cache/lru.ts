@@ -95,8 +95,8 @@ export class L1Cache {
 
   /**
    * Stores a copy of `item` (replacing what was under its key; unpinned), evicting
-   * least-recently-used unpinned entries past the bounds. False when it cannot fit beside the pinned entries (then nothing
-   * changed but the removal of the old entry under its key).
+   * least-recently-used unpinned entries past the bounds. False when it cannot fit beside the
+   * pinned entries (then nothing changed but the removal of the old entry under its key).
    */
   set(item: L1Item): boolean {
     const old = this.#slots.get(item.key);
