@@ -424,23 +424,33 @@ function rejectAll(waiters: readonly Waiter[], e: Error): void {
  */
 class IntReader {
   #i = 0;
-  constructor(readonly text: string) {}
+  readonly #n: number;
+  constructor(readonly text: string) {
+    this.#n = text.length;
+  }
   next(): number {
     const t = this.text;
+    const n = this.#n;
     let i = this.#i;
-    const neg = t.charCodeAt(i) === 45; // '-'
+    // Every read stays within the string: a charCodeAt past its end (NaN) makes V8 call its
+    // generic builtin instead of inlining the load, for every character of the reply.
+    const neg = i < n && t.charCodeAt(i) === 45; // '-'
     if (neg) i++;
     const start = i;
     let x = 0;
-    for (let c = t.charCodeAt(i); c >= 48 && c <= 57; c = t.charCodeAt(++i)) x = x * 10 + (c - 48);
-    if (i === start || i - start > 16 || x > Number.MAX_SAFE_INTEGER || (i < t.length && t.charCodeAt(i) !== 32))
+    for (; i < n; i++) {
+      const c = t.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      x = x * 10 + (c - 48);
+    }
+    if (i === start || i - start > 16 || x > Number.MAX_SAFE_INTEGER || (i < n && t.charCodeAt(i) !== 32))
       throw new Error(`unexpected rate-limit script reply element at ${this.#i}: ${JSON.stringify(t.slice(this.#i, this.#i + 20))}`);
     this.#i = i + 1;
     return neg ? -x : x;
   }
   /** Whether every number has been read. */
   done(): boolean {
-    return this.#i > this.text.length;
+    return this.#i > this.#n;
   }
 }
 
