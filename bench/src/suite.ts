@@ -264,6 +264,10 @@ async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Fo
     ...(phase === 'saturation' ? closedLoop(s, s.saturationWarmupS, s.saturationS) : openLoop(s, target.rateShare ?? 1)),
     ...target.loadArgs,
   ]);
+  // Read before the metrics scrapes below: rendering /metrics costs the gateway CPU of its own
+  // (about 7 ms), which is the bench's, not the load's.
+  const cpu1 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
+  const wall1 = process.hrtime.bigint();
   const t1 = await target.redisTrips?.();
   if (buckets0 && target.adminUrl && target.roundTripMedians) {
     const buckets1 = await redisRoundTripBuckets(target.adminUrl);
@@ -271,8 +275,7 @@ async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Fo
     if (median !== undefined) target.roundTripMedians.push(median);
   }
   if (phase === 'saturation') {
-    const cpu1 = await processCpuMicros(target.pid);
-    const idle = ((target.idleCpuPerSecond ?? 0) * Number(process.hrtime.bigint() - wall0)) / 1e9;
+    const idle = ((target.idleCpuPerSecond ?? 0) * Number(wall1 - wall0)) / 1e9;
     target.cpuPerRequest.push(
       cpu0 !== undefined && cpu1 !== undefined && r.total_requests > 0 ? Math.max(0, cpu1 - cpu0 - idle) / r.total_requests : undefined,
     );
