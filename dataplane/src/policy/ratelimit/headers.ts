@@ -82,18 +82,26 @@ function levelText(name: string, limit: number, periodMs: number): LevelText {
 }
 
 export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
-  const policy: string[] = [];
-  const state: string[] = [];
+  // Built by concatenation: a request's fields are a few items long, and two arrays joined cost
+  // more than the strings themselves.
+  let policy = '';
+  let state = '';
   for (const l of d.levels) {
     if (l.shadow) continue;
     const t = levelText(l.name, l.limit, l.periodMs);
-    policy.push(t.policy);
-    state.push(`${t.quoted};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`);
+    const item = `${t.quoted};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`;
+    if (policy === '') {
+      policy = t.policy;
+      state = item;
+    } else {
+      policy += ', ' + t.policy;
+      state += ', ' + item;
+    }
   }
   const headers: Record<string, string> = {};
-  if (policy.length > 0) {
-    headers['RateLimit-Policy'] = policy.join(', ');
-    headers['RateLimit'] = state.join(', ');
+  if (policy !== '') {
+    headers['RateLimit-Policy'] = policy;
+    headers['RateLimit'] = state;
   }
   if (!d.allowed && d.retryAfterSec !== undefined) headers['Retry-After'] = String(d.retryAfterSec);
   return headers;
