@@ -16,6 +16,17 @@ describe('keys', () => {
     }
   });
 
+  it('keeps exactly printable ASCII but space, hash and braces, up to MAX_RAW_VALUE characters', () => {
+    const kept = /^[\x21\x22\x24-\x7a\x7c\x7e]+$/; // the documented set
+    for (let c = 0; c < 0x250; c++) {
+      const ch = String.fromCharCode(c);
+      expect(keyPart(ch) === ch, `U+${c.toString(16)}`).toBe(kept.test(ch));
+      expect(keyPart(`a${ch}b`) === `a${ch}b`, `a U+${c.toString(16)} b`).toBe(kept.test(ch));
+    }
+    expect(keyPart('x'.repeat(MAX_RAW_VALUE))).toBe('x'.repeat(MAX_RAW_VALUE));
+    expect(keyPart('x'.repeat(MAX_RAW_VALUE + 1))).not.toBe('x'.repeat(MAX_RAW_VALUE + 1));
+  });
+
   it('is injective in practice: distinct values, lone surrogates included, give distinct parts', () => {
     const values = ['\uD800', '\uD801', '\uDC00', 'e\u0301', '\u00e9', 'x'.repeat(100), 'x'.repeat(101)];
     expect(new Set(values.map(keyPart)).size).toBe(values.length);
