@@ -121,6 +121,23 @@ export function addHeader(out: Record<string, string | string[]>, name: string, 
 }
 
 /**
+ * Names asked for by `UpstreamHead.header`, in lower case: they come from code and config (a
+ * handful, the same strings on every request), and looking one up costs a fraction of lower-casing
+ * it. Bounded all the same.
+ */
+const lowered = new Map<string, string>();
+const MAX_LOWERED = 256;
+
+function lowerName(name: string): string {
+  let lower = lowered.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (lowered.size < MAX_LOWERED) lowered.set(name, lower);
+  }
+  return lower;
+}
+
+/**
  * An upstream's head as undici receives it (names and values alternating, as bytes), read without
  * parsing all of it: a proxy passes most heads through untouched.
  */
@@ -160,7 +177,7 @@ export class UpstreamHead {
   /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
     const lower = this.lowerNames;
-    const wanted = name.toLowerCase();
+    const wanted = lowerName(name);
     let value: string | undefined;
     for (let i = 0; i < lower.length; i++) {
       if (lower[i] !== wanted) continue;
