@@ -71,6 +71,11 @@ describe('raw upstream heads', () => {
     expect(new UpstreamHead(head).header('content-typ')).toBeUndefined();
     expect(new UpstreamHead(head).header('ratelimit')).toBe('upstream');
     expect(new UpstreamHead(head).header('X-LATIN')).toBe('caf\u00e9');
+    // Names asked for are lower-cased once and remembered, up to a bound; past it, still found.
+    const h = new UpstreamHead(head);
+    for (let i = 0; i < 600; i++) expect(h.header(`X-Unknown-${i}`)).toBeUndefined();
+    expect(h.header('X-Latin')).toBe('caf\u00e9');
+    expect(h.header('Set-Cookie')).toBe('a=1, b=2');
   });
 
   it('parses into lower-case names, a repeated header as the list of its values; no name reaches the prototype', () => {
