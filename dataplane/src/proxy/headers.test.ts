@@ -115,7 +115,7 @@ describe('raw upstream heads', () => {
     expect(one.strings).toEqual(['Content-Type', 'text/plain', 'X-Latin', 'caf\u00e9', 'x-a', '1']);
     const apart = [Buffer.alloc(3, 'x-b'), Buffer.alloc(1, '2'), view('x-a'), view('1')];
     expect(new UpstreamHead(apart).strings).toEqual(['x-b', '2', 'x-a', '1']);
-    // Views of one buffer, but far apart or out of order: each part on its own.
+    // Views of one buffer far apart or out of order: each part is its own bytes.
     const big = Buffer.alloc(4096, 'y');
     big.write('x-far', 4000, 'latin1');
     expect(new UpstreamHead([big.subarray(0, 3), big.subarray(4000, 4005)]).strings).toEqual(['yyy', 'x-far']);
