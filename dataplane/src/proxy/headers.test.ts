@@ -1,4 +1,5 @@
 /** The client's head built from an upstream's raw head (names and values as undici receives them). */
+import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead, clientHead } from './headers.js';
 
@@ -56,6 +57,15 @@ describe('raw upstream heads', () => {
       'x-jarvis-cache',
       'miss',
     ]);
+  });
+
+  it('drops every hop-by-hop name in any case, and keeps the names of the same lengths that are not one', () => {
+    const mixed = (s: string) => [...s].map((c, i) => (i % 2 === 0 ? c.toUpperCase() : c)).join('');
+    const hop = [...HOP_BY_HOP_HEADERS].flatMap((n) => [[n, 'x'] as [string, string], [mixed(n), 'y'] as [string, string]]);
+    // For each hop-by-hop name, an end-to-end one of its length and all but its last letter.
+    const kept = [...HOP_BY_HOP_HEADERS].map((n, i) => [mixed(n.slice(0, -1)) + '0', String(i)] as [string, string]);
+    expect(clientHead(new UpstreamHead(raw(...hop, ...kept)), undefined)).toEqual(kept.flat());
+    expect(new UpstreamHead(raw(...hop)).header('Transfer-Encoding')).toBe('x, y');
   });
 
   it('a Connection of close or keep-alive alone drops nothing more', () => {

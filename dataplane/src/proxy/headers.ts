@@ -138,6 +138,31 @@ function lowerName(name: string): string {
 }
 
 /**
+ * Whether a header name (as spelled) is `lower` (a lower-case name): compared by length first, so
+ * most names are told apart without lower-casing them.
+ */
+function sameName(name: string, lower: string): boolean {
+  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+}
+
+/**
+ * The lengths of the hop-by-hop names: a name of any other length is not one, and most of an
+ * upstream's names are told apart by their length alone, without lower-casing and hashing them.
+ */
+const HOP_LENGTHS = new Uint8Array(64);
+for (const name of HOP_BY_HOP) {
+  if (name.length >= HOP_LENGTHS.length) throw new Error(`hop-by-hop name too long for the length table: ${name}`);
+  HOP_LENGTHS[name.length] = 1;
+}
+
+/** The lower-case name if `name` is hop-by-hop, whatever its case; else undefined. */
+function hopByHop(name: string): string | undefined {
+  if (name.length >= HOP_LENGTHS.length || HOP_LENGTHS[name.length] === 0) return undefined;
+  const lower = name.toLowerCase();
+  return HOP_BY_HOP.has(lower) ? lower : undefined;
+}
+
+/**
  * An upstream's head as undici receives it (names and values alternating, as bytes), read without
  * parsing all of it: a proxy passes most heads through untouched.
  */
@@ -162,10 +187,7 @@ export class UpstreamHead {
     return (this.#strings ??= decodeHead(this.raw));
   }
 
-  /**
-   * The names in lower case, one per header (index i: the name at `strings[2i]`), made once and
-   * shared by everything that matches names: the client's head, `header`, `parse`.
-   */
+  /** The names in lower case, one per header (index i: the name at `strings[2i]`), made once (for `parse`). */
   get lowerNames(): readonly string[] {
     if (this.#lower !== undefined) return this.#lower;
     const strings = this.strings;
@@ -176,12 +198,12 @@ export class UpstreamHead {
 
   /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
-    const lower = this.lowerNames;
+    const strings = this.strings;
     const wanted = lowerName(name);
     let value: string | undefined;
-    for (let i = 0; i < lower.length; i++) {
-      if (lower[i] !== wanted) continue;
-      const v = this.strings[2 * i + 1] as string;
+    for (let i = 0; i < strings.length; i += 2) {
+      if (!sameName(strings[i] as string, wanted)) continue;
+      const v = strings[i + 1] as string;
       value = value === undefined ? v : `${value}, ${v}`;
     }
     return value;
@@ -209,9 +231,9 @@ export class UpstreamHead {
   }
 }
 
-/** Whether `name` (lower-case) is one of the headers in `extra`, whatever their case. */
+/** Whether `name` is one of the headers in `extra`, whatever the case of either. */
 function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
-  for (const key in extra) if (key.length === name.length && (key === name || key.toLowerCase() === name)) return true;
+  for (const key in extra) if (key.length === name.length && (key === name || key.toLowerCase() === name.toLowerCase())) return true;
   return false;
 }
 
@@ -223,17 +245,17 @@ function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
  */
 export function clientHead(head: UpstreamHead, extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
   const strings = head.strings;
-  const names = head.lowerNames;
   const out: OutgoingHttpHeader[] = [];
   let connection: string | undefined;
-  for (let i = 0; i < names.length; i++) {
-    const lower = names[i] as string;
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connection = strings[2 * i + 1];
+  for (let i = 0; i + 1 < strings.length; i += 2) {
+    const name = strings[i] as string;
+    const hop = hopByHop(name);
+    if (hop !== undefined) {
+      if (hop === 'connection') connection = strings[i + 1];
       continue;
     }
-    if (extra !== undefined && inExtra(lower, extra)) continue;
-    out.push(strings[2 * i] as string, strings[2 * i + 1] as string);
+    if (extra !== undefined && inExtra(name, extra)) continue;
+    out.push(name, strings[i + 1] as string);
   }
   const named = connectionNamed(connection);
   if (named !== undefined && named.length > 0) {
