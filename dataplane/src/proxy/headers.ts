@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
+import { upstreamNames } from './names.js';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 export function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
@@ -98,7 +99,8 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 // ---- an upstream's head as undici receives it: names and values alternating, as bytes ----------
 
 /**
- * The strings of a raw head, one decode per part. (Decoding the span of one socket read at once
+ * The strings of a raw head: the names through the table of names seen before (names.ts), each
+ * value decoded on its own. (Decoding the span of one socket read at once
  * and cutting it into substrings needs each part's `buffer` and `byteOffset`: accessors that the
  * parts undici hands over reach only through a generic property load, which cost the gateway
  * several times more than the decodes themselves.)
@@ -106,7 +108,7 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 function decodeHead(raw: readonly Buffer[]): string[] {
   const n = raw.length;
   const out = new Array<string>(n);
-  for (let i = 0; i < n; i++) out[i] = (raw[i] as Buffer).toString('latin1');
+  for (let i = 0; i < n; i++) out[i] = i % 2 === 0 ? upstreamNames.decode(raw[i] as Buffer) : (raw[i] as Buffer).toString('latin1');
   return out;
 }
 
