@@ -127,6 +127,24 @@ describe('compileRouteLimiter', () => {
     expect(await run(3, request({ user: 'bob' }))).toEqual([true, true, false]);
   });
 
+  it("counts each value on its own counter whatever the order of values: the last request's value, a new one, equal text in another string", async () => {
+    const { run } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 3 }]));
+    const long = '\u00e9'.repeat(100); // kept as a digest in the key
+    const users = ['ann', 'ann', 'bob', long, ['a', 'n', 'n'].join(''), 'bob', long, 'bob', 'ann', long, long, 'bob'];
+    const allowed: boolean[] = [];
+    for (const user of users) allowed.push(...(await run(1, request({ user }))));
+    expect(allowed).toEqual([true, true, true, true, true, true, true, true, false, true, false, false]);
+  });
+
+  it('a credential-keyed level counts by the digest of each value, whatever their order', async () => {
+    const { run, limiter } = setup(rateLimit([{ name: 'key', scope: 'Header', header: 'x-api-key', limit: 2 }]));
+    const keys = ['k1', 'k1', 'k2', 'k1', 'k2', 'k2'];
+    const allowed: boolean[] = [];
+    for (const k of keys) allowed.push(...(await run(1, request({ headers: { 'x-api-key': k } }))));
+    expect(allowed).toEqual([true, true, true, false, true, false]);
+    expect((await limiter.check(request({ headers: { 'x-api-key': 'k3' } }))).allowed).toBe(true);
+  });
+
   it('onMissingKey Anonymous (the default): requests without the key share one anonymous counter', async () => {
     const { run, limiter } = setup(rateLimit([{ name: 'user', scope: 'User', limit: 2 }]));
     expect(await run(3, request())).toEqual([true, true, false]);

@@ -77,6 +77,20 @@ interface CompiledLevel extends Rate {
   readonly overrides: ReadonlyMap<string, Rate> | undefined;
   readonly planClaim: string | undefined;
   readonly plans: ReadonlyMap<string, Rate> | undefined;
+  /** The key of the level's last request (see `keyOf`). */
+  readonly last: LastKey;
+}
+
+/**
+ * A level's last value and the counter key made of it. A level keyed by one value often sees
+ * the same one again on the next request (a Route level always does; a tenant's or a client's
+ * requests come in runs): then its key part (the check of the value's characters, or its digest)
+ * and the key are not made again, and the store is handed the same string, already flat and
+ * hashed. A different value costs one string comparison more. Credentials are not kept (keyOf).
+ */
+interface LastKey {
+  value: string;
+  key: string;
 }
 
 /** One key part of a level. */
@@ -228,7 +242,20 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     overrides: level.key.some((p) => p.type === 'Tenant') && overrides.size > 0 ? overrides : undefined,
     planClaim: plans.size > 0 ? level.planClaim : undefined,
     plans: plans.size > 0 ? plans : undefined,
+    last: { value: '', key: '' },
   };
+}
+
+/** The counter key of a single-valued level for `value` (a non-empty string): the last one again when the value is. */
+function keyOf(level: CompiledLevel, part: CompiledPart, value: string): string {
+  // A credential (keyPartFor) is known by its digest only: its value is not kept past its request.
+  if (part.part !== keyPart) return level.head + part.part(value);
+  const last = level.last;
+  if (last.value !== value) {
+    last.key = level.head + part.part(value);
+    last.value = value;
+  }
+  return last.key;
 }
 
 /** The rate of a level for this request: a tenant override, else the caller's plan, else the level's. */
@@ -355,6 +382,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         overrides: undefined,
         planClaim: undefined,
         plans: undefined,
+        last: { value: '', key: '' },
       };
       hotHeads.set(parameter, l);
     }
@@ -378,9 +406,10 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     let level!: CompiledLevel;
     let rate!: Rate;
     let cost = 0;
-    const push = (suffix: string): void => {
+    const push = (suffix: string): void => pushKey(level.head + suffix);
+    const pushKey = (key: string): void => {
       ops.push({
-        key: level.head + suffix,
+        key,
         alg: level.alg,
         limit: rate.limit,
         periodMs: rate.periodMs,
@@ -397,12 +426,14 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       const parts = level.parts;
       let suffixes: string | readonly string[] | undefined;
       let missing: CompiledPart | undefined;
+      let single: string | undefined;
       if (parts.length === 0) suffixes = '*';
       else if (parts.length === 1) {
         const p = parts[0] as CompiledPart;
         const v = p.values(req);
         if (v === undefined || v.length === 0) missing = p;
-        else suffixes = typeof v === 'string' ? p.part(v) : distinctParts(v, p);
+        else if (typeof v === 'string') single = keyOf(level, p, v);
+        else suffixes = distinctParts(v, p);
       } else {
         // One string while every part has one value; a list only once a part (Service) has several.
         let key = '';
@@ -437,7 +468,8 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       }
       rate = rateFor(level, req);
       cost = level.cost(req, capacity(level.alg, rate));
-      if (typeof suffixes === 'string') push(suffixes);
+      if (single !== undefined) pushKey(single);
+      else if (typeof suffixes === 'string') push(suffixes);
       else if (suffixes !== undefined) for (const k of suffixes) push(k);
     }
     for (const h of req.hot) {
