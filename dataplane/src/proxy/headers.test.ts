@@ -86,6 +86,10 @@ describe('raw upstream heads', () => {
     for (let i = 0; i < 600; i++) expect(h.header(`X-Unknown-${i}`)).toBeUndefined();
     expect(h.header('X-Latin')).toBe('caf\u00e9');
     expect(h.header('Set-Cookie')).toBe('a=1, b=2');
+    // An upstream's names are lower-cased through the same bounded memo: past it, still lower case.
+    const many = raw(...Array.from({ length: 300 }, (_, i) => [`X-Many-${i}`, String(i)] as [string, string]));
+    expect(Object.keys(new UpstreamHead(many).headers)).toEqual(Array.from({ length: 300 }, (_, i) => `x-many-${i}`));
+    expect(new UpstreamHead(head).headers['x-latin']).toBe('caf\u00e9');
   });
 
   it('parses into lower-case names, a repeated header as the list of its values; no name reaches the prototype', () => {

@@ -123,9 +123,10 @@ export function addHeader(out: Record<string, string | string[]>, name: string, 
 }
 
 /**
- * Names asked for by `UpstreamHead.header`, in lower case: they come from code and config (a
- * handful, the same strings on every request), and looking one up costs a fraction of lower-casing
- * it. Bounded all the same.
+ * Header names in lower case: the names asked for by `UpstreamHead.header` (from code and config)
+ * and an upstream's names (the same strings on every response, see names.ts) are a handful, and
+ * looking one up costs a fraction of lower-casing it. Bounded: past the bound a name is lower-cased
+ * each time.
  */
 const lowered = new Map<string, string>();
 const MAX_LOWERED = 256;
@@ -194,7 +195,7 @@ export class UpstreamHead {
     if (this.#lower !== undefined) return this.#lower;
     const strings = this.strings;
     const lower = new Array<string>(strings.length >> 1);
-    for (let i = 0; i < lower.length; i++) lower[i] = (strings[2 * i] as string).toLowerCase();
+    for (let i = 0; i < lower.length; i++) lower[i] = lowerName(strings[2 * i] as string);
     return (this.#lower = lower);
   }
 
