@@ -100,10 +100,10 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 
 /**
  * The strings of a raw head: the names through the table of names seen before (names.ts), each
- * value decoded on its own. (Decoding the span of one socket read at once
- * and cutting it into substrings needs each part's `buffer` and `byteOffset`: accessors that the
- * parts undici hands over reach only through a generic property load, which cost the gateway
- * several times more than the decodes themselves.)
+ * value decoded on its own. (Decoding the span of one socket read at once and cutting it into
+ * substrings needs each part's `buffer` and `byteOffset`: accessors that the parts undici hands
+ * over reach only through a generic property load, which cost the gateway several times more than
+ * the decodes themselves.)
  */
 function decodeHead(raw: readonly Buffer[]): string[] {
   const n = raw.length;
@@ -190,7 +190,10 @@ export class UpstreamHead {
     return (this.#strings ??= decodeHead(this.raw));
   }
 
-  /** The names in lower case, one per header (index i: the name at `strings[2i]`), made once (for `parse`). */
+  /**
+   * The names in lower case, one per header (index i: the name at `strings[2i]`), made once: for
+   * `parse` and the cache's stored heads (the client's head and `header` compare lengths first).
+   */
   get lowerNames(): readonly string[] {
     if (this.#lower !== undefined) return this.#lower;
     const strings = this.strings;
