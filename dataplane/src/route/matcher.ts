@@ -113,8 +113,8 @@ export function* matcherSteps(gateway: GatewayIR): Generator<void, Matcher> {
     if (i % MATCHES_PER_STEP === MATCHES_PER_STEP - 1) yield;
   }
 
-  // Host tiers: entries are kept in matchOrder within each tier.
-  const any = ordered.filter((e) => e.route.hostnames.length === 0);
+  // Host tiers (routes for any host, exact hosts, wildcard suffixes): entries are kept in matchOrder within each tier.
+  const anyHost = ordered.filter((e) => e.route.hostnames.length === 0);
   const exact = new Map<string, Entry[]>();
   const wildcards = new Map<string, Entry[]>(); // suffix (".example.com") → entries
   for (const e of ordered) {
@@ -136,7 +136,7 @@ export function* matcherSteps(gateway: GatewayIR): Generator<void, Matcher> {
 
   return {
     match(req) {
-      if (hostless) return first(any, req);
+      if (hostless) return first(anyHost, req);
       const byHost = exact.get(req.host);
       if (byHost) {
         const r = first(byHost, req);
@@ -148,7 +148,7 @@ export function* matcherSteps(gateway: GatewayIR): Generator<void, Matcher> {
           if (r) return r;
         }
       }
-      return first(any, req);
+      return first(anyHost, req);
     },
   };
 }
