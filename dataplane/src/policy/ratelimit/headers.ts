@@ -81,6 +81,10 @@ function levelText(name: string, limit: number, periodMs: number): LevelText {
   return t;
 }
 
+/** The fields' names as this module writes them (a later check of the same request joins its items to them). */
+export const RATELIMIT_POLICY_FIELD = 'RateLimit-Policy';
+export const RATELIMIT_FIELD = 'RateLimit';
+
 export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
   // Built by concatenation: a request's fields are a few items long, and two arrays joined cost
   // more than the strings themselves.
@@ -100,8 +104,8 @@ export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
   }
   const headers: Record<string, string> = {};
   if (policy !== '') {
-    headers['RateLimit-Policy'] = policy;
-    headers['RateLimit'] = state;
+    headers[RATELIMIT_POLICY_FIELD] = policy;
+    headers[RATELIMIT_FIELD] = state;
   }
   if (!d.allowed && d.retryAfterSec !== undefined) headers['Retry-After'] = String(d.retryAfterSec);
   return headers;

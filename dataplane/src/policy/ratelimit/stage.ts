@@ -27,7 +27,7 @@ import type { Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
 import type { Timers } from '../../clock.js';
 import type { UpstreamHead } from '../../proxy/headers.js';
-import { problemBody, rateLimitHeaders } from './headers.js';
+import { RATELIMIT_FIELD, RATELIMIT_POLICY_FIELD, problemBody, rateLimitHeaders } from './headers.js';
 import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
 import type { LimitDecision, Reservation, RouteLimiter } from './types.js';
@@ -83,7 +83,9 @@ export class RateLimitStage implements Stage {
     const headers = rateLimitHeaders(decision);
     const earlier = x.responseHeaders;
     if (earlier !== undefined && this.name === 'ratelimit') {
-      for (const field of ['ratelimit-policy', 'ratelimit'] as const) {
+      // The early check's fields, under the names rateLimitHeaders gives them: the items of both
+      // checks in one field each, the early check's first.
+      for (const field of [RATELIMIT_POLICY_FIELD, RATELIMIT_FIELD]) {
         const v = joined(earlier[field], headers[field]);
         if (v !== undefined) headers[field] = v;
       }
