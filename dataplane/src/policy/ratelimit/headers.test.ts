@@ -35,6 +35,39 @@ describe('rateLimitHeaders', () => {
     expect(rateLimitHeaders({ ...rejected, allowed: true })['Retry-After']).toBeUndefined();
   });
 
+  it('lists the levels each decision shows, in its order, whatever other decisions showed before (and past the bounds of the kept values)', () => {
+    type Level = LimitDecision['levels'][number];
+    const level = (name: string, limit: number): Level => ({
+      name,
+      policy: 'ns/p',
+      limit,
+      periodMs: 1000,
+      remaining: limit - 1,
+      resetSec: 1,
+      allowed: true,
+      shadow: false,
+    });
+    const policyOf = (levels: Level[]): string | undefined => rateLimitHeaders({ allowed: true, levels })['RateLimit-Policy'];
+    const a = level('a', 1);
+    const b = level('b', 2);
+    const c = level('c', 3);
+    for (let round = 0; round < 2; round++) {
+      expect(policyOf([a, b, c])).toBe('"a";q=1;w=1, "b";q=2;w=1, "c";q=3;w=1');
+      expect(policyOf([a, c])).toBe('"a";q=1;w=1, "c";q=3;w=1');
+      expect(policyOf([c, b, a])).toBe('"c";q=3;w=1, "b";q=2;w=1, "a";q=1;w=1');
+      expect(policyOf([b])).toBe('"b";q=2;w=1');
+      expect(policyOf([a, { ...b, shadow: true }, c])).toBe('"a";q=1;w=1, "c";q=3;w=1');
+    }
+    // More levels after one than are kept, and more runs than are kept: each still right.
+    for (let i = 0; i < 40; i++) expect(policyOf([a, level(`n${i}`, i + 1), b])).toBe(`"a";q=1;w=1, "n${i}";q=${i + 1};w=1, "b";q=2;w=1`);
+    for (let i = 0; i < 5000; i++) {
+      const x = level(`x${i % 100}`, 1 + (i % 7));
+      const y = level(`y${i}`, 5);
+      expect(policyOf([x, y])).toBe(`"x${i % 100}";q=${1 + (i % 7)};w=1, "y${i}";q=5;w=1`);
+    }
+    expect(policyOf([a, b, c])).toBe('"a";q=1;w=1, "b";q=2;w=1, "c";q=3;w=1');
+  });
+
   it('escapes level names into valid structured-field strings', () => {
     const d: LimitDecision = {
       allowed: true,

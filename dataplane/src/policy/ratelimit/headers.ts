@@ -59,6 +59,35 @@ interface LevelText {
   readonly limit: number;
   readonly periodMs: number;
   readonly policy: string;
+  /** RateLimit-Policy when this level is the first shown, and the fields that continue from it. */
+  readonly join: PolicyJoin;
+}
+
+/**
+ * A RateLimit-Policy value for a run of levels, and the values of the runs one level longer. A
+ * route shows the same levels on nearly every request, so its value is one string made once,
+ * not the items joined again on each request (a fresh string, flattened when Node checks it).
+ */
+interface PolicyJoin {
+  readonly text: string;
+  readonly next: Map<LevelText, PolicyJoin>;
+}
+
+/** Bounds of the joins: runs are per route's levels (config), but conditions can skip any level. */
+const MAX_JOINS = 4096;
+const MAX_NEXT_PER_JOIN = 16;
+let joins = 0;
+
+/** The value for `join`'s levels followed by `t`'s, kept while within the bounds (else made anew). */
+function extend(join: PolicyJoin, t: LevelText): PolicyJoin {
+  const known = join.next.get(t);
+  if (known !== undefined) return known;
+  const longer: PolicyJoin = { text: `${join.text}, ${t.policy}`, next: new Map() };
+  if (joins < MAX_JOINS && join.next.size < MAX_NEXT_PER_JOIN) {
+    join.next.set(t, longer);
+    joins++;
+  }
+  return longer;
 }
 
 /** Per rate of a level: its base rate, tenant overrides, the divided rate of the local mode. */
@@ -75,7 +104,8 @@ function levelText(name: string, limit: number, periodMs: number): LevelText {
   for (const t of list) if (t.limit === limit && t.periodMs === periodMs) return t;
   const quoted = list[0]?.quoted ?? sfString(name);
   const { q, w } = ietfQuota(limit, periodMs);
-  const t = { quoted, limit, periodMs, policy: `${quoted};q=${q};w=${w}` };
+  const policy = `${quoted};q=${q};w=${w}`;
+  const t = { quoted, limit, periodMs, policy, join: { text: policy, next: new Map<LevelText, PolicyJoin>() } };
   if (list.length >= RATES_PER_NAME) list.shift(); // the oldest rate goes (a config that changed)
   list.push(t);
   return t;
@@ -86,25 +116,25 @@ export const RATELIMIT_POLICY_FIELD = 'RateLimit-Policy';
 export const RATELIMIT_FIELD = 'RateLimit';
 
 export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
-  // Built by concatenation: a request's fields are a few items long, and two arrays joined cost
-  // more than the strings themselves.
-  let policy = '';
+  // RateLimit is built by concatenation: a request's fields are a few items long, and two arrays
+  // joined cost more than the strings themselves. RateLimit-Policy is looked up (PolicyJoin).
+  let policy: PolicyJoin | undefined;
   let state = '';
   for (const l of d.levels) {
     if (l.shadow) continue;
     const t = levelText(l.name, l.limit, l.periodMs);
     const item = `${t.quoted};r=${Math.max(0, Math.floor(l.remaining))};t=${l.resetSec}`;
-    if (policy === '') {
-      policy = t.policy;
+    if (policy === undefined) {
+      policy = t.join;
       state = item;
     } else {
-      policy += ', ' + t.policy;
+      policy = extend(policy, t);
       state += ', ' + item;
     }
   }
   const headers: Record<string, string> = {};
-  if (policy !== '') {
-    headers[RATELIMIT_POLICY_FIELD] = policy;
+  if (policy !== undefined) {
+    headers[RATELIMIT_POLICY_FIELD] = policy.text;
     headers[RATELIMIT_FIELD] = state;
   }
   if (!d.allowed && d.retryAfterSec !== undefined) headers['Retry-After'] = String(d.retryAfterSec);
