@@ -70,7 +70,10 @@ interface LevelText {
  */
 interface PolicyJoin {
   readonly text: string;
-  readonly next: Map<LevelText, PolicyJoin>;
+  /** The level this run ends with. */
+  readonly last: LevelText | undefined;
+  /** The runs one level longer, searched by their last level (a few; compared by identity). */
+  readonly next: PolicyJoin[];
 }
 
 /** Bounds of the joins: runs are per route's levels (config), but conditions can skip any level. */
@@ -80,11 +83,11 @@ let joins = 0;
 
 /** The value for `join`'s levels followed by `t`'s, kept while within the bounds (else made anew). */
 function extend(join: PolicyJoin, t: LevelText): PolicyJoin {
-  const known = join.next.get(t);
-  if (known !== undefined) return known;
-  const longer: PolicyJoin = { text: `${join.text}, ${t.policy}`, next: new Map() };
-  if (joins < MAX_JOINS && join.next.size < MAX_NEXT_PER_JOIN) {
-    join.next.set(t, longer);
+  const next = join.next;
+  for (let i = 0; i < next.length; i++) if ((next[i] as PolicyJoin).last === t) return next[i] as PolicyJoin;
+  const longer: PolicyJoin = { text: `${join.text}, ${t.policy}`, last: t, next: [] };
+  if (joins < MAX_JOINS && next.length < MAX_NEXT_PER_JOIN) {
+    next.push(longer);
     joins++;
   }
   return longer;
@@ -105,7 +108,7 @@ function levelText(name: string, limit: number, periodMs: number): LevelText {
   const quoted = list[0]?.quoted ?? sfString(name);
   const { q, w } = ietfQuota(limit, periodMs);
   const policy = `${quoted};q=${q};w=${w}`;
-  const t = { quoted, limit, periodMs, policy, join: { text: policy, next: new Map<LevelText, PolicyJoin>() } };
+  const t = { quoted, limit, periodMs, policy, join: { text: policy, last: undefined, next: [] } };
   if (list.length >= RATES_PER_NAME) list.shift(); // the oldest rate goes (a config that changed)
   list.push(t);
   return t;
