@@ -1,58 +1,32 @@
 /**
  * The RateLimit fields on a route whose limits are checked in two steps: a real gateway process
- * (memory store) and the LLM mock. The client's level needs nothing from the body and is checked
- * before the body is read; the model's level is checked after. Whatever answers — the upstream,
+ * (memory store) and the LLM mock. The team's level needs nothing from the body and is checked
+ * before the body is read; the level per team and model is checked after. Whatever answers — the upstream,
  * or a 429 from either check — the fields name every enforced level that was checked, the early
  * check's first.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type GatewayProcess } from '../src/gateway.js';
+import { standaloneConfig, startGateway, type GatewayProcess } from '../src/gateway.js';
 import { startMockProcess, type MockProcess } from '../src/mocks.js';
 
-const NS = `rlfields-${randomBytes(4).toString('hex')}`;
 let mock: MockProcess | undefined;
 let gw: GatewayProcess | undefined;
 let dir: string | undefined;
 
-function config(mockPort: number): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: jarvis }
-spec: { controllerName: stability.jarvis.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: ${NS} }
-spec:
-  gatewayClassName: jarvis
-  listeners: [{ name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: Same } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: llm, namespace: ${NS} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: llm-1, namespace: ${NS}, labels: { kubernetes.io/service-name: llm } }
-addressType: FQDN
-ports: [{ name: http, port: ${mockPort} }]
-endpoints: [{ addresses: [llm.localhost] }]
----
-apiVersion: gateway.networking.k8s.io/v1
+/** The chat route, and its limits: per team (before the body), per team and model (after). */
+const CHAT = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: { name: chat, namespace: ${NS} }
+metadata: { name: chat, namespace: e2e }
 spec:
   parentRefs: [{ name: gw }]
-  rules: [{ matches: [{ path: { type: Exact, value: /v1/chat/completions } }], backendRefs: [{ name: llm, port: 80 }] }]
+  rules: [{ matches: [{ path: { type: Exact, value: /v1/chat/completions } }], backendRefs: [{ name: upstream, port: 80 }] }]
 ---
 apiVersion: stability.jarvis.io/v1alpha1
 kind: RateLimitPolicy
-metadata: { name: chat-limits, namespace: ${NS} }
+metadata: { name: chat-limits, namespace: e2e }
 spec:
   targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat }]
   store: Memory
@@ -64,16 +38,14 @@ spec:
     - name: per-model
       key: [{ type: Header, name: x-team }, { type: Model }]
       algorithm: FixedWindow
-      rate: { requests: 2, per: 1h }
-`;
-}
+      rate: { requests: 2, per: 1h }`;
 
 beforeAll(async () => {
   mock = await startMockProcess({ mocks: [{ name: 'llm', kind: 'llm' }] });
   dir = mkdtempSync(join(tmpdir(), 'jarvis-rlfields-e2e-'));
   const configDir = join(dir, 'config');
   mkdirSync(configDir);
-  writeFileSync(join(configDir, 'config.yaml'), config(mock.port('llm')));
+  writeFileSync(join(configDir, 'config.yaml'), standaloneConfig(mock.port('llm'), CHAT));
   gw = await startGateway({ name: 'rlfields', args: ['--config', configDir] });
 });
 
