@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
-import { upstreamNames } from './names.js';
+import { type HeaderName, lowerName, upstreamNames } from './names.js';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 export function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
@@ -98,20 +98,6 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, f: Forwarding, pol
 
 // ---- an upstream's head as undici receives it: names and values alternating, as bytes ----------
 
-/**
- * The strings of a raw head: the names through the table of names seen before (names.ts), each
- * value decoded on its own. (Decoding the span of one socket read at once and cutting it into
- * substrings needs each part's `buffer` and `byteOffset`: accessors that the parts undici hands
- * over reach only through a generic property load, which cost the gateway several times more than
- * the decodes themselves.)
- */
-function decodeHead(raw: readonly Buffer[]): string[] {
-  const n = raw.length;
-  const out = new Array<string>(n);
-  for (let i = 0; i < n; i++) out[i] = i % 2 === 0 ? upstreamNames.decode(raw[i] as Buffer) : (raw[i] as Buffer).toString('latin1');
-  return out;
-}
-
 /** Stores `value` under `name`, a repeated name as the list of its values; `__proto__` as a plain property. */
 export function addHeader(out: Record<string, string | string[]>, name: string, value: string): void {
   const had = Object.hasOwn(out, name) ? out[name] : undefined;
@@ -123,55 +109,14 @@ export function addHeader(out: Record<string, string | string[]>, name: string, 
 }
 
 /**
- * Header names in lower case: the names asked for by `UpstreamHead.header` (from code and config)
- * and an upstream's names (the same strings on every response, see names.ts) are a handful, and
- * looking one up costs a fraction of lower-casing it. Bounded: past the bound a name is lower-cased
- * each time.
- */
-const lowered = new Map<string, string>();
-const MAX_LOWERED = 256;
-
-function lowerName(name: string): string {
-  let lower = lowered.get(name);
-  if (lower === undefined) {
-    lower = name.toLowerCase();
-    if (lowered.size < MAX_LOWERED) lowered.set(name, lower);
-  }
-  return lower;
-}
-
-/**
- * Whether a header name (as spelled) is `lower` (a lower-case name): compared by length first, so
- * most names are told apart without lower-casing them.
- */
-function sameName(name: string, lower: string): boolean {
-  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
-}
-
-/**
- * The lengths of the hop-by-hop names: a name of any other length is not one, and most of an
- * upstream's names are told apart by their length alone, without lower-casing and hashing them.
- */
-const HOP_LENGTHS = new Uint8Array(64);
-for (const name of HOP_BY_HOP) {
-  if (name.length >= HOP_LENGTHS.length) throw new Error(`hop-by-hop name too long for the length table: ${name}`);
-  HOP_LENGTHS[name.length] = 1;
-}
-
-/** The lower-case name if `name` is hop-by-hop, whatever its case; else undefined. */
-function hopByHop(name: string): string | undefined {
-  if (name.length >= HOP_LENGTHS.length || HOP_LENGTHS[name.length] === 0) return undefined;
-  const lower = name.toLowerCase();
-  return HOP_BY_HOP.has(lower) ? lower : undefined;
-}
-
-/**
  * An upstream's head as undici receives it (names and values alternating, as bytes), read without
  * parsing all of it: a proxy passes most heads through untouched.
  */
 export class UpstreamHead {
+  /** One per header, decoded once when first asked for (names through the table of names.ts). */
+  #names: HeaderName[] | undefined;
+  #values: string[] | undefined;
   #strings: string[] | undefined;
-  #lower: string[] | undefined;
   #parsed: IncomingHttpHeaders | undefined;
   constructor(readonly raw: readonly Buffer[]) {}
 
@@ -185,31 +130,63 @@ export class UpstreamHead {
     return new UpstreamHead(raw);
   }
 
-  /** The head's names (as spelled) and values, alternating (decoded once, when first asked for). */
-  get strings(): readonly string[] {
-    return (this.#strings ??= decodeHead(this.raw));
+  /**
+   * Decodes the raw head: each name through the table of names seen before, each value through
+   * its name, which keeps the last one (names.ts). (Decoding the span of one socket read at once and cutting it into substrings needs
+   * each part's `buffer` and `byteOffset`: accessors that the parts undici hands over reach only
+   * through a generic property load, which cost the gateway several times more than the decodes.)
+   */
+  #decode(): void {
+    const raw = this.raw;
+    const count = raw.length >> 1;
+    const names = new Array<HeaderName>(count);
+    const values = new Array<string>(count);
+    for (let i = 0; i < count; i++) {
+      const name = upstreamNames.decode(raw[2 * i] as Buffer);
+      names[i] = name;
+      values[i] = name.value(raw[2 * i + 1] as Buffer);
+    }
+    this.#names = names;
+    this.#values = values;
   }
 
-  /**
-   * The names in lower case, one per header (index i: the name at `strings[2i]`), made once: for
-   * `parse` and the cache's stored heads (the client's head and `header` compare lengths first).
-   */
-  get lowerNames(): readonly string[] {
-    if (this.#lower !== undefined) return this.#lower;
-    const strings = this.strings;
-    const lower = new Array<string>(strings.length >> 1);
-    for (let i = 0; i < lower.length; i++) lower[i] = lowerName(strings[2 * i] as string);
-    return (this.#lower = lower);
+  /** The head's names, one per header (as spelled, in lower case, hop-by-hop or not). */
+  get names(): readonly HeaderName[] {
+    if (this.#names === undefined) this.#decode();
+    return this.#names as HeaderName[];
+  }
+
+  /** The head's values, one per header (index i: the value of `names[i]`). */
+  get values(): readonly string[] {
+    if (this.#values === undefined) this.#decode();
+    return this.#values as string[];
+  }
+
+  /** The head's names (as spelled) and values, alternating. */
+  get strings(): readonly string[] {
+    if (this.#strings !== undefined) return this.#strings;
+    const names = this.names;
+    const values = this.values;
+    const out = new Array<string>(2 * names.length);
+    for (let i = 0; i < names.length; i++) {
+      out[2 * i] = (names[i] as HeaderName).name;
+      out[2 * i + 1] = values[i] as string;
+    }
+    return (this.#strings = out);
   }
 
   /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
-    const strings = this.strings;
+    const names = this.names;
+    const values = this.values;
     const wanted = lowerName(name);
     let value: string | undefined;
-    for (let i = 0; i < strings.length; i += 2) {
-      if (!sameName(strings[i] as string, wanted)) continue;
-      const v = strings[i + 1] as string;
+    for (let i = 0; i < names.length; i++) {
+      // Lengths first: most names differ in length. A name the table keeps and a name asked for
+      // share one lower-case string (lowerName), so equal ones are found at the first comparison.
+      const lower = (names[i] as HeaderName).lower;
+      if (lower.length !== wanted.length || lower !== wanted) continue;
+      const v = values[i] as string;
       value = value === undefined ? v : `${value}, ${v}`;
     }
     return value;
@@ -225,22 +202,16 @@ export class UpstreamHead {
    * list of its values (as undici's own parsing gives them), names that `skip` says left out.
    */
   parse(skip?: (name: string) => boolean): Record<string, string | string[]> {
-    const strings = this.strings;
-    const lower = this.lowerNames;
+    const names = this.names;
+    const values = this.values;
     const out: Record<string, string | string[]> = {};
-    for (let i = 0; i < lower.length; i++) {
-      const name = lower[i] as string;
+    for (let i = 0; i < names.length; i++) {
+      const name = (names[i] as HeaderName).lower;
       if (skip?.(name)) continue;
-      addHeader(out, name, strings[2 * i + 1] as string);
+      addHeader(out, name, values[i] as string);
     }
     return out;
   }
-}
-
-/** Whether `name` is one of the headers in `extra`, whatever the case of either. */
-function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
-  for (const key in extra) if (key.length === name.length && (key === name || key.toLowerCase() === name.toLowerCase())) return true;
-  return false;
 }
 
 /**
@@ -250,18 +221,21 @@ function inExtra(name: string, extra: OutgoingHttpHeaders): boolean {
  * except those `extra` replaces, then `extra` (the gateway's own).
  */
 export function clientHead(head: UpstreamHead, extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
-  const strings = head.strings;
+  const names = head.names;
+  const values = head.values;
   const out: OutgoingHttpHeader[] = [];
+  // The gateway's own names in lower case, looked up once per response, not once per upstream header.
+  let replaced: string[] | undefined;
+  if (extra !== undefined) for (const name in extra) (replaced ??= []).push(lowerName(name));
   let connection: string | undefined;
-  for (let i = 0; i + 1 < strings.length; i += 2) {
-    const name = strings[i] as string;
-    const hop = hopByHop(name);
-    if (hop !== undefined) {
-      if (hop === 'connection') connection = strings[i + 1];
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as HeaderName;
+    if (n.hop) {
+      if (n.lower === 'connection') connection = values[i];
       continue;
     }
-    if (extra !== undefined && inExtra(name, extra)) continue;
-    out.push(name, strings[i + 1] as string);
+    if (replaced !== undefined && replaced.includes(n.lower)) continue;
+    out.push(n.name, values[i] as string);
   }
   const named = connectionNamed(connection);
   if (named !== undefined && named.length > 0) {

@@ -7,6 +7,7 @@
  */
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
 import { addHeader, connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
+import type { HeaderName } from '../../proxy/names.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -51,13 +52,13 @@ const SEP = '\n';
  */
 export function packedHeaders(head: UpstreamHead, keepLength = false): string | undefined {
   const named = connectionNamed(head.header('connection'));
-  const names = head.lowerNames;
-  const strings = head.strings;
+  const names = head.names;
+  const values = head.values;
   const parts: string[] = [];
   for (let i = 0; i < names.length; i++) {
-    const name = names[i] as string;
+    const name = (names[i] as HeaderName).lower;
     if (dropped(name, keepLength, named)) continue;
-    const value = strings[2 * i + 1] as string;
+    const value = values[i] as string;
     if (value.includes(SEP)) return undefined;
     parts.push(name, value);
   }

@@ -51,12 +51,9 @@ const SURROGATE = /[\uD800-\uDFFF]/;
  */
 export function serialized(parts: readonly (string | null)[]): string {
   let out = '';
-  for (const p of parts) {
-    if (p === null) out += '-';
-    else if (!SURROGATE.test(p)) out += `${p.length}:${p}`;
-    else return JSON.stringify(parts);
-  }
-  return out;
+  for (const p of parts) out += p === null ? '-' : `${p.length}:${p}`;
+  // One test of the whole: what the form adds (lengths, `:`, `-`) holds no surrogate.
+  return SURROGATE.test(out) ? JSON.stringify(parts) : out;
 }
 
 /** The key function of a route under a policy (compiled once at config load). */
