@@ -16,7 +16,7 @@ import { headerPolicy } from '../proxy/headers.js';
 import { ProxyStage } from '../proxy/stage.js';
 import { GuardedBackend, type Backend } from '../proxy/upstreams.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
-import { endExchange, run } from './runner.js';
+import { continueExchange, endExchange, failExchange, run } from './runner.js';
 import { ANSWERED, CONTINUE, TAKEN, type Stage, type Verdict } from './stage.js';
 
 const servers: http.Server[] = [];
@@ -167,6 +167,93 @@ describe('chain runner', () => {
     ]);
     expect((await fetch(`${gw.url}/x`)).status).toBe(202);
     await expect.poll(() => gw.ended[0]?.log).toEqual(['enter a', 'enter taker', 'answered later', 'leave taker 202', 'leave a 202']);
+  });
+
+  it('a stage that waits without a promise goes on with continueExchange: next stage, an answer, a promise, or 499 for a gone client', async () => {
+    // What the rate-limit stage does on Redis: TAKEN now, the verdict later from the store's reply.
+    const later = (verdict: () => Verdict | Promise<Verdict>) => (x: Exchange) => {
+      setImmediate(() => continueExchange(x, verdict()));
+      return TAKEN;
+    };
+    const gw = await gateway((log) => [
+      stage(
+        'a',
+        log,
+        later(() => CONTINUE),
+      ),
+      stage('b', log, answer(200)),
+    ]);
+    expect((await fetch(`${gw.url}/x`)).status).toBe(200);
+    await expect.poll(() => gw.ended[0]?.log).toEqual(['enter a', 'enter b', 'leave b 200', 'leave a 200']);
+
+    let answering!: Exchange;
+    const gw2 = await gateway((log) => [
+      stage('a', log, (x) => {
+        answering = x;
+        return later(() => answer(429)(answering))(x);
+      }),
+      stage('never', log, answer(200)),
+    ]);
+    expect((await fetch(`${gw2.url}/x`)).status).toBe(429);
+    await expect.poll(() => gw2.ended[0]?.log).toEqual(['enter a', 'leave a 429']);
+
+    const gw3 = await gateway((log) => [
+      stage(
+        'a',
+        log,
+        later(() => Promise.resolve(CONTINUE)),
+      ),
+      stage('b', log, answer(201)),
+    ]);
+    expect((await fetch(`${gw3.url}/x`)).status).toBe(201);
+    await expect.poll(() => gw3.ended[0]?.log).toEqual(['enter a', 'enter b', 'leave b 201', 'leave a 201']);
+
+    let resume: () => void = () => {};
+    let gone: () => void = () => {};
+    const closed = new Promise<void>((r) => (gone = r));
+    let waiting: () => void = () => {};
+    const reached = new Promise<void>((r) => (waiting = r));
+    const gw4 = await gateway((log) => [
+      stage('wait', log, (x) => {
+        x.res.once('close', gone);
+        resume = () => continueExchange(x, CONTINUE);
+        waiting();
+        return TAKEN;
+      }),
+      stage('never', log, answer(200)),
+    ]);
+    const controller = new AbortController();
+    const pending = fetch(`${gw4.url}/x`, { signal: controller.signal }).catch(() => undefined);
+    await reached;
+    controller.abort();
+    await pending;
+    await closed;
+    resume();
+    await expect.poll(() => gw4.ended).toEqual([{ status: 499, error: 'client-gone', log: ['enter wait', 'leave wait 499'] }]);
+  });
+
+  it('a stage that waits without a promise and then fails ends with 500 (failExchange), or when its later verdict rejects', async () => {
+    const gw = await gateway((log) => [
+      stage('a', log),
+      stage('b', log, (x) => {
+        setImmediate(() => failExchange(x, new Error('store receiver bug')));
+        return TAKEN;
+      }),
+    ]);
+    expect((await fetch(`${gw.url}/x`)).status).toBe(500);
+    await expect
+      .poll(() => gw.ended)
+      .toEqual([{ status: 500, error: 'internal', log: ['enter a', 'enter b', 'leave b 500', 'leave a 500'] }]);
+    expect(gw.failures).toHaveLength(1);
+
+    const gw2 = await gateway((log) => [
+      stage('b', log, (x) => {
+        setImmediate(() => continueExchange(x, Promise.reject(new Error('late bug'))));
+        return TAKEN;
+      }),
+    ]);
+    expect((await fetch(`${gw2.url}/x`)).status).toBe(500);
+    await expect.poll(() => gw2.ended).toEqual([{ status: 500, error: 'internal', log: ['enter b', 'leave b 500'] }]);
   });
 
   it('ends with 500 when the chain has no stage that answers', async () => {

@@ -42,6 +42,24 @@ export function run(x: Exchange): void {
   }
 }
 
+/**
+ * For a stage that returned TAKEN to wait without a promise (the rate-limit stage on Redis): the
+ * walk goes on with its verdict, as if `enter` had returned it then — or, for a promise, when it settles.
+ */
+export function continueExchange(x: Exchange, verdict: Verdict | Promise<Verdict>): void {
+  if (typeof verdict === 'number') resume(x, verdict);
+  else
+    verdict.then(
+      (v) => resume(x, v),
+      (err: unknown) => fail(x, err),
+    );
+}
+
+/** For a stage that returned TAKEN to wait: it failed (as if `enter` had thrown then). */
+export function failExchange(x: Exchange, err: unknown): void {
+  fail(x, err);
+}
+
 function resume(x: Exchange, verdict: Verdict): void {
   if (x.ended) return;
   if (verdict === ANSWERED) return endExchange(x);

@@ -11,7 +11,7 @@ import { rateLimitHeaders } from './headers.js';
 import { compileRouteLimiter, type LimiterDeps } from './limiter.js';
 import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
-import type { ActiveMode, LimitDecision, LimitRequest, LimitStore, LimitStores } from './types.js';
+import type { ActiveMode, DecisionSink, LimitDecision, LimitRequest, LimitStore, LimitStores } from './types.js';
 
 type Scope = 'Global' | 'Route' | 'Service' | 'ClientIP' | 'User' | 'Tenant' | 'Header' | 'Claim';
 /** A level, with the API's one-attribute `scope` (and `header`/`claim`) and `methods`/`headers` as shorthands. */
@@ -634,6 +634,51 @@ describe('on Redis, batched', () => {
         for (const r of requests) want.push(await inMemory.check(r));
         expect({ step, got }).toEqual({ step, got: want });
       }
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
+describe('checkInto: a decision without a promise', () => {
+  it('in memory: the decision at once, the sink never called; on Redis: undefined at once, then the sink with the request and the same decision as check', async () => {
+    const time = new ManualTime();
+    const levels: Level[] = [{ name: 'user', scope: 'User', algorithm: 'FixedWindow', limit: 2 }];
+    const calls: string[] = [];
+    const sink: DecisionSink<LimitRequest & { tag: string }> = {
+      decided: (req, d) => calls.push(`${req.tag} ${d.allowed}`),
+      failed: (req) => calls.push(`${req.tag} failed`),
+    };
+    const inMemory = compileRouteLimiter(rateLimit(levels), {
+      stores: { memory: createMemoryStore({ clock: time, maxKeys: 100 }) },
+      clock: time,
+      hashTag: randomUUID(),
+    });
+    const tagged = (tag: string) => Object.assign(request({ user: 'u1' }), { tag });
+    expect([1, 2, 3].map((i) => inMemory.checkInto(tagged(`m${i}`), sink)?.allowed)).toEqual([true, true, false]);
+    expect(calls).toEqual([]);
+
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    try {
+      const onRedis = compileRouteLimiter(
+        rateLimit(levels, { store: 'Redis', failureMode: { mode: 'Closed', timeoutMs: 0, expectedReplicas: 1 } }),
+        {
+          stores: {
+            memory: createMemoryStore({ clock: time, maxKeys: 100 }),
+            redis: createRedisStore({ redis, prefix: `test:rl:limiter:${randomUUID()}:`, testNow: () => time.now() }),
+          },
+          clock: time,
+          hashTag: randomUUID(),
+        },
+      );
+      expect([1, 2, 3].map((i) => onRedis.checkInto(tagged(`r${i}`), sink))).toEqual([undefined, undefined, undefined]);
+      expect(calls).toEqual([]);
+      await expect.poll(() => calls.length).toBe(3);
+      expect(calls).toEqual(['r1 true', 'r2 true', 'r3 false']);
+      // check() on the same counter agrees (its promise from the same path).
+      expect((await onRedis.check(request({ user: 'u1' }))).allowed).toBe(false);
+      expect((await onRedis.check(request({ user: 'u2' }))).allowed).toBe(true);
     } finally {
       redis.disconnect();
     }

@@ -15,6 +15,7 @@ import { ANONYMOUS_PART, DEFAULT_HASH_TAG, KEY_PART_SEPARATOR, compactHead, keyH
 import {
   ALG,
   type ActiveMode,
+  type DecisionSink,
   type AlgCode,
   type LevelResult,
   type LimitAdjust,
@@ -28,6 +29,7 @@ import {
   type OpOutcome,
   type RouteLimiter,
   type StoreResult,
+  type StoreSink,
 } from './types.js';
 
 export type LlmTokenKind = 'Input' | 'Output' | 'Total';
@@ -101,6 +103,24 @@ interface CompiledPart {
   readonly values: (req: LimitRequest) => string | readonly string[] | undefined;
   /** A value's bounded form in the key (a credential's digest for a credential-like name). */
   readonly part: (value: string) => string;
+}
+
+/** A decision that waits for Redis, as a promise (RouteLimiter.check); made only when it waits. */
+class Later implements DecisionSink<LimitRequest> {
+  #resolve: ((d: LimitDecision) => void) | undefined;
+  #reject: ((err: Error) => void) | undefined;
+  promise(): Promise<LimitDecision> {
+    return new Promise<LimitDecision>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+  decided(_req: LimitRequest, d: LimitDecision): void {
+    this.#resolve?.(d);
+  }
+  failed(_req: LimitRequest, err: unknown): void {
+    this.#reject?.(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /** Capacity a request can take at most: the largest cost that can ever be admitted. */
@@ -594,25 +614,59 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     return d;
   }
 
-  /** Synchronous unless the check goes to Redis; then one promise step, whatever the outcome. */
-  function run(
-    req: LimitRequest,
+  /** A check that went to Redis: its decision when the store answers (or fails: the failure mode). */
+  class Pending<R extends LimitRequest> implements StoreSink {
+    constructor(
+      readonly req: R,
+      readonly ops: LimitOp[],
+      readonly owners: Applied[],
+      readonly notes: readonly LevelResult[],
+      readonly sink: DecisionSink<R>,
+    ) {}
+    stored(result: StoreResult): void {
+      let d: LimitDecision;
+      try {
+        setMode('redis');
+        d = report(reserve(decide(this.owners, result, undefined, this.notes), this.req, this.ops, this.owners, result, 'redis'));
+      } catch (err) {
+        this.sink.failed(this.req, err);
+        return;
+      }
+      this.sink.decided(this.req, d);
+    }
+    failed(): void {
+      let d: LimitDecision;
+      try {
+        d = report(degrade(this.req, this.ops, this.owners, this.notes));
+      } catch (err) {
+        this.sink.failed(this.req, err);
+        return;
+      }
+      this.sink.decided(this.req, d);
+    }
+  }
+
+  /** The decision now (memory, or Redis unusable), or undefined when the check went to Redis (then `sink` gets it). */
+  function run<R extends LimitRequest>(
+    req: R,
     ops: LimitOp[],
     owners: Applied[],
     notes: readonly LevelResult[],
-  ): LimitDecision | Promise<LimitDecision> {
+    sink: DecisionSink<R>,
+  ): LimitDecision | undefined {
     if (!useRedis) {
       const result = memory.checkSync(ops);
       return report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'memory'));
     }
     if (!redis || !redis.ready()) return report(degrade(req, ops, owners, notes));
-    return redis.check(ops, timeoutMs).then(
-      (result) => {
-        setMode('redis');
-        return report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'redis'));
-      },
-      () => report(degrade(req, ops, owners, notes)),
-    );
+    const pending = new Pending(req, ops, owners, notes, sink);
+    if (redis.submit) redis.submit(ops, timeoutMs, pending);
+    else
+      redis.check(ops, timeoutMs).then(
+        (result) => pending.stored(result),
+        () => pending.failed(),
+      );
+    return undefined;
   }
 
   /**
@@ -667,18 +721,24 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     mode: () => active,
     settle,
     check(req) {
-      const ops: LimitOp[] = [];
-      const owners: Applied[] = [];
-      const notes: LevelResult[] = [];
-      const missing = build(req, ops, owners, notes);
-      if (missing !== undefined)
-        return report({
-          allowed: false,
-          levels: [...notes, refusedForMissingKey(missing.level, false)],
-          missingKey: { level: missing.level.name, policy: missing.level.policy, part: missing.part },
-        });
-      if (ops.length === 0) return report({ allowed: true, levels: notes });
-      return run(req, ops, owners, notes);
+      const later = new Later();
+      return checkInto(req, later) ?? later.promise();
     },
+    checkInto,
   };
+
+  function checkInto<R extends LimitRequest>(req: R, sink: DecisionSink<R>): LimitDecision | undefined {
+    const ops: LimitOp[] = [];
+    const owners: Applied[] = [];
+    const notes: LevelResult[] = [];
+    const missing = build(req, ops, owners, notes);
+    if (missing !== undefined)
+      return report({
+        allowed: false,
+        levels: [...notes, refusedForMissingKey(missing.level, false)],
+        missingKey: { level: missing.level.name, policy: missing.level.policy, part: missing.part },
+      });
+    if (ops.length === 0) return report({ allowed: true, levels: notes });
+    return run(req, ops, owners, notes, sink);
+  }
 }

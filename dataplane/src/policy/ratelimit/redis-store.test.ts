@@ -18,7 +18,7 @@ import {
   MAX_CHECK_OPS,
   redisRoundTrips,
 } from './redis-store.js';
-import { ALG, type AlgCode, type LimitOp } from './types.js';
+import { ALG, type AlgCode, type LimitOp, type StoreSink } from './types.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `test:rl:store:${randomUUID()}:`;
@@ -197,6 +197,33 @@ describe('Redis store', () => {
     expect(store.stats.errors - before.errors).toBe(1);
     // Nothing of the refused check was charged.
     expect((await store.check(most.slice(0, 3))).outcomes.map((o) => o.remaining)).toEqual([8, 8, 8]);
+  });
+
+  it('submit hands each check of a batch to its sink, never before submit returns; a sink that throws keeps no other from its result', async () => {
+    const store = createRedisStore({ redis, prefix: PREFIX });
+    const got: string[] = [];
+    let returned = false;
+    const sink = (name: string, boom = false): StoreSink => ({
+      stored: (r) => {
+        got.push(`${name} ${returned ? 'after' : 'before'} ${r.outcomes.map((o) => o.remaining).join(',')}`);
+        if (boom) throw new Error('receiver bug');
+      },
+      failed: (e) => got.push(`${name} failed ${e.name}`),
+    });
+    const shared = op(ALG.FixedWindow);
+    const before = store.stats.roundTrips;
+    store.submit([shared], undefined, sink('first', true));
+    store.submit([shared, op(ALG.GCRA)], undefined, sink('second'));
+    // Too many counters: refused without a round trip, and still only after submit returned.
+    store.submit(
+      Array.from({ length: MAX_CHECK_OPS + 1 }, () => op(ALG.GCRA)),
+      undefined,
+      sink('huge'),
+    );
+    returned = true;
+    await expect.poll(() => got.length).toBe(3);
+    expect(got.sort()).toEqual(['first after 9', 'huge failed LimitStoreTooLargeError', 'second after 8,9']);
+    expect(store.stats.roundTrips - before).toBe(1);
   });
 
   it('a disconnected client fails every check of the batch at once', async () => {

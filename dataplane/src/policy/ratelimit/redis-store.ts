@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import { monotonicClock, systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
 import { LIMIT_SCRIPT, LIMIT_SCRIPT_SHA } from './lua.js';
-import type { LimitAdjust, LimitOp, LimitStore, OpOutcome, StoreResult } from './types.js';
+import type { LimitAdjust, LimitOp, LimitStore, OpOutcome, StoreResult, StoreSink } from './types.js';
 
 /** Round trips and failures of a Redis store (the benchmark reports round trips per request). */
 export interface RedisStoreStats {
@@ -148,9 +148,28 @@ interface Waiter {
   readonly ops: number;
   readonly deadline: number;
   readonly limitMs: number;
-  readonly resolve: (r: StoreResult) => void;
-  readonly reject: (e: Error) => void;
+  readonly sink: StoreSink;
   done: boolean;
+}
+
+/** A promise's ends as a sink (for `check` and `adjust`). */
+function promiseSink(): { sink: StoreSink; promise: Promise<StoreResult> } {
+  let sink!: StoreSink;
+  const promise = new Promise<StoreResult>((resolve, reject) => {
+    sink = { stored: resolve, failed: reject };
+  });
+  return { sink, promise };
+}
+
+/** Hands a waiter its result; a sink that throws does not keep the batch's other waiters from theirs. */
+function deliver(w: Waiter, result: StoreResult | Error): void {
+  w.done = true;
+  try {
+    if (result instanceof Error) w.sink.failed(result);
+    else w.sink.stored(result);
+  } catch (err) {
+    process.emitWarning(`rate-limit store: a check's receiver threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** The checks of one round trip: distinct keys, the script's op list (JSON), the waiters. */
@@ -216,24 +235,36 @@ class RedisStore implements RedisLimitStore {
   }
 
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult> {
-    return this.#enqueue(ops, undefined, timeoutMs);
+    const { sink, promise } = promiseSink();
+    this.#enqueue(ops, undefined, timeoutMs, sink);
+    return promise;
+  }
+
+  submit(ops: readonly LimitOp[], timeoutMs: number | undefined, sink: StoreSink): void {
+    this.#enqueue(ops, undefined, timeoutMs, sink);
   }
 
   /** One more check in the batch: n ops carried as −n, each with its delta and age (see lua.ts). */
   adjust(adjusts: readonly LimitAdjust[], timeoutMs?: number): Promise<void> {
     if (adjusts.length === 0) return Promise.resolve();
-    return this.#enqueue(
+    const { sink, promise } = promiseSink();
+    this.#enqueue(
       adjusts.map((a) => a.op),
       adjusts,
       timeoutMs,
-    ).then(() => undefined);
+      sink,
+    );
+    return promise.then(() => undefined);
   }
 
-  #enqueue(ops: readonly LimitOp[], adjusts: readonly LimitAdjust[] | undefined, timeoutMs: number | undefined): Promise<StoreResult> {
+  #enqueue(ops: readonly LimitOp[], adjusts: readonly LimitAdjust[] | undefined, timeoutMs: number | undefined, sink: StoreSink): void {
     const n = ops.length;
     if (n > MAX_CHECK_OPS) {
       this.#add('errors');
-      return Promise.reject(new LimitStoreTooLargeError(n));
+      // Never before the caller's submit has returned (StoreSink).
+      const err = new LimitStoreTooLargeError(n);
+      queueMicrotask(() => sink.failed(err));
+      return;
     }
     let b = this.#batch;
     if (b.waiters.length > 0 && (b.waiters.length >= this.#maxBatch || b.ops + n > MAX_BATCH_OPS)) {
@@ -270,12 +301,9 @@ class RedisStore implements RedisLimitStore {
     const deadline = Number.isFinite(limitMs) ? this.#clock.now() + limitMs : Infinity;
     // An adjustment's reply has no op outcomes.
     const replyOps = adjusts ? 0 : n;
-    const result = new Promise<StoreResult>((resolve, reject) => {
-      b.waiters.push({ ops: replyOps, deadline, limitMs, resolve, reject, done: false });
-    });
+    b.waiters.push({ ops: replyOps, deadline, limitMs, sink, done: false });
     if (deadline < b.timerAt) this.#arm(b);
     this.#schedule();
-    return result;
   }
 
   #schedule(): void {
@@ -315,9 +343,8 @@ class RedisStore implements RedisLimitStore {
         waiting = true;
         continue;
       }
-      w.done = true;
       this.#account(b, 'timeout');
-      w.reject(new LimitStoreTimeoutError(w.limitMs));
+      deliver(w, new LimitStoreTimeoutError(w.limitMs));
     }
     if (waiting) this.#arm(b);
   }
@@ -364,9 +391,7 @@ class RedisStore implements RedisLimitStore {
         this.#account(b, 'ok');
         for (let i = 0; i < count; i++) {
           const w = waiters[i] as Waiter;
-          if (w.done) continue;
-          w.done = true;
-          w.resolve(results[i] as StoreResult);
+          if (!w.done) deliver(w, results[i] as StoreResult);
         }
       },
       (err: unknown) => {
@@ -414,11 +439,7 @@ class RedisStore implements RedisLimitStore {
 
 /** Rejects every check of a batch that is still waiting. */
 function rejectAll(waiters: readonly Waiter[], e: Error): void {
-  for (const w of waiters) {
-    if (w.done) continue;
-    w.done = true;
-    w.reject(e);
-  }
+  for (const w of waiters) if (!w.done) deliver(w, e);
 }
 
 /**

@@ -24,13 +24,14 @@ import { inspectsBody } from '../../inspect/stage.js';
 import { sendProblem } from '../../observe/problem.js';
 import type { StageContext } from '../../pipeline/context.js';
 import type { Exchange, ResponseTap } from '../../pipeline/exchange.js';
-import { ANSWERED, CONTINUE, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
+import { continueExchange, failExchange } from '../../pipeline/runner.js';
+import { ANSWERED, CONTINUE, TAKEN, type Stage, type StageFactory, type Verdict } from '../../pipeline/stage.js';
 import type { Timers } from '../../clock.js';
 import type { UpstreamHead } from '../../proxy/headers.js';
 import { RATELIMIT_FIELD, RATELIMIT_POLICY_FIELD, problemBody, rateLimitHeaders } from './headers.js';
 import { levelNeedsBody } from './conditions.js';
 import { compileRouteLimiter } from './limiter.js';
-import type { LimitDecision, Reservation, RouteLimiter } from './types.js';
+import type { DecisionSink, LimitDecision, Reservation, RouteLimiter } from './types.js';
 import { usageReader, type JsonUsageReader, type SseUsageScanner } from './usage.js';
 
 /** Appends a RateLimit field's list to what an earlier check of the same request put there. */
@@ -56,7 +57,7 @@ class UsageTap implements ResponseTap {
   }
 }
 
-export class RateLimitStage implements Stage {
+export class RateLimitStage implements Stage, DecisionSink<Exchange> {
   constructor(
     readonly name: 'ratelimit' | 'ratelimit-early',
     readonly limiter: RouteLimiter,
@@ -75,8 +76,25 @@ export class RateLimitStage implements Stage {
   }
 
   enter(x: Exchange): Verdict | Promise<Verdict> {
-    const decision = this.limiter.check(x);
-    return decision instanceof Promise ? decision.then((d) => this.#decided(x, d)) : this.#decided(x, decision);
+    // A check that goes to Redis comes back through `decided` (the stage is its sink): no promise per request.
+    const decision = this.limiter.checkInto(x, this);
+    return decision === undefined ? TAKEN : this.#decided(x, decision);
+  }
+
+  /** The decision of a check that waited for Redis: the walk goes on from here. */
+  decided(x: Exchange, decision: LimitDecision): void {
+    let verdict: Verdict | Promise<Verdict>;
+    try {
+      verdict = this.#decided(x, decision);
+    } catch (err) {
+      failExchange(x, err);
+      return;
+    }
+    continueExchange(x, verdict);
+  }
+
+  failed(x: Exchange, err: unknown): void {
+    failExchange(x, err);
   }
 
   #decided(x: Exchange, decision: LimitDecision): Verdict | Promise<Verdict> {

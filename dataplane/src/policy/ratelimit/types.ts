@@ -99,9 +99,24 @@ export interface Settlement {
  */
 export type ActiveMode = 'memory' | 'redis' | 'open' | 'closed' | 'local';
 
+/**
+ * Where a decision that waited for Redis goes (RouteLimiter.checkInto): `decided` with the
+ * decision (a Redis failure is decided by the failure mode), or `failed` when deciding threw.
+ * One of the two, once, never before checkInto has returned.
+ */
+export interface DecisionSink<R extends LimitRequest> {
+  decided(req: R, decision: LimitDecision): void;
+  failed(req: R, err: unknown): void;
+}
+
 export interface RouteLimiter {
   /** Synchronous when the counters are in memory; a promise when the check goes to Redis. */
   check(req: LimitRequest): LimitDecision | Promise<LimitDecision>;
+  /**
+   * The same without a promise: the decision when it is known at once; undefined when the check
+   * went to Redis, and then the decision goes to `sink` (no promise and no closure per request).
+   */
+  checkInto<R extends LimitRequest>(req: R, sink: DecisionSink<R>): LimitDecision | undefined;
   /** The mode the last check ran in (for the failure-mode metric). */
   mode(): ActiveMode;
   /**
@@ -181,11 +196,19 @@ export interface LimitAdjust {
   readonly sinceMs: number;
 }
 
+/** Where a store's check goes (LimitStore.submit): one of the two calls, once, never before submit has returned. */
+export interface StoreSink {
+  stored(result: StoreResult): void;
+  failed(err: Error): void;
+}
+
 /** A counter store: evaluates all ops of one request at once, all or nothing. */
 export interface LimitStore {
   readonly kind: 'memory' | 'redis';
   /** Rejects when the store is unreachable or slower than `timeoutMs`. */
   check(ops: readonly LimitOp[], timeoutMs?: number): Promise<StoreResult>;
+  /** The same as `check`, the outcome handed to `sink` instead of a promise (a store may lack it). */
+  submit?(ops: readonly LimitOp[], timeoutMs: number | undefined, sink: StoreSink): void;
   /** Applies corrections to counters, all in one call (on Redis one more check in a batch). */
   adjust(adjusts: readonly LimitAdjust[], timeoutMs?: number): Promise<void>;
   /** False while the store is known to be unreachable (a check would fail at once). */
