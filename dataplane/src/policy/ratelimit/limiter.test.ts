@@ -454,6 +454,33 @@ describe('composite keys, conditions and plans', () => {
     expect(await run(6, on('vip', 'silver'))).toEqual([true, true, true, true, true, false]);
   });
 
+  it('one key whose rate or cost changes from one request to the next is decided with the rate and cost of each request', async () => {
+    // The level keeps its last op for the next request of the same key: a new plan (same key,
+    // another rate) or another cost must not reuse it.
+    const { limiter } = setup(
+      rateLimit([
+        {
+          name: 'tenant',
+          scope: 'Tenant',
+          limit: 2,
+          planClaim: 'org.plan',
+          plans: [{ name: 'gold', limit: 4, periodMs: 1000 }],
+        },
+      ]),
+    );
+    const on = (plan?: string) => request({ tenant: 'a', claims: plan ? { 'org.plan': plan } : {} });
+    const limits: number[] = [];
+    const allowed: boolean[] = [];
+    for (const plan of ['gold', undefined, 'gold', undefined, 'gold']) {
+      const d = await limiter.check(on(plan));
+      limits.push(d.levels[0]?.limit ?? -1);
+      allowed.push(d.allowed);
+    }
+    expect(limits).toEqual([4, 2, 4, 2, 4]);
+    // One counter (the key is the tenant's): 2 requests fill the base rate, gold admits up to 4.
+    expect(allowed).toEqual([true, true, true, false, true]);
+  });
+
   it('keys on Redis: one part as before, composite parts joined by a space, credentials (headers and query parameters) as digests, missing parts as #anonymous', async () => {
     const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();

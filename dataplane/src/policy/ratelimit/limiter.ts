@@ -79,8 +79,10 @@ interface CompiledLevel extends Rate {
   readonly overrides: ReadonlyMap<string, Rate> | undefined;
   readonly planClaim: string | undefined;
   readonly plans: ReadonlyMap<string, Rate> | undefined;
-  /** The key of the level's last request (see `keyOf`). */
+  /** The key of the level's last request (see `keyOf`), and its op. */
   readonly last: LastKey;
+  /** The key of a level without key parts (one counter): made once. */
+  readonly whole: string;
 }
 
 /**
@@ -93,7 +95,16 @@ interface CompiledLevel extends Rate {
 interface LastKey {
   value: string;
   key: string;
+  /**
+   * The level's last op and owner: the next request of the same key, rate and cost gets the same
+   * objects (they are never changed), not four new ones per level.
+   */
+  op: LimitOp | undefined;
+  applied: Applied | undefined;
 }
+
+/** A level's memo, empty. */
+const noLastKey = (): LastKey => ({ value: '', key: '', op: undefined, applied: undefined });
 
 /** One key part of a level. */
 interface CompiledPart {
@@ -243,6 +254,7 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
   const plans = rateMap(level.plans, (i) => [level.plans[i]!.name]);
   const shadow = level.mode === 'Shadow';
   const letters = level.key.length === 0 ? 'G' : level.key.map((p) => SCOPE_LETTER[p.type]).join('');
+  const head = headOf(level.counter, alg, letters);
   return {
     name: level.name,
     policy: `${level.source.namespace}/${level.source.name}`,
@@ -253,7 +265,8 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     shadow,
     // Shadow levels never delay either; Wait is a GCRA (leaky bucket as a queue) action.
     maxWaitMs: !shadow && level.action.type === 'Wait' && alg === ALG.GCRA ? level.action.maxWaitMs : -1,
-    head: headOf(level.counter, alg, letters),
+    head,
+    whole: head + '*',
     parts: level.key.map((p) => compilePart(p, level.name)),
     onMissing: level.onMissingKey,
     cost: compileCost(level, deps),
@@ -262,7 +275,7 @@ function compileLevel(level: RateLimitLevelIR, headOf: HeadOf, deps: LimiterDeps
     overrides: level.key.some((p) => p.type === 'Tenant') && overrides.size > 0 ? overrides : undefined,
     planClaim: plans.size > 0 ? level.planClaim : undefined,
     plans: plans.size > 0 ? plans : undefined,
-    last: { value: '', key: '' },
+    last: noLastKey(),
   };
 }
 
@@ -386,6 +399,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     let l = hotHeads.get(parameter);
     if (!l) {
       if (hotHeads.size >= 64) return undefined; // parameters come from config; bound anyway
+      const hotHead = headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X');
       l = {
         name: `hotspot:${parameter}`,
         policy: hotPolicy,
@@ -393,7 +407,8 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         ...hotRate,
         shadow: hot.mode === 'Shadow',
         maxWaitMs: -1,
-        head: headOf(`${hotPolicy}/hotspot/${parameter}`, hotAlg, 'X'),
+        head: hotHead,
+        whole: hotHead + '*',
         parts: [],
         onMissing: 'Skip',
         cost: () => 1,
@@ -402,7 +417,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
         overrides: undefined,
         planClaim: undefined,
         plans: undefined,
-        last: { value: '', key: '' },
+        last: noLastKey(),
       };
       hotHeads.set(parameter, l);
     }
@@ -428,18 +443,26 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
     let cost = 0;
     const push = (suffix: string): void => pushKey(level.head + suffix);
     const pushKey = (key: string): void => {
-      ops.push({
-        key,
-        alg: level.alg,
-        limit: rate.limit,
-        periodMs: rate.periodMs,
-        burst: rate.burst,
-        cost,
-        shadow: level.shadow,
-        maxWaitMs: level.maxWaitMs,
-        spec: rate, // the level itself, or an override or plan object of this level only
-      });
-      owners.push({ level, rate });
+      const last = level.last;
+      let op = last.op;
+      if (op === undefined || op.key !== key || op.spec !== rate || op.cost !== cost) {
+        op = {
+          key,
+          alg: level.alg,
+          limit: rate.limit,
+          periodMs: rate.periodMs,
+          burst: rate.burst,
+          cost,
+          shadow: level.shadow,
+          maxWaitMs: level.maxWaitMs,
+          spec: rate, // the level itself, or an override or plan object of this level only
+        };
+        last.op = op;
+      }
+      ops.push(op);
+      let owner = last.applied;
+      if (owner === undefined || owner.rate !== rate) last.applied = owner = { level, rate };
+      owners.push(owner);
     };
     for (level of levels) {
       if (level.when !== undefined && !level.when(req)) continue;
@@ -447,7 +470,7 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       let suffixes: string | readonly string[] | undefined;
       let missing: CompiledPart | undefined;
       let single: string | undefined;
-      if (parts.length === 0) suffixes = '*';
+      if (parts.length === 0) single = level.whole;
       else if (parts.length === 1) {
         const p = parts[0] as CompiledPart;
         const v = p.values(req);
