@@ -83,6 +83,31 @@ function answer(status: number): (x: Exchange) => Verdict {
   };
 }
 
+/**
+ * A client that leaves while a stage waits: the stage calls `waiting(x)`; `leave(url)` sends the
+ * request, aborts it once the stage waits, and returns when the gateway has seen the client go.
+ */
+function clientLeaving() {
+  let reachedNow: () => void = () => {};
+  const reached = new Promise<void>((r) => (reachedNow = r));
+  let gone: () => void = () => {};
+  const closed = new Promise<void>((r) => (gone = r));
+  return {
+    waiting(x: Exchange): void {
+      x.res.once('close', gone);
+      reachedNow();
+    },
+    async leave(url: string): Promise<void> {
+      const controller = new AbortController();
+      const pending = fetch(`${url}/x`, { signal: controller.signal }).catch(() => undefined);
+      await reached;
+      controller.abort();
+      await pending;
+      await closed;
+    },
+  };
+}
+
 describe('chain runner', () => {
   it('enters stages in order and leaves them in reverse order after the answer', async () => {
     const gw = await gateway((log) => [stage('a', log), stage('b', log), stage('c', log, answer(200))]);
@@ -130,24 +155,15 @@ describe('chain runner', () => {
 
   it('ends with 499 when the client leaves while a stage waits; later stages are not entered', async () => {
     let release: (v: Verdict) => void = () => {};
-    let waiting: () => void = () => {};
-    const reached = new Promise<void>((r) => (waiting = r));
-    let gone: () => void = () => {};
-    const closed = new Promise<void>((r) => (gone = r));
+    const leaving = clientLeaving();
     const gw = await gateway((log) => [
       stage('wait', log, (x) => {
-        x.res.once('close', gone);
-        waiting();
+        leaving.waiting(x);
         return new Promise<Verdict>((r) => (release = r));
       }),
       stage('never', log, answer(200)),
     ]);
-    const controller = new AbortController();
-    const pending = fetch(`${gw.url}/x`, { signal: controller.signal }).catch(() => undefined);
-    await reached;
-    controller.abort();
-    await pending;
-    await closed; // the gateway saw the client go
+    await leaving.leave(gw.url); // the gateway saw the client go
     release(CONTINUE);
     await expect.poll(() => gw.ended).toEqual([{ status: 499, error: 'client-gone', log: ['enter wait', 'leave wait 499'] }]);
   });
@@ -209,25 +225,16 @@ describe('chain runner', () => {
     await expect.poll(() => gw3.ended[0]?.log).toEqual(['enter a', 'enter b', 'leave b 201', 'leave a 201']);
 
     let resume: () => void = () => {};
-    let gone: () => void = () => {};
-    const closed = new Promise<void>((r) => (gone = r));
-    let waiting: () => void = () => {};
-    const reached = new Promise<void>((r) => (waiting = r));
+    const leaving = clientLeaving();
     const gw4 = await gateway((log) => [
       stage('wait', log, (x) => {
-        x.res.once('close', gone);
         resume = () => continueExchange(x, CONTINUE);
-        waiting();
+        leaving.waiting(x);
         return TAKEN;
       }),
       stage('never', log, answer(200)),
     ]);
-    const controller = new AbortController();
-    const pending = fetch(`${gw4.url}/x`, { signal: controller.signal }).catch(() => undefined);
-    await reached;
-    controller.abort();
-    await pending;
-    await closed;
+    await leaving.leave(gw4.url);
     resume();
     await expect.poll(() => gw4.ended).toEqual([{ status: 499, error: 'client-gone', log: ['enter wait', 'leave wait 499'] }]);
   });
