@@ -2,7 +2,8 @@
  * Runs an exchange through its chain: `enter` of each stage in order until one answers or takes
  * the exchange over; then, once the exchange is over, `leave` of every entered stage in reverse
  * order, then the gateway's `ended` hook (metrics). Synchronous stages cost a loop step; a stage
- * that returns a promise resumes the walk when it settles. A stage that throws or rejects ends
+ * that returns a promise resumes the walk when it settles; one that waits without a promise
+ * (returns TAKEN) resumes it with `continueExchange`. A stage that throws or rejects ends
  * the exchange with 500 (`internal`); a client that left while a stage waited ends it with 499.
  *
  * The route stage switches `chain` from the gateway's front stages (identify, route) to the

@@ -13,7 +13,10 @@ import type { Exchange } from './exchange.js';
 export const CONTINUE = 0;
 /** The stage has answered the request completely (status and error set on the exchange). */
 export const ANSWERED = 1;
-/** The stage owns the exchange now and ends it later with `endExchange` (the terminal stage). */
+/**
+ * The stage owns the exchange now: it ends it later with `endExchange` (the terminal stage), or
+ * hands it back with `continueExchange` / `failExchange` (a stage that waits without a promise).
+ */
 export const TAKEN = 2;
 export type Verdict = typeof CONTINUE | typeof ANSWERED | typeof TAKEN;
 
