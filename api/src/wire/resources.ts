@@ -83,11 +83,11 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * Decodes one resource. `expectedTypeUrl`, when given, is the type URL of the response that
  * carried it (an Any of another type in that response is an error). Never throws.
  */
-export function decodeResource(any: unknown, expectedTypeUrl?: string): DecodeResult {
+export function decodeResource(resource: unknown, expectedTypeUrl?: string): DecodeResult {
   const err = (error: string): DecodeResult => ({ ok: false, error });
-  if (typeof any !== 'object' || any === null) return err(`resource is ${describe(any)}, not a google.protobuf.Any`);
-  const typeUrl: unknown = Reflect.get(any, 'type_url');
-  const value: unknown = Reflect.get(any, 'value');
+  if (typeof resource !== 'object' || resource === null) return err(`resource is ${describe(resource)}, not a google.protobuf.Any`);
+  const typeUrl: unknown = Reflect.get(resource, 'type_url');
+  const value: unknown = Reflect.get(resource, 'value');
   if (typeof typeUrl !== 'string') return err('resource has no type_url');
   if (!isResourceTypeUrl(typeUrl)) return err(`unknown resource type URL "${typeUrl.slice(0, 200)}"`);
   if (expectedTypeUrl !== undefined && typeUrl !== expectedTypeUrl) {

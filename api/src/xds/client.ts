@@ -76,7 +76,7 @@ export interface XdsClientOptions {
    */
   readonly validate?: (typeUrl: string, resources: readonly DecodedResource[], version: string) => ValidateResult | Promise<ValidateResult>;
   /** Default: decodeResource. */
-  readonly decode?: (any: unknown, typeUrl: string) => DecodeResult;
+  readonly decode?: (resource: unknown, typeUrl: string) => DecodeResult;
   readonly events?: XdsClientEvents;
   readonly backoff?: BackoffOptions;
   readonly scheduler?: Scheduler;
@@ -288,10 +288,10 @@ export class XdsClient {
     const decode = this.#opts.decode ?? decodeResource;
     const resources: DecodedResource[] = [];
     const seen = new Set<string>();
-    for (const any of res.resources) {
+    for (const resource of res.resources) {
       let d: DecodeResult;
       try {
-        d = decode(any, t.typeUrl);
+        d = decode(resource, t.typeUrl);
       } catch (e) {
         d = { ok: false, error: `decoder failed: ${errorMessage(e)}` };
       }
