@@ -17,7 +17,7 @@ export function run(x: Exchange): void {
   for (;;) {
     const stage = x.chain[x.next];
     if (stage === undefined) {
-      fail(x, new Error('the chain ended without a stage that answers'));
+      failExchange(x, new Error('the chain ended without a stage that answers'));
       return;
     }
     x.next++;
@@ -26,7 +26,7 @@ export function run(x: Exchange): void {
     try {
       verdict = stage.enter(x);
     } catch (err) {
-      fail(x, err);
+      failExchange(x, err);
       return;
     }
     if (verdict === CONTINUE) continue;
@@ -37,7 +37,7 @@ export function run(x: Exchange): void {
     if (verdict === TAKEN) return;
     verdict.then(
       (v) => resume(x, v),
-      (err: unknown) => fail(x, err),
+      (err: unknown) => failExchange(x, err),
     );
     return;
   }
@@ -52,13 +52,8 @@ export function continueExchange(x: Exchange, verdict: Verdict | Promise<Verdict
   else
     verdict.then(
       (v) => resume(x, v),
-      (err: unknown) => fail(x, err),
+      (err: unknown) => failExchange(x, err),
     );
-}
-
-/** For a stage that returned TAKEN to wait: it failed (as if `enter` had thrown then). */
-export function failExchange(x: Exchange, err: unknown): void {
-  fail(x, err);
 }
 
 function resume(x: Exchange, verdict: Verdict): void {
@@ -91,8 +86,11 @@ export function endExchange(x: Exchange): void {
   x.hooks.ended(x);
 }
 
-/** A stage threw or rejected: the gateway's `failed` hook answers (500) unless an answer has started; then the exchange ends. */
-function fail(x: Exchange, err: unknown): void {
+/**
+ * A stage threw or rejected — or, for a stage that returned TAKEN to wait, failed later: the
+ * gateway's `failed` hook answers (500) unless an answer has started; then the exchange ends.
+ */
+export function failExchange(x: Exchange, err: unknown): void {
   if (x.ended) return;
   if (x.status === 0) {
     x.status = 500;

@@ -3,6 +3,11 @@ import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead, clientHead } from './headers.js';
 
+/** A head's names (as spelled) and values, alternating. */
+function strings(head: UpstreamHead): string[] {
+  return head.names.flatMap((n, i) => [n.name, head.values[i] as string]);
+}
+
 /** A raw head from name/value pairs. */
 function raw(...pairs: [string, string][]): Buffer[] {
   return pairs.flatMap(([n, v]) => [Buffer.from(n, 'latin1'), Buffer.from(v, 'latin1')]);
@@ -126,14 +131,14 @@ describe('raw upstream heads', () => {
       return bytes.subarray(at, at + Buffer.byteLength(s, 'latin1'));
     };
     const one = new UpstreamHead([view('Content-Type'), view('text/plain'), view('X-Latin'), view('caf\u00e9'), view('x-a'), view('1')]);
-    expect(one.strings).toEqual(['Content-Type', 'text/plain', 'X-Latin', 'caf\u00e9', 'x-a', '1']);
+    expect(strings(one)).toEqual(['Content-Type', 'text/plain', 'X-Latin', 'caf\u00e9', 'x-a', '1']);
     const apart = [Buffer.alloc(3, 'x-b'), Buffer.alloc(1, '2'), view('x-a'), view('1')];
-    expect(new UpstreamHead(apart).strings).toEqual(['x-b', '2', 'x-a', '1']);
+    expect(strings(new UpstreamHead(apart))).toEqual(['x-b', '2', 'x-a', '1']);
     // Views of one buffer far apart or out of order: each part is its own bytes.
     const big = Buffer.alloc(4096, 'y');
     big.write('x-far', 4000, 'latin1');
-    expect(new UpstreamHead([big.subarray(0, 3), big.subarray(4000, 4005)]).strings).toEqual(['yyy', 'x-far']);
-    expect(new UpstreamHead([view('x-a'), view('Content-Type')]).strings).toEqual(['x-a', 'Content-Type']);
+    expect(strings(new UpstreamHead([big.subarray(0, 3), big.subarray(4000, 4005)]))).toEqual(['yyy', 'x-far']);
+    expect(strings(new UpstreamHead([view('x-a'), view('Content-Type')]))).toEqual(['x-a', 'Content-Type']);
   });
 
   it('an UpstreamHead parses once, when asked, and is built from headers by name the same way', () => {

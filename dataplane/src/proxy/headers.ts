@@ -116,7 +116,6 @@ export class UpstreamHead {
   /** One per header, decoded once when first asked for (names through the table of names.ts). */
   #names: HeaderName[] | undefined;
   #values: string[] | undefined;
-  #strings: string[] | undefined;
   #parsed: IncomingHttpHeaders | undefined;
   constructor(readonly raw: readonly Buffer[]) {}
 
@@ -132,9 +131,10 @@ export class UpstreamHead {
 
   /**
    * Decodes the raw head: each name through the table of names seen before, each value through
-   * its name, which keeps the last one (names.ts). (Decoding the span of one socket read at once and cutting it into substrings needs
-   * each part's `buffer` and `byteOffset`: accessors that the parts undici hands over reach only
-   * through a generic property load, which cost the gateway several times more than the decodes.)
+   * its name, which keeps the last one (names.ts). (Decoding the span of one socket read at once
+   * and cutting it into substrings needs each part's `buffer` and `byteOffset`: accessors that the
+   * parts undici hands over reach only through a generic property load, which cost the gateway
+   * several times more than the decodes.)
    */
   #decode(): void {
     const raw = this.raw;
@@ -162,19 +162,6 @@ export class UpstreamHead {
     return this.#values as string[];
   }
 
-  /** The head's names (as spelled) and values, alternating. */
-  get strings(): readonly string[] {
-    if (this.#strings !== undefined) return this.#strings;
-    const names = this.names;
-    const values = this.values;
-    const out = new Array<string>(2 * names.length);
-    for (let i = 0; i < names.length; i++) {
-      out[2 * i] = (names[i] as HeaderName).name;
-      out[2 * i + 1] = values[i] as string;
-    }
-    return (this.#strings = out);
-  }
-
   /** A header's value by its name, in any case (repeated ones joined with `, `); undefined when absent. */
   header(name: string): string | undefined {
     const names = this.names;
@@ -182,10 +169,8 @@ export class UpstreamHead {
     const wanted = lowerName(name);
     let value: string | undefined;
     for (let i = 0; i < names.length; i++) {
-      // Lengths first: most names differ in length. A name the table keeps and a name asked for
-      // share one lower-case string (lowerName), so equal ones are found at the first comparison.
-      const lower = (names[i] as HeaderName).lower;
-      if (lower.length !== wanted.length || lower !== wanted) continue;
+      // A name the table keeps and a name asked for share one lower-case string (lowerName).
+      if ((names[i] as HeaderName).lower !== wanted) continue;
       const v = values[i] as string;
       value = value === undefined ? v : `${value}, ${v}`;
     }

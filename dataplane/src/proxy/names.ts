@@ -54,7 +54,14 @@ export class HeaderName {
   #length = -1;
   #value = '';
 
-  constructor(readonly name: string) {
+  /** Whether the table keeps this name (one it does not keep is made anew each time, and keeps no value). */
+  readonly #keepsValues: boolean;
+
+  constructor(
+    readonly name: string,
+    keepsValues: boolean,
+  ) {
+    this.#keepsValues = keepsValues;
     this.lower = lowerName(name);
     this.hop = HOP_BY_HOP_HEADERS.has(this.lower);
   }
@@ -62,7 +69,7 @@ export class HeaderName {
   /** A value of this header as a latin1 string: the last one again when its bytes are the same. */
   value(raw: Buffer): string {
     const n = raw.length;
-    if (n > MAX_VALUE_BYTES) return raw.toString('latin1');
+    if (n > MAX_VALUE_BYTES || !this.#keepsValues) return raw.toString('latin1');
     let bytes = this.#bytes;
     if (n === this.#length && sameBytes(bytes as Buffer, raw, n)) return this.#value;
     const value = raw.toString('latin1');
@@ -104,14 +111,15 @@ export class HeaderNames {
   /** The name in `raw` (latin1): the kept record when its bytes were seen before. */
   decode(raw: Buffer): HeaderName {
     const n = raw.length;
-    if (n > MAX_NAME_BYTES) return new HeaderName(raw.toString('latin1'));
+    if (n > MAX_NAME_BYTES) return new HeaderName(raw.toString('latin1'), false);
     const list = this.#byLength[n] as Known[];
     for (let j = 0; j < list.length; j++) {
       const k = list[j] as Known;
       if (sameBytes(k.bytes, raw, n)) return k.name;
     }
-    const name = new HeaderName(raw.toString('latin1'));
-    if (this.#size < MAX_NAMES && list.length < MAX_PER_LENGTH) {
+    const kept = this.#size < MAX_NAMES && list.length < MAX_PER_LENGTH;
+    const name = new HeaderName(raw.toString('latin1'), kept);
+    if (kept) {
       // A copy: `raw` is a view into the socket's read buffer, which is reused.
       list.push({ bytes: Buffer.from(raw), name });
       this.#size++;

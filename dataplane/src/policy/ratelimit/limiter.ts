@@ -647,25 +647,26 @@ export function compileRouteLimiter(ir: RateLimitIR, deps: LimiterDeps): RouteLi
       readonly sink: DecisionSink<R>,
     ) {}
     stored(result: StoreResult): void {
-      let d: LimitDecision;
-      try {
-        setMode('redis');
-        d = report(reserve(decide(this.owners, result, undefined, this.notes), this.req, this.ops, this.owners, result, 'redis'));
-      } catch (err) {
-        this.sink.failed(this.req, err);
-        return;
-      }
-      this.sink.decided(this.req, d);
+      this.#finish(result);
     }
     failed(): void {
+      this.#finish(undefined);
+    }
+    /** Decides from the store's result (undefined: the store failed, the failure mode decides). */
+    #finish(result: StoreResult | undefined): void {
+      const { req, ops, owners, notes } = this;
       let d: LimitDecision;
       try {
-        d = report(degrade(this.req, this.ops, this.owners, this.notes));
+        if (result === undefined) d = report(degrade(req, ops, owners, notes));
+        else {
+          setMode('redis');
+          d = report(reserve(decide(owners, result, undefined, notes), req, ops, owners, result, 'redis'));
+        }
       } catch (err) {
-        this.sink.failed(this.req, err);
+        this.sink.failed(req, err);
         return;
       }
-      this.sink.decided(this.req, d);
+      this.sink.decided(req, d);
     }
   }
 
