@@ -126,6 +126,13 @@ describe('Dockerfile', () => {
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/chat`, { method: 'POST', body: '{}' });
     await res.arrayBuffer();
     expect(res.status).toBe(503); // no endpoints for chat-api here: the gateway answers itself
+    // Its binary runs Node with the gateway's flags, the shebang's (README: the memory reducer off,
+    // a young generation of two 32 MB semi-spaces held for good).
+    const shebang = readFileSync(join(repoRoot, 'dataplane', 'src', 'main.ts'), 'utf8').split('\n', 1)[0] ?? '';
+    const flags = shebang.split(' ').filter((w) => w.startsWith('--'));
+    expect(flags).toEqual(['--no-memory-reducer', '--min-semi-space-size=32', '--max-semi-space-size=32']);
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv.slice(1, 1 + flags.length)).toEqual(flags);
   });
 
   it('runs the operator read-only as its user: ready on the test apiserver', async () => {
