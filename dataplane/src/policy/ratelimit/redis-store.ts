@@ -409,7 +409,8 @@ class RedisStore implements RedisLimitStore {
   async #run(numKeys: number, args: string[], checks: number): Promise<unknown> {
     this.#count(checks);
     try {
-      const reply: unknown = await this.#redis.evalsha(LIMIT_SCRIPT_SHA, numKeys, ...args);
+      // The reply as bytes (parseReply reads its digits from them): no string is decoded for it.
+      const reply: unknown = await this.#redis.callBuffer('evalsha', [LIMIT_SCRIPT_SHA, numKeys, ...args]);
       this.#scriptRan = true;
       return reply;
     } catch (err) {
@@ -419,7 +420,7 @@ class RedisStore implements RedisLimitStore {
       // the next batch is one EVALSHA again.
       this.#add(this.#scriptRan ? 'scriptReloads' : 'scriptLoads');
       this.#count(checks);
-      const reply: unknown = await this.#redis.eval(LIMIT_SCRIPT, numKeys, ...args);
+      const reply: unknown = await this.#redis.callBuffer('eval', [LIMIT_SCRIPT, numKeys, ...args]);
       this.#scriptRan = true;
       return reply;
     }
@@ -443,32 +444,34 @@ function rejectAll(waiters: readonly Waiter[], e: Error): void {
 }
 
 /**
- * Reads the script's integers one by one from the reply, without splitting it into strings: each
- * must be a decimal integer (optional minus), separated by single spaces, and safe as a double.
+ * Reads the script's integers one by one from the reply's bytes: each must be a decimal integer
+ * (optional minus), separated by single spaces, and safe as a double.
  */
 class IntReader {
   #i = 0;
   readonly #n: number;
-  constructor(readonly text: string) {
-    this.#n = text.length;
+  constructor(readonly bytes: Uint8Array) {
+    this.#n = bytes.length;
   }
   next(): number {
-    const t = this.text;
+    const b = this.bytes;
     const n = this.#n;
     let i = this.#i;
-    // Every read stays within the string: a charCodeAt past its end (NaN) makes V8 call its
-    // generic builtin instead of inlining the load, for every character of the reply.
-    const neg = i < n && t.charCodeAt(i) === 45; // '-'
+    const neg = i < n && b[i] === 45; // '-'
     if (neg) i++;
     const start = i;
     let x = 0;
     for (; i < n; i++) {
-      const c = t.charCodeAt(i);
+      const c = b[i] as number;
       if (c < 48 || c > 57) break;
       x = x * 10 + (c - 48);
     }
-    if (i === start || i - start > 16 || x > Number.MAX_SAFE_INTEGER || (i < n && t.charCodeAt(i) !== 32))
-      throw new Error(`unexpected rate-limit script reply element at ${this.#i}: ${JSON.stringify(t.slice(this.#i, this.#i + 20))}`);
+    if (i === start || i - start > 16 || x > Number.MAX_SAFE_INTEGER || (i < n && b[i] !== 32)) {
+      const at = this.#i;
+      throw new Error(
+        `unexpected rate-limit script reply element at ${at}: ${JSON.stringify(Buffer.from(b.subarray(at, at + 20)).toString('latin1'))}`,
+      );
+    }
     this.#i = i + 1;
     return neg ? -x : x;
   }
@@ -478,11 +481,11 @@ class IntReader {
   }
 }
 
-/** The script's reply: per check, 2 + 4n integers in one string (see lua.ts); exported for tests. */
+/** The script's reply: per check, 2 + 4n integers in one bulk string (see lua.ts), as bytes or text; exported for tests. */
 export function parseReply(reply: unknown, waiters: readonly Pick<Waiter, 'ops'>[]): StoreResult[] {
-  const text = Buffer.isBuffer(reply) ? reply.toString('latin1') : reply;
-  if (typeof text !== 'string') throw new Error('unexpected rate-limit script reply');
-  const r = new IntReader(text);
+  const bytes = typeof reply === 'string' ? Buffer.from(reply, 'latin1') : reply;
+  if (!(bytes instanceof Uint8Array)) throw new Error('unexpected rate-limit script reply');
+  const r = new IntReader(bytes);
   const results = new Array<StoreResult>(waiters.length);
   for (let j = 0; j < waiters.length; j++) {
     const n = (waiters[j] as Pick<Waiter, 'ops'>).ops;
