@@ -567,13 +567,16 @@ describe('ADS server (SotW)', () => {
     const corrupted: Any = { type_url: G, value: Uint8Array.from(badJson.value).fill(0x7b, badJson.value.length - 1) };
     const bogus: Snapshot = {
       types: new Map([
-        [G, { version: 'bad1', resources: new Map([[GROUP, { name: GROUP, any: corrupted, hash: 'x1' }]]) }],
+        [G, { version: 'bad1', resources: new Map([[GROUP, { name: GROUP, resource: corrupted, hash: 'x1' }]]) }],
         [
           B,
           {
             version: 'bad2',
             resources: new Map([
-              ['a', { name: 'a', any: { type_url: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array() }, hash: 'x2' }],
+              [
+                'a',
+                { name: 'a', resource: { type_url: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array() }, hash: 'x2' },
+              ],
             ]),
           },
         ],

@@ -7,7 +7,7 @@ import { BACKEND_TYPE_URL, GATEWAY_TYPE_URL, type Any, type EncodedResources } f
 
 export interface SnapshotResource {
   readonly name: string;
-  readonly any: Any;
+  readonly resource: Any;
   /** sha256 of the Any's bytes: equal hashes = equal content. */
   readonly hash: string;
 }
@@ -52,10 +52,10 @@ export function makeSnapshot(types: Readonly<Record<string, TypeInput>>): Snapsh
   const out = new Map<string, TypeSnapshot>();
   for (const [typeUrl, input] of Object.entries(types)) {
     const resources = new Map<string, SnapshotResource>();
-    for (const [name, any] of input.resources) {
+    for (const [name, resource] of input.resources) {
       if (name === '') throw new Error(`${typeUrl}: empty resource name`);
-      if (any.type_url !== typeUrl) throw new Error(`${typeUrl}: resource "${name}" has type URL ${any.type_url}`);
-      resources.set(name, { name, any, hash: hashBytes(any.value) });
+      if (resource.type_url !== typeUrl) throw new Error(`${typeUrl}: resource "${name}" has type URL ${resource.type_url}`);
+      resources.set(name, { name, resource, hash: hashBytes(resource.value) });
     }
     const version = input.version ?? contentVersion(resources);
     if (version === '') throw new Error(`${typeUrl}: empty version`);

@@ -234,7 +234,7 @@ export class AdsStream {
     const nonce = `${this.#deps.info.streamId}-${++this.#nonce}`;
     st.open = false;
     st.sent = { version: d.version, content: d.content, nonce };
-    const resources = [...d.content.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((r) => r.any);
+    const resources = [...d.content.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((r) => r.resource);
     this.#deps.send({ version_info: d.version, resources, type_url: st.typeUrl, nonce });
     this.#deps.observer.pushed?.(this.#deps.info, st.typeUrl, d.version, nonce, resources.length);
   }
