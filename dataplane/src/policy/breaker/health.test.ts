@@ -122,8 +122,8 @@ describe('probes on real sockets', () => {
     const port = (server.address() as AddressInfo).port;
     const tcp: ActiveHealthCheckIR = { ...HTTP, type: 'TCP' };
     expect(await probeOnce(prober, `http://127.0.0.1:${port}`, tcp)).toBe(true);
-    server.close();
-    await new Promise((r) => setTimeout(r, 20));
+    // Closed once its listening socket is (the probe's own connection has ended).
+    await new Promise<void>((r) => server.close(() => r()));
     expect(await probeOnce(prober, `http://127.0.0.1:${port}`, tcp)).toBe(false);
     await prober.close();
   });
