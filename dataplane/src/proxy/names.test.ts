@@ -1,6 +1,6 @@
 /** The table of upstream header names: a name found again only when every byte matches, bounded. */
 import { describe, expect, it } from 'vitest';
-import { HeaderName, HeaderNames, lowerName } from './names.js';
+import { HeaderName, HeaderNames, INLINE, lowerName } from './names.js';
 
 describe('HeaderNames', () => {
   it('decodes a name seen before from its bytes, and keeps its own copy of them', () => {
@@ -28,17 +28,20 @@ describe('HeaderNames', () => {
     expect(names.decode(Buffer.alloc(0)).name).toBe('');
   });
 
-  it('hands back each name in lower case and says whether it is hop-by-hop, for kept and unkept names alike', () => {
+  it('hands back each name in lower case, whether it is hop-by-hop and its INLINE number, for kept and unkept names alike', () => {
     const names = new HeaderNames();
     const seen = (s: string) => names.decode(Buffer.from(s, 'latin1'));
-    expect(seen('Content-Type')).toEqual({ name: 'Content-Type', lower: 'content-type', hop: false });
-    expect(seen('Keep-Alive')).toEqual({ name: 'Keep-Alive', lower: 'keep-alive', hop: true });
-    expect(seen('TRANSFER-ENCODING')).toEqual({ name: 'TRANSFER-ENCODING', lower: 'transfer-encoding', hop: true });
+    expect(seen('Content-Type')).toEqual({ name: 'Content-Type', lower: 'content-type', hop: false, inline: 0 });
+    expect(seen('Keep-Alive')).toEqual({ name: 'Keep-Alive', lower: 'keep-alive', hop: true, inline: 0 });
+    expect(seen('TRANSFER-ENCODING')).toEqual({ name: 'TRANSFER-ENCODING', lower: 'transfer-encoding', hop: true, inline: 0 });
+    expect(seen('Cache-CONTROL')).toEqual({ name: 'Cache-CONTROL', lower: 'cache-control', hop: false, inline: INLINE['cache-control'] });
+    expect(seen('connection').inline).toBe(INLINE.connection);
+    for (const [name, n] of Object.entries(INLINE)) expect(seen(name.toUpperCase()).inline).toBe(n);
     // The same record again when the bytes were seen before.
     expect(seen('Keep-Alive')).toBe(seen('Keep-Alive'));
     // A name too long to keep is decoded each time, with the same facts.
     const long = `Connection-${'x'.repeat(60)}`;
-    expect(seen(long)).toEqual({ name: long, lower: long.toLowerCase(), hop: false });
+    expect(seen(long)).toEqual({ name: long, lower: long.toLowerCase(), hop: false, inline: 0 });
   });
 
   it('takes no more names past its bounds (in all, per length), and still decodes every one; long names are decoded each time', () => {

@@ -35,6 +35,21 @@ export function lowerName(name: string): string {
   return lower;
 }
 
+/**
+ * Names a stage looks for in nearly every upstream head it reads, numbered (Envoy's "inline
+ * headers" are the model): a pass over a head tells them apart by comparing small integers, not
+ * strings. Every other name is 0 (`HeaderName.inline`).
+ */
+export const INLINE = Object.freeze({
+  connection: 1,
+  'content-length': 2,
+  'cache-control': 3,
+  'set-cookie': 4,
+  vary: 5,
+  age: 6,
+} as const);
+const INLINE_BY_NAME: ReadonlyMap<string, number> = new Map(Object.entries(INLINE));
+
 /** Values longer than this are decoded each time; shorter ones are compared with the last one first. */
 const MAX_VALUE_BYTES = 64;
 
@@ -49,6 +64,8 @@ const MAX_VALUE_BYTES = 64;
 export class HeaderName {
   readonly lower: string;
   readonly hop: boolean;
+  /** Its number in INLINE, 0 when it has none. */
+  readonly inline: number;
   /** The last value's bytes (its first `#length`) and string; `#length` −1: none yet. */
   #bytes: Buffer | undefined;
   #length = -1;
@@ -64,6 +81,7 @@ export class HeaderName {
     this.#keepsValues = keepsValues;
     this.lower = lowerName(name);
     this.hop = HOP_BY_HOP_HEADERS.has(this.lower);
+    this.inline = INLINE_BY_NAME.get(this.lower) ?? 0;
   }
 
   /** A value of this header as a latin1 string: the last one again when its bytes are the same. */

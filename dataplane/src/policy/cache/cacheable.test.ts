@@ -1,7 +1,7 @@
 import type { CacheIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead } from '../../proxy/headers.js';
-import { directives, requestRules, responseTags, uncacheableReason } from './cacheable.js';
+import { directives, requestRules, responseFacts, responseTags, uncacheableReason } from './cacheable.js';
 
 const IR = {
   statuses: [200, 203],
@@ -9,6 +9,9 @@ const IR = {
   respectCacheControl: true,
   key: { query: 'All', headers: ['accept-language'], body: false, isolation: 'User' },
 } as unknown as CacheIR;
+
+const facts = (headers: Record<string, string | string[]>): ReturnType<typeof responseFacts> =>
+  responseFacts(UpstreamHead.of(headers), 'x-cache-tags');
 
 describe('what may be cached', () => {
   it('parses Cache-Control directives, lower case, with arguments', () => {
@@ -29,24 +32,45 @@ describe('what may be cached', () => {
     expect(requestRules(false, 'no-cache, no-store', undefined)).toEqual({ lookup: true, store: true });
   });
 
+  it('reads the facts of a head in one pass: names in any case, repeated values joined, the tags header by name', () => {
+    expect(
+      facts({
+        'Content-Length': '5',
+        'SET-COOKIE': 'a=1',
+        Vary: ['a', 'b'],
+        'cache-control': 'max-age=1',
+        'X-Cache-Tags': ['t1', 't2'],
+        Age: '1',
+        other: 'x',
+      }),
+    ).toEqual({ contentLength: '5', setCookie: true, vary: 'a, b', cacheControl: 'max-age=1', tags: 't1, t2' });
+    expect(facts({ 'x-cache-tagz': 't' })).toEqual({
+      contentLength: undefined,
+      setCookie: false,
+      vary: undefined,
+      cacheControl: undefined,
+      tags: undefined,
+    });
+  });
+
   it('stores only the policy’s statuses, sizes, and what the upstream allows', () => {
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({}))).toBeUndefined();
-    expect(uncacheableReason(IR, 203, UpstreamHead.of({ 'cache-control': 'public, max-age=60' }))).toBeUndefined();
-    expect(uncacheableReason(IR, 500, UpstreamHead.of({}))).toBe('status');
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'content-length': '1001' }))).toBe('size');
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'set-cookie': ['a=1'] }))).toBe('set-cookie');
+    expect(uncacheableReason(IR, 200, facts({}))).toBeUndefined();
+    expect(uncacheableReason(IR, 203, facts({ 'cache-control': 'public, max-age=60' }))).toBeUndefined();
+    expect(uncacheableReason(IR, 500, facts({}))).toBe('status');
+    expect(uncacheableReason(IR, 200, facts({ 'content-length': '1001' }))).toBe('size');
+    expect(uncacheableReason(IR, 200, facts({ 'set-cookie': ['a=1'] }))).toBe('set-cookie');
     for (const cc of ['no-store', 'private', 'no-cache', 'Private="x"'])
-      expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'cache-control': cc }))).toBe('cache-control');
-    expect(uncacheableReason({ ...IR, respectCacheControl: false }, 200, UpstreamHead.of({ 'cache-control': 'no-store' }))).toBeUndefined();
+      expect(uncacheableReason(IR, 200, facts({ 'cache-control': cc }))).toBe('cache-control');
+    expect(uncacheableReason({ ...IR, respectCacheControl: false }, 200, facts({ 'cache-control': 'no-store' }))).toBeUndefined();
     // Every line of a repeated header counts, whatever the case of its name.
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'Cache-Control': ['max-age=60', 'private'] }))).toBe('cache-control');
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ 'Set-Cookie': 'a=1' }))).toBe('set-cookie');
+    expect(uncacheableReason(IR, 200, facts({ 'Cache-Control': ['max-age=60', 'private'] }))).toBe('cache-control');
+    expect(uncacheableReason(IR, 200, facts({ 'Set-Cookie': 'a=1' }))).toBe('set-cookie');
   });
 
   it('Vary must name only headers of the key', () => {
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: 'Accept-Language' }))).toBeUndefined();
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: 'accept-encoding' }))).toBe('vary');
-    expect(uncacheableReason(IR, 200, UpstreamHead.of({ vary: '*' }))).toBe('vary');
+    expect(uncacheableReason(IR, 200, facts({ vary: 'Accept-Language' }))).toBeUndefined();
+    expect(uncacheableReason(IR, 200, facts({ vary: 'accept-encoding' }))).toBe('vary');
+    expect(uncacheableReason(IR, 200, facts({ vary: '*' }))).toBe('vary');
   });
 
   it('reads tags, refusing odd ones and more than the bound', () => {

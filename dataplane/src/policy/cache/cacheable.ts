@@ -10,12 +10,60 @@
  *   respectCacheControl — its `Cache-Control` says neither no-store, no-cache nor private.
  */
 import type { CacheIR } from '@jarvis/api';
+import { INLINE, type HeaderName } from '../../proxy/names.js';
 
 type HeaderValue = string | readonly string[] | undefined;
 
-/** A response's headers by lower-case name (repeated ones joined with `, `): an UpstreamHead. */
-export interface ResponseHeadersIn {
-  header(name: string): string | undefined;
+/** An upstream's head as the cache reads it (an UpstreamHead): each header's decoded name and its value. */
+export interface ResponseHeadIn {
+  readonly names: readonly Pick<HeaderName, 'lower' | 'inline'>[];
+  readonly values: readonly string[];
+}
+
+/** What the cache decides a response on: its headers that matter, repeated ones joined with `, `. */
+export interface ResponseFacts {
+  readonly contentLength: string | undefined;
+  readonly setCookie: boolean;
+  readonly vary: string | undefined;
+  readonly cacheControl: string | undefined;
+  /** The policy's tags header. */
+  readonly tags: string | undefined;
+}
+
+const joinValue = (had: string | undefined, value: string): string => (had === undefined ? value : `${had}, ${value}`);
+
+/**
+ * The facts of a response head, in one pass over its headers: the names the cache reads are
+ * told apart by their INLINE number, the tags header (`tagsHeader`, lower case) by its name.
+ */
+export function responseFacts(head: ResponseHeadIn, tagsHeader: string): ResponseFacts {
+  const names = head.names;
+  const values = head.values;
+  let contentLength: string | undefined;
+  let setCookie = false;
+  let vary: string | undefined;
+  let cacheControl: string | undefined;
+  let tags: string | undefined;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as Pick<HeaderName, 'lower' | 'inline'>;
+    const value = values[i] as string;
+    if (n.lower.length === tagsHeader.length && n.lower === tagsHeader) tags = joinValue(tags, value);
+    switch (n.inline) {
+      case INLINE['content-length']:
+        contentLength = joinValue(contentLength, value);
+        break;
+      case INLINE['set-cookie']:
+        setCookie = true;
+        break;
+      case INLINE.vary:
+        vary = joinValue(vary, value);
+        break;
+      case INLINE['cache-control']:
+        cacheControl = joinValue(cacheControl, value);
+        break;
+    }
+  }
+  return { contentLength, setCookie, vary, cacheControl, tags };
 }
 
 /** Longest tag; tags are ASCII letters, digits and `._:/=@+-`, starting with a letter or digit. */
@@ -92,17 +140,17 @@ export function responseTags(value: HeaderValue, maxTags: number): readonly stri
 }
 
 /** Why a response is not stored, or undefined when it may be. */
-export function uncacheableReason(ir: CacheIR, status: number, headers: ResponseHeadersIn): string | undefined {
+export function uncacheableReason(ir: CacheIR, status: number, facts: ResponseFacts): string | undefined {
   if (!ir.statuses.includes(status)) return 'status';
-  const length = headers.header('content-length');
+  const length = facts.contentLength;
   if (length !== undefined && Number(length) > ir.maxBodyBytes) return 'size';
-  if (headers.header('set-cookie') !== undefined) return 'set-cookie';
-  const vary = headers.header('vary');
+  if (facts.setCookie) return 'set-cookie';
+  const vary = facts.vary;
   if (vary !== undefined) {
     for (const name of directives(vary).keys()) if (name === '*' || !ir.key.headers.includes(name)) return 'vary';
   }
   if (ir.respectCacheControl) {
-    const d = directives(headers.header('cache-control'));
+    const d = directives(facts.cacheControl);
     if (d.has('no-store') || d.has('no-cache') || d.has('private')) return 'cache-control';
   }
   return undefined;

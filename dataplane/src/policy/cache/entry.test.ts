@@ -18,10 +18,12 @@ const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 describe('stored headers packed in one string', () => {
   const head = (): UpstreamHead =>
     UpstreamHead.of({
+      'X-Early': 'dropped: named by Connection, which comes later',
       'Content-Type': 'text/plain; charset=utf-8',
       'X-Multi': ['one', 'two'],
       ETag: '"v1"',
-      Connection: 'keep-alive, X-Hop',
+      Connection: 'keep-alive, X-Hop, x-early',
+      'Set-Cookie': 'a=1',
       'x-hop': 'dropped: named by Connection',
       'Content-Length': '12',
       'Transfer-Encoding': 'chunked',

@@ -7,7 +7,7 @@
  */
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
 import { addHeader, connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
-import type { HeaderName } from '../../proxy/names.js';
+import { INLINE, type HeaderName } from '../../proxy/names.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
 
@@ -31,6 +31,25 @@ function dropped(name: string, keepLength: boolean, named: readonly string[] | u
   return (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true;
 }
 
+/** The dropped names that are neither hop-by-hop nor numbered in INLINE. */
+const DROPPED_OTHERS: readonly string[] = [...DROPPED].filter((name) => !HOP_BY_HOP_HEADERS.has(name) && !Object.hasOwn(INLINE, name));
+
+/** `dropped` for a decoded name, mostly told by its flags and INLINE number (no set lookup for most names). */
+function kept(n: HeaderName, keepLength: boolean): boolean {
+  if (n.hop) return false;
+  switch (n.inline) {
+    case 0:
+      return !DROPPED_OTHERS.includes(n.lower);
+    case INLINE['content-length']:
+      return keepLength;
+    case INLINE['set-cookie']:
+    case INLINE.age:
+      return false;
+    default:
+      return true;
+  }
+}
+
 /**
  * The upstream headers worth storing, from its raw head: names in lower case, a repeated header
  * as the list of its values. `keepLength`: for a HEAD answer, whose Content-Length describes a
@@ -51,16 +70,22 @@ const SEP = '\n';
  * string per name and value: entries live long, and the collector copies each of their objects.
  */
 export function packedHeaders(head: UpstreamHead, keepLength = false): string | undefined {
-  const named = connectionNamed(head.header('connection'));
   const names = head.names;
   const values = head.values;
   const parts: string[] = [];
+  let connection: string | undefined;
   for (let i = 0; i < names.length; i++) {
-    const name = (names[i] as HeaderName).lower;
-    if (dropped(name, keepLength, named)) continue;
+    const n = names[i] as HeaderName;
     const value = values[i] as string;
+    if (n.inline === INLINE.connection) connection = connection === undefined ? value : `${connection}, ${value}`;
+    if (!kept(n, keepLength)) continue;
     if (value.includes(SEP)) return undefined;
-    parts.push(name, value);
+    parts.push(n.lower, value);
+  }
+  const named = connectionNamed(connection);
+  if (named !== undefined && named.length > 0) {
+    // Rare: the upstream's Connection header names more headers that belong to one hop.
+    for (let i = parts.length - 2; i >= 0; i -= 2) if (named.includes(parts[i] as string)) parts.splice(i, 2);
   }
   return parts.join(SEP);
 }
@@ -101,19 +126,27 @@ export class PackedResponse implements CachedResponse {
   readonly headerBytes: number;
   /** The body's length in bytes. */
   readonly bodyBytes: number;
+  /** freshUntil as ms after storedAt: a small integer kept in the object, not a heap number of its own (see L1Entry). */
+  readonly #freshFor: number;
 
   constructor(
     readonly status: number,
     packed: string,
     body: Buffer | string,
     readonly storedAt: number,
-    readonly freshUntil: number,
+    freshUntil: number,
     readonly tags: readonly string[],
   ) {
+    this.#freshFor = freshUntil - storedAt;
     this.#packed = packed;
     this.headerBytes = packed.length;
     this.#body = body;
     this.bodyBytes = body.length;
+  }
+
+  /** Wall-clock ms until which this copy is fresh. */
+  get freshUntil(): number {
+    return this.storedAt + this.#freshFor;
   }
 
   get headers(): StoredHeaders {

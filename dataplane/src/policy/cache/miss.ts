@@ -13,7 +13,7 @@ import type { CacheIR } from '@jarvis/api';
 import type { Clock } from '../../clock.js';
 import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import type { UpstreamHead } from '../../proxy/headers.js';
-import { responseTags, uncacheableReason } from './cacheable.js';
+import { responseFacts, responseTags, uncacheableReason } from './cacheable.js';
 import { entrySize, ownedBody, ownedCopy, packedHeaders, PackedResponse, storedHeaders, type CachedResponse } from './entry.js';
 import type { Flight } from './flights.js';
 import type { RedisLevel } from './l2.js';
@@ -85,10 +85,8 @@ export class Miss implements ResponseTap, ErrorCover {
 
   head(status: number, head: UpstreamHead): void {
     const ir = this.ctx.ir;
-    const tags =
-      uncacheableReason(ir, status, head) === undefined
-        ? responseTags(head.header(ir.invalidation.tagsHeader), ir.invalidation.maxTagsPerEntry)
-        : undefined;
+    const facts = responseFacts(head, ir.invalidation.tagsHeader);
+    const tags = uncacheableReason(ir, status, facts) === undefined ? responseTags(facts.tags, ir.invalidation.maxTagsPerEntry) : undefined;
     if (tags === undefined) {
       this.#off = true;
       return;
