@@ -1,6 +1,6 @@
 import type { CacheIR } from '@jarvis/api';
 import { describe, expect, it } from 'vitest';
-import { compileKey, serialized, sortedQuery, type KeyedRequest } from './key.js';
+import { compileKey, serialized, sortedQuery, type KeyOf, type KeyedRequest } from './key.js';
 
 function ir(key: Partial<CacheIR['key']> = {}): CacheIR {
   return {
@@ -114,6 +114,29 @@ describe('cache keys', () => {
   it('sortedQuery sorts by name and keeps repeated names', () => {
     expect(sortedQuery('b=2&a=1&a=0')).toBe('a=1&a=0&b=2');
     expect(sortedQuery('')).toBe('');
+  });
+});
+
+describe('keys across versions', () => {
+  // Redis holds entries under these keys, shared by the gateways of a rolling upgrade: a key
+  // computed differently would be a cold cache, so the same request must keep its key.
+  const pinned = (isolation: CacheIR['key']['isolation']): KeyOf =>
+    compileKey(ir({ headers: ['accept-language', 'x-b'], isolation }), 'ns/r/rule-0');
+  const get = (r: Partial<KeyedRequest> & { headers?: Record<string, string> } = {}): KeyedRequest =>
+    req({ method: 'GET', path: '/v1/x', query: 'b=2&a=1', ...r });
+
+  it('are what they were for every scope, method, header, body and a lone surrogate', () => {
+    const none = pinned('None');
+    expect(none(get())).toBe('Qu9rBkB12-ytSDkX1wuAGOmY07m2FPrhzQifyXnmF4c');
+    expect(none(get({ method: 'POST', headers: { 'accept-language': 'en' } }))).toBe('uxlPdI-xI01rpfracngs2lxvA_Xz1dsyrmY6WQv3qrY');
+    expect(none(get({ method: 'HEAD', path: '/\u00fc' }))).toBe('osPqruAMo4GZsuPUo9lDZeEudJvcnVsyJ9pW1D8VCxI');
+    expect(none(get())).toBe('Qu9rBkB12-ytSDkX1wuAGOmY07m2FPrhzQifyXnmF4c'); // after other methods
+    const tenant = pinned('Tenant');
+    expect(tenant(get({ headers: { 'x-b': '' }, user: 'eve\ud800' }))).toBe('geovfVuHoL1wPeuzbdsS_jx0ZnXwY1rtlK418kSjMMM');
+    expect(tenant(get({ query: '', ...json({ b: 1, a: 2 }), method: 'GET' }))).toBe('kc3EseycVajh_ZZZkavpNPUl4SUIkS3BgWnYKE96kI8');
+    const user = pinned('User');
+    expect(user(get())).toBe('ou_-kQTDY-tfV2YVLmChRrcaQ22bMipkOB2pytd-14U');
+    expect(user(get({ headers: { 'x-b': '' }, user: 'eve\ud800' }))).toBe('UfXrrwEHGHJKnXDXde9aWpWFJUdUxjC8AoQn2c915Ng');
   });
 });
 

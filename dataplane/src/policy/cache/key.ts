@@ -43,6 +43,11 @@ export function sortedQuery(query: string): string {
 /** Any UTF-16 surrogate, paired or not. */
 const SURROGATE = /[\uD800-\uDFFF]/;
 
+/** One part in the serialized form: its length, `:` and itself, or `-` for none. */
+function part(p: string | null): string {
+  return p === null ? '-' : `${p.length}:${p}`;
+}
+
 /**
  * The parts as one string that no other parts make: each part its length, `:` and itself, or `-`
  * for none. SHA-256 reads the string as UTF-8, where a lone surrogate and U+FFFD are the same
@@ -51,41 +56,65 @@ const SURROGATE = /[\uD800-\uDFFF]/;
  */
 export function serialized(parts: readonly (string | null)[]): string {
   let out = '';
-  for (const p of parts) out += p === null ? '-' : `${p.length}:${p}`;
+  for (const p of parts) out += part(p);
+  return withoutSurrogates(out, parts);
+}
+
+/** `out` (the plain form of `parts`), or their JSON form when it holds a surrogate. */
+function withoutSurrogates(out: string, parts: readonly (string | null)[]): string {
   // One test of the whole: what the form adds (lengths, `:`, `-`) holds no surrogate.
   return SURROGATE.test(out) ? JSON.stringify(parts) : out;
 }
 
-/** The key function of a route under a policy (compiled once at config load). */
+/**
+ * The key function of a route under a policy (compiled once at config load). A key is the hash of
+ * `serialized([method, route, path, query, scope, tenant, user, body digest, ...headers])`; the
+ * parts that do not change from one request to the next (the route, the scope's name, the last
+ * method) are serialized once, not per request.
+ */
 export function compileKey(ir: CacheIR, routeId: string): KeyOf {
   const headers = ir.key.headers;
   const withQuery = ir.key.query === 'All';
   const withBody = ir.key.body;
   const isolation = ir.key.isolation;
+  const routePart = part(routeId);
+  // The scope: who may share the entry (tenant and user as separate parts: no concatenation
+  // of two ids can pose as another pair).
+  const scope = isolation === 'User' ? 'user' : isolation === 'Tenant' ? 'tenant' : 'none';
+  const scopePart = part(scope);
+  const sharedPart = scopePart + part(null) + part(null);
+  let lastMethod: string | undefined;
+  let methodPart = '';
   return (r) => {
-    // The scope: who may share the entry (tenant and user as separate parts: no concatenation
-    // of two ids can pose as another pair).
-    let scope: string;
     let tenant: string | null = null;
     let user: string | null = null;
     if (isolation === 'User') {
       if (r.user === undefined || r.user === '') return undefined;
-      scope = 'user';
       tenant = r.tenant ?? null;
       user = r.user;
     } else if (isolation === 'Tenant') {
       if (r.tenant === undefined || r.tenant === '') return undefined;
-      scope = 'tenant';
       tenant = r.tenant;
-    } else scope = 'none';
+    }
     let body = '';
     if (withBody && r.hasBody) {
       // A body the gateway did not read (over the inspection bound) cannot be keyed.
       if (r.body === undefined) return undefined;
       body = bodyDigest(r.body, r.bodyJson);
     }
-    const parts: (string | null)[] = [r.method, routeId, r.path, withQuery ? sortedQuery(r.query) : '', scope, tenant, user, body];
-    for (const h of headers) parts.push(r.header(h) ?? null);
-    return hash('sha256', serialized(parts), 'base64url');
+    if (r.method !== lastMethod) {
+      lastMethod = r.method;
+      methodPart = part(r.method) + routePart;
+    }
+    const query = withQuery ? sortedQuery(r.query) : '';
+    let out =
+      methodPart + part(r.path) + part(query) + (isolation === 'None' ? sharedPart : scopePart + part(tenant) + part(user)) + part(body);
+    for (const h of headers) out += part(r.header(h) ?? null);
+    if (SURROGATE.test(out)) {
+      const parts: (string | null)[] = [r.method, routeId, r.path, query, scope, tenant, user, body];
+      for (const h of headers) parts.push(r.header(h) ?? null);
+      out = withoutSurrogates(out, parts);
+    }
+    return hash('sha256', out, 'base64url');
   };
 }
