@@ -33,23 +33,37 @@ export class L1Entry implements Linked<L1Entry> {
   readonly response: CachedResponse;
   /** Bytes counted for this entry (see entrySize). */
   readonly size: number;
-  /** Wall-clock ms: fresh before, stale after. */
-  readonly freshUntil: number;
-  /** Wall-clock ms: dropped from then on (fresh plus the longest stale window). */
-  readonly keepUntil: number;
   /** The invalidation sequence number of the lookup it answers (versions.ts). */
   readonly seq: number;
   /** Pinned (hot) until this wall-clock ms; 0: not pinned. */
   pinnedUntil = 0;
   older: L1Entry | undefined = undefined;
   newer: L1Entry | undefined = undefined;
+  /**
+   * freshUntil and keepUntil as ms after the response's storedAt: small integers, which V8 keeps
+   * inside the object, where a wall-clock time is a heap number of its own — two objects less per
+   * entry for the collector to copy when the entry outlives the young generation.
+   */
+  readonly #freshFor: number;
+  readonly #keepFor: number;
   constructor(item: L1Item) {
     this.key = item.key;
     this.response = item.response;
     this.size = item.size;
-    this.freshUntil = item.freshUntil;
-    this.keepUntil = item.keepUntil;
     this.seq = item.seq;
+    const base = item.response.storedAt;
+    this.#freshFor = item.freshUntil - base;
+    this.#keepFor = item.keepUntil - base;
+  }
+
+  /** Wall-clock ms: fresh before, stale after. */
+  get freshUntil(): number {
+    return this.response.storedAt + this.#freshFor;
+  }
+
+  /** Wall-clock ms: dropped from then on (fresh plus the longest stale window). */
+  get keepUntil(): number {
+    return this.response.storedAt + this.#keepFor;
   }
 }
 
@@ -107,8 +121,8 @@ export class L1Cache {
     this.#slots.set(item.key, slot);
     this.#order.append(slot);
     this.#bytes += item.size;
-    if (this.#slots.size > maxEntries || this.#bytes > maxBytes) this.#evict();
-    return this.#slots.get(item.key) === slot;
+    if (this.#slots.size > maxEntries || this.#bytes > maxBytes) return this.#evict(slot);
+    return true;
   }
 
   delete(key: string): boolean {
@@ -170,21 +184,27 @@ export class L1Cache {
     this.#unpin(slot);
   }
 
-  /** Evicts from the least recently used end until within bounds, passing over pinned entries. */
-  #evict(): void {
+  /**
+   * Evicts from the least recently used end until within bounds, passing over pinned entries.
+   * False when that evicted `added` (the entry just stored).
+   */
+  #evict(added: L1Entry): boolean {
     const { maxEntries, maxBytes } = this.limits;
     const now = this.clock.now();
+    let kept = true;
     // Each pinned entry is passed over at most once per call, so the loop ends.
     let passes = this.#slots.size;
     while ((this.#slots.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
       const slot = this.#order.oldest;
-      if (slot === undefined) return;
+      if (slot === undefined) break;
       if (slot.pinnedUntil > now) {
         this.#order.touch(slot);
         continue;
       }
+      if (slot === added) kept = false;
       this.#remove(slot);
       this.evictions++;
     }
+    return kept;
   }
 }
