@@ -41,6 +41,25 @@ describe('single-flight', () => {
     expect(flight?.settled).toBe(true);
   });
 
+  it('takes off when the leader says (its own reading of the clock), not when the table is asked', async () => {
+    const time = new ManualTime(1000);
+    const flights = new Flights(10, time, time);
+    expect(flights.lead('k', 100, 950)?.startedAt).toBe(950);
+    let got: unknown = 'pending';
+    void flights
+      .get('k')
+      ?.follow()
+      ?.then((r) => (got = r));
+    time.advance(49);
+    await Promise.resolve();
+    expect(got).toBe('pending');
+    time.advance(1); // 950 + 100
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(got).toBeUndefined();
+    expect(flights.lead('j', 100)?.startedAt).toBe(1050);
+  });
+
   it('maxWait counts from the take-off: a follower arriving late waits only what is left', async () => {
     const time = new ManualTime(0);
     const flights = new Flights(10, time, time);

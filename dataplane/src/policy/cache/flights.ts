@@ -92,10 +92,13 @@ export class Flights {
     return this.#flights.get(key);
   }
 
-  /** Starts a flight for `key`, led by the caller; undefined when one is in the air or the table is full. */
-  lead(key: string, maxWaitMs: number): Flight | undefined {
+  /**
+   * Starts a flight for `key`, led by the caller, taking off at `now` (the clock's reading, when
+   * the caller has none); undefined when one is in the air or the table is full.
+   */
+  lead(key: string, maxWaitMs: number, now?: number): Flight | undefined {
     if (this.#flights.has(key) || this.#flights.size >= this.maxFlights) return undefined;
-    const flight = new Flight(key, this, this.clock.now(), maxWaitMs);
+    const flight = new Flight(key, this, now ?? this.clock.now(), maxWaitMs);
     this.#flights.set(key, flight);
     return flight;
   }

@@ -116,12 +116,13 @@ export class L1Cache {
     const old = this.#slots.get(item.key);
     if (old !== undefined) this.#remove(old);
     const { maxEntries, maxBytes } = this.limits;
-    if (item.size > maxBytes - this.#pinnedBytes || this.clock.now() >= item.keepUntil) return false;
+    const now = this.clock.now();
+    if (item.size > maxBytes - this.#pinnedBytes || now >= item.keepUntil) return false;
     const slot = new L1Entry(item);
     this.#slots.set(item.key, slot);
     this.#order.append(slot);
     this.#bytes += item.size;
-    if (this.#slots.size > maxEntries || this.#bytes > maxBytes) return this.#evict(slot);
+    if (this.#slots.size > maxEntries || this.#bytes > maxBytes) return this.#evict(slot, now);
     return true;
   }
 
@@ -188,9 +189,8 @@ export class L1Cache {
    * Evicts from the least recently used end until within bounds, passing over pinned entries.
    * False when that evicted `added` (the entry just stored).
    */
-  #evict(added: L1Entry): boolean {
+  #evict(added: L1Entry, now: number): boolean {
     const { maxEntries, maxBytes } = this.limits;
-    const now = this.clock.now();
     let kept = true;
     // Each pinned entry is passed over at most once per call, so the loop ends.
     let passes = this.#slots.size;

@@ -146,7 +146,7 @@ export class CacheStage implements Stage {
     if (!rules.lookup) return this.#upstream(x, miss);
     // The flight marks the key as being fetched: followers wait for it (coalescing), and
     // stale-while-revalidate serves stale copies while it is in the air.
-    if (this.#tracks) miss.flight = p.flights.lead(key, this.#ir.coalescing.maxWaitMs);
+    if (this.#tracks) miss.flight = p.flights.lead(key, this.#ir.coalescing.maxWaitMs, now);
     // From here on the exchange's end finishes the miss (lands a flight left in the air), whatever happens.
     x.cacheMiss = miss;
     const l2 = this.#l2;
