@@ -5,6 +5,22 @@ import { Flights, MAX_FOLLOWERS } from './flights.js';
 
 const response: CachedResponse = { status: 200, headers: {}, body: Buffer.from('x'), storedAt: 0, freshUntil: 1, tags: [] };
 
+/** A follower of `key` arriving now waits exactly `ms` on the injected clock, then is sent upstream (undefined). */
+async function expectSentUpstreamAfter(time: ManualTime, flights: Flights, key: string, ms: number): Promise<void> {
+  let got: unknown = 'pending';
+  void flights
+    .get(key)
+    ?.follow()
+    ?.then((r) => (got = r));
+  time.advance(ms - 1);
+  await Promise.resolve();
+  expect(got).toBe('pending');
+  time.advance(1);
+  await Promise.resolve();
+  await Promise.resolve();
+  expect(got).toBeUndefined();
+}
+
 describe('single-flight', () => {
   it('followers of a key get the leader’s answer; the flight then leaves the table', async () => {
     const time = new ManualTime(0);
@@ -45,18 +61,7 @@ describe('single-flight', () => {
     const time = new ManualTime(1000);
     const flights = new Flights(10, time, time);
     expect(flights.lead('k', 100, 950)?.startedAt).toBe(950);
-    let got: unknown = 'pending';
-    void flights
-      .get('k')
-      ?.follow()
-      ?.then((r) => (got = r));
-    time.advance(49);
-    await Promise.resolve();
-    expect(got).toBe('pending');
-    time.advance(1); // 950 + 100
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(got).toBeUndefined();
+    await expectSentUpstreamAfter(time, flights, 'k', 50); // 950 + 100
     expect(flights.lead('j', 100)?.startedAt).toBe(1050);
   });
 
@@ -65,18 +70,7 @@ describe('single-flight', () => {
     const flights = new Flights(10, time, time);
     flights.lead('k', 5000);
     time.advance(4000);
-    let got: unknown = 'pending';
-    void flights
-      .get('k')
-      ?.follow()
-      ?.then((r) => (got = r));
-    time.advance(999);
-    await Promise.resolve();
-    expect(got).toBe('pending');
-    time.advance(1);
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(got).toBeUndefined();
+    await expectSentUpstreamAfter(time, flights, 'k', 1000);
     // Past maxWait already: nothing to wait for.
     flights.lead('j', 10);
     time.advance(10);
