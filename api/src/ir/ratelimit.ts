@@ -27,7 +27,7 @@ export const KeyPartIR = Type.Object({
 export const ValueConditionIR = Type.Object({
   /** Header names lower case; query parameter names as written. */
   name: Name,
-  /** RegularExpression: an RE2 pattern (regex.ts) matching the whole value. Present: any value. */
+  /** RegularExpression: an RE2 pattern (regex.ts) matching the whole value. Present: every value matches. */
   type: literals(['Exact', 'RegularExpression', 'Present'] as const),
   /** Absent exactly for Present. */
   value: Type.Optional(Type.String()),

@@ -18,7 +18,7 @@ export const CacheKey = obj(
       { default: false },
     ),
     isolation: oneOf(
-      'Who may be served an answer cached for another request. User: only the same verified user. Tenant: any user of the same tenant. None: every caller (only for answers that are the same for everyone). A request without the identity its scope needs is neither served from nor stored in the cache.',
+      'Who may be served an answer cached for another request. User: only the same verified user. Tenant: every user of the same tenant. None: every caller (only for answers that are the same for everyone). A request without the identity its scope needs is neither served from nor stored in the cache.',
       ['User', 'Tenant', 'None'] as const,
       { default: 'User' },
     ),

@@ -21,7 +21,7 @@ export function redactUrl(url: string): string {
   return parts ? `${parts.scheme}***@${parts.rest}` : url;
 }
 
-/** `text` without the user-info or password of `url`, if it has any. */
+/** `text` without the user-info or password of `url`, if it has them. */
 export function redactSecrets(text: string, url: string | undefined): string {
   const userinfo = url ? split(url)?.userinfo : undefined;
   if (!userinfo) return text;

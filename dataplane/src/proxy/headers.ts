@@ -108,6 +108,11 @@ export function addHeader(out: Record<string, string | string[]>, name: string, 
   else had.push(value);
 }
 
+/** A header's value so far (undefined: none yet) with one more line of it: repeated lines join with `, `. */
+export function joinRepeated(had: string | undefined, value: string): string {
+  return had === undefined ? value : `${had}, ${value}`;
+}
+
 /**
  * An upstream's head as undici receives it (names and values alternating, as bytes), read without
  * parsing all of it: a proxy passes most heads through untouched.
@@ -171,8 +176,7 @@ export class UpstreamHead {
     for (let i = 0; i < names.length; i++) {
       // A name the table keeps and a name asked for share one lower-case string (lowerName).
       if ((names[i] as HeaderName).lower !== wanted) continue;
-      const v = values[i] as string;
-      value = value === undefined ? v : `${value}, ${v}`;
+      value = joinRepeated(value, values[i] as string);
     }
     return value;
   }

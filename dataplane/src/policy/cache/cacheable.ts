@@ -10,6 +10,7 @@
  *   respectCacheControl — its `Cache-Control` says neither no-store, no-cache nor private.
  */
 import type { CacheIR } from '@jarvis/api';
+import { joinRepeated } from '../../proxy/headers.js';
 import { INLINE, type HeaderName } from '../../proxy/names.js';
 
 type HeaderValue = string | readonly string[] | undefined;
@@ -30,8 +31,6 @@ export interface ResponseFacts {
   readonly tags: string | undefined;
 }
 
-const joinValue = (had: string | undefined, value: string): string => (had === undefined ? value : `${had}, ${value}`);
-
 /**
  * The facts of a response head, in one pass over its headers: the names the cache reads are
  * told apart by their INLINE number, the tags header (`tagsHeader`, lower case) by its name.
@@ -47,19 +46,19 @@ export function responseFacts(head: ResponseHeadIn, tagsHeader: string): Respons
   for (let i = 0; i < names.length; i++) {
     const n = names[i] as Pick<HeaderName, 'lower' | 'inline'>;
     const value = values[i] as string;
-    if (n.lower.length === tagsHeader.length && n.lower === tagsHeader) tags = joinValue(tags, value);
+    if (n.lower.length === tagsHeader.length && n.lower === tagsHeader) tags = joinRepeated(tags, value);
     switch (n.inline) {
       case INLINE['content-length']:
-        contentLength = joinValue(contentLength, value);
+        contentLength = joinRepeated(contentLength, value);
         break;
       case INLINE['set-cookie']:
         setCookie = true;
         break;
       case INLINE.vary:
-        vary = joinValue(vary, value);
+        vary = joinRepeated(vary, value);
         break;
       case INLINE['cache-control']:
-        cacheControl = joinValue(cacheControl, value);
+        cacheControl = joinRepeated(cacheControl, value);
         break;
     }
   }

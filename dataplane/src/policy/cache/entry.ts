@@ -6,7 +6,7 @@
  * typed value again — anything unexpected is a miss, never a crash.
  */
 import { HOP_BY_HOP_HEADERS } from '@jarvis/api';
-import { addHeader, connectionNamed, type UpstreamHead } from '../../proxy/headers.js';
+import { addHeader, connectionNamed, joinRepeated, type UpstreamHead } from '../../proxy/headers.js';
 import { INLINE, type HeaderName } from '../../proxy/names.js';
 
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>;
@@ -26,15 +26,10 @@ export interface CachedResponse {
 /** Not stored: hop-by-hop, what the cache sets itself (length, Age, the cache status), cookies. Date is kept (with Age it tells how old the answer is). */
 const DROPPED = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'age', 'set-cookie', 'x-jarvis-cache']);
 
-/** Whether an upstream header is left out of a stored answer (`named`: the ones its Connection header lists). */
-function dropped(name: string, keepLength: boolean, named: readonly string[] | undefined): boolean {
-  return (DROPPED.has(name) && !(keepLength && name === 'content-length')) || named?.includes(name) === true;
-}
-
 /** The dropped names that are neither hop-by-hop nor numbered in INLINE. */
 const DROPPED_OTHERS: readonly string[] = [...DROPPED].filter((name) => !HOP_BY_HOP_HEADERS.has(name) && !Object.hasOwn(INLINE, name));
 
-/** `dropped` for a decoded name, mostly told by its flags and INLINE number (no set lookup for most names). */
+/** Whether a decoded upstream header is stored (DROPPED), told by its flags and INLINE number for most names. */
 function kept(n: HeaderName, keepLength: boolean): boolean {
   if (n.hop) return false;
   switch (n.inline) {
@@ -51,13 +46,35 @@ function kept(n: HeaderName, keepLength: boolean): boolean {
 }
 
 /**
- * The upstream headers worth storing, from its raw head: names in lower case, a repeated header
- * as the list of its values. `keepLength`: for a HEAD answer, whose Content-Length describes a
- * body it did not carry.
+ * The upstream headers worth storing, from one pass over its head: names in lower case and values
+ * alternating, in the head's order, without those its Connection header names. `keepLength`: for
+ * a HEAD answer, whose Content-Length describes a body it did not carry.
  */
+function storedPairs(head: UpstreamHead, keepLength: boolean): string[] {
+  const names = head.names;
+  const values = head.values;
+  const pairs: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as HeaderName;
+    const value = values[i] as string;
+    if (n.inline === INLINE.connection) connection = joinRepeated(connection, value);
+    if (kept(n, keepLength)) pairs.push(n.lower, value);
+  }
+  const named = connectionNamed(connection);
+  if (named !== undefined && named.length > 0) {
+    // Rare: the upstream's Connection header names more headers that belong to one hop.
+    for (let i = pairs.length - 2; i >= 0; i -= 2) if (named.includes(pairs[i] as string)) pairs.splice(i, 2);
+  }
+  return pairs;
+}
+
+/** The upstream headers worth storing, a repeated header as the list of its values (see storedPairs). */
 export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
-  const named = connectionNamed(head.header('connection'));
-  return head.parse((name) => dropped(name, keepLength, named));
+  const pairs = storedPairs(head, keepLength);
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) addHeader(out, pairs[i] as string, pairs[i + 1] as string);
+  return out;
 }
 
 /** Separates names and values in a packed head: a line feed is in no header name or value HTTP allows. */
@@ -70,24 +87,9 @@ const SEP = '\n';
  * string per name and value: entries live long, and the collector copies each of their objects.
  */
 export function packedHeaders(head: UpstreamHead, keepLength = false): string | undefined {
-  const names = head.names;
-  const values = head.values;
-  const parts: string[] = [];
-  let connection: string | undefined;
-  for (let i = 0; i < names.length; i++) {
-    const n = names[i] as HeaderName;
-    const value = values[i] as string;
-    if (n.inline === INLINE.connection) connection = connection === undefined ? value : `${connection}, ${value}`;
-    if (!kept(n, keepLength)) continue;
-    if (value.includes(SEP)) return undefined;
-    parts.push(n.lower, value);
-  }
-  const named = connectionNamed(connection);
-  if (named !== undefined && named.length > 0) {
-    // Rare: the upstream's Connection header names more headers that belong to one hop.
-    for (let i = parts.length - 2; i >= 0; i -= 2) if (named.includes(parts[i] as string)) parts.splice(i, 2);
-  }
-  return parts.join(SEP);
+  const pairs = storedPairs(head, keepLength);
+  for (let i = 1; i < pairs.length; i += 2) if ((pairs[i] as string).includes(SEP)) return undefined;
+  return pairs.join(SEP);
 }
 
 /** The headers of a packed string (packedHeaders), as `storedHeaders` gives them. */

@@ -57,11 +57,6 @@ function part(p: string | null): string {
 export function serialized(parts: readonly (string | null)[]): string {
   let out = '';
   for (const p of parts) out += part(p);
-  return withoutSurrogates(out, parts);
-}
-
-/** `out` (the plain form of `parts`), or their JSON form when it holds a surrogate. */
-function withoutSurrogates(out: string, parts: readonly (string | null)[]): string {
   // One test of the whole: what the form adds (lengths, `:`, `-`) holds no surrogate.
   return SURROGATE.test(out) ? JSON.stringify(parts) : out;
 }
@@ -111,9 +106,10 @@ export function compileKey(ir: CacheIR, routeId: string): KeyOf {
       methodPart + part(r.path) + part(query) + (isolation === 'None' ? sharedPart : scopePart + part(tenant) + part(user)) + part(body);
     for (const h of headers) out += part(r.header(h) ?? null);
     if (SURROGATE.test(out)) {
+      // Rare (see serialized): the form for parts with a surrogate.
       const parts: (string | null)[] = [r.method, routeId, r.path, query, scope, tenant, user, body];
       for (const h of headers) parts.push(r.header(h) ?? null);
-      out = withoutSurrogates(out, parts);
+      out = serialized(parts);
     }
     return hash('sha256', out, 'base64url');
   };
