@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BENCH_VARIANTS } from './harness/manifests.js';
-import { FULL, QUICK, parseBenchArgs } from './suite.js';
+import { FULL, QUICK, parseBenchArgs, roundRatios } from './suite.js';
 
 describe('parseBenchArgs', () => {
   it('measures every variant in a full run and leaves the two slowest Redis ones out of --quick', () => {
@@ -20,5 +20,21 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--variants', 'routing,nope'])).toThrow(/unknown: nope/);
     expect(() => parseBenchArgs(['--variants', 'routing,nope'])).toThrow(/routing, limits_memory/);
     expect(() => parseBenchArgs(['--variants'])).toThrow(/--variants wants/);
+  });
+});
+
+describe('per-round CPU ratios', () => {
+  it("divide each round's slice by the mean of the bare slices around it, leaving out rounds missing one", () => {
+    const ratios = roundRatios(
+      [63, undefined, 50, 45],
+      [
+        [40, 44],
+        [40, 40],
+        [50, undefined],
+        [45, 45],
+      ],
+    );
+    expect(ratios).toEqual([1.5, 1]);
+    expect(roundRatios([], [])).toEqual([]);
   });
 });

@@ -157,6 +157,11 @@ export interface VariantFigures {
   cpu_us_per_request: number | null;
   /** That over the bare proxy's, from the adjacent bare slices (median over the rounds). */
   cpu_ratio: number | null;
+  /**
+   * The rounds' own CPU ratios, in round order, whose median is `cpu_ratio`: how far apart they
+   * are tells how much one run's figure can be trusted on a shared machine.
+   */
+  cpu_ratio_rounds: number[];
 }
 
 export interface BenchSummary {
@@ -361,15 +366,8 @@ function figures(target: Target): VariantFigures {
     return m === null ? null : ms3(m);
   };
   const cpu = median(target.cpuPerRequest.flatMap((c) => (c === undefined ? [] : [c])));
-  // Per round: this slice's CPU per request over the mean of the adjacent bare slices' (indices as for the ratio).
-  const cpuRatio = median(
-    satPairs.flatMap((_pair, i) => {
-      const mine = target.cpuPerRequest[i];
-      const before = target.bareCpu?.[i]?.[0];
-      const after = target.bareCpu?.[i]?.[1];
-      return mine === undefined || before === undefined || after === undefined ? [] : [mine / ((before + after) / 2)];
-    }),
-  );
+  const cpuRounds = roundRatios(target.cpuPerRequest.slice(0, satPairs.length), target.bareCpu ?? []);
+  const cpuRatio = median(cpuRounds);
   const p = (q: 'p50' | 'p99'): number | null => {
     const m = median(target.fixed.flatMap((r) => (r.latency_ms[q] === null ? [] : [r.latency_ms[q]])));
     return m === null ? null : ms3(m);
@@ -384,7 +382,29 @@ function figures(target: Target): VariantFigures {
     non_2xx: non2xx([...target.saturation, ...target.fixed]),
     cpu_us_per_request: cpu === null ? null : Math.round(cpu * 10) / 10,
     cpu_ratio: cpuRatio === null ? null : round3(cpuRatio),
+    cpu_ratio_rounds: cpuRounds.map(round3),
   };
+}
+
+/**
+ * Per round: a variant's slice over the mean of the bare proxy's slices just before and just
+ * after it (`bare[i]`); a round missing any of the three is left out.
+ */
+export function roundRatios(
+  mine: readonly (number | undefined)[],
+  bare: readonly (readonly [number | undefined, number | undefined])[],
+): number[] {
+  return mine.flatMap((m, i) => {
+    const before = bare[i]?.[0];
+    const after = bare[i]?.[1];
+    return m === undefined || before === undefined || after === undefined || before + after <= 0 ? [] : [m / ((before + after) / 2)];
+  });
+}
+
+/** The lowest and highest of the rounds' ratios, as `1.17–1.76` ('-' without rounds). */
+function spread(rounds: readonly number[] | number | null | undefined): string {
+  if (!Array.isArray(rounds) || rounds.length === 0) return '-';
+  return `${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)}`;
 }
 
 function table(summary: BenchSummary): string {
@@ -400,9 +420,10 @@ function table(summary: BenchSummary): string {
       cell(f.added_p99_ms, 10),
       cell(f.cpu_us_per_request, 10),
       cell(f.cpu_ratio, 9),
+      spread(f.cpu_ratio_rounds).padStart(11),
     ].join(' ');
   const lines = [
-    `${'target'.padEnd(30)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)} ${'CPU µs/req'.padStart(10)} ${'CPU ratio'.padStart(9)}` +
+    `${'target'.padEnd(30)} ${'rps'.padStart(8)} ${'ratio'.padStart(7)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'+p50 ms'.padStart(10)} ${'+p99 ms'.padStart(10)} ${'CPU µs/req'.padStart(10)} ${'CPU ratio'.padStart(9)} ${'rounds'.padStart(11)}` +
       `   (latency at ${summary.fixed_rate}/s, open loop; CPU: process time per request at saturation${summary.cpus ? `; pinned to ${summary.cpus} CPU(s)` : ''})`,
     row('direct', { rps: summary.direct_rps, p50_ms: summary.direct_p50_ms, p99_ms: summary.direct_p99_ms }),
     row('bare proxy', {
