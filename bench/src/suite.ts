@@ -388,7 +388,7 @@ function figures(target: Target): VariantFigures {
 
 /**
  * Per round: a variant's slice over the mean of the bare proxy's slices just before and just
- * after it (`bare[i]`); a round missing any of the three is left out.
+ * after it (`bare[i]`); a round missing one of the three is left out.
  */
 export function roundRatios(
   mine: readonly (number | undefined)[],
