@@ -141,7 +141,8 @@ describe('behaviour', () => {
     });
     while (time.pending() === 0) await new Promise((r) => setTimeout(r, 5));
     time.advance(124);
-    await new Promise((r) => setTimeout(r, 50));
+    // The delay is one timer on the injected clock: not fired a millisecond early.
+    expect(time.pending()).toBe(1);
     expect(answered).toBe(false);
     time.advance(1); // 100 + 0.5 * 50
     expect(await pending).toBe(200);

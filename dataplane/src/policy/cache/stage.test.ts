@@ -27,7 +27,7 @@ import { subscribeInvalidations, type Subscription } from './bus.js';
 import { compileKey } from './key.js';
 import { RedisLevel } from './l2.js';
 import { CacheRegistry } from './registry.js';
-import { CacheStage, type CacheOutcome } from './stage.js';
+import { CacheStage, POLL_MS, type CacheOutcome } from './stage.js';
 
 const servers: http.Server[] = [];
 const pools: Pool[] = [];
@@ -692,8 +692,6 @@ describe('cache stage with Redis (L2), two gateways', () => {
   async function replica(time: ManualTime, timers: Timers = time): Promise<CacheRegistry> {
     const redis = await client();
     const registry = new CacheRegistry({ clock: time, timers, prefix, l2: new RedisLevel({ redis, prefix, timeoutMs: 2000, timers }) });
-    let ready: () => void = () => {};
-    const subscribed = new Promise<void>((r) => (ready = r));
     subscriptions.push(
       subscribeInvalidations(redis, registry.channel, registry.instance, {
         onMessage: (m) => registry.applyRemote(m),
@@ -703,13 +701,9 @@ describe('cache stage with Redis (L2), two gateways', () => {
     );
     // Subscribed once a PUBLISH reaches one listener more than before.
     const before = Number((await redis.pubsub('NUMSUB', registry.channel))[1]);
-    void (async () => {
-      for (;;) {
-        if (Number((await redis.pubsub('NUMSUB', registry.channel))[1]) > before) return ready();
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
-    await subscribed;
+    await expect
+      .poll(async () => Number((await redis.pubsub('NUMSUB', registry.channel))[1]), { timeout: 5000, interval: 10 })
+      .toBeGreaterThan(before);
     return registry;
   }
 
@@ -805,13 +799,18 @@ describe('cache stage with Redis (L2), two gateways', () => {
     const time = new ManualTime(1_000_000);
     const ir = l2IR({ coalescing: { enabled: true, maxWaitMs: 5000, acrossReplicas: true } });
     const a = await gateway(ir, up, await replica(time, systemTimers), time, systemTimers);
-    const b = await gateway(ir, up, await replica(time, systemTimers), time, systemTimers);
+    // b's stage looks in Redis again only when the test moves its own scheduler.
+    const polls = new ManualTime(1_000_000);
+    const b = await gateway(ir, up, await replica(time, systemTimers), time, polls);
     const first = ask(`${a.url}/lock`);
     await expect.poll(() => up.calls).toBe(1);
     const second = ask(`${b.url}/lock`);
-    await new Promise((r) => setTimeout(r, 100)); // b polls Redis meanwhile
+    // b found the lock held and waits for its next look.
+    await expect.poll(() => polls.pending()).toBe(1);
     up.release();
     expect((await first).cache).toBe('miss');
+    await storedInL2(ir);
+    polls.advance(POLL_MS);
     expect((await second).cache).toBe('hit-l2');
     expect(up.calls).toBe(1);
   });
