@@ -46,7 +46,7 @@ export function responseFacts(head: ResponseHeadIn, tagsHeader: string): Respons
   for (let i = 0; i < names.length; i++) {
     const n = names[i] as Pick<HeaderName, 'lower' | 'inline'>;
     const value = values[i] as string;
-    if (n.lower.length === tagsHeader.length && n.lower === tagsHeader) tags = joinRepeated(tags, value);
+    if (n.lower === tagsHeader) tags = joinRepeated(tags, value);
     switch (n.inline) {
       case INLINE['content-length']:
         contentLength = joinRepeated(contentLength, value);
