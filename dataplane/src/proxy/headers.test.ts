@@ -73,6 +73,17 @@ describe('raw upstream heads', () => {
     expect(new UpstreamHead(raw(...hop)).header('Transfer-Encoding')).toBe('x, y');
   });
 
+  it('drops the headers named by every Connection line, not by the last one only', () => {
+    const head = raw(
+      ['Connection', 'x-first'],
+      ['x-first', '1'],
+      ['x-kept', '2'],
+      ['connection', 'keep-alive, X-Second'],
+      ['x-second', '3'],
+    );
+    expect(clientHead(new UpstreamHead(head), undefined)).toEqual(['x-kept', '2']);
+  });
+
   it('a Connection of close or keep-alive alone drops nothing more', () => {
     expect(clientHead(new UpstreamHead(raw(['connection', 'close'], ['x-a', '1'])), undefined)).toEqual(['x-a', '1']);
     expect(clientHead(new UpstreamHead(raw(['x-a', '1'], ['Connection', 'Keep-Alive'])), undefined)).toEqual(['x-a', '1']);

@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { FORWARDING_HEADERS as FORWARDING, HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '@jarvis/api';
-import { type HeaderName, lowerName, upstreamNames } from './names.js';
+import { type HeaderName, INLINE, lowerName, upstreamNames } from './names.js';
 
 /** The names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1). */
 export function connectionNamed(connection: string | string[] | undefined): string[] | undefined {
@@ -220,7 +220,8 @@ export function clientHead(head: UpstreamHead, extra: OutgoingHttpHeaders | unde
   for (let i = 0; i < names.length; i++) {
     const n = names[i] as HeaderName;
     if (n.hop) {
-      if (n.lower === 'connection') connection = values[i];
+      // Every Connection line counts (as one list): each may name more headers of this hop.
+      if (n.inline === INLINE.connection) connection = joinRepeated(connection, values[i] as string);
       continue;
     }
     if (replaced !== undefined && replaced.includes(n.lower)) continue;
