@@ -189,8 +189,11 @@ describe('DegradationPolicy triggers and feature toggles', () => {
     await expect.poll(() => lastFeatures('rag'), { timeout: 3_000, interval: 100 }).toBe(OFF);
     // A client cannot tell the upstream otherwise: its own header is replaced.
     await traffic.stop();
+    const offSeen = async () => ((await mocks.stats('rag')).features as Record<string, number>)[OFF] ?? 0;
+    const offBefore = await offSeen();
     traffic = load('/rag/search', 8, { 'x-jarvis-features': ON });
-    await sleep(600);
+    // Until the new load's requests (each carrying the client's own header) have reached the mock.
+    await expect.poll(offSeen, { timeout: 5_000, interval: 50 }).toBeGreaterThanOrEqual(offBefore + 16);
     expect(await lastFeatures('rag')).toBe(OFF);
     // A config reload that leaves the policy unchanged keeps the state.
     const applied = await gw.metric('jarvis_gateway_config_updates_total', { source: 'file', result: 'applied' });

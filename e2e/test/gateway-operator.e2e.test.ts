@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { platformYaml } from '../src/platform.js';
-import { clock, sleep } from '../src/clock.js';
+import { clock } from '../src/clock.js';
 import { condition, eventually, policyStates, applyGatewayClass } from '../src/cluster.js';
 import { startGateway, startUpstream, type GatewayProcess } from '../src/gateway.js';
 import { kubectlFor, type Kubectl } from '../src/kubectl.js';
@@ -100,7 +100,8 @@ describe('gateway with the operator', () => {
   it('keeps enforcing with the operator stopped, and restarts from its persisted config', async () => {
     await operator?.stop();
     operator = undefined;
-    await sleep(500);
+    // The gateway has lost its xDS stream (and goes on with the config it has).
+    await expect.poll(() => (gateway as GatewayProcess).metric('jarvis_gateway_xds_connected'), { timeout: 10_000 }).toBe(0);
     expect(await admittedFor(gateway as GatewayProcess, 'after-operator-stop')).toBe(7);
     await gateway?.stop();
     gateway = await startGateway({

@@ -235,7 +235,7 @@ describe('standalone gateway: a hostile config folder', () => {
         await sleep(5);
       }
     })();
-    await sleep(100);
+    await expect.poll(() => probes).toBeGreaterThan(0); // traffic is flowing before the write
     const t = clock.now();
     writeFileSync(join(dir, 'bulk.yaml'), bulk.text);
     await eventually(

@@ -212,7 +212,7 @@ describe('slow and large bodies', () => {
       for (const s of sockets) if (!s.destroyed) s.write('b');
     }, 1000);
     // Let the burst of 500 arriving requests settle (accepting them is not what is measured: their trickling is).
-    await sleep(500);
+    await expect.poll(() => gw.metric('jarvis_gateway_in_flight_requests'), { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(500);
     const during: number[] = [];
     const t0 = clock.now();
     while (clock.now() - t0 < 2000) during.push(await timedOk());

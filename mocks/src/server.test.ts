@@ -139,7 +139,7 @@ describe('behaviour', () => {
       answered = true;
       return r.status;
     });
-    while (time.pending() === 0) await new Promise((r) => setTimeout(r, 5));
+    await expect.poll(() => time.pending()).toBe(1);
     time.advance(124);
     // The delay is one timer on the injected clock: not fired a millisecond early.
     expect(time.pending()).toBe(1);
@@ -175,11 +175,11 @@ describe('capacity, deadlines and idempotency', () => {
     const m = await mock({ name: 'cap', kind: 'chat', latencyMs: 100, concurrency: 2 }, { timers: time });
     const done: number[] = [];
     const all = [0, 1, 2, 3].map((i) => fetch(`${m.url}/x${i}`).then(async (r) => (await r.text(), done.push(i), r.status)));
-    while (time.pending() < 2) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 50));
+    // All four in: two waiting in the mock's queue (each was admitted or queued as its body ended).
+    await expect.poll(() => m.stats().waiting).toBe(2);
     expect(time.pending()).toBe(2); // two served, two waiting in the mock
     time.advance(100);
-    while (done.length < 2 || time.pending() < 2) await new Promise((r) => setTimeout(r, 5));
+    await expect.poll(() => done.length >= 2 && time.pending() >= 2).toBe(true);
     expect(done.sort()).toEqual([0, 1]);
     time.advance(100);
     expect(await Promise.all(all)).toEqual([200, 200, 200, 200]);

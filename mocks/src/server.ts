@@ -52,6 +52,8 @@ export interface MockStats {
   lateArrivalMaxMs: number;
   /** Most requests served at once. */
   maxConcurrent: number;
+  /** Requests waiting in the mock's queue now (behind `concurrency`). */
+  waiting: number;
   /** Requests answered from the idempotency cache (not served again). */
   idempotentReplays: number;
   /** Distinct job ids served successfully, and those served successfully more than once. */
@@ -369,6 +371,7 @@ export async function startMock(def: MockDef, deps: MockDeps = {}): Promise<Runn
         lateArrivals,
         lateArrivalMaxMs: latestArrivalMs,
         maxConcurrent,
+        waiting: waiting.length - waitHead,
         idempotentReplays,
         jobsCompleted: jobs.size,
         jobsCompletedTwice: twice,

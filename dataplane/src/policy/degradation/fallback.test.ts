@@ -287,8 +287,10 @@ describe('fallback chain', () => {
     ]);
     const pending = post(gw.url, { model: 'm' });
     await slow.arrived;
+    const armed = gw.time.pending();
     gw.time.advance(499);
-    await new Promise((r) => setTimeout(r, 20));
+    // The step's timeout is a timer on the injected clock: none fired a millisecond early.
+    expect(gw.time.pending()).toBe(armed);
     expect(next.got).toEqual([]);
     gw.time.advance(1);
     const res = await pending;
@@ -408,8 +410,9 @@ describe('fallback chain', () => {
     await a.arrived;
     gw.time.advance(600);
     await b.arrived;
+    const armed = gw.time.pending();
     gw.time.advance(399);
-    await new Promise((r) => setTimeout(r, 20));
+    expect(gw.time.pending()).toBe(armed); // nothing runs out before the chain's deadline
     gw.time.advance(1); // the chain's deadline: b is cut short, c skipped
     const res = await pending;
     expect(res.status).toBe(200);

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DegradationIR, QueueIR, RouteIR } from '@jarvis/api';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import { BodyBudget } from '../../inspect/budget.js';
 import type { StageContext } from '../../pipeline/context.js';
@@ -158,12 +158,14 @@ async function gateway(ir: QueueIR, opts: { degradation?: DegradationIR; other?:
   return { url, time, gate, held, arrived, ended, finish, rt, registry, triggers };
 }
 
+/** Until `cond` holds (vitest polls it every 5 ms, at most 2 s). */
 async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await vi.waitFor(
+    () => {
+      if (!cond()) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: 2_000, interval: 5 },
+  );
 }
 
 describe('queue stage', () => {

@@ -12,7 +12,7 @@ import type { BreakerIR, DegradationIR, QueueIR, RouteIR } from '@jarvis/api';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualTime, systemClock, systemTimers } from '../../../clock.js';
 import { BodyBudget } from '../../../inspect/budget.js';
 import { BodyStage } from '../../../inspect/stage.js';
@@ -247,14 +247,16 @@ async function gateway(
   return { ns, ir, url, rt, gate, held, finish, submit, keys: routeJobKeys(ns, 'q', route.id), route, guard, degradation, triggers };
 }
 
-async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const end = systemClock.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (v !== undefined && v !== false) return v;
-    if (systemClock.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** What `read` gives once it gives something (vitest polls it every 20 ms, at most `timeoutMs`). */
+function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  return vi.waitFor(
+    async () => {
+      const v = await read();
+      if (v === undefined || v === false) throw new Error(`timed out waiting for ${what}`);
+      return v;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 async function jobState(url: string, id: string, tenant?: string): Promise<Record<string, unknown>> {
@@ -586,14 +588,17 @@ describe('synchronous dead letters', () => {
       },
     };
     const g2 = await gateway(up, ir, 15_000, fallback);
-    await fetch(`${g2.url}/order`, { method: 'POST', body: 'x' });
+    // The answer is written by the failing stage inside the exchange, and the exchange's end (the
+    // queue's leave, where a second write would come from) runs in the same turn: once the client
+    // has the answer, every write is already queued on the store's Redis connection, before the
+    // reads below, which Redis answers in order.
+    await (await fetch(`${g2.url}/order`, { method: 'POST', body: 'x' })).arrayBuffer();
     const dlq2 = g2.rt.dlqs().get(`${g2.ns}/sync`);
     if (!dlq2) throw new Error('no DLQ');
     const e2 = await until('the entry', async () => {
       const p = await store.list(dlq2, {}, 10);
       return p.entries.length > 0 ? p.entries : undefined;
     });
-    await new Promise((r) => setTimeout(r, 100));
     expect((await store.list(dlq2, {}, 10)).entries).toHaveLength(1);
     expect(e2[0]).toMatchObject({ reason: 'every fallback failed: gpt-4 503, claude-haiku timeout', status: 503 });
   });
