@@ -68,8 +68,11 @@ export const USAGE = `Usage: jarvis-gateway (--xds HOST:PORT --gateway NS/NAME |
                              body may pause at most this long (default 30s)
   --max-buffered-bytes N     request bodies held in memory at once, all requests together; when
                              full, requests with bodies get 503 with Retry-After (default 268435456)
-  --upstream-headers-timeout DURATION   (default 60s)
-  --upstream-body-timeout DURATION      idle time between body chunks (default 300s)
+  --upstream-headers-timeout DURATION   the upstream's head must come within this once the request
+                             went out (else 504; default 60s)
+  --upstream-body-timeout DURATION      idle time between body chunks, not counting time the client
+                             is slow to read (default 300s); both are checked every eighth of the
+                             shorter one (at most every 500ms)
   --drain-timeout DURATION   on SIGTERM, wait this long for in-flight requests (default 10s)
   --connections N            connections per upstream endpoint (default 128)
   --max-limiter-keys N       in-memory limiter keys kept (LRU; default 1000000)

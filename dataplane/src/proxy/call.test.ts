@@ -12,6 +12,7 @@ import { Exchange, type ExchangeHooks } from '../pipeline/exchange.js';
 import { endExchange, run } from '../pipeline/runner.js';
 import { TAKEN, type Stage } from '../pipeline/stage.js';
 import { dispatchCall, type CallError, type CallOwner, type UpstreamCall } from './call.js';
+import { CallWatch } from './watch.js';
 import { headerPolicy, upstreamHeaders } from './headers.js';
 import { BackendGuard, NO_EVENTS } from '../policy/breaker/index.js';
 import { BackendSender } from './send.js';
@@ -163,12 +164,14 @@ describe('upstream call through the proxy stage', () => {
       };
       pump();
     });
-    const { url, results } = await proxy(upstreamPort);
+    const { url, results, time } = await proxy(upstreamPort);
     const response = await new Promise<http.IncomingMessage>((resolve) => http.get(`${url}/big`, resolve));
     response.pause(); // a client that reads nothing for now
     await firstBlock;
     await new Promise((r) => setTimeout(r, 200)); // without backpressure the proxy would drain the upstream meanwhile
     expect(written).toBeLessThan(chunks / 2);
+    // The upstream is silent because the client does not read: no body timeout (5 s) meanwhile.
+    for (let t = 0; t < 20_000; t += 500) time.advance(500);
     let received = 0;
     response.on('data', (c: Buffer) => (received += c.length));
     response.resume();
@@ -177,12 +180,45 @@ describe('upstream call through the proxy stage', () => {
     await expect.poll(() => results).toEqual([{ status: 200 }]);
   });
 
-  it('answers 504 problem+json when the upstream does not answer in time', async () => {
-    const upstreamPort = await listen(() => {});
-    const { url } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 200, bodyTimeoutMs: 200 });
-    const res = await fetch(`${url}/hang`);
+  it('answers 504 problem+json when the upstream sends no head within the headers timeout (injected time)', async () => {
+    let arrived = 0;
+    const upstreamPort = await listen(() => void arrived++);
+    const { url, time, results } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 2000, bodyTimeoutMs: 60_000 });
+    const answer = fetch(`${url}/hang`);
+    await expect.poll(() => arrived).toBe(1);
+    // Looks every 2000 / 8 = 250 ms: not at 1750 ms of silence since the request went out...
+    for (let t = 0; t < 1750; t += 250) time.advance(250);
+    await new Promise((r) => setImmediate(r));
+    expect(results).toEqual([]);
+    // ...at the first look from 2000 ms on.
+    time.advance(250);
+    const res = await answer;
     expect(res.status).toBe(504);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
+    await expect.poll(() => results).toEqual([{ status: 504, error: 'timeout' }]);
+  });
+
+  it('cuts a committed answer whose body pauses longer than the body timeout (injected time)', async () => {
+    let more: (() => void) | undefined;
+    const upstreamPort = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      more = () => res.write('second ');
+    });
+    const { url, time, results } = await proxy(upstreamPort, { maxBodyBytes: 1024, headersTimeoutMs: 60_000, bodyTimeoutMs: 800 });
+    const res = await fetch(`${url}/stream`);
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('first ');
+    // A chunk within the limit keeps the call alive (period 100 ms).
+    for (let t = 0; t < 700; t += 100) time.advance(100);
+    more!();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('second ');
+    for (let t = 0; t < 700; t += 100) time.advance(100);
+    expect(results).toEqual([]);
+    for (let t = 0; t < 300; t += 100) time.advance(100);
+    await expect(reader.read()).rejects.toThrow();
+    await expect.poll(() => results).toEqual([{ status: 200, error: 'timeout' }]);
   });
 
   it('a queue deadline bounds the wait for the upstream, which learns it in x-jarvis-deadline (a client cannot set it)', async () => {
@@ -293,15 +329,9 @@ describe('upstream call through the proxy stage', () => {
           body: undefined,
           streamBody: false,
         };
-        const call = dispatchCall(
-          x,
-          t.pool,
-          t.origin,
-          request,
-          { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
-          this,
-          new ManualTime(0),
-        );
+        const options = { maxBodyBytes: 1024, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 };
+        const time = new ManualTime(0);
+        const call = dispatchCall(x, t.pool, t.origin, request, options, this, time, new CallWatch(options, time, time));
         (call as UpstreamCall & { index: number }).index = i;
       }
       head(_call: UpstreamCall, status: number): boolean {

@@ -23,6 +23,7 @@ import { errors, type Dispatcher, type Pool } from 'undici';
 import type { Clock } from '../clock.js';
 import type { ErrorKind, Exchange } from '../pipeline/exchange.js';
 import { UpstreamHead, clientHead } from './headers.js';
+import type { CallLimits, CallWatch, WatchedCall } from './watch.js';
 
 /**
  * How a call ended without a complete committed answer: an exchange's error kinds that an
@@ -53,9 +54,7 @@ export interface CallOwner {
   end(call: UpstreamCall, error: CallError | undefined): void;
 }
 
-export interface CallOptions {
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
+export interface CallOptions extends CallLimits {
   readonly maxBodyBytes: number;
   /** A request body that streams (too large to buffer) may pause at most this long between chunks (ms). */
   readonly requestBodyIdleMs?: number;
@@ -87,6 +86,8 @@ export class PayloadTooLarge extends Error {
 class BodyLimit extends Transform {
   #seen = 0;
   #started = false;
+  /** Runs for each chunk on its way to the upstream (the call's progress). */
+  onChunk: (() => void) | undefined = undefined;
   constructor(
     private readonly limit: number,
     private readonly onFirstRead: (self: BodyLimit) => void,
@@ -106,6 +107,7 @@ class BodyLimit extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#seen += chunk.length;
+    this.onChunk?.();
     if (this.#seen > this.limit) done(new PayloadTooLarge(this.limit));
     else done(null, chunk);
   }
@@ -146,6 +148,16 @@ export class CallTimeout extends Error {
   }
 }
 
+/** The upstream was silent for longer than --upstream-headers-timeout (before its head) or --upstream-body-timeout (between body chunks). */
+export class UpstreamTimeout extends Error {
+  constructor(
+    readonly phase: 'headers' | 'body',
+    readonly ms: number,
+  ) {
+    super(phase === 'headers' ? `no response head within ${ms} ms` : `no body chunk within ${ms} ms`);
+  }
+}
+
 function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof ClientGone) return 'client-gone';
   if (err instanceof Discarded) return 'discarded';
@@ -153,6 +165,7 @@ function errorKind(err: Error, committed: boolean): CallErrorKind {
   if (err instanceof RequestBodyStalled || err.cause instanceof RequestBodyStalled) return 'client-slow';
   if (
     err instanceof CallTimeout ||
+    err instanceof UpstreamTimeout ||
     err instanceof errors.HeadersTimeoutError ||
     err instanceof errors.BodyTimeoutError ||
     err instanceof errors.ConnectTimeoutError
@@ -161,9 +174,16 @@ function errorKind(err: Error, committed: boolean): CallErrorKind {
   return committed ? 'upstream-reset' : 'connect';
 }
 
-export class UpstreamCall implements Dispatcher.DispatchHandler {
+export class UpstreamCall implements Dispatcher.DispatchHandler, WatchedCall {
   /** The upstream's status, once its head arrived. */
   status = 0;
+  /** Counts the call's events for the timeouts' watch (watch.ts). */
+  progress = 0;
+  watchedProgress = 0;
+  quietSince = 0;
+  watched = false;
+  older: WatchedCall | undefined = undefined;
+  newer: WatchedCall | undefined = undefined;
   committed = false;
   /** Stopwatch readings: dispatched, head arrived, ended. */
   readonly startedAt: number;
@@ -180,7 +200,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** The final head as received. */
   #head = NO_HEAD;
   /** The streamed body, when the client's body streams. */
-  #body: { readonly started: boolean } | undefined;
+  #body: BodyLimit | undefined;
   #clientGone = false;
   #draining = false;
   /** The owner discarded the head and its short body is being read to keep the connection. */
@@ -193,6 +213,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   };
   readonly #onDrain = (): void => {
     this.#draining = false;
+    this.progress++;
     this.#resume?.();
   };
 
@@ -201,6 +222,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     readonly origin: string,
     private readonly owner: CallOwner,
     private readonly stopwatch: Clock,
+    /** Keeps the headers and body timeouts once the request is on a connection. */
+    private readonly watch: CallWatch,
   ) {
     this.startedAt = stopwatch.now();
     x.res.on('close', this.#onClose);
@@ -209,8 +232,20 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     this.#abortSent = false;
+    this.progress++;
     if (this.#clientGone) this.#abortRequest(new ClientGone());
     else if (this.#aborted) this.#abortRequest(this.#aborted);
+    else if (!this.#over) this.watch.add(this);
+  }
+
+  /** The timeout of the call's phase (watch.ts): none while its client is slow to read. */
+  quietLimitMs(limits: CallLimits): number {
+    if (this.#draining) return 0;
+    return this.status === 0 ? limits.headersTimeoutMs : limits.bodyTimeoutMs;
+  }
+
+  timedOut(limitMs: number): void {
+    this.abort(new UpstreamTimeout(this.status === 0 ? 'headers' : 'body', limitMs));
   }
 
   #abortRequest(err: Error): void {
@@ -250,12 +285,14 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   /** Attaches the streamed body (dispatchCall). */
-  setBody(body: { readonly started: boolean }): void {
+  setBody(body: BodyLimit): void {
     this.#body = body;
+    body.onChunk = () => void this.progress++;
   }
 
   /** A head (false pauses the response until `resume`). */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.progress++;
     if (statusCode < 200) return true; // 1xx: informational, the final answer follows
     this.status = statusCode;
     this.headAt = this.stopwatch.now();
@@ -284,6 +321,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** A chunk of the body (false pauses the response until the client drains). */
   onData(chunk: Buffer): boolean {
+    this.progress++;
     if (!this.committed) return true;
     const taps = this.x.taps;
     if (taps) for (const t of taps) t.data?.(chunk);
@@ -313,6 +351,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #finish(err: CallError | undefined): void {
     if (this.#over) return;
     this.#over = true;
+    this.watch.delete(this);
     this.endedAt = this.stopwatch.now();
     this.x.res.off('close', this.#onClose);
     if (this.#draining) this.x.res.off('drain', this.#onDrain);
@@ -363,6 +402,7 @@ export function dispatchCall(
   options: CallOptions,
   owner: CallOwner,
   stopwatch: Clock,
+  watch: CallWatch,
 ): UpstreamCall {
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = request.headers;
@@ -370,7 +410,7 @@ export function dispatchCall(
     body = request.body;
     headers['content-length'] = String(request.body.length); // it may have come chunked
   }
-  const call = new UpstreamCall(x, origin, owner, stopwatch);
+  const call = new UpstreamCall(x, origin, owner, stopwatch, watch);
   if (request.body === undefined && request.streamBody) {
     const streamed = streamedBody(x, request.prefix, options);
     call.setBody(streamed);
@@ -383,8 +423,9 @@ export function dispatchCall(
       path: request.path,
       headers,
       body,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
+      // The call's watch keeps both (watch.ts).
+      headersTimeout: 0,
+      bodyTimeout: 0,
     },
     call,
   );

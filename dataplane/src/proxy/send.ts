@@ -51,6 +51,7 @@ import type { RetryReason } from '../policy/breaker/events.js';
 import { CallTimeout, dispatchCall, type CallError, type CallOptions, type CallOwner, type UpstreamCall } from './call.js';
 import { DEADLINE_HEADER, upstreamHeaders, type HeaderPolicy } from './headers.js';
 import type { Backend, Endpoint } from './upstreams.js';
+import { CallWatch } from './watch.js';
 
 export type SendResult =
   | { readonly kind: 'answered'; readonly call: UpstreamCall; readonly error?: CallError }
@@ -100,7 +101,12 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export const NO_LIMITS: SendOptions = Object.freeze({ deadline: Infinity, perTryTimeoutMs: undefined });
 
 export class BackendSender {
-  constructor(readonly deps: SenderDeps) {}
+  /** The upstream headers and body timeouts of this sender's calls (one timer for all of them). */
+  readonly watch: CallWatch;
+
+  constructor(readonly deps: SenderDeps) {
+    this.watch = new CallWatch(deps.call, deps.timers, deps.stopwatch);
+  }
 
   /** Whether the backend's breaker would refuse a call now (OPEN, or HALF_OPEN with every probe slot taken). */
   rejects(backend: Backend): boolean {
@@ -108,7 +114,7 @@ export class BackendSender {
   }
 
   send(x: Exchange, backend: Backend, owner: SendOwner, options: SendOptions = NO_LIMITS): void {
-    new Send(this.deps, x, backend, owner, options).start();
+    new Send(this.deps, this.watch, x, backend, owner, options).start();
   }
 }
 
@@ -139,6 +145,7 @@ class Send implements CallOwner {
 
   constructor(
     private readonly deps: SenderDeps,
+    private readonly watch: CallWatch,
     private readonly x: Exchange,
     private readonly backend: Backend,
     private readonly owner: SendOwner,
@@ -204,6 +211,7 @@ class Send implements CallOwner {
       deps.call,
       this,
       deps.stopwatch,
+      this.watch,
     );
     const limit = Math.min(options.perTryTimeoutMs ?? Infinity, guard.retry?.perTryTimeoutMs ?? Infinity, options.deadline - now);
     if (limit < Infinity) this.#timer = deps.timers.after(limit, () => call.abort(new CallTimeout(limit)));
