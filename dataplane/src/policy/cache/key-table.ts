@@ -7,11 +7,12 @@
  * strings scattered over the heap (profiled: about 1 µs of stalls per request in the Map's
  * builtins).
  *
- * The hash is FNV-1a over the key's UTF-16 code units from a random per-process basis, so the
- * probe sequence of a key cannot be known in advance. The table grows by doubling and never holds
+ * The hash is FNV-1a from a random per-process basis (fnv.ts), as the memory limiter's index uses,
+ * so the probe sequence of a key cannot be known in advance. The table grows by doubling and never holds
  * more entries than its owner lets in (L1 bounds them).
  */
 import { randomInt } from 'node:crypto';
+import { fnv1a } from '../../fnv.js';
 
 /** An entry the table can hold: its key and the key's hash (keyHash), kept with it. */
 export interface KeyedEntry {
@@ -25,9 +26,7 @@ const SEED = randomInt(0, 0x7fffffff);
 
 /** The hash of a key as the table uses it: never 0 (0 marks an empty slot). */
 export function keyHash(key: string): number {
-  let h = SEED ^ 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h | 1;
+  return fnv1a(key, SEED) | 1;
 }
 
 export class KeyTable<E extends KeyedEntry> {

@@ -9,6 +9,7 @@
  * here unhashed: keys.ts replaces them by a digest).
  */
 import { randomInt } from 'node:crypto';
+import { fnv1a } from '../../fnv.js';
 
 const EMPTY = 0;
 
@@ -34,9 +35,7 @@ export class SlotIndex {
   }
 
   #hash(key: string): number {
-    let h = this.#seed ^ 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return h >>> 0;
+    return fnv1a(key, this.#seed) >>> 0;
   }
 
   get(key: string): number | undefined {
