@@ -50,7 +50,7 @@ function kept(n: HeaderName, keepLength: boolean): boolean {
  * alternating, in the head's order, without those its Connection header names. `keepLength`: for
  * a HEAD answer, whose Content-Length describes a body it did not carry.
  */
-function storedPairs(head: UpstreamHead, keepLength: boolean): string[] {
+export function storedPairs(head: UpstreamHead, keepLength = false): string[] {
   const names = head.names;
   const values = head.values;
   const pairs: string[] = [];
@@ -69,39 +69,46 @@ function storedPairs(head: UpstreamHead, keepLength: boolean): string[] {
   return pairs;
 }
 
-/** The upstream headers worth storing, a repeated header as the list of its values (see storedPairs). */
-export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
-  const pairs = storedPairs(head, keepLength);
+/** Headers as a record from names and values alternating, a repeated header as the list of its values. */
+export function headersFromPairs(pairs: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i + 1 < pairs.length; i += 2) addHeader(out, pairs[i] as string, pairs[i + 1] as string);
   return out;
 }
 
-/** Separates names and values in a packed head: a line feed is in no header name or value HTTP allows. */
-const SEP = '\n';
+/** The upstream headers worth storing, a repeated header as the list of its values (see storedPairs). */
+export function storedHeaders(head: UpstreamHead, keepLength = false): Record<string, string | string[]> {
+  return headersFromPairs(storedPairs(head, keepLength));
+}
+
+/** Separates names and values in a packed answer: a line feed is in no header name or value HTTP allows. */
+export const SEP = '\n';
+
+/** Whether stored headers can be packed: no value holds the separator (names cannot). */
+export function packable(pairs: readonly string[]): boolean {
+  for (let i = 1; i < pairs.length; i += 2) if ((pairs[i] as string).includes(SEP)) return false;
+  return true;
+}
 
 /**
- * The headers worth storing (as `storedHeaders` chooses them) packed into one string, names and
- * values alternating, or undefined when a value holds the separator (then they are stored as
- * `storedHeaders` makes them). One string is what an L1 entry keeps instead of an object and a
- * string per name and value: entries live long, and the collector copies each of their objects.
+ * Stored headers (packable ones) and a small body as one string: names and values alternating,
+ * then the body, SEP between any two; `bodyAt` is where the body starts. Takes `pairs` over (the
+ * body is pushed onto it). One string is what an L1 entry keeps instead of an object and a string
+ * per name and value (see l1-entry.ts).
  */
-export function packedHeaders(head: UpstreamHead, keepLength = false): string | undefined {
-  const pairs = storedPairs(head, keepLength);
-  for (let i = 1; i < pairs.length; i += 2) if ((pairs[i] as string).includes(SEP)) return undefined;
-  return pairs.join(SEP);
+export function packedText(pairs: string[], body: string | undefined): { readonly text: string; readonly bodyAt: number } {
+  if (body === undefined) return { text: pairs.join(SEP), bodyAt: -1 };
+  pairs.push(body);
+  const text = pairs.join(SEP);
+  return { text, bodyAt: text.length - body.length };
 }
 
-/** The headers of a packed string (packedHeaders), as `storedHeaders` gives them. */
-function unpackHeaders(packed: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  if (packed === '') return out;
-  const parts = packed.split(SEP);
-  for (let i = 0; i + 1 < parts.length; i += 2) addHeader(out, parts[i] as string, parts[i + 1] as string);
-  return out;
+/** The headers of packed names and values (packedText, without the body), as `storedHeaders` gives them. */
+export function unpackHeaders(packed: string): Record<string, string | string[]> {
+  return packed === '' ? {} : headersFromPairs(packed.split(SEP));
 }
 
-/** Bodies up to this size are kept as a string in a PackedResponse (see ownedBody). */
+/** Bodies up to this size are kept in an L1 entry's packed string (see ownedBody). */
 export const SMALL_BODY_BYTES = 1024;
 
 /**
@@ -113,61 +120,6 @@ export function ownedBody(parts: readonly Buffer[], size: number): Buffer | stri
   if (size > SMALL_BODY_BYTES) return ownedCopy(parts, size);
   if (parts.length === 1) return (parts[0] as Buffer).toString('latin1');
   return Buffer.concat(parts, size).toString('latin1');
-}
-
-/**
- * A cached answer as L1 keeps it from a miss: its headers packed in one string (packedHeaders)
- * and a small body as a string (ownedBody), until something reads them — a hit, or the Redis
- * level's copy — which then keeps the object and the buffer they make.
- */
-export class PackedResponse implements CachedResponse {
-  #packed: string;
-  #headers: StoredHeaders | undefined = undefined;
-  #body: Buffer | string;
-  /** What the headers count for in L1 (see entrySize): the packed string's length. */
-  readonly headerBytes: number;
-  /** The body's length in bytes. */
-  readonly bodyBytes: number;
-  /** freshUntil as ms after storedAt: a small integer kept in the object, not a heap number of its own (see L1Entry). */
-  readonly #freshFor: number;
-
-  constructor(
-    readonly status: number,
-    packed: string,
-    body: Buffer | string,
-    readonly storedAt: number,
-    freshUntil: number,
-    readonly tags: readonly string[],
-  ) {
-    this.#freshFor = freshUntil - storedAt;
-    this.#packed = packed;
-    this.headerBytes = packed.length;
-    this.#body = body;
-    this.bodyBytes = body.length;
-  }
-
-  /** Wall-clock ms until which this copy is fresh. */
-  get freshUntil(): number {
-    return this.storedAt + this.#freshFor;
-  }
-
-  get headers(): StoredHeaders {
-    if (this.#headers === undefined) {
-      this.#headers = unpackHeaders(this.#packed);
-      this.#packed = '';
-    }
-    return this.#headers;
-  }
-
-  get body(): Buffer {
-    const body = this.#body;
-    if (typeof body !== 'string') return body;
-    // A buffer of its own (Buffer.from would cut a small one from a shared pool slab).
-    const bytes = Buffer.allocUnsafeSlow(body.length);
-    bytes.write(body, 'latin1');
-    this.#body = bytes;
-    return bytes;
-  }
 }
 
 /**
@@ -186,8 +138,13 @@ export function ownedCopy(parts: readonly Buffer[], size: number): Buffer {
 export const ENTRY_OVERHEAD_BYTES = 256;
 
 export function entrySize(r: CachedResponse): number {
-  let n = ENTRY_OVERHEAD_BYTES + (r instanceof PackedResponse ? r.bodyBytes + r.headerBytes : r.body.length + headerBytes(r.headers));
-  for (const t of r.tags) n += t.length + 8;
+  return ENTRY_OVERHEAD_BYTES + r.body.length + headerBytes(r.headers) + tagBytes(r.tags);
+}
+
+/** What tags count for in entrySize. */
+export function tagBytes(tags: readonly string[]): number {
+  let n = 0;
+  for (const t of tags) n += t.length + 8;
   return n;
 }
 

@@ -13,7 +13,6 @@ function item(key: string, size = 100, t: { fresh?: number; keep?: number } = {}
     freshUntil: t.fresh ?? Number.MAX_SAFE_INTEGER,
     keepUntil: t.keep ?? Number.MAX_SAFE_INTEGER,
     seq: 0,
-    pinnedUntil: 0,
   };
 }
 

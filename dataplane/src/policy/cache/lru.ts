@@ -13,66 +13,27 @@
  * entry and byte bounds — so an insert can always make room by evicting unpinned entries.
  */
 import type { Clock } from '../../clock.js';
-import { RecencyList, type Linked } from '../../recency.js';
-import type { CachedResponse } from './entry.js';
-import { KeyTable, keyHash, type KeyedEntry } from './key-table.js';
+import { RecencyList } from '../../recency.js';
+import { L1Entry, type L1Item } from './l1-entry.js';
+import { KeyTable } from './key-table.js';
 
 /** Most entries pinned at once (hot keys are few: a top-K). */
 export const MAX_PINS = 1024;
 
-/** An entry as callers hand it to L1 and read it back (what L1 holds, without its place in the recency list). */
-export type L1Item = Omit<L1Entry, 'older' | 'newer' | 'keyHash'>;
+export { L1Entry, type L1Item } from './l1-entry.js';
 
 export interface L1Limits {
   readonly maxEntries: number;
   readonly maxBytes: number;
 }
 
-/** An entry as L1 holds it: the item's fields and its place in the recency list, one object. */
-export class L1Entry implements Linked<L1Entry>, KeyedEntry {
-  readonly key: string;
-  readonly keyHash: number;
-  readonly response: CachedResponse;
-  /** Bytes counted for this entry (see entrySize). */
-  readonly size: number;
-  /** The invalidation sequence number of the lookup it answers (versions.ts). */
-  readonly seq: number;
-  /** Pinned (hot) until this wall-clock ms; 0: not pinned. */
-  pinnedUntil = 0;
-  older: L1Entry | undefined = undefined;
-  newer: L1Entry | undefined = undefined;
-  /**
-   * freshUntil and keepUntil as ms after the response's storedAt: small integers, which V8 keeps
-   * inside the object, where a wall-clock time is a heap number of its own — two objects less per
-   * entry for the collector to copy when the entry outlives the young generation.
-   */
-  readonly #freshFor: number;
-  readonly #keepFor: number;
-  constructor(item: L1Item, hash: number) {
-    this.key = item.key;
-    this.keyHash = hash;
-    this.response = item.response;
-    this.size = item.size;
-    this.seq = item.seq;
-    const base = item.response.storedAt;
-    this.#freshFor = item.freshUntil - base;
-    this.#keepFor = item.keepUntil - base;
-  }
-
-  /** Wall-clock ms: fresh before, stale after. */
-  get freshUntil(): number {
-    return this.response.storedAt + this.#freshFor;
-  }
-
-  /** Wall-clock ms: dropped from then on (fresh plus the longest stale window). */
-  get keepUntil(): number {
-    return this.response.storedAt + this.#keepFor;
-  }
-}
-
 export class L1Cache {
   readonly #slots = new KeyTable<L1Entry>();
-  readonly #pinned = new Set<L1Entry>();
+  /**
+   * Pinned entries and until when (wall-clock ms). Kept here, not in the entries: a time is a
+   * number V8 keeps as an object of its own, and once one entry held one every entry would.
+   */
+  readonly #pinned = new Map<L1Entry, number>();
   readonly #order = new RecencyList<L1Entry>();
   #bytes = 0;
   #pinnedBytes = 0;
@@ -99,7 +60,7 @@ export class L1Cache {
   }
 
   /** The entry under `key` (fresh or stale, not past keepUntil), now the most recently used. */
-  get(key: string): L1Item | undefined {
+  get(key: string): L1Entry | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
     if (this.clock.now() >= slot.keepUntil) {
@@ -111,21 +72,20 @@ export class L1Cache {
   }
 
   /**
-   * Stores a copy of `item` (replacing what was under its key; unpinned), evicting
-   * least-recently-used unpinned entries past the bounds. False when it cannot fit beside the
-   * pinned entries (then nothing changed but the removal of the old entry under its key).
+   * Stores an entry (an item is made one; either replaces what was under its key, unpinned),
+   * evicting least-recently-used unpinned entries past the bounds. False when it cannot fit beside
+   * the pinned entries (then nothing changed but the removal of the old entry under its key).
    */
-  set(item: L1Item): boolean {
-    const hash = keyHash(item.key);
-    const old = this.#slots.get(item.key, hash);
+  set(item: L1Item | L1Entry): boolean {
+    const slot = item instanceof L1Entry ? item : L1Entry.of(item);
+    const old = this.#slots.get(slot.key, slot.keyHash);
     if (old !== undefined) this.#remove(old);
     const { maxEntries, maxBytes } = this.limits;
     const now = this.clock.now();
-    if (item.size > maxBytes - this.#pinnedBytes || now >= item.keepUntil) return false;
-    const slot = new L1Entry(item, hash);
+    if (slot.size > maxBytes - this.#pinnedBytes || now >= slot.keepUntil) return false;
     this.#slots.add(slot);
     this.#order.append(slot);
-    this.#bytes += item.size;
+    this.#bytes += slot.size;
     if (this.#slots.size > maxEntries || this.#bytes > maxBytes) return this.#evict(slot, now);
     return true;
   }
@@ -149,21 +109,21 @@ export class L1Cache {
   pin(key: string, until: number): boolean {
     const item = this.#slots.get(key);
     if (item === undefined) return false;
-    if (!this.#pinned.has(item)) {
+    const pinned = this.#pinned.get(item);
+    if (pinned === undefined) {
       if (!this.#roomForPin(item.size)) {
         this.#unpinExpired();
         if (!this.#roomForPin(item.size)) return false;
       }
-      this.#pinned.add(item);
       this.#pinnedBytes += item.size;
     }
-    item.pinnedUntil = Math.max(item.pinnedUntil, until);
+    this.#pinned.set(item, Math.max(pinned ?? 0, until));
     return true;
   }
 
   isPinned(key: string): boolean {
     const item = this.#slots.get(key);
-    return item !== undefined && item.pinnedUntil > this.clock.now();
+    return item !== undefined && this.#pinnedUntil(item) > this.clock.now();
   }
 
   #roomForPin(size: number): boolean {
@@ -173,13 +133,17 @@ export class L1Cache {
 
   #unpinExpired(): void {
     const now = this.clock.now();
-    for (const item of this.#pinned) if (item.pinnedUntil <= now) this.#unpin(item);
+    for (const [item, until] of this.#pinned) if (until <= now) this.#unpin(item);
+  }
+
+  /** Until when an entry is pinned (wall-clock ms); 0: not pinned. */
+  #pinnedUntil(item: L1Entry): number {
+    return this.#pinned.size === 0 ? 0 : (this.#pinned.get(item) ?? 0);
   }
 
   #unpin(item: L1Entry): void {
-    if (!this.#pinned.delete(item)) return;
+    if (this.#pinned.size === 0 || !this.#pinned.delete(item)) return;
     this.#pinnedBytes -= item.size;
-    item.pinnedUntil = 0;
   }
 
   #remove(slot: L1Entry): void {
@@ -201,7 +165,7 @@ export class L1Cache {
     while ((this.#slots.size > maxEntries || this.#bytes > maxBytes) && passes-- > 0) {
       const slot = this.#order.oldest;
       if (slot === undefined) break;
-      if (slot.pinnedUntil > now) {
+      if (this.#pinnedUntil(slot) > now) {
         this.#order.touch(slot);
         continue;
       }

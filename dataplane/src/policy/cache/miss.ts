@@ -14,8 +14,9 @@ import type { Clock } from '../../clock.js';
 import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.js';
 import type { UpstreamHead } from '../../proxy/headers.js';
 import { responseFacts, responseTags, uncacheableReason } from './cacheable.js';
-import { entrySize, ownedBody, ownedCopy, packedHeaders, PackedResponse, storedHeaders, type CachedResponse } from './entry.js';
-import type { Flight } from './flights.js';
+import { storedPairs, type CachedResponse } from './entry.js';
+import type { Flight, FlightResult } from './flights.js';
+import { L1Entry } from './l1-entry.js';
 import type { RedisLevel } from './l2.js';
 import type { PolicyCache } from './policy.js';
 import { serveCached } from './serve.js';
@@ -49,8 +50,8 @@ export class Miss implements ResponseTap, ErrorCover {
   /** The freshest stale copy seen by the lookups. */
   stale: StaleCopy | undefined;
   #status = 0;
-  /** The headers to store: packed in one string (entry.ts), or as an object when they cannot be. */
-  #headers: string | Record<string, string | string[]> | undefined;
+  /** The headers to store, names and values alternating (entry.ts: storedPairs). */
+  #pairs: string[] | undefined;
   #tags: readonly string[] = [];
   #storedAt = 0;
   #chunks: Buffer[] = [];
@@ -93,7 +94,7 @@ export class Miss implements ResponseTap, ErrorCover {
     }
     this.#status = status;
     this.#tags = tags;
-    this.#headers = packedHeaders(head, this.isHead) ?? storedHeaders(head, this.isHead);
+    this.#pairs = storedPairs(head, this.isHead);
     this.#storedAt = this.ctx.clock.now();
   }
 
@@ -109,7 +110,8 @@ export class Miss implements ResponseTap, ErrorCover {
   }
 
   end(): void {
-    if (this.#off || this.#headers === undefined) return this.land(undefined);
+    const pairs = this.#pairs;
+    if (this.#off || pairs === undefined) return this.land(undefined);
     if (this.exchange?.degraded) {
       // A degraded answer (a lower fallback tier, features switched off) is served, never kept.
       this.#chunks = [];
@@ -122,26 +124,29 @@ export class Miss implements ResponseTap, ErrorCover {
     const storedAt = this.#storedAt;
     const l1Fresh = storedAt + ir.l1.ttlMs;
     const freshUntil = l2 ? storedAt + ir.l2.ttlMs : l1Fresh;
-    const headers = this.#headers;
-    const response: CachedResponse =
-      typeof headers === 'string'
-        ? new PackedResponse(this.#status, headers, ownedBody(chunks, this.#size), storedAt, freshUntil, this.#tags)
-        : { status: this.#status, headers, body: ownedCopy(chunks, this.#size), storedAt, freshUntil, tags: this.#tags };
-    // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
-    const valid = policy.versions.valid(this.seq, this.key, response.tags);
-    const stored = policy.store({
+    const tags = this.#tags;
+    // Packed when it can be (l1-entry.ts): made an object only when something reads it.
+    const entry = L1Entry.answer({
       key: this.key,
-      response,
-      size: entrySize(response),
+      status: this.#status,
+      pairs,
+      chunks,
+      bodySize: this.#size,
+      tags,
+      seq: this.seq,
+      storedAt,
+      responseFreshUntil: freshUntil,
       freshUntil: l1Fresh,
       keepUntil: l1Fresh + policy.staleMs,
-      seq: this.seq,
-      pinnedUntil: 0,
     });
+    // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
+    const valid = policy.versions.valid(this.seq, this.key, tags);
+    const stored = policy.store(entry);
     if (stored && this.hot) policy.l1.pin(this.key, clock.now() + this.ctx.pinMs);
     this.ctx.count(stored ? 'stored' : 'not_stored');
-    this.land(valid ? { response, stale: false } : undefined);
+    this.land(valid ? new Landed(entry) : undefined);
     if (l2 && this.l2Seq !== undefined) {
+      const response = entry.response;
       const token = this.lockToken;
       this.lockToken = undefined;
       void l2.store(policy.id, this.key, this.l2Seq, response, ir.l2.ttlMs + policy.staleMs).then(() => {
@@ -182,10 +187,19 @@ export class Miss implements ResponseTap, ErrorCover {
   }
 
   /** Lands this request's flight (if it leads one) with `result`: undefined sends the followers upstream. */
-  land(result: { response: CachedResponse; stale: boolean } | undefined): void {
+  land(result: FlightResult | undefined): void {
     const f = this.flight;
     if (f === undefined) return;
     this.flight = undefined;
     f.settle(result);
+  }
+}
+
+/** A fresh answer for the followers of a flight, made an object only when one reads it (most flights have none). */
+class Landed implements FlightResult {
+  readonly stale = false;
+  constructor(readonly entry: L1Entry) {}
+  get response(): CachedResponse {
+    return this.entry.response;
   }
 }

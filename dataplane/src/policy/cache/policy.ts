@@ -8,7 +8,7 @@
 import type { CacheIR } from '@jarvis/api';
 import type { Clock, Timers } from '../../clock.js';
 import { Flights } from './flights.js';
-import { L1Cache, type L1Item } from './lru.js';
+import { L1Cache, type L1Entry } from './lru.js';
 import { ALL, VersionTable, keyTag } from './versions.js';
 
 /** Most invalidated tags a policy remembers locally (older bumps turn into a floor, versions.ts). */
@@ -63,19 +63,19 @@ export class PolicyCache {
   }
 
   /** The L1 entry under `key` if it is still valid (an invalidated one is dropped). */
-  lookup(key: string): L1Item | undefined {
+  lookup(key: string): L1Entry | undefined {
     const { l1, versions } = this.#state;
     const item = l1.get(key);
     if (item === undefined) return undefined;
-    if (versions.valid(item.seq, key, item.response.tags)) return item;
+    if (versions.valid(item.seq, key, item.tags)) return item;
     l1.delete(key);
     return undefined;
   }
 
   /** Stores an L1 entry unless an invalidation happened since its lookup (its seq). */
-  store(item: L1Item): boolean {
+  store(item: L1Entry): boolean {
     const { l1, versions } = this.#state;
-    if (!versions.valid(item.seq, item.key, item.response.tags)) return false;
+    if (!versions.valid(item.seq, item.key, item.tags)) return false;
     return l1.set(item);
   }
 
