@@ -121,7 +121,8 @@ export function requestRules(respect: boolean, cacheControl: HeaderValue, pragma
 }
 
 /** Shared by every answer without tags (most of them: an entry holds one object fewer). */
-const NO_TAGS: readonly string[] = Object.freeze([]);
+/** No tags (shared). */
+export const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** The tags of a response (from the policy's tags header); undefined when they make it uncacheable. */
 export function responseTags(value: HeaderValue, maxTags: number): readonly string[] | undefined {

@@ -91,35 +91,16 @@ export function packable(pairs: readonly string[]): boolean {
 }
 
 /**
- * Stored headers (packable ones) and a small body as one string: names and values alternating,
- * then the body, SEP between any two; `bodyAt` is where the body starts. Takes `pairs` over (the
- * body is pushed onto it). One string is what an L1 entry keeps instead of an object and a string
- * per name and value (see l1-entry.ts).
+ * Stored headers (packable ones) as one string, names and values alternating, SEP between: latin1,
+ * as the upstream's head decodes them, so an L1 entry keeps them as bytes (l1-entry.ts).
  */
-export function packedText(pairs: string[], body: string | undefined): { readonly text: string; readonly bodyAt: number } {
-  if (body === undefined) return { text: pairs.join(SEP), bodyAt: -1 };
-  pairs.push(body);
-  const text = pairs.join(SEP);
-  return { text, bodyAt: text.length - body.length };
+export function packHeaders(pairs: readonly string[]): string {
+  return pairs.join(SEP);
 }
 
-/** The headers of packed names and values (packedText, without the body), as `storedHeaders` gives them. */
+/** The headers of packed names and values (packHeaders), as `storedHeaders` gives them. */
 export function unpackHeaders(packed: string): Record<string, string | string[]> {
   return packed === '' ? {} : headersFromPairs(packed.split(SEP));
-}
-
-/** Bodies up to this size are kept in an L1 entry's packed string (see ownedBody). */
-export const SMALL_BODY_BYTES = 1024;
-
-/**
- * A body of its own from what the network gave (see ownedCopy): a small one as a latin1 string —
- * one object for the collector to copy, where a buffer of its own is a view, an ArrayBuffer and
- * memory outside the heap to free — a larger one as a buffer.
- */
-export function ownedBody(parts: readonly Buffer[], size: number): Buffer | string {
-  if (size > SMALL_BODY_BYTES) return ownedCopy(parts, size);
-  if (parts.length === 1) return (parts[0] as Buffer).toString('latin1');
-  return Buffer.concat(parts, size).toString('latin1');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead } from '../../proxy/headers.js';
-import { ENTRY_OVERHEAD_BYTES, SMALL_BODY_BYTES, decodeMeta, encodeMeta, entrySize, storedHeaders, storedPairs } from './entry.js';
+import { ENTRY_OVERHEAD_BYTES, decodeMeta, encodeMeta, entrySize, storedHeaders, storedPairs } from './entry.js';
 import { L1Entry, type UpstreamAnswer } from './l1-entry.js';
 
 /** Every byte value, so a round trip through a latin1 string is shown to be exact. */
@@ -9,7 +9,11 @@ const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const NOW = 1_796_000_000_123;
 
 function answer(head: UpstreamHead, body: Buffer[], over: Partial<UpstreamAnswer> = {}, keepLength = false): L1Entry {
-  return L1Entry.answer({
+  return L1Entry.answer(upstream(head, body, over, keepLength));
+}
+
+function upstream(head: UpstreamHead, body: Buffer[], over: Partial<UpstreamAnswer> = {}, keepLength = false): UpstreamAnswer {
+  return {
     key: 'k1',
     status: 200,
     pairs: storedPairs(head, keepLength),
@@ -22,7 +26,7 @@ function answer(head: UpstreamHead, body: Buffer[], over: Partial<UpstreamAnswer
     freshUntil: NOW + 10_000,
     keepUntil: NOW + 70_000,
     ...over,
-  });
+  };
 }
 
 const head = (): UpstreamHead =>
@@ -75,9 +79,9 @@ describe('an L1 entry from an upstream answer', () => {
     expect(r.body.toString()).toBe('a\nb\n');
   });
 
-  it('keeps a large body apart, and an answer whose header value holds a line feed as an object', () => {
-    const big = Buffer.alloc(SMALL_BODY_BYTES + 1, 7);
-    const large = answer(UpstreamHead.of({ etag: '"x"' }), [big]);
+  it('holds a large body, and an answer whose header value holds a line feed as an object', () => {
+    const big = Buffer.alloc(256 * 1024, 7);
+    const large = answer(UpstreamHead.of({ etag: '"x"' }), [big.subarray(0, 1000), big.subarray(1000)]);
     expect(large.response.body.equals(big)).toBe(true);
     expect(large.response.headers).toEqual({ etag: '"x"' });
     const odd = answer(UpstreamHead.of({ 'x-odd': 'a\nb' }), [Buffer.from('hi')]);
@@ -86,12 +90,42 @@ describe('an L1 entry from an upstream answer', () => {
     expect(odd.size).toBe(entrySize(odd.response));
   });
 
-  it('counts what it holds: headers, body, tags and the overhead, as the same answer as an object', () => {
+  it('counts what it holds: its bytes (headers and body), tags and the overhead, as the same answer as an object', () => {
     const e = answer(UpstreamHead.of({ 'content-type': 'text/plain' }), [Buffer.from('hello')], { tags: ['doc:1'] });
-    const packed = 'content-type\ntext/plain\nhello';
-    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + packed.length + 'doc:1'.length + 8);
-    // Within the separators of the same answer with its headers as an object.
-    expect(e.size - entrySize(e.response)).toBe(2);
+    const packed = 'content-type\ntext/plain';
+    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + packed.length + 'hello'.length + 'doc:1'.length + 8);
+    // Within the separator of the same answer with its headers as an object.
+    expect(e.size - entrySize(e.response)).toBe(1);
+  });
+
+  it('is refilled with another answer: what was read of the first stays as it was, and its buffer is reused when it fits', () => {
+    const e = answer(UpstreamHead.of({ 'content-type': 'text/plain' }), [Buffer.from('first answer')], { key: 'a' });
+    const first = e.response;
+    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + 'content-type\ntext/plain'.length + 'first answer'.length);
+    e.release();
+    e.fill(
+      upstream(UpstreamHead.of({ 'content-type': 'text/html' }), [Buffer.from('second answ')], {
+        key: 'b',
+        status: 201,
+        tags: ['t'],
+        seq: 9,
+      }),
+      5,
+    );
+    expect([e.key, e.keyHash, e.status, e.seq, e.tags]).toEqual(['b', 5, 201, 9, ['t']]);
+    expect(e.response).not.toBe(first);
+    expect(e.response.body.toString()).toBe('second answ');
+    expect(e.response.headers).toEqual({ 'content-type': 'text/html' });
+    expect(first.body.toString()).toBe('first answer');
+    expect(first.headers).toEqual({ 'content-type': 'text/plain' });
+    // The first answer's buffer (35 bytes, 33 needed) is reused, and counted as it is.
+    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + 35 + 't'.length + 8);
+    // A buffer more than twice as large as an answer (and 256 bytes) is not kept for it.
+    e.fill(upstream(UpstreamHead.of({}), [Buffer.alloc(2000)]), 6);
+    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + 2000);
+    e.fill(upstream(UpstreamHead.of({}), [Buffer.from('tiny')]), 7);
+    expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + 4);
+    expect(e.response.body.toString()).toBe('tiny');
   });
 
   it('keeps its times exactly: when stored, fresh in L1, kept, and the answer’s own freshness', () => {

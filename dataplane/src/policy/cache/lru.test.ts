@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualTime } from '../../clock.js';
 import type { CachedResponse } from './entry.js';
-import { L1Cache, MAX_PINS, type L1Item } from './lru.js';
+import { L1Cache, MAX_PINS, type L1Item, type UpstreamAnswer } from './lru.js';
 
 const response: CachedResponse = { status: 200, headers: {}, body: Buffer.alloc(0), storedAt: 0, freshUntil: 0, tags: [] };
 
@@ -152,5 +152,70 @@ describe('L1 LRU', () => {
     expect(l1.set(item('x', 501))).toBe(false);
     expect(l1.set(item('y', 500))).toBe(true);
     expect(l1.get('p')).toBeDefined();
+  });
+
+  it('stores upstream answers in entries it took out before, each read giving back its own answer', () => {
+    const time = new ManualTime(1_796_000_000_000);
+    const l1 = new L1Cache({ maxEntries: 5, maxBytes: 1e9 }, time);
+    const answer = (i: number): UpstreamAnswer => ({
+      key: `k${i}`,
+      status: 200 + (i % 3),
+      pairs: ['etag', `"${i}"`],
+      // Bodies of changing sizes: buffers are reused when they fit, replaced when not.
+      chunks: [Buffer.from(`body ${i} `.repeat(1 + ((i * 7) % 40)))],
+      bodySize: `body ${i} `.length * (1 + ((i * 7) % 40)),
+      tags: [],
+      seq: 0,
+      storedAt: time.now(),
+      responseFreshUntil: time.now() + 1000,
+      freshUntil: time.now() + 1000,
+      keepUntil: time.now() + 2000,
+    });
+    const read = [];
+    for (let i = 0; i < 300; i++) {
+      expect(l1.setAnswer(answer(i))).toBe(true);
+      expect(l1.size).toBe(Math.min(i + 1, 5));
+      // The five latest are there, each with its own answer; the one before them is gone.
+      for (let j = Math.max(0, i - 4); j <= i; j++) {
+        const r = l1.get(`k${j}`)?.response;
+        expect(r?.status).toBe(200 + (j % 3));
+        expect(r?.headers).toEqual({ etag: `"${j}"` });
+        expect(r?.body.toString()).toBe(`body ${j} `.repeat(1 + ((j * 7) % 40)));
+        if (j === i && i % 50 === 0) read.push({ i, r });
+      }
+      if (i >= 5) expect(l1.get(`k${i - 5}`)).toBeUndefined();
+    }
+    // What was read of an entry before it was reused is unchanged.
+    for (const { i, r } of read) expect(r?.body.toString()).toBe(`body ${i} `.repeat(1 + ((i * 7) % 40)));
+    let bytes = 0;
+    for (let j = 295; j < 300; j++) bytes += l1.get(`k${j}`)?.size ?? 0;
+    expect(l1.bytes).toBe(bytes);
+  });
+
+  it('refuses an answer past its keep time, or larger than what the pins leave, and drops the one under its key', () => {
+    const time = new ManualTime(0);
+    const l1 = new L1Cache({ maxEntries: 10, maxBytes: 2000 }, time);
+    const answer = (key: string, size: number, keepUntil = 100): UpstreamAnswer => ({
+      key,
+      status: 200,
+      pairs: [],
+      chunks: [Buffer.alloc(size)],
+      bodySize: size,
+      tags: [],
+      seq: 0,
+      storedAt: 0,
+      responseFreshUntil: 50,
+      freshUntil: 50,
+      keepUntil,
+    });
+    expect(l1.setAnswer(answer('a', 10))).toBe(true);
+    time.advance(100);
+    expect(l1.setAnswer(answer('a', 10))).toBe(false);
+    expect(l1.get('a')).toBeUndefined();
+    expect(l1.setAnswer(answer('b', 500, 1000))).toBe(true);
+    expect(l1.pin('b', 1000)).toBe(true);
+    expect(l1.setAnswer(answer('c', 2000 - 256 - 756 + 1, 1000))).toBe(false);
+    expect(l1.setAnswer(answer('c', 2000 - 256 - 756, 1000))).toBe(true);
+    expect(l1.bytes).toBe(2000 - 756 + 756);
   });
 });

@@ -7,6 +7,8 @@
  * Entries are found by key through an open-addressing table of key hashes (key-table.ts), and
  * recency is a linked list through the entries (recency.ts): about 1 µs per insert at 10,000
  * entries with a miss on every request, against about 10 µs through a Map's iterator.
+ * Entries taken out are reused for the next answers (at most MAX_SPARE set aside, each keeping a
+ * buffer of at most 64 KiB; l1-entry.ts says why).
  *
  * Hot keys are pinned: an entry pinned until a time is passed over by eviction (moved to the
  * recent end instead) until then. Pins are bounded too — at most MAX_PINS entries and half of the
@@ -14,13 +16,15 @@
  */
 import type { Clock } from '../../clock.js';
 import { RecencyList } from '../../recency.js';
-import { L1Entry, type L1Item } from './l1-entry.js';
-import { KeyTable } from './key-table.js';
+import { L1Entry, type L1Item, type UpstreamAnswer } from './l1-entry.js';
+import { KeyTable, keyHash } from './key-table.js';
 
 /** Most entries pinned at once (hot keys are few: a top-K). */
 export const MAX_PINS = 1024;
+/** Most entries set aside for reuse (an insert that evicts one takes it for its own answer). */
+const MAX_SPARE = 8;
 
-export { L1Entry, type L1Item } from './l1-entry.js';
+export { L1Entry, type L1Item, type UpstreamAnswer } from './l1-entry.js';
 
 export interface L1Limits {
   readonly maxEntries: number;
@@ -35,6 +39,8 @@ export class L1Cache {
    */
   readonly #pinned = new Map<L1Entry, number>();
   readonly #order = new RecencyList<L1Entry>();
+  /** Entries taken out, to be filled again (l1-entry.ts: their objects and buffers are reused). */
+  readonly #spare: L1Entry[] = [];
   #bytes = 0;
   #pinnedBytes = 0;
   /** Entries removed to respect the bounds (not expiries or deletes). */
@@ -64,7 +70,7 @@ export class L1Cache {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
     if (this.clock.now() >= slot.keepUntil) {
-      this.#remove(slot);
+      this.#drop(slot);
       return undefined;
     }
     this.#order.touch(slot);
@@ -79,10 +85,14 @@ export class L1Cache {
   set(item: L1Item | L1Entry): boolean {
     const slot = item instanceof L1Entry ? item : L1Entry.of(item);
     const old = this.#slots.get(slot.key, slot.keyHash);
-    if (old !== undefined) this.#remove(old);
+    if (old === slot) this.#remove(old);
+    else if (old !== undefined) this.#drop(old);
     const { maxEntries, maxBytes } = this.limits;
     const now = this.clock.now();
-    if (slot.size > maxBytes - this.#pinnedBytes || now >= slot.keepUntil) return false;
+    if (slot.size > maxBytes - this.#pinnedBytes || now >= slot.keepUntil) {
+      this.#spareOne(slot);
+      return false;
+    }
     this.#slots.add(slot);
     this.#order.append(slot);
     this.#bytes += slot.size;
@@ -90,10 +100,26 @@ export class L1Cache {
     return true;
   }
 
+  /**
+   * Stores an upstream's answer as `set` does, in an entry taken out before when there is one:
+   * with a miss on every request, each insert evicts one entry, and the next one reuses it.
+   */
+  setAnswer(a: UpstreamAnswer): boolean {
+    const hash = keyHash(a.key);
+    const old = this.#slots.get(a.key, hash);
+    if (old !== undefined) this.#drop(old);
+    if (this.clock.now() >= a.keepUntil) return false;
+    const slot = this.#spare.pop() ?? new L1Entry();
+    slot.fill(a, hash);
+    // A reused buffer larger than the answer is counted as it is: not to be refused for that.
+    if (slot.size > this.limits.maxBytes - this.#pinnedBytes) slot.fill(a, hash, true);
+    return this.set(slot);
+  }
+
   delete(key: string): boolean {
     const slot = this.#slots.get(key);
     if (slot === undefined) return false;
-    this.#remove(slot);
+    this.#drop(slot);
     return true;
   }
 
@@ -153,6 +179,17 @@ export class L1Cache {
     this.#unpin(slot);
   }
 
+  /** Removes an entry for good: it is set aside for reuse (nothing outside L1 keeps an entry). */
+  #drop(slot: L1Entry): void {
+    this.#remove(slot);
+    this.#spareOne(slot);
+  }
+
+  #spareOne(slot: L1Entry): void {
+    slot.release();
+    if (this.#spare.length < MAX_SPARE) this.#spare.push(slot);
+  }
+
   /**
    * Evicts from the least recently used end until within bounds, passing over pinned entries.
    * False when that evicted `added` (the entry just stored).
@@ -170,7 +207,7 @@ export class L1Cache {
         continue;
       }
       if (slot === added) kept = false;
-      this.#remove(slot);
+      this.#drop(slot);
       this.evictions++;
     }
     return kept;

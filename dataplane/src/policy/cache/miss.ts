@@ -16,7 +16,7 @@ import type { UpstreamHead } from '../../proxy/headers.js';
 import { responseFacts, responseTags, uncacheableReason } from './cacheable.js';
 import { storedPairs, type CachedResponse } from './entry.js';
 import type { Flight, FlightResult } from './flights.js';
-import { L1Entry } from './l1-entry.js';
+import { answerResponse, type UpstreamAnswer } from './l1-entry.js';
 import type { RedisLevel } from './l2.js';
 import type { PolicyCache } from './policy.js';
 import { serveCached } from './serve.js';
@@ -125,8 +125,7 @@ export class Miss implements ResponseTap, ErrorCover {
     const l1Fresh = storedAt + ir.l1.ttlMs;
     const freshUntil = l2 ? storedAt + ir.l2.ttlMs : l1Fresh;
     const tags = this.#tags;
-    // Packed when it can be (l1-entry.ts): made an object only when something reads it.
-    const entry = L1Entry.answer({
+    const answer: UpstreamAnswer = {
       key: this.key,
       status: this.#status,
       pairs,
@@ -138,15 +137,17 @@ export class Miss implements ResponseTap, ErrorCover {
       responseFreshUntil: freshUntil,
       freshUntil: l1Fresh,
       keepUntil: l1Fresh + policy.staleMs,
-    });
+    };
     // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
     const valid = policy.versions.valid(this.seq, this.key, tags);
-    const stored = policy.store(entry);
+    const stored = policy.storeAnswer(answer);
     if (stored && this.hot) policy.l1.pin(this.key, clock.now() + this.ctx.pinMs);
     this.ctx.count(stored ? 'stored' : 'not_stored');
-    this.land(valid ? new Landed(entry) : undefined);
-    if (l2 && this.l2Seq !== undefined) {
-      const response = entry.response;
+    // The answer as an object only for those who read it: the followers of its flight, the Redis level.
+    const toL2 = l2 !== undefined && this.l2Seq !== undefined;
+    const response = toL2 || (valid && (this.flight?.followers ?? 0) > 0) ? answerResponse(answer) : undefined;
+    this.land(valid && response !== undefined ? { response, stale: false } : undefined);
+    if (l2 && response !== undefined && this.l2Seq !== undefined) {
       const token = this.lockToken;
       this.lockToken = undefined;
       void l2.store(policy.id, this.key, this.l2Seq, response, ir.l2.ttlMs + policy.staleMs).then(() => {
@@ -192,14 +193,5 @@ export class Miss implements ResponseTap, ErrorCover {
     if (f === undefined) return;
     this.flight = undefined;
     f.settle(result);
-  }
-}
-
-/** A fresh answer for the followers of a flight, made an object only when one reads it (most flights have none). */
-class Landed implements FlightResult {
-  readonly stale = false;
-  constructor(readonly entry: L1Entry) {}
-  get response(): CachedResponse {
-    return this.entry.response;
   }
 }

@@ -8,7 +8,7 @@
 import type { CacheIR } from '@jarvis/api';
 import type { Clock, Timers } from '../../clock.js';
 import { Flights } from './flights.js';
-import { L1Cache, type L1Entry } from './lru.js';
+import { L1Cache, type L1Entry, type UpstreamAnswer } from './lru.js';
 import { ALL, VersionTable, keyTag } from './versions.js';
 
 /** Most invalidated tags a policy remembers locally (older bumps turn into a floor, versions.ts). */
@@ -77,6 +77,13 @@ export class PolicyCache {
     const { l1, versions } = this.#state;
     if (!versions.valid(item.seq, item.key, item.tags)) return false;
     return l1.set(item);
+  }
+
+  /** Stores an upstream's answer in L1 (see L1Cache.setAnswer) unless an invalidation happened since its lookup. */
+  storeAnswer(a: UpstreamAnswer): boolean {
+    const { l1, versions } = this.#state;
+    if (!versions.valid(a.seq, a.key, a.tags)) return false;
+    return l1.setAnswer(a);
   }
 
   /** Invalidates locally: tags and keys by version, the whole policy when `all`. */
