@@ -11,6 +11,7 @@
  */
 import type { Clock, TimerHandle, Timers } from '../../clock.js';
 import type { CachedResponse } from './entry.js';
+import { KeyTable, keyHash, type KeyedEntry } from './key-table.js';
 
 export const MAX_FOLLOWERS = 65_536;
 
@@ -22,7 +23,7 @@ export interface FlightResult {
 
 type Follower = (result: FlightResult | undefined) => void;
 
-export class Flight {
+export class Flight implements KeyedEntry {
   /** Made by the first follower: most flights have none. */
   #followers: Follower[] | undefined = undefined;
   #settled = false;
@@ -30,6 +31,7 @@ export class Flight {
 
   constructor(
     readonly key: string,
+    readonly keyHash: number,
     private readonly table: Flights,
     /** Wall-clock ms the flight took off; followers wait until `startedAt + maxWaitMs` at most. */
     readonly startedAt: number,
@@ -72,8 +74,9 @@ export class Flight {
   }
 }
 
+/** The flights in the air, by key (in a table of key hashes, as L1's: key-table.ts). */
 export class Flights {
-  readonly #flights = new Map<string, Flight>();
+  readonly #flights = new KeyTable<Flight>();
 
   constructor(
     readonly maxFlights: number,
@@ -87,24 +90,24 @@ export class Flights {
     return this.#flights.size;
   }
 
-  /** The flight in the air for `key`, if any. */
-  get(key: string): Flight | undefined {
-    return this.#flights.get(key);
+  /** The flight in the air for `key` (`hash`: its keyHash, when the caller has it), if any. */
+  get(key: string, hash = keyHash(key)): Flight | undefined {
+    return this.#flights.get(key, hash);
   }
 
   /**
    * Starts a flight for `key`, led by the caller, taking off at `now` (the clock's reading, when
    * the caller has none); undefined when one is in the air or the table is full.
    */
-  lead(key: string, maxWaitMs: number, now?: number): Flight | undefined {
-    if (this.#flights.has(key) || this.#flights.size >= this.maxFlights) return undefined;
-    const flight = new Flight(key, this, now ?? this.clock.now(), maxWaitMs);
-    this.#flights.set(key, flight);
+  lead(key: string, maxWaitMs: number, now?: number, hash = keyHash(key)): Flight | undefined {
+    if (this.#flights.size >= this.maxFlights || this.#flights.get(key, hash) !== undefined) return undefined;
+    const flight = new Flight(key, hash, this, now ?? this.clock.now(), maxWaitMs);
+    this.#flights.add(flight);
     return flight;
   }
 
   /** @internal (Flight.settle) */
   remove(flight: Flight): void {
-    if (this.#flights.get(flight.key) === flight) this.#flights.delete(flight.key);
+    this.#flights.delete(flight);
   }
 }

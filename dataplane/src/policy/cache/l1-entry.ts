@@ -47,6 +47,8 @@ export interface L1Item {
 /** An upstream's answer as a miss collected it, to be stored (see L1Entry.answer). */
 export interface UpstreamAnswer {
   readonly key: string;
+  /** The key's hash (key-table.ts: keyHash), when the caller has it. */
+  readonly keyHash?: number | undefined;
   readonly status: number;
   /** The headers to store, names and values alternating (entry.ts: storedPairs); taken over. */
   readonly pairs: string[];

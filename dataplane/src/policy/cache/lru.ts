@@ -66,8 +66,8 @@ export class L1Cache {
   }
 
   /** The entry under `key` (fresh or stale, not past keepUntil), now the most recently used. */
-  get(key: string): L1Entry | undefined {
-    const slot = this.#slots.get(key);
+  get(key: string, hash = keyHash(key)): L1Entry | undefined {
+    const slot = this.#slots.get(key, hash);
     if (slot === undefined) return undefined;
     if (this.clock.now() >= slot.keepUntil) {
       this.#drop(slot);
@@ -83,12 +83,14 @@ export class L1Cache {
    * the pinned entries (then nothing changed but the removal of the old entry under its key).
    */
   set(item: L1Item | L1Entry): boolean {
-    const slot = item instanceof L1Entry ? item : L1Entry.of(item);
+    return this.#insert(item instanceof L1Entry ? item : L1Entry.of(item), this.clock.now());
+  }
+
+  #insert(slot: L1Entry, now: number): boolean {
     const old = this.#slots.get(slot.key, slot.keyHash);
     if (old === slot) this.#remove(old);
     else if (old !== undefined) this.#drop(old);
     const { maxEntries, maxBytes } = this.limits;
-    const now = this.clock.now();
     if (slot.size > maxBytes - this.#pinnedBytes || now >= slot.keepUntil) {
       this.#spareOne(slot);
       return false;
@@ -105,15 +107,16 @@ export class L1Cache {
    * with a miss on every request, each insert evicts one entry, and the next one reuses it.
    */
   setAnswer(a: UpstreamAnswer): boolean {
-    const hash = keyHash(a.key);
+    const hash = a.keyHash ?? keyHash(a.key);
     const old = this.#slots.get(a.key, hash);
     if (old !== undefined) this.#drop(old);
-    if (this.clock.now() >= a.keepUntil) return false;
+    const now = this.clock.now();
+    if (now >= a.keepUntil) return false;
     const slot = this.#spare.pop() ?? new L1Entry();
     slot.fill(a, hash);
     // A reused buffer larger than the answer is counted as it is: not to be refused for that.
     if (slot.size > this.limits.maxBytes - this.#pinnedBytes) slot.fill(a, hash, true);
-    return this.set(slot);
+    return this.#insert(slot, now);
   }
 
   delete(key: string): boolean {

@@ -45,6 +45,8 @@ export class Miss implements ResponseTap, ErrorCover {
   flight: Flight | undefined = undefined;
   /** The sequence number of the L2 lookup; undefined when L2 was not consulted (then nothing is stored there). */
   l2Seq: number | undefined = undefined;
+  /** The key's hash (key-table.ts), when the stage had it. */
+  keyHash: number | undefined = undefined;
   /** The coalescing lock's token, while held. */
   lockToken: string | undefined = undefined;
   /** The freshest stale copy seen by the lookups. */
@@ -127,6 +129,7 @@ export class Miss implements ResponseTap, ErrorCover {
     const tags = this.#tags;
     const answer: UpstreamAnswer = {
       key: this.key,
+      keyHash: this.keyHash,
       status: this.#status,
       pairs,
       chunks,

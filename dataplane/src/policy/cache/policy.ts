@@ -63,9 +63,9 @@ export class PolicyCache {
   }
 
   /** The L1 entry under `key` if it is still valid (an invalidated one is dropped). */
-  lookup(key: string): L1Entry | undefined {
+  lookup(key: string, hash?: number): L1Entry | undefined {
     const { l1, versions } = this.#state;
-    const item = l1.get(key);
+    const item = l1.get(key, hash);
     if (item === undefined) return undefined;
     if (versions.valid(item.seq, key, item.tags)) return item;
     l1.delete(key);

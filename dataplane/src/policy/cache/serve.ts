@@ -19,6 +19,14 @@ export const CACHE_KEY_HEADER = 'x-jarvis-cache-key';
  * miss: from upstream (stored when cacheable); bypass: the request cannot use the cache (no
  * identity for the isolation scope, or a body too large to key).
  */
+/**
+ * The headers of a miss: CACHE_HEADER and CACHE_KEY_HEADER, spelled out — an object literal of
+ * plain names is made from a template, one with computed names property by property.
+ */
+export function missHeaders(key: string): OutgoingHttpHeaders {
+  return { 'x-jarvis-cache': 'miss', 'x-jarvis-cache-key': key };
+}
+
 export type CacheStatus = 'hit-l1' | 'hit-l2' | 'coalesced' | 'stale' | 'miss' | 'bypass';
 
 export function ageSeconds(now: number, storedAt: number): number {

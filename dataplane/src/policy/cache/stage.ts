@@ -31,11 +31,12 @@ import { MAX_DEPTH } from './canonical.js';
 import type { FlightResult } from './flights.js';
 import { entrySize } from './entry.js';
 import { compileKey, type KeyOf } from './key.js';
+import { keyHash } from './key-table.js';
 import { L1Entry } from './l1-entry.js';
 import type { L2Lookup, RedisLevel } from './l2.js';
 import { Miss, type MissContext, type StaleCopy } from './miss.js';
 import type { PolicyCache } from './policy.js';
-import { CACHE_HEADER, CACHE_KEY_HEADER, serveCached, type CacheStatus } from './serve.js';
+import { CACHE_HEADER, missHeaders, serveCached, type CacheStatus } from './serve.js';
 
 /** How often a request waiting for another gateway's answer looks in Redis. */
 export const POLL_MS = 20;
@@ -124,18 +125,21 @@ export class CacheStage implements Stage {
     const seq = p.versions.seq;
     const hot = isHot(x);
     const now = this.#clock.now();
+    // The key's hash, once for L1, the flights and the store.
+    const hash = keyHash(key);
     let stale: StaleCopy | undefined;
     if (rules.lookup) {
-      const item = p.lookup(key);
+      const item = p.lookup(key, hash);
       if (item !== undefined) {
         if (now < item.freshUntil) {
           if (hot) p.l1.pin(key, now + this.#ctx.pinMs);
           return this.#serve(x, key, item.response, 'hit-l1', now);
         }
         stale = { response: item.response, freshUntil: item.freshUntil };
-        if (this.#revalidating(stale, now) && p.flights.get(key) !== undefined) return this.#serve(x, key, item.response, 'stale', now);
+        if (this.#revalidating(stale, now) && p.flights.get(key, hash) !== undefined)
+          return this.#serve(x, key, item.response, 'stale', now);
       }
-      const flight = p.flights.get(key);
+      const flight = p.flights.get(key, hash);
       if (flight !== undefined) {
         const wait = this.#ir.coalescing.enabled ? flight.follow() : undefined;
         if (wait !== undefined) return wait.then((r) => this.#followed(x, key, seq, rules, hot, stale, r));
@@ -144,10 +148,11 @@ export class CacheStage implements Stage {
       }
     }
     const miss = new Miss(this.#ctx, key, seq, rules.store, hot, stale, x.method === 'HEAD');
+    miss.keyHash = hash;
     if (!rules.lookup) return this.#upstream(x, miss);
     // The flight marks the key as being fetched: followers wait for it (coalescing), and
     // stale-while-revalidate serves stale copies while it is in the air.
-    if (this.#tracks) miss.flight = p.flights.lead(key, this.#ir.coalescing.maxWaitMs, now);
+    if (this.#tracks) miss.flight = p.flights.lead(key, this.#ir.coalescing.maxWaitMs, now, hash);
     // From here on the exchange's end finishes the miss (lands a flight left in the air), whatever happens.
     x.cacheMiss = miss;
     const l2 = this.#l2;
@@ -272,7 +277,7 @@ export class CacheStage implements Stage {
       (x.taps ??= []).push(miss);
     }
     if (this.#ir.staleIfErrorMs !== undefined) x.cover = miss;
-    x.addResponseHeaders({ [CACHE_HEADER]: 'miss', [CACHE_KEY_HEADER]: miss.key });
+    x.addResponseHeaders(missHeaders(miss.key));
     return CONTINUE;
   }
 }
