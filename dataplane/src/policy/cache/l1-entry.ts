@@ -10,8 +10,8 @@
  * instead of 465, young collections 0.8 µs per request instead of 1.6.)
  *
  * The answer as an object (`response`: headers as a record, the body as a buffer) is made when
- * something reads it and kept until the entry is refilled; its body is a copy, so what was read
- * stays whole after the entry is reused. Nothing outside L1 keeps an entry: a lookup's caller
+ * something reads it and then kept instead of the buffer until the entry is refilled; its body is
+ * a copy, so what was read stays whole after the entry is reused. Nothing outside L1 keeps an entry: a lookup's caller
  * reads it at once. An entry made from an answer that is already an object (from Redis, or one
  * whose header value holds the packing's separator) keeps that object.
  */
@@ -201,8 +201,8 @@ export class L1Entry implements Linked<L1Entry>, KeyedEntry {
   }
 
   /**
-   * The answer as an object, made from the bytes on the first read and then kept until the entry
-   * is refilled; its body is a copy (the bytes are reused by the next fill).
+   * The answer as an object, made from the bytes on the first read and then kept, instead of the
+   * bytes, until the entry is refilled; its body is a copy, so it stays whole after that.
    */
   get response(): CachedResponse {
     let r = this.#response;
@@ -221,6 +221,7 @@ export class L1Entry implements Linked<L1Entry>, KeyedEntry {
         tags: this.tags,
       };
       this.#response = r;
+      this.#bytes = undefined;
     }
     return r;
   }
