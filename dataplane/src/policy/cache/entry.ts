@@ -82,7 +82,7 @@ export function storedHeaders(head: UpstreamHead, keepLength = false): Record<st
 }
 
 /** Separates names and values in a packed answer: a line feed is in no header name or value HTTP allows. */
-export const SEP = '\n';
+const SEP = '\n';
 
 /** Whether stored headers can be packed: no value holds the separator (names cannot). */
 export function packable(pairs: readonly string[]): boolean {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead } from '../../proxy/headers.js';
 import { ENTRY_OVERHEAD_BYTES, decodeMeta, encodeMeta, entrySize, storedHeaders, storedPairs } from './entry.js';
+import { keyHash } from './key-table.js';
 import { L1Entry, type UpstreamAnswer } from './l1-entry.js';
 
 /** Every byte value, so a round trip through a latin1 string is shown to be exact. */
@@ -9,7 +10,10 @@ const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const NOW = 1_796_000_000_123;
 
 function answer(head: UpstreamHead, body: Buffer[], over: Partial<UpstreamAnswer> = {}, keepLength = false): L1Entry {
-  return L1Entry.answer(upstream(head, body, over, keepLength));
+  const a = upstream(head, body, over, keepLength);
+  const e = new L1Entry();
+  e.fill(a, keyHash(a.key));
+  return e;
 }
 
 function upstream(head: UpstreamHead, body: Buffer[], over: Partial<UpstreamAnswer> = {}, keepLength = false): UpstreamAnswer {

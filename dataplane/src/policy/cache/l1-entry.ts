@@ -44,7 +44,7 @@ export interface L1Item {
   readonly seq: number;
 }
 
-/** An upstream's answer as a miss collected it, to be stored (see L1Entry.answer). */
+/** An upstream's answer as a miss collected it, to be stored (see L1Entry.fill). */
 export interface UpstreamAnswer {
   readonly key: string;
   /** The key's hash (key-table.ts: keyHash), when the caller has it. */
@@ -114,13 +114,6 @@ export class L1Entry implements Linked<L1Entry>, KeyedEntry {
   static of(item: L1Item): L1Entry {
     const e = new L1Entry();
     e.#setObject(item, keyHash(item.key));
-    return e;
-  }
-
-  /** An entry for an upstream's answer (see fill). */
-  static answer(a: UpstreamAnswer): L1Entry {
-    const e = new L1Entry();
-    e.fill(a, keyHash(a.key));
     return e;
   }
 

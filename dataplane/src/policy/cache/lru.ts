@@ -78,18 +78,34 @@ export class L1Cache {
   }
 
   /**
-   * Stores an entry (an item is made one; either replaces what was under its key, unpinned),
-   * evicting least-recently-used unpinned entries past the bounds. False when it cannot fit beside
-   * the pinned entries (then nothing changed but the removal of the old entry under its key).
+   * Stores an item (replacing what was under its key; unpinned), evicting least-recently-used
+   * unpinned entries past the bounds. False when it cannot fit beside the pinned entries (then
+   * nothing changed but the removal of the old entry under its key).
    */
-  set(item: L1Item | L1Entry): boolean {
-    return this.#insert(item instanceof L1Entry ? item : L1Entry.of(item), this.clock.now());
+  set(item: L1Item): boolean {
+    const slot = L1Entry.of(item);
+    this.#dropKey(slot.key, slot.keyHash);
+    return this.#insert(slot, this.clock.now());
   }
 
+  /**
+   * Stores an upstream's answer as `set` does, in an entry taken out before when there is one:
+   * with a miss on every request, each insert evicts one entry, and the next one reuses it.
+   */
+  setAnswer(a: UpstreamAnswer): boolean {
+    const hash = a.keyHash ?? keyHash(a.key);
+    this.#dropKey(a.key, hash);
+    const now = this.clock.now();
+    if (now >= a.keepUntil) return false;
+    const slot = this.#spare.pop() ?? new L1Entry();
+    slot.fill(a, hash);
+    // A reused buffer larger than the answer is counted as it is: not to be refused for that.
+    if (slot.size > this.limits.maxBytes - this.#pinnedBytes) slot.fill(a, hash, true);
+    return this.#insert(slot, now);
+  }
+
+  /** Adds an entry whose key is not in L1, then keeps the bounds (see set). */
   #insert(slot: L1Entry, now: number): boolean {
-    const old = this.#slots.get(slot.key, slot.keyHash);
-    if (old === slot) this.#remove(old);
-    else if (old !== undefined) this.#drop(old);
     const { maxEntries, maxBytes } = this.limits;
     if (slot.size > maxBytes - this.#pinnedBytes || now >= slot.keepUntil) {
       this.#spareOne(slot);
@@ -102,21 +118,10 @@ export class L1Cache {
     return true;
   }
 
-  /**
-   * Stores an upstream's answer as `set` does, in an entry taken out before when there is one:
-   * with a miss on every request, each insert evicts one entry, and the next one reuses it.
-   */
-  setAnswer(a: UpstreamAnswer): boolean {
-    const hash = a.keyHash ?? keyHash(a.key);
-    const old = this.#slots.get(a.key, hash);
+  /** Removes the entry under a key, if any. */
+  #dropKey(key: string, hash: number): void {
+    const old = this.#slots.get(key, hash);
     if (old !== undefined) this.#drop(old);
-    const now = this.clock.now();
-    if (now >= a.keepUntil) return false;
-    const slot = this.#spare.pop() ?? new L1Entry();
-    slot.fill(a, hash);
-    // A reused buffer larger than the answer is counted as it is: not to be refused for that.
-    if (slot.size > this.limits.maxBytes - this.#pinnedBytes) slot.fill(a, hash, true);
-    return this.#insert(slot, now);
   }
 
   delete(key: string): boolean {

@@ -8,7 +8,7 @@
 import type { CacheIR } from '@jarvis/api';
 import type { Clock, Timers } from '../../clock.js';
 import { Flights } from './flights.js';
-import { L1Cache, type L1Entry, type UpstreamAnswer } from './lru.js';
+import { L1Cache, type L1Entry, type L1Item, type UpstreamAnswer } from './lru.js';
 import { ALL, VersionTable, keyTag } from './versions.js';
 
 /** Most invalidated tags a policy remembers locally (older bumps turn into a floor, versions.ts). */
@@ -73,9 +73,9 @@ export class PolicyCache {
   }
 
   /** Stores an L1 entry unless an invalidation happened since its lookup (its seq). */
-  store(item: L1Entry): boolean {
+  store(item: L1Item): boolean {
     const { l1, versions } = this.#state;
-    if (!versions.valid(item.seq, item.key, item.tags)) return false;
+    if (!versions.valid(item.seq, item.key, item.response.tags)) return false;
     return l1.set(item);
   }
 

@@ -32,7 +32,6 @@ import type { FlightResult } from './flights.js';
 import { entrySize } from './entry.js';
 import { compileKey, type KeyOf } from './key.js';
 import { keyHash } from './key-table.js';
-import { L1Entry } from './l1-entry.js';
 import type { L2Lookup, RedisLevel } from './l2.js';
 import { Miss, type MissContext, type StaleCopy } from './miss.js';
 import type { PolicyCache } from './policy.js';
@@ -206,16 +205,14 @@ export class CacheStage implements Stage {
       // Kept in L1 as the stale copy it is: while this request refreshes it, identical ones find
       // it there (stale-while-revalidate) and it can cover an error (stale-if-error).
       const p = this.#policy;
-      p.store(
-        L1Entry.of({
-          key: miss.key,
-          response,
-          size: entrySize(response),
-          freshUntil: response.freshUntil,
-          keepUntil: response.freshUntil + p.staleMs,
-          seq: miss.seq,
-        }),
-      );
+      p.store({
+        key: miss.key,
+        response,
+        size: entrySize(response),
+        freshUntil: response.freshUntil,
+        keepUntil: response.freshUntil + p.staleMs,
+        seq: miss.seq,
+      });
     }
     const l2 = this.#l2;
     if (!this.#ir.coalescing.acrossReplicas || l2 === undefined) return this.#upstream(x, miss);
@@ -231,9 +228,14 @@ export class CacheStage implements Stage {
   #fromL2(x: Exchange, miss: Miss, response: FlightResult['response'], now: number): Verdict {
     const p = this.#policy;
     const freshUntil = Math.min(now + this.#ir.l1.ttlMs, response.freshUntil);
-    const stored = p.store(
-      L1Entry.of({ key: miss.key, response, size: entrySize(response), freshUntil, keepUntil: freshUntil + p.staleMs, seq: miss.seq }),
-    );
+    const stored = p.store({
+      key: miss.key,
+      response,
+      size: entrySize(response),
+      freshUntil,
+      keepUntil: freshUntil + p.staleMs,
+      seq: miss.seq,
+    });
     if (stored && miss.hot) p.l1.pin(miss.key, now + this.#ctx.pinMs);
     miss.land({ response, stale: false });
     return this.#serve(x, miss.key, response, 'hit-l2', now);
