@@ -120,8 +120,7 @@ export function requestRules(respect: boolean, cacheControl: HeaderValue, pragma
   return { lookup: !noCache, store: !d.has('no-store') };
 }
 
-/** Shared by every answer without tags (most of them: an entry holds one object fewer). */
-/** No tags (shared). */
+/** No tags: shared by every answer without tags (most of them: an entry holds one object fewer). */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** The tags of a response (from the policy's tags header); undefined when they make it uncacheable. */
