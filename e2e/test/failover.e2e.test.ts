@@ -55,7 +55,13 @@ describe('traffic switching at 1,000 requests/s', () => {
       'the dead replica out',
     );
     const ejection = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
-    await sleep(2.5 * P.healthIntervalMs); // dead long enough for its health checks to fail too (unhealthyThreshold 2)
+    // Dead long enough for its health checks to fail too (unhealthyThreshold 2).
+    await waitForBackend(
+      gateway.adminUrl,
+      (b) => endpoint(b, victim.origin)?.health === 'unhealthy',
+      'the dead replica unhealthy',
+      5 * P.healthIntervalMs,
+    );
     expect(endpoint(ejection!, victim.origin)?.ejected || endpoint(ejection!, victim.origin)?.health === 'unhealthy').toBe(true);
     await victim.restart();
     const restartedAt = clock.now();
