@@ -40,13 +40,22 @@ afterEach(async () => {
 
 const endpoint = (b: BackendState, origin: string) => b.endpoints.find((e) => e.origin === origin);
 
+/** Requests the gateway has answered so far. */
+const answered = async (t: FailoverTopology): Promise<number> => (await t.gateway.metric('jarvis_gateway_requests_total')) ?? 0;
+
+/** Waits until the gateway has answered `n` requests more than `from`: the load is that far under way. */
+async function loadUnderWay(t: FailoverTopology, from: number, n: number): Promise<void> {
+  await expect.poll(async () => (await answered(t)) - from, { timeout: 15_000, interval: 50 }).toBeGreaterThanOrEqual(n);
+}
+
 describe('traffic switching at 1,000 requests/s', () => {
   it('a SIGKILLed replica: ≥ 99.9 % succeed, ejected fast, re-admitted within two health intervals of its restart', async () => {
     topology = await startFailoverTopology('sigkill');
     const { gateway, replicas } = topology;
     const victim = replicas[1]!;
+    const from = await answered(topology);
     const load = runLoad(topology.url, { rate: 1000, durationS: 7, warmupS: 1.5 });
-    await sleep(3_500);
+    await loadUnderWay(topology, from, 3_500);
     const killedAt = clock.now();
     await victim.kill();
     const ejectedAt = await waitForBackend(
@@ -87,8 +96,9 @@ describe('traffic switching at 1,000 requests/s', () => {
     topology = await startFailoverTopology('slow');
     const { gateway, replicas } = topology;
     const slow = replicas[0]!;
+    const from = await answered(topology);
     const load = runLoad(topology.url, { rate: 1000, durationS: 4, warmupS: 1.5 });
-    await sleep(3_000);
+    await loadUnderWay(topology, from, 3_000);
     await slow.configure({ latencyMs: 3_000 });
     await waitForBackend(gateway.adminUrl, (b) => endpoint(b, slow.origin)?.receivesTraffic === false, 'the slow replica out', 3_000);
     const state = (await adminBackends(gateway.adminUrl))?.find((b) => b.id === BACKEND_ID);
@@ -162,8 +172,9 @@ describe('traffic switching at 1,000 requests/s', () => {
     topology = await startFailoverTopology('readiness');
     const { gateway, replicas } = topology;
     const drained = replicas[2]!;
+    const from = await answered(topology);
     const load = runLoad(topology.url, { rate: 1000, durationS: 4, warmupS: 1.5 });
-    await sleep(3_000);
+    await loadUnderWay(topology, from, 3_000);
     const writtenAt = clock.now();
     topology.markNotReady([drained.host]);
     const outAt = await waitForBackend(
