@@ -193,8 +193,11 @@ describe('response cache across real gateways', () => {
   });
 
   it('invalidation by key and for a whole policy; bad requests get a problem', async () => {
-    const first = await ask(`${a.url}/tagged/by-key`);
-    expect((await ask(`${a.url}/tagged/by-key`)).cache).toBe('hit-l1');
+    // The entry's key, shown to a request that asks for it (and to no other).
+    const first = await ask(`${a.url}/tagged/by-key`, { headers: { 'x-jarvis-cache-debug': 'key' } });
+    expect(first.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const hit = await ask(`${a.url}/tagged/by-key`);
+    expect([hit.cache, hit.key]).toEqual(['hit-l1', null]);
     expect((await invalidate(b, { policy: 'e2e/tagged', keys: [first.key] })).status).toBe(200);
     await expect.poll(async () => (await ask(`${a.url}/tagged/by-key`)).cache, { timeout: 2000 }).toBe('miss');
     expect((await ask(`${a.url}/tagged/by-key`)).cache).toBe('hit-l1');

@@ -91,7 +91,7 @@ export const CachePolicySpec = obj(
       { defaulted: true },
     ),
     invalidation: obj(
-      'Active invalidation through the admin API (POST /admin/cache/invalidate on any gateway): by key (the x-jarvis-cache-key response header), by tag, or every entry of the policy. Every tag has a version number in Redis; bumping it invalidates every entry with that tag at once (no KEYS or SCAN). L1 entries on other gateways are invalidated through Redis pub/sub.',
+      'Active invalidation through the admin API (POST /admin/cache/invalidate on any gateway): by key (the x-jarvis-cache-key response header, shown to a request sent with x-jarvis-cache-debug: key), by tag, or every entry of the policy. Every tag has a version number in Redis; bumping it invalidates every entry with that tag at once (no KEYS or SCAN). L1 entries on other gateways are invalidated through Redis pub/sub.',
       {
         tagsHeader: headerName('Upstream response header listing the tags of a response, comma-separated.', { default: 'x-cache-tags' }),
         maxTagsPerEntry: int('Most tags per entry; a response with more is not cached.', { minimum: 1, maximum: 64, default: 8 }),

@@ -4,14 +4,15 @@
  *
  *     { "policy": "<ns>/<name>",        optional: every CachePolicy of the config when absent
  *       "tags": ["doc:42", …],          entries whose response carried one of these tags
- *       "keys": ["<43-char key>", …],   entries by key (the x-jarvis-cache-key response header)
+ *       "keys": ["<43-char key>", …],   entries by key (their ids, key.ts: the x-jarvis-cache-key
+ *                                       response header of a request sent with x-jarvis-cache-debug: key)
  *       "all": true }                   every entry of the policy (its version)
  */
 import { MAX_NAMES } from './bus.js';
 import { isTag } from './cacheable.js';
 import type { InvalidateRequest } from './registry.js';
 
-/** A cache key: 43 base64url characters (SHA-256). */
+/** A cache key's id: 43 base64url characters (SHA-256, key.ts). */
 const KEY = /^[A-Za-z0-9_-]{43}$/;
 const POLICY = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 

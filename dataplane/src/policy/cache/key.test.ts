@@ -1,6 +1,7 @@
 import type { CacheIR } from '@jarvis/api';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compileKey, serialized, sortedQuery, type KeyOf, type KeyedRequest } from './key.js';
+import { MAX_INLINE_KEY, compileKey, keyId, serialized, sortedQuery, type KeyOf, type KeyedRequest } from './key.js';
 
 function ir(key: Partial<CacheIR['key']> = {}): CacheIR {
   return {
@@ -39,9 +40,9 @@ function req(r: Partial<KeyedRequest> & { headers?: Record<string, string> } = {
 const json = (v: unknown): Partial<KeyedRequest> => ({ body: Buffer.from(JSON.stringify(v)), bodyJson: v, hasBody: true });
 
 describe('cache keys', () => {
-  it('are 43 base64url characters and stable', () => {
+  it('are stable, and their ids 43 base64url characters', () => {
     const k = compileKey(ir(), 'ns/r/rule-0')(req(json({ a: 1 })));
-    expect(k).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(keyId(k ?? '')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(compileKey(ir(), 'ns/r/rule-0')(req(json({ a: 1 })))).toBe(k);
   });
 
@@ -117,6 +118,36 @@ describe('cache keys', () => {
   });
 });
 
+describe('the two forms of a key', () => {
+  it('the identity is the serialized parts up to MAX_INLINE_KEY characters; the id is their SHA-256', () => {
+    const keyOf = compileKey(ir({ headers: ['x-v'] }), 'ns/r/rule-0');
+    const short = keyOf(req({ method: 'GET', path: '/p', query: 'a=1', headers: { 'x-v': 'v' } })) ?? '';
+    expect(short).toBe(serialized(['GET', 'ns/r/rule-0', '/p', 'a=1', 'none', null, null, '', 'v']));
+    expect(keyId(short)).toBe(createHash('sha256').update(short, 'utf8').digest('base64url'));
+  });
+
+  it('a longer identity is `#` and the SHA-256 of the parts, whose id it then carries; both bounded whatever the request holds', () => {
+    const keyOf = compileKey(ir({ headers: ['x-v'] }), 'ns/r/rule-0');
+    const parts = (v: string): (string | null)[] => ['GET', 'ns/r/rule-0', '/p', '', 'none', null, null, '', v];
+    const long = (v: string): string => keyOf(req({ method: 'GET', path: '/p', headers: { 'x-v': v } })) ?? '';
+    const big = 'x'.repeat(10_000);
+    expect(long(big)).toBe(
+      '#' +
+        createHash('sha256')
+          .update(serialized(parts(big)), 'utf8')
+          .digest('base64url'),
+    );
+    expect(keyId(long(big))).toBe(long(big).slice(1));
+    expect(long(big + 'y')).not.toBe(long(big));
+    // At the bound, inline; one character over, hashed.
+    const room = MAX_INLINE_KEY - serialized(parts('')).length;
+    const fits = 'z'.repeat(room - String(room).length + 1);
+    expect(long(fits)).toBe(serialized(parts(fits)));
+    expect(long(fits).length).toBe(MAX_INLINE_KEY);
+    expect(long(fits + 'z')).toMatch(/^#[A-Za-z0-9_-]{43}$/);
+  });
+});
+
 describe('keys across versions', () => {
   // Redis holds entries under these keys, shared by the gateways of a rolling upgrade: a key
   // computed differently would be a cold cache, so the same request must keep its key.
@@ -126,15 +157,19 @@ describe('keys across versions', () => {
     req({ method: 'GET', path: '/v1/x', query: 'b=2&a=1', ...r });
 
   it('are what they were for every scope, method, header, body and a lone surrogate', () => {
-    const none = pinned('None');
+    const id =
+      (keyOf: KeyOf) =>
+      (r: KeyedRequest): string =>
+        keyId(keyOf(r) ?? '');
+    const none = id(pinned('None'));
     expect(none(get())).toBe('Qu9rBkB12-ytSDkX1wuAGOmY07m2FPrhzQifyXnmF4c');
     expect(none(get({ method: 'POST', headers: { 'accept-language': 'en' } }))).toBe('uxlPdI-xI01rpfracngs2lxvA_Xz1dsyrmY6WQv3qrY');
     expect(none(get({ method: 'HEAD', path: '/\u00fc' }))).toBe('osPqruAMo4GZsuPUo9lDZeEudJvcnVsyJ9pW1D8VCxI');
     expect(none(get())).toBe('Qu9rBkB12-ytSDkX1wuAGOmY07m2FPrhzQifyXnmF4c'); // after other methods
-    const tenant = pinned('Tenant');
+    const tenant = id(pinned('Tenant'));
     expect(tenant(get({ headers: { 'x-b': '' }, user: 'eve\ud800' }))).toBe('geovfVuHoL1wPeuzbdsS_jx0ZnXwY1rtlK418kSjMMM');
     expect(tenant(get({ query: '', ...json({ b: 1, a: 2 }), method: 'GET' }))).toBe('kc3EseycVajh_ZZZkavpNPUl4SUIkS3BgWnYKE96kI8');
-    const user = pinned('User');
+    const user = id(pinned('User'));
     expect(user(get())).toBe('ou_-kQTDY-tfV2YVLmChRrcaQ22bMipkOB2pytd-14U');
     expect(user(get({ headers: { 'x-b': '' }, user: 'eve\ud800' }))).toBe('UfXrrwEHGHJKnXDXde9aWpWFJUdUxjC8AoQn2c915Ng');
   });
@@ -159,10 +194,11 @@ describe('the serialized parts', () => {
 
   it('keep a lone surrogate apart from U+FFFD, which UTF-8 would make the same bytes', () => {
     const keyOf = compileKey(ir({ isolation: 'User' }), 'r');
-    const lone = keyOf(req({ user: 'eve\ud800' }));
-    const replaced = keyOf(req({ user: 'eve\ufffd' }));
-    expect(lone).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const lone = keyOf(req({ user: 'eve\ud800' })) ?? '';
+    const replaced = keyOf(req({ user: 'eve\ufffd' })) ?? '';
     expect(lone).not.toBe(replaced);
+    expect(keyId(lone)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(keyId(lone)).not.toBe(keyId(replaced));
     expect(serialized(['eve\ud800'])).toBe('["eve\\ud800"]');
   });
 });

@@ -2,9 +2,18 @@
  * Cache keys: what makes two requests the same for a CachePolicy. The parts are the method, the
  * route, the path, the query string (all parameters, sorted — or none), the selected request
  * headers, the isolation scope (the verified user, the tenant, or nobody) and the body's digest
- * (canonical.ts). They are serialised unambiguously (see `serialized`) and hashed: a key is 43
- * base64url characters of SHA-256, whatever the request carries, and no header value or user id
- * reaches Redis.
+ * (canonical.ts). They are serialised unambiguously (see `serialized`).
+ *
+ * A key has two forms:
+ *
+ * - the **identity**, what `compileKey` returns: the serialized parts themselves when they are at
+ *   most MAX_INLINE_KEY characters (nearly every request), else `#` and their SHA-256. It names
+ *   the entry inside this gateway (L1, the flights in the air): equal identities are equal
+ *   requests, with no hash between them, and no hashing on a request L1 alone serves or misses;
+ * - the **id** (`keyId`): 43 base64url characters of SHA-256 of the serialized parts, whatever
+ *   the request carries. It names the entry everywhere else — in Redis (no header value or user
+ *   id reaches it), in the `x-jarvis-cache-key` response header, in invalidation by key — and is
+ *   computed only when one of those needs it.
  *
  * A request whose scope needs an identity it does not have (isolation User without a verified
  * user) has no key: it is neither served from nor stored in the cache.
@@ -30,6 +39,31 @@ export interface KeyedRequest {
 }
 
 export type KeyOf = (r: KeyedRequest) => string | undefined;
+
+/**
+ * The longest identity kept as the serialized parts themselves (a longer one is hashed: L1 and
+ * the flights hold at most this many characters per key, whatever a request carries).
+ */
+export const MAX_INLINE_KEY = 256;
+
+/** Marks a hashed identity (a serialized form starts with a digit, or `[` for the JSON one). */
+const HASHED = '#';
+
+/** The id of a key (SHA-256 of its serialized parts, 43 base64url characters) from its identity. */
+export function keyId(identity: string): string {
+  return identity.startsWith(HASHED) ? identity.slice(HASHED.length) : hash('sha256', identity, 'base64url');
+}
+
+/** Something that names a cache entry and can give its id (computed once, when asked). */
+export interface Keyed {
+  readonly key: string;
+  readonly id: string;
+}
+
+/** The identity of serialized parts (see above). */
+function identityOf(serializedParts: string): string {
+  return serializedParts.length <= MAX_INLINE_KEY ? serializedParts : HASHED + hash('sha256', serializedParts, 'base64url');
+}
 
 /** `a=1&b=2` with its parameters sorted by name, then value (repeated names keep every value). */
 export function sortedQuery(query: string): string {
@@ -62,7 +96,7 @@ export function serialized(parts: readonly (string | null)[]): string {
 }
 
 /**
- * The key function of a route under a policy (compiled once at config load). A key is the hash of
+ * The key function of a route under a policy (compiled once at config load): the identity of
  * `serialized([method, route, path, query, scope, tenant, user, body digest, ...headers])`; the
  * parts that do not change from one request to the next (the route, the scope's name, the last
  * method) are serialized once, not per request.
@@ -111,6 +145,6 @@ export function compileKey(ir: CacheIR, routeId: string): KeyOf {
       for (const h of headers) parts.push(r.header(h) ?? null);
       out = serialized(parts);
     }
-    return hash('sha256', out, 'base64url');
+    return identityOf(out);
   };
 }

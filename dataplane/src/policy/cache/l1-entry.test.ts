@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamHead } from '../../proxy/headers.js';
 import { ENTRY_OVERHEAD_BYTES, decodeMeta, encodeMeta, entrySize, storedHeaders, storedPairs } from './entry.js';
+import { keyId } from './key.js';
 import { keyHash } from './key-table.js';
-import { L1Entry, type UpstreamAnswer } from './l1-entry.js';
+import { KEY_IN_OVERHEAD, L1Entry, type UpstreamAnswer } from './l1-entry.js';
 
 /** Every byte value, so a round trip through a latin1 string is shown to be exact. */
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -100,6 +101,17 @@ describe('an L1 entry from an upstream answer', () => {
     expect(e.size).toBe(ENTRY_OVERHEAD_BYTES + packed.length + 'hello'.length + 'doc:1'.length + 8);
     // Within the separator of the same answer with its headers as an object.
     expect(e.size - entrySize(e.response)).toBe(1);
+  });
+
+  it('counts a key longer than the overhead covers, and gives its id (key.ts) for it, made once per fill', () => {
+    const short = answer(UpstreamHead.of({}), [Buffer.from('x')], { key: 'k'.repeat(KEY_IN_OVERHEAD) });
+    const long = answer(UpstreamHead.of({}), [Buffer.from('x')], { key: 'k'.repeat(KEY_IN_OVERHEAD + 100) });
+    expect(long.size - short.size).toBe(100);
+    expect(long.id).toBe(keyId(long.key));
+    expect(long.id).toBe(long.id);
+    long.release();
+    long.fill(upstream(UpstreamHead.of({}), [Buffer.from('y')], { key: 'other' }), 1);
+    expect(long.id).toBe(keyId('other'));
   });
 
   it('is refilled with another answer, in the buffer it had when that fits; what was read of the first stays as it was', () => {

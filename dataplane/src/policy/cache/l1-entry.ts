@@ -28,6 +28,7 @@ import {
   unpackHeaders,
   type CachedResponse,
 } from './entry.js';
+import { keyId, type Keyed } from './key.js';
 import { keyHash, type KeyedEntry } from './key-table.js';
 
 /** What callers hand to L1 for an answer they hold as an object. */
@@ -65,6 +66,16 @@ export interface UpstreamAnswer {
   readonly keepUntil: number;
 }
 
+/**
+ * What a key adds to the bytes counted for its entry: ENTRY_OVERHEAD_BYTES covers the entry and a
+ * key of up to KEY_IN_OVERHEAD characters; a longer identity (key.ts: at most MAX_INLINE_KEY) is
+ * counted for the rest.
+ */
+export const KEY_IN_OVERHEAD = 64;
+export function keyBytes(key: string): number {
+  return key.length > KEY_IN_OVERHEAD ? key.length - KEY_IN_OVERHEAD : 0;
+}
+
 /** A wall-clock time in ms as two small integers (V8 keeps a number past 2^31 as an object of its own). */
 const SPLIT = 2 ** 30;
 
@@ -85,12 +96,15 @@ export function answerResponse(a: UpstreamAnswer): CachedResponse {
   };
 }
 
-export class L1Entry implements Linked<L1Entry>, KeyedEntry {
+export class L1Entry implements Linked<L1Entry>, KeyedEntry, Keyed {
+  /** The key's identity (key.ts). */
   key = '';
   keyHash = 0;
+  /** The key's id, once asked for (key.ts: keyId). */
+  #id: string | undefined = undefined;
   status = 0;
   tags: readonly string[] = NO_TAGS;
-  /** Bytes counted for this entry (see entrySize; a packed one counts its buffer). */
+  /** Bytes counted for this entry (see entrySize, and keyBytes; a packed one counts its buffer). */
   size = 0;
   /** The invalidation sequence number of the lookup it answers (versions.ts). */
   seq = 0;
@@ -152,6 +166,7 @@ export class L1Entry implements Linked<L1Entry>, KeyedEntry {
   /** Lets go of what the entry refers to; its buffer stays for the next fill when it is at most MAX_SPARE_BUFFER_BYTES. */
   release(): void {
     this.key = '';
+    this.#id = undefined;
     this.tags = NO_TAGS;
     this.#response = undefined;
     if (this.#bytes !== undefined && this.#bytes.length > MAX_SPARE_BUFFER_BYTES) this.#bytes = undefined;
@@ -170,12 +185,18 @@ export class L1Entry implements Linked<L1Entry>, KeyedEntry {
   #setFields(key: string, hash: number, status: number, tags: readonly string[], size: number, seq: number, storedAt: number): void {
     this.key = key;
     this.keyHash = hash;
+    this.#id = undefined;
     this.status = status;
     this.tags = tags;
-    this.size = size;
+    this.size = size + keyBytes(key);
     this.seq = seq;
     this.#atLow = storedAt % SPLIT;
     this.#atHigh = (storedAt - this.#atLow) / SPLIT;
+  }
+
+  /** The key's id (key.ts), computed on the first read (for invalidation by key, the key header). */
+  get id(): string {
+    return (this.#id ??= keyId(this.key));
   }
 
   /** Wall-clock ms when the upstream answered. */

@@ -15,6 +15,7 @@ import type { ErrorCover, Exchange, ResponseTap } from '../../pipeline/exchange.
 import type { UpstreamHead } from '../../proxy/headers.js';
 import { responseFacts, responseTags, uncacheableReason } from './cacheable.js';
 import { storedPairs, type CachedResponse } from './entry.js';
+import { keyId, type Keyed } from './key.js';
 import type { Flight, FlightResult } from './flights.js';
 import { answerResponse, type UpstreamAnswer } from './l1-entry.js';
 import type { RedisLevel } from './l2.js';
@@ -40,7 +41,7 @@ export interface StaleCopy {
   readonly freshUntil: number;
 }
 
-export class Miss implements ResponseTap, ErrorCover {
+export class Miss implements ResponseTap, ErrorCover, Keyed {
   /** Set when this request leads the flight of its key. */
   flight: Flight | undefined = undefined;
   /** The sequence number of the L2 lookup; undefined when L2 was not consulted (then nothing is stored there). */
@@ -60,9 +61,11 @@ export class Miss implements ResponseTap, ErrorCover {
   #size = 0;
   #off = false;
   #finished = false;
+  #id: string | undefined = undefined;
 
   constructor(
     private readonly ctx: MissContext,
+    /** The key's identity (key.ts). */
     readonly key: string,
     /** The local sequence number read before the lookups. */
     readonly seq: number,
@@ -74,6 +77,11 @@ export class Miss implements ResponseTap, ErrorCover {
     readonly isHead: boolean,
   ) {
     this.stale = stale;
+  }
+
+  /** The key's id (key.ts), computed on the first read: for Redis, the key header, invalidation by key. */
+  get id(): string {
+    return (this.#id ??= keyId(this.key));
   }
 
   /** Keeps the fresher of two stale copies. */
@@ -142,8 +150,8 @@ export class Miss implements ResponseTap, ErrorCover {
       keepUntil: l1Fresh + policy.staleMs,
     };
     // Invalidated while it was on its way: not kept, and not handed to anyone (they go upstream).
-    const valid = policy.versions.valid(this.seq, this.key, tags);
-    const stored = policy.storeAnswer(answer);
+    const valid = policy.versions.valid(this.seq, this, tags);
+    const stored = policy.storeAnswer(answer, this);
     if (stored && this.hot) policy.l1.pin(this.key, clock.now() + this.ctx.pinMs);
     this.ctx.count(stored ? 'stored' : 'not_stored');
     // The answer as an object only for those who read it: the followers of its flight, the Redis level.
@@ -153,8 +161,8 @@ export class Miss implements ResponseTap, ErrorCover {
     if (l2 && response !== undefined && this.l2Seq !== undefined) {
       const token = this.lockToken;
       this.lockToken = undefined;
-      void l2.store(policy.id, this.key, this.l2Seq, response, ir.l2.ttlMs + policy.staleMs).then(() => {
-        if (token !== undefined) void l2.unlock(policy.id, this.key, token);
+      void l2.store(policy.id, this.id, this.l2Seq, response, ir.l2.ttlMs + policy.staleMs).then(() => {
+        if (token !== undefined) void l2.unlock(policy.id, this.id, token);
       });
     }
   }
@@ -186,7 +194,7 @@ export class Miss implements ResponseTap, ErrorCover {
     const token = this.lockToken;
     if (token !== undefined && this.ctx.l2) {
       this.lockToken = undefined;
-      void this.ctx.l2.unlock(this.ctx.policy.id, this.key, token);
+      void this.ctx.l2.unlock(this.ctx.policy.id, this.id, token);
     }
   }
 

@@ -8,6 +8,7 @@
 import type { CacheIR } from '@jarvis/api';
 import type { Clock, Timers } from '../../clock.js';
 import { Flights } from './flights.js';
+import type { Keyed } from './key.js';
 import { L1Cache, type L1Entry, type L1Item, type UpstreamAnswer } from './lru.js';
 import { ALL, VersionTable, keyTag } from './versions.js';
 
@@ -62,42 +63,43 @@ export class PolicyCache {
     return this.#state.flights;
   }
 
-  /** The L1 entry under `key` if it is still valid (an invalidated one is dropped). */
+  /** The L1 entry under `key` (an identity, key.ts) if it is still valid (an invalidated one is dropped). */
   lookup(key: string, hash?: number): L1Entry | undefined {
     const { l1, versions } = this.#state;
     const item = l1.get(key, hash);
     if (item === undefined) return undefined;
-    if (versions.valid(item.seq, key, item.tags)) return item;
+    if (versions.valid(item.seq, item, item.tags)) return item;
     l1.delete(key);
     return undefined;
   }
 
-  /** Stores an L1 entry unless an invalidation happened since its lookup (its seq). */
-  store(item: L1Item): boolean {
+  /** Stores an L1 entry for `keyed` (whose key is item.key) unless an invalidation happened since its lookup (its seq). */
+  store(item: L1Item, keyed: Keyed): boolean {
     const { l1, versions } = this.#state;
-    if (!versions.valid(item.seq, item.key, item.response.tags)) return false;
+    if (!versions.valid(item.seq, keyed, item.response.tags)) return false;
     return l1.set(item);
   }
 
-  /** Stores an upstream's answer in L1 (see L1Cache.setAnswer) unless an invalidation happened since its lookup. */
-  storeAnswer(a: UpstreamAnswer): boolean {
+  /** Stores an upstream's answer for `keyed` in L1 (see L1Cache.setAnswer) unless an invalidation happened since its lookup. */
+  storeAnswer(a: UpstreamAnswer, keyed: Keyed): boolean {
     const { l1, versions } = this.#state;
-    if (!versions.valid(a.seq, a.key, a.tags)) return false;
+    if (!versions.valid(a.seq, keyed, a.tags)) return false;
     return l1.setAnswer(a);
   }
 
-  /** Invalidates locally: tags and keys by version, the whole policy when `all`. */
-  invalidate(tags: readonly string[], keys: readonly string[], all: boolean): void {
+  /**
+   * Invalidates locally: tags, and keys by their ids, by version (an entry invalidated by key
+   * leaves L1 when it is next looked up, or by eviction: L1 finds entries by identity, not by
+   * id); the whole policy when `all`.
+   */
+  invalidate(tags: readonly string[], ids: readonly string[], all: boolean): void {
     const { l1, versions } = this.#state;
     if (all) {
       versions.bump(ALL);
       l1.clear();
     }
     for (const t of tags) versions.bump(t);
-    for (const k of keys) {
-      versions.bump(keyTag(k));
-      l1.delete(k);
-    }
+    for (const id of ids) versions.bump(keyTag(id));
   }
 
   /** Drops every L1 copy (invalidations may have been missed); entries in flight are not stored. */

@@ -1,17 +1,31 @@
 /**
  * Answering from the cache: the stored status, headers and body, plus `Age` (whole seconds since
- * the upstream answered), `x-jarvis-cache` saying where the answer came from and
- * `x-jarvis-cache-key` naming the entry (to invalidate it by key). The exchange's
+ * the upstream answered) and `x-jarvis-cache` saying where the answer came from. The exchange's
  * own response headers (RateLimit fields) are added as they are to every answer.
+ *
+ * A request that asks with `x-jarvis-cache-debug: key` also gets `x-jarvis-cache-key`, the id of
+ * its entry (key.ts), to invalidate it by key; it costs a SHA-256, so it is not computed for
+ * requests that do not ask.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Exchange } from '../../pipeline/exchange.js';
 import type { CachedResponse } from './entry.js';
+import { keyId } from './key.js';
 
 /** The `x-jarvis-cache` response header. */
 export const CACHE_HEADER = 'x-jarvis-cache';
-/** The entry's key, for invalidation by key (`POST /admin/cache/invalidate`). */
+/** The entry's id, for invalidation by key (`POST /admin/cache/invalidate`), when the request asks for it. */
 export const CACHE_KEY_HEADER = 'x-jarvis-cache-key';
+/** The request header that asks for CACHE_KEY_HEADER: its value lists `key` (comma-separated, any case). */
+export const CACHE_DEBUG_HEADER = 'x-jarvis-cache-debug';
+
+/** Whether the request asks for its entry's id (CACHE_DEBUG_HEADER lists `key`). */
+export function wantsKey(headers: IncomingHttpHeaders): boolean {
+  const v = headers[CACHE_DEBUG_HEADER];
+  if (typeof v !== 'string') return false;
+  for (const item of v.split(',')) if (item.trim().toLowerCase() === 'key') return true;
+  return false;
+}
 
 /**
  * hit-l1 / hit-l2: fresh from that level; coalesced: the answer of an identical request that was
@@ -19,12 +33,15 @@ export const CACHE_KEY_HEADER = 'x-jarvis-cache-key';
  * miss: from upstream (stored when cacheable); bypass: the request cannot use the cache (no
  * identity for the isolation scope, or a body too large to key).
  */
+const MISS_HEADERS: OutgoingHttpHeaders = Object.freeze({ [CACHE_HEADER]: 'miss' });
+
 /**
- * The headers of a miss: CACHE_HEADER and CACHE_KEY_HEADER, spelled out — an object literal of
- * plain names is made from a template, one with computed names property by property.
+ * The headers of a miss: CACHE_HEADER, and CACHE_KEY_HEADER with `id` when given (spelled out: an
+ * object literal of plain names is made from a template, one with computed names property by
+ * property).
  */
-export function missHeaders(key: string): OutgoingHttpHeaders {
-  return { 'x-jarvis-cache': 'miss', 'x-jarvis-cache-key': key };
+export function missHeaders(id?: string): OutgoingHttpHeaders {
+  return id === undefined ? MISS_HEADERS : { 'x-jarvis-cache': 'miss', 'x-jarvis-cache-key': id };
 }
 
 export type CacheStatus = 'hit-l1' | 'hit-l2' | 'coalesced' | 'stale' | 'miss' | 'bypass';
@@ -33,7 +50,7 @@ export function ageSeconds(now: number, storedAt: number): number {
   return Math.max(0, Math.floor((now - storedAt) / 1000));
 }
 
-/** Writes the whole answer and sets the exchange's status. */
+/** Writes the whole answer (entry `key`: its identity) and sets the exchange's status. */
 export function serveCached(x: Exchange, r: CachedResponse, status: CacheStatus, now: number, key: string): void {
   const headers: OutgoingHttpHeaders = {};
   for (const name in r.headers) headers[name] = r.headers[name] as string | string[];
@@ -44,7 +61,7 @@ export function serveCached(x: Exchange, r: CachedResponse, status: CacheStatus,
   if (!head || headers['content-length'] === undefined) headers['content-length'] = head ? 0 : r.body.length;
   headers['age'] = String(ageSeconds(now, r.storedAt));
   headers[CACHE_HEADER] = status;
-  headers[CACHE_KEY_HEADER] = key;
+  if (wantsKey(x.req.headers)) headers[CACHE_KEY_HEADER] = keyId(key);
   // A request body nobody reads (one that was not needed for the key) is drained.
   if (x.hasBody && x.body === undefined) x.req.resume();
   x.status = r.status;

@@ -24,7 +24,7 @@ import { BackendSender } from '../../proxy/send.js';
 import { GuardedBackend, type Backend } from '../../proxy/upstreams.js';
 import { BackendGuard, NO_EVENTS } from '../breaker/index.js';
 import { subscribeInvalidations, type Subscription } from './bus.js';
-import { compileKey } from './key.js';
+import { compileKey, keyId } from './key.js';
 import { RedisLevel } from './l2.js';
 import { CacheRegistry } from './registry.js';
 import { CacheStage, POLL_MS, type CacheOutcome } from './stage.js';
@@ -233,7 +233,7 @@ async function gateway(
   return { url: `http://127.0.0.1:${port}`, time, registry: reg, outcomes, covered, reload };
 }
 
-/** The key a request gets (what the stage computes), to look at its flight. */
+/** The key a request gets (its identity, what the stage computes), to look at its flight or L1 entry. */
 function keyFor(ir: CacheIR, method: string, path: string, json?: unknown): string {
   const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
   const key = compileKey(
@@ -309,13 +309,29 @@ describe('cache stage: hits and misses', () => {
     const second = await ask(`${gw.url}/a?x=1`);
     expect([second.status, second.cache, second.age, up.calls]).toEqual([200, 'hit-l1', '7', 1]);
     expect(second.body).toBe(first.body);
-    expect(second.key).toBe(first.key);
     expect(second.headers.get('x-upstream')).toBe('yes');
     expect(second.headers.get('content-type')).toBe('application/json');
     // Another query is another entry.
     expect((await ask(`${gw.url}/a?x=2`)).cache).toBe('miss');
     expect(up.calls).toBe(2);
     expect(gw.outcomes).toEqual(['miss', 'stored', 'hit_l1', 'miss', 'stored']);
+  });
+
+  it('names the entry in x-jarvis-cache-key (its id) only for a request that asks with x-jarvis-cache-debug: key', async () => {
+    const up = await upstream();
+    const gw = await gateway(cacheIR(), up);
+    const id = (path: string): string => keyId(keyFor(cacheIR(), 'GET', path));
+    const plain = await ask(`${gw.url}/k`);
+    expect([plain.cache, plain.key]).toEqual(['miss', null]);
+    const asked = await ask(`${gw.url}/k2`, { headers: { 'x-jarvis-cache-debug': 'key' } });
+    expect([asked.cache, asked.key]).toEqual(['miss', id('/k2')]);
+    expect(asked.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const hit = await ask(`${gw.url}/k`, { headers: { 'x-jarvis-cache-debug': 'trace, KEY' } });
+    expect([hit.cache, hit.key]).toEqual(['hit-l1', id('/k')]);
+    for (const other of ['keys', 'trace', '']) {
+      const r = await ask(`${gw.url}/k`, { headers: { 'x-jarvis-cache-debug': other } });
+      expect([r.cache, r.key]).toEqual(['hit-l1', null]);
+    }
   });
 
   it('expires after the L1 ttl (injected clock)', async () => {
@@ -631,7 +647,7 @@ describe('cache stage: invalidation, hot keys, reloads', () => {
   it('by key (from x-jarvis-cache-key) and all (the policy’s version)', async () => {
     const up = await upstream();
     const gw = await gateway(cacheIR(), up);
-    const a = await ask(`${gw.url}/a`);
+    const a = await ask(`${gw.url}/a`, { headers: { 'x-jarvis-cache-debug': 'key' } });
     await ask(`${gw.url}/b`);
     await gw.registry.invalidate({ policy: 'ns/cache', tags: [], keys: [a.key ?? ''], all: false });
     expect((await ask(`${gw.url}/a`)).cache).toBe('miss');
@@ -644,9 +660,9 @@ describe('cache stage: invalidation, hot keys, reloads', () => {
   it('pins the entries of hot keys in L1 while hot', async () => {
     const up = await upstream();
     const gw = await gateway(cacheIR({ l1: { maxEntries: 4, maxBytes: 1 << 20, ttlMs: 600_000 } }), up);
-    const hot = await ask(`${gw.url}/hot`, { headers: { 'x-test-hot': 'p1' } });
+    await ask(`${gw.url}/hot`, { headers: { 'x-test-hot': 'p1' } });
     for (let i = 0; i < 10; i++) await ask(`${gw.url}/cold${i}`);
-    expect(gw.registry.policy('ns/cache')?.l1.isPinned(hot.key ?? '')).toBe(true);
+    expect(gw.registry.policy('ns/cache')?.l1.isPinned(keyFor(cacheIR(), 'GET', '/hot'))).toBe(true);
     expect((await ask(`${gw.url}/hot`)).cache).toBe('hit-l1');
     // Not flagged any more: the pin lapses (MIN_PIN_MS), then it is an entry like the others.
     gw.time.advance(1000);

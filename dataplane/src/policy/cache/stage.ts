@@ -35,7 +35,7 @@ import { keyHash } from './key-table.js';
 import type { L2Lookup, RedisLevel } from './l2.js';
 import { Miss, type MissContext, type StaleCopy } from './miss.js';
 import type { PolicyCache } from './policy.js';
-import { CACHE_HEADER, missHeaders, serveCached, type CacheStatus } from './serve.js';
+import { CACHE_HEADER, missHeaders, serveCached, wantsKey, type CacheStatus } from './serve.js';
 
 /** How often a request waiting for another gateway's answer looks in Redis. */
 export const POLL_MS = 20;
@@ -156,7 +156,7 @@ export class CacheStage implements Stage {
     x.cacheMiss = miss;
     const l2 = this.#l2;
     if (l2 === undefined || !l2.ready) return this.#upstream(x, miss);
-    return l2.lookup(p.id, key).then((r) => this.#looked(x, miss, r));
+    return l2.lookup(p.id, miss.id).then((r) => this.#looked(x, miss, r));
   }
 
   leave(x: Exchange): void {
@@ -205,19 +205,22 @@ export class CacheStage implements Stage {
       // Kept in L1 as the stale copy it is: while this request refreshes it, identical ones find
       // it there (stale-while-revalidate) and it can cover an error (stale-if-error).
       const p = this.#policy;
-      p.store({
-        key: miss.key,
-        response,
-        size: entrySize(response),
-        freshUntil: response.freshUntil,
-        keepUntil: response.freshUntil + p.staleMs,
-        seq: miss.seq,
-      });
+      p.store(
+        {
+          key: miss.key,
+          response,
+          size: entrySize(response),
+          freshUntil: response.freshUntil,
+          keepUntil: response.freshUntil + p.staleMs,
+          seq: miss.seq,
+        },
+        miss,
+      );
     }
     const l2 = this.#l2;
     if (!this.#ir.coalescing.acrossReplicas || l2 === undefined) return this.#upstream(x, miss);
     if (r.locked) return this.#elsewhere(x, miss);
-    return l2.lock(this.#policy.id, miss.key, this.#ir.coalescing.maxWaitMs).then((token) => {
+    return l2.lock(this.#policy.id, miss.id, this.#ir.coalescing.maxWaitMs).then((token) => {
       if (token === undefined) return this.#elsewhere(x, miss);
       miss.lockToken = token;
       return this.#upstream(x, miss);
@@ -228,14 +231,17 @@ export class CacheStage implements Stage {
   #fromL2(x: Exchange, miss: Miss, response: FlightResult['response'], now: number): Verdict {
     const p = this.#policy;
     const freshUntil = Math.min(now + this.#ir.l1.ttlMs, response.freshUntil);
-    const stored = p.store({
-      key: miss.key,
-      response,
-      size: entrySize(response),
-      freshUntil,
-      keepUntil: freshUntil + p.staleMs,
-      seq: miss.seq,
-    });
+    const stored = p.store(
+      {
+        key: miss.key,
+        response,
+        size: entrySize(response),
+        freshUntil,
+        keepUntil: freshUntil + p.staleMs,
+        seq: miss.seq,
+      },
+      miss,
+    );
     if (stored && miss.hot) p.l1.pin(miss.key, now + this.#ctx.pinMs);
     miss.land({ response, stale: false });
     return this.#serve(x, miss.key, response, 'hit-l2', now);
@@ -258,7 +264,7 @@ export class CacheStage implements Stage {
     return new Promise<Verdict>((resolve) => {
       const poll = (): void => {
         if (x.clientGone) return resolve(this.#upstream(x, miss));
-        void l2.lookup(this.#policy.id, miss.key).then((r) => {
+        void l2.lookup(this.#policy.id, miss.id).then((r) => {
           const t = this.#clock.now();
           if (r?.response !== undefined && t < r.response.freshUntil) return resolve(this.#fromL2(x, miss, r.response, t));
           // The holder gave up (or Redis is out), or the wait is over: go upstream.
@@ -279,7 +285,7 @@ export class CacheStage implements Stage {
       (x.taps ??= []).push(miss);
     }
     if (this.#ir.staleIfErrorMs !== undefined) x.cover = miss;
-    x.addResponseHeaders(missHeaders(miss.key));
+    x.addResponseHeaders(missHeaders(wantsKey(x.req.headers) ? miss.id : undefined));
     return CONTINUE;
   }
 }
