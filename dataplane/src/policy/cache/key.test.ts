@@ -201,4 +201,20 @@ describe('the serialized parts', () => {
     expect(keyId(lone)).not.toBe(keyId(replaced));
     expect(serialized(['eve\ud800'])).toBe('["eve\\ud800"]');
   });
+
+  it('in whichever part the surrogate is: path, query, a header, the tenant or the user', () => {
+    const keyOf = compileKey(ir({ isolation: 'User', headers: ['x-v'] }), 'r');
+    const variants: ((c: string) => Partial<KeyedRequest> & { headers?: Record<string, string> })[] = [
+      (c) => ({ path: `/a${c}` }),
+      (c) => ({ query: `q=${c}` }),
+      (c) => ({ headers: { 'x-v': c } }),
+      (c) => ({ tenant: `t${c}` }),
+      (c) => ({ user: `u${c}` }),
+    ];
+    for (const v of variants) {
+      const lone = keyOf(req(v('\udc01'))) ?? '';
+      const replaced = keyOf(req(v('\ufffd'))) ?? '';
+      expect(keyId(lone)).not.toBe(keyId(replaced));
+    }
+  });
 });
