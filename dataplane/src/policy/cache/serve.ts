@@ -27,12 +27,7 @@ export function wantsKey(headers: IncomingHttpHeaders): boolean {
   return false;
 }
 
-/**
- * hit-l1 / hit-l2: fresh from that level; coalesced: the answer of an identical request that was
- * in flight; stale: past its freshness (stale-while-revalidate, or instead of an upstream error);
- * miss: from upstream (stored when cacheable); bypass: the request cannot use the cache (no
- * identity for the isolation scope, or a body too large to key).
- */
+/** The headers of a miss that did not ask for its key: one object for all (Exchange.addResponseHeaders merges into a new one). */
 const MISS_HEADERS: OutgoingHttpHeaders = Object.freeze({ [CACHE_HEADER]: 'miss' });
 
 /**
@@ -44,6 +39,12 @@ export function missHeaders(id?: string): OutgoingHttpHeaders {
   return id === undefined ? MISS_HEADERS : { 'x-jarvis-cache': 'miss', 'x-jarvis-cache-key': id };
 }
 
+/**
+ * hit-l1 / hit-l2: fresh from that level; coalesced: the answer of an identical request that was
+ * in flight; stale: past its freshness (stale-while-revalidate, or instead of an upstream error);
+ * miss: from upstream (stored when cacheable); bypass: the request cannot use the cache (no
+ * identity for the isolation scope, or a body too large to key).
+ */
 export type CacheStatus = 'hit-l1' | 'hit-l2' | 'coalesced' | 'stale' | 'miss' | 'bypass';
 
 export function ageSeconds(now: number, storedAt: number): number {
