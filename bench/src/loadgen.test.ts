@@ -66,6 +66,37 @@ describe('closed loop', () => {
   });
 });
 
+describe('CPU window (--cpu-pid)', () => {
+  it('reads the target process over the measured window and counts the requests that ended in it', async () => {
+    // The mock serves from this process: its CPU is read.
+    const m = await upstream();
+    const r = await runClosedLoop({ url: `${m.url}/`, durationS: 0.5, warmupS: 0.2, connections: 4, cpuPid: process.pid });
+    expect(r.cpu).not.toBeNull();
+    const cpu = r.cpu ?? { pid: 0, us: 0, requests: 0, window_s: 0 };
+    expect(cpu.pid).toBe(process.pid);
+    expect(cpu.us).toBeGreaterThan(0);
+    // The window is the measured half second (its readings start on timers), not the whole run.
+    expect(cpu.window_s).toBeGreaterThanOrEqual(0.45);
+    expect(cpu.window_s).toBeLessThan(0.5 + 0.2);
+    // Its requests are those of the measured window, not the warm-up's as well.
+    expect(cpu.requests).toBeGreaterThan(0);
+    expect(cpu.requests).toBeLessThan(r.total_requests);
+    expect(Math.abs(cpu.requests - r.completed)).toBeLessThanOrEqual(r.completed * 0.25);
+    // Without the flag: no window.
+    const plain = await runClosedLoop({ url: `${m.url}/`, durationS: 0.2, warmupS: 0, connections: 2 });
+    expect(plain.cpu).toBeNull();
+  });
+
+  it('has the open loop read it from the start of the window to the last send', async () => {
+    const m = await upstream();
+    const r = await runOpenLoop({ url: `${m.url}/`, rate: 400, durationS: 0.5, warmupS: 0.25, connections: 4, cpuPid: process.pid });
+    expect(r.cpu?.pid).toBe(process.pid);
+    // 200 requests are sent in the window; those ending while it is open are counted.
+    expect(r.cpu?.requests).toBeGreaterThan(100);
+    expect(r.cpu?.requests).toBeLessThanOrEqual(201);
+  });
+});
+
 describe('arguments and statistics', () => {
   it('parses the command line', () => {
     const p = parseLoadArgs([
@@ -84,6 +115,10 @@ describe('arguments and statistics', () => {
     ]);
     expect(p.mode).toBe('open');
     expect(p.options).toMatchObject({ rate: 250, headers: { 'x-user-id': 'u1' }, body: '{}', method: 'POST' });
+    expect(parseLoadArgs(['--url', 'http://x/', '--mode', 'closed', '--cpu-pid', '4242']).options.cpuPid).toBe(4242);
+    expect(parseLoadArgs(['--url', 'http://x/']).options.cpuPid).toBeUndefined();
+    for (const bad of ['0', '-3', '12x', '1.5', ''])
+      expect(() => parseLoadArgs(['--url', 'http://x/', '--cpu-pid', bad])).toThrow(/--cpu-pid must be a process id/);
     expect(() => parseLoadArgs(['--url', 'http://x/', '--bogus', '1'])).toThrow(/unknown flag/);
     expect(() => parseLoadArgs(['--url', 'http://x/', '--mode', 'both'])).toThrow(/open or closed/);
   });

@@ -13,8 +13,12 @@
  *
  * Requests go through an undici Pool (keep-alive, no pipelining). Output: one JSON line on stdout.
  *
+ * `--cpu-pid PID` also reports the CPU time process PID (the target) spent over the measured
+ * window alone — read from /proc where the window opens and where it closes, with the load on —
+ * and the requests that ended between the two readings (`cpu`; harness/cpu.ts, CpuWindow).
+ *
  *   node bench/dist/loadgen.js --url http://127.0.0.1:8080/ --mode open --rate 1000 --duration 10
- *   node bench/dist/loadgen.js --url http://127.0.0.1:8080/ --mode closed --connections 32 --duration 10
+ *   node bench/dist/loadgen.js --url http://127.0.0.1:8080/ --mode closed --connections 32 --duration 10 --cpu-pid 4242
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { type Dispatcher, Pool } from 'undici';
 
 import { monotonicNs, startTicker } from './clock.js';
+import { CpuWindow, type CpuWindowResult } from './harness/cpu.js';
 import { type LatencySummary, LatencyRecorder } from './stats.js';
 
 export interface TargetOptions {
@@ -39,6 +44,8 @@ export interface TargetOptions {
    * part random per process), so that no two requests are the same — a cache misses on each.
    */
   uniqueQuery?: string;
+  /** Reads this process's CPU time where the measured window opens and closes (`LoadResult.cpu`). */
+  cpuPid?: number;
 }
 
 export interface OpenLoopOptions extends TargetOptions {
@@ -81,6 +88,11 @@ export interface LoadResult {
   errors: Record<string, number>;
   /** Every request sent, warm-up included (for per-request ratios of counters read outside). */
   total_requests: number;
+  /**
+   * With `--cpu-pid`: that process's CPU time over the measured window and the requests that ended
+   * in it; null without the flag, or when /proc could not be read.
+   */
+  cpu: CpuWindowResult | null;
 }
 
 interface Sender {
@@ -167,8 +179,22 @@ function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
+/**
+ * The CPU window of a run with `cpuPid`: `open()` at the measured window's start (a timer),
+ * `close()` at its end; `close()` waits for the opening reading, so a window shorter than a
+ * reading still closes after it opened.
+ */
+function cpuWindow(opts: TargetOptions, measureStartNs: number): { window: CpuWindow; close: () => Promise<void> } | undefined {
+  if (opts.cpuPid === undefined) return undefined;
+  const window = new CpuWindow(opts.cpuPid, monotonicNs);
+  const opened = new Promise<void>((resolve) => {
+    setTimeout(() => void window.open().then(resolve), Math.max(0, (measureStartNs - monotonicNs()) / 1e6));
+  });
+  return { window, close: () => opened.then(() => window.close()) };
+}
+
 function result(
-  base: Pick<LoadResult, 'mode' | 'rate' | 'send_lag_ms' | 'total_requests' | 'sent'>,
+  base: Pick<LoadResult, 'mode' | 'rate' | 'send_lag_ms' | 'total_requests' | 'sent' | 'cpu'>,
   opts: TargetOptions & { durationS: number },
   latencies: LatencyRecorder,
   status: Map<string, number>,
@@ -208,12 +234,15 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   // Leave the ticker thread a moment to start, so the schedule does not begin in a burst.
   const start = monotonicNs() + 50e6;
   const measureStart = start + warmup * intervalNs;
+  const cpu = cpuWindow(opts, measureStart);
+  let cpuClosed: Promise<void> | undefined;
 
   const fire = (i: number, dueNs: number, nowNs: number): void => {
     const measured = i >= warmup;
     if (measured) lags.recordNs(nowNs - dueNs);
     outstanding++;
     send((code, err) => {
+      cpu?.window.ended();
       if (err === undefined) {
         const end = monotonicNs();
         if (measured && !closed) {
@@ -242,6 +271,8 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
       }
       if (i >= total) {
         finished = true;
+        // The window ends with the last send, while the load is still on.
+        cpuClosed = cpu?.close();
         void ticker.stop().then(resolve);
       } else if (due - monotonicNs() < spinNs) setImmediate(tick);
     };
@@ -257,6 +288,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
       };
     });
   }
+  await cpuClosed;
   closed = true;
   await pool.destroy();
   const measuredSent = total - warmup;
@@ -264,7 +296,14 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   if (lost > 0) errors.set('no_response_before_drain_timeout', lost);
   const lag = lags.summary();
   return result(
-    { mode: 'open', rate: opts.rate, sent: measuredSent, total_requests: total, send_lag_ms: { p50: lag.p50, p99: lag.p99, max: lag.max } },
+    {
+      mode: 'open',
+      rate: opts.rate,
+      sent: measuredSent,
+      total_requests: total,
+      send_lag_ms: { p50: lag.p50, p99: lag.p99, max: lag.max },
+      cpu: cpu?.window.result() ?? null,
+    },
     opts,
     latencies,
     status,
@@ -283,19 +322,32 @@ export async function runClosedLoop(opts: ClosedLoopOptions): Promise<LoadResult
   const end = measureStart + opts.durationS * 1e9;
   let total = 0;
   let sent = 0;
+  // With a CPU window, the load goes on until its closing reading is taken.
+  const cpu = cpuWindow(opts, measureStart);
+  let loadDone = cpu === undefined;
+  if (cpu) {
+    setTimeout(
+      () =>
+        void cpu.close().then(() => {
+          loadDone = true;
+        }),
+      Math.max(0, (end - monotonicNs()) / 1e6),
+    );
+  }
 
   // Each connection's worker sends its next request as soon as the previous one ends.
   await new Promise<void>((resolve) => {
     let running = opts.connections;
     const next = (): void => {
       const t0 = monotonicNs();
-      if (t0 >= end) {
+      if (t0 >= end && loadDone) {
         if (--running === 0) resolve();
         return;
       }
       total++;
-      if (t0 >= measureStart) sent++;
+      if (t0 >= measureStart && t0 < end) sent++;
       send((code, err) => {
+        cpu?.window.ended();
         const t1 = monotonicNs();
         const inWindow = t1 >= measureStart && t1 < end;
         if (err === undefined) {
@@ -315,7 +367,7 @@ export async function runClosedLoop(opts: ClosedLoopOptions): Promise<LoadResult
   });
   await pool.destroy();
   return result(
-    { mode: 'closed', rate: null, sent, total_requests: total, send_lag_ms: null },
+    { mode: 'closed', rate: null, sent, total_requests: total, send_lag_ms: null, cpu: cpu?.window.result() ?? null },
     opts,
     latencies,
     status,
@@ -355,6 +407,7 @@ export function parseLoadArgs(
     'spin-ms',
     'drain-ms',
     'unique-query',
+    'cpu-pid',
   ]);
   for (const k of values.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
   const num = (name: string, fallback: number): number => {
@@ -362,6 +415,11 @@ export function parseLoadArgs(
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number`);
+    return n;
+  };
+  const pid = (raw: string): number => {
+    const n = Number(raw);
+    if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) throw new Error('--cpu-pid must be a process id');
     return n;
   };
   const url = values.get('url');
@@ -374,6 +432,7 @@ export function parseLoadArgs(
     headers,
     ...(values.has('body') ? { body: values.get('body') } : {}),
     ...(values.has('unique-query') ? { uniqueQuery: values.get('unique-query') } : {}),
+    ...(values.has('cpu-pid') ? { cpuPid: pid(values.get('cpu-pid') ?? '') } : {}),
     timeoutMs: num('timeout-ms', 10_000),
     durationS: num('duration', 10),
   };
@@ -404,7 +463,7 @@ async function main(argv: readonly string[]): Promise<void> {
       `loadgen: ${err instanceof Error ? err.message : String(err)}\n` +
         'usage: loadgen --url URL [--mode open --rate R | --mode closed --connections C] [--duration S] [--warmup S]\n' +
         '               [--method M] [--header "name: value"]... [--body TEXT] [--timeout-ms MS] [--spin-ms MS]\n' +
-        '               [--unique-query NAME]\n',
+        '               [--unique-query NAME] [--cpu-pid PID]\n',
     );
     process.exit(2);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BENCH_VARIANTS } from './harness/manifests.js';
-import { FULL, QUICK, parseBenchArgs, roundRatios } from './suite.js';
+import { FULL, QUICK, cpuPerRequest, parseBenchArgs, roundRatios } from './suite.js';
 
 describe('parseBenchArgs', () => {
   it('measures every variant in a full run and leaves the two slowest Redis ones out of --quick', () => {
@@ -36,5 +36,17 @@ describe('per-round CPU ratios', () => {
     );
     expect(ratios).toEqual([1.5, 1]);
     expect(roundRatios([], [])).toEqual([]);
+  });
+});
+
+describe('cpuPerRequest', () => {
+  it("divides the window's CPU, less the idle CPU over as long, by the requests that ended in it", () => {
+    const cpu = { pid: 7, us: 300_000, requests: 10_000, window_s: 2 };
+    expect(cpuPerRequest({ cpu })).toBe(30);
+    // 5 ms of idle CPU per second over 2 s: 10 ms out of 300.
+    expect(cpuPerRequest({ cpu }, 5_000)).toBe(29);
+    expect(cpuPerRequest({ cpu: { ...cpu, requests: 0 } })).toBeUndefined();
+    expect(cpuPerRequest({ cpu: null })).toBeUndefined();
+    expect(cpuPerRequest({ cpu: { ...cpu, us: 1_000 } }, 5_000)).toBe(0);
   });
 });

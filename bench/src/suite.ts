@@ -8,7 +8,8 @@
  * medians over the rounds of its comparison with those adjacent bare-proxy slices of the same
  * phase: the load of a shared machine changes by the second, and adjacent slices see nearly the
  * same. Many short rounds (8 × 2 s) pair slices closer in time than a few long ones. The load
- * generator is a process of its own.
+ * generator is a process of its own; at saturation it also reads the target's CPU time over each
+ * slice's measured window (`--cpu-pid`), for CPU per request.
  * The last line printed is one JSON object.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -257,34 +258,39 @@ function openLoop(s: BenchSettings, share: number): string[] {
   return ['--mode', 'open', '--rate', String(s.rate * share), '--warmup', String(s.openWarmupS), '--duration', String(s.openS)];
 }
 
+/**
+ * CPU µs per request of a slice from the load generator's CPU window, less what the process
+ * spends idle over as long (`idleCpuPerSecond`); undefined without a window or a request in it.
+ */
+export function cpuPerRequest(r: Pick<LoadResult, 'cpu'>, idleCpuPerSecond = 0): number | undefined {
+  const cpu = r.cpu;
+  if (cpu === null || cpu.requests <= 0) return undefined;
+  return Math.max(0, cpu.us - idleCpuPerSecond * cpu.window_s) / cpu.requests;
+}
+
 /** One slice of one phase on one target: closed loop at saturation, or the open loop at the fixed rate. */
 async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Focus): Promise<LoadResult> {
   focus.runOnly([target.pid]);
   const t0 = await target.redisTrips?.();
   const buckets0 =
     phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
-  const cpu0 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
-  const wall0 = process.hrtime.bigint();
+  // At saturation the load generator reads the target's CPU time where its measured window opens
+  // and closes, with the load on: neither the slice's warm-up (the first requests of a gateway that
+  // was paused pay its cold caches) nor its connections opening and closing, nor the metrics
+  // scrapes around it count.
+  const cpuArgs = phase === 'saturation' && target.pid !== undefined ? ['--cpu-pid', String(target.pid)] : [];
   const r = await loadgen(target.url, [
     ...(phase === 'saturation' ? closedLoop(s, s.saturationWarmupS, s.saturationS) : openLoop(s, target.rateShare ?? 1)),
     ...target.loadArgs,
+    ...cpuArgs,
   ]);
-  // Read before the metrics scrapes below: rendering /metrics costs the gateway CPU of its own
-  // (about 7 ms), which is the bench's, not the load's.
-  const cpu1 = phase === 'saturation' ? await processCpuMicros(target.pid) : undefined;
-  const wall1 = process.hrtime.bigint();
   const t1 = await target.redisTrips?.();
   if (buckets0 && target.adminUrl && target.roundTripMedians) {
     const buckets1 = await redisRoundTripBuckets(target.adminUrl);
     const median = buckets1 ? roundTripMedianMs(buckets0, buckets1) : undefined;
     if (median !== undefined) target.roundTripMedians.push(median);
   }
-  if (phase === 'saturation') {
-    const idle = ((target.idleCpuPerSecond ?? 0) * Number(wall1 - wall0)) / 1e9;
-    target.cpuPerRequest.push(
-      cpu0 !== undefined && cpu1 !== undefined && r.total_requests > 0 ? Math.max(0, cpu1 - cpu0 - idle) / r.total_requests : undefined,
-    );
-  }
+  if (phase === 'saturation') target.cpuPerRequest.push(cpuPerRequest(r, target.idleCpuPerSecond));
   if (target.trips && t0 !== undefined && t1 !== undefined) {
     target.trips[phase].trips += t1 - t0;
     target.trips[phase].requests += r.total_requests;

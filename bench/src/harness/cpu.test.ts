@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { processCpuMicros, statCpuMicros } from './cpu.js';
+import { CpuWindow, processCpuMicros, statCpuMicros } from './cpu.js';
 
 /** Spins for about `ms` of CPU time. */
 function spin(ms: number): void {
@@ -48,5 +48,90 @@ describe('processCpuMicros (Linux /proc)', () => {
   it('is undefined for a process that does not exist', async () => {
     expect(await processCpuMicros(2 ** 22 + 1)).toBeUndefined();
     expect(await processCpuMicros(undefined)).toBeUndefined();
+  });
+});
+
+describe('CpuWindow', () => {
+  /** A process whose CPU counter and clock the test moves by hand; a reading resolves when `finish` is called. */
+  function fakeProcess() {
+    let cpuUs = 0;
+    let ns = 0;
+    const pending: (() => void)[] = [];
+    const read = (pid: number): Promise<number | undefined> => {
+      expect(pid).toBe(42);
+      return new Promise((resolve) => pending.push(() => resolve(cpuUs < 0 ? undefined : cpuUs)));
+    };
+    return {
+      read,
+      now: () => ns,
+      advance(us: number, ms: number) {
+        cpuUs += us;
+        ns += ms * 1e6;
+      },
+      fail() {
+        cpuUs = -1;
+      },
+      async finish() {
+        const next = pending.shift();
+        if (next === undefined) throw new Error('no reading pending');
+        next();
+        await Promise.resolve();
+      },
+    };
+  }
+
+  it('counts the CPU and the requests between its two readings only', async () => {
+    const p = fakeProcess();
+    const w = new CpuWindow(42, p.now, p.read);
+    // Warm-up: CPU and requests before the window opens are not the window's.
+    p.advance(900_000, 500);
+    for (let i = 0; i < 1000; i++) w.ended();
+    const opened = w.open();
+    await p.finish();
+    await opened;
+    p.advance(200_000, 2000);
+    for (let i = 0; i < 400; i++) w.ended();
+    const closed = w.close();
+    await p.finish();
+    await closed;
+    // After it closes: nothing more counts.
+    p.advance(500_000, 100);
+    w.ended();
+    expect(w.result()).toEqual({ pid: 42, us: 200_000, requests: 400, window_s: 2 });
+  });
+
+  it('counts a request that ends while a reading is taken as half', async () => {
+    const p = fakeProcess();
+    const w = new CpuWindow(42, p.now, p.read);
+    const opened = w.open();
+    w.ended();
+    w.ended(); // two end during the opening reading: one counts
+    await p.finish();
+    await opened;
+    for (let i = 0; i < 10; i++) w.ended();
+    const closed = w.close();
+    w.ended();
+    w.ended();
+    w.ended();
+    w.ended(); // four during the closing reading: two count
+    await p.finish();
+    await closed;
+    expect(w.result()?.requests).toBe(1 + 10 + 2);
+  });
+
+  it('has no figures when it never opened, or a reading failed', async () => {
+    const p = fakeProcess();
+    const never = new CpuWindow(42, p.now, p.read);
+    await never.close();
+    expect(never.result()).toBeNull();
+    const failed = new CpuWindow(42, p.now, p.read);
+    const opened = failed.open();
+    await p.finish();
+    await opened;
+    p.fail();
+    const closed = failed.close();
+    await p.finish();
+    await closed;
+    expect(failed.result()).toBeNull();
   });
 });

@@ -74,3 +74,80 @@ export function pinToCpus(n: number): void {
   const list = n === 1 ? '0' : `0-${n - 1}`;
   execFileSync('taskset', ['-a', '-p', '-c', list, String(process.pid)], { stdio: 'ignore' });
 }
+
+/** What a process spent over the measured window of a load run (`CpuWindow`). */
+export interface CpuWindowResult {
+  pid: number;
+  /** CPU time of the process between the two readings, µs. */
+  us: number;
+  /** Requests that ended (answered or failed) between the two readings. */
+  requests: number;
+  /** Seconds between the two readings. */
+  window_s: number;
+}
+
+interface Reading {
+  cpuUs: number;
+  /** Requests ended by the middle of the reading. */
+  ended: number;
+  ns: number;
+}
+
+/**
+ * The CPU a process spends on a load run's measured window only, and the requests that ended in
+ * that window. Read around the whole run instead, a slice also counts its warm-up, its start and
+ * its end (connections opened and closed), and a process that had been paused just before (the
+ * bench pauses the gateways it is not measuring) pays its first requests' cold caches and heap into
+ * the same slice: the longer the pause, the higher the figure.
+ *
+ * `open()` is called where the window starts and `close()` where it ends, both while the load is
+ * on; requests ending while a reading is taken (it reads one small file per thread) count half,
+ * the count of ended requests being taken on either side of it.
+ */
+export class CpuWindow {
+  #ended = 0;
+  #open: Reading | undefined;
+  #result: CpuWindowResult | null = null;
+
+  constructor(
+    readonly pid: number,
+    private readonly nowNs: () => number,
+    private readonly read: (pid: number) => Promise<number | undefined> = processCpuMicros,
+  ) {}
+
+  /** One request of the run ended (answered or failed). */
+  ended(): void {
+    this.#ended++;
+  }
+
+  async open(): Promise<void> {
+    this.#open = await this.#reading();
+  }
+
+  async close(): Promise<void> {
+    const start = this.#open;
+    if (start === undefined) return;
+    this.#open = undefined;
+    const end = await this.#reading();
+    if (end === undefined) return;
+    this.#result = {
+      pid: this.pid,
+      us: Math.round(end.cpuUs - start.cpuUs),
+      requests: Math.round(end.ended - start.ended),
+      window_s: Math.round(end.ns - start.ns) / 1e9,
+    };
+  }
+
+  /** The window's figures; null when it was never opened and closed, or a reading failed. */
+  result(): CpuWindowResult | null {
+    return this.#result;
+  }
+
+  async #reading(): Promise<Reading | undefined> {
+    const ended0 = this.#ended;
+    const ns0 = this.nowNs();
+    const cpuUs = await this.read(this.pid);
+    if (cpuUs === undefined) return undefined;
+    return { cpuUs, ended: (ended0 + this.#ended) / 2, ns: (ns0 + this.nowNs()) / 2 };
+  }
+}
