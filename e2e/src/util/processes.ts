@@ -9,13 +9,30 @@ import { errorCode } from './guards.js';
 /**
  * Children (and their scratch folders) this process must not leak: on SIGINT/SIGTERM/SIGHUP
  * or on exit they are SIGKILLed and the folders removed, synchronously.
+ *
+ * One registry per process, not per copy of this module: a test runner that runs several test
+ * files in one process evaluates the module again for each, and hooks installed per copy would
+ * pile up on `process` (Node warns past ten listeners of one event).
  */
-const ownedChildren = new Set<ChildProcess>();
-/** Children spawned as process-group leaders (detached): the whole group is killed. */
-const groupLeaders = new WeakSet<ChildProcess>();
-const ownedDirs = new Set<string>();
+interface Owned {
+  readonly children: Set<ChildProcess>;
+  /** Children spawned as process-group leaders (detached): the whole group is killed. */
+  readonly groupLeaders: WeakSet<ChildProcess>;
+  readonly dirs: Set<string>;
+  hooksInstalled: boolean;
+}
+const REGISTRY = Symbol.for('jarvis.e2e.owned-processes');
+const holder = globalThis as typeof globalThis & { [REGISTRY]?: Owned };
+const owned: Owned = (holder[REGISTRY] ??= {
+  children: new Set(),
+  groupLeaders: new WeakSet(),
+  dirs: new Set(),
+  hooksInstalled: false,
+});
+const ownedChildren = owned.children;
+const groupLeaders = owned.groupLeaders;
+const ownedDirs = owned.dirs;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-let hooksInstalled = false;
 
 function killOwnedSync(): void {
   for (const child of ownedChildren) {
@@ -49,8 +66,8 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 
 function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
+  if (owned.hooksInstalled) return;
+  owned.hooksInstalled = true;
   // Prepended: other handlers (vitest's, for one) call process.exit() from their SIGINT/SIGTERM
   // and 'exit' listeners, and listeners after such a call never run.
   process.prependListener('exit', killOwnedSync);
