@@ -275,9 +275,8 @@ async function measure(target: Target, phase: Phase, s: BenchSettings, focus: Fo
   const buckets0 =
     phase === 'fixed' && target.roundTripMedians && target.adminUrl ? await redisRoundTripBuckets(target.adminUrl) : undefined;
   // At saturation the load generator reads the target's CPU time where its measured window opens
-  // and closes, with the load on: neither the slice's warm-up (the first requests of a gateway that
-  // was paused pay its cold caches) nor its connections opening and closing, nor the metrics
-  // scrapes around it count.
+  // and closes, with the load on: neither the slice's warm-up nor its connections opening and
+  // closing, nor the metrics scrapes around it count.
   const cpuArgs = phase === 'saturation' && target.pid !== undefined ? ['--cpu-pid', String(target.pid)] : [];
   const r = await loadgen(target.url, [
     ...(phase === 'saturation' ? closedLoop(s, s.saturationWarmupS, s.saturationS) : openLoop(s, target.rateShare ?? 1)),

@@ -96,9 +96,8 @@ interface Reading {
 /**
  * The CPU a process spends on a load run's measured window only, and the requests that ended in
  * that window. Read around the whole run instead, a slice also counts its warm-up, its start and
- * its end (connections opened and closed), and a process that had been paused just before (the
- * bench pauses the gateways it is not measuring) pays its first requests' cold caches and heap into
- * the same slice: the longer the pause, the higher the figure.
+ * its end (connections opened and closed), and whatever the process does just before and after
+ * the load (the bench's metrics scrapes).
  *
  * `open()` is called where the window starts and `close()` where it ends, both while the load is
  * on; requests ending while a reading is taken (it reads one small file per thread) count half,
