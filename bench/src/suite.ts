@@ -23,7 +23,7 @@ import { run } from '@jarvis/e2e/dist/util/exec.js';
 import { scrapeMetric } from '@jarvis/e2e/dist/util/metrics.js';
 import { trackDir } from '@jarvis/e2e/dist/util/processes.js';
 
-import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, startGateway } from './harness/gateway.js';
+import { type RunningGateway, GATEWAY_MAIN, gatewayAvailable, gatewayNodeFlags, startGateway } from './harness/gateway.js';
 import {
   BENCH_HEADERS,
   BENCH_PRIMARY,
@@ -47,13 +47,15 @@ import {
 } from './harness/redis.js';
 import { toYamlDocuments } from './harness/yaml.js';
 import type { LoadResult } from './loadgen.js';
-import { processCpuMicros, pinToCpus } from './harness/cpu.js';
+import { cpuBetween, pinToCpus, readCpu } from './harness/cpu.js';
 import { Focus } from './harness/focus.js';
 import { ms3 } from './stats.js';
 
 const LOADGEN = join(repoRoot, 'bench', 'dist', 'loadgen.js');
 const BARE_PROXY = join(repoRoot, 'bench', 'dist', 'bare-proxy.js');
 const MOCKS = join(repoRoot, 'mocks', 'dist', 'main.js');
+/** How long the processes rest after the warm-up before their idle CPU is measured. */
+const IDLE_SETTLE_MS = 2000;
 
 export interface BenchSettings {
   rounds: number;
@@ -563,7 +565,12 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     const upstream = mocks.info.mocks.find((m) => m.name === BENCH_SERVICE);
     const primary = mocks.info.mocks.find((m) => m.name === BENCH_PRIMARY);
     if (!upstream || !primary) throw new Error('the mock upstreams did not start');
-    const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], { name: 'bare-proxy' });
+    // The baseline runs with the gateway's own V8 flags (its young generation, no memory reducer):
+    // the comparison is of what each does per request, not of their heap settings.
+    const bare = await startJsonService<{ url: string }>(BARE_PROXY, ['--upstream', upstream.url], {
+      name: 'bare-proxy',
+      nodeFlags: gatewayAvailable() ? gatewayNodeFlags() : [],
+    });
     services.push(bare);
     const bareSlot = newTarget('bare_proxy', bare.info.url);
     if (bare.child.pid !== undefined) bareSlot.pid = bare.child.pid;
@@ -648,17 +655,21 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
       target.requests += warm.total_requests;
     }
     // What each process costs with no load at all (its timers, its own metrics): measured over one
-    // idle second and taken out of each slice, so CPU per request is the requests' own.
-    const idle0 = await Promise.all(targets.map((t) => processCpuMicros(t.pid)));
+    // idle second and taken out of each slice, so CPU per request is the requests' own. It starts
+    // IDLE_SETTLE_MS after the last warm-up: what a process still does about the load it just had
+    // (compiling, collecting) is not idle.
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const idle0 = await Promise.all(targets.map((t) => (t.pid === undefined ? undefined : readCpu(t.pid))));
     const idleStart = process.hrtime.bigint();
     await new Promise((r) => setTimeout(r, 1000));
-    const idle1 = await Promise.all(targets.map((t) => processCpuMicros(t.pid)));
+    const idle1 = await Promise.all(targets.map((t) => (t.pid === undefined ? undefined : readCpu(t.pid))));
     const idleSeconds = Number(process.hrtime.bigint() - idleStart) / 1e9;
     targets.forEach((t, i) => {
       const a = idle0[i];
       const b = idle1[i];
-      if (a !== undefined && b !== undefined) {
-        t.idleCpuPerSecond = (b - a) / idleSeconds;
+      const us = a !== undefined && b !== undefined ? cpuBetween(a, b) : undefined;
+      if (us !== undefined) {
+        t.idleCpuPerSecond = us / idleSeconds;
         log(`${t.key} idle: ${Math.round(t.idleCpuPerSecond / 1000)} ms CPU per second`);
       }
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { CpuWindow, processCpuMicros, statCpuMicros } from './cpu.js';
+import { cpuBetween, type CpuReading, CpuWindow, processCpuMicros, readCpu, statCpuMicros } from './cpu.js';
 
 /** Spins for about `ms` of CPU time. */
 function spin(ms: number): void {
@@ -45,9 +45,98 @@ describe('processCpuMicros (Linux /proc)', () => {
     expect(Math.abs(fine - coarse)).toBeLessThan(45_000);
   });
 
+  it('reads both counters of a live process, every thread by its id', async () => {
+    const r = await readCpu(process.pid);
+    expect(r?.total).toBeGreaterThan(0);
+    expect(r?.threads?.get(process.pid)).toBeGreaterThan(0); // the main thread's id is the pid
+  });
+
   it('is undefined for a process that does not exist', async () => {
+    expect(await readCpu(2 ** 22 + 1)).toBeUndefined();
     expect(await processCpuMicros(2 ** 22 + 1)).toBeUndefined();
     expect(await processCpuMicros(undefined)).toBeUndefined();
+  });
+});
+
+describe('cpuBetween', () => {
+  const reading = (threads: [number, number][] | undefined, total: number | undefined): CpuReading => ({
+    threads: threads && new Map(threads),
+    total,
+  });
+
+  it("takes the threads' fine counters when every thread of the first reading is in the second", () => {
+    // Thread 3 started in between: all of its time is the window's.
+    expect(
+      cpuBetween(
+        reading(
+          [
+            [1, 1000],
+            [2, 500],
+          ],
+          10_000,
+        ),
+        reading(
+          [
+            [1, 1700],
+            [2, 600],
+            [3, 50],
+          ],
+          20_000,
+        ),
+      ),
+    ).toBe(850);
+  });
+
+  it('falls back to utime + stime when a thread ended in between (its fine counter went with it)', () => {
+    expect(
+      cpuBetween(
+        reading(
+          [
+            [1, 1000],
+            [2, 500],
+          ],
+          10_000,
+        ),
+        reading([[1, 1700]], 20_000),
+      ),
+    ).toBe(10_000);
+    // A thread id reused by a new thread: its counter went back.
+    expect(
+      cpuBetween(
+        reading(
+          [
+            [1, 1000],
+            [2, 500],
+          ],
+          10_000,
+        ),
+        reading(
+          [
+            [1, 1700],
+            [2, 20],
+          ],
+          20_000,
+        ),
+      ),
+    ).toBe(10_000);
+  });
+
+  it('never mixes the counters: one missing at either end means the other, or nothing', () => {
+    expect(cpuBetween(reading(undefined, 10_000), reading([[1, 1700]], 30_000))).toBe(20_000);
+    expect(cpuBetween(reading([[1, 1000]], 10_000), reading(undefined, 30_000))).toBe(20_000);
+    expect(cpuBetween(reading([[1, 1000]], undefined), reading(undefined, 30_000))).toBeUndefined();
+    expect(
+      cpuBetween(
+        reading(
+          [
+            [1, 1000],
+            [2, 5],
+          ],
+          10_000,
+        ),
+        reading([[1, 1700]], undefined),
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -57,9 +146,11 @@ describe('CpuWindow', () => {
     let cpuUs = 0;
     let ns = 0;
     const pending: (() => void)[] = [];
-    const read = (pid: number): Promise<number | undefined> => {
+    const read = (pid: number): Promise<CpuReading | undefined> => {
       expect(pid).toBe(42);
-      return new Promise((resolve) => pending.push(() => resolve(cpuUs < 0 ? undefined : cpuUs)));
+      return new Promise((resolve) =>
+        pending.push(() => resolve(cpuUs < 0 ? undefined : { threads: new Map([[42, cpuUs]]), total: undefined })),
+      );
     };
     return {
       read,

@@ -1,7 +1,8 @@
 /**
  * CPU time of a process, read from Linux's /proc, in µs: the time every thread of it ran, from the
  * scheduler's own nanosecond counters (`/proc/<pid>/task/<tid>/schedstat`), or where those cannot
- * be read, user + system time from `/proc/<pid>/stat`, which counts in clock ticks (10 ms nearly
+ * be compared (one could not be read, a thread ended in between), user + system time from
+ * `/proc/<pid>/stat`, which counts in clock ticks (10 ms nearly
  * everywhere): over a 2 s slice that is up to half a percent, and over the one idle second the
  * bench takes out of every slice up to 1 %. CPU time per request is far steadier than requests/s
  * on a shared machine: it does not depend on how much of the machine the process got, only on
@@ -25,32 +26,77 @@ function clockTicks(): number {
 }
 
 /**
- * The time the threads of `pid` have run, in µs, summed from their schedstat counters; undefined
- * when any cannot be read (a kernel without them, a thread that ended between listing and
- * reading). A Node process's threads (V8's workers, libuv's pool) live as long as it does.
+ * One reading of a process's CPU time, from both of /proc's counters, so that two readings can
+ * always be compared with one and the same counter (cpuBetween).
  */
-async function threadsRunMicros(pid: number): Promise<number | undefined> {
+export interface CpuReading {
+  /** Each thread's run time in µs by thread id (schedstat); undefined when any could not be read. */
+  readonly threads: ReadonlyMap<number, number> | undefined;
+  /** utime + stime of the whole process in µs (clock ticks; ended threads included); undefined when unreadable. */
+  readonly total: number | undefined;
+}
+
+/** The run time of every thread of `pid` in µs, by thread id; undefined when any cannot be read (a thread that ended between listing and reading, a kernel without schedstat). */
+async function threadRuns(pid: number): Promise<Map<number, number> | undefined> {
   try {
     const tids = await readdir(`/proc/${pid}/task`);
     const texts = await Promise.all(tids.map((tid) => readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')));
-    let ns = 0;
-    for (const text of texts) {
+    const runs = new Map<number, number>();
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i] as string;
       const run = Number(text.slice(0, text.indexOf(' ')));
-      if (!Number.isSafeInteger(run) || run < 0) return undefined;
-      ns += run;
+      const tid = Number(tids[i]);
+      if (!Number.isSafeInteger(run) || run < 0 || !Number.isSafeInteger(tid)) return undefined;
+      runs.set(tid, run / 1000);
     }
-    return ns / 1000;
+    return runs;
   } catch {
     return undefined;
   }
 }
 
-/** CPU time of `pid` in µs (see above); undefined when it cannot be read (not Linux, gone). */
+/** A reading of `pid`'s CPU time; undefined when neither counter can be read (not Linux, gone). */
+export async function readCpu(pid: number): Promise<CpuReading | undefined> {
+  const [threads, total] = await Promise.all([threadRuns(pid), statCpuMicros(pid)]);
+  if (threads === undefined && total === undefined) return undefined;
+  return { threads, total };
+}
+
+function sum(runs: ReadonlyMap<number, number>): number {
+  let us = 0;
+  for (const run of runs.values()) us += run;
+  return us;
+}
+
+/**
+ * The CPU time `pid` spent between two readings, in µs: from the threads' schedstat counters
+ * (nanoseconds) when both readings have them and every thread of the first is still there in
+ * the second (a thread that started in between counts whole: it ran only in between); else from
+ * utime + stime (a thread that ended in between took its schedstat counter with it, but not its
+ * ticks); undefined when neither counter was read at both ends. Never one counter at one end and
+ * the other at the other.
+ */
+export function cpuBetween(a: CpuReading, b: CpuReading): number | undefined {
+  const before = a.threads;
+  const after = b.threads;
+  if (before !== undefined && after !== undefined) {
+    let whole = true;
+    for (const [tid, run] of before) {
+      const later = after.get(tid);
+      if (later === undefined || later < run) whole = false;
+    }
+    if (whole) return sum(after) - sum(before);
+  }
+  if (a.total !== undefined && b.total !== undefined) return b.total - a.total;
+  return undefined;
+}
+
+/** CPU time of `pid` in µs (its threads' schedstat counters, else utime + stime); undefined when it cannot be read (not Linux, gone). */
 export async function processCpuMicros(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
-  const run = await threadsRunMicros(pid);
-  if (run !== undefined) return run;
-  return statCpuMicros(pid);
+  const r = await readCpu(pid);
+  if (r === undefined) return undefined;
+  return r.threads !== undefined ? sum(r.threads) : r.total;
 }
 
 /** utime + stime of `/proc/<pid>/stat`, in µs (clock-tick resolution); undefined when it cannot be read. */
@@ -87,7 +133,7 @@ export interface CpuWindowResult {
 }
 
 interface Reading {
-  cpuUs: number;
+  cpu: CpuReading;
   /** Requests ended by the middle of the reading. */
   ended: number;
   ns: number;
@@ -111,7 +157,7 @@ export class CpuWindow {
   constructor(
     readonly pid: number,
     private readonly nowNs: () => number,
-    private readonly read: (pid: number) => Promise<number | undefined> = processCpuMicros,
+    private readonly read: (pid: number) => Promise<CpuReading | undefined> = readCpu,
   ) {}
 
   /** One request of the run ended (answered or failed). */
@@ -129,15 +175,17 @@ export class CpuWindow {
     this.#open = undefined;
     const end = await this.#reading();
     if (end === undefined) return;
+    const us = cpuBetween(start.cpu, end.cpu);
+    if (us === undefined) return;
     this.#result = {
       pid: this.pid,
-      us: Math.round(end.cpuUs - start.cpuUs),
+      us: Math.round(us),
       requests: Math.round(end.ended - start.ended),
       window_s: Math.round(end.ns - start.ns) / 1e9,
     };
   }
 
-  /** The window's figures; null when it was never opened and closed, or a reading failed. */
+  /** The window's figures; null when it was never opened and closed, or its readings cannot be compared (cpuBetween). */
   result(): CpuWindowResult | null {
     return this.#result;
   }
@@ -145,8 +193,8 @@ export class CpuWindow {
   async #reading(): Promise<Reading | undefined> {
     const ended0 = this.#ended;
     const ns0 = this.nowNs();
-    const cpuUs = await this.read(this.pid);
-    if (cpuUs === undefined) return undefined;
-    return { cpuUs, ended: (ended0 + this.#ended) / 2, ns: (ns0 + this.nowNs()) / 2 };
+    const cpu = await this.read(this.pid);
+    if (cpu === undefined) return undefined;
+    return { cpu, ended: (ended0 + this.#ended) / 2, ns: (ns0 + this.nowNs()) / 2 };
   }
 }

@@ -13,15 +13,18 @@ export interface Service<T> {
 }
 
 /**
- * Runs `node script ...args` and waits for its first stdout line (JSON). stderr is passed through
- * with a prefix; the child is killed if this process exits or is interrupted.
+ * Runs `node ...nodeFlags script ...args` and waits for its first stdout line (JSON). stderr is
+ * passed through with a prefix; the child is killed if this process exits or is interrupted.
  */
 export function startJsonService<T>(
   script: string,
   args: readonly string[],
-  opts: { name: string; timeoutMs?: number; env?: NodeJS.ProcessEnv },
+  opts: { name: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[] },
 ): Promise<Service<T>> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+  });
   trackChild(child);
   child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[${opts.name}] ${chunk.toString('utf8')}`));
   const stop = (): Promise<void> => stopChild(child, 5_000);
