@@ -164,13 +164,23 @@ describe('processes that wait say why at warn level, not once per retry', () => 
   });
 
   it('a gateway whose operator is unreachable names the cause at warn, once for many retries', async () => {
-    gateway = await startGateway({ name: 'no-operator', args: ['--xds', '127.0.0.1:1', '--gateway', `${NS}/known`], waitReady: false });
+    gateway = await startGateway({
+      name: 'no-operator',
+      // Debug: each retry on its own is a debug line, so the test sees the retries it waits for.
+      args: ['--xds', '127.0.0.1:1', '--gateway', `${NS}/known`, '--log-level', 'debug'],
+      waitReady: false,
+    });
     const first = await eventually('the unreachable-operator warning', async () =>
       log(gateway?.logFile).find((l) => l.level === 'warn' && String(l.msg).startsWith('cannot reach the operator at 127.0.0.1:1')),
     );
     expect(first['error']).toContain('ECONNREFUSED');
     expect(first.msg).toContain('check --xds HOST:PORT');
-    await sleep(5000); // about five more attempts (backoff 250 ms, doubling)
+    // Four more attempts (backoff 250 ms, doubling), each a debug line and none a warning.
+    await eventually(
+      'four more failed attempts',
+      async () => (log(gateway?.logFile).filter((l) => l.msg === 'xDS connection failed').length >= 4 ? true : undefined),
+      30_000,
+    );
     const lines = log(gateway.logFile);
     expect(lines.filter((l) => l.level === 'warn')).toHaveLength(1);
     expect(lines.some((l) => l.msg === 'xDS disconnected')).toBe(false);
