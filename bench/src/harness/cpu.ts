@@ -74,7 +74,8 @@ function sum(runs: ReadonlyMap<number, number>): number {
  * the second (a thread that started in between counts whole: it ran only in between); else from
  * utime + stime (a thread that ended in between took its schedstat counter with it, but not its
  * ticks); undefined when neither counter was read at both ends. Never one counter at one end and
- * the other at the other.
+ * the other at the other. (A thread that both started and ended in between is in neither reading
+ * of schedstat; a Node process's threads — V8's workers, libuv's pool — live as long as it does.)
  */
 export function cpuBetween(a: CpuReading, b: CpuReading): number | undefined {
   const before = a.threads;
