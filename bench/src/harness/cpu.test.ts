@@ -59,84 +59,29 @@ describe('processCpuMicros (Linux /proc)', () => {
 });
 
 describe('cpuBetween', () => {
-  const reading = (threads: [number, number][] | undefined, total: number | undefined): CpuReading => ({
-    threads: threads && new Map(threads),
+  /** A reading: each thread's run time by id (µs), and utime + stime. */
+  const reading = (threads: Record<number, number> | undefined, total: number | undefined): CpuReading => ({
+    threads: threads && new Map(Object.entries(threads).map(([tid, us]) => [Number(tid), us])),
     total,
   });
+  const before = reading({ 1: 1000, 2: 500 }, 10_000);
 
   it("takes the threads' fine counters when every thread of the first reading is in the second", () => {
     // Thread 3 started in between: all of its time is the window's.
-    expect(
-      cpuBetween(
-        reading(
-          [
-            [1, 1000],
-            [2, 500],
-          ],
-          10_000,
-        ),
-        reading(
-          [
-            [1, 1700],
-            [2, 600],
-            [3, 50],
-          ],
-          20_000,
-        ),
-      ),
-    ).toBe(850);
+    expect(cpuBetween(before, reading({ 1: 1700, 2: 600, 3: 50 }, 20_000))).toBe(850);
   });
 
   it('falls back to utime + stime when a thread ended in between (its fine counter went with it)', () => {
-    expect(
-      cpuBetween(
-        reading(
-          [
-            [1, 1000],
-            [2, 500],
-          ],
-          10_000,
-        ),
-        reading([[1, 1700]], 20_000),
-      ),
-    ).toBe(10_000);
+    expect(cpuBetween(before, reading({ 1: 1700 }, 20_000))).toBe(10_000);
     // A thread id reused by a new thread: its counter went back.
-    expect(
-      cpuBetween(
-        reading(
-          [
-            [1, 1000],
-            [2, 500],
-          ],
-          10_000,
-        ),
-        reading(
-          [
-            [1, 1700],
-            [2, 20],
-          ],
-          20_000,
-        ),
-      ),
-    ).toBe(10_000);
+    expect(cpuBetween(before, reading({ 1: 1700, 2: 20 }, 20_000))).toBe(10_000);
   });
 
   it('never mixes the counters: one missing at either end means the other, or nothing', () => {
-    expect(cpuBetween(reading(undefined, 10_000), reading([[1, 1700]], 30_000))).toBe(20_000);
-    expect(cpuBetween(reading([[1, 1000]], 10_000), reading(undefined, 30_000))).toBe(20_000);
-    expect(cpuBetween(reading([[1, 1000]], undefined), reading(undefined, 30_000))).toBeUndefined();
-    expect(
-      cpuBetween(
-        reading(
-          [
-            [1, 1000],
-            [2, 5],
-          ],
-          10_000,
-        ),
-        reading([[1, 1700]], undefined),
-      ),
-    ).toBeUndefined();
+    expect(cpuBetween(reading(undefined, 10_000), reading({ 1: 1700 }, 30_000))).toBe(20_000);
+    expect(cpuBetween(reading({ 1: 1000 }, 10_000), reading(undefined, 30_000))).toBe(20_000);
+    expect(cpuBetween(reading({ 1: 1000 }, undefined), reading(undefined, 30_000))).toBeUndefined();
+    expect(cpuBetween(before, reading({ 1: 1700 }, undefined))).toBeUndefined();
   });
 });
 
