@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { cpuBetween, type CpuReading, CpuWindow, processCpuMicros, readCpu, statCpuMicros } from './cpu.js';
+import { cpuBetween, type CpuReading, CpuWindow, readCpu } from './cpu.js';
 
 /** Spins for about `ms` of CPU time. */
 function spin(ms: number): void {
@@ -11,50 +11,49 @@ function spin(ms: number): void {
   }
 }
 
-describe('processCpuMicros (Linux /proc)', () => {
+describe('readCpu (Linux /proc)', () => {
+  /** The threads' fine counters of a reading, summed. */
+  const fine = (r: CpuReading | undefined): number => [...(r?.threads?.values() ?? [])].reduce((a, b) => a + b, 0);
+
   it('counts the CPU time a process spends, finer than a clock tick', async () => {
-    await processCpuMicros(process.pid); // the first reading starts libuv's file threads
+    await readCpu(process.pid); // the first reading starts libuv's file threads
     // Both readings lie between the process's own counts taken around them (other threads of
     // this process may run meanwhile: they are in both counts).
     const outer0 = process.cpuUsage();
-    const before = await processCpuMicros(process.pid);
+    const before = await readCpu(process.pid);
     const inner0 = process.cpuUsage();
     spin(4);
     const inner = process.cpuUsage(inner0);
-    const after = await processCpuMicros(process.pid);
+    const after = await readCpu(process.pid);
     const outer = process.cpuUsage(outer0);
-    expect(before).toBeDefined();
-    expect(after).toBeDefined();
-    const measured = (after ?? 0) - (before ?? 0);
+    expect(before?.threads).toBeDefined();
+    expect(after?.threads).toBeDefined();
+    const measured = cpuBetween(before as CpuReading, after as CpuReading) ?? 0;
+    expect(measured).toBe(fine(after) - fine(before)); // the fine counters, every thread still there
     expect(measured).toBeGreaterThanOrEqual(inner.user + inner.system - 1000);
     expect(measured).toBeLessThanOrEqual(outer.user + outer.system + 1000);
     // A clock-tick counter can only move in steps of 10 ms.
     expect(measured % 10_000).not.toBe(0);
   });
 
-  it('agrees with the clock-tick count of /proc/<pid>/stat', async () => {
-    const fine0 = await processCpuMicros(process.pid);
-    const coarse0 = await statCpuMicros(process.pid);
+  it('has a clock-tick total (/proc/<pid>/stat) that agrees with the fine counters', async () => {
+    const r0 = await readCpu(process.pid);
     spin(60);
-    const fine1 = await processCpuMicros(process.pid);
-    const coarse1 = await statCpuMicros(process.pid);
-    const fine = (fine1 ?? 0) - (fine0 ?? 0);
-    const coarse = (coarse1 ?? 0) - (coarse0 ?? 0);
-    expect(fine).toBeGreaterThanOrEqual(59_000);
+    const r1 = await readCpu(process.pid);
+    const coarse = (r1?.total ?? 0) - (r0?.total ?? 0);
+    expect(fine(r1) - fine(r0)).toBeGreaterThanOrEqual(59_000);
     // stat counts whole ticks (10 ms) in each of two fields, at each end.
-    expect(Math.abs(fine - coarse)).toBeLessThan(45_000);
+    expect(Math.abs(fine(r1) - fine(r0) - coarse)).toBeLessThan(45_000);
+    expect(coarse % 10_000).toBe(0);
   });
 
-  it('reads both counters of a live process, every thread by its id', async () => {
+  it('reads every thread by its id', async () => {
     const r = await readCpu(process.pid);
-    expect(r?.total).toBeGreaterThan(0);
     expect(r?.threads?.get(process.pid)).toBeGreaterThan(0); // the main thread's id is the pid
   });
 
   it('is undefined for a process that does not exist', async () => {
     expect(await readCpu(2 ** 22 + 1)).toBeUndefined();
-    expect(await processCpuMicros(2 ** 22 + 1)).toBeUndefined();
-    expect(await processCpuMicros(undefined)).toBeUndefined();
   });
 });
 

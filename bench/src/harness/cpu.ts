@@ -92,16 +92,8 @@ export function cpuBetween(a: CpuReading, b: CpuReading): number | undefined {
   return undefined;
 }
 
-/** CPU time of `pid` in µs (its threads' schedstat counters, else utime + stime); undefined when it cannot be read (not Linux, gone). */
-export async function processCpuMicros(pid: number | undefined): Promise<number | undefined> {
-  if (pid === undefined) return undefined;
-  const r = await readCpu(pid);
-  if (r === undefined) return undefined;
-  return r.threads !== undefined ? sum(r.threads) : r.total;
-}
-
 /** utime + stime of `/proc/<pid>/stat`, in µs (clock-tick resolution); undefined when it cannot be read. */
-export async function statCpuMicros(pid: number): Promise<number | undefined> {
+async function statCpuMicros(pid: number): Promise<number | undefined> {
   let text: string;
   try {
     text = await readFile(`/proc/${pid}/stat`, 'utf8');
