@@ -659,10 +659,11 @@ export async function runBench(argv: readonly string[]): Promise<BenchSummary> {
     // IDLE_SETTLE_MS after the last warm-up: what a process still does about the load it just had
     // (compiling, collecting) is not idle.
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
-    const idle0 = await Promise.all(targets.map((t) => (t.pid === undefined ? undefined : readCpu(t.pid))));
+    const readAll = () => Promise.all(targets.map((t) => (t.pid === undefined ? undefined : readCpu(t.pid))));
+    const idle0 = await readAll();
     const idleStart = process.hrtime.bigint();
     await new Promise((r) => setTimeout(r, 1000));
-    const idle1 = await Promise.all(targets.map((t) => (t.pid === undefined ? undefined : readCpu(t.pid))));
+    const idle1 = await readAll();
     const idleSeconds = Number(process.hrtime.bigint() - idleStart) / 1e9;
     targets.forEach((t, i) => {
       const a = idle0[i];

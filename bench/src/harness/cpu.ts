@@ -84,7 +84,10 @@ export function cpuBetween(a: CpuReading, b: CpuReading): number | undefined {
     let whole = true;
     for (const [tid, run] of before) {
       const later = after.get(tid);
-      if (later === undefined || later < run) whole = false;
+      if (later === undefined || later < run) {
+        whole = false;
+        break;
+      }
     }
     if (whole) return sum(after) - sum(before);
   }
